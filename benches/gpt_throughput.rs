@@ -1,0 +1,73 @@
+//! Training throughput of GPT trials: ms/step and tokens/s for configs A and B, one
+//! trial on one thread and machine-wide (one single-thread trial per core).
+//!
+//! Run with `cargo bench --bench gpt_throughput` (add `-- --steps 30` to change the
+//! number of timed steps, `-- --reference` for the reference ops). Compare with
+//! `python3 benches/torch_reference.py`, which trains the same models in PyTorch.
+
+#![expect(clippy::print_stdout, reason = "a benchmark prints its numbers")]
+
+use std::time::Instant;
+
+use outerloop::objective::gpt::train::Trainer;
+use outerloop::objective::gpt::{Corpus, ModelConfig, OpPath, OptimConfig, TrainSettings, TrialSpec, single_threaded};
+
+fn spec(model: ModelConfig) -> TrialSpec {
+    TrialSpec { model, optim: OptimConfig { batch_tokens: 16 * model.context, ..OptimConfig::default() } }
+}
+
+/// Seconds per step of one trial, after two warm-up steps.
+fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> f64 {
+    let settings = TrainSettings { budget_gflop: 1e6, path, ..TrainSettings::default() };
+    let mut trainer = match Trainer::new(spec, corpus, &settings, seed) {
+        Ok(t) => t,
+        Err(e) => panic!("benchmark trial failed to start: {e}"),
+    };
+    for _ in 0..2 {
+        let _ = trainer.step();
+    }
+    let start = Instant::now();
+    for _ in 0..steps {
+        if let Err(e) = trainer.step() {
+            panic!("benchmark step failed: {e}");
+        }
+    }
+    start.elapsed().as_secs_f64() / steps as f64
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let steps = args
+        .iter()
+        .position(|a| a == "--steps")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20usize);
+    let path = if args.iter().any(|a| a == "--reference") { OpPath::Reference } else { OpPath::Fused };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let corpus = Corpus::synthetic_default();
+    println!("candle GPT throughput ({path:?} ops, {steps} timed steps, {cores} cores)");
+    for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b())] {
+        let spec = spec(model);
+        let tokens = spec.tokens_per_step() as f64;
+        let single = single_threaded(|| time_trial(spec, &corpus, path, steps, 0));
+        let wide: Vec<f64> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..cores)
+                .map(|i| {
+                    let corpus = &corpus;
+                    s.spawn(move || single_threaded(|| time_trial(spec, corpus, path, steps, i as u64)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(f64::NAN)).collect()
+        });
+        let wide_tps: f64 = wide.iter().map(|s| tokens / s).sum();
+        let wide_ms = wide.iter().sum::<f64>() / wide.len() as f64 * 1e3;
+        println!(
+            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
+            single * 1e3,
+            tokens / single,
+            wide_ms,
+            wide_tps
+        );
+    }
+}

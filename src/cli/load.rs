@@ -1,0 +1,41 @@
+//! Loading user files into library types, turning every problem into an `InputError`.
+
+use std::path::Path;
+
+use crate::diagnostic::InputError;
+use crate::genome::library::{LIBRARY, library_text};
+use crate::genome::{Genome, Limits, load};
+
+/// Read a text file, or explain why it cannot be read.
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            InputError::file(path, format!("not valid UTF-8 text (byte {})", e.utf8_error().valid_up_to()), "save the file as UTF-8")
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(InputError::file(path, "no such file", "check the path (library mechanisms are named `lib:NAME`)"))
+        }
+        Err(e) => Err(InputError::file(path, format!("cannot be read: {e}"), "check the path and its permissions")),
+    }
+}
+
+/// Load and check a genome from a file path, or from the seed library as `lib:NAME`.
+pub fn load_genome(spec: &str, limits: &Limits) -> Result<(Genome, String), InputError> {
+    let (path, text) = match spec.strip_prefix("lib:") {
+        Some(name) => match library_text(name) {
+            Some(t) => (format!("<library>/{name}.mech"), t.to_string()),
+            None => {
+                let names: Vec<&str> = LIBRARY.iter().map(|(n, _)| *n).collect();
+                return Err(InputError::usage(
+                    format!("no library mechanism named `{name}`"),
+                    format!("library mechanisms: {}", names.join(", ")),
+                ));
+            }
+        },
+        None => (spec.to_string(), read_text(Path::new(spec))?),
+    };
+    match load(&text, limits) {
+        Ok(g) => Ok((g, text)),
+        Err(diagnostics) => Err(InputError::Source { path: path.into(), text, diagnostics }),
+    }
+}

@@ -1,0 +1,230 @@
+//! `outerloop mech ...`: check, format and run mechanism genomes; list the library;
+//! produce the library-versus-BBOB table.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::load::load_genome;
+use crate::diagnostic::InputError;
+use crate::genome::hash::structural_hash;
+use crate::genome::library::LIBRARY;
+use crate::genome::{Limits, Program, syntax};
+use crate::inner::league::{League, run_league};
+use crate::inner::run_inner;
+use crate::inner::trace::render_gene_report;
+use crate::objective::Objective;
+use crate::objective::bbob::{BbobObjective, FunctionGroup, group_of};
+use crate::objective::registry::{TASK_FORMS, objective_by_name};
+use crate::store::atomic::write_atomic;
+
+/// Work with mechanism genomes.
+#[derive(Debug, Args)]
+pub struct MechArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MechCommand,
+}
+
+/// The `mech` subcommands. FILE is a path or `lib:NAME` for a library mechanism.
+#[derive(Debug, Subcommand)]
+pub enum MechCommand {
+    /// Parse and type-check genome files.
+    Check {
+        /// Genome files (or `lib:NAME`).
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Print a genome in canonical form.
+    Fmt {
+        /// Genome file (or `lib:NAME`).
+        file: String,
+        /// Rewrite the file in place (atomically) instead of printing.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Run a mechanism on a task and print the trace summary and live-gene report.
+    Run {
+        /// Genome file (or `lib:NAME`).
+        file: String,
+        /// Task name, e.g. bbob-f8-i1-d5.
+        #[arg(long)]
+        task: String,
+        /// Compute budget (full-fidelity trial equivalents on BBOB).
+        #[arg(long, default_value_t = 100.0)]
+        budget: f64,
+        /// Episode seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also print every trial.
+        #[arg(long)]
+        trials: bool,
+    },
+    /// List the seed library.
+    List,
+    /// Run every library mechanism on the 24 BBOB functions and print the median final
+    /// regret per function group (Markdown).
+    Table {
+        /// Dimension of the BBOB functions.
+        #[arg(long, default_value_t = 5)]
+        dim: usize,
+        /// Budget in evaluations.
+        #[arg(long, default_value_t = 500.0)]
+        budget: f64,
+        /// Seeds per (mechanism, function).
+        #[arg(long, default_value_t = 15)]
+        seeds: u32,
+        /// BBOB instance.
+        #[arg(long, default_value_t = 1)]
+        instance: u32,
+        /// Also write the table to this file (atomically).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Run a `mech` subcommand.
+pub fn run(args: MechArgs) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    match args.command {
+        MechCommand::Check { files } => {
+            for f in &files {
+                let (g, _) = load_genome(f, &limits)?;
+                println!("{f}: ok ({} nodes, structural hash {:016x})", g.size(), structural_hash(&g));
+            }
+        }
+        MechCommand::Fmt { file, write } => {
+            let (g, _) = load_genome(&file, &limits)?;
+            let text = syntax::print(&g);
+            if write {
+                if file.starts_with("lib:") {
+                    return Err(InputError::usage("library mechanisms cannot be rewritten", "copy it to a file first").into());
+                }
+                write_atomic(file.as_ref(), text.as_bytes())?;
+                println!("{file}: formatted");
+            } else {
+                print!("{text}");
+            }
+        }
+        MechCommand::Run { file, task, budget, seed, trials } => {
+            let (g, _) = load_genome(&file, &limits)?;
+            if !(budget.is_finite() && budget > 0.0) {
+                return Err(InputError::usage(format!("budget {budget} is not a positive number"), "e.g. --budget 100").into());
+            }
+            let objective = objective_by_name(&task).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            let prog = Program::compile(&g, limits).map_err(|d| InputError::Source { path: file.clone().into(), text: syntax::print(&g), diagnostics: d })?;
+            let trace = run_inner(&prog, objective.as_ref(), seed, budget);
+            print!("{}", trace.summary());
+            if trials {
+                let space = objective.space();
+                for (i, t) in trace.trials.iter().enumerate() {
+                    println!(
+                        "  #{i:<4} {:<8} level {} score {:.6e} {} {}{}",
+                        t.source.as_str(),
+                        t.level,
+                        t.score,
+                        t.status.as_str(),
+                        space.describe(&space.decode(&t.point)),
+                        if t.improved { "  *" } else { "" }
+                    );
+                }
+            }
+            print!("{}", render_gene_report(&g, &trace.live));
+        }
+        MechCommand::List => {
+            for (name, text) in LIBRARY {
+                let first = text.lines().find(|l| l.starts_with(';')).unwrap_or("").trim_start_matches(';').trim();
+                println!("lib:{name:<24} {first}");
+            }
+        }
+        MechCommand::Table { dim, budget, seeds, instance, out } => {
+            let table = library_table(dim, budget, seeds, instance)?;
+            print!("{table}");
+            if let Some(path) = out {
+                write_atomic(&path, table.as_bytes())?;
+                println!("\ntable written to {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run the library on all 24 BBOB functions and render the Markdown report.
+fn library_table(dim: usize, budget: f64, seeds: u32, instance: u32) -> anyhow::Result<String> {
+    let limits = Limits::default();
+    let mechanisms: Vec<(String, Program)> = LIBRARY
+        .iter()
+        .map(|(n, t)| {
+            let g = crate::genome::load(t, &limits).map_err(|d| anyhow::anyhow!("library mechanism {n}: {d:?}"))?;
+            let p = Program::compile(&g, limits).map_err(|d| anyhow::anyhow!("library mechanism {n}: {d:?}"))?;
+            Ok((n.to_string(), p))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let tasks: Vec<Box<dyn Objective>> = (1..=24u8)
+        .map(|f| {
+            BbobObjective::from_name(&format!("bbob-f{f}-i{instance}-d{dim}"))
+                .map(|o| Box::new(o) as Box<dyn Objective>)
+                .map_err(|e| InputError::usage(e.to_string(), "use --dim 2, 3, 5, 10, 20 or 40"))
+        })
+        .collect::<Result<_, _>>()?;
+    let started = std::time::Instant::now();
+    let league = run_league(&mechanisms, &tasks, budget, seeds, 0);
+    Ok(render_table(&league, dim, budget, seeds, instance, started.elapsed().as_secs_f64()))
+}
+
+fn render_table(league: &League, dim: usize, budget: f64, seeds: u32, instance: u32, secs: f64) -> String {
+    let groups = [
+        FunctionGroup::Separable,
+        FunctionGroup::Moderate,
+        FunctionGroup::IllConditioned,
+        FunctionGroup::Multimodal,
+        FunctionGroup::WeakStructure,
+    ];
+    let members = |g: FunctionGroup| -> Vec<usize> { (1..=24u8).filter(|&f| group_of(f) == g).map(|f| f as usize - 1).collect() };
+    let baseline = league.mechanisms.iter().position(|m| m == "uniform-random").unwrap_or(0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "BBOB d={dim}, instance {instance}, budget {budget} evaluations, {seeds} seeds; {} runs in {secs:.1} s\n",
+        league.mechanisms.len() * league.tasks.len() * seeds as usize
+    );
+    let _ = writeln!(s, "Median final regret per function, geometric mean over each group's functions (lower is better).");
+    let _ = writeln!(s, "`wins` = functions (of 24) where the mechanism beats uniform-random: lower median and one-sided Mann-Whitney p < 0.05.\n");
+    let _ = write!(s, "| mechanism |");
+    for g in groups {
+        let _ = write!(s, " {} (f{}) |", g.name(), range_label(&members(g)));
+    }
+    let _ = writeln!(s, " all | wins |");
+    let _ = writeln!(s, "|---|{}---|---|", "---|".repeat(groups.len()));
+    let all: Vec<usize> = (0..24).collect();
+    for (m, name) in league.mechanisms.iter().enumerate() {
+        let _ = write!(s, "| {name} |");
+        for g in groups {
+            let _ = write!(s, " {:.2e} |", league.group_score(m, &members(g)));
+        }
+        let wins = if m == baseline { "-".to_string() } else { league.clear_wins(m, baseline, 0.05).len().to_string() };
+        let _ = writeln!(s, " {:.2e} | {wins} |", league.group_score(m, &all));
+    }
+    let _ = writeln!(s, "\nPer-function median final regret:\n");
+    let _ = write!(s, "| f |");
+    for name in &league.mechanisms {
+        let _ = write!(s, " {name} |");
+    }
+    let _ = writeln!(s, "\n|---|{}", "---|".repeat(league.mechanisms.len()));
+    for t in 0..league.tasks.len() {
+        let _ = write!(s, "| f{} |", t + 1);
+        for m in 0..league.mechanisms.len() {
+            let _ = write!(s, " {:.2e} |", league.median(m, t));
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+fn range_label(fs: &[usize]) -> String {
+    match (fs.first(), fs.last()) {
+        (Some(a), Some(b)) => format!("{}-{}", a + 1, b + 1),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,65 @@
+//! The one error-reporting path: render errors for humans and choose the exit code.
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term;
+use std::process::ExitCode;
+
+use crate::diagnostic::{InputError, line_col};
+
+/// Exit code for bad input (files, flags, values).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for internal failures.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Render an error to standard error and return the exit code it deserves.
+pub fn exit_with(err: &anyhow::Error) -> ExitCode {
+    eprint!("{}", render(err));
+    match err.downcast_ref::<InputError>() {
+        Some(_) => ExitCode::from(EXIT_BAD_INPUT),
+        None => ExitCode::from(EXIT_FAILURE),
+    }
+}
+
+/// Render an error as text: diagnostics with file, line:column, span and hint.
+pub fn render(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<InputError>() {
+        Some(input) => render_input(input),
+        None => format!("error: {err:#}\n"),
+    }
+}
+
+/// Render an input error.
+pub fn render_input(err: &InputError) -> String {
+    match err {
+        InputError::Source { path, text, diagnostics } => {
+            let name = path.display().to_string();
+            let file = SimpleFile::new(name.as_str(), text.as_str());
+            let config = term::Config::default();
+            let mut out = String::new();
+            for d in diagnostics {
+                let (line, col) = line_col(text, d.span.start);
+                let mut report = Report::error()
+                    .with_message(format!("{name}:{line}:{col}: {}", d.message))
+                    .with_labels(vec![Label::primary((), d.span.clone())]);
+                if let Some(hint) = &d.hint {
+                    report = report.with_notes(vec![format!("hint: {hint}")]);
+                }
+                match term::emit_into_string(&config, &file, &report) {
+                    Ok(s) => out.push_str(&s),
+                    Err(_) => out.push_str(&format!("error: {name}:{line}:{col}: {}\n", d.message)),
+                }
+            }
+            out
+        }
+        InputError::File { path, message, hint } => with_hint(&format!("error: {}: {message}", path.display()), hint),
+        InputError::Usage { message, hint } => with_hint(&format!("error: {message}"), hint),
+    }
+}
+
+fn with_hint(head: &str, hint: &Option<String>) -> String {
+    match hint {
+        Some(h) => format!("{head}\n  hint: {h}\n"),
+        None => format!("{head}\n"),
+    }
+}

@@ -1,0 +1,154 @@
+//! `outerloop trial`: train one GPT trial and print its score, curve, cost and time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::diagnostic::InputError;
+use crate::objective::gpt::{
+    self, Corpus, OpPath, SetError, Skill, TrainSettings, TrialCache, apply_sets, default_config, gpt_space,
+};
+use crate::objective::{Objective, fidelity_level};
+
+/// Flags of `outerloop trial`.
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// Set a knob, e.g. `--set lr=3e-3 --set depth=2` (repeatable; see `--list`).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Train on this text file instead of the synthetic corpus.
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    /// Synthetic corpus skills, comma-separated (copy, reverse, add, brackets, recall).
+    #[arg(long, value_name = "LIST", conflicts_with = "corpus")]
+    pub skills: Option<String>,
+    /// Seed of the weights and batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Compute budget of a full trial in GFLOP of training.
+    #[arg(long, default_value_t = 50.0)]
+    pub budget: f64,
+    /// Context length in bytes.
+    #[arg(long, default_value_t = gpt::DEFAULT_CONTEXT)]
+    pub context: usize,
+    /// Fraction of the budget to train (snapped up to 0.125, 0.25, 0.5 or 1).
+    #[arg(long, default_value_t = 1.0)]
+    pub fidelity: f64,
+    /// Held-out bytes scored at each checkpoint.
+    #[arg(long, default_value_t = 8192)]
+    pub eval_tokens: usize,
+    /// Use the reference ops instead of the fused ones (slower; for checking).
+    #[arg(long)]
+    pub reference: bool,
+    /// Persistent trial cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Save the trained weights (safetensors) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// List the knobs with their ranges and defaults, and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Load the corpus the flags name.
+pub fn load_corpus(corpus: Option<&PathBuf>, skills: Option<&str>) -> anyhow::Result<Corpus> {
+    if let Some(path) = corpus {
+        return Corpus::from_file(path).map_err(|e| {
+            InputError::file(path.clone(), e.to_string(), "pass a readable text file, or omit --corpus").into()
+        });
+    }
+    let Some(list) = skills else {
+        return Ok(Corpus::synthetic_default());
+    };
+    let mut chosen = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match Skill::from_name(name) {
+            Some(s) => chosen.push(s),
+            None => {
+                let known: Vec<&str> = Skill::ALL.iter().map(|s| s.name()).collect();
+                return Err(InputError::usage(format!("unknown skill `{name}`"), format!("skills: {}", known.join(", "))).into());
+            }
+        }
+    }
+    Ok(Corpus::synthetic(&chosen, gpt::data::SYNTHETIC_LEN, 0))
+}
+
+/// Turn a knob assignment error into a usage error with a hint.
+pub fn set_error(e: SetError) -> anyhow::Error {
+    let hint = match &e {
+        SetError::UnknownKnob { known, .. } => format!("knobs: {}", known.join(", ")),
+        SetError::Syntax(_) => "write --set name=value, e.g. --set lr=3e-3".to_string(),
+        SetError::BadValue { .. } => "see `outerloop trial --list` for the knobs and their values".to_string(),
+    };
+    InputError::usage(e.to_string(), hint).into()
+}
+
+/// Run `outerloop trial`.
+pub fn run(args: TrialArgs) -> anyhow::Result<()> {
+    let space = gpt_space();
+    if args.list {
+        for knob in space.knobs() {
+            let default = default_config(&space);
+            let i = space.index_of(&knob.name).unwrap_or(0);
+            println!("{:<14} {:<60} default {}", knob.name, format!("{:?}", knob.kind), knob.display(default.values[i]));
+        }
+        return Ok(());
+    }
+    if !(args.budget.is_finite() && args.budget > 0.0) {
+        return Err(InputError::usage(format!("budget {} must be positive", args.budget), "e.g. --budget 50").into());
+    }
+    let mut config = default_config(&space);
+    apply_sets(&space, &mut config, &args.sets).map_err(set_error)?;
+    let corpus = load_corpus(args.corpus.as_ref(), args.skills.as_deref())?;
+    corpus.check_context(args.context).map_err(|e| InputError::usage(e.to_string(), "use a longer corpus or a shorter --context"))?;
+    let settings = TrainSettings {
+        budget_gflop: args.budget,
+        eval_tokens: args.eval_tokens,
+        path: if args.reference { OpPath::Reference } else { OpPath::Fused },
+        ..TrainSettings::default()
+    };
+    let objective = gpt::GptObjective::new(Arc::new(corpus), settings.clone(), args.context);
+    let objective = match &args.cache {
+        Some(dir) => objective.with_cache(TrialCache::open(dir).context("opening the trial cache")?),
+        None => objective,
+    };
+    let spec = objective.spec(&config);
+    if let Some(problem) = spec.problem() {
+        return Err(InputError::usage(format!("invalid config: {problem}"), "check --set values (width must be divisible by heads)").into());
+    }
+    println!("config   {}", space.describe(&config));
+    println!(
+        "model    {} params, {} steps of {} tokens (budget {} GFLOP), corpus {} ({} bytes)",
+        spec.model.param_count(),
+        spec.total_steps(args.budget),
+        spec.tokens_per_step(),
+        args.budget,
+        objective.corpus().name(),
+        objective.corpus().bytes().len()
+    );
+    let start = std::time::Instant::now();
+    let result = match &args.save {
+        Some(path) => {
+            let (outcome, model) = gpt::single_threaded(|| {
+                gpt::train::run_trial_keep(&spec, objective.corpus(), &settings, args.fidelity, args.seed)
+            })
+            .context("training")?;
+            model.save(path).with_context(|| format!("saving weights to {}", path.display()))?;
+            let level = fidelity_level(&settings.fidelities, args.fidelity);
+            gpt::cache::CachedTrial::from_outcome(&outcome).result(&settings, level)
+        }
+        None => objective.run_spec(&spec, args.fidelity, args.seed),
+    };
+    let secs = start.elapsed().as_secs_f64();
+    for (f, s) in &result.curve {
+        println!("curve    fidelity {f:<6} val_bpb {s:.4}");
+    }
+    println!("status   {}", result.status.as_str());
+    println!("score    {:.4} val_bpb", result.score);
+    println!("cost     {:.3} GFLOP ({:.3} of a full trial)", result.cost, result.cost / objective.full_cost());
+    println!("time     {secs:.2} s");
+    Ok(())
+}

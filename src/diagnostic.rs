@@ -1,0 +1,106 @@
+//! Diagnostics: plain data describing what is wrong with some input and how to fix it.
+//!
+//! The library never renders or prints; the CLI turns an [`InputError`] into a report
+//! with file, line:column, the offending span, and a hint, and exits with code 2.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// One problem found in a source text, located by a byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong.
+    pub message: String,
+    /// Byte range of the offending text.
+    pub span: Range<usize>,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic without a hint.
+    pub fn new(message: impl Into<String>, span: Range<usize>) -> Self {
+        Diagnostic { message: message.into(), span, hint: None }
+    }
+
+    /// Attach a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Bad input from the user: a file, a flag or a value. The CLI maps these to exit
+/// code 2; everything else is an internal failure (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Problems located inside a source text (a genome, a scenario).
+    #[error("{}: {}", path.display(), diagnostics.first().map(|d| d.message.as_str()).unwrap_or("invalid input"))]
+    Source {
+        /// The file (or a pseudo-name such as `<inline>`).
+        path: PathBuf,
+        /// Its full text, so spans can be shown with line and column.
+        text: String,
+        /// The problems, in source order.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A problem with a whole file (missing, unreadable, wrong format).
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// A problem with a command-line value.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+}
+
+impl InputError {
+    /// A file-level error with a hint.
+    pub fn file(path: impl Into<PathBuf>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        InputError::File { path: path.into(), message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// A usage error with a hint.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        InputError::Usage { message: message.into(), hint: Some(hint.into()) }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "ab\ncd\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 4), (2, 2));
+        assert_eq!(line_col(t, 99), (3, 1));
+    }
+}

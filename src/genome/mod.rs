@@ -1,0 +1,32 @@
+//! The mechanism language: syntax, checker, interpreter and genetic operators.
+//!
+//! A genome is data: parsing and checking return diagnostics instead of failing, and
+//! the interpreter only runs checked programs, each hook call under a fuel limit.
+
+pub mod ast;
+pub mod check;
+pub mod hash;
+pub mod interp;
+pub mod library;
+pub mod ops;
+pub mod prim;
+pub mod simplify;
+pub mod syntax;
+
+pub use ast::Genome;
+pub use check::Limits;
+pub use interp::Program;
+
+use crate::diagnostic::Diagnostic;
+
+/// Parse and check a genome text: the genome, or every problem found.
+pub fn load(text: &str, limits: &Limits) -> Result<Genome, Vec<Diagnostic>> {
+    let parsed = syntax::parse(text);
+    match parsed.genome {
+        Some(g) if parsed.diagnostics.is_empty() => {
+            let diags = check::check(&g, limits);
+            if diags.is_empty() { Ok(g) } else { Err(diags) }
+        }
+        _ => Err(parsed.diagnostics),
+    }
+}

@@ -1,0 +1,265 @@
+//! The primitive set: every operation a genome can use, with its signature.
+//!
+//! The set is deliberately small and general: each primitive is a piece of a search
+//! strategy (a point source, a transform, a statistic, a control rule, a memory query),
+//! never a whole named algorithm, so evolution can take strategies apart and recombine
+//! them. `if` is the only polymorphic primitive.
+
+use std::fmt;
+
+/// The value types of the mechanism language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Type {
+    /// A real number.
+    Real,
+    /// A truth value.
+    Bool,
+    /// A point of the unit cube.
+    Point,
+    /// A state change, run in the `update` hook.
+    Action,
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Type::Real => "real",
+            Type::Bool => "bool",
+            Type::Point => "point",
+            Type::Action => "action",
+        })
+    }
+}
+
+/// The argument list a primitive accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    /// Exactly these argument types.
+    Fixed(&'static [Type]),
+    /// These leading types, then one or more of the repeated type.
+    Variadic(&'static [Type], Type),
+    /// `(if cond then else)`: a bool, then two arguments of the result type.
+    If,
+}
+
+macro_rules! prims {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal : $params:expr => $ret:expr ;)*) => {
+        /// A primitive operation of the mechanism language.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Prim {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Prim {
+            /// Every primitive, in declaration order.
+            pub const ALL: &'static [Prim] = &[$(Prim::$variant),*];
+
+            /// The name used in the text syntax.
+            pub fn name(self) -> &'static str {
+                match self { $(Prim::$variant => $name,)* }
+            }
+
+            /// The accepted arguments.
+            pub fn params(self) -> Params {
+                match self { $(Prim::$variant => $params,)* }
+            }
+
+            /// The result type (`None` for the polymorphic `if`).
+            pub fn result(self) -> Option<Type> {
+                match self { $(Prim::$variant => $ret,)* }
+            }
+        }
+    };
+}
+
+use Params::{Fixed, Variadic};
+use Type::{Action as A, Bool as B, Point as P, Real as R};
+
+prims! {
+    /// A uniformly random point.
+    Uniform = "uniform": Fixed(&[]) => Some(P);
+    /// The next point of a Latin hypercube design of N points (redrawn when used up).
+    Latin = "latin": Fixed(&[R]) => Some(P);
+    /// The K-th best point evaluated so far (1 = the incumbent).
+    Best = "best": Fixed(&[R]) => Some(P);
+    /// A uniformly chosen point among the K best.
+    PickTop = "pick-top": Fixed(&[R]) => Some(P);
+    /// The last evaluated point.
+    Last = "last": Fixed(&[]) => Some(P);
+    /// The anchor point (a current position moved by `move-anchor`; the incumbent until then).
+    Anchor = "anchor": Fixed(&[]) => Some(P);
+    /// The candidate under review (in filter, fidelity and best-of scores; else the last point).
+    Cand = "cand": Fixed(&[]) => Some(P);
+    /// The coordinate-wise mean of the K best points.
+    MeanTop = "mean-top": Fixed(&[R]) => Some(P);
+    /// Gaussian perturbation of N random coordinates of P with standard deviation S.
+    Perturb = "perturb": Fixed(&[P, R, R]) => Some(P);
+    /// P + T (Q - P): toward Q for T > 0, away for T < 0.
+    Toward = "toward": Fixed(&[P, P, R]) => Some(P);
+    /// P + F (Q - R): a difference-vector move.
+    DiffAdd = "diff-add": Fixed(&[P, P, P, R]) => Some(P);
+    /// Uniform crossover: each coordinate from Q with probability RATE, else from P.
+    Crossover = "crossover": Fixed(&[P, P, R]) => Some(P);
+    /// A sample from the diagonal Gaussian fitted to the K best points, widened by W.
+    EliteSample = "elite-sample": Fixed(&[R, R]) => Some(P);
+    /// The best point evaluated at fidelity F and not yet at a higher one.
+    RungBest = "rung-best": Fixed(&[R]) => Some(P);
+    /// Generate N candidates with the last argument; return the one the score maximises.
+    BestOf = "best-of": Fixed(&[R, R, P]) => Some(P);
+    /// A UCB bandit over the arm expressions, rewarded when the proposal improves the incumbent.
+    ChooseUcb = "choose-ucb": Variadic(&[R], P) => Some(P);
+    /// Number of trials so far.
+    Iter = "iter": Fixed(&[]) => Some(R);
+    /// Fraction of the compute budget spent, in [0, 1].
+    BudgetUsed = "budget-used": Fixed(&[]) => Some(R);
+    /// Trials since the incumbent last improved.
+    Stagnation = "stagnation": Fixed(&[]) => Some(R);
+    /// Fraction of the last K trials that improved the incumbent.
+    SuccessRate = "success-rate": Fixed(&[R]) => Some(R);
+    /// Number of dimensions of the search space.
+    Dims = "dims": Fixed(&[]) => Some(R);
+    /// Addition.
+    Add = "+": Fixed(&[R, R]) => Some(R);
+    /// Subtraction.
+    Sub = "-": Fixed(&[R, R]) => Some(R);
+    /// Multiplication.
+    Mul = "*": Fixed(&[R, R]) => Some(R);
+    /// Protected division (x / 0 = 0).
+    Div = "/": Fixed(&[R, R]) => Some(R);
+    /// Exponential (clamped to avoid overflow).
+    Exp = "exp": Fixed(&[R]) => Some(R);
+    /// A uniform random real in [A, B].
+    Rand = "rand": Fixed(&[R, R]) => Some(R);
+    /// Distance from P to the nearest of the last K evaluated points (unit-cube RMS distance).
+    NearestDist = "nearest-dist": Fixed(&[P, R]) => Some(R);
+    /// Rank quantile of the last trial's score (0 = best so far, 1 = worst).
+    LastRank = "last-rank": Fixed(&[]) => Some(R);
+    /// Rank quantile of the anchor's score.
+    AnchorRank = "anchor-rank": Fixed(&[]) => Some(R);
+    /// Log density ratio of the candidate under the best fraction G of trials versus the rest.
+    DensityRatio = "density-ratio": Fixed(&[R]) => Some(R);
+    /// Number of trials run at fidelity F.
+    RungSize = "rung-size": Fixed(&[R]) => Some(R);
+    /// Highest fidelity at which the candidate was evaluated (0 when never).
+    CandFid = "cand-fid": Fixed(&[]) => Some(R);
+    /// A < B.
+    Lt = "<": Fixed(&[R, R]) => Some(B);
+    /// A > B.
+    Gt = ">": Fixed(&[R, R]) => Some(B);
+    /// Logical and.
+    And = "and": Fixed(&[B, B]) => Some(B);
+    /// Logical not.
+    Not = "not": Fixed(&[B]) => Some(B);
+    /// Whether the last trial improved the incumbent.
+    Improved = "improved": Fixed(&[]) => Some(B);
+    /// True with probability P.
+    Chance = "chance": Fixed(&[R]) => Some(B);
+    /// Conditional: `(if cond then else)`, both branches of one type.
+    If = "if": Params::If => None;
+    /// Move the anchor to the last evaluated point.
+    MoveAnchor = "move-anchor": Fixed(&[]) => Some(A);
+    /// Do nothing.
+    Skip = "skip": Fixed(&[]) => Some(A);
+}
+
+impl Prim {
+    /// Look a primitive up by its text name.
+    pub fn from_name(name: &str) -> Option<Prim> {
+        Prim::ALL.iter().copied().find(|p| p.name() == name)
+    }
+
+    /// Minimum number of arguments.
+    pub fn min_arity(self) -> usize {
+        match self.params() {
+            Params::Fixed(ts) => ts.len(),
+            Params::Variadic(lead, _) => lead.len() + 1,
+            Params::If => 3,
+        }
+    }
+
+    /// Expected type of argument `i` given the result type (for `if`), or `None`
+    /// when the primitive takes no such argument.
+    pub fn param_type(self, i: usize, result: Type) -> Option<Type> {
+        match self.params() {
+            Params::Fixed(ts) => ts.get(i).copied(),
+            Params::Variadic(lead, rest) => Some(lead.get(i).copied().unwrap_or(rest)),
+            Params::If => match i {
+                0 => Some(Type::Bool),
+                1 | 2 => Some(result),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether the primitive draws random numbers (such nodes are never constant-folded).
+    pub fn is_random(self) -> bool {
+        matches!(
+            self,
+            Prim::Uniform
+                | Prim::Latin
+                | Prim::PickTop
+                | Prim::Perturb
+                | Prim::Crossover
+                | Prim::EliteSample
+                | Prim::BestOf
+                | Prim::ChooseUcb
+                | Prim::Rand
+                | Prim::Chance
+        )
+    }
+
+    /// Whether the value depends only on the arguments (no history, state or randomness).
+    pub fn is_pure(self) -> bool {
+        matches!(
+            self,
+            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Exp | Prim::Lt | Prim::Gt | Prim::And | Prim::Not | Prim::If
+        )
+    }
+}
+
+/// Apply a pure real primitive to constant operands (used by the interpreter and
+/// by constant folding, so both agree bit for bit).
+pub fn apply_real(prim: Prim, a: f64, b: f64) -> f64 {
+    let v = match prim {
+        Prim::Add => a + b,
+        Prim::Sub => a - b,
+        Prim::Mul => a * b,
+        Prim::Div => {
+            if b == 0.0 {
+                0.0
+            } else {
+                a / b
+            }
+        }
+        Prim::Exp => a.clamp(-50.0, 50.0).exp(),
+        _ => 0.0,
+    };
+    sanitize(v)
+}
+
+/// Replace NaN by 0 and clamp infinities, so every real in a run is finite.
+pub fn sanitize(v: f64) -> f64 {
+    if v.is_nan() { 0.0 } else { v.clamp(-1e12, 1e12) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_the_set_is_small() {
+        for (i, p) in Prim::ALL.iter().enumerate() {
+            assert_eq!(Prim::from_name(p.name()), Some(*p));
+            assert!(Prim::ALL[..i].iter().all(|q| q.name() != p.name()));
+        }
+        // Plus `get`, `set` and literals: about 40 in all.
+        assert!(Prim::ALL.len() <= 42, "{} primitives", Prim::ALL.len());
+    }
+
+    #[test]
+    fn protected_arithmetic_stays_finite() {
+        assert_eq!(apply_real(Prim::Div, 1.0, 0.0), 0.0);
+        assert!(apply_real(Prim::Exp, 1e9, 0.0).is_finite());
+        assert_eq!(apply_real(Prim::Mul, f64::NAN, 1.0), 0.0);
+    }
+}

@@ -1,0 +1,206 @@
+//! The trial history a mechanism reads: every evaluated point with its score, kept
+//! with the indices the language's queries need (score order, rungs, visit counts).
+
+use std::collections::HashMap;
+
+use crate::objective::TrialStatus;
+
+/// Where a trial's point came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// The `init` hook's design.
+    Init,
+    /// The `propose` hook.
+    Propose,
+    /// A fallback after a genome error (out of fuel, filter never satisfied, ...).
+    Fallback,
+}
+
+impl Source {
+    /// Lower-case name for traces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Init => "init",
+            Source::Propose => "propose",
+            Source::Fallback => "fallback",
+        }
+    }
+}
+
+/// One evaluated trial as the mechanism sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// The snapped unit-cube point.
+    pub point: Vec<f64>,
+    /// Fidelity level index.
+    pub level: usize,
+    /// Observed score (lower is better; failed trials carry the failure score).
+    pub score: f64,
+    /// Compute spent.
+    pub cost: f64,
+    /// Outcome class.
+    pub status: TrialStatus,
+    /// Whether the trial improved the incumbent.
+    pub improved: bool,
+    /// Where the point came from.
+    pub source: Source,
+}
+
+/// The trial history with its indices.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    trials: Vec<Trial>,
+    /// Trial indices sorted by (score, index).
+    sorted: Vec<u32>,
+    /// Trial indices per fidelity level.
+    rungs: Vec<Vec<u32>>,
+    /// Highest level at which each distinct point was evaluated (lookups only).
+    max_level: HashMap<Vec<u64>, usize>,
+    /// Index of the last trial that improved the incumbent.
+    last_improvement: Option<usize>,
+}
+
+/// Key for exact point identity.
+pub fn point_key(p: &[f64]) -> Vec<u64> {
+    p.iter().map(|x| x.to_bits()).collect()
+}
+
+impl History {
+    /// An empty history for objectives with `levels` fidelity levels.
+    pub fn new(levels: usize) -> Self {
+        History { rungs: vec![Vec::new(); levels.max(1)], ..Default::default() }
+    }
+
+    /// Record a trial; sets its `improved` flag and returns it.
+    pub fn push(&mut self, mut trial: Trial) -> &Trial {
+        let idx = self.trials.len();
+        trial.improved = trial.status == TrialStatus::Ok && self.best().is_none_or(|b| trial.score < b.score);
+        if trial.improved {
+            self.last_improvement = Some(idx);
+        }
+        let pos = self.sorted.partition_point(|&j| {
+            let t = &self.trials[j as usize];
+            (t.score, j as usize) < (trial.score, idx)
+        });
+        self.sorted.insert(pos, idx as u32);
+        let level = trial.level.min(self.rungs.len() - 1);
+        self.rungs[level].push(idx as u32);
+        let entry = self.max_level.entry(point_key(&trial.point)).or_insert(level);
+        *entry = (*entry).max(level);
+        self.trials.push(trial);
+        &self.trials[idx]
+    }
+
+    /// Number of trials.
+    pub fn len(&self) -> usize {
+        self.trials.len()
+    }
+
+    /// Whether no trial has run yet.
+    pub fn is_empty(&self) -> bool {
+        self.trials.is_empty()
+    }
+
+    /// All trials in order.
+    pub fn trials(&self) -> &[Trial] {
+        &self.trials
+    }
+
+    /// The last trial.
+    pub fn last(&self) -> Option<&Trial> {
+        self.trials.last()
+    }
+
+    /// The k-th best trial (0-based), clamped to the history.
+    pub fn kth_best(&self, k: usize) -> Option<&Trial> {
+        let k = k.min(self.sorted.len().checked_sub(1)?);
+        Some(&self.trials[self.sorted[k] as usize])
+    }
+
+    /// The best trial.
+    pub fn best(&self) -> Option<&Trial> {
+        self.kth_best(0)
+    }
+
+    /// Trial indices in score order.
+    pub fn sorted(&self) -> &[u32] {
+        &self.sorted
+    }
+
+    /// Rank quantile of a score among the history (0 = at least as good as all, 1 = worst).
+    pub fn rank_quantile(&self, score: f64) -> f64 {
+        let n = self.sorted.len();
+        if n <= 1 {
+            return 0.0;
+        }
+        let better = self.sorted.partition_point(|&j| self.trials[j as usize].score < score);
+        better as f64 / (n - 1) as f64
+    }
+
+    /// Trials since the last improvement (all trials when none improved).
+    pub fn stagnation(&self) -> usize {
+        match self.last_improvement {
+            Some(i) => self.trials.len() - 1 - i,
+            None => self.trials.len(),
+        }
+    }
+
+    /// Fraction of the last `k` trials that improved the incumbent.
+    pub fn success_rate(&self, k: usize) -> f64 {
+        let k = k.max(1).min(self.trials.len());
+        if k == 0 {
+            return 0.0;
+        }
+        let wins = self.trials[self.trials.len() - k..].iter().filter(|t| t.improved).count();
+        wins as f64 / k as f64
+    }
+
+    /// Trial indices run at fidelity level `level`.
+    pub fn rung(&self, level: usize) -> &[u32] {
+        &self.rungs[level.min(self.rungs.len() - 1)]
+    }
+
+    /// Number of fidelity levels.
+    pub fn levels(&self) -> usize {
+        self.rungs.len()
+    }
+
+    /// Highest level at which `point` was evaluated.
+    pub fn max_level_of(&self, point: &[f64]) -> Option<usize> {
+        self.max_level.get(&point_key(point)).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(x: f64, score: f64, level: usize) -> Trial {
+        Trial {
+            point: vec![x],
+            level,
+            score,
+            cost: 1.0,
+            status: TrialStatus::Ok,
+            improved: false,
+            source: Source::Propose,
+        }
+    }
+
+    #[test]
+    fn ranks_and_improvements() {
+        let mut h = History::new(2);
+        assert!(h.push(trial(0.1, 5.0, 0)).improved);
+        assert!(!h.push(trial(0.2, 6.0, 0)).improved);
+        assert!(h.push(trial(0.3, 1.0, 1)).improved);
+        assert_eq!(h.best().unwrap().point, vec![0.3]);
+        assert_eq!(h.kth_best(1).unwrap().score, 5.0);
+        assert_eq!(h.kth_best(99).unwrap().score, 6.0);
+        assert_eq!(h.rank_quantile(1.0), 0.0);
+        assert_eq!(h.rank_quantile(6.0), 1.0);
+        assert_eq!(h.stagnation(), 0);
+        assert_eq!(h.rung(0).len(), 2);
+        assert_eq!(h.max_level_of(&[0.3]), Some(1));
+        assert!((h.success_rate(3) - 2.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod diagnostic;
+pub mod genome;
+pub mod inner;
+pub mod objective;
+pub mod rng;
+pub mod store;

@@ -1,0 +1,295 @@
+//! GPT pretraining trials on candle, scored in validation bits per byte.
+//!
+//! - [`model`]: the byte-level GPT (seeded init, ordered parameters, save/load).
+//! - [`ops`]: fused custom ops with hand-written backward passes and `*_slow` twins.
+//! - [`data`]: the synthetic multi-skill corpus and text-file corpora.
+//! - [`train`]: AdamW, schedules, the FLOP budget, checkpoints, divergence.
+//! - [`cache`]: the persistent trial cache.
+//! - [`table`]: tabulated real trials and the `gpt-table` objective.
+//!
+//! [`GptObjective`] ties them to the [`Objective`] trait: a config from [`gpt_space`] is
+//! trained on one thread for `fidelity` of the budget; its cost is that fraction of the
+//! budget in GFLOP.
+
+pub mod cache;
+pub mod data;
+pub mod model;
+pub mod ops;
+pub mod table;
+pub mod train;
+
+use std::sync::Arc;
+
+use crate::inner::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
+use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
+
+pub use cache::TrialCache;
+pub use data::{Corpus, Skill};
+pub use model::{Gpt, ModelConfig, OpPath};
+pub use train::{FAILURE_BPB, OptimConfig, Schedule, TrainSettings, TrialOutcome, TrialSpec, run_trial};
+
+/// Default context length of trials (bytes).
+pub const DEFAULT_CONTEXT: usize = 64;
+
+/// The knobs of a GPT trial, with their default values (as typed on the command line).
+pub const KNOB_DEFAULTS: &[(&str, &str)] = &[
+    ("lr", "0.003"),
+    ("batch_tokens", "1024"),
+    ("depth", "2"),
+    ("width", "64"),
+    ("heads", "4"),
+    ("warmup", "0.05"),
+    ("schedule", "cosine"),
+    ("weight_decay", "0.1"),
+    ("beta2", "0.99"),
+    ("init_scale", "1"),
+    ("grad_clip", "1"),
+];
+
+/// The search space of GPT trials.
+pub fn gpt_space() -> SearchSpace {
+    let knobs = vec![
+        Knob::log("lr", 1e-4, 3e-2),
+        Knob::ordinal("batch_tokens", &[256.0, 512.0, 1024.0, 2048.0, 4096.0]),
+        Knob::integer("depth", 1, 6),
+        Knob::ordinal("width", &[16.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 256.0]),
+        Knob::ordinal("heads", &[1.0, 2.0, 4.0, 8.0]),
+        Knob::linear("warmup", 0.0, 0.3),
+        Knob::categorical("schedule", &["cosine", "linear", "constant"]),
+        Knob::linear("weight_decay", 0.0, 0.3),
+        Knob::linear("beta2", 0.9, 0.999),
+        Knob::log("init_scale", 0.25, 4.0),
+        Knob::log("grad_clip", 0.1, 10.0),
+    ];
+    match SearchSpace::new(knobs) {
+        Ok(space) => space,
+        Err(e) => unreachable!("the built-in GPT space is valid: {e}"),
+    }
+}
+
+/// A problem with a `name=value` assignment.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SetError {
+    /// The text is not `name=value`.
+    #[error("`{0}` is not of the form name=value")]
+    Syntax(String),
+    /// No knob has this name.
+    #[error("unknown knob `{name}`")]
+    UnknownKnob {
+        /// The name given.
+        name: String,
+        /// The knobs there are.
+        known: Vec<String>,
+    },
+    /// The value does not fit the knob.
+    #[error("bad value `{value}` for `{name}`: {problem}")]
+    BadValue {
+        /// The knob.
+        name: String,
+        /// The value given.
+        value: String,
+        /// Why it does not fit.
+        problem: String,
+    },
+}
+
+/// Parse one value for a knob (categories by name, numbers otherwise). Values outside
+/// a knob's range are kept as given (a trial may run outside the search space).
+pub fn parse_value(knob: &Knob, value: &str) -> Result<KnobValue, SetError> {
+    let bad = |problem: String| SetError::BadValue { name: knob.name.clone(), value: value.to_string(), problem };
+    match &knob.kind {
+        KnobKind::Categorical { choices } => choices
+            .iter()
+            .position(|c| c == value)
+            .map(KnobValue::Choice)
+            .ok_or_else(|| bad(format!("expected one of {}", choices.join(", ")))),
+        KnobKind::Integer { .. } => {
+            value.parse::<i64>().map(KnobValue::Int).map_err(|_| bad("expected an integer".into()))
+        }
+        _ => match value.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(KnobValue::Real(v)),
+            _ => Err(bad("expected a finite number".into())),
+        },
+    }
+}
+
+/// The default config of `space` (knobs missing from [`KNOB_DEFAULTS`] take the centre
+/// of their range).
+pub fn default_config(space: &SearchSpace) -> Config {
+    let values = space
+        .knobs()
+        .iter()
+        .map(|k| {
+            KNOB_DEFAULTS
+                .iter()
+                .find(|(n, _)| *n == k.name)
+                .and_then(|(_, v)| parse_value(k, v).ok())
+                .unwrap_or_else(|| k.decode(0.5))
+        })
+        .collect();
+    Config { values }
+}
+
+/// Apply `name=value` assignments to `config`.
+pub fn apply_sets(space: &SearchSpace, config: &mut Config, sets: &[String]) -> Result<(), SetError> {
+    for set in sets {
+        let (name, value) = set.split_once('=').ok_or_else(|| SetError::Syntax(set.clone()))?;
+        let (name, value) = (name.trim(), value.trim());
+        let i = space.index_of(name).ok_or_else(|| SetError::UnknownKnob {
+            name: name.to_string(),
+            known: space.knobs().iter().map(|k| k.name.clone()).collect(),
+        })?;
+        config.values[i] = parse_value(&space.knobs()[i], value)?;
+    }
+    Ok(())
+}
+
+/// Turn a config of `space` into a trial spec; knobs the space lacks take their defaults.
+pub fn spec_from_config(space: &SearchSpace, config: &Config, context: usize) -> TrialSpec {
+    let get = |name: &str| -> f64 {
+        if let Some(i) = space.index_of(name)
+            && let Some(v) = config.values.get(i)
+        {
+            return v.as_f64();
+        }
+        let default = KNOB_DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or("0");
+        match name {
+            "schedule" => Schedule::ALL.iter().position(|s| s.name() == default).unwrap_or(0) as f64,
+            _ => default.parse().unwrap_or(0.0),
+        }
+    };
+    let count = |name: &str| get(name).round().max(0.0) as usize;
+    let schedule = Schedule::ALL[(count("schedule")).min(Schedule::ALL.len() - 1)];
+    TrialSpec {
+        model: ModelConfig {
+            context,
+            depth: count("depth"),
+            width: count("width"),
+            heads: count("heads"),
+            init_scale: get("init_scale"),
+        },
+        optim: OptimConfig {
+            lr: get("lr"),
+            batch_tokens: count("batch_tokens"),
+            warmup: get("warmup"),
+            schedule,
+            weight_decay: get("weight_decay"),
+            beta1: 0.9,
+            beta2: get("beta2"),
+            grad_clip: get("grad_clip"),
+        },
+    }
+}
+
+/// Run `f` on a fresh single-thread rayon pool, so a trial uses one core and parallel
+/// trials fill the others.
+pub fn single_threaded<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
+/// The version of the trial code; part of every cache key and table header. Bump it
+/// whenever a change alters trial numbers.
+pub const CODE_VERSION: &str = "gpt-trial-v1";
+
+/// Real GPT trials as an [`Objective`].
+pub struct GptObjective {
+    name: String,
+    space: SearchSpace,
+    corpus: Arc<Corpus>,
+    settings: TrainSettings,
+    context: usize,
+    cache: Option<TrialCache>,
+}
+
+impl GptObjective {
+    /// Trials over [`gpt_space`] on `corpus` with the given settings and context length.
+    pub fn new(corpus: Arc<Corpus>, settings: TrainSettings, context: usize) -> Self {
+        let name = format!("gpt-{}-b{}", corpus.name(), settings.budget_gflop);
+        GptObjective { name, space: gpt_space(), corpus, settings, context, cache: None }
+    }
+
+    /// Use a persistent trial cache.
+    pub fn with_cache(mut self, cache: TrialCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Replace the search space (knobs it lacks take their defaults).
+    pub fn with_space(mut self, space: SearchSpace) -> Self {
+        self.space = space;
+        self
+    }
+
+    /// The trial settings.
+    pub fn settings(&self) -> &TrainSettings {
+        &self.settings
+    }
+
+    /// The corpus.
+    pub fn corpus(&self) -> &Corpus {
+        &self.corpus
+    }
+
+    /// The trial spec of a config.
+    pub fn spec(&self, config: &Config) -> TrialSpec {
+        spec_from_config(&self.space, config, self.context)
+    }
+
+    /// Run (or read from the cache) a trial of `spec`, single-threaded.
+    pub fn run_spec(&self, spec: &TrialSpec, fidelity: f64, seed: u64) -> TrialResult {
+        let level = fidelity_level(&self.settings.fidelities, fidelity);
+        let key = cache::TrialKey::new(spec, seed, &self.settings, self.corpus.hash());
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(&key, level)
+        {
+            return hit.result(&self.settings, level);
+        }
+        let outcome = single_threaded(|| run_trial(spec, &self.corpus, &self.settings, fidelity, seed));
+        let result = match outcome {
+            Ok(outcome) => {
+                if let Some(cache) = &self.cache {
+                    // A cache that cannot be written only costs a rerun later.
+                    let _ = cache.put(&key, &cache::CachedTrial::from_outcome(&outcome));
+                }
+                cache::CachedTrial::from_outcome(&outcome).result(&self.settings, level)
+            }
+            Err(_) => failed(TrialStatus::Invalid, &self.settings.fidelities[..=level]),
+        };
+        result
+    }
+}
+
+/// A failed trial's result: the failure score at each level, no cost.
+fn failed(status: TrialStatus, levels: &[f64]) -> TrialResult {
+    TrialResult { score: FAILURE_BPB, curve: levels.iter().map(|&l| (l, FAILURE_BPB)).collect(), cost: 0.0, status }
+}
+
+impl Objective for GptObjective {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn space(&self) -> &SearchSpace {
+        &self.space
+    }
+
+    fn fidelities(&self) -> &[f64] {
+        &self.settings.fidelities
+    }
+
+    fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
+        let spec = self.spec(config);
+        self.run_spec(&spec, fidelity, seed)
+    }
+
+    fn full_cost(&self) -> f64 {
+        self.settings.budget_gflop
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        None
+    }
+}

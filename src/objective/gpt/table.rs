@@ -1,0 +1,1 @@
+//! Tabulated real trials and the `gpt-table` objective.

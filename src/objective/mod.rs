@@ -1,0 +1,91 @@
+//! Objectives: things that score a config at a fidelity with a seed.
+//!
+//! The inner loop only talks to [`Objective`]. Scores are *lower is better*
+//! (regret on BBOB, validation bits per byte for GPT trials). Budgets are counted in
+//! compute units reported by the objective itself, so a cheap low-fidelity probe costs
+//! less than a full trial.
+
+pub mod bbob;
+pub mod gpt;
+pub mod probe;
+pub mod registry;
+
+use crate::inner::space::{Config, SearchSpace};
+
+/// Outcome class of one trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrialStatus {
+    /// The trial ran to its fidelity and produced a finite score.
+    Ok,
+    /// Training diverged (NaN, Inf or an exploding loss); the score is the objective's
+    /// defined failure score.
+    Diverged,
+    /// The config could not be run (for example a width not divisible by heads).
+    Invalid,
+}
+
+impl TrialStatus {
+    /// Lower-case name used in traces and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialStatus::Ok => "ok",
+            TrialStatus::Diverged => "diverged",
+            TrialStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// Result of one trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialResult {
+    /// Final score at the requested fidelity, lower is better. Finite even for failed
+    /// trials (they get the objective's failure score).
+    pub score: f64,
+    /// Learning curve: `(fidelity, score)` at each of the objective's fidelity levels up
+    /// to the requested one.
+    pub curve: Vec<(f64, f64)>,
+    /// Compute spent, in the objective's budget units.
+    pub cost: f64,
+    /// Whether the trial succeeded.
+    pub status: TrialStatus,
+}
+
+/// Something that scores configs. Implementations must be deterministic functions of
+/// `(config, fidelity, seed)`.
+pub trait Objective: Send + Sync {
+    /// Short name used in traces, e.g. `bbob-f8-i1-d5`.
+    fn name(&self) -> &str;
+    /// The search space configs come from.
+    fn space(&self) -> &SearchSpace;
+    /// The fidelity levels, increasing fractions of a full trial ending in `1.0`.
+    fn fidelities(&self) -> &[f64];
+    /// Score `config` at `fidelity` (snapped up to the nearest level) with `seed`.
+    fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult;
+    /// Cost of one full-fidelity trial in budget units.
+    fn full_cost(&self) -> f64;
+    /// The best score attainable, when known (used for regret).
+    fn optimum(&self) -> Option<f64>;
+}
+
+/// Snap a requested fidelity up to the index of the nearest level at or above it
+/// (the top level when it exceeds all levels).
+pub fn fidelity_level(levels: &[f64], fidelity: f64) -> usize {
+    let f = if fidelity.is_nan() { 1.0 } else { fidelity };
+    levels.iter().position(|&l| l >= f - 1e-12).unwrap_or(levels.len().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fidelity_snaps_up() {
+        let levels = [0.125, 0.25, 0.5, 1.0];
+        assert_eq!(fidelity_level(&levels, 0.0), 0);
+        assert_eq!(fidelity_level(&levels, 0.125), 0);
+        assert_eq!(fidelity_level(&levels, 0.2), 1);
+        assert_eq!(fidelity_level(&levels, 0.9), 3);
+        assert_eq!(fidelity_level(&levels, 7.0), 3);
+        assert_eq!(fidelity_level(&levels, f64::NAN), 3);
+    }
+}
