@@ -35,7 +35,13 @@ fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed
     start.elapsed().as_secs_f64() / steps as f64
 }
 
+#[expect(unsafe_code, reason = "setting an environment variable before any thread exists")]
 fn main() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: first statement of main; no other thread exists yet. Keeps candle's
+        // busy-waiting elementwise pool inline, as the CLI does.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let args: Vec<String> = std::env::args().collect();
     let steps = args
         .iter()

@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod ancestry;
 pub mod cli;
 pub mod diagnostic;
 pub mod genome;
 pub mod inner;
 pub mod objective;
 pub mod rng;
+pub mod scenario;
+pub mod sim;
 pub mod store;

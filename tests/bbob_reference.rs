@@ -21,10 +21,7 @@ struct Row {
 fn parse(line: usize, text: &str) -> Row {
     let fields: Vec<&str> = text.split(',').collect();
     assert_eq!(fields.len(), 5, "line {line}: {text}");
-    let num = |s: &str| {
-        s.parse::<f64>()
-            .unwrap_or_else(|e| panic!("line {line}: `{s}`: {e}"))
-    };
+    let num = |s: &str| s.parse::<f64>().unwrap_or_else(|e| panic!("line {line}: `{s}`: {e}"));
     Row {
         line,
         function: fields[0].parse().unwrap(),
@@ -49,18 +46,14 @@ fn close(got: f64, want: f64) -> bool {
 #[test]
 fn every_function_matches_coco() {
     let rows = rows();
-    assert!(
-        rows.len() >= 24 * 3 * 3 * 2,
-        "fixture has only {} rows",
-        rows.len()
-    );
+    assert!(rows.len() >= 24 * 3 * 3 * 2, "fixture has only {} rows", rows.len());
     let mut failures = Vec::new();
     let mut current: Option<BbobFunction> = None;
     for row in &rows {
         assert_eq!(row.x.len(), row.dim, "line {}", row.line);
-        let same = current.as_ref().is_some_and(|f| {
-            (f.function(), f.instance(), f.dim()) == (row.function, row.instance, row.dim)
-        });
+        let same = current
+            .as_ref()
+            .is_some_and(|f| (f.function(), f.instance(), f.dim()) == (row.function, row.instance, row.dim));
         if !same {
             current = Some(BbobFunction::new(row.function, row.instance, row.dim).unwrap());
         }
@@ -73,13 +66,7 @@ fn every_function_matches_coco() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows differ:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} rows differ:\n{}", failures.len(), rows.len(), failures.join("\n"));
 }
 
 #[test]
@@ -87,28 +74,16 @@ fn the_optimum_matches_coco() {
     // The last row of each (function, instance, dim) block is COCO's xopt.
     let rows = rows();
     for (i, row) in rows.iter().enumerate() {
-        let last = rows.get(i + 1).is_none_or(|next| {
-            (next.function, next.instance, next.dim) != (row.function, row.instance, row.dim)
-        });
+        let last = rows
+            .get(i + 1)
+            .is_none_or(|next| (next.function, next.instance, next.dim) != (row.function, row.instance, row.dim));
         if !last {
             continue;
         }
         let f = BbobFunction::new(row.function, row.instance, row.dim).unwrap();
         for (a, b) in f.xopt().iter().zip(&row.x) {
-            assert!(
-                (a - b).abs() <= 1e-9,
-                "line {}: xopt {:?} vs COCO {:?}",
-                row.line,
-                f.xopt(),
-                row.x
-            );
+            assert!((a - b).abs() <= 1e-9, "line {}: xopt {:?} vs COCO {:?}", row.line, f.xopt(), row.x);
         }
-        assert!(
-            close(f.fopt(), row.value),
-            "line {}: fopt {} vs COCO {}",
-            row.line,
-            f.fopt(),
-            row.value
-        );
+        assert!(close(f.fopt(), row.value), "line {}: fopt {} vs COCO {}", row.line, f.fopt(), row.value);
     }
 }

@@ -10,7 +10,11 @@ use crate::genome::{Genome, Limits, load};
 pub fn read_text(path: &Path) -> Result<String, InputError> {
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
-            InputError::file(path, format!("not valid UTF-8 text (byte {})", e.utf8_error().valid_up_to()), "save the file as UTF-8")
+            InputError::file(
+                path,
+                format!("not valid UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+                "save the file as UTF-8",
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(InputError::file(path, "no such file", "check the path (library mechanisms are named `lib:NAME`)"))

@@ -99,7 +99,9 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             let text = syntax::print(&g);
             if write {
                 if file.starts_with("lib:") {
-                    return Err(InputError::usage("library mechanisms cannot be rewritten", "copy it to a file first").into());
+                    return Err(
+                        InputError::usage("library mechanisms cannot be rewritten", "copy it to a file first").into()
+                    );
                 }
                 write_atomic(file.as_ref(), text.as_bytes())?;
                 println!("{file}: formatted");
@@ -110,10 +112,19 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
         MechCommand::Run { file, task, budget, seed, trials } => {
             let (g, _) = load_genome(&file, &limits)?;
             if !(budget.is_finite() && budget > 0.0) {
-                return Err(InputError::usage(format!("budget {budget} is not a positive number"), "e.g. --budget 100").into());
+                return Err(InputError::usage(
+                    format!("budget {budget} is not a positive number"),
+                    "e.g. --budget 100",
+                )
+                .into());
             }
-            let objective = objective_by_name(&task).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
-            let prog = Program::compile(&g, limits).map_err(|d| InputError::Source { path: file.clone().into(), text: syntax::print(&g), diagnostics: d })?;
+            let objective = objective_by_name(&task)
+                .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            let prog = Program::compile(&g, limits).map_err(|d| InputError::Source {
+                path: file.clone().into(),
+                text: syntax::print(&g),
+                diagnostics: d,
+            })?;
             let trace = run_inner(&prog, objective.as_ref(), seed, budget);
             print!("{}", trace.summary());
             if trials {
@@ -181,7 +192,8 @@ fn render_table(league: &League, dim: usize, budget: f64, seeds: u32, instance: 
         FunctionGroup::Multimodal,
         FunctionGroup::WeakStructure,
     ];
-    let members = |g: FunctionGroup| -> Vec<usize> { (1..=24u8).filter(|&f| group_of(f) == g).map(|f| f as usize - 1).collect() };
+    let members =
+        |g: FunctionGroup| -> Vec<usize> { (1..=24u8).filter(|&f| group_of(f) == g).map(|f| f as usize - 1).collect() };
     let baseline = league.mechanisms.iter().position(|m| m == "uniform-random").unwrap_or(0);
     let mut s = String::new();
     let _ = writeln!(
@@ -189,8 +201,12 @@ fn render_table(league: &League, dim: usize, budget: f64, seeds: u32, instance: 
         "BBOB d={dim}, instance {instance}, budget {budget} evaluations, {seeds} seeds; {} runs in {secs:.1} s\n",
         league.mechanisms.len() * league.tasks.len() * seeds as usize
     );
-    let _ = writeln!(s, "Median final regret per function, geometric mean over each group's functions (lower is better).");
-    let _ = writeln!(s, "`wins` = functions (of 24) where the mechanism beats uniform-random: lower median and one-sided Mann-Whitney p < 0.05.\n");
+    let _ =
+        writeln!(s, "Median final regret per function, geometric mean over each group's functions (lower is better).");
+    let _ = writeln!(
+        s,
+        "`wins` = functions (of 24) where the mechanism beats uniform-random: lower median and one-sided Mann-Whitney p < 0.05.\n"
+    );
     let _ = write!(s, "| mechanism |");
     for g in groups {
         let _ = write!(s, " {} (f{}) |", g.name(), range_label(&members(g)));

@@ -4,9 +4,12 @@
 
 #![expect(clippy::print_stdout, reason = "the CLI is the one place that prints results")]
 
+pub mod inspect;
 pub mod load;
 pub mod mech;
 pub mod report;
+pub mod run;
+pub mod table;
 pub mod trial;
 
 use clap::{Parser, Subcommand};
@@ -25,14 +28,26 @@ pub struct Cli {
 pub enum Command {
     /// Train one GPT trial and print its score, curve, cost and time.
     Trial(trial::TrialArgs),
+    /// Build and summarise tables of real GPT trials (the `gpt-table` objective).
+    Table(table::TableArgs),
     /// Check, format, run and compare mechanism genomes.
     Mech(mech::MechArgs),
+    /// Run a scenario: evolve mechanisms and write a run folder.
+    Run(run::RunArgs),
+    /// Resume a run folder from its latest checkpoint.
+    Resume(run::ResumeArgs),
+    /// Show a run folder's population and champion lineage.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Trial(args) => trial::run(args),
+        Command::Table(args) => table::run(args),
         Command::Mech(args) => mech::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

@@ -69,7 +69,11 @@ pub fn load_corpus(corpus: Option<&PathBuf>, skills: Option<&str>) -> anyhow::Re
             Some(s) => chosen.push(s),
             None => {
                 let known: Vec<&str> = Skill::ALL.iter().map(|s| s.name()).collect();
-                return Err(InputError::usage(format!("unknown skill `{name}`"), format!("skills: {}", known.join(", "))).into());
+                return Err(InputError::usage(
+                    format!("unknown skill `{name}`"),
+                    format!("skills: {}", known.join(", ")),
+                )
+                .into());
             }
         }
     }
@@ -88,12 +92,18 @@ pub fn set_error(e: SetError) -> anyhow::Error {
 
 /// Run `outerloop trial`.
 pub fn run(args: TrialArgs) -> anyhow::Result<()> {
+    gpt::init_process_threads();
     let space = gpt_space();
     if args.list {
         for knob in space.knobs() {
             let default = default_config(&space);
             let i = space.index_of(&knob.name).unwrap_or(0);
-            println!("{:<14} {:<60} default {}", knob.name, format!("{:?}", knob.kind), knob.display(default.values[i]));
+            println!(
+                "{:<14} {:<60} default {}",
+                knob.name,
+                format!("{:?}", knob.kind),
+                knob.display(default.values[i])
+            );
         }
         return Ok(());
     }
@@ -103,7 +113,9 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     let mut config = default_config(&space);
     apply_sets(&space, &mut config, &args.sets).map_err(set_error)?;
     let corpus = load_corpus(args.corpus.as_ref(), args.skills.as_deref())?;
-    corpus.check_context(args.context).map_err(|e| InputError::usage(e.to_string(), "use a longer corpus or a shorter --context"))?;
+    corpus
+        .check_context(args.context)
+        .map_err(|e| InputError::usage(e.to_string(), "use a longer corpus or a shorter --context"))?;
     let settings = TrainSettings {
         budget_gflop: args.budget,
         eval_tokens: args.eval_tokens,
@@ -117,7 +129,11 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     };
     let spec = objective.spec(&config);
     if let Some(problem) = spec.problem() {
-        return Err(InputError::usage(format!("invalid config: {problem}"), "check --set values (width must be divisible by heads)").into());
+        return Err(InputError::usage(
+            format!("invalid config: {problem}"),
+            "check --set values (width must be divisible by heads)",
+        )
+        .into());
     }
     println!("config   {}", space.describe(&config));
     println!(

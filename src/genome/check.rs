@@ -46,35 +46,54 @@ pub fn check(genome: &Genome, limits: &Limits) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let size = genome.size();
     if size > limits.max_nodes {
+        // Point at the largest hook expression: that is where the nodes are.
+        let span = genome.roots().into_iter().map(|(_, e)| e).max_by_key(|e| e.size()).map(|e| e.span.clone());
         diags.push(
-            Diagnostic::new(format!("the genome has {size} nodes, more than the limit of {}", limits.max_nodes), 0..0)
-                .with_hint("simplify it or split alternatives more economically"),
+            Diagnostic::new(
+                format!("the genome has {size} nodes, more than the limit of {}", limits.max_nodes),
+                span.unwrap_or(0..0),
+            )
+            .with_hint("simplify it or split alternatives more economically"),
         );
     }
     if genome.state.len() > limits.max_state {
         let span = genome.state[limits.max_state].span.clone();
         diags.push(
-            Diagnostic::new(format!("more than {} state variables", limits.max_state), span).with_hint("remove unused ones"),
+            Diagnostic::new(format!("more than {} state variables", limits.max_state), span)
+                .with_hint("remove unused ones"),
         );
     }
     if genome.update.len() > limits.max_updates {
         diags.push(
-            Diagnostic::new(format!("more than {} update actions", limits.max_updates), genome.update[limits.max_updates].span.clone())
-                .with_hint("combine actions with `if`"),
+            Diagnostic::new(
+                format!("more than {} update actions", limits.max_updates),
+                genome.update[limits.max_updates].span.clone(),
+            )
+            .with_hint("combine actions with `if`"),
         );
     }
     if genome.init_count > limits.max_init {
         diags.push(
-            Diagnostic::new(format!("init count {} exceeds the limit of {}", genome.init_count, limits.max_init), genome.init.span.clone())
-                .with_hint("use a smaller initial design"),
+            Diagnostic::new(
+                format!("init count {} exceeds the limit of {}", genome.init_count, limits.max_init),
+                genome.init.span.clone(),
+            )
+            .with_hint("use a smaller initial design"),
         );
     }
     for (root, e) in genome.roots() {
         let depth = e.depth();
         if depth > limits.max_depth {
             diags.push(
-                Diagnostic::new(format!("`{}` is nested {depth} deep, more than the limit of {}", root.hook.name(), limits.max_depth), e.span.clone())
-                    .with_hint("flatten the expression"),
+                Diagnostic::new(
+                    format!(
+                        "`{}` is nested {depth} deep, more than the limit of {}",
+                        root.hook.name(),
+                        limits.max_depth
+                    ),
+                    e.span.clone(),
+                )
+                .with_hint("flatten the expression"),
             );
         }
         check_expr(e, root.hook.ty(), genome, &mut diags);
@@ -110,8 +129,11 @@ fn check_expr(e: &Expr, expected: Type, genome: &Genome, diags: &mut Vec<Diagnos
             if e.args.len() != want {
                 let form = if is_set { "(set NAME VALUE)" } else { "(get NAME)" };
                 diags.push(
-                    Diagnostic::new(format!("`{form}` takes {want} value argument(s), found {}", e.args.len()), e.span.clone())
-                        .with_hint(format!("write `{form}`")),
+                    Diagnostic::new(
+                        format!("`{form}` takes {want} value argument(s), found {}", e.args.len()),
+                        e.span.clone(),
+                    )
+                    .with_hint(format!("write `{form}`")),
                 );
             } else if is_set {
                 check_expr(&e.args[0], Type::Real, genome, diags);

@@ -426,7 +426,8 @@ impl Machine {
                 let b = self.point(prog, id, 1, env)?;
                 let rate = self.real(prog, id, 2, env)?;
                 let forced = self.rng.random_range(0..d.max(1));
-                let x = (0..d).map(|i| if i == forced || self.rng.random::<f64>() < rate { b[i] } else { a[i] }).collect();
+                let x =
+                    (0..d).map(|i| if i == forced || self.rng.random::<f64>() < rate { b[i] } else { a[i] }).collect();
                 Value::P(x)
             }
             Prim::EliteSample => {
@@ -453,8 +454,8 @@ impl Machine {
                 self.burn(rung.len() as u64 / 8)?;
                 let best = rung
                     .iter()
+                    .filter(|&&i| h.trial_max_level(i as usize) == level)
                     .map(|&i| &h.trials()[i as usize])
-                    .filter(|t| h.max_level_of(&t.point) == Some(level))
                     .min_by(|a, b| a.score.total_cmp(&b.score));
                 match best {
                     Some(t) => Value::P(t.point.clone()),

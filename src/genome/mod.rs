@@ -11,6 +11,7 @@ pub mod library;
 pub mod ops;
 pub mod prim;
 pub mod simplify;
+pub mod structural;
 pub mod syntax;
 
 pub use ast::Genome;

@@ -89,11 +89,8 @@ fn pick<'a, T>(items: &'a [T], rng: &mut Rng) -> Option<&'a T> {
 /// Perturb one numeric constant (or the init count): small integers step by one,
 /// other values are scaled log-normally, occasionally sign-flipped.
 pub fn mutate_constant(g: &Genome, rng: &mut Rng) -> Option<Genome> {
-    let sites: Vec<NodePath> = g
-        .paths()
-        .into_iter()
-        .filter(|p| matches!(g.node(p).map(|e| &e.op), Some(Op::Num(_))))
-        .collect();
+    let sites: Vec<NodePath> =
+        g.paths().into_iter().filter(|p| matches!(g.node(p).map(|e| &e.op), Some(Op::Num(_)))).collect();
     let mut child = g.clone();
     if sites.is_empty() || (g.init_count > 0 && rng.random::<f64>() < 0.1) {
         let delta: i64 = if rng.random::<bool>() { 1 } else { -1 };
@@ -181,7 +178,11 @@ pub fn delete_wrapper(g: &Genome, rng: &mut Rng) -> Option<Genome> {
     let mut sites = Vec::new();
     for (path, ty) in &typed {
         for (cpath, cty) in &typed {
-            if cty == ty && cpath.root == path.root && cpath.steps.len() == path.steps.len() + 1 && cpath.steps.starts_with(&path.steps) {
+            if cty == ty
+                && cpath.root == path.root
+                && cpath.steps.len() == path.steps.len() + 1
+                && cpath.steps.starts_with(&path.steps)
+            {
                 sites.push((path.clone(), cpath.clone()));
             }
         }
@@ -234,8 +235,11 @@ pub fn graft(recipient: &Genome, donor: &Genome, rng: &mut Rng, limits: &Limits)
     let mut child = recipient.clone();
     match *pick(&options, rng)? {
         0 => {
-            let donor_points: Vec<NodePath> =
-                typed_paths(donor).into_iter().filter(|(p, t)| *t == Type::Point && p.root.hook == Hook::Propose).map(|(p, _)| p).collect();
+            let donor_points: Vec<NodePath> = typed_paths(donor)
+                .into_iter()
+                .filter(|(p, t)| *t == Type::Point && p.root.hook == Hook::Propose)
+                .map(|(p, _)| p)
+                .collect();
             let from = donor.node(pick(&donor_points, rng)?)?.clone();
             let own = std::mem::replace(&mut child.propose, Expr::num(0.0));
             child.propose = match own.op {
@@ -249,7 +253,11 @@ pub fn graft(recipient: &Genome, donor: &Genome, rng: &mut Rng, limits: &Limits)
         }
         1 => {
             let own = std::mem::replace(&mut child.filter, Expr::num(0.0));
-            child.filter = if own == defaults.filter { donor.filter.clone() } else { Expr::prim(Prim::And, vec![own, donor.filter.clone()]) };
+            child.filter = if own == defaults.filter {
+                donor.filter.clone()
+            } else {
+                Expr::prim(Prim::And, vec![own, donor.filter.clone()])
+            };
         }
         2 => child.update.extend(donor.update.iter().cloned()),
         _ => child.fidelity = donor.fidelity.clone(),
@@ -393,7 +401,9 @@ mod tests {
 
     #[test]
     fn every_operator_keeps_the_genome_well_typed() {
-        let g = genome("(mechanism m (state (s 0.2)) (init 3 (latin 3)) (propose (perturb (best 1) 2 (get s))) (update (set s (* (get s) 0.9))))");
+        let g = genome(
+            "(mechanism m (state (s 0.2)) (init 3 (latin 3)) (propose (perturb (best 1) 2 (get s))) (update (set s (* (get s) 0.9))))",
+        );
         let limits = Limits::default();
         let mut rng = Rng::seed_from_u64(1);
         for _ in 0..200 {

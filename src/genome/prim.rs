@@ -212,7 +212,16 @@ impl Prim {
     pub fn is_pure(self) -> bool {
         matches!(
             self,
-            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Exp | Prim::Lt | Prim::Gt | Prim::And | Prim::Not | Prim::If
+            Prim::Add
+                | Prim::Sub
+                | Prim::Mul
+                | Prim::Div
+                | Prim::Exp
+                | Prim::Lt
+                | Prim::Gt
+                | Prim::And
+                | Prim::Not
+                | Prim::If
         )
     }
 }

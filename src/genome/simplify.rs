@@ -133,7 +133,9 @@ mod tests {
 
     #[test]
     fn removes_unused_state_and_skips() {
-        let s = simp("(mechanism m (state (a 1) (b 2)) (propose (perturb (best 1) 1 (get a))) (update (skip) (set b (get b))))");
+        let s = simp(
+            "(mechanism m (state (a 1) (b 2)) (propose (perturb (best 1) 1 (get a))) (update (skip) (set b (get b))))",
+        );
         assert!(s.contains("(state (a 1))"), "{s}");
         assert!(s.contains("(update))"), "{s}");
     }

@@ -57,23 +57,31 @@ pub fn parse(text: &str) -> Parsed {
             None
         }
         [first, rest @ ..] => {
-            if let Some(extra) = rest.first() {
+            let genome = build_genome(first, text, &mut diags);
+            // Trailing text only matters once the first form is a mechanism; otherwise
+            // it is a consequence of the first error (e.g. a missing `(`).
+            if let (Some(_), Some(extra)) = (&genome, rest.first()) {
                 diags.push(
                     Diagnostic::new("unexpected text after the mechanism", extra.span())
                         .with_hint("a file holds exactly one `(mechanism ...)` form"),
                 );
             }
-            build_genome(first, &mut diags)
+            genome
         }
     };
     Parsed { genome, diagnostics: diags }
 }
 
+/// Deepest nesting of parentheses the reader accepts. Far above any checker depth
+/// limit; it only keeps the recursive tree builder and checker off the stack's edge.
+pub const MAX_NESTING: usize = 256;
+
 fn read_all(text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Sexp> {
     let bytes = text.as_bytes();
     let mut stack: Vec<(usize, Vec<Sexp>)> = Vec::new();
     let mut top = Vec::new();
-    let mut i = 0;
+    // A leading byte-order mark (some editors write one) is not part of the text.
+    let mut i = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     while i < bytes.len() {
         let c = bytes[i];
         match c {
@@ -82,6 +90,13 @@ fn read_all(text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Sexp> {
                     i += 1;
                 }
                 continue;
+            }
+            b'(' if stack.len() >= MAX_NESTING => {
+                diags.push(
+                    Diagnostic::new(format!("parentheses are nested more than {MAX_NESTING} deep"), i..i + 1)
+                        .with_hint("flatten the expression; genomes are checked to a much smaller depth"),
+                );
+                return top;
             }
             b'(' => stack.push((i, Vec::new())),
             b')' => match stack.pop() {
@@ -93,9 +108,8 @@ fn read_all(text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Sexp> {
                     }
                 }
                 None => {
-                    diags.push(
-                        Diagnostic::new("unmatched `)`", i..i + 1).with_hint("remove it or add the missing `(`"),
-                    );
+                    diags
+                        .push(Diagnostic::new("unmatched `)`", i..i + 1).with_hint("remove it or add the missing `(`"));
                     return top;
                 }
             },
@@ -116,7 +130,8 @@ fn read_all(text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Sexp> {
                 let ch = text[i..].chars().next().unwrap_or('?');
                 let end = i + ch.len_utf8();
                 diags.push(
-                    Diagnostic::new(format!("unexpected character `{ch}`"), i..end)
+                    // Name the code point too: the character may be invisible (e.g. U+00A0).
+                    Diagnostic::new(format!("unexpected character `{ch}` (U+{:04X})", u32::from(ch)), i..end)
                         .with_hint("genomes use only parentheses, names, numbers and `;` comments"),
                 );
                 return top;
@@ -137,7 +152,7 @@ fn is_atom_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-_+*/<>.!?=".contains(&c)
 }
 
-fn build_genome(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
+fn build_genome(sexp: &Sexp, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
     let items = match sexp {
         Sexp::List(items, _) => items,
         Sexp::Atom(_, span) => {
@@ -168,30 +183,44 @@ fn build_genome(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
             return None;
         }
         None => {
-            diags.push(Diagnostic::new("the mechanism needs a name", sexp.span()).with_hint("write `(mechanism my-name ...)`"));
+            diags.push(
+                Diagnostic::new("the mechanism needs a name", sexp.span()).with_hint("write `(mechanism my-name ...)`"),
+            );
             return None;
         }
     };
     let mut genome = Genome::with_propose(&name, Expr::prim(Prim::Uniform, vec![]));
     let mut seen: Vec<(&str, Span)> = Vec::new();
     let mut has_propose = false;
-    for item in &items[2..] {
+    let errors_before = diags.len();
+    let mut skip_next = false;
+    for (i, item) in items.iter().enumerate().skip(2) {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
         let Sexp::List(parts, span) = item else {
-            diags.push(
-                Diagnostic::new("expected a hook such as `(propose ...)`", item.span())
-                    .with_hint("hooks are state, init, propose, filter, fidelity and update"),
-            );
+            let hint = match item {
+                Sexp::Atom(word, _) if HOOKS.contains(&word.as_str()) => {
+                    // `propose (uniform)`: the next item is this hook's body, not a hook.
+                    skip_next = matches!(items.get(i + 1), Some(Sexp::List(..)));
+                    format!("a hook is written in parentheses: `({word} ...)`")
+                }
+                _ => "hooks are state, init, propose, filter, fidelity and update".to_string(),
+            };
+            diags.push(Diagnostic::new("expected a hook such as `(propose ...)`", item.span()).with_hint(hint));
             continue;
         };
         let Some(Sexp::Atom(key, key_span)) = parts.first() else {
-            diags.push(Diagnostic::new("expected a hook name", span.clone()).with_hint("for example `(propose (uniform))`"));
+            diags.push(
+                Diagnostic::new("expected a hook name", span.clone()).with_hint("for example `(propose (uniform))`"),
+            );
             continue;
         };
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key.as_str()) {
-            let (line_hint, _) = (first.start, ());
+            let (line, col) = crate::diagnostic::line_col(text, first.start);
             diags.push(
                 Diagnostic::new(format!("hook `{key}` is given twice"), key_span.clone())
-                    .with_hint(format!("merge it with the one at byte {line_hint}")),
+                    .with_hint(format!("merge it with the one at line {line}, column {col}")),
             );
             continue;
         }
@@ -208,8 +237,11 @@ fn build_genome(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
             "propose" | "filter" | "fidelity" => {
                 if args.len() != 1 {
                     diags.push(
-                        Diagnostic::new(format!("`{key}` takes exactly one expression, found {}", args.len()), span.clone())
-                            .with_hint("combine alternatives with `if` or `choose-ucb`"),
+                        Diagnostic::new(
+                            format!("`{key}` takes exactly one expression, found {}", args.len()),
+                            span.clone(),
+                        )
+                        .with_hint("combine alternatives with `if` or `choose-ucb`"),
                     );
                     continue;
                 }
@@ -225,12 +257,13 @@ fn build_genome(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
             }
             "update" => genome.update = args.iter().filter_map(|a| build_expr(a, diags)).collect(),
             other => diags.push(
-                Diagnostic::new(format!("unknown hook `{other}`"), key_span.clone())
-                    .with_hint(suggest(other, &["state", "init", "propose", "filter", "fidelity", "update"])),
+                Diagnostic::new(format!("unknown hook `{other}`"), key_span.clone()).with_hint(suggest(other, &HOOKS)),
             ),
         }
     }
-    if !has_propose && !seen.iter().any(|(k, _)| *k == "propose") {
+    // A missing `propose` is only reported when nothing else went wrong: after a
+    // misspelt or malformed hook it would just repeat the first error.
+    if !has_propose && !seen.iter().any(|(k, _)| *k == "propose") && diags.len() == errors_before {
         diags.push(
             Diagnostic::new("the mechanism has no `propose` hook", sexp.span())
                 .with_hint("add `(propose EXPR)`, e.g. `(propose (uniform))`"),
@@ -239,13 +272,19 @@ fn build_genome(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Genome> {
     Some(genome)
 }
 
+/// The hook keywords, in canonical order.
+const HOOKS: [&str; 6] = ["state", "init", "propose", "filter", "fidelity", "update"];
+
 fn build_state(args: &[Sexp], diags: &mut Vec<Diagnostic>) -> Vec<StateVar> {
     let mut vars: Vec<StateVar> = Vec::new();
     for a in args {
         match a {
             Sexp::List(parts, span) if parts.len() == 2 => {
                 let (Sexp::Atom(name, name_span), Sexp::Atom(value, value_span)) = (&parts[0], &parts[1]) else {
-                    diags.push(Diagnostic::new("expected `(NAME NUMBER)`", span.clone()).with_hint("e.g. `(state (sigma 0.2))`"));
+                    diags.push(
+                        Diagnostic::new("expected `(NAME NUMBER)`", span.clone())
+                            .with_hint("e.g. `(state (sigma 0.2))`"),
+                    );
                     continue;
                 };
                 if !is_name(name) || Prim::from_name(name).is_some() {
@@ -266,7 +305,8 @@ fn build_state(args: &[Sexp], diags: &mut Vec<Diagnostic>) -> Vec<StateVar> {
                 vars.push(StateVar { name: name.clone(), init, span: span.clone() });
             }
             other => diags.push(
-                Diagnostic::new("expected `(NAME NUMBER)`", other.span()).with_hint("e.g. `(state (sigma 0.2) (temp 1))`"),
+                Diagnostic::new("expected `(NAME NUMBER)`", other.span())
+                    .with_hint("e.g. `(state (sigma 0.2) (temp 1))`"),
             ),
         }
     }
@@ -293,7 +333,9 @@ fn build_init(args: &[Sexp], span: &Span, diags: &mut Vec<Diagnostic>) -> Option
             }
         },
         other => {
-            diags.push(Diagnostic::new("the init count must be a number", other.span()).with_hint("e.g. `(init 8 (latin 8))`"));
+            diags.push(
+                Diagnostic::new("the init count must be a number", other.span()).with_hint("e.g. `(init 8 (latin 8))`"),
+            );
             return None;
         }
     };
@@ -322,7 +364,10 @@ fn build_expr(sexp: &Sexp, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
         }
         Sexp::List(items, span) => {
             let Some(head) = items.first() else {
-                diags.push(Diagnostic::new("empty parentheses", span.clone()).with_hint("write an expression such as `(uniform)`"));
+                diags.push(
+                    Diagnostic::new("empty parentheses", span.clone())
+                        .with_hint("write an expression such as `(uniform)`"),
+                );
                 return None;
             };
             let Sexp::Atom(name, name_span) = head else {
@@ -443,7 +488,9 @@ pub fn print(genome: &Genome) -> String {
         out.push(')');
     }
     let _ = write!(out, "\n  (init {} {})", genome.init_count, print_expr(&genome.init));
-    for (hook, e) in [(Hook::Propose, &genome.propose), (Hook::Filter, &genome.filter), (Hook::Fidelity, &genome.fidelity)] {
+    for (hook, e) in
+        [(Hook::Propose, &genome.propose), (Hook::Filter, &genome.filter), (Hook::Fidelity, &genome.fidelity)]
+    {
         let _ = write!(out, "\n  ({} {})", hook.name(), print_expr(e));
     }
     out.push_str("\n  (update");
@@ -489,11 +536,7 @@ fn write_expr(e: &Expr, out: &mut String) {
 
 /// Shortest text that parses back to exactly `v`.
 pub fn fmt_num(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:?}")
-    }
+    if v == v.trunc() && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:?}") }
 }
 
 #[cfg(test)]

@@ -54,8 +54,12 @@ pub struct History {
     sorted: Vec<u32>,
     /// Trial indices per fidelity level.
     rungs: Vec<Vec<u32>>,
-    /// Highest level at which each distinct point was evaluated (lookups only).
-    max_level: HashMap<Vec<u64>, usize>,
+    /// Id of each distinct point, by exact identity.
+    point_ids: HashMap<Vec<u64>, u32>,
+    /// Distinct point id of each trial.
+    point_of: Vec<u32>,
+    /// Highest level at which each distinct point was evaluated.
+    point_level: Vec<usize>,
     /// Index of the last trial that improved the incumbent.
     last_improvement: Option<usize>,
 }
@@ -63,6 +67,20 @@ pub struct History {
 /// Key for exact point identity.
 pub fn point_key(p: &[f64]) -> Vec<u64> {
     p.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Call `f` with the identity key of `p`, without allocating for up to 32 dimensions.
+fn with_point_key<R>(p: &[f64], f: impl FnOnce(&[u64]) -> R) -> R {
+    const STACK: usize = 32;
+    if p.len() <= STACK {
+        let mut buf = [0u64; STACK];
+        for (b, x) in buf.iter_mut().zip(p) {
+            *b = x.to_bits();
+        }
+        f(&buf[..p.len()])
+    } else {
+        f(&point_key(p))
+    }
 }
 
 impl History {
@@ -85,8 +103,21 @@ impl History {
         self.sorted.insert(pos, idx as u32);
         let level = trial.level.min(self.rungs.len() - 1);
         self.rungs[level].push(idx as u32);
-        let entry = self.max_level.entry(point_key(&trial.point)).or_insert(level);
-        *entry = (*entry).max(level);
+        let known = with_point_key(&trial.point, |k| self.point_ids.get(k).copied());
+        let id = match known {
+            Some(id) => {
+                let l = &mut self.point_level[id as usize];
+                *l = (*l).max(level);
+                id
+            }
+            None => {
+                let id = self.point_level.len() as u32;
+                self.point_ids.insert(point_key(&trial.point), id);
+                self.point_level.push(level);
+                id
+            }
+        };
+        self.point_of.push(id);
         self.trials.push(trial);
         &self.trials[idx]
     }
@@ -167,7 +198,13 @@ impl History {
 
     /// Highest level at which `point` was evaluated.
     pub fn max_level_of(&self, point: &[f64]) -> Option<usize> {
-        self.max_level.get(&point_key(point)).copied()
+        with_point_key(point, |k| self.point_ids.get(k)).map(|&id| self.point_level[id as usize])
+    }
+
+    /// Highest level at which the point of trial `index` was evaluated (by this trial or
+    /// a later one); the same as `max_level_of(&trials()[index].point)`, without hashing.
+    pub fn trial_max_level(&self, index: usize) -> usize {
+        self.point_level[self.point_of[index] as usize]
     }
 }
 
@@ -201,6 +238,11 @@ mod tests {
         assert_eq!(h.stagnation(), 0);
         assert_eq!(h.rung(0).len(), 2);
         assert_eq!(h.max_level_of(&[0.3]), Some(1));
+        assert_eq!(h.max_level_of(&[0.4]), None);
         assert!((h.success_rate(3) - 2.0 / 3.0).abs() < 1e-12);
+        // Re-evaluating a point at a higher level raises it for every trial of the point.
+        h.push(trial(0.1, 4.0, 1));
+        assert_eq!((h.trial_max_level(0), h.trial_max_level(1), h.trial_max_level(3)), (1, 0, 1));
+        assert_eq!(h.max_level_of(&[0.1]), Some(1));
     }
 }

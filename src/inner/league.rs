@@ -22,7 +22,13 @@ pub struct League {
 /// Run every mechanism on every task with `seeds` seeds. Seeds are shared across
 /// mechanisms (common random numbers); runs go in parallel and are gathered in order,
 /// so the result does not depend on the thread count.
-pub fn run_league(mechanisms: &[(String, Program)], tasks: &[Box<dyn Objective>], budget: f64, seeds: u32, root_seed: u64) -> League {
+pub fn run_league(
+    mechanisms: &[(String, Program)],
+    tasks: &[Box<dyn Objective>],
+    budget: f64,
+    seeds: u32,
+    root_seed: u64,
+) -> League {
     let (m, t, s) = (mechanisms.len(), tasks.len(), seeds as usize);
     let flat: Vec<f64> = (0..m * t * s)
         .into_par_iter()
@@ -34,7 +40,8 @@ pub fn run_league(mechanisms: &[(String, Program)], tasks: &[Box<dyn Objective>]
             trace.outcome.regret.unwrap_or(trace.outcome.final_score)
         })
         .collect();
-    let regrets = (0..m).map(|mi| (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].to_vec()).collect()).collect();
+    let regrets =
+        (0..m).map(|mi| (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].to_vec()).collect()).collect();
     League {
         mechanisms: mechanisms.iter().map(|(n, _)| n.clone()).collect(),
         tasks: tasks.iter().map(|o| o.name().to_string()).collect(),
@@ -95,12 +102,15 @@ fn normal_cdf(z: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
@@ -121,7 +131,8 @@ impl League {
     pub fn clear_wins(&self, m: usize, baseline: usize, alpha: f64) -> Vec<usize> {
         (0..self.tasks.len())
             .filter(|&t| {
-                self.median(m, t) < self.median(baseline, t) && mann_whitney_less(&self.regrets[m][t], &self.regrets[baseline][t]) < alpha
+                self.median(m, t) < self.median(baseline, t)
+                    && mann_whitney_less(&self.regrets[m][t], &self.regrets[baseline][t]) < alpha
             })
             .collect()
     }

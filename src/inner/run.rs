@@ -79,15 +79,7 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
         let cost = if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { levels[level] * full_cost };
         spent += cost;
         let score = if result.score.is_finite() { result.score } else { f64::MAX };
-        history.push(Trial {
-            point: cand,
-            level,
-            score,
-            cost,
-            status: result.status,
-            improved: false,
-            source,
-        });
+        history.push(Trial { point: cand, level, score, cost, status: result.status, improved: false, source });
         let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
         if machine.update(prog, &env).is_err() {
             heals.push(Heal { trial: trial_index, kind: HealKind::OutOfFuel { hook: "update" } });
@@ -96,13 +88,5 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
 
     let trials = history.trials().to_vec();
     let outcome = outcome(&trials, budget, objective.optimum());
-    Trace {
-        task: objective.name().to_string(),
-        seed,
-        budget,
-        trials,
-        heals,
-        live: machine.live().clone(),
-        outcome,
-    }
+    Trace { task: objective.name().to_string(), seed, budget, trials, heals, live: machine.live().clone(), outcome }
 }

@@ -135,9 +135,7 @@ impl Knob {
     }
 
     fn validate(&self) -> Result<(), SpaceError> {
-        let bad = |problem: &str| {
-            Err(SpaceError::BadKnob { knob: self.name.clone(), problem: problem.to_string() })
-        };
+        let bad = |problem: &str| Err(SpaceError::BadKnob { knob: self.name.clone(), problem: problem.to_string() });
         match &self.kind {
             KnobKind::Continuous { lo, hi, log } => {
                 if !(lo.is_finite() && hi.is_finite() && lo < hi) {
@@ -275,7 +273,8 @@ impl SearchSpace {
 
     /// Decode a unit-cube point (coordinates are clamped; NaN reads as 0.5).
     pub fn decode(&self, unit: &[f64]) -> Config {
-        let values = self.knobs.iter().enumerate().map(|(i, k)| k.decode(unit.get(i).copied().unwrap_or(0.5))).collect();
+        let values =
+            self.knobs.iter().enumerate().map(|(i, k)| k.decode(unit.get(i).copied().unwrap_or(0.5))).collect();
         Config { values }
     }
 

@@ -95,13 +95,7 @@ pub fn outcome(trials: &[Trial], budget: f64, optimum: Option<f64>) -> Outcome {
         auc += if last_best.is_nan() { worst } else { last_best };
     }
     auc /= points as f64;
-    Outcome {
-        final_score,
-        regret: optimum.map(|o| final_score - o),
-        auc,
-        spent,
-        trials: trials.len(),
-    }
+    Outcome { final_score, regret: optimum.map(|o| final_score - o), auc, spent, trials: trials.len() }
 }
 
 impl Trace {

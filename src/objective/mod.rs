@@ -65,6 +65,11 @@ pub trait Objective: Send + Sync {
     fn full_cost(&self) -> f64;
     /// The best score attainable, when known (used for regret).
     fn optimum(&self) -> Option<f64>;
+    /// Regret below which differences carry no meaning (noise or grid resolution);
+    /// relative fitness floors regrets at this value.
+    fn resolution(&self) -> f64 {
+        1e-8
+    }
 }
 
 /// Snap a requested fidelity up to the index of the nearest level at or above it

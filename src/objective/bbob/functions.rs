@@ -55,9 +55,7 @@ fn rosenbrock_scale(dim: usize) -> f64 {
 
 /// The point `x` with `scale R x + 1/2 = 1`, i.e. `R^T 1 / (2 scale)`.
 fn rosenbrock_rotated_optimum(r: &Matrix, scale: f64, dim: usize) -> Vec<f64> {
-    (0..dim)
-        .map(|col| (0..dim).map(|row| r.get(row, col)).sum::<f64>() / (2.0 * scale))
-        .collect()
+    (0..dim).map(|col| (0..dim).map(|row| r.get(row, col)).sum::<f64>() / (2.0 * scale)).collect()
 }
 
 /// `diag(base^(i/(n-1))) Q`: conditioning applied after a rotation (Schaffers).
@@ -107,9 +105,7 @@ impl BbobFunction {
                 (x, Data::Plain)
             }
             5 => {
-                let x = xopt(seed, dim)
-                    .into_iter()
-                    .map(|v| if v < 0.0 { -5.0 } else { 5.0 });
+                let x = xopt(seed, dim).into_iter().map(|v| if v < 0.0 { -5.0 } else { 5.0 });
                 (x.collect(), Data::Plain)
             }
             6 | 13 => {
@@ -120,13 +116,7 @@ impl BbobFunction {
                 let m = Matrix::conditioned_product(&rot(r_seed), 100.0_f64.sqrt(), &rot(seed));
                 (xopt(seed, dim), Data::Linear(m))
             }
-            7 => (
-                xopt(seed, dim),
-                Data::Step {
-                    r: rot(r_seed),
-                    q: rot(seed),
-                },
-            ),
+            7 => (xopt(seed, dim), Data::Step { r: rot(r_seed), q: rot(seed) }),
             9 | 19 => {
                 let r = rot(seed);
                 let scale = rosenbrock_scale(dim);
@@ -142,40 +132,22 @@ impl BbobFunction {
             10 | 11 | 14 => (xopt(seed, dim), Data::Linear(rot(r_seed))),
             12 => {
                 let r = rot(r_seed);
-                (
-                    xopt(r_seed, dim),
-                    Data::Sandwich {
-                        first: r.clone(),
-                        second: r,
-                    },
-                )
+                (xopt(r_seed, dim), Data::Sandwich { first: r.clone(), second: r })
             }
             15 | 16 => {
                 let r = rot(r_seed);
-                let base = if function == 15 {
-                    10.0_f64.sqrt()
-                } else {
-                    1.0 / 100.0_f64.sqrt()
-                };
+                let base = if function == 15 { 10.0_f64.sqrt() } else { 1.0 / 100.0_f64.sqrt() };
                 let second = Matrix::conditioned_product(&r, base, &rot(seed));
                 (xopt(seed, dim), Data::Sandwich { first: r, second })
             }
             17 | 18 => {
                 let condition: f64 = if function == 17 { 10.0 } else { 1000.0 };
                 let second = scaled_rows(&rot(seed), condition.sqrt(), dim);
-                (
-                    xopt(seed, dim),
-                    Data::Sandwich {
-                        first: rot(r_seed),
-                        second,
-                    },
-                )
+                (xopt(seed, dim), Data::Sandwich { first: rot(r_seed), second })
             }
             20 => {
-                let signs: Vec<f64> = unif(dim, seed)
-                    .into_iter()
-                    .map(|u| if u - 0.5 < 0.0 { -1.0 } else { 1.0 })
-                    .collect();
+                let signs: Vec<f64> =
+                    unif(dim, seed).into_iter().map(|u| if u - 0.5 < 0.0 { -1.0 } else { 1.0 }).collect();
                 let shift = vec![0.5 * 4.209_687_463_7; dim];
                 let x = signs.iter().map(|s| s * 0.5 * 4.209_687_463_3).collect();
                 (x, Data::Schwefel { signs, shift })
@@ -185,26 +157,11 @@ impl BbobFunction {
                 (g.xopt().to_vec(), Data::Gallagher(Box::new(g)))
             }
             _ => {
-                let x = gauss(dim, seed)
-                    .into_iter()
-                    .map(|g| if g < 0.0 { -1.25 } else { 1.25 });
-                (
-                    x.collect(),
-                    Data::Lunacek {
-                        r: rot(r_seed),
-                        q: rot(seed),
-                    },
-                )
+                let x = gauss(dim, seed).into_iter().map(|g| if g < 0.0 { -1.25 } else { 1.25 });
+                (x.collect(), Data::Lunacek { r: rot(r_seed), q: rot(seed) })
             }
         };
-        Ok(BbobFunction {
-            function,
-            instance,
-            dim,
-            xopt,
-            fopt,
-            data,
-        })
+        Ok(BbobFunction { function, instance, dim, xopt, fopt, data })
     }
 
     /// The function id, 1..=24.
@@ -252,10 +209,7 @@ impl BbobFunction {
             (Data::Plain, 5) => self.linear_slope(x) + f,
             (Data::Plain, _) => {
                 let scale = rosenbrock_scale(self.dim);
-                let z: Vec<f64> = shifted(x, &self.xopt)
-                    .iter()
-                    .map(|v| scale * v + 1.0)
-                    .collect();
+                let z: Vec<f64> = shifted(x, &self.xopt).iter().map(|v| scale * v + 1.0).collect();
                 raw::rosenbrock(&z) + f
             }
             (Data::Linear(m), 9) => raw::rosenbrock(&m.affine(x, 0.5)) + f,
@@ -279,11 +233,7 @@ impl BbobFunction {
                 match function {
                     12 => raw::bent_cigar(&second.apply(&tasy(&y, 0.5))) + f,
                     15 => raw::rastrigin(&second.apply(&tasy(&tosz_vec(&y), 0.2))) + f,
-                    16 => {
-                        raw::weierstrass(&second.apply(&tosz_vec(&y)))
-                            + f
-                            + 10.0 / self.dim as f64 * penalty(x)
-                    }
+                    16 => raw::weierstrass(&second.apply(&tosz_vec(&y))) + f + 10.0 / self.dim as f64 * penalty(x),
                     _ => raw::schaffers(&second.apply(&tasy(&y, 0.5))) + f + 10.0 * penalty(x),
                 }
             }
@@ -333,13 +283,7 @@ impl BbobFunction {
         let first = z_hat[0];
         let rounded: Vec<f64> = z_hat
             .iter()
-            .map(|&v| {
-                if v.abs() > 0.5 {
-                    raw::round_half_up(v)
-                } else {
-                    raw::round_half_up(10.0 * v) / 10.0
-                }
-            })
+            .map(|&v| if v.abs() > 0.5 { raw::round_half_up(v) } else { raw::round_half_up(10.0 * v) / 10.0 })
             .collect();
         let z = r.apply(&rounded);
         let mut sum = 0.0;
@@ -360,11 +304,7 @@ impl BbobFunction {
         let two_abs: Vec<f64> = shift.iter().map(|v| 2.0 * v.abs()).collect();
         let centred = shifted(&z_hat, &two_abs);
         let conditioned = lambda(&centred, 10.0);
-        let z: Vec<f64> = conditioned
-            .iter()
-            .zip(&two_abs)
-            .map(|(v, t)| 100.0 * (v + t))
-            .collect();
+        let z: Vec<f64> = conditioned.iter().zip(&two_abs).map(|(v, t)| 100.0 * (v + t)).collect();
         raw::schwefel(&z) + self.fopt
     }
 
@@ -377,11 +317,8 @@ impl BbobFunction {
         let d = 1.0;
         let s = 1.0 - 0.5 / ((nf + 20.0).sqrt() - 4.1);
         let mu1 = -((mu0 * mu0 - d) / s).sqrt();
-        let x_hat: Vec<f64> = x
-            .iter()
-            .zip(&self.xopt)
-            .map(|(v, opt)| if *opt < 0.0 { -(2.0 * v) } else { 2.0 * v })
-            .collect();
+        let x_hat: Vec<f64> =
+            x.iter().zip(&self.xopt).map(|(v, opt)| if *opt < 0.0 { -(2.0 * v) } else { 2.0 * v }).collect();
         let mut tmp = vec![0.0; n];
         for (i, ti) in tmp.iter_mut().enumerate() {
             let c = condition.sqrt().powf(ramp(i, n));
@@ -411,11 +348,7 @@ mod tests {
                 let f = BbobFunction::new(function, 1, dim).unwrap();
                 let at = f.eval(f.xopt());
                 let tol = 1e-8 * f.fopt().abs().max(1.0);
-                assert!(
-                    (at - f.fopt()).abs() <= tol,
-                    "f{function} d{dim}: {at} vs {}",
-                    f.fopt()
-                );
+                assert!((at - f.fopt()).abs() <= tol, "f{function} d{dim}: {at} vs {}", f.fopt());
             }
         }
     }
@@ -430,10 +363,7 @@ mod tests {
                 if x[k] == f.xopt()[k] {
                     x[k] -= 0.3;
                 }
-                assert!(
-                    f.eval(&x) >= f.fopt() - 1e-9,
-                    "f{function} moved coordinate {k}"
-                );
+                assert!(f.eval(&x) >= f.fopt() - 1e-9, "f{function} moved coordinate {k}");
             }
         }
     }
@@ -455,10 +385,7 @@ mod tests {
         assert_eq!(BbobFunction::new(25, 1, 5), Err(BbobError::BadFunction(25)));
         assert_eq!(BbobFunction::new(1, 0, 5), Err(BbobError::BadInstance(0)));
         assert_eq!(BbobFunction::new(1, 1, 1), Err(BbobError::BadDimension(1)));
-        assert_eq!(
-            BbobFunction::new(1, 1, 41),
-            Err(BbobError::BadDimension(41))
-        );
+        assert_eq!(BbobFunction::new(1, 1, 41), Err(BbobError::BadDimension(41)));
     }
 
     #[test]
@@ -473,11 +400,7 @@ mod tests {
         let f4 = BbobFunction::new(4, 4, 10).unwrap();
         assert_eq!(f3.fopt(), f4.fopt());
         for (i, (a, b)) in f3.xopt().iter().zip(f4.xopt()).enumerate() {
-            if i % 2 == 0 {
-                assert_eq!(a.abs(), *b)
-            } else {
-                assert_eq!(a, b)
-            }
+            if i % 2 == 0 { assert_eq!(a.abs(), *b) } else { assert_eq!(a, b) }
         }
     }
 }

@@ -29,11 +29,8 @@ impl Gallagher {
     /// Build the landscape with `peaks` (101 or 21) peaks from the instance seed.
     pub(crate) fn new(seed: i64, dim: usize, peaks: usize) -> Self {
         let max_condition: f64 = 1000.0;
-        let (first_condition, b, c) = if peaks == 101 {
-            (max_condition.sqrt(), 10.0, 5.0)
-        } else {
-            (max_condition, 9.8, 4.9)
-        };
+        let (first_condition, b, c) =
+            if peaks == 101 { (max_condition.sqrt(), 10.0, 5.0) } else { (max_condition, 9.8, 4.9) };
         let rotation = rotation(seed, dim);
 
         let order = argsort(&unif(peaks - 1, seed));
@@ -48,9 +45,7 @@ impl Gallagher {
         let scales = (0..peaks)
             .map(|i| {
                 let perm = argsort(&unif(dim, seed + 1000 * i as i64));
-                perm.iter()
-                    .map(|&p| conditions[i].powf(p as f64 / (dim - 1) as f64 - 0.5))
-                    .collect()
+                perm.iter().map(|&p| conditions[i].powf(p as f64 / (dim - 1) as f64 - 0.5)).collect()
             })
             .collect();
 
@@ -67,13 +62,7 @@ impl Gallagher {
             })
             .collect();
 
-        Gallagher {
-            rotation,
-            centres,
-            scales,
-            heights,
-            xopt,
-        }
+        Gallagher { rotation, centres, scales, heights, xopt }
     }
 
     /// The global optimum.

@@ -15,10 +15,7 @@ pub(crate) struct Matrix {
 impl Matrix {
     /// The `n x n` zero matrix.
     pub(crate) fn zeros(n: usize) -> Self {
-        Matrix {
-            n,
-            a: vec![0.0; n * n],
-        }
+        Matrix { n, a: vec![0.0; n * n] }
     }
 
     /// Entry in row `i`, column `j`.
@@ -38,14 +35,7 @@ impl Matrix {
 
     /// `b + M x`, accumulated as COCO's affine transformation does (offset first).
     pub(crate) fn affine(&self, x: &[f64], b: f64) -> Vec<f64> {
-        (0..self.n)
-            .map(|i| {
-                self.row(i)
-                    .iter()
-                    .zip(x)
-                    .fold(b, |acc, (m, xj)| acc + xj * m)
-            })
-            .collect()
+        (0..self.n).map(|i| self.row(i).iter().zip(x).fold(b, |acc, (m, xj)| acc + xj * m)).collect()
     }
 
     /// `M x`.

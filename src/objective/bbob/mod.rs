@@ -149,15 +149,6 @@ mod tests {
         }
         assert_eq!(covered, (1..=24).collect::<Vec<u8>>());
         let names: Vec<_> = FunctionGroup::ALL.iter().map(|g| g.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "separable",
-                "moderate",
-                "ill-conditioned",
-                "multimodal",
-                "weak-structure"
-            ]
-        );
+        assert_eq!(names, ["separable", "moderate", "ill-conditioned", "multimodal", "weak-structure"]);
     }
 }

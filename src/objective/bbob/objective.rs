@@ -54,9 +54,7 @@ fn knob(kind: SpaceKind, i: usize) -> Knob {
             let values: Vec<f64> = (0..12).map(|k| f64::from(1_u32 << k)).collect();
             Knob::ordinal(&name, &values)
         }
-        (SpaceKind::Mixed, _) => {
-            Knob::categorical(&name, &["a", "b", "c", "d", "e", "f", "g", "h"])
-        }
+        (SpaceKind::Mixed, _) => Knob::categorical(&name, &["a", "b", "c", "d", "e", "f", "g", "h"]),
     }
 }
 
@@ -72,54 +70,31 @@ impl BbobObjective {
         let space = SearchSpace::new(knobs).expect("the BBOB knobs are valid by construction");
         let ids = [u64::from(function.function()), dim as u64];
         let mut stream = rng::stream(u64::from(function.instance()), "bbob-bias-centre", &ids);
-        let bias_centre = (0..dim)
-            .map(|_| -4.0 + 8.0 * stream.random::<f64>())
-            .collect();
-        let mut name = format!(
-            "bbob-f{}-i{}-d{}",
-            function.function(),
-            function.instance(),
-            dim
-        );
+        let bias_centre = (0..dim).map(|_| -4.0 + 8.0 * stream.random::<f64>()).collect();
+        let mut name = format!("bbob-f{}-i{}-d{}", function.function(), function.instance(), dim);
         if kind == SpaceKind::Mixed {
             name.push_str("-mixed");
         }
         if noise > 0.0 {
             name.push_str(&format!("-noise{noise}"));
         }
-        Ok(BbobObjective {
-            name,
-            function,
-            kind,
-            noise,
-            space,
-            bias_centre,
-        })
+        Ok(BbobObjective { name, function, kind, noise, space, bias_centre })
     }
 
     /// Parse a task name: `bbob-f<id>-i<instance>-d<dim>`, optionally followed by
     /// `-mixed` and `-noise<sigma>` (in either order), e.g. `bbob-f21-i3-d10-noise0.05`.
     pub fn from_name(name: &str) -> Result<Self, BbobError> {
-        let bad = |problem: String| BbobError::BadName {
-            name: name.to_string(),
-            problem,
-        };
+        let bad = |problem: String| BbobError::BadName { name: name.to_string(), problem };
         let mut parts = name.split('-');
         if parts.next() != Some("bbob") {
             return Err(bad("it must start with `bbob-`".to_string()));
         }
         let mut field = |prefix: char, what: &str| -> Result<u64, BbobError> {
-            let part = parts
-                .next()
-                .ok_or_else(|| bad(format!("the {what} part `{prefix}<n>` is missing")))?;
-            let digits = part.strip_prefix(prefix).ok_or_else(|| {
-                bad(format!(
-                    "expected the {what} as `{prefix}<n>`, found `{part}`"
-                ))
-            })?;
-            digits
-                .parse::<u64>()
-                .map_err(|_| bad(format!("the {what} in `{part}` is not a whole number")))
+            let part = parts.next().ok_or_else(|| bad(format!("the {what} part `{prefix}<n>` is missing")))?;
+            let digits = part
+                .strip_prefix(prefix)
+                .ok_or_else(|| bad(format!("expected the {what} as `{prefix}<n>`, found `{part}`")))?;
+            digits.parse::<u64>().map_err(|_| bad(format!("the {what} in `{part}` is not a whole number")))
         };
         let function = field('f', "function")?;
         let instance = field('i', "instance")?;
@@ -136,18 +111,12 @@ impl BbobObjective {
                     .parse::<f64>()
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "the noise level `{level}` is not a decimal number >= 0"
-                        ))
-                    })?;
+                    .ok_or_else(|| bad(format!("the noise level `{level}` is not a decimal number >= 0")))?;
                 if noise.replace(sigma).is_some() {
                     return Err(bad("the noise level is given twice".to_string()));
                 }
             } else {
-                return Err(bad(format!(
-                    "unknown suffix `{part}` (expected `mixed` or `noise<sigma>`)"
-                )));
+                return Err(bad(format!("unknown suffix `{part}` (expected `mixed` or `noise<sigma>`)")));
             }
         }
         let function = u8::try_from(function)
@@ -157,28 +126,13 @@ impl BbobObjective {
         let instance = u32::try_from(instance)
             .ok()
             .filter(|i| *i >= 1)
-            .ok_or_else(|| {
-                bad(format!(
-                    "instance {instance} is out of range 1..={}",
-                    u32::MAX
-                ))
-            })?;
+            .ok_or_else(|| bad(format!("instance {instance} is out of range 1..={}", u32::MAX)))?;
         let dim = usize::try_from(dim)
             .ok()
             .filter(|d| (super::MIN_DIM..=super::MAX_DIM).contains(d))
-            .ok_or_else(|| {
-                bad(format!(
-                    "dimension {dim} is out of range {}..={}",
-                    super::MIN_DIM,
-                    super::MAX_DIM
-                ))
-            })?;
+            .ok_or_else(|| bad(format!("dimension {dim} is out of range {}..={}", super::MIN_DIM, super::MAX_DIM)))?;
         let function = BbobFunction::new(function, instance, dim)?;
-        Self::new(
-            function,
-            kind.unwrap_or(SpaceKind::Continuous),
-            noise.unwrap_or(0.0),
-        )
+        Self::new(function, kind.unwrap_or(SpaceKind::Continuous), noise.unwrap_or(0.0))
     }
 
     /// The underlying function.
@@ -198,20 +152,12 @@ impl BbobObjective {
 
     /// The point of `[-5, 5]^d` a config stands for: `x = -5 + 10 encode(config)`.
     pub fn point(&self, config: &Config) -> Vec<f64> {
-        self.space
-            .encode(config)
-            .into_iter()
-            .map(|u| -5.0 + 10.0 * u)
-            .collect()
+        self.space.encode(config).into_iter().map(|u| -5.0 + 10.0 * u).collect()
     }
 
     /// The deterministic low-fidelity bias `b(x) >= 0` at a point with true value `fx`.
     pub fn bias(&self, x: &[f64], fx: f64) -> f64 {
-        let spread: f64 = x
-            .iter()
-            .zip(&self.bias_centre)
-            .map(|(a, c)| (a - c) * (a - c))
-            .sum();
+        let spread: f64 = x.iter().zip(&self.bias_centre).map(|(a, c)| (a - c) * (a - c)).sum();
         0.5 * (fx - self.function.fopt()).abs() + spread / x.len() as f64
     }
 
@@ -231,10 +177,7 @@ impl BbobObjective {
     fn failure(&self, level: usize) -> TrialResult {
         TrialResult {
             score: FAILURE_SCORE,
-            curve: FIDELITY_LEVELS[..=level]
-                .iter()
-                .map(|&l| (l, FAILURE_SCORE))
-                .collect(),
+            curve: FIDELITY_LEVELS[..=level].iter().map(|&l| (l, FAILURE_SCORE)).collect(),
             cost: FIDELITY_LEVELS[level],
             status: TrialStatus::Invalid,
         }
@@ -266,16 +209,9 @@ impl Objective for BbobObjective {
         if !(observed.is_finite() && bias.is_finite()) {
             return self.failure(level);
         }
-        let curve: Vec<(f64, f64)> = FIDELITY_LEVELS[..=level]
-            .iter()
-            .map(|&phi| (phi, observed + (1.0 - phi) * bias))
-            .collect();
-        TrialResult {
-            score: curve[level].1,
-            curve,
-            cost: FIDELITY_LEVELS[level],
-            status: TrialStatus::Ok,
-        }
+        let curve: Vec<(f64, f64)> =
+            FIDELITY_LEVELS[..=level].iter().map(|&phi| (phi, observed + (1.0 - phi) * bias)).collect();
+        TrialResult { score: curve[level].1, curve, cost: FIDELITY_LEVELS[level], status: TrialStatus::Ok }
     }
 
     fn full_cost(&self) -> f64 {
@@ -304,21 +240,11 @@ mod tests {
     fn names_parse_and_round_trip() {
         let o = objective("bbob-f8-i1-d5");
         assert_eq!(o.name(), "bbob-f8-i1-d5");
-        assert_eq!(
-            (
-                o.function().function(),
-                o.function().instance(),
-                o.function().dim()
-            ),
-            (8, 1, 5)
-        );
+        assert_eq!((o.function().function(), o.function().instance(), o.function().dim()), (8, 1, 5));
         assert_eq!(o.kind(), SpaceKind::Continuous);
         assert_eq!(o.noise(), 0.0);
         let o = objective("bbob-f8-i1-d5-mixed");
-        assert_eq!(
-            (o.name(), o.kind()),
-            ("bbob-f8-i1-d5-mixed", SpaceKind::Mixed)
-        );
+        assert_eq!((o.name(), o.kind()), ("bbob-f8-i1-d5-mixed", SpaceKind::Mixed));
         let o = objective("bbob-f21-i3-d10-noise0.05");
         assert_eq!((o.name(), o.noise()), ("bbob-f21-i3-d10-noise0.05", 0.05));
         let o = objective("bbob-f2-i7-d3-noise0.1-mixed");
@@ -354,23 +280,10 @@ mod tests {
     #[test]
     fn every_knob_type_decodes_and_feeds_the_point() {
         let o = objective("bbob-f1-i1-d5-mixed");
-        let kinds: Vec<_> = o
-            .space()
-            .knobs()
-            .iter()
-            .map(|k| std::mem::discriminant(&k.kind))
-            .collect();
+        let kinds: Vec<_> = o.space().knobs().iter().map(|k| std::mem::discriminant(&k.kind)).collect();
         let expected = [
-            KnobKind::Continuous {
-                lo: 0.0,
-                hi: 1.0,
-                log: false,
-            },
-            KnobKind::Continuous {
-                lo: 1.0,
-                hi: 2.0,
-                log: true,
-            },
+            KnobKind::Continuous { lo: 0.0, hi: 1.0, log: false },
+            KnobKind::Continuous { lo: 1.0, hi: 2.0, log: true },
             KnobKind::Integer { lo: 0, hi: 1 },
             KnobKind::Ordinal { values: vec![1.0] },
             KnobKind::Categorical { choices: vec![] },
@@ -378,28 +291,17 @@ mod tests {
         for (k, e) in kinds.iter().zip(&expected) {
             assert_eq!(*k, std::mem::discriminant(e));
         }
-        assert!(matches!(
-            o.space().knobs()[1].kind,
-            KnobKind::Continuous { log: true, .. }
-        ));
+        assert!(matches!(o.space().knobs()[1].kind, KnobKind::Continuous { log: true, .. }));
 
         let u = [0.3, 0.7, 0.52, 0.9, 0.1];
         let config = o.space().decode(&u);
         assert_eq!(config.values[0], KnobValue::Real(-2.0));
-        assert!(
-            matches!(config.values[1], KnobValue::Real(v) if (v - 1e-3_f64.powf(0.3)).abs() < 1e-12)
-        );
+        assert!(matches!(config.values[1], KnobValue::Real(v) if (v - 1e-3_f64.powf(0.3)).abs() < 1e-12));
         assert_eq!(config.values[2], KnobValue::Int(10));
         assert_eq!(config.values[3], KnobValue::Real(1024.0));
         assert_eq!(config.values[4], KnobValue::Choice(0));
         let x = o.point(&config);
-        let want = [
-            -2.0,
-            2.0,
-            0.0,
-            -5.0 + 10.0 * 10.5 / 12.0,
-            -5.0 + 10.0 / 16.0,
-        ];
+        let want = [-2.0, 2.0, 0.0, -5.0 + 10.0 * 10.5 / 12.0, -5.0 + 10.0 / 16.0];
         for (a, b) in x.iter().zip(want) {
             assert!((a - b).abs() < 1e-9, "{x:?}");
         }
@@ -423,13 +325,7 @@ mod tests {
         assert_eq!(o.full_cost(), 1.0);
         assert_eq!(o.optimum(), Some(o.function().fopt()));
         let c = unit_config(&o, 0.8);
-        for (request, level, points) in [
-            (0.0, 0.125, 1),
-            (0.2, 0.25, 2),
-            (0.5, 0.5, 3),
-            (0.7, 1.0, 4),
-            (3.0, 1.0, 4),
-        ] {
+        for (request, level, points) in [(0.0, 0.125, 1), (0.2, 0.25, 2), (0.5, 0.5, 3), (0.7, 1.0, 4), (3.0, 1.0, 4)] {
             let r = o.score(&c, request, 1);
             assert_eq!(r.cost, level);
             assert_eq!(r.curve.len(), points);
@@ -442,17 +338,11 @@ mod tests {
 
     #[test]
     fn low_fidelity_is_never_better_than_full() {
-        for name in [
-            "bbob-f1-i1-d5",
-            "bbob-f15-i2-d10-mixed",
-            "bbob-f21-i7-d5-noise0.2",
-        ] {
+        for name in ["bbob-f1-i1-d5", "bbob-f15-i2-d10-mixed", "bbob-f21-i7-d5-noise0.2"] {
             let o = objective(name);
             let mut stream = rng::stream(7, "test", &[]);
             for seed in 0..50 {
-                let u: Vec<f64> = (0..o.space().dim())
-                    .map(|_| stream.random::<f64>())
-                    .collect();
+                let u: Vec<f64> = (0..o.space().dim()).map(|_| stream.random::<f64>()).collect();
                 let r = o.score(&o.space().decode(&u), 1.0, seed);
                 let full = r.score;
                 for w in r.curve.windows(2) {
@@ -489,13 +379,7 @@ mod tests {
     #[test]
     fn wrong_length_configs_are_invalid_not_panics() {
         let o = objective("bbob-f5-i1-d3");
-        let r = o.score(
-            &Config {
-                values: vec![KnobValue::Real(0.0)],
-            },
-            0.25,
-            0,
-        );
+        let r = o.score(&Config { values: vec![KnobValue::Real(0.0)] }, 0.25, 0);
         assert_eq!(r.status, TrialStatus::Invalid);
         assert_eq!(r.score, FAILURE_SCORE);
         assert_eq!(r.cost, 0.25);
@@ -505,10 +389,7 @@ mod tests {
     #[test]
     fn bad_noise_is_rejected() {
         let f = BbobFunction::new(1, 1, 2).unwrap();
-        assert_eq!(
-            BbobObjective::new(f.clone(), SpaceKind::Continuous, -1.0),
-            Err(BbobError::BadNoise(-1.0))
-        );
+        assert_eq!(BbobObjective::new(f.clone(), SpaceKind::Continuous, -1.0), Err(BbobError::BadNoise(-1.0)));
         assert!(BbobObjective::new(f, SpaceKind::Continuous, f64::NAN).is_err());
     }
 }

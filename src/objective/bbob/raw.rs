@@ -71,11 +71,7 @@ pub(crate) fn sharp_ridge(z: &[f64]) -> f64 {
 /// Different powers: `sqrt(sum |z_i|^(2 + 4 i/(n-1)))`.
 pub(crate) fn different_powers(z: &[f64]) -> f64 {
     let n = z.len();
-    let sum: f64 = z
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v.abs().powf(2.0 + 4.0 * i as f64 / (n as f64 - 1.0)))
-        .sum();
+    let sum: f64 = z.iter().enumerate().map(|(i, v)| v.abs().powf(2.0 + 4.0 * i as f64 / (n as f64 - 1.0))).sum();
     sum.sqrt()
 }
 
@@ -159,14 +155,7 @@ mod tests {
     fn base_functions_vanish_at_their_optima() {
         let zero = [0.0; 4];
         let ones = [1.0; 4];
-        for f in [
-            sphere,
-            ellipsoid,
-            rastrigin,
-            discus,
-            bent_cigar,
-            sharp_ridge,
-        ] {
+        for f in [sphere, ellipsoid, rastrigin, discus, bent_cigar, sharp_ridge] {
             assert_eq!(f(&zero), 0.0);
         }
         assert_eq!(different_powers(&zero), 0.0);

@@ -14,9 +14,7 @@ pub(crate) fn tosz(x: f64) -> f64 {
         (t + 0.49 * (t.sin() + (0.79 * t).sin())).exp().powf(0.1)
     } else if x < 0.0 {
         let t = (-x).ln() / 0.1;
-        -(t + 0.49 * ((0.55 * t).sin() + (0.31 * t).sin()))
-            .exp()
-            .powf(0.1)
+        -(t + 0.49 * ((0.55 * t).sin() + (0.31 * t).sin())).exp().powf(0.1)
     } else {
         0.0
     }
@@ -46,10 +44,7 @@ pub(crate) fn tasy(x: &[f64], beta: f64) -> Vec<f64> {
 /// `Lambda^alpha`: coordinate `i` scaled by `alpha^(0.5 i/(n-1))`.
 pub(crate) fn lambda(x: &[f64], alpha: f64) -> Vec<f64> {
     let n = x.len();
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| alpha.powf(0.5 * ramp(i, n)) * v)
-        .collect()
+    x.iter().enumerate().map(|(i, &v)| alpha.powf(0.5 * ramp(i, n)) * v).collect()
 }
 
 /// The Bueche-Rastrigin scaling: `sqrt(10)^(i/(n-1))`, times 10 more for positive

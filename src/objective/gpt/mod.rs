@@ -190,9 +190,51 @@ pub fn single_threaded<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// Run `f` on every item with `threads` worker threads, each item on one thread (with
+/// its own single-thread rayon pool, see [`single_threaded`]). Results come back in item
+/// order. Plain threads rather than a rayon pool: a rayon worker blocked in another
+/// pool's `install` steals more jobs while it waits, nesting trials until the stack
+/// overflows.
+pub fn par_trials<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> = items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = single_threaded(|| f(item));
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| match m.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(r) => r,
+            None => unreachable!("every item is processed before the scope ends"),
+        })
+        .collect()
+}
+
+/// Keep candle's elementwise worker pool inline: set `CANDLE_NUM_THREADS=1` unless the
+/// user chose a value. That pool busy-waits and is shared by the whole process, so with
+/// one trial per core it would steal a core and serialise the trials. Only the CLI calls
+/// this, first thing in a command, while the process has a single thread.
+#[expect(unsafe_code, reason = "setting an environment variable before any thread exists")]
+pub(crate) fn init_process_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called by CLI commands before they start any thread, so no other
+        // thread can read the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
+}
+
 /// The version of the trial code; part of every cache key and table header. Bump it
 /// whenever a change alters trial numbers.
-pub const CODE_VERSION: &str = "gpt-trial-v1";
+pub const CODE_VERSION: &str = "gpt-trial-v2";
 
 /// Real GPT trials as an [`Objective`].
 pub struct GptObjective {

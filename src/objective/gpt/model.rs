@@ -3,8 +3,9 @@
 //!
 //! Parameters live in one ordered list (never a `VarMap`, whose `HashMap` iteration
 //! order is not stable) and are initialised from the project's seeded generator (candle's
-//! CPU generator cannot be seeded). Linear weights are stored `(in, out)` so a layer is
-//! `x.matmul(w)` without a transpose. The forward pass runs either the fused custom ops
+//! CPU generator cannot be seeded). Linear weights are stored `(in + 1, out)` with the bias as
+//! the last row, so a layer is one op whose backward pass yields weight and bias
+//! gradients together. The forward pass runs either the fused custom ops
 //! of [`super::ops`] or their reference twins, chosen by [`OpPath`].
 
 use std::collections::HashMap;
@@ -123,6 +124,21 @@ impl Init {
         self.var(name, dims, values)
     }
 
+    /// A `(in + 1, out)` linear weight: normal rows and a zero bias row (drawing from the
+    /// same streams as a separate weight and bias would).
+    fn linear(&mut self, name: String, dims: (usize, usize), std: f64) -> Result<Var> {
+        let mut rng = stream(self.seed, "gpt-init", &[self.next]);
+        let mut values: Vec<f32> = (0..dims.0 * dims.1)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                (std * z) as f32
+            })
+            .collect();
+        values.resize((dims.0 + 1) * dims.1, 0.0);
+        self.next += 1;
+        self.var(name, &[dims.0 + 1, dims.1], values)
+    }
+
     fn constant(&mut self, name: String, dims: &[usize], value: f32) -> Result<Var> {
         let n: usize = dims.iter().product();
         self.var(name, dims, vec![value; n])
@@ -151,44 +167,38 @@ impl Norm {
     }
 }
 
-/// A linear layer stored `(in, out)`.
+/// A linear layer: weight `(in + 1, out)` whose last row is the bias.
 #[derive(Debug, Clone)]
 struct Linear {
     weight: Var,
-    bias: Var,
 }
 
 impl Linear {
     fn load(init: &mut Init, name: &str, dims: (usize, usize), std: f64) -> Result<Self> {
-        let weight = init.normal(format!("{name}.weight"), &[dims.0, dims.1], std)?;
-        let bias = init.constant(format!("{name}.bias"), &[dims.1], 0.0)?;
-        Ok(Linear { weight, bias })
+        Ok(Linear { weight: init.linear(format!("{name}.weight"), dims, std)? })
     }
 
     /// `x w + b`.
     fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor> {
-        let y = x.matmul(self.weight.as_tensor())?;
         match path {
-            OpPath::Fused => ops::add_bias(&y, self.bias.as_tensor()),
-            OpPath::Reference => ops::add_bias_slow(&y, self.bias.as_tensor()),
+            OpPath::Fused => ops::linear(x, self.weight.as_tensor()),
+            OpPath::Reference => ops::linear_slow(x, self.weight.as_tensor()),
         }
     }
 
     /// `gelu(x w + b)`.
     fn forward_gelu(&self, x: &Tensor, path: OpPath) -> Result<Tensor> {
-        let y = x.matmul(self.weight.as_tensor())?;
         match path {
-            OpPath::Fused => ops::bias_gelu(&y, self.bias.as_tensor()),
-            OpPath::Reference => ops::bias_gelu_slow(&y, self.bias.as_tensor()),
+            OpPath::Fused => ops::linear_gelu(x, self.weight.as_tensor()),
+            OpPath::Reference => ops::linear_gelu_slow(x, self.weight.as_tensor()),
         }
     }
 
     /// `residual + x w + b`.
     fn forward_residual(&self, residual: &Tensor, x: &Tensor, path: OpPath) -> Result<Tensor> {
-        let y = x.matmul(self.weight.as_tensor())?;
         match path {
-            OpPath::Fused => ops::residual_bias(residual, &y, self.bias.as_tensor()),
-            OpPath::Reference => ops::residual_bias_slow(residual, &y, self.bias.as_tensor()),
+            OpPath::Fused => ops::linear_residual(residual, x, self.weight.as_tensor()),
+            OpPath::Reference => ops::linear_residual_slow(residual, x, self.weight.as_tensor()),
         }
     }
 }
@@ -223,15 +233,12 @@ impl Block {
 
     /// `x` is `(batch * t, width)`.
     fn forward(&self, x: &Tensor, batch: usize, path: OpPath) -> Result<Tensor> {
-        let (n, c) = x.dims2()?;
         let h = self.norm1.forward(x, path)?;
         let qkv = self.qkv.forward(&h, path)?;
-        let qkv = qkv.reshape((batch, n / batch, 3 * c))?;
         let a = match path {
-            OpPath::Fused => ops::causal_attention(&qkv, self.heads)?,
-            OpPath::Reference => ops::causal_attention_slow(&qkv, self.heads)?,
+            OpPath::Fused => ops::causal_attention(&qkv, self.heads, batch)?,
+            OpPath::Reference => ops::causal_attention_slow(&qkv, self.heads, batch)?,
         };
-        let a = a.reshape((n, c))?;
         let x = self.out.forward_residual(x, &a, path)?;
         let h = self.norm2.forward(&x, path)?;
         let h = self.fc.forward_gelu(&h, path)?;
@@ -289,18 +296,28 @@ impl Gpt {
         &self.params
     }
 
+    /// How many leading elements of each parameter (in [`Gpt::params`] order) take
+    /// weight decay: matrices and embeddings do, a linear weight's bias row and the
+    /// layer norms do not.
+    pub fn decay_lens(&self) -> Vec<usize> {
+        self.params
+            .iter()
+            .map(|(name, var)| match var.dims() {
+                [rows, cols] if name.ends_with(".weight") => (rows - 1) * cols,
+                [rows, cols] => rows * cols,
+                _ => 0,
+            })
+            .collect()
+    }
+
     /// Logits `(batch * t, 256)` for byte ids `(batch, t)` (u32), `t <= context`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        let (batch, t) = ids.dims2()?;
-        let c = self.cfg.width;
-        let x = self.token.as_tensor().index_select(&ids.flatten_all()?, 0)?;
-        let pos = self.position.as_tensor().narrow(0, 0, t)?.reshape(t * c)?;
-        let x = x.reshape((batch, t * c))?;
-        let x = match self.path {
-            OpPath::Fused => ops::add_bias(&x, &pos)?,
-            OpPath::Reference => ops::add_bias_slow(&x, &pos)?,
+        let (batch, _) = ids.dims2()?;
+        let (token, position) = (self.token.as_tensor(), self.position.as_tensor());
+        let mut x = match self.path {
+            OpPath::Fused => ops::embed(token, position, ids)?,
+            OpPath::Reference => ops::embed_slow(token, position, ids)?,
         };
-        let mut x = x.reshape((batch * t, c))?;
         for block in &self.blocks {
             x = block.forward(&x, batch, self.path)?;
         }

@@ -212,6 +212,7 @@ pub struct Trainer<'a> {
     total_steps: usize,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    decay_lens: Vec<usize>,
 }
 
 impl<'a> Trainer<'a> {
@@ -224,6 +225,7 @@ impl<'a> Trainer<'a> {
         let device = Device::Cpu;
         let model = Gpt::new(spec.model, seed, settings.path, &device)?;
         let sizes: Vec<usize> = model.params().iter().map(|(_, v)| v.elem_count()).collect();
+        let decay_lens = model.decay_lens();
         Ok(Trainer {
             spec,
             corpus,
@@ -234,6 +236,7 @@ impl<'a> Trainer<'a> {
             total_steps: spec.total_steps(settings.budget_gflop),
             m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
             v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            decay_lens,
         })
     }
 
@@ -301,11 +304,13 @@ impl<'a> Trainer<'a> {
         let step_size = (lr / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
         let (b1, b2, clip) = (b1 as f32, b2 as f32, clip as f32);
+        let decay_rate = (lr * o.weight_decay) as f32;
         for (i, (_, var)) in self.model.params().iter().enumerate() {
-            let decay = if var.rank() >= 2 { (lr * o.weight_decay) as f32 } else { 0.0 };
+            let decay_len = self.decay_lens[i];
             let mut p = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for (((p, g), m), v) in p.iter_mut().zip(&host[i]).zip(m.iter_mut()).zip(v.iter_mut()) {
+            for (j, (((p, g), m), v)) in p.iter_mut().zip(&host[i]).zip(m.iter_mut()).zip(v.iter_mut()).enumerate() {
+                let decay = if j < decay_len { decay_rate } else { 0.0 };
                 let g = g * clip;
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;

@@ -1,0 +1,188 @@
+//! Interpreter overhead per proposal for every library mechanism.
+//!
+//! For each mechanism: a history of 1,000 trials (uniform random points on a 5-D BBOB
+//! function, with fidelity levels mixed the way asynchronous successive halving mixes
+//! them: promoted points re-evaluated at higher levels), then the mechanism's proposal
+//! step exactly as `run_inner` drives it (propose, snap, filter with retries, commit,
+//! fidelity, then update after the trial), on a fresh machine and a fresh clone of that
+//! history per batch of 200 proposals. Only the step is timed: the trial between
+//! propose and update (objective and history push) runs outside the timed sections, so
+//! the history grows as in a real run and every code path (promotions included) is hit.
+//!
+//! Run with `cargo bench --bench interpreter` (add `-- --quick` for a shorter run).
+//! Goal: under 10 µs for simple mechanisms, under 1 ms for model-based ones.
+
+#![expect(clippy::print_stdout, reason = "a benchmark prints its numbers")]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use outerloop::genome::interp::{Env, Machine, Program};
+use outerloop::genome::library::LIBRARY;
+use outerloop::genome::{Limits, load};
+use outerloop::inner::history::{History, Source, Trial};
+use outerloop::objective::bbob::BbobObjective;
+use outerloop::objective::{Objective, fidelity_level};
+use outerloop::rng::{self, Rng};
+use rand::{RngExt, SeedableRng};
+
+/// The task the history is drawn from.
+const TASK: &str = "bbob-f8-i1-d5";
+/// Trials in the prepared history.
+const HISTORY: usize = 1000;
+/// Proposals per timed batch (the history grows from 1,000 to 1,200 trials).
+const STEPS: usize = 200;
+/// Mechanisms that fit a model to the history on every proposal (goal: under 1 ms).
+const MODEL_BASED: &[&str] = &["tpe-density-ratio", "cross-entropy"];
+/// Goal for simple mechanisms, in µs per proposal.
+const SIMPLE_GOAL_US: f64 = 10.0;
+/// Goal for model-based mechanisms, in µs per proposal.
+const MODEL_GOAL_US: f64 = 1000.0;
+
+/// A history of `n` trials: uniform random points at the lowest fidelity, and whenever
+/// a rung holds three times more trials than the next one (plus one), its best
+/// unpromoted point re-evaluated one level up.
+fn build_history(objective: &dyn Objective, n: usize, seed: u64) -> History {
+    let levels = objective.fidelities();
+    let space = objective.space();
+    let mut history = History::new(levels.len());
+    let mut rng = Rng::seed_from_u64(seed);
+    for i in 0..n {
+        let promotion = (0..levels.len() - 1).find_map(|l| {
+            if history.rung(l).len() <= 3 * (history.rung(l + 1).len() + 1) {
+                return None;
+            }
+            history
+                .rung(l)
+                .iter()
+                .map(|&j| &history.trials()[j as usize])
+                .filter(|t| history.max_level_of(&t.point) == Some(l))
+                .min_by(|a, b| a.score.total_cmp(&b.score))
+                .map(|t| (t.point.clone(), l + 1))
+        });
+        let (point, level) = promotion.unwrap_or_else(|| {
+            let u: Vec<f64> = (0..space.dim()).map(|_| rng.random::<f64>()).collect();
+            (space.snap(&u), 0)
+        });
+        let result = objective.score(&space.decode(&point), levels[level], rng::derive(seed, "trial", &[i as u64]));
+        history.push(Trial {
+            point,
+            level,
+            score: result.score,
+            cost: result.cost,
+            status: result.status,
+            improved: false,
+            source: Source::Propose,
+        });
+    }
+    history
+}
+
+/// The part of a step before the trial, as `run_inner` takes it: propose, snap, filter
+/// (retrying propose on rejection), commit, fidelity. Returns the candidate and fidelity.
+fn propose_step(machine: &mut Machine, prog: &Program, env: &Env, objective: &dyn Objective) -> (Vec<f64>, f64) {
+    let space = objective.space();
+    let mut cand = Vec::new();
+    for _ in 0..=prog.limits().max_filter_retries {
+        cand = match machine.propose(prog, env) {
+            Ok(p) => space.snap(&p),
+            Err(_) => {
+                cand = space.snap(&machine.uniform_point(env.dims));
+                break;
+            }
+        };
+        match machine.filter(prog, env, &cand) {
+            Ok(false) => {}
+            Ok(true) | Err(_) => break,
+        }
+    }
+    machine.commit(prog);
+    let fidelity = machine.fidelity(prog, env, &cand).unwrap_or(1.0);
+    (cand, fidelity)
+}
+
+/// Cost of one pair of `Instant` readings, subtracted from every timed section.
+fn timer_overhead() -> f64 {
+    let n = 100_000;
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let t = Instant::now();
+        total += black_box(t).elapsed();
+    }
+    total.as_secs_f64() / f64::from(n)
+}
+
+/// Mean µs per proposal: batches of `steps` proposals, each batch on a fresh machine and
+/// a fresh clone of `base`. The trial itself (objective and history push) runs between
+/// the timed sections, so the history grows as in a real run; the initial design is not
+/// timed (it is `init`, not `propose`).
+fn time_mechanism(prog: &Program, base: &History, objective: &dyn Objective, steps: usize, min_time: Duration) -> f64 {
+    let levels = objective.fidelities();
+    let dims = objective.space().dim();
+    let overhead = timer_overhead();
+    let (mut total, mut timed, mut batch) = (0.0, 0usize, 0u64);
+    while batch < 3 || Duration::from_secs_f64(total) < min_time {
+        let mut history = base.clone();
+        let mut machine = Machine::new(prog, Rng::seed_from_u64(batch));
+        let mut taken = 0;
+        while taken < steps {
+            let in_init = machine.in_init(prog);
+            let env = Env { history: &history, dims, budget_used: 0.5, levels };
+            let start = Instant::now();
+            let (point, fidelity) = black_box(propose_step(&mut machine, prog, &env, objective));
+            let proposing = start.elapsed().as_secs_f64();
+
+            let level = fidelity_level(levels, fidelity);
+            let seed = rng::derive(batch, "trial", &[history.len() as u64]);
+            let result = objective.score(&objective.space().decode(&point), levels[level], seed);
+            history.push(Trial {
+                point,
+                level,
+                score: result.score,
+                cost: result.cost,
+                status: result.status,
+                improved: false,
+                source: Source::Propose,
+            });
+
+            let env = Env { history: &history, dims, budget_used: 0.5, levels };
+            let start = Instant::now();
+            let _ = black_box(machine.update(prog, &env));
+            let updating = start.elapsed().as_secs_f64();
+            if !in_init {
+                total += (proposing + updating - 2.0 * overhead).max(0.0);
+                timed += 1;
+                taken += 1;
+            }
+        }
+        batch += 1;
+    }
+    total * 1e6 / timed as f64
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let min_time = Duration::from_millis(if quick { 50 } else { 400 });
+    let objective = BbobObjective::from_name(TASK).expect("a valid BBOB task");
+    let history = build_history(&objective, HISTORY, 1);
+    let rungs: Vec<usize> = (0..history.levels()).map(|l| history.rung(l).len()).collect();
+    println!("interpreter overhead per proposal: {TASK}, history of {HISTORY} trials (per fidelity level {rungs:?})");
+    println!(
+        "step = propose + snap + filter (with retries) + commit + fidelity + update; trial itself excluded; {STEPS} steps per fresh clone\n"
+    );
+    println!("{:<24} {:>12} {:>10}  verdict", "mechanism", "µs/proposal", "goal µs");
+    let mut misses = 0;
+    for (name, text) in LIBRARY {
+        let genome = load(text, &Limits::default()).unwrap_or_else(|d| panic!("library mechanism {name}: {d:?}"));
+        let prog = Program::compile(&genome, Limits::default()).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let us = time_mechanism(&prog, &history, &objective, STEPS, min_time);
+        let goal = if MODEL_BASED.contains(name) { MODEL_GOAL_US } else { SIMPLE_GOAL_US };
+        let verdict = if us < goal { "ok" } else { "OVER GOAL" };
+        misses += usize::from(us >= goal);
+        println!("{name:<24} {us:>12.2} {goal:>10.0}  {verdict}");
+    }
+    println!(
+        "\ngoal: under {SIMPLE_GOAL_US} µs for simple mechanisms, under {MODEL_GOAL_US} µs for model-based ones ({}); {misses} over goal",
+        MODEL_BASED.join(", ")
+    );
+}

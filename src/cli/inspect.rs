@@ -1,0 +1,59 @@
+//! `outerloop inspect DIR`: the population table and the champion's lineage.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::ancestry::Ancestry;
+use crate::store::run_dir::{Run, files, read_events};
+
+/// Flags of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A run folder.
+    pub dir: PathBuf,
+}
+
+/// Run `outerloop inspect`.
+pub fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let mut run = Run::inspect(&args.dir)?;
+    let ticks = run.sim().ticks_done();
+    println!("run {} in {}: {} of {} ticks done", run.scenario().name, args.dir.display(), ticks, run.scenario().ticks);
+    println!(
+        "\n{:>6} {:<10} {:>9} {:>9} {:>5} {:>5}  {:<24} parents",
+        "id", "status", "claimed", "verified", "tick", "size", "operator"
+    );
+    let fmt = |x: Option<f64>| x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into());
+    for r in run.sim().population() {
+        println!(
+            "{:>6} {:<10} {:>9} {:>9} {:>5} {:>5}  {:<24} {:?}",
+            r.id,
+            r.status,
+            fmt(r.claimed),
+            fmt(r.verified),
+            r.tick,
+            r.size,
+            r.operator,
+            r.parents
+        );
+    }
+    let events = read_events(&args.dir.join(files::EVENTS))?;
+    let ancestry = Ancestry::from_events(&events);
+    if let Some(c) = run.sim().champion() {
+        println!("\nchampion #{} lineage:", c.id);
+        for (id, edge) in ancestry.first_parent_path(c.id) {
+            match edge {
+                Some(e) => println!(
+                    "  #{id} <- {} by {:?} at tick {} ({})",
+                    e.operator,
+                    e.agent,
+                    e.tick,
+                    e.diagnosis.unwrap_or_default()
+                ),
+                None => println!("  #{id} (seed)"),
+            }
+        }
+        print!("{}", c.genome);
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `outerloop run SCENARIO` and `outerloop resume DIR`: drive a run to its end with a
+//! progress bar, then print the summary.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::diagnostic::InputError;
+use crate::scenario;
+use crate::store::run_dir::Run;
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Output folder (default: the scenario's `out`, else populations/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads for episode evaluation (results do not depend on it).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Stop after this many ticks (the run stays resumable), for testing.
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u32>,
+}
+
+/// Flags of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A run folder written by `run`.
+    pub dir: PathBuf,
+    /// Worker threads for episode evaluation (results do not depend on it).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Configure the global worker pool.
+pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2").into());
+        }
+        // Fails only if the pool was already built; the first configuration stands.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    }
+    Ok(())
+}
+
+/// Run `outerloop run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    set_threads(args.threads)?;
+    let scenario = scenario::load(&args.scenario)?;
+    let run = Run::start(scenario, args.out)?;
+    drive(run, args.stop_after)
+}
+
+/// Run `outerloop resume`.
+pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
+    set_threads(args.threads)?;
+    let run = Run::resume(&args.dir)?;
+    drive(run, None)
+}
+
+fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let total = run.scenario().ticks as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} tick {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(run.sim().ticks_done() as u64);
+    let mut steps = 0;
+    while !run.finished() {
+        if stop_after.is_some_and(|n| steps >= n) {
+            bar.abandon();
+            println!("stopped after {steps} ticks; resume with `outerloop resume {}`", run.dir().display());
+            return Ok(());
+        }
+        let row = run.step()?;
+        steps += 1;
+        bar.inc(1);
+        if let Some(r) = row {
+            bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
+        }
+    }
+    bar.finish_and_clear();
+    let summary = run.finish()?;
+    print!("{summary}");
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Stage one: the scenario file as written, close to the TOML, with spans kept for the
+//! values that stage two validates.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Run name (also the default output folder name).
+    pub name: Spanned<String>,
+    /// Root seed of every random stream.
+    pub seed: u64,
+    /// Number of outer-loop ticks.
+    pub ticks: Spanned<i64>,
+    /// Output folder (default `populations/<name>`).
+    pub out: Option<String>,
+    /// An earlier run folder whose hall of fame and operator statistics seed this run.
+    pub inherit: Option<Spanned<String>>,
+    /// Population bounds.
+    #[serde(default)]
+    pub population: PopulationFile,
+    /// The inner loop: tasks, budget, seeds.
+    pub inner: InnerFile,
+    /// Mechanisms the run starts from.
+    #[serde(default)]
+    pub seeds: SeedsFile,
+    /// The reference mechanism fitness is measured against.
+    pub reference: Spanned<String>,
+    /// Proposer settings.
+    #[serde(default)]
+    pub proposer: ProposerFile,
+    /// Debater settings.
+    #[serde(default)]
+    pub debater: DebaterFile,
+    /// Verifier settings.
+    #[serde(default)]
+    pub verifier: VerifierFile,
+    /// Recombiner settings.
+    #[serde(default)]
+    pub recombiner: RecombinerFile,
+}
+
+/// `[population]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationFile {
+    /// Maximum live mechanisms.
+    #[serde(default = "default_size")]
+    pub size: Spanned<i64>,
+    /// Verified elites protected from removal.
+    #[serde(default = "default_elites")]
+    pub elites: Spanned<i64>,
+}
+
+fn default_size() -> Spanned<i64> {
+    Spanned::new(0..0, 16)
+}
+fn default_elites() -> Spanned<i64> {
+    Spanned::new(0..0, 4)
+}
+
+impl Default for PopulationFile {
+    fn default() -> Self {
+        PopulationFile { size: default_size(), elites: default_elites() }
+    }
+}
+
+/// `[inner]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InnerFile {
+    /// Task names.
+    pub tasks: Spanned<Vec<Spanned<String>>>,
+    /// Compute budget per episode.
+    pub budget: Spanned<f64>,
+    /// Episode seeds per task for claimed fitness.
+    #[serde(default = "default_inner_seeds")]
+    pub seeds: Spanned<i64>,
+}
+
+fn default_inner_seeds() -> Spanned<i64> {
+    Spanned::new(0..0, 3)
+}
+
+/// `[seeds]`: where the initial population comes from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedsFile {
+    /// Library mechanism names, or `["all"]`.
+    #[serde(default)]
+    pub library: Vec<Spanned<String>>,
+    /// Genome files, relative to the scenario file.
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    /// Genomes written inline.
+    #[serde(default)]
+    pub inline: Vec<Spanned<String>>,
+}
+
+/// `[proposer]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProposerFile {
+    /// Whether the proposer runs.
+    pub enabled: bool,
+    /// Proposals per tick.
+    pub children_per_tick: Spanned<i64>,
+    /// Tournament size for parent choice.
+    pub tournament: Spanned<i64>,
+}
+
+impl Default for ProposerFile {
+    fn default() -> Self {
+        ProposerFile { enabled: true, children_per_tick: Spanned::new(0..0, 4), tournament: Spanned::new(0..0, 3) }
+    }
+}
+
+/// `[debater]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DebaterFile {
+    /// Whether the debate runs (off: every proposal is accepted).
+    pub enabled: bool,
+    /// Fraction of rejected proposals evaluated anyway, to measure the debate's precision.
+    pub audit_rate: Spanned<f64>,
+    /// Novelty (structural distance) below which the innovator votes reject.
+    pub novelty_threshold: Spanned<f64>,
+}
+
+impl Default for DebaterFile {
+    fn default() -> Self {
+        DebaterFile { enabled: true, audit_rate: Spanned::new(0..0, 0.25), novelty_threshold: Spanned::new(0..0, 0.1) }
+    }
+}
+
+/// `[verifier]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierFile {
+    /// Whether the verifier runs (off: claimed fitness is never confirmed).
+    pub enabled: bool,
+    /// Fresh episode seeds per task used to verify a would-be elite.
+    pub seeds: Spanned<i64>,
+    /// Mechanisms verified per tick at most.
+    pub max_per_tick: Spanned<i64>,
+}
+
+impl Default for VerifierFile {
+    fn default() -> Self {
+        VerifierFile { enabled: true, seeds: Spanned::new(0..0, 6), max_per_tick: Spanned::new(0..0, 2) }
+    }
+}
+
+/// `[recombiner]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecombinerFile {
+    /// Whether the recombiner runs.
+    pub enabled: bool,
+    /// Crossover children per tick.
+    pub children_per_tick: Spanned<i64>,
+}
+
+impl Default for RecombinerFile {
+    fn default() -> Self {
+        RecombinerFile { enabled: true, children_per_tick: Spanned::new(0..0, 1) }
+    }
+}

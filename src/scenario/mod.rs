@@ -1,0 +1,284 @@
+//! Scenarios: a TOML file that, with its seed, fully determines a run.
+//!
+//! Two stages: [`file::ScenarioFile`] mirrors what the user wrote (unknown keys are
+//! errors, spans are kept), then [`load`] validates it into a [`Scenario`] whose values
+//! the simulation can trust. Every problem is reported with file, line:column, what is
+//! wrong and how to fix it. Every key is documented in `scenarios/README.md`.
+
+pub mod file;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::diagnostic::{Diagnostic, InputError};
+use crate::genome::library::{LIBRARY, library_text};
+use crate::genome::{Genome, Limits, load as load_genome};
+use crate::objective::registry::{TASK_FORMS, objective_by_name};
+use file::ScenarioFile;
+
+/// A genome the run starts from, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedGenome {
+    /// `lib:NAME`, a file path, or `inline[i]`.
+    pub origin: String,
+    /// The checked genome.
+    pub genome: Genome,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Run name.
+    pub name: String,
+    /// Root seed.
+    pub seed: u64,
+    /// Outer-loop ticks.
+    pub ticks: u32,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Earlier run to inherit hall of fame and operator statistics from.
+    pub inherit: Option<PathBuf>,
+    /// Maximum live mechanisms.
+    pub population_size: usize,
+    /// Verified elites protected from removal.
+    pub elites: usize,
+    /// Task names.
+    pub tasks: Vec<String>,
+    /// Compute budget per episode.
+    pub inner_budget: f64,
+    /// Episode seeds per task for claimed fitness.
+    pub inner_seeds: u32,
+    /// Initial mechanisms.
+    pub seed_genomes: Vec<SeedGenome>,
+    /// The reference mechanism.
+    pub reference: SeedGenome,
+    /// Proposer switch.
+    pub proposer_enabled: bool,
+    /// Proposals per tick.
+    pub children_per_tick: usize,
+    /// Tournament size.
+    pub tournament: usize,
+    /// Debate switch.
+    pub debater_enabled: bool,
+    /// Fraction of rejected proposals evaluated anyway.
+    pub audit_rate: f64,
+    /// Structural novelty threshold of the innovator.
+    pub novelty_threshold: f64,
+    /// Verifier switch.
+    pub verifier_enabled: bool,
+    /// Fresh seeds per task for verification.
+    pub verify_seeds: u32,
+    /// Verifications per tick.
+    pub verify_per_tick: usize,
+    /// Recombiner switch.
+    pub recombiner_enabled: bool,
+    /// Crossover children per tick.
+    pub crossover_per_tick: usize,
+    /// The file's text, as loaded (copied into the run folder).
+    pub text: String,
+    /// Hash of the text: checkpoints refuse to resume under another scenario.
+    pub hash: u64,
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::new(message, span).with_hint(hint));
+    }
+
+    fn int(&mut self, v: &Spanned<i64>, key: &str, lo: i64, hi: i64) -> i64 {
+        let x = *v.get_ref();
+        if x < lo || x > hi {
+            self.error(
+                v.span(),
+                format!("`{key}` = {x} is out of range"),
+                format!("use a whole number from {lo} to {hi}"),
+            );
+        }
+        x.clamp(lo, hi)
+    }
+
+    fn real(&mut self, v: &Spanned<f64>, key: &str, lo: f64, hi: f64) -> f64 {
+        let x = *v.get_ref();
+        if !(x.is_finite() && x >= lo && x <= hi) {
+            self.error(v.span(), format!("`{key}` = {x} is out of range"), format!("use a number from {lo} to {hi}"));
+            return lo;
+        }
+        x
+    }
+
+    fn genome_spec(&mut self, spec: &Spanned<String>, origin: String) -> Option<SeedGenome> {
+        let s = spec.get_ref().trim();
+        let span = spec.span();
+        let limits = Limits::default();
+        if let Some(name) = s.strip_prefix("lib:") {
+            return match library_text(name) {
+                Some(t) => load_genome(t, &limits).ok().map(|genome| SeedGenome { origin: s.to_string(), genome }),
+                None => {
+                    self.error(span, format!("no library mechanism named `{name}`"), library_hint());
+                    None
+                }
+            };
+        }
+        let (text, origin) = if s.starts_with('(') {
+            (s.to_string(), origin)
+        } else {
+            let file = self.path.parent().unwrap_or(Path::new(".")).join(s);
+            match std::fs::read_to_string(&file) {
+                Ok(t) => (t, file.display().to_string()),
+                Err(e) => {
+                    self.error(
+                        span,
+                        format!("cannot read genome file `{}`: {e}", file.display()),
+                        "paths are relative to the scenario file; library mechanisms are `lib:NAME`",
+                    );
+                    return None;
+                }
+            }
+        };
+        match load_genome(&text, &limits) {
+            Ok(genome) => Some(SeedGenome { origin, genome }),
+            Err(diags) => {
+                let first = &diags[0];
+                let (line, col) = crate::diagnostic::line_col(&text, first.span.start);
+                self.error(
+                    span,
+                    format!("invalid genome ({origin} {line}:{col}): {}", first.message),
+                    first.hint.clone().unwrap_or_else(|| "check it with `outerloop mech check`".into()),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn library_hint() -> String {
+    let names: Vec<&str> = LIBRARY.iter().map(|(n, _)| *n).collect();
+    format!("library mechanisms: {}", names.join(", "))
+}
+
+/// Read, parse and validate a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let text = crate::cli::load::read_text(path)?;
+    parse(path, &text)
+}
+
+/// Parse and validate scenario text (`path` is used for messages and relative paths).
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
+    let source_error = |diagnostics: Vec<Diagnostic>| InputError::Source {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+        diagnostics,
+    };
+    let raw: ScenarioFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let hint = if message.contains("unknown field") {
+            "remove the key or fix its spelling; every key is documented in scenarios/README.md"
+        } else if message.contains("missing field") {
+            "add the key; see scenarios/README.md and scenarios/quickstart.toml"
+        } else {
+            "see scenarios/README.md for each key's type"
+        };
+        source_error(vec![Diagnostic::new(message, span).with_hint(hint)])
+    })?;
+    let mut v = Validator { path, diags: Vec::new() };
+    let name = raw.name.get_ref().clone();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        v.error(raw.name.span(), format!("run name `{name}` cannot name a folder"), "use letters, digits, `-` and `_`");
+    }
+    let ticks = v.int(&raw.ticks, "ticks", 1, 1_000_000) as u32;
+    let population_size = v.int(&raw.population.size, "population.size", 2, 1_000_000) as usize;
+    let elites = v.int(&raw.population.elites, "population.elites", 0, 1_000_000) as usize;
+    if elites >= population_size {
+        v.error(
+            raw.population.elites.span(),
+            format!("`population.elites` = {elites} leaves no room"),
+            "keep elites below population.size",
+        );
+    }
+    let mut tasks = Vec::new();
+    if raw.inner.tasks.get_ref().is_empty() {
+        v.error(raw.inner.tasks.span(), "`inner.tasks` is empty", format!("name at least one task: {TASK_FORMS}"));
+    }
+    for t in raw.inner.tasks.get_ref() {
+        match objective_by_name(t.get_ref()) {
+            Ok(_) => tasks.push(t.get_ref().clone()),
+            Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
+        }
+    }
+    let inner_budget = v.real(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
+    let inner_seeds = v.int(&raw.inner.seeds, "inner.seeds", 1, 1000) as u32;
+    let mut seed_genomes = Vec::new();
+    for l in &raw.seeds.library {
+        if l.get_ref() == "all" {
+            for (n, _) in LIBRARY {
+                let spec = Spanned::new(l.span(), format!("lib:{n}"));
+                seed_genomes.extend(v.genome_spec(&spec, String::new()));
+            }
+        } else {
+            let spec = Spanned::new(l.span(), format!("lib:{}", l.get_ref()));
+            seed_genomes.extend(v.genome_spec(&spec, String::new()));
+        }
+    }
+    for f in &raw.seeds.files {
+        seed_genomes.extend(v.genome_spec(f, f.get_ref().clone()));
+    }
+    for (i, g) in raw.seeds.inline.iter().enumerate() {
+        seed_genomes.extend(v.genome_spec(g, format!("inline[{i}]")));
+    }
+    if seed_genomes.is_empty() && v.diags.is_empty() && raw.inherit.is_none() {
+        v.error(
+            0..0,
+            "the scenario has no seed mechanisms",
+            "add `[seeds] library = [\"all\"]` (or files, inline genomes, or inherit)",
+        );
+    }
+    let reference = v.genome_spec(&raw.reference, "reference".into());
+    let children_per_tick = v.int(&raw.proposer.children_per_tick, "proposer.children_per_tick", 0, 100_000) as usize;
+    let tournament = v.int(&raw.proposer.tournament, "proposer.tournament", 1, 1000) as usize;
+    let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate", 0.0, 1.0);
+    let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold", 0.0, 1.0);
+    let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds", 1, 1000) as u32;
+    let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick", 0, 100_000) as usize;
+    let crossover_per_tick =
+        v.int(&raw.recombiner.children_per_tick, "recombiner.children_per_tick", 0, 100_000) as usize;
+    if !v.diags.is_empty() {
+        return Err(source_error(v.diags));
+    }
+    let Some(reference) = reference else { unreachable!("a missing reference was reported above") };
+    let out = raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("populations").join(&name));
+    Ok(Scenario {
+        name,
+        seed: raw.seed,
+        ticks,
+        out,
+        inherit: raw.inherit.map(|s| PathBuf::from(s.into_inner())),
+        population_size,
+        elites,
+        tasks,
+        inner_budget,
+        inner_seeds,
+        seed_genomes,
+        reference,
+        proposer_enabled: raw.proposer.enabled,
+        children_per_tick,
+        tournament,
+        debater_enabled: raw.debater.enabled,
+        audit_rate,
+        novelty_threshold,
+        verifier_enabled: raw.verifier.enabled,
+        verify_seeds,
+        verify_per_tick,
+        recombiner_enabled: raw.recombiner.enabled,
+        crossover_per_tick,
+        text: text.to_string(),
+        hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
+    })
+}

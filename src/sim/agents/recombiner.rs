@@ -1,0 +1,93 @@
+//! The recombiner: type-safe crossover between elites, preferring structurally distant
+//! parents.
+//!
+//! Weight-space merges of trained models (Model Swarms) are the recombiner's second
+//! tool; they operate on model nodes rather than mechanism genomes and will live in
+//! `src/swarm/`, called from here when a scenario enables them.
+
+use bevy_ecs::prelude::*;
+
+use crate::genome::Limits;
+use crate::genome::hash::structural_distance;
+use crate::genome::ops::crossover;
+use crate::rng;
+use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
+use crate::sim::events::Event;
+use crate::sim::resources::{Clock, Config, EventQueue, Known};
+use crate::sim::spawn::{Birth, NotNovel, novelty, prepare, spawn};
+
+/// The recombiner system.
+pub fn recombine(
+    mut commands: Commands,
+    cfg: Res<Config>,
+    mut clock: ResMut<Clock>,
+    mut known: ResMut<Known>,
+    mut events: ResMut<EventQueue>,
+    q: Query<(&MechId, &Mechanism, &Status, &Fitness)>,
+) {
+    let sc = &cfg.0;
+    if !sc.recombiner_enabled || sc.crossover_per_tick == 0 {
+        return;
+    }
+    let elite_status = if sc.verifier_enabled { Status::Verified } else { Status::Evaluated };
+    let mut elites: Vec<(u64, f64, &Mechanism)> = q
+        .iter()
+        .filter(|r| *r.2 == elite_status)
+        .filter_map(|(id, m, _, f)| Some((id.0, f.best_known()?, m)))
+        .collect();
+    elites.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    elites.truncate(sc.elites.max(2) * 2);
+    if elites.len() < 2 {
+        return;
+    }
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for i in 0..elites.len() {
+        for j in i + 1..elites.len() {
+            pairs.push((structural_distance(&elites[i].2.genome, &elites[j].2.genome), i, j));
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let mut rng = rng::stream(sc.seed, "recombine", &[clock.tick as u64]);
+    let mut made = 0;
+    for (distance, i, j) in pairs {
+        if made >= sc.crossover_per_tick {
+            break;
+        }
+        let (a, b) = (&elites[i], &elites[j]);
+        let Some(mut genome) = crossover(&a.2.genome, &b.2.genome, &mut rng, &Limits::default()) else { continue };
+        genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
+        let Some(candidate) = prepare(genome) else { continue };
+        if let Err(dup) = novelty(&known, &candidate) {
+            let of = match dup {
+                NotNovel::Structure(of) | NotNovel::Behaviour(of) => of,
+            };
+            let kind = if matches!(dup, NotNovel::Structure(_)) { "structure" } else { "behaviour" };
+            events.0.push(Event::Duplicate {
+                tick: clock.tick,
+                parent: a.0,
+                operator: "crossover".into(),
+                kind: kind.into(),
+                of,
+            });
+            continue;
+        }
+        let birth = Birth {
+            parents: vec![a.0, b.0],
+            agent: AgentKind::Recombiner,
+            operator: format!("crossover(d={distance:.2})"),
+            diagnosis: None,
+            parent_fitness: Some(a.1.max(b.1)),
+        };
+        spawn(
+            &mut commands,
+            &mut clock,
+            &mut known,
+            &mut events,
+            candidate,
+            birth,
+            Status::Proposed,
+            Fitness::default(),
+        );
+        made += 1;
+    }
+}

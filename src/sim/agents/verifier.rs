@@ -1,0 +1,117 @@
+//! The verifier: re-runs would-be elites on fresh seeds never used for their claim,
+//! checks that a claim episode re-runs bit for bit, audits live genes (genes that never
+//! fired are reported and simplified away), and replaces claimed by verified fitness.
+
+use bevy_ecs::prelude::*;
+
+use crate::genome::Program;
+use crate::genome::ops::prune_dead;
+use crate::inner::trace::gene_report;
+use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
+use crate::sim::episodes::{claim_episodes, ensure_reference, gains, mean_sd, run_jobs, sum_live, verify_episodes};
+use crate::sim::events::Event;
+use crate::sim::resources::{Clock, Config, EventQueue, Known, Metrics, Reference, ReferenceCache, Tasks};
+use crate::sim::spawn::{Birth, novelty, prepare, spawn};
+
+/// The verifier system.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    mut commands: Commands,
+    cfg: Res<Config>,
+    mut clock: ResMut<Clock>,
+    tasks: Res<Tasks>,
+    reference: Res<Reference>,
+    mut cache: ResMut<ReferenceCache>,
+    mut known: ResMut<Known>,
+    mut metrics: ResMut<Metrics>,
+    mut events: ResMut<EventQueue>,
+    mut q: Query<(Entity, &MechId, &Mechanism, &mut Status, &mut Fitness)>,
+) {
+    let sc = &cfg.0;
+    metrics.tick_gaps.clear();
+    if !sc.verifier_enabled || sc.verify_per_tick == 0 {
+        return;
+    }
+    let mut verified: Vec<f64> = q.iter().filter(|r| *r.3 == Status::Verified).filter_map(|r| r.4.verified).collect();
+    verified.sort_by(|a, b| b.total_cmp(a));
+    let threshold = if verified.len() < sc.elites.max(1) { f64::NEG_INFINITY } else { verified[sc.elites.max(1) - 1] };
+    let mut candidates: Vec<(Entity, u64, f64)> = q
+        .iter()
+        .filter(|r| *r.3 == Status::Evaluated)
+        .filter_map(|(e, id, _, _, f)| Some((e, id.0, f.claimed?)))
+        .filter(|c| c.2 > threshold)
+        .collect();
+    candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+    candidates.truncate(sc.verify_per_tick);
+    if candidates.is_empty() {
+        return;
+    }
+    let claim = claim_episodes(sc.seed, tasks.0.len(), sc.inner_seeds);
+    let mut plans = Vec::new();
+    for &(entity, id, _) in &candidates {
+        let fresh = verify_episodes(sc.seed, id, tasks.0.len(), sc.verify_seeds);
+        metrics.compute += ensure_reference(&mut cache, &reference.0, &fresh, &tasks.0, sc.inner_budget);
+        let Ok(row) = q.get(entity) else { continue };
+        plans.push((entity, id, row.2.program.clone(), fresh));
+    }
+    // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
+    let jobs: Vec<(&Program, usize, u64)> = plans
+        .iter()
+        .flat_map(|(_, _, p, fresh)| fresh.iter().chain(claim.first()).map(move |&(t, s)| (p, t, s)))
+        .collect();
+    let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
+    let mut offset = 0;
+    for (entity, id, _, fresh) in plans {
+        let chunk = &results[offset..offset + fresh.len()];
+        let rerun = &results[offset + fresh.len()];
+        offset += fresh.len() + 1;
+        metrics.compute += chunk.iter().chain(std::iter::once(rerun)).map(|r| r.spent).sum::<f64>();
+        let Ok((_, _, mechanism, mut status, mut fitness)) = q.get_mut(entity) else { continue };
+        let g = gains(chunk, &cache, &tasks.0);
+        let (value, spread) = mean_sd(&g);
+        let claimed = fitness.claimed.unwrap_or(f64::NAN);
+        let rerun_gain = gains(std::slice::from_ref(rerun), &cache, &tasks.0)[0];
+        let integrity = fitness.claimed_episodes.first().is_some_and(|c| c.to_bits() == rerun_gain.to_bits());
+        fitness.verified = Some(value);
+        fitness.verified_episodes = g;
+        *status = Status::Verified;
+        metrics.tick_gaps.push(claimed - value);
+        events.0.push(Event::Verified {
+            tick: clock.tick,
+            id,
+            claimed,
+            verified: value,
+            spread,
+            gap: claimed - value,
+            integrity,
+        });
+        let live = sum_live(chunk);
+        let dead: Vec<String> =
+            gene_report(&mechanism.genome, &live).into_iter().filter(|r| !r.is_live()).map(|r| r.text).collect();
+        if dead.is_empty() {
+            continue;
+        }
+        events.0.push(Event::DeadGenes { tick: clock.tick, id, genes: dead });
+        let pruned = prune_dead(&mechanism.genome, &live.evaluated);
+        if pruned == mechanism.genome {
+            continue;
+        }
+        let Some(candidate) = prepare(pruned) else { continue };
+        if novelty(&known, &candidate).is_err() {
+            continue;
+        }
+        let birth = Birth {
+            parents: vec![id],
+            agent: AgentKind::Verifier,
+            operator: "prune-dead".into(),
+            diagnosis: None,
+            parent_fitness: Some(value),
+        };
+        // The pruned genome differs only in genes that never fired, but it has not been
+        // verified itself: it enters as a claim (its parent's verified episodes) and
+        // must pass the verifier on its own fresh seeds before it counts as a win.
+        let inherited =
+            Fitness { claimed: Some(value), claimed_episodes: fitness.verified_episodes.clone(), ..Fitness::default() };
+        spawn(&mut commands, &mut clock, &mut known, &mut events, candidate, birth, Status::Evaluated, inherited);
+    }
+}

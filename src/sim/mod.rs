@@ -1,0 +1,368 @@
+//! The outer loop as a deterministic bevy_ecs simulation.
+//!
+//! Mechanisms are entities; agents are systems run in one chained schedule per tick
+//! ([`schedule::tick_schedule`]). A run is a pure function of (scenario, seed): every
+//! random stream is derived from the root seed, every iteration that can influence a
+//! decision is sorted by mechanism id, and parallel episode batches are gathered in a
+//! fixed order.
+
+pub mod agents;
+pub mod components;
+pub mod diagnosis;
+pub mod episodes;
+pub mod evaluate;
+pub mod events;
+pub mod operators;
+pub mod record;
+pub mod resources;
+pub mod schedule;
+pub mod select;
+pub mod spawn;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::world::CommandQueue;
+
+use components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
+use events::Event;
+use resources::*;
+use spawn::{Birth, novelty, prepare, spawn};
+
+use crate::genome::{Limits, Program, load as load_genome, syntax};
+use crate::objective::registry::objective_by_name;
+use crate::scenario::Scenario;
+use crate::store::snapshot::{LessonsFile, MechanismDto, Snapshot};
+
+/// Errors setting up a simulation.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// A task name the registry does not know.
+    #[error("{0}")]
+    Task(String),
+    /// A genome in a snapshot or lessons file that no longer checks.
+    #[error("stored genome of mechanism {id} is invalid: {message}")]
+    Genome {
+        /// Mechanism id.
+        id: u64,
+        /// The first diagnostic.
+        message: String,
+    },
+}
+
+/// A running simulation: the world and its tick schedule.
+pub struct Simulation {
+    world: World,
+    schedule: Schedule,
+    ticks_done: u32,
+}
+
+/// What a finished (or current) champion looks like to callers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Champion {
+    /// Mechanism id.
+    pub id: u64,
+    /// Canonical genome text.
+    pub genome: String,
+    /// Claimed fitness.
+    pub claimed: Option<f64>,
+    /// Verified fitness.
+    pub verified: Option<f64>,
+    /// Per-episode verified gains.
+    pub verified_episodes: Vec<f64>,
+    /// Per-episode claimed gains.
+    pub claimed_episodes: Vec<f64>,
+}
+
+/// One row of the population table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationRow {
+    /// Mechanism id.
+    pub id: u64,
+    /// Status name.
+    pub status: &'static str,
+    /// Claimed fitness.
+    pub claimed: Option<f64>,
+    /// Verified fitness.
+    pub verified: Option<f64>,
+    /// Birth tick.
+    pub tick: u32,
+    /// Operator that made it.
+    pub operator: String,
+    /// Parent ids.
+    pub parents: Vec<u64>,
+    /// Genome size in nodes.
+    pub size: usize,
+}
+
+fn build_tasks(sc: &Scenario) -> Result<Vec<Box<dyn crate::objective::Objective>>, SimError> {
+    sc.tasks.iter().map(|t| objective_by_name(t).map_err(|e| SimError::Task(e.to_string()))).collect()
+}
+
+fn base_world(sc: &Scenario) -> Result<World, SimError> {
+    let mut world = World::new();
+    let reference = Program::compile(&sc.reference.genome, Limits::default())
+        .map_err(|d| SimError::Genome { id: 0, message: d.first().map(|x| x.message.clone()).unwrap_or_default() })?;
+    world.insert_resource(Tasks(build_tasks(sc)?));
+    world.insert_resource(Reference(reference));
+    world.insert_resource(Config(sc.clone()));
+    world.insert_resource(Clock::default());
+    world.insert_resource(ReferenceCache::default());
+    world.insert_resource(Known::default());
+    world.insert_resource(OperatorStats::default());
+    world.insert_resource(Lessons::default());
+    world.insert_resource(EventQueue::default());
+    world.insert_resource(DebateStats::default());
+    world.insert_resource(Metrics::default());
+    Ok(world)
+}
+
+impl Simulation {
+    /// A fresh run: the scenario's seed genomes (and an inherited hall of fame) become
+    /// the initial population, accepted for evaluation in the first tick.
+    pub fn new(sc: &Scenario, inherited: Option<&LessonsFile>) -> Result<Self, SimError> {
+        let mut world = base_world(sc)?;
+        let mut seeds: Vec<(crate::genome::Genome, String)> =
+            sc.seed_genomes.iter().map(|s| (s.genome.clone(), "seed".to_string())).collect();
+        if let Some(l) = inherited {
+            world.resource_mut::<OperatorStats>().0 =
+                l.operator_stats.iter().map(|(d, o, c)| ((*d, o.clone()), *c)).collect();
+            world.resource_mut::<Lessons>().failures = l.failures.iter().copied().collect();
+            for h in &l.hall_of_fame {
+                let g = load_genome(&h.genome, &Limits::default()).map_err(|d| SimError::Genome {
+                    id: h.id,
+                    message: d.first().map(|x| x.message.clone()).unwrap_or_default(),
+                })?;
+                seeds.push((g, "inherit".to_string()));
+            }
+        }
+        let mut clock = Clock::default();
+        let mut known = Known::default();
+        let mut events = EventQueue::default();
+        let mut queue = CommandQueue::default();
+        {
+            let mut commands = Commands::new(&mut queue, &world);
+            for (genome, operator) in seeds {
+                let Some(candidate) = prepare(genome) else { continue };
+                if novelty(&known, &candidate).is_err() {
+                    continue;
+                }
+                let birth =
+                    Birth { parents: vec![], agent: AgentKind::Seed, operator, diagnosis: None, parent_fitness: None };
+                spawn(
+                    &mut commands,
+                    &mut clock,
+                    &mut known,
+                    &mut events,
+                    candidate,
+                    birth,
+                    Status::Accepted,
+                    Fitness::default(),
+                );
+            }
+        }
+        queue.apply(&mut world);
+        world.insert_resource(clock);
+        world.insert_resource(known);
+        world.insert_resource(events);
+        Ok(Simulation { world, schedule: schedule::tick_schedule(), ticks_done: 0 })
+    }
+
+    /// Rebuild a simulation from a checkpoint.
+    pub fn restore(sc: &Scenario, snap: &Snapshot) -> Result<Self, SimError> {
+        let mut world = base_world(sc)?;
+        world.insert_resource(Clock { tick: snap.ticks_done, next_id: snap.next_id });
+        world.insert_resource(ReferenceCache(snap.reference_cache.iter().map(|&(t, s, r)| ((t, s), r)).collect()));
+        world.insert_resource(Known {
+            structures: snap.known_structures.iter().copied().collect(),
+            behaviours: snap.known_behaviours.iter().copied().collect(),
+        });
+        world.insert_resource(OperatorStats(
+            snap.operator_stats.iter().map(|(d, o, c)| ((*d, o.clone()), *c)).collect(),
+        ));
+        world.insert_resource(Lessons {
+            hall_of_fame: snap.hall_of_fame.clone(),
+            failures: snap.failures.iter().copied().collect(),
+        });
+        world.insert_resource(snap.debate);
+        world.insert_resource(Metrics { rows: snap.metrics.clone(), compute: snap.compute, ..Metrics::default() });
+        for m in &snap.mechanisms {
+            let genome = load_genome(&m.genome, &Limits::default()).map_err(|d| SimError::Genome {
+                id: m.id,
+                message: d.first().map(|x| x.message.clone()).unwrap_or_default(),
+            })?;
+            let candidate =
+                prepare(genome).ok_or_else(|| SimError::Genome { id: m.id, message: "does not compile".into() })?;
+            let status = match m.status.as_str() {
+                "proposed" => Status::Proposed,
+                "accepted" => Status::Accepted,
+                "audited" => Status::Audited,
+                "evaluated" => Status::Evaluated,
+                "verified" => Status::Verified,
+                other => return Err(SimError::Genome { id: m.id, message: format!("unknown status `{other}`") }),
+            };
+            world.spawn((
+                MechId(m.id),
+                candidate.mechanism,
+                status,
+                Fitness {
+                    claimed: m.claimed,
+                    claimed_episodes: m.claimed_episodes.clone(),
+                    verified: m.verified,
+                    verified_episodes: m.verified_episodes.clone(),
+                },
+                Lineage {
+                    parents: m.parents.clone(),
+                    agent: m.agent,
+                    operator: m.operator.clone(),
+                    diagnosis: m.diagnosis,
+                    tick: m.tick,
+                    parent_fitness: m.parent_fitness,
+                },
+                Cost(m.cost),
+                Traits(m.traits),
+            ));
+        }
+        Ok(Simulation { world, schedule: schedule::tick_schedule(), ticks_done: snap.ticks_done })
+    }
+
+    /// Ticks completed so far.
+    pub fn ticks_done(&self) -> u32 {
+        self.ticks_done
+    }
+
+    /// Take the events recorded since the last call (seeding events included).
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.world.resource_mut::<EventQueue>().0)
+    }
+
+    /// Run one tick.
+    pub fn tick(&mut self) {
+        self.world.resource_mut::<Clock>().tick = self.ticks_done;
+        self.schedule.run(&mut self.world);
+        self.ticks_done += 1;
+        self.world.resource_mut::<Clock>().tick = self.ticks_done;
+    }
+
+    /// The metrics rows so far.
+    pub fn metrics(&self) -> &[MetricsRow] {
+        &self.world.resource::<Metrics>().rows
+    }
+
+    /// Debate statistics so far.
+    pub fn debate_stats(&self) -> DebateStats {
+        *self.world.resource::<DebateStats>()
+    }
+
+    /// The best verified mechanism alive (or, with the verifier off, the best claimed).
+    pub fn champion(&mut self) -> Option<Champion> {
+        let verifier = self.world.resource::<Config>().0.verifier_enabled;
+        let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness)>();
+        let mut best: Option<(f64, Champion)> = None;
+        for (id, m, s, f) in q.iter(&self.world) {
+            let score = match (verifier, s) {
+                (true, Status::Verified) => f.verified,
+                (false, Status::Evaluated | Status::Verified) => f.claimed,
+                _ => None,
+            };
+            let Some(score) = score else { continue };
+            let better = best.as_ref().is_none_or(|(b, c)| score > *b || (score == *b && id.0 < c.id));
+            if better {
+                best = Some((
+                    score,
+                    Champion {
+                        id: id.0,
+                        genome: syntax::print(&m.genome),
+                        claimed: f.claimed,
+                        verified: f.verified,
+                        verified_episodes: f.verified_episodes.clone(),
+                        claimed_episodes: f.claimed_episodes.clone(),
+                    },
+                ));
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+
+    /// The live population, by id.
+    pub fn population(&mut self) -> Vec<PopulationRow> {
+        let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness, &Lineage)>();
+        let mut rows: Vec<PopulationRow> = q
+            .iter(&self.world)
+            .map(|(id, m, s, f, l)| PopulationRow {
+                id: id.0,
+                status: s.as_str(),
+                claimed: f.claimed,
+                verified: f.verified,
+                tick: l.tick,
+                operator: l.operator.clone(),
+                parents: l.parents.clone(),
+                size: m.genome.size(),
+            })
+            .collect();
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+
+    /// Number of mechanism entities.
+    pub fn entity_count(&mut self) -> usize {
+        self.world.query::<&MechId>().iter(&self.world).count()
+    }
+
+    /// Serialize the state after the last completed tick.
+    pub fn snapshot(&mut self, events_len: u64) -> Snapshot {
+        let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness, &Lineage, &Cost, &Traits)>();
+        let mut mechanisms: Vec<MechanismDto> = q
+            .iter(&self.world)
+            .map(|(id, m, s, f, l, c, t)| MechanismDto {
+                id: id.0,
+                genome: syntax::print(&m.genome),
+                status: s.as_str().to_string(),
+                claimed: f.claimed,
+                claimed_episodes: f.claimed_episodes.clone(),
+                verified: f.verified,
+                verified_episodes: f.verified_episodes.clone(),
+                parents: l.parents.clone(),
+                agent: l.agent,
+                operator: l.operator.clone(),
+                diagnosis: l.diagnosis,
+                tick: l.tick,
+                parent_fitness: l.parent_fitness,
+                cost: c.0,
+                traits: t.0,
+            })
+            .collect();
+        mechanisms.sort_by_key(|m| m.id);
+        let w = &self.world;
+        Snapshot {
+            ticks_done: self.ticks_done,
+            next_id: w.resource::<Clock>().next_id,
+            mechanisms,
+            reference_cache: w.resource::<ReferenceCache>().0.iter().map(|(&(t, s), &r)| (t, s, r)).collect(),
+            known_structures: w.resource::<Known>().structures.iter().map(|(&a, &b)| (a, b)).collect(),
+            known_behaviours: w.resource::<Known>().behaviours.iter().map(|(&a, &b)| (a, b)).collect(),
+            operator_stats: w.resource::<OperatorStats>().0.iter().map(|((d, o), c)| (*d, o.clone(), *c)).collect(),
+            hall_of_fame: w.resource::<Lessons>().hall_of_fame.clone(),
+            failures: w.resource::<Lessons>().failures.iter().copied().collect(),
+            debate: *w.resource::<DebateStats>(),
+            metrics: w.resource::<Metrics>().rows.clone(),
+            compute: w.resource::<Metrics>().compute,
+            events_len,
+        }
+    }
+
+    /// The lessons this run leaves for later runs.
+    pub fn lessons(&self) -> LessonsFile {
+        let w = &self.world;
+        LessonsFile {
+            version: crate::store::snapshot::FORMAT_VERSION,
+            hall_of_fame: w.resource::<Lessons>().hall_of_fame.clone(),
+            operator_stats: w.resource::<OperatorStats>().0.iter().map(|((d, o), c)| (*d, o.clone(), *c)).collect(),
+            failures: w.resource::<Lessons>().failures.iter().copied().collect(),
+        }
+    }
+
+    /// Direct world access for tests and benchmarks (planting mechanisms, running one
+    /// agent system in isolation).
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+}

@@ -1,0 +1,93 @@
+//! The proposer's operator set and its diagnosis-conditioned choice.
+
+use rand::RngExt;
+use rand_distr::{Beta, Distribution};
+
+use super::diagnosis::Diagnosis;
+use super::resources::OperatorStats;
+use crate::genome::Genome;
+use crate::genome::check::Limits;
+use crate::genome::ops::{Mutation, crossover, graft, mutate};
+use crate::genome::structural::{Structural, apply_structural};
+use crate::rng::Rng;
+
+/// An operator the proposer can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operator {
+    /// A mutation.
+    Mutate(Mutation),
+    /// A structural addition.
+    Add(Structural),
+    /// Graft material from another mechanism.
+    Graft,
+    /// Subtree crossover with another mechanism.
+    Crossover,
+}
+
+impl Operator {
+    /// Every operator, in a fixed order.
+    pub fn all() -> Vec<Operator> {
+        let mut v: Vec<Operator> = Mutation::ALL.iter().map(|m| Operator::Mutate(*m)).collect();
+        v.extend(Structural::ALL.iter().map(|s| Operator::Add(*s)));
+        v.push(Operator::Graft);
+        v.push(Operator::Crossover);
+        v
+    }
+
+    /// Name used in events and statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operator::Mutate(m) => m.name(),
+            Operator::Add(s) => s.name(),
+            Operator::Graft => "graft",
+            Operator::Crossover => "crossover",
+        }
+    }
+
+    /// Apply to `parent`, with `donor` for the two-parent operators.
+    pub fn apply(self, parent: &Genome, donor: &Genome, rng: &mut Rng, limits: &Limits) -> Option<Genome> {
+        match self {
+            Operator::Mutate(m) => mutate(parent, m, rng, limits),
+            Operator::Add(s) => apply_structural(parent, s, rng, limits),
+            Operator::Graft => graft(parent, donor, rng, limits),
+            Operator::Crossover => crossover(parent, donor, rng, limits),
+        }
+    }
+
+    /// Whether the operator is a natural remedy for the diagnosis (a stronger prior).
+    pub fn remedies(self, d: Diagnosis) -> bool {
+        use Operator::*;
+        use Structural::*;
+        match d {
+            Diagnosis::Stagnation => {
+                matches!(self, Add(AddSchedule) | Add(AddSelector) | Mutate(Mutation::ReplaceSubtree) | Graft)
+            }
+            Diagnosis::Repeats => matches!(self, Add(AddMemoryFilter) | Add(AddStepRule) | Mutate(Mutation::Constant)),
+            Diagnosis::LowDiversity => matches!(self, Add(AddSelector) | Add(AddSchedule) | Add(AddMemoryFilter)),
+            Diagnosis::Failures => matches!(
+                self,
+                Mutate(Mutation::DeleteWrapper) | Mutate(Mutation::ReplaceSubtree) | Mutate(Mutation::Constant)
+            ),
+            Diagnosis::BadRegions => matches!(self, Add(AddFidelityRule) | Add(AddMemoryFilter) | Add(AddStepRule)),
+            Diagnosis::Healthy => matches!(self, Mutate(Mutation::Constant) | Add(AddStepRule) | Graft | Crossover),
+        }
+    }
+}
+
+/// Rank operators for a diagnosis by Thompson sampling from Beta posteriors of their
+/// success rates (remedies start with a stronger prior); best first.
+pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, rng: &mut Rng) -> Vec<Operator> {
+    let mut scored: Vec<(f64, Operator)> = Operator::all()
+        .into_iter()
+        .map(|op| {
+            let c = stats.0.get(&(d, op.name().to_string())).copied().unwrap_or_default();
+            let prior = if op.remedies(d) { 3.0 } else { 1.0 };
+            let a = prior + c.wins as f64;
+            let b = 2.0 + (c.trials - c.wins.min(c.trials)) as f64;
+            let sample = Beta::new(a, b).map(|beta| beta.sample(rng)).unwrap_or_else(|_| rng.random::<f64>());
+            (sample, op)
+        })
+        .collect();
+    scored.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    scored.into_iter().map(|(_, op)| op).collect()
+}

@@ -1,0 +1,98 @@
+//! Creating mechanism entities: compile, fingerprint, check novelty, emit `Born`.
+
+use bevy_ecs::prelude::*;
+
+use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
+use super::diagnosis::Diagnosis;
+use super::events::Event;
+use super::resources::{Clock, EventQueue, Known};
+use crate::genome::hash::structural_hash;
+use crate::genome::{Genome, Limits, Program, syntax};
+use crate::inner::fingerprint::fingerprint;
+
+/// A compiled, fingerprinted genome not yet in the world.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The mechanism component.
+    pub mechanism: Mechanism,
+}
+
+/// Why a candidate was not spawned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotNovel {
+    /// Same canonical structure as a known mechanism.
+    Structure(u64),
+    /// Same behaviour on the probe task as a known mechanism.
+    Behaviour(u64),
+}
+
+/// Compile and fingerprint a genome (`None` if it fails the checker).
+pub fn prepare(genome: Genome) -> Option<Candidate> {
+    let program = Program::compile(&genome, Limits::default()).ok()?;
+    let hash = structural_hash(&genome);
+    let fingerprint = fingerprint(&program);
+    Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint } })
+}
+
+/// Whether the candidate is new in structure and behaviour.
+pub fn novelty(known: &Known, c: &Candidate) -> Result<(), NotNovel> {
+    if let Some(&id) = known.structures.get(&c.mechanism.hash) {
+        return Err(NotNovel::Structure(id));
+    }
+    if let Some(&id) = known.behaviours.get(&c.mechanism.fingerprint.hash) {
+        return Err(NotNovel::Behaviour(id));
+    }
+    Ok(())
+}
+
+/// What a new mechanism's lineage says.
+#[derive(Debug, Clone)]
+pub struct Birth {
+    /// Parent ids.
+    pub parents: Vec<u64>,
+    /// Creating agent.
+    pub agent: AgentKind,
+    /// Operator name.
+    pub operator: String,
+    /// Motivating diagnosis.
+    pub diagnosis: Option<Diagnosis>,
+    /// Fitness of the first parent.
+    pub parent_fitness: Option<f64>,
+}
+
+/// Spawn a candidate, register it as known and record its birth. Returns its id.
+pub fn spawn(
+    commands: &mut Commands,
+    clock: &mut Clock,
+    known: &mut Known,
+    events: &mut EventQueue,
+    candidate: Candidate,
+    birth: Birth,
+    status: Status,
+    fitness: Fitness,
+) -> u64 {
+    let id = clock.new_id();
+    let m = candidate.mechanism;
+    known.structures.entry(m.hash).or_insert(id);
+    known.behaviours.entry(m.fingerprint.hash).or_insert(id);
+    events.0.push(Event::Born {
+        tick: clock.tick,
+        id,
+        parents: birth.parents.clone(),
+        agent: birth.agent,
+        operator: birth.operator.clone(),
+        diagnosis: birth.diagnosis,
+        hash: format!("{:016x}", m.hash),
+        genome: syntax::print(&m.genome),
+    });
+    let lineage = Lineage {
+        parents: birth.parents,
+        agent: birth.agent,
+        operator: birth.operator,
+        diagnosis: birth.diagnosis,
+        tick: clock.tick,
+        parent_fitness: birth.parent_fitness,
+    };
+    commands.spawn((MechId(id), m, status, fitness, lineage, Cost::default(), Traits::default()));
+    id
+}

@@ -1,0 +1,355 @@
+//! GPT trials: gradients reach every parameter, fused ops match the reference path,
+//! trials are deterministic across thread counts, divergence is a status, the cache and
+//! the table answer like the trials they store.
+
+use candle_core::{DType, Device, Tensor, Var};
+use outerloop::objective::gpt::cache::{TrialCache, TrialKey};
+use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
+use outerloop::objective::gpt::train::{Trainer, run_trial_keep};
+use outerloop::objective::gpt::{
+    Corpus, Gpt, GptObjective, ModelConfig, OpPath, OptimConfig, Skill, TrainSettings, TrialSpec, ops, run_trial,
+};
+use outerloop::objective::{Objective, TrialStatus};
+use std::sync::Arc;
+
+fn corpus() -> Corpus {
+    Corpus::synthetic(Skill::ALL, 6000, 1)
+}
+
+fn spec() -> TrialSpec {
+    TrialSpec { model: ModelConfig::tiny(), optim: OptimConfig { batch_tokens: 64, ..OptimConfig::default() } }
+}
+
+fn settings(path: OpPath) -> TrainSettings {
+    TrainSettings { budget_gflop: 0.05, eval_tokens: 256, path, ..TrainSettings::default() }
+}
+
+/// Deterministic pseudo-random tensor.
+fn rand_tensor(dims: &[usize], seed: u64, scale: f32) -> Tensor {
+    let n: usize = dims.iter().product();
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale
+        })
+        .collect();
+    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Compare an op's fused and reference paths: values, and gradients of a random
+/// projection of the output with respect to every input.
+fn check_op(inputs: &[Tensor], fused: impl Fn(&[Tensor]) -> Tensor, slow: impl Fn(&[Tensor]) -> Tensor, tol: f32) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let yf = fused(&ts);
+    let ys = slow(&ts);
+    assert!(max_diff(&yf, &ys) < tol, "values differ by {}", max_diff(&yf, &ys));
+    let w = rand_tensor(yf.dims(), 99, 1.0);
+    let gf = (&yf * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    let gs = (&ys * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    for (i, v) in vars.iter().enumerate() {
+        let a = gf.get(v.as_tensor()).unwrap_or_else(|| panic!("fused: no gradient for input {i}"));
+        let b = gs.get(v.as_tensor()).unwrap_or_else(|| panic!("reference: no gradient for input {i}"));
+        let d = max_diff(a, b);
+        assert!(d < tol, "gradient of input {i} differs by {d}");
+    }
+}
+
+#[test]
+fn fused_ops_match_reference_in_value_and_gradient() {
+    let x = rand_tensor(&[6, 24], 1, 2.0);
+    let g = (rand_tensor(&[24], 2, 0.5) + 1.0).unwrap();
+    let b = rand_tensor(&[24], 3, 0.5);
+    check_op(
+        &[x.clone(), g, b],
+        |t| ops::layer_norm(&t[0], &t[1], &t[2]).unwrap(),
+        |t| ops::layer_norm_slow(&t[0], &t[1], &t[2]).unwrap(),
+        1e-4,
+    );
+    let w = rand_tensor(&[25, 16], 3, 0.5);
+    check_op(
+        &[x.clone(), w.clone()],
+        |t| ops::linear(&t[0], &t[1]).unwrap(),
+        |t| ops::linear_slow(&t[0], &t[1]).unwrap(),
+        1e-4,
+    );
+    check_op(
+        &[x.clone(), w.clone()],
+        |t| ops::linear_gelu(&t[0], &t[1]).unwrap(),
+        |t| ops::linear_gelu_slow(&t[0], &t[1]).unwrap(),
+        1e-4,
+    );
+    let r = rand_tensor(&[6, 16], 4, 1.0);
+    check_op(
+        &[r, x, w],
+        |t| ops::linear_residual(&t[0], &t[1], &t[2]).unwrap(),
+        |t| ops::linear_residual_slow(&t[0], &t[1], &t[2]).unwrap(),
+        1e-4,
+    );
+    let token = rand_tensor(&[256, 8], 7, 1.0);
+    let position = rand_tensor(&[5, 8], 8, 1.0);
+    let ids = Tensor::from_vec(vec![3u32, 250, 3, 7, 0, 9, 3, 3], (2, 4), &Device::Cpu).unwrap();
+    check_op(
+        &[token, position],
+        |t| ops::embed(&t[0], &t[1], &ids).unwrap(),
+        |t| ops::embed_slow(&t[0], &t[1], &ids).unwrap(),
+        1e-6,
+    );
+    let qkv = rand_tensor(&[3 * 7, 3 * 8], 5, 1.5);
+    check_op(
+        &[qkv],
+        |t| ops::causal_attention(&t[0], 2, 3).unwrap(),
+        |t| ops::causal_attention_slow(&t[0], 2, 3).unwrap(),
+        1e-5,
+    );
+    let logits = rand_tensor(&[10, 256], 6, 3.0);
+    let targets = Tensor::from_vec((0..10u32).map(|i| i * 25).collect::<Vec<_>>(), 10, &Device::Cpu).unwrap();
+    let lv = Var::from_tensor(&logits).unwrap();
+    let lf = ops::cross_entropy(lv.as_tensor(), &targets).unwrap();
+    let ls = ops::cross_entropy_slow(lv.as_tensor(), &targets).unwrap();
+    assert!(max_diff(&lf, &ls) < 1e-5);
+    let gf = lf.backward().unwrap();
+    let gs = ls.backward().unwrap();
+    assert!(max_diff(gf.get(lv.as_tensor()).unwrap(), gs.get(lv.as_tensor()).unwrap()) < 1e-6);
+}
+
+#[test]
+fn every_parameter_gets_a_gradient_and_paths_agree() {
+    let cfg = ModelConfig::tiny();
+    let c = corpus();
+    let bytes: Vec<u32> = c.train()[..4 * 17].iter().map(|&b| b as u32).collect();
+    let x = Tensor::from_vec(
+        bytes.iter().enumerate().filter(|(i, _)| i % 17 != 16).map(|(_, &b)| b).collect::<Vec<_>>(),
+        (4, 16),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let y = Tensor::from_vec(
+        bytes.iter().enumerate().filter(|(i, _)| i % 17 != 0).map(|(_, &b)| b).collect::<Vec<_>>(),
+        (4, 16),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let model = Gpt::new(cfg, 3, OpPath::Fused, &Device::Cpu).unwrap();
+    assert_eq!(model.params().iter().map(|(_, v)| v.elem_count()).sum::<usize>(), cfg.param_count());
+    let reference = model.clone().with_path(OpPath::Reference);
+    let lf = model.loss(&x, &y).unwrap();
+    let ls = reference.loss(&x, &y).unwrap();
+    assert!(max_diff(&lf, &ls) < 1e-5);
+    let gf = lf.backward().unwrap();
+    let gs = ls.backward().unwrap();
+    for (name, var) in model.params() {
+        for (path, grads) in [("fused", &gf), ("reference", &gs)] {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{path}: `{name}` has no gradient"));
+            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(norm > 0.0 && norm.is_finite(), "{path}: `{name}` has gradient norm {norm}");
+        }
+        let d = max_diff(gf.get(var.as_tensor()).unwrap(), gs.get(var.as_tensor()).unwrap());
+        assert!(d < 1e-5, "`{name}`: fused and reference gradients differ by {d}");
+    }
+}
+
+#[test]
+fn same_seed_same_init_and_different_seed_different_init() {
+    let a = Gpt::new(ModelConfig::tiny(), 5, OpPath::Fused, &Device::Cpu).unwrap();
+    let b = Gpt::new(ModelConfig::tiny(), 5, OpPath::Fused, &Device::Cpu).unwrap();
+    let c = Gpt::new(ModelConfig::tiny(), 6, OpPath::Fused, &Device::Cpu).unwrap();
+    assert_eq!(max_diff(a.params()[0].1.as_tensor(), b.params()[0].1.as_tensor()), 0.0);
+    assert!(max_diff(a.params()[0].1.as_tensor(), c.params()[0].1.as_tensor()) > 0.0);
+}
+
+fn weights(model: &Gpt) -> Vec<u32> {
+    model
+        .params()
+        .iter()
+        .flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .map(f32::to_bits)
+        .collect()
+}
+
+#[test]
+fn trials_are_bit_identical_on_one_and_two_threads() {
+    let c = corpus();
+    // Bigger than `tiny` so the matmuls are large enough for gemm to split them.
+    let spec = TrialSpec {
+        model: ModelConfig { context: 32, depth: 1, width: 64, heads: 4, init_scale: 1.0 },
+        optim: OptimConfig { batch_tokens: 256, ..OptimConfig::default() },
+    };
+    let s = TrainSettings { budget_gflop: 0.5, eval_tokens: 256, ..TrainSettings::default() };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run_trial_keep(&spec, &c, &s, 1.0, 7).unwrap())
+    };
+    let (o1, m1) = run(1);
+    let (o2, m2) = run(2);
+    assert_eq!(o1.curve, o2.curve);
+    assert_eq!(o1.status, TrialStatus::Ok);
+    assert_eq!(weights(&m1), weights(&m2));
+    // A different seed gives a different trial.
+    let o3 = run_trial(&spec, &c, &s, 1.0, 8).unwrap();
+    assert_ne!(o1.curve, o3.curve);
+}
+
+#[test]
+fn low_fidelity_curve_is_a_prefix_of_the_full_curve() {
+    let c = corpus();
+    let full = run_trial(&spec(), &c, &settings(OpPath::Fused), 1.0, 2).unwrap();
+    let half = run_trial(&spec(), &c, &settings(OpPath::Fused), 0.3, 2).unwrap();
+    assert_eq!(half.curve.len(), 3);
+    assert_eq!(&full.curve[..3], &half.curve[..]);
+    assert!(full.score() < 8.0);
+}
+
+#[test]
+fn a_diverging_config_is_reported_not_panicked() {
+    let c = corpus();
+    let mut spec = spec();
+    spec.optim.lr = 50.0;
+    spec.optim.grad_clip = 0.0;
+    spec.model.init_scale = 4.0;
+    let o = run_trial(&spec, &c, &settings(OpPath::Fused), 1.0, 0).unwrap();
+    assert_eq!(o.status, TrialStatus::Diverged);
+    assert!(o.score().is_finite());
+    assert_eq!(o.curve.len(), 4);
+    // Through the objective too: a defined finite score.
+    let obj = GptObjective::new(Arc::new(c), settings(OpPath::Fused), 16);
+    let r = obj.run_spec(&spec, 1.0, 0);
+    assert_eq!(r.status, TrialStatus::Diverged);
+    assert!(r.score.is_finite());
+}
+
+#[test]
+fn invalid_configs_are_reported() {
+    let c = corpus();
+    let mut spec = spec();
+    spec.model.heads = 3;
+    let obj = GptObjective::new(Arc::new(c), settings(OpPath::Fused), 16);
+    let r = obj.run_spec(&spec, 1.0, 0);
+    assert_eq!(r.status, TrialStatus::Invalid);
+    assert!(r.score.is_finite());
+}
+
+#[test]
+fn cache_hits_return_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Arc::new(corpus());
+    let s = settings(OpPath::Fused);
+    let obj = GptObjective::new(c.clone(), s.clone(), 16).with_cache(TrialCache::open(dir.path()).unwrap());
+    let space = obj.space().clone();
+    let mut config = outerloop::objective::gpt::default_config(&space);
+    outerloop::objective::gpt::apply_sets(
+        &space,
+        &mut config,
+        &["depth=1".into(), "width=16".into(), "batch_tokens=64".into()],
+    )
+    .unwrap();
+    let first = obj.score(&config, 1.0, 4);
+    let key = TrialKey::new(&obj.spec(&config), 4, &s, c.hash());
+    let cache = TrialCache::open(dir.path()).unwrap();
+    assert!(cache.get(&key, 3).is_some());
+    let again = obj.score(&config, 1.0, 4);
+    assert_eq!(first, again);
+    // A lower fidelity is answered from the full entry and equals a fresh run.
+    let low = obj.score(&config, 0.25, 4);
+    let fresh = GptObjective::new(c, s, 16).score(&config, 0.25, 4);
+    assert_eq!(low, fresh);
+    assert!((low.cost - 0.25 * obj.full_cost()).abs() < 1e-12);
+}
+
+#[test]
+fn weights_save_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let (_, model) = run_trial_keep(&spec(), &c, &settings(OpPath::Fused), 0.125, 1).unwrap();
+    let path = dir.path().join("w.safetensors");
+    model.save(&path).unwrap();
+    let loaded = Gpt::load(*model.config(), &path, OpPath::Fused, &Device::Cpu).unwrap();
+    assert_eq!(weights(&model), weights(&loaded));
+    assert!(Gpt::load(ModelConfig { width: 32, ..*model.config() }, &path, OpPath::Fused, &Device::Cpu).is_err());
+}
+
+#[test]
+fn trainer_batches_are_seeded() {
+    let c = corpus();
+    let s = settings(OpPath::Fused);
+    let a = Trainer::new(spec(), &c, &s, 1).unwrap();
+    let b = Trainer::new(spec(), &c, &s, 1).unwrap();
+    let (xa, _) = a.batch(3).unwrap();
+    let (xb, _) = b.batch(3).unwrap();
+    assert_eq!(max_diff(&xa.to_dtype(DType::F32).unwrap(), &xb.to_dtype(DType::F32).unwrap()), 0.0);
+}
+
+#[test]
+fn table_build_resumes_and_answers_with_seed_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid_path = dir.path().join("grid.toml");
+    let text = "context = 16\neval_tokens = 128\n[grid]\nlr = [0.003, 0.01]\nwidth = [16]\ndepth = [1]\n";
+    let grid = Grid::parse(&grid_path, text).unwrap();
+    assert_eq!(grid.len(), 2);
+    let out = dir.path().join("t.tsv");
+    let plan = BuildPlan { grid, budget: 0.02, seeds: 2, jobs: 2, out: out.clone() };
+    let c = corpus();
+    let first = build(&plan, &c, &|_, _, _| {}).unwrap();
+    assert_eq!((first.existing, first.ran, first.total), (0, 4, 4));
+    // Interrupt: cut the last line in half; the rebuild reruns only that trial.
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&out, &text[..text.len() - 10]).unwrap();
+    let second = build(&plan, &c, &|_, _, _| {}).unwrap();
+    assert_eq!((second.existing, second.ran), (3, 1));
+    let table = Table::load(&out).unwrap();
+    assert_eq!(table.rows.len(), 4);
+    let obj = GptTable::new("t", table.clone());
+    let space = obj.space().clone();
+    let config = space.decode(&[0.9, 0.5, 0.5]);
+    let r0 = obj.score(&config, 1.0, 0);
+    let r1 = obj.score(&config, 1.0, 1);
+    let r2 = obj.score(&config, 1.0, 2);
+    assert_eq!(r0, r2);
+    assert_ne!(r0.score, r1.score);
+    let row = table.rows.iter().find(|r| r.idx == vec![1, 0, 0] && r.seed == 0).unwrap();
+    assert!((r0.score - row.curve[3]).abs() < 1e-4);
+    // Real trials agree with the table.
+    let spec = outerloop::objective::gpt::spec_from_config(
+        &outerloop::objective::gpt::gpt_space(),
+        &{
+            let s = outerloop::objective::gpt::gpt_space();
+            let mut cfg = outerloop::objective::gpt::default_config(&s);
+            outerloop::objective::gpt::apply_sets(
+                &s,
+                &mut cfg,
+                &["lr=0.01".into(), "width=16".into(), "depth=1".into()],
+            )
+            .unwrap();
+            cfg
+        },
+        16,
+    );
+    let s = TrainSettings { budget_gflop: 0.02, eval_tokens: 128, ..TrainSettings::default() };
+    let live = run_trial(&spec, &c, &s, 1.0, 0).unwrap();
+    assert!((live.score() - r0.score).abs() < 1e-4);
+    // Low fidelity reads the curve prefix.
+    assert_eq!(obj.score(&config, 0.125, 0).curve.len(), 1);
+}
+
+#[test]
+fn cli_rejects_unknown_knobs_with_exit_code_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outerloop"))
+        .args(["trial", "--set", "nope=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown knob"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outerloop"))
+        .args(["trial", "--corpus", "/nonexistent/file.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
