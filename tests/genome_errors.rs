@@ -96,14 +96,41 @@ fn invalid_character() {
         "(mechanism m\n  (propose (perturb (best 1) 1 #0.1)))",
         2,
         32,
-        "unexpected character `#`",
+        "unexpected character `#` (U+0023)",
         "only parentheses, names, numbers",
     );
 }
 
 #[test]
 fn invalid_multibyte_character_is_located_by_character() {
-    check("unicode", "(mechanism m (propose (perturb (best 1) 1 σ)))", 1, 43, "unexpected character `σ`", "hint:");
+    check(
+        "unicode",
+        "(mechanism m (propose (perturb (best 1) 1 σ)))",
+        1,
+        43,
+        "unexpected character `σ` (U+03C3)",
+        "hint:",
+    );
+}
+
+#[test]
+fn invisible_character_is_named_by_code_point() {
+    check(
+        "nbsp",
+        "(mechanism m\n  (propose\u{a0}(uniform)))",
+        2,
+        11,
+        "unexpected character `\u{a0}` (U+00A0)",
+        "only parentheses",
+    );
+}
+
+#[test]
+fn byte_order_mark_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "bom.mech", "\u{feff}(mechanism m (propose (uniform)))\n".as_bytes());
+    let out = run(&["mech", "check", &path.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

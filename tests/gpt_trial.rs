@@ -353,3 +353,18 @@ fn cli_rejects_unknown_knobs_with_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_shipped_table_is_complete_and_answers() {
+    let obj = GptTable::embedded().unwrap();
+    let table = obj.table();
+    assert!(table.grid.len() >= 500);
+    assert_eq!(table.fidelities, vec![0.125, 0.25, 0.5, 1.0]);
+    assert_eq!(table.rows.len(), table.grid.len() * 3, "every config has 3 seeds");
+    assert!(table.rows.iter().all(|r| r.curve.len() == 4 && r.curve.iter().all(|s| s.is_finite())));
+    let space = obj.space().clone();
+    let config = space.decode(&vec![0.5; space.dim()]);
+    let r = obj.score(&config, 0.5, 1);
+    assert_eq!(r.curve.len(), 3);
+    assert!(r.score < 8.0 && r.cost > 0.0);
+}

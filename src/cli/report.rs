@@ -6,6 +6,7 @@ use codespan_reporting::term;
 use std::process::ExitCode;
 
 use crate::diagnostic::{InputError, line_col};
+use crate::store::run_dir::RunError;
 
 /// Exit code for bad input (files, flags, values).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -15,7 +16,7 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Render an error to standard error and return the exit code it deserves.
 pub fn exit_with(err: &anyhow::Error) -> ExitCode {
     eprint!("{}", render(err));
-    match err.downcast_ref::<InputError>() {
+    match input_error(err) {
         Some(_) => ExitCode::from(EXIT_BAD_INPUT),
         None => ExitCode::from(EXIT_FAILURE),
     }
@@ -23,9 +24,18 @@ pub fn exit_with(err: &anyhow::Error) -> ExitCode {
 
 /// Render an error as text: diagnostics with file, line:column, span and hint.
 pub fn render(err: &anyhow::Error) -> String {
-    match err.downcast_ref::<InputError>() {
+    match input_error(err) {
         Some(input) => render_input(input),
         None => format!("error: {err:#}\n"),
+    }
+}
+
+/// The bad input behind an error, whether it came directly or through a run-folder
+/// operation (`run`, `resume`, `inspect`).
+fn input_error(err: &anyhow::Error) -> Option<&InputError> {
+    match err.downcast_ref::<RunError>() {
+        Some(RunError::Input(input)) => Some(input),
+        _ => err.downcast_ref::<InputError>(),
     }
 }
 

@@ -90,6 +90,10 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let summary = run.finish()?;
     print!("{summary}");
+    println!(
+        "\nresults in {}: summary.txt metrics.csv events.jsonl ancestry.dot checkpoint.bin lessons.bin scenario.toml",
+        run.dir().display()
+    );
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

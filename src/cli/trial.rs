@@ -48,6 +48,9 @@ pub struct TrialArgs {
     /// Save the trained weights (safetensors) to this file.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// After training, score N exact-match prompts per synthetic skill (greedy decoding).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub exact_match: usize,
     /// List the knobs with their ranges and defaults, and exit.
     #[arg(long)]
     pub list: bool,
@@ -146,17 +149,25 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         objective.corpus().bytes().len()
     );
     let start = std::time::Instant::now();
-    let result = match &args.save {
-        Some(path) => {
-            let (outcome, model) = gpt::single_threaded(|| {
-                gpt::train::run_trial_keep(&spec, objective.corpus(), &settings, args.fidelity, args.seed)
-            })
-            .context("training")?;
+    let mut skill_scores = Vec::new();
+    let result = if args.save.is_some() || args.exact_match > 0 {
+        let (outcome, model) = gpt::single_threaded(|| {
+            gpt::train::run_trial_keep(&spec, objective.corpus(), &settings, args.fidelity, args.seed)
+        })
+        .context("training")?;
+        if let Some(path) = &args.save {
             model.save(path).with_context(|| format!("saving weights to {}", path.display()))?;
-            let level = fidelity_level(&settings.fidelities, args.fidelity);
-            gpt::cache::CachedTrial::from_outcome(&outcome).result(&settings, level)
         }
-        None => objective.run_spec(&spec, args.fidelity, args.seed),
+        for skill in Skill::ALL {
+            if args.exact_match > 0 {
+                let examples = skill.eval_examples(args.exact_match, args.seed);
+                skill_scores.push((skill.name(), model.exact_match(&examples).context("exact-match evaluation")?));
+            }
+        }
+        let level = fidelity_level(&settings.fidelities, args.fidelity);
+        gpt::cache::CachedTrial::from_outcome(&outcome).result(&settings, level)
+    } else {
+        objective.run_spec(&spec, args.fidelity, args.seed)
     };
     let secs = start.elapsed().as_secs_f64();
     for (f, s) in &result.curve {
@@ -166,5 +177,8 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     println!("score    {:.4} val_bpb", result.score);
     println!("cost     {:.3} GFLOP ({:.3} of a full trial)", result.cost, result.cost / objective.full_cost());
     println!("time     {secs:.2} s");
+    for (skill, acc) in skill_scores {
+        println!("exact    {skill:<9} {:.1}% of {} prompts", acc * 100.0, args.exact_match);
+    }
     Ok(())
 }

@@ -161,6 +161,9 @@ impl Value {
     }
 }
 
+/// A best-of candidate: score, point, contributing nodes, bandit choices.
+type Scored = (f64, Vec<f64>, Vec<u32>, Vec<(u32, usize)>);
+
 /// Per-node memory that persists across calls within one inner run.
 #[derive(Debug, Clone)]
 enum Memory {
@@ -551,7 +554,7 @@ impl Machine {
     fn best_of(&mut self, prog: &Program, id: u32, env: &Env) -> Result<Value, Fault> {
         let n = count(self.real(prog, id, 0, env)?, 1, 64);
         let saved_cand = std::mem::take(&mut self.cand);
-        let mut best: Option<(f64, Vec<f64>, Vec<u32>, Vec<(u32, usize)>)> = None;
+        let mut best: Option<Scored> = None;
         let mut score_contrib = Vec::new();
         for _ in 0..n {
             let mark = self.contrib.len();

@@ -56,10 +56,10 @@ fn simplify_expr(e: &Expr) -> Expr {
     let args: Vec<Expr> = e.args.iter().map(simplify_expr).collect();
     let rebuilt = Expr { op: e.op.clone(), args, span: e.span.clone() };
     let Op::Prim(p) = rebuilt.op else {
-        if let (Op::Set(name), Some(Op::Get(read))) = (&rebuilt.op, rebuilt.args.first().map(|a| &a.op)) {
-            if name == read {
-                return Expr::prim(Prim::Skip, vec![]);
-            }
+        if let (Op::Set(name), Some(Op::Get(read))) = (&rebuilt.op, rebuilt.args.first().map(|a| &a.op))
+            && name == read
+        {
+            return Expr::prim(Prim::Skip, vec![]);
         }
         return rebuilt;
     };
@@ -105,10 +105,10 @@ fn simplify_expr(e: &Expr) -> Expr {
         }
         Prim::ChooseUcb if a.len() == 2 => return a[1].clone(),
         Prim::Chance => {
-            if let Some(q) = num(&a[0]) {
-                if q >= 1.0 || q <= 0.0 {
-                    return Expr::new(Op::Flag(q >= 1.0), vec![]);
-                }
+            if let Some(q) = num(&a[0])
+                && (q >= 1.0 || q <= 0.0)
+            {
+                return Expr::new(Op::Flag(q >= 1.0), vec![]);
             }
         }
         _ => {}

@@ -166,10 +166,11 @@ pub fn apply_structural(g: &Genome, op: Structural, rng: &mut Rng, limits: &Limi
             let name = (0..).map(|i| format!("step{i}")).find(|n| g.var_index(n).is_none())?;
             let mut scales = Vec::new();
             for (i, p) in child.paths().iter().enumerate() {
-                if let Some(e) = child.node(p) {
-                    if e.op == Op::Prim(Prim::Perturb) && matches!(e.args[2].op, Op::Num(_)) {
-                        scales.push((i, p.clone()));
-                    }
+                if let Some(e) = child.node(p)
+                    && e.op == Op::Prim(Prim::Perturb)
+                    && matches!(e.args[2].op, Op::Num(_))
+                {
+                    scales.push((i, p.clone()));
                 }
             }
             if scales.is_empty() {

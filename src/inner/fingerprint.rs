@@ -13,7 +13,7 @@ use crate::objective::probe::Probe;
 /// Compute budget of the probe run.
 pub const PROBE_BUDGET: f64 = 24.0;
 /// Seed of the probe run.
-pub const PROBE_SEED: u64 = 0x5eed_0f_b0b;
+pub const PROBE_SEED: u64 = 0x0005_eed0_fb0b;
 
 /// The proposals a mechanism makes on the probe task.
 #[derive(Debug, Clone, PartialEq)]

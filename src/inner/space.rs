@@ -151,7 +151,9 @@ impl Knob {
                 }
             }
             KnobKind::Ordinal { values } => {
-                if values.is_empty() || values.windows(2).any(|w| !(w[0] < w[1])) {
+                if values.is_empty()
+                    || values.windows(2).any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+                {
                     return bad("ordinal values must be non-empty and strictly increasing");
                 }
             }

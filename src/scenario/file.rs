@@ -131,7 +131,7 @@ pub struct DebaterFile {
 
 impl Default for DebaterFile {
     fn default() -> Self {
-        DebaterFile { enabled: true, audit_rate: Spanned::new(0..0, 0.25), novelty_threshold: Spanned::new(0..0, 0.1) }
+        DebaterFile { enabled: true, audit_rate: Spanned::new(0..0, 0.25), novelty_threshold: Spanned::new(0..0, 0.15) }
     }
 }
 

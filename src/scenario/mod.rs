@@ -183,8 +183,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
             "remove the key or fix its spelling; every key is documented in scenarios/README.md"
         } else if message.contains("missing field") {
             "add the key; see scenarios/README.md and scenarios/quickstart.toml"
-        } else {
+        } else if ["invalid type", "invalid value", "invalid length"].iter().any(|p| message.starts_with(p)) {
             "see scenarios/README.md for each key's type"
+        } else {
+            "this is not valid TOML; compare with scenarios/quickstart.toml (strings are quoted, one `key = value` a line)"
         };
         source_error(vec![Diagnostic::new(message, span).with_hint(hint)])
     })?;
@@ -197,10 +199,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
     let population_size = v.int(&raw.population.size, "population.size", 2, 1_000_000) as usize;
     let elites = v.int(&raw.population.elites, "population.elites", 0, 1_000_000) as usize;
     if elites >= population_size {
+        // A defaulted `elites` has no span of its own: point at the `size` that is too small.
+        let span = if raw.population.elites.span().is_empty() {
+            raw.population.size.span()
+        } else {
+            raw.population.elites.span()
+        };
         v.error(
-            raw.population.elites.span(),
-            format!("`population.elites` = {elites} leaves no room"),
-            "keep elites below population.size",
+            span,
+            format!("`population.elites` = {elites} leaves no room in `population.size` = {population_size}"),
+            "keep elites below population.size (elites defaults to 4)",
         );
     }
     let mut tasks = Vec::new();

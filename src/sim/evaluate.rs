@@ -8,7 +8,7 @@ use super::diagnosis::mean_stats;
 use super::episodes::{claim_episodes, ensure_reference, gains, mean_sd, run_jobs};
 use super::events::Event;
 use super::resources::{
-    Clock, Config, Credit, DebateStats, EventQueue, Lessons, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
+    Clock, Config, DebateStats, EventQueue, Lessons, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
 };
 use crate::genome::Program;
 
@@ -16,8 +16,12 @@ use crate::genome::Program;
 /// remembered as a failure signature.
 const FAILURE_MARGIN: f64 = 0.3;
 
+/// What the evaluator reads and writes on each mechanism.
+type EvaluateRow<'a> =
+    (Entity, &'a MechId, &'a Mechanism, &'a mut Status, &'a mut Fitness, &'a mut Cost, &'a mut Traits, &'a Lineage);
+
 /// The evaluate system.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn evaluate(
     mut commands: Commands,
     cfg: Res<Config>,
@@ -30,7 +34,7 @@ pub fn evaluate(
     mut lessons: ResMut<Lessons>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
-    mut q: Query<(Entity, &MechId, &Mechanism, &mut Status, &mut Fitness, &mut Cost, &mut Traits, &Lineage)>,
+    mut q: Query<EvaluateRow>,
 ) {
     let sc = &cfg.0;
     let mut todo: Vec<(Entity, u64)> = q
@@ -83,7 +87,7 @@ pub fn evaluate(
             });
         }
         if let (Some(improved), Some(diagnosis)) = (improved, lineage.diagnosis) {
-            let credit = stats.0.entry((diagnosis, lineage.operator.clone())).or_insert(Credit::default());
+            let credit = stats.0.entry((diagnosis, lineage.operator.clone())).or_default();
             credit.trials += 1;
             credit.wins += u64::from(improved);
         }

@@ -61,6 +61,7 @@ pub struct Birth {
 }
 
 /// Spawn a candidate, register it as known and record its birth. Returns its id.
+#[expect(clippy::too_many_arguments, reason = "each resource is borrowed separately by the calling system")]
 pub fn spawn(
     commands: &mut Commands,
     clock: &mut Clock,

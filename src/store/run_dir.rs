@@ -44,8 +44,8 @@ pub enum RunError {
     /// Bad input.
     #[error(transparent)]
     Input(#[from] InputError),
-    /// I/O failure.
-    #[error("{context}: {source}")]
+    /// I/O failure (shown as `context: source` by the CLI, which prints error chains).
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,
@@ -134,7 +134,18 @@ impl Run {
         }
         let snap = snapshot::load(&checkpoint, scenario.hash).map_err(|e| checkpoint_error(&checkpoint, e))?;
         let events = dir.join(files::EVENTS);
-        let on_disk = fs::metadata(&events).map_err(io_ctx("reading events.jsonl"))?.len();
+        let on_disk = match fs::metadata(&events) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(InputError::file(
+                    &events,
+                    "the event log is missing",
+                    "the run folder was damaged; start the run again",
+                )
+                .into());
+            }
+            Err(e) => return Err(io_ctx("reading events.jsonl")(e)),
+        };
         if on_disk < snap.events_len {
             return Err(InputError::file(
                 &events,
@@ -191,7 +202,7 @@ impl Run {
             .map_err(io_ctx("writing ancestry.dot"))?;
         let lessons = rmp_serde::to_vec_named(&self.sim.lessons()).unwrap_or_default();
         write_atomic(&self.dir.join(files::LESSONS), &lessons).map_err(io_ctx("writing lessons.bin"))?;
-        let summary = crate::store::summary::summary(&mut self.sim, &self.scenario, &ancestry, &self.dir);
+        let summary = crate::store::summary::summary(&mut self.sim, &self.scenario, &ancestry);
         write_atomic(&self.dir.join(files::SUMMARY), summary.as_bytes()).map_err(io_ctx("writing summary.txt"))?;
         Ok(summary)
     }

@@ -131,6 +131,9 @@ pub fn encode(snapshot: &Snapshot, scenario_hash: u64) -> Vec<u8> {
 
 /// Decode a checkpoint, checking magic, version, scenario hash, length and body hash.
 pub fn decode(bytes: &[u8], scenario_hash: u64) -> Result<Snapshot, SnapshotError> {
+    if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+        return Err(SnapshotError::Corrupt(format!("{} bytes, shorter than the header", bytes.len())));
+    }
     if bytes.len() < 16 || &bytes[..16] != MAGIC {
         return Err(SnapshotError::NotACheckpoint);
     }
@@ -211,6 +214,8 @@ mod tests {
         assert!(matches!(decode(&bytes[..bytes.len() - 1], 7), Err(SnapshotError::Corrupt(_))));
         assert!(matches!(decode(&bytes[..30], 7), Err(SnapshotError::Corrupt(_))));
         assert!(matches!(decode(b"hello", 7), Err(SnapshotError::NotACheckpoint)));
+        assert!(matches!(decode(&bytes[..9], 7), Err(SnapshotError::Corrupt(_))));
+        assert!(matches!(decode(b"", 7), Err(SnapshotError::Corrupt(_))));
         let mut v2 = bytes.clone();
         v2[16] = 2;
         assert!(matches!(decode(&v2, 7), Err(SnapshotError::Version { found: 2, .. })));

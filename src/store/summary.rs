@@ -2,7 +2,6 @@
 //! Deterministic text (no timings), so resumed and uninterrupted runs write the same.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
@@ -23,7 +22,7 @@ pub fn t95(df: usize) -> f64 {
 }
 
 /// Render the summary.
-pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry, dir: &Path) -> String {
+pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> String {
     let mut s = String::new();
     let reference = sc.reference.origin.clone();
     let _ =
@@ -116,10 +115,5 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry, dir: &P
     if let Some(last) = sim.metrics().last() {
         let _ = writeln!(s, "inner compute spent: {:.0} units", last.compute);
     }
-    let _ = writeln!(
-        s,
-        "\nfiles in {}: scenario.toml checkpoint.bin events.jsonl metrics.csv ancestry.dot lessons.bin summary.txt",
-        dir.display()
-    );
     s
 }

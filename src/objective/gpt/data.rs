@@ -3,8 +3,9 @@
 //! A [`Corpus`] is a byte string split into a training prefix and a held-out suffix
 //! (the last tenth). Its hash keys the trial cache. The synthetic corpus is a
 //! deterministic function of `(skills, length, seed)`; every skill line has the form
-//! `prompt answer\n` (the prompt ends in `>`, or `|` for brackets), and [`Skill::example`] gives the same lines as exact-match
-//! prompts for evaluation.
+//! `prompt answer\n` (the prompt ends in `>`, or `|` for brackets), and
+//! [`Skill::eval_examples`] gives such lines as exact-match prompts for evaluation
+//! ([`super::model::Gpt::exact_match`]).
 
 use std::path::{Path, PathBuf};
 

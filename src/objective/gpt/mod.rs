@@ -290,7 +290,7 @@ impl GptObjective {
             return hit.result(&self.settings, level);
         }
         let outcome = single_threaded(|| run_trial(spec, &self.corpus, &self.settings, fidelity, seed));
-        let result = match outcome {
+        match outcome {
             Ok(outcome) => {
                 if let Some(cache) = &self.cache {
                     // A cache that cannot be written only costs a rerun later.
@@ -299,8 +299,7 @@ impl GptObjective {
                 cache::CachedTrial::from_outcome(&outcome).result(&self.settings, level)
             }
             Err(_) => failed(TrialStatus::Invalid, &self.settings.fidelities[..=level]),
-        };
-        result
+        }
     }
 }
 

@@ -335,6 +335,38 @@ impl Gpt {
         }
     }
 
+    /// Greedy completion: append the most likely byte to `prompt` (keeping the last
+    /// `context` bytes as input) until `stop` or `max_new` bytes.
+    pub fn complete(&self, prompt: &[u8], max_new: usize, stop: u8) -> Result<Vec<u8>> {
+        let mut text = prompt.to_vec();
+        let mut out = Vec::new();
+        let device = self.token.device().clone();
+        while out.len() < max_new {
+            let start = text.len().saturating_sub(self.cfg.context);
+            let ids: Vec<u32> = text[start..].iter().map(|&b| b as u32).collect();
+            let t = ids.len();
+            let logits = self.forward(&Tensor::from_vec(ids, (1, t), &device)?)?;
+            let last = logits.get(t - 1)?.to_vec1::<f32>()?;
+            let next = last.iter().enumerate().fold(0, |best, (i, &v)| if v > last[best] { i } else { best }) as u8;
+            if next == stop {
+                break;
+            }
+            out.push(next);
+            text.push(next);
+        }
+        Ok(out)
+    }
+
+    /// Fraction of `examples` whose greedy completion up to the newline equals the answer.
+    pub fn exact_match(&self, examples: &[super::data::Example]) -> Result<f64> {
+        let mut hits = 0;
+        for ex in examples {
+            let got = self.complete(ex.prompt.as_bytes(), ex.answer.len() + 1, b'\n')?;
+            hits += usize::from(got == ex.answer.as_bytes());
+        }
+        Ok(hits as f64 / examples.len().max(1) as f64)
+    }
+
     /// Save the weights as safetensors.
     pub fn save(&self, path: &Path) -> Result<()> {
         let map: HashMap<String, Tensor> =

@@ -145,7 +145,7 @@ fn rows_cols(shape: &Shape) -> (usize, usize) {
 pub fn fast_tanh(x: f32) -> f32 {
     let x = x.clamp(-7.905_311, 7.905_311);
     let x2 = x * x;
-    let p = x2 * -2.760_768_5e-16 + 2.000_187_9e-13;
+    let p = x2 * -2.760_768_5e-16 + 2.000_188e-13;
     let p = x2 * p + -8.604_672e-11;
     let p = x2 * p + 5.122_297e-8;
     let p = x2 * p + 1.485_722_4e-5;

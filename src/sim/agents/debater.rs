@@ -27,6 +27,10 @@ use crate::sim::spawn::{novelty, prepare};
 /// How many population members a proposal is compared with (the fittest half and the
 /// most recent half), so a debate costs the same whatever the population size.
 const PANEL_REFERENCE: usize = 64;
+/// The pragmatist accepts when its predicted chance of beating the parent reaches this.
+pub const PRAGMATIST_THRESHOLD: f64 = 0.45;
+/// The contrarian rejects when the risk score reaches this.
+pub const CONTRARIAN_THRESHOLD: f64 = 0.15;
 
 struct Peer {
     mechanism: Mechanism,
@@ -71,8 +75,8 @@ fn votes(
     };
     vec![
         vote("innovator", novelty >= threshold, novelty),
-        vote("pragmatist", predicted >= 0.3, predicted),
-        vote("contrarian", risk < 0.5, risk),
+        vote("pragmatist", predicted >= PRAGMATIST_THRESHOLD, predicted),
+        vote("contrarian", risk < CONTRARIAN_THRESHOLD, risk),
     ]
 }
 
@@ -81,7 +85,7 @@ fn accepts(votes: &[Vote]) -> usize {
 }
 
 /// The debater system.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn debate(
     mut commands: Commands,
     cfg: Res<Config>,

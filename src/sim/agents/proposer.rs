@@ -36,7 +36,6 @@ pub fn tournament<'a>(pool: &'a [ParentView<'a>], size: usize, rng: &mut rng::Rn
 }
 
 /// The proposer system.
-#[allow(clippy::too_many_arguments)]
 pub fn propose(
     mut commands: Commands,
     cfg: Res<Config>,

@@ -14,7 +14,7 @@ use crate::sim::resources::{Clock, Config, EventQueue, Known, Metrics, Reference
 use crate::sim::spawn::{Birth, novelty, prepare, spawn};
 
 /// The verifier system.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn verify(
     mut commands: Commands,
     cfg: Res<Config>,
@@ -25,7 +25,7 @@ pub fn verify(
     mut known: ResMut<Known>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
-    mut q: Query<(Entity, &MechId, &Mechanism, &mut Status, &mut Fitness)>,
+    mut q: Query<(Entity, &MechId, &mut Mechanism, &mut Status, &mut Fitness)>,
 ) {
     let sc = &cfg.0;
     metrics.tick_gaps.clear();
@@ -66,7 +66,7 @@ pub fn verify(
         let rerun = &results[offset + fresh.len()];
         offset += fresh.len() + 1;
         metrics.compute += chunk.iter().chain(std::iter::once(rerun)).map(|r| r.spent).sum::<f64>();
-        let Ok((_, _, mechanism, mut status, mut fitness)) = q.get_mut(entity) else { continue };
+        let Ok((_, _, mut mechanism, mut status, mut fitness)) = q.get_mut(entity) else { continue };
         let g = gains(chunk, &cache, &tasks.0);
         let (value, spread) = mean_sd(&g);
         let claimed = fitness.claimed.unwrap_or(f64::NAN);
@@ -97,6 +97,18 @@ pub fn verify(
             continue;
         }
         let Some(candidate) = prepare(pruned) else { continue };
+        if candidate.mechanism.hash == mechanism.hash {
+            // Same canonical structure: the dead genes are simplified away in place.
+            events.0.push(Event::Lesson {
+                tick: clock.tick,
+                id,
+                kind: "pruned".into(),
+                detail: crate::genome::syntax::print(&candidate.mechanism.genome),
+            });
+            known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(id);
+            *mechanism = candidate.mechanism;
+            continue;
+        }
         if novelty(&known, &candidate).is_err() {
             continue;
         }

@@ -1,0 +1,204 @@
+//! End-to-end runs of the outer loop: determinism, thread independence, kill-and-resume,
+//! the verifier demoting lucky claims, and dead-gene reports.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bevy_ecs::system::RunSystemOnce;
+use outerloop::genome::{Limits, Program, library::library_text, load};
+use outerloop::objective::registry::objective_by_name;
+use outerloop::scenario;
+use outerloop::sim::Simulation;
+use outerloop::sim::agents::verifier::verify;
+use outerloop::sim::components::{AgentKind, Cost, Fitness, Lineage, MechId, Status, Traits};
+use outerloop::sim::episodes::{gain, run_jobs};
+use outerloop::sim::events::Event;
+use outerloop::sim::spawn::prepare;
+
+const OUTPUTS: [&str; 7] =
+    ["scenario.toml", "checkpoint.bin", "events.jsonl", "metrics.csv", "ancestry.dot", "lessons.bin", "summary.txt"];
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outerloop"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_to(dir: &Path, scenario: &Path, threads: usize) {
+    let out = bin()
+        .args(["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--threads", &threads.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn assert_same_outputs(a: &Path, b: &Path) {
+    for f in OUTPUTS {
+        let x = fs::read(a.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let y = fs::read(b.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(x == y, "{f} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+/// A smoke-sized scenario with enough ticks that a kill lands mid-run.
+fn long_smoke(dir: &Path) -> PathBuf {
+    let text = fs::read_to_string(root().join("scenarios/smoke.toml")).unwrap().replace("ticks = 6", "ticks = 30");
+    let path = dir.join("long.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn same_scenario_twice_gives_byte_identical_outputs_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = root().join("scenarios/smoke.toml");
+    run_to(&tmp.path().join("a"), &sc, 1);
+    run_to(&tmp.path().join("b"), &sc, 1);
+    run_to(&tmp.path().join("c"), &sc, 2);
+    assert_same_outputs(&tmp.path().join("a"), &tmp.path().join("b"));
+    assert_same_outputs(&tmp.path().join("a"), &tmp.path().join("c"));
+    let events = fs::read_to_string(tmp.path().join("a/events.jsonl")).unwrap();
+    for kind in ["born", "debated", "evaluated", "verified", "retired"] {
+        assert!(events.contains(&format!("\"event\":\"{kind}\"")), "no {kind} event");
+    }
+}
+
+#[test]
+fn killed_runs_resume_to_identical_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = long_smoke(tmp.path());
+    let reference = tmp.path().join("reference");
+    let started = std::time::Instant::now();
+    run_to(&reference, &sc, 2);
+    let full = started.elapsed();
+    // Kill points spread over the run's duration; the exact tick a kill lands on varies,
+    // which is the point: every interruption must resume to the same bytes.
+    for (i, fraction) in [0.2f64, 0.5, 0.8].into_iter().enumerate() {
+        let delay_ms = (full.as_secs_f64() * fraction * 1000.0) as u64;
+        let dir = tmp.path().join(format!("killed{i}"));
+        let mut child = bin()
+            .args(["run", sc.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--threads", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        assert!(!dir.join("summary.txt").exists(), "the kill at {delay_ms} ms landed after the run finished");
+        let out = bin().args(["resume", dir.to_str().unwrap(), "--threads", "1"]).output().unwrap();
+        assert!(out.status.success(), "resume failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_same_outputs(&reference, &dir);
+    }
+    // A clean stop after a few ticks resumes the same way.
+    let dir = tmp.path().join("stopped");
+    let out = bin()
+        .args(["run", sc.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--stop-after", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!dir.join("summary.txt").exists());
+    let out = bin().args(["resume", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    assert_same_outputs(&reference, &dir);
+}
+
+#[test]
+fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
+    let sc = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
+    let mut sim = Simulation::new(&sc, None).unwrap();
+    let limits = Limits::default();
+    let uniform = load(library_text("uniform-random").unwrap(), &limits).unwrap();
+    let reference = Program::compile(&sc.reference.genome, limits).unwrap();
+    let program = Program::compile(&uniform, limits).unwrap();
+    // Find lucky seeds: episodes where uniform random happened to beat the reference.
+    let tasks: Vec<_> = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
+    let mut lucky = Vec::new();
+    for seed in 1000..1200u64 {
+        let r = run_jobs(&[(&program, 0, seed), (&reference, 0, seed)], &tasks, sc.inner_budget);
+        let g = gain(r[0].regret, r[1].regret, tasks[0].resolution());
+        if g > 0.2 {
+            lucky.push(g);
+        }
+        if lucky.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(lucky.len(), 4, "uniform random never got lucky");
+    let claimed = lucky.iter().sum::<f64>() / lucky.len() as f64;
+    let candidate = prepare(uniform).unwrap();
+    let world = sim.world_mut();
+    world.spawn((
+        MechId(9999),
+        candidate.mechanism,
+        Status::Evaluated,
+        Fitness { claimed: Some(claimed), claimed_episodes: lucky.clone(), ..Fitness::default() },
+        Lineage {
+            parents: vec![],
+            agent: AgentKind::Seed,
+            operator: "planted".into(),
+            diagnosis: None,
+            tick: 0,
+            parent_fitness: None,
+        },
+        Cost::default(),
+        Traits::default(),
+    ));
+    world.run_system_once(verify).unwrap();
+    let events = sim.drain_events();
+    let verdict = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Verified { id: 9999, claimed, verified, gap, integrity, .. } => {
+                Some((*claimed, *verified, *gap, *integrity))
+            }
+            _ => None,
+        })
+        .expect("the planted claim is a would-be elite and must be verified");
+    let (c, v, gap, integrity) = verdict;
+    assert!(c > 0.2, "planted claim {c}");
+    assert!(v < 0.0, "uniform random must not verify as better than the baseline: {v}");
+    assert!(gap > 0.2, "gap {gap}");
+    assert!(!integrity, "a claim not obtained on the shared claim episodes cannot pass the integrity re-run");
+}
+
+#[test]
+fn a_gene_that_never_fires_is_reported_and_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "deadgene"
+seed = 3
+ticks = 1
+reference = "lib:greedy-keep-discard"
+[population]
+size = 4
+elites = 1
+[inner]
+tasks = ["bbob-f1-i1-d3"]
+budget = 30
+seeds = 2
+[seeds]
+inline = ["(mechanism planted (propose (if (< 1 0) (uniform) (perturb (best 1) 2 0.1))))"]
+[proposer]
+enabled = false
+[recombiner]
+enabled = false
+"#;
+    let path = tmp.path().join("dead.toml");
+    fs::write(&path, text).unwrap();
+    let dir = tmp.path().join("run");
+    run_to(&dir, &path, 1);
+    let events = fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let dead = events.lines().find(|l| l.contains("\"event\":\"dead-genes\"")).expect("dead genes reported");
+    assert!(dead.contains("(uniform)"), "{dead}");
+    assert!(!dead.contains("(perturb"), "the live branch is not dead: {dead}");
+    let pruned = events.lines().find(|l| l.contains("\"kind\":\"pruned\"")).expect("the dead gene is simplified away");
+    assert!(pruned.contains("(propose (perturb (best 1) 2 0.1))"), "{pruned}");
+    let checkpoint = fs::read(dir.join("checkpoint.bin")).unwrap();
+    let needle = b"(if (< 1 0)";
+    assert!(!checkpoint.windows(needle.len()).any(|w| w == needle), "the stored genome still holds the dead gene");
+}
