@@ -2,6 +2,7 @@
 
 use super::Objective;
 use super::bbob::BbobObjective;
+use super::gpt::table::GptTable;
 use super::probe::Probe;
 
 /// A task name that names no objective.
@@ -15,10 +16,16 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), or probe";
+pub const TASK_FORMS: &str =
+    "gpt-table (the embedded table of real GPT trials), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), or probe";
 
 /// Build the objective a task name refers to.
 pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> {
+    if name == "gpt-table" {
+        return GptTable::embedded()
+            .map(|o| Box::new(o) as Box<dyn Objective>)
+            .map_err(|e| UnknownTask { name: name.to_string(), reason: e.to_string() });
+    }
     if name == "probe" {
         return Ok(Box::new(Probe::default()));
     }
