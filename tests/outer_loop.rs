@@ -202,3 +202,23 @@ enabled = false
     let needle = b"(if (< 1 0)";
     assert!(!checkpoint.windows(needle.len()).any(|w| w == needle), "the stored genome still holds the dead gene");
 }
+
+#[test]
+fn a_run_with_genome_files_resumes_from_another_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen_dir = tmp.path().join("scen");
+    fs::create_dir_all(scen_dir.join("mechs")).unwrap();
+    fs::write(scen_dir.join("mechs/mine.mech"), "(mechanism mine (propose (perturb (best 1) 1 0.05)))").unwrap();
+    let text = fs::read_to_string(root().join("scenarios/smoke.toml"))
+        .unwrap()
+        .replace("library = [", "files = [\"mechs/mine.mech\"]\nlibrary = [")
+        .replace("reference = \"lib:greedy-keep-discard\"", "reference = \"mechs/mine.mech\"");
+    let path = scen_dir.join("files.toml");
+    fs::write(&path, text).unwrap();
+    let dir = tmp.path().join("run");
+    let out = bin().args(["run", path.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--stop-after", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().current_dir(tmp.path()).args(["resume", "run"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("summary.txt").exists());
+}

@@ -80,10 +80,12 @@ pub struct Scenario {
     pub text: String,
     /// Hash of the text: checkpoints refuse to resume under another scenario.
     pub hash: u64,
+    /// The folder genome file paths are relative to.
+    pub base_dir: PathBuf,
 }
 
 struct Validator<'a> {
-    path: &'a Path,
+    base_dir: &'a Path,
     diags: Vec<Diagnostic>,
 }
 
@@ -129,7 +131,7 @@ impl Validator<'_> {
         let (text, origin) = if s.starts_with('(') {
             (s.to_string(), origin)
         } else {
-            let file = self.path.parent().unwrap_or(Path::new(".")).join(s);
+            let file = self.base_dir.join(s);
             match std::fs::read_to_string(&file) {
                 Ok(t) => (t, file.display().to_string()),
                 Err(e) => {
@@ -169,8 +171,21 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
     parse(path, &text)
 }
 
+/// Read a scenario whose genome file paths are relative to `base_dir` (a run folder's
+/// copy of a scenario keeps resolving them where the original file lived).
+pub fn load_in(path: &Path, base_dir: &Path) -> Result<Scenario, InputError> {
+    let text = crate::cli::load::read_text(path)?;
+    parse_in(path, &text, base_dir)
+}
+
 /// Parse and validate scenario text (`path` is used for messages and relative paths).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parse_in(path, text, base)
+}
+
+/// Parse and validate scenario text with genome paths relative to `base_dir`.
+pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, InputError> {
     let source_error = |diagnostics: Vec<Diagnostic>| InputError::Source {
         path: path.to_path_buf(),
         text: text.to_string(),
@@ -190,7 +205,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
         };
         source_error(vec![Diagnostic::new(message, span).with_hint(hint)])
     })?;
-    let mut v = Validator { path, diags: Vec::new() };
+    let mut v = Validator { base_dir, diags: Vec::new() };
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         v.error(raw.name.span(), format!("run name `{name}` cannot name a folder"), "use letters, digits, `-` and `_`");
@@ -288,5 +303,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
         crossover_per_tick,
         text: text.to_string(),
         hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
+        base_dir: base_dir.to_path_buf(),
     })
 }

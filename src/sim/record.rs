@@ -21,6 +21,11 @@ pub fn record(
     let live: Vec<_> = q.iter().filter(|r| matches!(r.2, Status::Evaluated | Status::Verified)).collect();
     for (id, m, status, f) in &live {
         let (Status::Verified, Some(v)) = (status, f.verified) else { continue };
+        let full = lessons.hall_of_fame.len() >= HALL_OF_FAME;
+        let worst = lessons.hall_of_fame.last().map(|h| h.verified).unwrap_or(f64::NEG_INFINITY);
+        if (full && v <= worst) || lessons.hall_of_fame.iter().any(|h| h.id == id.0) {
+            continue;
+        }
         let genome = print(&m.genome);
         if lessons.hall_of_fame.iter().any(|h| h.id == id.0 || h.genome == genome) {
             continue;

@@ -24,6 +24,8 @@ use crate::sim::{SimError, Simulation};
 pub mod files {
     /// Scenario copy.
     pub const SCENARIO: &str = "scenario.toml";
+    /// The folder the scenario's genome file paths are relative to.
+    pub const GENOME_BASE: &str = "genome-base.txt";
     /// Latest checkpoint.
     pub const CHECKPOINT: &str = "checkpoint.bin";
     /// Event log.
@@ -90,6 +92,9 @@ impl Run {
         let mut sim = Simulation::new(&scenario, inherited.as_ref())?;
         fs::create_dir_all(&dir).map_err(io_ctx(format!("creating {}", dir.display())))?;
         write_atomic(&dir.join(files::SCENARIO), scenario.text.as_bytes()).map_err(io_ctx("writing scenario.toml"))?;
+        let base = fs::canonicalize(&scenario.base_dir).unwrap_or_else(|_| scenario.base_dir.clone());
+        write_atomic(&dir.join(files::GENOME_BASE), base.to_string_lossy().as_bytes())
+            .map_err(io_ctx("writing genome-base.txt"))?;
         let seeding = sim.drain_events();
         let mut run = Run { dir, scenario, sim, events_len: 0 };
         run.append_events(&seeding)?;
@@ -117,7 +122,10 @@ impl Run {
             )
             .into());
         }
-        let scenario = scenario::load(&scenario_path)?;
+        let scenario = match fs::read_to_string(dir.join(files::GENOME_BASE)) {
+            Ok(base) => scenario::load_in(&scenario_path, Path::new(base.trim()))?,
+            Err(_) => scenario::load(&scenario_path)?,
+        };
         let checkpoint = dir.join(files::CHECKPOINT);
         if !checkpoint.exists() && !resuming {
             return Err(InputError::file(

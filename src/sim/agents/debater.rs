@@ -111,10 +111,10 @@ pub fn debate(
         }
         return;
     }
-    let mut members: Vec<(u64, f64, Mechanism)> = q
+    let mut members: Vec<(u64, f64, Entity)> = q
         .iter()
         .filter(|(_, _, _, s, _, _)| matches!(**s, Status::Evaluated | Status::Verified))
-        .filter_map(|(_, id, m, _, f, _)| Some((id.0, f.best_known()?, m.clone())))
+        .filter_map(|(e, id, _, _, f, _)| Some((id.0, f.best_known()?, e)))
         .collect();
     members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut chosen: Vec<usize> = (0..members.len().min(PANEL_REFERENCE / 2)).collect();
@@ -130,7 +130,7 @@ pub fn debate(
     }
     chosen.sort_unstable();
     let peers: Vec<Peer> =
-        chosen.into_iter().map(|i| Peer { mechanism: members[i].2.clone(), fitness: members[i].1 }).collect();
+        chosen.into_iter().filter_map(|i| Some(Peer { mechanism: q.get(members[i].2).ok()?.2.clone(), fitness: members[i].1 })).collect();
     let mut rng = rng::stream(sc.seed, "debate", &[clock.tick as u64]);
     for (entity, id) in proposals {
         let Ok((_, _, mut mechanism, mut status, _, lineage)) = q.get_mut(entity) else { continue };
