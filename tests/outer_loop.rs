@@ -216,7 +216,10 @@ fn a_run_with_genome_files_resumes_from_another_working_directory() {
     let path = scen_dir.join("files.toml");
     fs::write(&path, text).unwrap();
     let dir = tmp.path().join("run");
-    let out = bin().args(["run", path.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--stop-after", "2"]).output().unwrap();
+    let out = bin()
+        .args(["run", path.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--stop-after", "2"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bin().current_dir(tmp.path()).args(["resume", "run"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

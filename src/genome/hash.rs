@@ -41,6 +41,52 @@ pub fn structural_hash(g: &Genome) -> u64 {
     xxh3_64(print(&canonical(g)).as_bytes())
 }
 
+/// The multiset of subtree hashes of a genome's canonical form, sorted by hash: the
+/// precomputed form of [`structural_distance`] for genomes compared many times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubtreeBag(Vec<(u64, u32)>);
+
+impl SubtreeBag {
+    /// The bag of a genome.
+    pub fn of(g: &Genome) -> Self {
+        SubtreeBag(subtree_bag(g).into_iter().collect())
+    }
+
+    /// Weighted Jaccard distance to another bag (equals [`structural_distance`]).
+    pub fn distance(&self, other: &SubtreeBag) -> f64 {
+        let (a, b) = (&self.0, &other.0);
+        let (mut i, mut j, mut inter, mut union) = (0, 0, 0u64, 0u64);
+        while i < a.len() || j < b.len() {
+            match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    inter += x.1.min(y.1) as u64;
+                    union += x.1.max(y.1) as u64;
+                    i += 1;
+                    j += 1;
+                }
+                (Some(x), Some(y)) if x.0 < y.0 => {
+                    union += x.1 as u64;
+                    i += 1;
+                }
+                (Some(_), Some(y)) => {
+                    union += y.1 as u64;
+                    j += 1;
+                }
+                (Some(x), None) => {
+                    union += x.1 as u64;
+                    i += 1;
+                }
+                (None, Some(y)) => {
+                    union += y.1 as u64;
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        if union == 0 { 0.0 } else { 1.0 - inter as f64 / union as f64 }
+    }
+}
+
 /// The multiset of subtree hashes of a genome's canonical form, tagged by hook.
 fn subtree_bag(g: &Genome) -> BTreeMap<u64, u32> {
     let c = canonical(g);
@@ -97,5 +143,7 @@ mod tests {
         let ab = structural_distance(&a, &b);
         let ac = structural_distance(&a, &c);
         assert!(ab > 0.0 && ab < ac && ac <= 1.0, "{ab} {ac}");
+        assert_eq!(SubtreeBag::of(&a).distance(&SubtreeBag::of(&c)), ac);
+        assert_eq!(SubtreeBag::of(&a).distance(&SubtreeBag::of(&b)), ab);
     }
 }

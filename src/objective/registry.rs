@@ -16,8 +16,7 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str =
-    "gpt-table (the embedded table of real GPT trials), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), or probe";
+pub const TASK_FORMS: &str = "gpt-table (the embedded table of real GPT trials), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), or probe";
 
 /// Build the objective a task name refers to.
 pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> {

@@ -4,6 +4,7 @@ use bevy_ecs::prelude::*;
 
 use super::diagnosis::{Diagnosis, TraceStats};
 use crate::genome::Genome;
+use crate::genome::hash::SubtreeBag;
 use crate::genome::interp::Program;
 use crate::inner::fingerprint::Fingerprint;
 
@@ -22,6 +23,8 @@ pub struct Mechanism {
     pub hash: u64,
     /// Behavioural fingerprint on the probe task.
     pub fingerprint: Fingerprint,
+    /// Subtree bag for structural distances.
+    pub bag: SubtreeBag,
 }
 
 /// Where a mechanism is in its life.

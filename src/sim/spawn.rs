@@ -6,7 +6,7 @@ use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, St
 use super::diagnosis::Diagnosis;
 use super::events::Event;
 use super::resources::{Clock, EventQueue, Known};
-use crate::genome::hash::structural_hash;
+use crate::genome::hash::{SubtreeBag, structural_hash};
 use crate::genome::{Genome, Limits, Program, syntax};
 use crate::inner::fingerprint::fingerprint;
 
@@ -31,7 +31,8 @@ pub fn prepare(genome: Genome) -> Option<Candidate> {
     let program = Program::compile(&genome, Limits::default()).ok()?;
     let hash = structural_hash(&genome);
     let fingerprint = fingerprint(&program);
-    Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint } })
+    let bag = SubtreeBag::of(&genome);
+    Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } })
 }
 
 /// Whether the candidate is new in structure and behaviour.

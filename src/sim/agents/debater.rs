@@ -14,7 +14,6 @@ use bevy_ecs::prelude::*;
 use rand::RngExt;
 
 use crate::genome::Limits;
-use crate::genome::hash::structural_distance;
 use crate::genome::ops::{Mutation, mutate};
 use crate::inner::fingerprint::behavioural_distance;
 use crate::rng;
@@ -49,7 +48,7 @@ fn votes(
     let (mut structural, mut behavioural, mut nn_fitness) = (1.0f64, 1.0f64, None);
     let mut nearest = f64::INFINITY;
     for p in peers {
-        structural = structural.min(structural_distance(&proposal.genome, &p.mechanism.genome));
+        structural = structural.min(proposal.bag.distance(&p.mechanism.bag));
         let b = behavioural_distance(&proposal.fingerprint, &p.mechanism.fingerprint);
         behavioural = behavioural.min(b);
         if b < nearest {
@@ -129,8 +128,10 @@ pub fn debate(
         }
     }
     chosen.sort_unstable();
-    let peers: Vec<Peer> =
-        chosen.into_iter().filter_map(|i| Some(Peer { mechanism: q.get(members[i].2).ok()?.2.clone(), fitness: members[i].1 })).collect();
+    let peers: Vec<Peer> = chosen
+        .into_iter()
+        .filter_map(|i| Some(Peer { mechanism: q.get(members[i].2).ok()?.2.clone(), fitness: members[i].1 }))
+        .collect();
     let mut rng = rng::stream(sc.seed, "debate", &[clock.tick as u64]);
     for (entity, id) in proposals {
         let Ok((_, _, mut mechanism, mut status, _, lineage)) = q.get_mut(entity) else { continue };

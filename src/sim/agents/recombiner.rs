@@ -8,7 +8,6 @@
 use bevy_ecs::prelude::*;
 
 use crate::genome::Limits;
-use crate::genome::hash::structural_distance;
 use crate::genome::ops::crossover;
 use crate::rng;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
@@ -43,7 +42,7 @@ pub fn recombine(
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for i in 0..elites.len() {
         for j in i + 1..elites.len() {
-            pairs.push((structural_distance(&elites[i].2.genome, &elites[j].2.genome), i, j));
+            pairs.push((elites[i].2.bag.distance(&elites[j].2.bag), i, j));
         }
     }
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
