@@ -225,3 +225,35 @@ fn a_run_with_genome_files_resumes_from_another_working_directory() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("summary.txt").exists());
 }
+
+#[test]
+fn inherit_seeds_a_new_run_with_the_hall_of_fame_and_operator_statistics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    run_to(&first, &root().join("scenarios/smoke.toml"), 2);
+    let text = fs::read_to_string(root().join("scenarios/smoke.toml"))
+        .unwrap()
+        .replace("name = \"smoke\"", &format!("name = \"second\"\ninherit = \"{}\"", first.display()))
+        .replace("ticks = 6", "ticks = 1");
+    let path = tmp.path().join("second.toml");
+    fs::write(&path, text).unwrap();
+    let second = tmp.path().join("second");
+    run_to(&second, &path, 2);
+    let lessons: outerloop::store::snapshot::LessonsFile =
+        rmp_serde::from_slice(&fs::read(first.join("lessons.bin")).unwrap()).unwrap();
+    assert!(!lessons.hall_of_fame.is_empty());
+    assert!(!lessons.operator_stats.is_empty());
+    let events = fs::read_to_string(second.join("events.jsonl")).unwrap();
+    let inherited = events.lines().filter(|l| l.contains("\"operator\":\"inherit\"")).count();
+    // Hall-of-fame genomes identical to a library seed are deduplicated, the rest enter.
+    assert!(inherited >= 1, "no inherited mechanism in {events}");
+    let snap = outerloop::store::snapshot::load(
+        &second.join("checkpoint.bin"),
+        outerloop::scenario::load(&path).unwrap().hash,
+    )
+    .unwrap();
+    for (d, op, credit) in &lessons.operator_stats {
+        let carried = snap.operator_stats.iter().find(|(d2, op2, _)| d2 == d && op2 == op).map(|x| x.2).unwrap();
+        assert!(carried.trials >= credit.trials, "credit for {op} under {d:?} was not carried over");
+    }
+}
