@@ -16,8 +16,22 @@ fn spec(model: ModelConfig) -> TrialSpec {
     TrialSpec { model, optim: OptimConfig { batch_tokens: 16 * model.context, ..OptimConfig::default() } }
 }
 
-/// Seconds per step of one trial, after two warm-up steps.
+/// CPU time of the calling thread in seconds (Linux `schedstat`), robust to other load.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()))
+        .map(|ns| ns * 1e-9)
+        .unwrap_or(f64::NAN)
+}
+
+/// Wall seconds per step of one trial, after two warm-up steps.
 fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> f64 {
+    time_trial_cpu(spec, corpus, path, steps, seed).0
+}
+
+/// Wall and thread-CPU seconds per step of one single-threaded trial.
+fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> (f64, f64) {
     let settings = TrainSettings { budget_gflop: 1e6, path, ..TrainSettings::default() };
     let mut trainer = match Trainer::new(spec, corpus, &settings, seed) {
         Ok(t) => t,
@@ -27,12 +41,14 @@ fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed
         let _ = trainer.step();
     }
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     for _ in 0..steps {
         if let Err(e) = trainer.step() {
             panic!("benchmark step failed: {e}");
         }
     }
-    start.elapsed().as_secs_f64() / steps as f64
+    let cpu = thread_cpu_seconds() - cpu;
+    (start.elapsed().as_secs_f64() / steps as f64, cpu / steps as f64)
 }
 
 #[expect(unsafe_code, reason = "setting an environment variable before any thread exists")]
@@ -56,7 +72,7 @@ fn main() {
     for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b())] {
         let spec = spec(model);
         let tokens = spec.tokens_per_step() as f64;
-        let single = single_threaded(|| time_trial(spec, &corpus, path, steps, 0));
+        let (single, single_cpu) = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
         let wide: Vec<f64> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..cores)
                 .map(|i| {
@@ -69,9 +85,10 @@ fn main() {
         let wide_tps: f64 = wide.iter().map(|s| tokens / s).sum();
         let wide_ms = wide.iter().sum::<f64>() / wide.len() as f64 * 1e3;
         println!(
-            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
+            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step) | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
             single * 1e3,
             tokens / single,
+            single_cpu * 1e3,
             wide_ms,
             wide_tps
         );

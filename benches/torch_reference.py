@@ -7,6 +7,7 @@ layer norm, untied head; AdamW betas (0.9, 0.99), weight decay 0.1 on matrices, 
 1.0) on configs A and B with batch 16, and prints ms/step and tokens/s:
 
 - one trial with torch.set_num_threads(2) (the issue's reference numbers), and
+- one trial on one thread, with its thread CPU time per step (robust to other load), and
 - machine-wide: one single-thread trial per core in separate processes.
 
 Usage: python3 benches/torch_reference.py [--steps 20]
@@ -68,7 +69,7 @@ class Gpt(nn.Module):
         return self.head(self.norm(x))
 
 
-def time_trial(name, steps, threads, seed=0):
+def time_trial(name, steps, threads, seed=0, cpu_time=False):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     cfg = CONFIGS[name]
@@ -93,8 +94,11 @@ def time_trial(name, steps, threads, seed=0):
     for i in range(2):
         step(i)
     start = time.perf_counter()
+    cpu = time.thread_time()
     for i in range(steps):
         step(i + 2)
+    if cpu_time:
+        return (time.perf_counter() - start) / steps, (time.thread_time() - cpu) / steps
     return (time.perf_counter() - start) / steps
 
 
@@ -111,12 +115,14 @@ def main():
     for name, cfg in CONFIGS.items():
         tokens = cfg["batch"] * cfg["context"]
         single = time_trial(name, args.steps, 2)
+        one, one_cpu = time_trial(name, args.steps, 1, cpu_time=True)
         ctx = mp.get_context("spawn")
         with ctx.Pool(cores) as pool:
             wide = pool.map(_worker, [(name, args.steps, 1, s) for s in range(cores)])
         wide_tps = sum(tokens / s for s in wide)
         print(
             f"config {name}: single trial 2 threads {single * 1e3:.1f} ms/step {tokens / single:.0f} tok/s | "
+            f"1 thread {one * 1e3:.1f} ms/step ({one_cpu * 1e3:.1f} CPU-ms/step) | "
             f"machine-wide {cores} x 1-thread trials {sum(wide) / len(wide) * 1e3:.1f} ms/step each, "
             f"{wide_tps:.0f} tok/s total"
         )

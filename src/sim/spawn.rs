@@ -26,6 +26,17 @@ pub enum NotNovel {
     Behaviour(u64),
 }
 
+impl NotNovel {
+    /// The `Duplicate` event for a proposal that was dropped as not novel.
+    pub fn event(&self, tick: u32, parent: u64, operator: &str) -> Event {
+        let (kind, of) = match self {
+            NotNovel::Structure(of) => ("structure", *of),
+            NotNovel::Behaviour(of) => ("behaviour", *of),
+        };
+        Event::Duplicate { tick, parent, operator: operator.into(), kind: kind.into(), of }
+    }
+}
+
 /// Compile and fingerprint a genome (`None` if it fails the checker).
 pub fn prepare(genome: Genome) -> Option<Candidate> {
     let program = Program::compile(&genome, Limits::default()).ok()?;

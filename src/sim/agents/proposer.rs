@@ -11,7 +11,7 @@ use crate::sim::diagnosis::{Diagnosis, diagnose};
 use crate::sim::events::Event;
 use crate::sim::operators::rank_operators;
 use crate::sim::resources::{Clock, Config, EventQueue, Known, OperatorStats};
-use crate::sim::spawn::{Birth, NotNovel, novelty, prepare, spawn};
+use crate::sim::spawn::{Birth, novelty, prepare, spawn};
 
 /// A parent the proposer may choose.
 pub struct ParentView<'a> {
@@ -91,17 +91,7 @@ pub fn propose(
             continue;
         };
         if let Err(dup) = novelty(&known, &candidate) {
-            let (kind, of) = match dup {
-                NotNovel::Structure(of) => ("structure", of),
-                NotNovel::Behaviour(of) => ("behaviour", of),
-            };
-            events.0.push(Event::Duplicate {
-                tick: clock.tick,
-                parent: parent.id,
-                operator: op.name().into(),
-                kind: kind.into(),
-                of,
-            });
+            events.0.push(dup.event(clock.tick, parent.id, op.name()));
             continue;
         }
         let parents =

@@ -11,9 +11,8 @@ use crate::genome::Limits;
 use crate::genome::ops::crossover;
 use crate::rng;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
-use crate::sim::events::Event;
 use crate::sim::resources::{Clock, Config, EventQueue, Known};
-use crate::sim::spawn::{Birth, NotNovel, novelty, prepare, spawn};
+use crate::sim::spawn::{Birth, novelty, prepare, spawn};
 
 /// The recombiner system.
 pub fn recombine(
@@ -57,17 +56,7 @@ pub fn recombine(
         genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
         let Some(candidate) = prepare(genome) else { continue };
         if let Err(dup) = novelty(&known, &candidate) {
-            let of = match dup {
-                NotNovel::Structure(of) | NotNovel::Behaviour(of) => of,
-            };
-            let kind = if matches!(dup, NotNovel::Structure(_)) { "structure" } else { "behaviour" };
-            events.0.push(Event::Duplicate {
-                tick: clock.tick,
-                parent: a.0,
-                operator: "crossover".into(),
-                kind: kind.into(),
-                of,
-            });
+            events.0.push(dup.event(clock.tick, a.0, "crossover"));
             continue;
         }
         let birth = Birth {
