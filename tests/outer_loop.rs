@@ -46,7 +46,10 @@ fn assert_same_outputs(a: &Path, b: &Path) {
 
 /// A smoke-sized scenario with enough ticks that a kill lands mid-run.
 fn long_smoke(dir: &Path) -> PathBuf {
-    let text = fs::read_to_string(root().join("scenarios/smoke.toml")).unwrap().replace("ticks = 6", "ticks = 30");
+    let text = fs::read_to_string(root().join("scenarios/smoke.toml"))
+        .unwrap()
+        .replace("ticks = 6", "ticks = 40")
+        .replace("budget = 40", "budget = 120");
     let path = dir.join("long.toml");
     fs::write(&path, text).unwrap();
     path
@@ -72,13 +75,11 @@ fn killed_runs_resume_to_identical_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let sc = long_smoke(tmp.path());
     let reference = tmp.path().join("reference");
-    let started = std::time::Instant::now();
     run_to(&reference, &sc, 2);
-    let full = started.elapsed();
-    // Kill points spread over the run's duration; the exact tick a kill lands on varies,
-    // which is the point: every interruption must resume to the same bytes.
-    for (i, fraction) in [0.2f64, 0.5, 0.8].into_iter().enumerate() {
-        let delay_ms = (full.as_secs_f64() * fraction * 1000.0) as u64;
+    // Kill points spread over the run: wait until the run has completed `k` ticks (rows
+    // in metrics.csv), then SIGKILL it at once, so the kill lands somewhere inside the
+    // following tick; every interruption must resume to the same bytes.
+    for (i, k) in [1usize, 8, 20].into_iter().enumerate() {
         let dir = tmp.path().join(format!("killed{i}"));
         let mut child = bin()
             .args(["run", sc.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--threads", "2"])
@@ -86,10 +87,18 @@ fn killed_runs_resume_to_identical_outputs() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let rows =
+                fs::read_to_string(dir.join("metrics.csv")).map(|t| t.lines().count().saturating_sub(1)).unwrap_or(0);
+            if rows >= k || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        assert!(!dir.join("summary.txt").exists(), "the kill at {delay_ms} ms landed after the run finished");
+        assert!(!dir.join("summary.txt").exists(), "the kill after {k} ticks landed after the run finished");
         let out = bin().args(["resume", dir.to_str().unwrap(), "--threads", "1"]).output().unwrap();
         assert!(out.status.success(), "resume failed: {}", String::from_utf8_lossy(&out.stderr));
         assert_same_outputs(&reference, &dir);
