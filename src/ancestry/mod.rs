@@ -2,6 +2,8 @@
 //! typed edges (mutation, crossover, graft, repair) carrying agent, operator, tick and
 //! the diagnosis that motivated them.
 
+pub mod export;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

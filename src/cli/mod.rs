@@ -4,6 +4,7 @@
 
 #![expect(clippy::print_stdout, reason = "the CLI is the one place that prints results")]
 
+pub mod export;
 pub mod inspect;
 pub mod load;
 pub mod mech;
@@ -38,6 +39,8 @@ pub enum Command {
     Resume(run::ResumeArgs),
     /// Show a run folder's population and champion lineage.
     Inspect(inspect::InspectArgs),
+    /// Export a run's mechanisms, events and ancestry graph (csv, json, graphml, dot).
+    Export(export::ExportArgs),
 }
 
 /// Run a parsed command line.
@@ -49,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Export(args) => export::run(args),
     }
 }

@@ -1,0 +1,79 @@
+//! `outerloop export RUN_DIR --format csv|json|graphml|dot`: the mechanisms table, the
+//! events table and the ancestry graph for pandas, networkx, Gephi and Graphviz.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::ancestry::{Ancestry, export};
+use crate::diagnostic::InputError;
+use crate::store::atomic::write_atomic;
+use crate::store::run_dir::{files, read_events};
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// mechanisms.csv and events.csv.
+    Csv,
+    /// mechanisms.json, events.json and ancestry.json (node-link).
+    Json,
+    /// ancestry.graphml.
+    Graphml,
+    /// ancestry.dot.
+    Dot,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder.
+    pub dir: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Output folder (default: RUN_DIR/export).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Run `outerloop export`.
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let events_path = args.dir.join(files::EVENTS);
+    if !events_path.exists() {
+        return Err(InputError::file(
+            &args.dir,
+            "not a run folder (no events.jsonl)",
+            "pass a folder written by `outerloop run`",
+        )
+        .into());
+    }
+    let events = read_events(&events_path)?;
+    let ancestry = Ancestry::from_events(&events);
+    let out = args.out.unwrap_or_else(|| args.dir.join("export"));
+    std::fs::create_dir_all(&out)?;
+    let outputs: Vec<(&str, String)> = match args.format {
+        Format::Csv => vec![
+            ("mechanisms.csv", export::mechanisms_csv(&ancestry, &events)),
+            ("events.csv", export::events_csv(&events)),
+        ],
+        Format::Json => vec![
+            ("mechanisms.json", export::mechanisms_json(&ancestry, &events)),
+            ("events.json", serde_json::to_string_pretty(&events)? + "\n"),
+            ("ancestry.json", export::ancestry_json(&ancestry)),
+        ],
+        Format::Graphml => vec![("ancestry.graphml", export::graphml(&ancestry))],
+        Format::Dot => vec![("ancestry.dot", ancestry.to_dot())],
+    };
+    for (name, text) in outputs {
+        let path = out.join(name);
+        write_atomic(&path, text.as_bytes())?;
+        println!("{}", path.display());
+    }
+    println!(
+        "{} mechanisms, {} ancestry edges, {} events",
+        ancestry.graph.node_count(),
+        ancestry.graph.edge_count(),
+        events.len()
+    );
+    Ok(())
+}
