@@ -16,7 +16,7 @@ use outerloop::genome::{Limits, load};
 use outerloop::rng;
 use outerloop::scenario;
 use outerloop::sim::Simulation;
-use outerloop::sim::components::{AgentKind, Cost, Fitness, Lineage, MechId, Status, Traits};
+use outerloop::sim::components::{Fitness, Status};
 use outerloop::sim::episodes::EPISODE_NANOS;
 use outerloop::sim::spawn::prepare;
 use rand::RngExt;
@@ -60,7 +60,6 @@ fn plant(sim: &mut Simulation, n: usize) {
     let limits = Limits::default();
     let library: Vec<_> = LIBRARY.iter().map(|(_, t)| load(t, &limits).unwrap()).collect();
     let mut rng = rng::stream(1, "bench-plant", &[]);
-    let world = sim.world_mut();
     for i in 0..n {
         let mut g = library[i % library.len()].clone();
         for _ in 0..3 {
@@ -71,8 +70,8 @@ fn plant(sim: &mut Simulation, n: usize) {
         }
         let Some(c) = prepare(g) else { continue };
         let claimed = rng.random_range(-1.0..1.0f64);
-        world.spawn((
-            MechId(1_000_000 + i as u64),
+        sim.plant(
+            1_000_000 + i as u64,
             c.mechanism,
             if i % 4 == 0 { Status::Verified } else { Status::Evaluated },
             Fitness {
@@ -81,17 +80,7 @@ fn plant(sim: &mut Simulation, n: usize) {
                 verified: (i % 4 == 0).then_some(claimed - 0.1),
                 verified_episodes: vec![claimed - 0.1; 3],
             },
-            Lineage {
-                parents: vec![],
-                agent: AgentKind::Seed,
-                operator: "planted".into(),
-                diagnosis: None,
-                tick: 0,
-                parent_fitness: None,
-            },
-            Cost::default(),
-            Traits::default(),
-        ));
+        );
     }
 }
 

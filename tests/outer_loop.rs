@@ -12,7 +12,7 @@ use outerloop::objective::registry::objective_by_name;
 use outerloop::scenario;
 use outerloop::sim::Simulation;
 use outerloop::sim::agents::verifier::verify;
-use outerloop::sim::components::{AgentKind, Cost, Fitness, Lineage, MechId, Status, Traits};
+use outerloop::sim::components::{Fitness, Status};
 use outerloop::sim::episodes::{gain, run_jobs};
 use outerloop::sim::events::Event;
 use outerloop::sim::spawn::prepare;
@@ -140,24 +140,13 @@ fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
     assert_eq!(lucky.len(), 4, "uniform random never got lucky");
     let claimed = lucky.iter().sum::<f64>() / lucky.len() as f64;
     let candidate = prepare(uniform).unwrap();
-    let world = sim.world_mut();
-    world.spawn((
-        MechId(9999),
+    sim.plant(
+        9999,
         candidate.mechanism,
         Status::Evaluated,
         Fitness { claimed: Some(claimed), claimed_episodes: lucky.clone(), ..Fitness::default() },
-        Lineage {
-            parents: vec![],
-            agent: AgentKind::Seed,
-            operator: "planted".into(),
-            diagnosis: None,
-            tick: 0,
-            parent_fitness: None,
-        },
-        Cost::default(),
-        Traits::default(),
-    ));
-    world.run_system_once(verify).unwrap();
+    );
+    sim.world_mut().run_system_once(verify).unwrap();
     let events = sim.drain_events();
     let verdict = events
         .iter()

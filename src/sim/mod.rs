@@ -360,6 +360,28 @@ impl Simulation {
         }
     }
 
+    /// Put a mechanism straight into the population, bypassing proposal and evaluation
+    /// (its lineage says `planted`): how tests plant lucky claims or dead genes and how
+    /// benchmarks build large populations.
+    pub fn plant(&mut self, id: u64, mechanism: Mechanism, status: Status, fitness: Fitness) {
+        self.world.spawn((
+            MechId(id),
+            mechanism,
+            status,
+            fitness,
+            Lineage {
+                parents: vec![],
+                agent: AgentKind::Seed,
+                operator: "planted".into(),
+                diagnosis: None,
+                tick: 0,
+                parent_fitness: None,
+            },
+            Cost::default(),
+            Traits::default(),
+        ));
+    }
+
     /// Direct world access for tests and benchmarks (planting mechanisms, running one
     /// agent system in isolation).
     pub fn world_mut(&mut self) -> &mut World {
