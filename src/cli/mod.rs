@@ -4,6 +4,7 @@
 
 #![expect(clippy::print_stdout, reason = "the CLI is the one place that prints results")]
 
+pub mod analyze;
 pub mod export;
 pub mod inspect;
 pub mod load;
@@ -41,6 +42,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Export a run's mechanisms, events and ancestry graph (csv, json, graphml, dot).
     Export(export::ExportArgs),
+    /// Write a report on a run: progress, lineage, novelty, live genes, attribution, scaling.
+    Analyze(analyze::AnalyzeArgs),
+    /// Compare runs (e.g. ablation arms) on common episodes, with factorial effects.
+    Compare(analyze::CompareArgs),
 }
 
 /// Run a parsed command line.
@@ -53,5 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Compare(args) => analyze::compare_runs(args),
     }
 }

@@ -1,0 +1,195 @@
+//! Attribution, replayed from the event log: which agents and operators produced the
+//! verified improvements, how precise the debate was, and how far claims sat above
+//! verification.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::stats::mean;
+use crate::sim::events::Event;
+
+/// Credit of one agent and operator family.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Credit {
+    /// Agent name.
+    pub agent: String,
+    /// Operator family (the operator name without its parenthesised details).
+    pub operator: String,
+    /// Children born.
+    pub born: u64,
+    /// Children evaluated (claims measured).
+    pub evaluated: u64,
+    /// Children whose claim beat their first parent's fitness.
+    pub claimed_improvements: u64,
+    /// Children verified.
+    pub verified: u64,
+    /// Verified children whose verified fitness beats their first parent's.
+    pub verified_improvements: u64,
+    /// Sum of those verified improvements (fitness units).
+    pub verified_gain: f64,
+}
+
+/// The debate's record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Debate {
+    /// Proposals debated.
+    pub debated: u64,
+    /// Verdicts `accept`, `revise`, `reject`.
+    pub accepted: u64,
+    /// Revised then accepted or rejected (verdict `revise`).
+    pub revised: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Accepted proposer children that were evaluated against a parent.
+    pub accepted_evaluated: u64,
+    /// Of those, how many beat their parent.
+    pub accepted_improved: u64,
+    /// `accepted_improved / accepted_evaluated`.
+    pub precision: Option<f64>,
+    /// Rejected proposals evaluated anyway (audits).
+    pub audited: u64,
+    /// Audited rejections that would have improved.
+    pub audited_improved: u64,
+    /// `audited_improved / audited`: how often the panel threw away an improvement.
+    pub false_rejection_rate: Option<f64>,
+}
+
+/// The verifier's record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Verifier {
+    /// Verifications.
+    pub verifications: u64,
+    /// Mean of claimed minus verified fitness.
+    pub mean_gap: Option<f64>,
+    /// Claims above zero whose verification fell to zero or below (wins not reproduced).
+    pub wins_not_reproduced: u64,
+    /// Claim episodes that did not re-run bit for bit.
+    pub integrity_failures: u64,
+    /// Mechanisms reported with dead genes.
+    pub dead_gene_reports: u64,
+}
+
+/// The attribution section's data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Attribution {
+    /// Per agent and operator family, sorted by agent then operator.
+    pub credits: Vec<Credit>,
+    /// The debate.
+    pub debate: Debate,
+    /// The verifier.
+    pub verifier: Verifier,
+}
+
+/// `crossover(d=0.89)` → `crossover`.
+pub fn operator_family(operator: &str) -> &str {
+    operator.split('(').next().unwrap_or(operator).trim()
+}
+
+type Made = BTreeMap<u64, (String, String, Option<u64>)>;
+
+/// The credit row of the agent and operator that made `id` (none for seeds).
+fn credit<'a>(credits: &'a mut BTreeMap<(String, String), Credit>, made: &Made, id: u64) -> Option<&'a mut Credit> {
+    let (agent, operator, _) = made.get(&id)?;
+    if agent == "seed" {
+        return None;
+    }
+    Some(credits.entry((agent.clone(), operator.clone())).or_insert_with(|| Credit {
+        agent: agent.clone(),
+        operator: operator.clone(),
+        ..Credit::default()
+    }))
+}
+
+/// Replay the log.
+pub fn attribution(events: &[Event]) -> Attribution {
+    // The last verified value of each mechanism, and who made each mechanism from what.
+    let mut verified: BTreeMap<u64, f64> = BTreeMap::new();
+    let mut made: Made = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Verified { id, verified: v, .. } => {
+                verified.insert(*id, *v);
+            }
+            Event::Born { id, parents, agent, operator, .. } => {
+                let agent = format!("{agent:?}").to_lowercase();
+                made.insert(*id, (agent, operator_family(operator).to_string(), parents.first().copied()));
+            }
+            _ => {}
+        }
+    }
+    let mut credits: BTreeMap<(String, String), Credit> = BTreeMap::new();
+    let mut debate = Debate::default();
+    let mut gaps = Vec::new();
+    let mut ver = Verifier::default();
+    let mut seen_verified: BTreeMap<u64, ()> = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Born { id, .. } => {
+                if let Some(c) = credit(&mut credits, &made, *id) {
+                    c.born += 1;
+                }
+            }
+            Event::Debated { verdict, .. } => {
+                debate.debated += 1;
+                match verdict.as_str() {
+                    "accept" => debate.accepted += 1,
+                    "revise" => debate.revised += 1,
+                    _ => debate.rejected += 1,
+                }
+            }
+            Event::Evaluated { id, audited, improved, .. } => {
+                if let Some(c) = credit(&mut credits, &made, *id) {
+                    c.evaluated += 1;
+                    c.claimed_improvements += u64::from(*improved == Some(true));
+                }
+                let Some(better) = improved else { continue };
+                if *audited {
+                    debate.audited += 1;
+                    debate.audited_improved += u64::from(*better);
+                } else if made.get(id).is_some_and(|m| m.0 == "proposer") {
+                    debate.accepted_evaluated += 1;
+                    debate.accepted_improved += u64::from(*better);
+                }
+            }
+            Event::Verified { id, claimed, verified: v, gap, integrity, .. } => {
+                ver.verifications += 1;
+                gaps.push(*gap);
+                ver.wins_not_reproduced += u64::from(*claimed > 0.0 && *v <= 0.0);
+                ver.integrity_failures += u64::from(!integrity);
+                // Credit counts each mechanism once, with its final verified value.
+                if seen_verified.insert(*id, ()).is_none() {
+                    let parent = made.get(id).and_then(|m| m.2).and_then(|p| verified.get(&p).copied());
+                    let child = verified.get(id).copied();
+                    if let Some(c) = credit(&mut credits, &made, *id) {
+                        c.verified += 1;
+                        if let (Some(child), Some(parent)) = (child, parent)
+                            && child > parent
+                        {
+                            c.verified_improvements += 1;
+                            c.verified_gain += child - parent;
+                        }
+                    }
+                }
+            }
+            Event::DeadGenes { .. } => ver.dead_gene_reports += 1,
+            _ => {}
+        }
+    }
+    debate.precision =
+        (debate.accepted_evaluated > 0).then(|| debate.accepted_improved as f64 / debate.accepted_evaluated as f64);
+    debate.false_rejection_rate = (debate.audited > 0).then(|| debate.audited_improved as f64 / debate.audited as f64);
+    ver.mean_gap = (!gaps.is_empty()).then(|| mean(&gaps));
+    Attribution { credits: credits.into_values().collect(), debate, verifier: ver }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_families_drop_details() {
+        assert_eq!(operator_family("crossover(d=0.89)"), "crossover");
+        assert_eq!(operator_family("add-selector"), "add-selector");
+    }
+}

@@ -1,0 +1,453 @@
+//! Several runs side by side (for example the arms of an ablation): each champion is
+//! re-run on common fresh episodes against one reference, with bootstrap intervals and
+//! paired permutation tests; when the runs form a 2^k factorial design over scenario
+//! keys, main effects, interactions and the synergy of the full combination.
+
+use std::collections::BTreeMap;
+
+use rand::RngExt;
+use serde::Serialize;
+
+use super::AnalysisError;
+use super::doc::{Block, Doc};
+use super::episodes::{Episodes, compile, compile_text};
+use super::plots::{Axes, Series, line_chart};
+use super::progress::progress;
+use super::run_data::RunData;
+use super::stats::{BOOTSTRAP, Interval, bootstrap_mean, mean, quantile_sorted, sign_flip_p};
+use crate::rng;
+
+/// Keys that name or place a run rather than change what it does.
+const NOT_FACTORS: [&str; 4] = ["name", "seed", "out", "inherit"];
+/// Largest factorial design analysed.
+const MAX_FACTORS: usize = 5;
+
+/// One run's line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    /// Folder.
+    pub dir: String,
+    /// Scenario name.
+    pub name: String,
+    /// Root seed.
+    pub seed: u64,
+    /// Champion id.
+    pub champion: Option<u64>,
+    /// The champion's verified fitness in its own run.
+    pub verified: Option<f64>,
+    /// The champion's fitness on the common episodes against the common reference.
+    pub common: Option<Interval>,
+    /// Best verified fitness of the living population per tick.
+    pub best_verified: Vec<Option<f64>>,
+}
+
+/// A paired difference of two runs' champions on the common episodes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    /// First run (index).
+    pub a: usize,
+    /// Second run (index).
+    pub b: usize,
+    /// Mean of per-episode gain(a) - gain(b), with a bootstrap interval.
+    pub difference: Interval,
+    /// Sign-flip permutation p-value.
+    pub p_value: f64,
+}
+
+/// A two-level factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factor {
+    /// Scenario key (`section.key`).
+    pub key: String,
+    /// Level coded -1.
+    pub low: String,
+    /// Level coded +1.
+    pub high: String,
+}
+
+/// An effect of the factorial design.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Effect {
+    /// `A`, `A x B`, ... in factor names, or `synergy`.
+    pub name: String,
+    /// Estimate with a bootstrap interval (episodes and replicate runs resampled).
+    pub estimate: Interval,
+    /// Sign-flip permutation p-value over episodes.
+    pub p_value: f64,
+}
+
+/// The factorial analysis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factorial {
+    /// Factors in key order.
+    pub factors: Vec<Factor>,
+    /// Runs (indices) per cell; cell bit j set = factor j at its high level.
+    pub cells: Vec<Vec<usize>>,
+    /// Main effects and interactions (difference between the mean response at +1 and
+    /// at -1 of the contrast), then the synergy: (all high - all low) minus the sum of
+    /// each factor's effect alone from all low. Synergy > 0: the whole is more than the
+    /// sum of its parts.
+    pub effects: Vec<Effect>,
+}
+
+/// The comparison's data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Common tasks.
+    pub tasks: Vec<String>,
+    /// Common episodes.
+    pub episodes: usize,
+    /// Common reference (the first run's).
+    pub reference: String,
+    /// The runs in the order given.
+    pub runs: Vec<RunRow>,
+    /// Paired differences.
+    pub pairs: Vec<Pair>,
+    /// Factorial effects, when the runs form a 2^k design.
+    pub factorial: Option<Factorial>,
+    /// Why there is no factorial analysis, when there is none.
+    pub design: String,
+}
+
+/// Compare loaded runs on `per_task` common fresh episodes per task.
+pub fn compare(runs: &[RunData], per_task: u32, seed: u64) -> Result<Comparison, AnalysisError> {
+    let first = &runs[0].scenario;
+    if let Some(other) = runs.iter().find(|r| r.scenario.tasks != first.tasks) {
+        return Err(AnalysisError::Rebuild {
+            what: "comparison".into(),
+            detail: format!(
+                "{} has tasks {:?} but {} has {:?}; compare runs of the same tasks",
+                runs[0].dir.display(),
+                first.tasks,
+                other.dir.display(),
+                other.scenario.tasks
+            ),
+        });
+    }
+    let root = rng::derive(seed, "compare", &[]);
+    let episodes = Episodes::new(&first.tasks, root, "compare", per_task)
+        .map_err(|detail| AnalysisError::Rebuild { what: "tasks".into(), detail })?;
+    let reference_prog = compile(&first.reference.genome)
+        .map_err(|detail| AnalysisError::Rebuild { what: "reference".into(), detail })?;
+    let reference = episodes.run(&reference_prog, first.inner_budget);
+    let mut gains: Vec<Option<Vec<f64>>> = Vec::new();
+    let mut rows = Vec::new();
+    for r in runs {
+        let g = match &r.champion {
+            Some(c) => {
+                let (_, prog) = compile_text(&c.genome)
+                    .map_err(|detail| AnalysisError::Rebuild { what: "champion".into(), detail })?;
+                Some(episodes.gains(&episodes.run(&prog, r.scenario.inner_budget), &reference))
+            }
+            None => None,
+        };
+        rows.push(RunRow {
+            dir: r.dir.display().to_string(),
+            name: r.scenario.name.clone(),
+            seed: r.scenario.seed,
+            champion: r.champion.as_ref().map(|c| c.id),
+            verified: r.champion.as_ref().and_then(|c| c.verified),
+            common: g.as_ref().map(|g| bootstrap_mean(g, root)),
+            best_verified: progress(&r.events, r.ticks_done).ticks.iter().map(|t| t.best_verified).collect(),
+        });
+        gains.push(g);
+    }
+    let mut pairs = Vec::new();
+    for a in 0..runs.len() {
+        for b in a + 1..runs.len() {
+            if runs.len() > 8 && a > 0 {
+                break;
+            }
+            let (Some(ga), Some(gb)) = (&gains[a], &gains[b]) else { continue };
+            let diffs: Vec<f64> = ga.iter().zip(gb).map(|(x, y)| x - y).collect();
+            let s = rng::derive(root, "pair", &[a as u64, b as u64]);
+            pairs.push(Pair { a, b, difference: bootstrap_mean(&diffs, s), p_value: sign_flip_p(&diffs, s) });
+        }
+    }
+    let (factorial, design) = match design(runs) {
+        Ok((factors, cells)) => match gains.iter().cloned().collect::<Option<Vec<Vec<f64>>>>() {
+            Some(g) => {
+                let effects = effects(&factors, &cells, &g, root);
+                let k = factors.len();
+                (Some(Factorial { factors, cells, effects }), format!("2^{k} factorial design"))
+            }
+            None => (None, "a run has no champion, so effects cannot be estimated".into()),
+        },
+        Err(why) => (None, why),
+    };
+    Ok(Comparison {
+        tasks: first.tasks.clone(),
+        episodes: episodes.jobs.len(),
+        reference: first.reference.origin.clone(),
+        runs: rows,
+        pairs,
+        factorial,
+        design,
+    })
+}
+
+/// Flatten a TOML table to `section.key = value` text.
+fn flatten(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, String>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+/// Order two levels: `false` before `true`, numbers by value, else text.
+fn level_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Detect a 2^k design: keys that differ between runs, each with two levels, every
+/// combination present. Returns the factors and the runs of each cell.
+pub fn design(runs: &[RunData]) -> Result<(Vec<Factor>, Vec<Vec<usize>>), String> {
+    let maps: Vec<BTreeMap<String, String>> = runs
+        .iter()
+        .map(|r| {
+            let mut m = BTreeMap::new();
+            if let Ok(t) = r.scenario.text.parse::<toml::Table>() {
+                flatten("", &t, &mut m);
+            }
+            m
+        })
+        .collect();
+    let mut keys: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut factors = Vec::new();
+    for key in keys {
+        if NOT_FACTORS.contains(&key.as_str()) {
+            continue;
+        }
+        let mut levels: Vec<String> =
+            maps.iter().map(|m| m.get(key).cloned().unwrap_or_else(|| "(default)".into())).collect();
+        levels.sort_by(|a, b| level_order(a, b));
+        levels.dedup();
+        match levels.len() {
+            1 => {}
+            2 => factors.push(Factor { key: key.clone(), low: levels[0].clone(), high: levels[1].clone() }),
+            n => return Err(format!("`{key}` takes {n} values; a factorial design needs two levels per factor")),
+        }
+    }
+    if factors.is_empty() {
+        return Err("the runs differ only in name or seed (replicates): no factors".into());
+    }
+    if factors.len() > MAX_FACTORS {
+        return Err(format!("{} keys differ; at most {MAX_FACTORS} factors are analysed", factors.len()));
+    }
+    let mut cells = vec![Vec::new(); 1 << factors.len()];
+    for (i, m) in maps.iter().enumerate() {
+        let cell = factors.iter().enumerate().fold(0usize, |acc, (j, f)| {
+            let v = m.get(&f.key).map_or("(default)", |s| s.as_str());
+            acc | (usize::from(v == f.high) << j)
+        });
+        cells[cell].push(i);
+    }
+    if let Some(missing) = cells.iter().position(|c| c.is_empty()) {
+        let combo: Vec<String> = factors
+            .iter()
+            .enumerate()
+            .map(|(j, f)| format!("{}={}", f.key, if missing >> j & 1 == 1 { &f.high } else { &f.low }))
+            .collect();
+        return Err(format!("no run has {}: not a full factorial design", combo.join(", ")));
+    }
+    Ok((factors, cells))
+}
+
+/// Per-episode value of every effect given per-cell run choices.
+fn effect_values(k: usize, cells: &[Vec<usize>], gains: &[Vec<f64>], e: usize) -> Vec<f64> {
+    let y: Vec<f64> =
+        cells.iter().map(|runs| runs.iter().map(|&r| gains[r][e]).sum::<f64>() / runs.len() as f64).collect();
+    let mut out = Vec::new();
+    for subset in 1..(1usize << k) {
+        let c: f64 = (0..y.len())
+            .map(|cell| {
+                let sign = if (cell & subset).count_ones() % 2 == subset.count_ones() % 2 { 1.0 } else { -1.0 };
+                sign * y[cell]
+            })
+            .sum();
+        out.push(c / (1usize << (k - 1)) as f64);
+    }
+    let all = (1usize << k) - 1;
+    let alone: f64 = (0..k).map(|j| y[1 << j] - y[0]).sum();
+    out.push(y[all] - y[0] - alone);
+    out
+}
+
+fn effects(factors: &[Factor], cells: &[Vec<usize>], gains: &[Vec<f64>], root: u64) -> Vec<Effect> {
+    let k = factors.len();
+    let n = gains[0].len();
+    let per_episode: Vec<Vec<f64>> = (0..n).map(|e| effect_values(k, cells, gains, e)).collect();
+    let m = per_episode[0].len();
+    let mut names: Vec<String> = (1..(1usize << k))
+        .map(|s| (0..k).filter(|j| s >> j & 1 == 1).map(|j| factors[j].key.clone()).collect::<Vec<_>>().join(" x "))
+        .collect();
+    names.push("synergy".into());
+    // Two-level bootstrap: replicate runs within cells, then episodes.
+    let mut r = rng::stream(root, "factorial-bootstrap", &[]);
+    let mut samples = vec![Vec::with_capacity(BOOTSTRAP); m];
+    for _ in 0..BOOTSTRAP {
+        let resampled: Vec<Vec<usize>> =
+            cells.iter().map(|c| (0..c.len()).map(|_| c[r.random_range(0..c.len())]).collect()).collect();
+        let idx: Vec<usize> = (0..n).map(|_| r.random_range(0..n)).collect();
+        let mut sums = vec![0.0; m];
+        for &e in &idx {
+            for (s, v) in sums.iter_mut().zip(effect_values(k, &resampled, gains, e)) {
+                *s += v;
+            }
+        }
+        for (j, s) in sums.into_iter().enumerate() {
+            samples[j].push(s / n as f64);
+        }
+    }
+    (0..m)
+        .map(|j| {
+            let column: Vec<f64> = per_episode.iter().map(|v| v[j]).collect();
+            samples[j].sort_by(f64::total_cmp);
+            Effect {
+                name: names[j].clone(),
+                estimate: Interval {
+                    estimate: mean(&column),
+                    lo: quantile_sorted(&samples[j], 0.025),
+                    hi: quantile_sorted(&samples[j], 0.975),
+                },
+                p_value: sign_flip_p(&column, rng::derive(root, "effect", &[j as u64])),
+            }
+        })
+        .collect()
+}
+
+fn f3(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into())
+}
+
+/// The comparison as a document.
+pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
+    let mut d = Doc { title: format!("outerloop comparison of {} runs", c.runs.len()), blocks: vec![] };
+    d.push(Block::Para(format!(
+        "Every champion re-runs on the same {} fresh episodes (tasks {}) against the reference {}; fitness is the mean log10(reference regret / champion regret). Intervals are 95% bootstraps over episodes; p-values are two-sided sign-flip permutation tests of paired per-episode differences.",
+        c.episodes,
+        c.tasks.join(", "),
+        c.reference
+    )));
+    d.push(Block::Heading(1, "Runs".into()));
+    d.push(Block::Table {
+        header: ["#", "run", "seed", "champion", "verified in run", "common episodes"].map(String::from).to_vec(),
+        rows: c
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                vec![
+                    i.to_string(),
+                    format!("{} ({})", r.name, r.dir),
+                    r.seed.to_string(),
+                    r.champion.map_or("-".into(), |id| format!("#{id}")),
+                    f3(r.verified),
+                    r.common.map_or("-".into(), |i| i.signed()),
+                ]
+            })
+            .collect(),
+    });
+    let series: Vec<Series> = c
+        .runs
+        .iter()
+        .map(|r| Series {
+            name: r.name.clone(),
+            points: r.best_verified.iter().enumerate().filter_map(|(t, v)| Some((t as f64, (*v)?))).collect(),
+            bold: false,
+        })
+        .collect();
+    d.push(Block::Figure {
+        file: "progress.svg".into(),
+        svg: line_chart(
+            &Axes {
+                title: "best verified fitness per tick",
+                x: "tick",
+                y: "fitness",
+                x_log2: false,
+                legend: plotters::prelude::SeriesLabelPosition::LowerRight,
+            },
+            &series,
+        )
+        .map_err(AnalysisError::Draw)?,
+        caption: "Best verified fitness of each run's living population per tick (each against its own reference)."
+            .into(),
+    });
+    d.push(Block::Heading(1, "Paired differences".into()));
+    d.push(Block::Table {
+        header: ["a", "b", "a - b", "p"].map(String::from).to_vec(),
+        rows: c
+            .pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    c.runs[p.a].name.clone(),
+                    c.runs[p.b].name.clone(),
+                    p.difference.signed(),
+                    format!("{:.4}", p.p_value),
+                ]
+            })
+            .collect(),
+    });
+    d.push(Block::Heading(1, "Factorial effects".into()));
+    match &c.factorial {
+        None => d.push(Block::Para(format!("No factorial analysis: {}.", c.design))),
+        Some(f) => {
+            d.push(Block::Para(format!("{} over these factors (the effect of a factor is the mean response at its high level minus at its low level):", c.design)));
+            d.push(Block::Table {
+                header: ["factor", "low (-1)", "high (+1)"].map(String::from).to_vec(),
+                rows: f.factors.iter().map(|x| vec![x.key.clone(), x.low.clone(), x.high.clone()]).collect(),
+            });
+            d.push(Block::Table {
+                header: ["effect", "estimate [95% CI]", "p"].map(String::from).to_vec(),
+                rows: f
+                    .effects
+                    .iter()
+                    .map(|e| vec![e.name.clone(), e.estimate.signed(), format!("{:.4}", e.p_value)])
+                    .collect(),
+            });
+            if let Some(s) = f.effects.last() {
+                let verdict = if s.estimate.lo > 0.0 {
+                    "the whole is more than the sum of its parts"
+                } else if s.estimate.hi < 0.0 {
+                    "the whole is less than the sum of its parts"
+                } else {
+                    "no evidence that the whole differs from the sum of its parts"
+                };
+                d.push(Block::Para(format!(
+                    "Synergy (all factors high minus all low, minus the sum of each factor's effect alone): {}; {verdict}.",
+                    s.estimate.signed()
+                )));
+            }
+        }
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effects_of_an_additive_two_factor_design_have_no_interaction() {
+        // y = 1 + 2a + 3b (a, b in {0, 1}), four cells, one run each, three episodes.
+        let cells = vec![vec![0], vec![1], vec![2], vec![3]];
+        let gains: Vec<Vec<f64>> = [1.0, 3.0, 4.0, 6.0].iter().map(|&y| vec![y, y, y]).collect();
+        let v = effect_values(2, &cells, &gains, 0);
+        assert_eq!(v, vec![2.0, 3.0, 0.0, 0.0]);
+        // With an interaction: y11 = 9 instead of 6.
+        let gains: Vec<Vec<f64>> = [1.0, 3.0, 4.0, 9.0].iter().map(|&y| vec![y, y, y]).collect();
+        let v = effect_values(2, &cells, &gains, 0);
+        assert_eq!(v, vec![3.5, 4.5, 1.5, 3.0]);
+    }
+}

@@ -1,0 +1,106 @@
+//! Progress per tick, replayed from the event log: best and median verified fitness of
+//! the living population, best claim, and every claim next to its verification.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::stats::median;
+use crate::sim::events::Event;
+
+/// The population at the end of one tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickRow {
+    /// Tick.
+    pub tick: u32,
+    /// Living mechanisms.
+    pub alive: usize,
+    /// Living mechanisms with a verified fitness.
+    pub verified_alive: usize,
+    /// Best verified fitness among the living.
+    pub best_verified: Option<f64>,
+    /// Median verified fitness among the living.
+    pub median_verified: Option<f64>,
+    /// Best claimed fitness among the living.
+    pub best_claimed: Option<f64>,
+}
+
+/// One verification: the claim and what fresh seeds said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClaimCheck {
+    /// Tick.
+    pub tick: u32,
+    /// Mechanism id.
+    pub id: u64,
+    /// Claimed fitness.
+    pub claimed: f64,
+    /// Verified fitness.
+    pub verified: f64,
+    /// Whether a claim episode re-ran bit for bit.
+    pub integrity: bool,
+}
+
+/// The progress section's data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// One row per completed tick.
+    pub ticks: Vec<TickRow>,
+    /// Every verification in log order.
+    pub checks: Vec<ClaimCheck>,
+}
+
+#[derive(Default)]
+struct Living {
+    claimed: Option<f64>,
+    verified: Option<f64>,
+}
+
+/// Replay the event log tick by tick.
+pub fn progress(events: &[Event], ticks_done: u32) -> Progress {
+    let mut alive: BTreeMap<u64, Living> = BTreeMap::new();
+    let mut ticks = Vec::new();
+    let mut checks = Vec::new();
+    let mut next = events.iter().peekable();
+    for tick in 0..ticks_done {
+        while let Some(e) = next.next_if(|e| e.tick() <= tick) {
+            match e {
+                Event::Born { id, .. } => {
+                    alive.insert(*id, Living::default());
+                }
+                Event::Evaluated { id, claimed, .. } => {
+                    if let Some(m) = alive.get_mut(id) {
+                        m.claimed = Some(*claimed);
+                    }
+                }
+                Event::Verified { tick, id, claimed, verified, integrity, .. } => {
+                    if let Some(m) = alive.get_mut(id) {
+                        m.verified = Some(*verified);
+                    }
+                    checks.push(ClaimCheck {
+                        tick: *tick,
+                        id: *id,
+                        claimed: *claimed,
+                        verified: *verified,
+                        integrity: *integrity,
+                    });
+                }
+                Event::Retired { id, .. } => {
+                    alive.remove(id);
+                }
+                _ => {}
+            }
+        }
+        let verified: Vec<f64> = alive.values().filter_map(|m| m.verified).collect();
+        let max =
+            |xs: &mut dyn Iterator<Item = f64>| xs.fold(None, |b: Option<f64>, x| Some(b.map_or(x, |b| b.max(x))));
+        ticks.push(TickRow {
+            tick,
+            alive: alive.len(),
+            verified_alive: verified.len(),
+            best_verified: max(&mut verified.iter().copied()),
+            median_verified: (!verified.is_empty()).then(|| median(&verified)),
+            best_claimed: max(&mut alive.values().filter_map(|m| m.claimed)),
+        });
+    }
+    Progress { ticks, checks }
+}

@@ -1,0 +1,377 @@
+//! The report as a document: one section per question, each with its table and figure.
+
+use super::doc::{Block, Doc};
+use super::plots::{Axes, Series, ancestry_tree, claims_scatter, line_chart};
+use super::run_data::RunData;
+use super::{AnalysisError, Report};
+
+fn f3(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into())
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.0}%", 100.0 * v)).unwrap_or_else(|| "-".into())
+}
+
+fn multiplier(x: f64) -> String {
+    if x.is_finite() { format!("{x:.2}x") } else { "not reached".into() }
+}
+
+/// Build the document of an analysis.
+pub fn render(report: &Report, data: &RunData) -> Result<Doc, AnalysisError> {
+    let mut d = Doc { title: format!("outerloop analysis: {}", report.run), blocks: vec![] };
+    d.push(Block::Para(format!(
+        "Run {} (seed {}), {} ticks done, tasks {}, inner budget {}, reference {}. Fitness is the mean over episodes of log10(reference regret / mechanism regret): 0 = as good as the reference, +1 = ten times lower regret. Intervals are 95% percentile bootstraps over episodes.",
+        report.run,
+        report.seed,
+        report.ticks_done,
+        report.tasks.join(", "),
+        report.budget,
+        report.reference
+    )));
+    progress(&mut d, report)?;
+    lineage(&mut d, report, data)?;
+    novelty(&mut d, report);
+    genes(&mut d, report);
+    attribution(&mut d, report);
+    scaling(&mut d, report)?;
+    Ok(d)
+}
+
+fn progress(d: &mut Doc, r: &Report) -> Result<(), AnalysisError> {
+    d.push(Block::Heading(1, "Progress".into()));
+    let ticks = &r.progress.ticks;
+    let series = |name: &str, bold: bool, f: &dyn Fn(&super::progress::TickRow) -> Option<f64>| Series {
+        name: name.into(),
+        points: ticks.iter().filter_map(|t| Some((t.tick as f64, f(t)?))).collect(),
+        bold,
+    };
+    let svg = line_chart(
+        &Axes {
+            title: "fitness of the living population per tick",
+            x: "tick",
+            y: "fitness",
+            x_log2: false,
+            legend: plotters::prelude::SeriesLabelPosition::LowerRight,
+        },
+        &[
+            series("best verified", true, &|t| t.best_verified),
+            series("median verified", false, &|t| t.median_verified),
+            series("best claimed", false, &|t| t.best_claimed),
+        ],
+    )
+    .map_err(AnalysisError::Draw)?;
+    d.push(Block::Figure {
+        file: "progress.svg".into(),
+        svg,
+        caption:
+            "Best and median verified fitness of the living mechanisms, and the best claim, at the end of each tick."
+                .into(),
+    });
+    let last = ticks.last();
+    d.push(Block::Para(format!(
+        "At the last tick: {} living mechanisms, {} verified; best verified {}, median verified {}, best claim {}.",
+        last.map_or(0, |t| t.alive),
+        last.map_or(0, |t| t.verified_alive),
+        f3(last.and_then(|t| t.best_verified)),
+        f3(last.and_then(|t| t.median_verified)),
+        f3(last.and_then(|t| t.best_claimed)),
+    )));
+    let points: Vec<(f64, f64)> = r.progress.checks.iter().map(|c| (c.claimed, c.verified)).collect();
+    if !points.is_empty() {
+        d.push(Block::Figure {
+            file: "claims.svg".into(),
+            svg: claims_scatter(&points).map_err(AnalysisError::Draw)?,
+            caption: format!(
+                "Every verification ({}): claim on the shared claim episodes against fitness on fresh seeds; points below the diagonal were optimistic claims.",
+                points.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError> {
+    d.push(Block::Heading(1, "Champion lineage".into()));
+    let (Some(c), Some(l)) = (&r.champion, &r.lineage) else {
+        d.push(Block::Para("No mechanism was verified, so the run has no champion.".into()));
+        return Ok(());
+    };
+    d.push(Block::Para(format!(
+        "Champion #{} with {} fitness {}{}; {} ancestors, {} steps on the first-parent path.",
+        c.id,
+        if c.verified { "verified" } else { "claimed (NOT verified)" },
+        f3(c.fitness),
+        r.fresh_fitness.map(|i| format!(" (on the analysis's own fresh episodes: {})", i.signed())).unwrap_or_default(),
+        l.ancestors.len(),
+        l.path.len().saturating_sub(1)
+    )));
+    d.push(Block::Code(c.genome.clone()));
+    d.push(Block::Table {
+        header: ["id", "tick", "agent", "operator", "diagnosis", "fitness", "change"].map(String::from).to_vec(),
+        rows: l
+            .path
+            .iter()
+            .map(|s| {
+                vec![
+                    format!("#{}", s.id),
+                    s.tick.to_string(),
+                    s.agent.clone(),
+                    s.operator.clone(),
+                    s.diagnosis.clone().unwrap_or_else(|| "-".into()),
+                    format!("{}{}", f3(s.fitness), if s.verified || s.fitness.is_none() { "" } else { " (claim)" }),
+                    f3(s.change),
+                ]
+            })
+            .collect(),
+    });
+    let path: Vec<u64> = l.path.iter().map(|s| s.id).collect();
+    d.push(Block::Figure {
+        file: "lineage.svg".into(),
+        svg: ancestry_tree(&data.ancestry, &l.ancestors, &path).map_err(AnalysisError::Draw)?,
+        caption: "The champion's ancestry: every ancestor by birth tick; edge colour is the kind of birth.".into(),
+    });
+    Ok(())
+}
+
+fn novelty(d: &mut Doc, r: &Report) {
+    d.push(Block::Heading(1, "Novelty".into()));
+    let Some(n) = &r.novelty else {
+        d.push(Block::Para("No champion, no novelty analysis.".into()));
+        return;
+    };
+    d.push(Block::Para(format!(
+        "A mechanism counts as new only when its structural distance to every library mechanism is at least {} and its behavioural distance at least {}, and it beats its nearest library relative on {} fresh paired episodes (the interval of log10(relative's regret / its regret) lies above 0).",
+        n.thresholds.structural, n.thresholds.behavioural, n.episodes
+    )));
+    d.push(Block::Table {
+        header: [
+            "id",
+            "verified",
+            "nearest library",
+            "struct. dist",
+            "behav. dist",
+            "min struct.",
+            "min behav.",
+            "vs nearest",
+            "p",
+            "new?",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: n
+            .rows
+            .iter()
+            .map(|x| {
+                vec![
+                    format!("#{}", x.id),
+                    f3(x.verified),
+                    x.nearest.clone(),
+                    format!("{:.3}", x.structural),
+                    format!("{:.3}", x.behavioural),
+                    format!("{:.3}", x.min_structural),
+                    format!("{:.3}", x.min_behavioural),
+                    x.versus_nearest.signed(),
+                    format!("{:.4}", x.p_value),
+                    if x.is_new { "NEW".into() } else { "no".into() },
+                ]
+            })
+            .collect(),
+    });
+    let items: Vec<String> = n
+        .rows
+        .iter()
+        .map(|x| {
+            let mut pairs: Vec<String> =
+                x.new_combinations.iter().take(12).map(|(a, b)| format!("{a} + {b}")).collect();
+            if x.new_combinations.len() > 12 {
+                pairs.push(format!("and {} more (report.json)", x.new_combinations.len() - 12));
+            }
+            format!(
+                "#{}: {}{}",
+                x.id,
+                if pairs.is_empty() { "no primitive pair that the library lacks".into() } else { pairs.join(", ") },
+                if x.new_primitives.is_empty() {
+                    String::new()
+                } else {
+                    format!("; primitives no library mechanism uses: {}", x.new_primitives.join(", "))
+                }
+            )
+        })
+        .collect();
+    d.push(Block::Para("Primitive pairs each mechanism uses together that no library mechanism combines:".into()));
+    d.push(Block::List(items));
+}
+
+fn genes(d: &mut Doc, r: &Report) {
+    d.push(Block::Heading(1, "Live genes".into()));
+    let Some(g) = &r.genes else {
+        d.push(Block::Para("No champion, no live-gene report.".into()));
+        return;
+    };
+    d.push(Block::Para(format!(
+        "Genes of champion #{} on {} fresh episodes: how often each node was evaluated and how often its value reached a decision. {}",
+        g.id,
+        g.episodes,
+        if g.dead.is_empty() {
+            "Every gene fired.".to_string()
+        } else {
+            format!("DEAD GENES (never reached a decision): nodes {:?}.", g.dead)
+        }
+    )));
+    d.push(Block::Table {
+        header: ["node", "hook", "gene", "evaluated", "reached", "live"].map(String::from).to_vec(),
+        rows: g
+            .genes
+            .iter()
+            .map(|x| {
+                let mut text = x.text.clone();
+                if text.len() > 70 {
+                    text.truncate(67);
+                    text.push_str("...");
+                }
+                vec![
+                    x.node.to_string(),
+                    x.hook.clone(),
+                    format!("{}{}", "· ".repeat(x.depth), text),
+                    x.evaluated.to_string(),
+                    x.reached.to_string(),
+                    if x.reached > 0 { "yes".into() } else { "DEAD".into() },
+                ]
+            })
+            .collect(),
+    });
+    if !g.reported_in_run.is_empty() {
+        d.push(Block::Para(format!(
+            "The verifier reported dead genes of this mechanism during the run: {}.",
+            g.reported_in_run.join("; ")
+        )));
+    }
+}
+
+fn attribution(d: &mut Doc, r: &Report) {
+    let a = &r.attribution;
+    d.push(Block::Heading(1, "Attribution".into()));
+    d.push(Block::Para(
+        "Who produced the improvements: per agent and operator family, children born, evaluated, claimed improvements (claim above the first parent's fitness), verified, and verified improvements (verified fitness above the first parent's verified fitness) with their summed gain.".into(),
+    ));
+    d.push(Block::Table {
+        header: [
+            "agent",
+            "operator",
+            "born",
+            "evaluated",
+            "claimed impr.",
+            "verified",
+            "verified impr.",
+            "verified gain",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: a
+            .credits
+            .iter()
+            .map(|c| {
+                vec![
+                    c.agent.clone(),
+                    c.operator.clone(),
+                    c.born.to_string(),
+                    c.evaluated.to_string(),
+                    c.claimed_improvements.to_string(),
+                    c.verified.to_string(),
+                    c.verified_improvements.to_string(),
+                    format!("{:+.3}", c.verified_gain),
+                ]
+            })
+            .collect(),
+    });
+    let db = &a.debate;
+    let v = &a.verifier;
+    d.push(Block::List(vec![
+        format!(
+            "Debate: {} proposals debated ({} accepted, {} revised, {} rejected). Precision {} ({} of {} accepted children beat their parent); audited rejections that would have improved: {} ({} of {}).",
+            db.debated,
+            db.accepted,
+            db.revised,
+            db.rejected,
+            pct(db.precision),
+            db.accepted_improved,
+            db.accepted_evaluated,
+            pct(db.false_rejection_rate),
+            db.audited_improved,
+            db.audited
+        ),
+        format!(
+            "Verifier: {} verifications, mean claimed-minus-verified gap {}, {} claimed wins not reproduced on fresh seeds, {} integrity failures, {} dead-gene reports.",
+            v.verifications,
+            f3(v.mean_gap),
+            v.wins_not_reproduced,
+            v.integrity_failures,
+            v.dead_gene_reports
+        ),
+    ]));
+}
+
+fn scaling(d: &mut Doc, r: &Report) -> Result<(), AnalysisError> {
+    d.push(Block::Heading(1, "Search-step scaling".into()));
+    let Some(s) = &r.scaling else {
+        d.push(Block::Para("Not computed (no champion, or --no-scaling).".into()));
+        return Ok(());
+    };
+    let held: Vec<String> = s.tasks.iter().zip(&s.held_out).map(|(t, h)| format!("{t} ({h})")).collect();
+    d.push(Block::Para(format!(
+        "Held-out tasks: {}; {} episodes per point, the same seeds for every mechanism. Score: mean log10 regret (lower is better) at multiples of the run's inner budget ({}).",
+        held.join(", "),
+        s.episodes,
+        s.budget
+    )));
+    let series: Vec<Series> = s
+        .curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Series {
+            name: c.name.clone(),
+            points: s.multipliers.iter().zip(&c.mean_log_regret).map(|(m, y)| (m.log2(), *y)).collect(),
+            bold: i == 0,
+        })
+        .collect();
+    d.push(Block::Figure {
+        file: "scaling.svg".into(),
+        svg: line_chart(
+            &Axes {
+                title: "best score against inner budget (held-out tasks)",
+                x: "inner budget",
+                y: "mean log10 regret",
+                x_log2: true,
+                legend: plotters::prelude::SeriesLabelPosition::LowerLeft,
+            },
+            &series,
+        )
+        .map_err(AnalysisError::Draw)?,
+        caption: "Mean log10 regret against inner budget for the champion (thick) and every library mechanism.".into(),
+    });
+    let mut header = vec!["mechanism".to_string()];
+    header.extend(s.multipliers.iter().map(|m| format!("{m}x")));
+    d.push(Block::Table {
+        header,
+        rows: s
+            .curves
+            .iter()
+            .map(|c| {
+                let mut row = vec![c.name.clone()];
+                row.extend(c.mean_log_regret.iter().map(|y| format!("{y:.3}")));
+                row
+            })
+            .collect(),
+    });
+    let m = s.budget_multiplier;
+    d.push(Block::Para(format!(
+        "Budget multiplier: the best library mechanism at 1x, {}, needs {} of the run's budget to match the champion at 1x (95% bootstrap interval {} to {}; 'not reached' = not within {}x).",
+        s.best_library,
+        multiplier(m.estimate),
+        multiplier(m.lo),
+        multiplier(m.hi),
+        s.multipliers.last().copied().unwrap_or(1.0)
+    )));
+    Ok(())
+}

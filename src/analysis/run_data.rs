@@ -1,0 +1,41 @@
+//! A run folder as the analysis sees it: scenario, event log (up to the last
+//! checkpoint), ancestry graph and the checkpoint's champion.
+
+use std::path::{Path, PathBuf};
+
+use crate::ancestry::Ancestry;
+use crate::scenario::Scenario;
+use crate::sim::Champion;
+use crate::sim::events::Event;
+use crate::store::run_dir::{Run, RunError, files, read_events};
+
+/// Everything read from one run folder.
+pub struct RunData {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The run's scenario.
+    pub scenario: Scenario,
+    /// Events of the completed ticks, in log order.
+    pub events: Vec<Event>,
+    /// The ancestry graph built from those events.
+    pub ancestry: Ancestry,
+    /// The champion at the last checkpoint (its genome is the authoritative one: the
+    /// verifier may have simplified it in place after its birth).
+    pub champion: Option<Champion>,
+    /// Completed ticks.
+    pub ticks_done: u32,
+}
+
+impl RunData {
+    /// Open a run folder read-only.
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let mut run = Run::inspect(dir)?;
+        let ticks_done = run.sim().ticks_done();
+        let champion = run.sim().champion();
+        let mut events = read_events(&dir.join(files::EVENTS))?;
+        // Events of a tick interrupted before its checkpoint are not part of the run.
+        events.retain(|e| e.tick() < ticks_done.max(1));
+        let ancestry = Ancestry::from_events(&events);
+        Ok(RunData { dir: dir.to_path_buf(), scenario: run.scenario().clone(), events, ancestry, champion, ticks_done })
+    }
+}

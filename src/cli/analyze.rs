@@ -1,0 +1,143 @@
+//! `outerloop analyze RUN_DIR` and `outerloop compare RUN_DIR...`: reports with
+//! embedded SVG figures, written as Markdown, one self-contained HTML page and JSON.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::analysis::doc::Doc;
+use crate::analysis::novelty::Thresholds;
+use crate::analysis::run_data::RunData;
+use crate::analysis::{Options, analyze, compare, render};
+use crate::diagnostic::InputError;
+use crate::store::atomic::write_atomic;
+
+/// Flags of `analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A run folder.
+    pub dir: PathBuf,
+    /// Output folder (default: RUN_DIR/analysis).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Fresh episodes per task for novelty and live genes.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub episodes: u32,
+    /// Fresh episodes per held-out task and budget for the scaling curves.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub scaling_episodes: u32,
+    /// Mechanisms in the novelty table, champion included.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub top: u64,
+    /// Structural distance (0..1) to every library mechanism a new mechanism must reach.
+    #[arg(long, default_value_t = 0.3)]
+    pub structural_threshold: f64,
+    /// Behavioural distance (0..1) to every library mechanism a new mechanism must reach.
+    #[arg(long, default_value_t = 0.05)]
+    pub behavioural_threshold: f64,
+    /// Skip the search-step scaling curves (the slowest section).
+    #[arg(long)]
+    pub no_scaling: bool,
+}
+
+/// Flags of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Two or more run folders (for example the arms of an ablation).
+    #[arg(required = true, num_args = 2..)]
+    pub dirs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "comparison")]
+    pub out: PathBuf,
+    /// Common fresh episodes per task.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub episodes: u32,
+    /// Seed of the common episodes and of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn threshold(value: f64, flag: &str) -> Result<f64, InputError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(InputError::Usage {
+            message: format!("--{flag} {value} is out of range"),
+            hint: Some("distances lie between 0 and 1".into()),
+        })
+    }
+}
+
+/// Write a document's Markdown, HTML, figures and JSON; returns the HTML path.
+fn write_doc(out: &Path, stem: &str, doc: &Doc, json: &impl serde::Serialize) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    for (file, svg) in doc.figures() {
+        write_atomic(&out.join(file), svg.as_bytes())?;
+    }
+    write_atomic(&out.join(format!("{stem}.md")), doc.markdown().as_bytes())?;
+    write_atomic(&out.join(format!("{stem}.json")), (serde_json::to_string_pretty(json)? + "\n").as_bytes())?;
+    let html = out.join(format!("{stem}.html"));
+    write_atomic(&html, doc.html().as_bytes())?;
+    Ok(html)
+}
+
+/// Run `outerloop analyze`.
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let opts = Options {
+        episodes: args.episodes,
+        scaling_episodes: args.scaling_episodes,
+        top: args.top as usize,
+        thresholds: Thresholds {
+            structural: threshold(args.structural_threshold, "structural-threshold")?,
+            behavioural: threshold(args.behavioural_threshold, "behavioural-threshold")?,
+        },
+        scaling: !args.no_scaling,
+    };
+    let data = RunData::load(&args.dir)?;
+    let report = analyze(&data, &opts)?;
+    let doc = render::render(&report, &data)?;
+    let out = args.out.unwrap_or_else(|| args.dir.join("analysis"));
+    let html = write_doc(&out, "report", &doc, &report)?;
+    if let Some(c) = &report.champion {
+        println!(
+            "champion #{} fitness {:+.3}{}",
+            c.id,
+            c.fitness.unwrap_or(f64::NAN),
+            if c.verified { " (verified)" } else { " (NOT verified)" }
+        );
+    }
+    if let Some(n) = report.novelty.as_ref().and_then(|n| n.rows.first()) {
+        println!(
+            "novelty: nearest library mechanism {} (structural {:.3}, behavioural {:.3}), versus it {}: {}",
+            n.nearest,
+            n.structural,
+            n.behavioural,
+            n.versus_nearest.signed(),
+            if n.is_new { "NEW" } else { "not new" }
+        );
+    }
+    if let Some(g) = &report.genes {
+        println!("live genes: {} of {} fired", g.genes.len() - g.dead.len(), g.genes.len());
+    }
+    println!("report: {}\n        {}", html.display(), out.join("report.md").display());
+    Ok(())
+}
+
+/// Run `outerloop compare`.
+pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
+    let runs = args.dirs.iter().map(|d| RunData::load(d)).collect::<Result<Vec<_>, _>>()?;
+    let comparison = compare::compare(&runs, args.episodes, args.seed)?;
+    let doc = compare::render(&comparison)?;
+    let html = write_doc(&args.out, "comparison", &doc, &comparison)?;
+    for r in &comparison.runs {
+        println!(
+            "{:<24} champion {:>8}  common episodes {}",
+            r.name,
+            r.champion.map_or("-".into(), |i| format!("#{i}")),
+            r.common.map_or("-".into(), |i| i.signed())
+        );
+    }
+    println!("design: {}", comparison.design);
+    println!("comparison: {}", html.display());
+    Ok(())
+}
