@@ -71,6 +71,9 @@ pub struct Edge {
     pub tick: u32,
     /// Motivating diagnosis.
     pub diagnosis: Option<String>,
+    /// Position of the parent in the child's parent list: 0 is the primary parent (the
+    /// one mutated, or the first crossover parent), whose fitness the child is judged by.
+    pub rank: usize,
 }
 
 /// The ancestry graph with an index from mechanism id to node.
@@ -108,7 +111,7 @@ impl Ancestry {
                     } else {
                         EdgeKind::Mutation
                     };
-                    for p in parents {
+                    for (rank, p) in parents.iter().enumerate() {
                         if let Some(&pn) = a.index.get(p) {
                             a.graph.add_edge(
                                 pn,
@@ -119,6 +122,7 @@ impl Ancestry {
                                     operator: operator.clone(),
                                     tick: *tick,
                                     diagnosis: diagnosis.map(|d| d.as_str().to_string()),
+                                    rank,
                                 },
                             );
                         }
@@ -168,13 +172,14 @@ impl Ancestry {
         ids
     }
 
-    /// The path from a seed to `id` following first parents.
+    /// The path from a seed to `id` following primary parents (`parents[0]` of each
+    /// birth).
     pub fn first_parent_path(&self, id: u64) -> Vec<(u64, Option<Edge>)> {
         let mut path = Vec::new();
         let mut cur = self.index.get(&id).copied();
         while let Some(n) = cur {
             let mut incoming: Vec<_> = self.graph.edges_directed(n, Direction::Incoming).collect();
-            incoming.sort_by_key(|e| self.graph[e.source()].id);
+            incoming.sort_by_key(|e| (e.weight().rank, self.graph[e.source()].id));
             let first = incoming.first();
             path.push((self.graph[n].id, first.map(|e| e.weight().clone())));
             cur = first.map(|e| e.source());

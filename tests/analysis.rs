@@ -1,0 +1,324 @@
+//! `outerloop analyze` and `outerloop compare` on small real runs. Every figure replayed
+//! from the event log is recomputed here from `events.jsonl` read as plain JSON (not
+//! through the crate's event types or the analysis module) and must match
+//! `report.json`; the recomputed figures need new inner runs are checked through the
+//! crate's lower-level APIs; the SVGs must be well-formed XML with plot content.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use outerloop::genome::hash::structural_distance;
+use outerloop::genome::library::LIBRARY;
+use outerloop::genome::{Limits, load};
+use quick_xml::events::Event as Xml;
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outerloop"))
+}
+
+fn run_scenario(scenario: &Path, dir: &Path) {
+    let out = bin().args(["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn analyze(run: &Path, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["analyze", run.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = bin().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn events(run: &Path) -> Vec<Value> {
+    fs::read_to_string(run.join("events.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn close(a: &Value, b: Option<f64>, what: &str) {
+    match (a.as_f64(), b) {
+        (None, None) => {}
+        (Some(x), Some(y)) => assert!((x - y).abs() < 1e-9, "{what}: report {x} vs recomputed {y}"),
+        (x, y) => panic!("{what}: report {x:?} vs recomputed {y:?}"),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// Parse an SVG with a standard XML parser; count drawn elements and text.
+fn svg_content(path: &Path) -> (usize, usize) {
+    let text = fs::read_to_string(path).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let (mut shapes, mut texts) = (0, 0);
+    let mut root = None;
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("{}: not well-formed XML: {e}", path.display())) {
+            Xml::Start(e) | Xml::Empty(e) => {
+                let name = e.name().as_ref().to_string();
+                root.get_or_insert(name.clone());
+                match name.as_str() {
+                    "polyline" | "circle" | "line" | "rect" | "path" | "polygon" => shapes += 1,
+                    "text" => texts += 1,
+                    _ => {}
+                }
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(root.as_deref(), Some("svg"), "{}", path.display());
+    (shapes, texts)
+}
+
+#[test]
+fn report_figures_match_an_independent_replay_of_the_event_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let report_dir = tmp.path().join("report");
+    run_scenario(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"), &run);
+    let report = analyze(&run, &report_dir, &["--episodes", "4", "--scaling-episodes", "3"]);
+    let ev = events(&run);
+    let ticks = report["ticks_done"].as_u64().unwrap();
+
+    // Progress: replay births, claims, verifications and retirements tick by tick.
+    #[derive(Default, Clone)]
+    struct M {
+        claimed: Option<f64>,
+        verified: Option<f64>,
+    }
+    let mut alive: BTreeMap<u64, M> = BTreeMap::new();
+    let rows = report["progress"]["ticks"].as_array().unwrap();
+    assert_eq!(rows.len() as u64, ticks);
+    for (tick, row) in rows.iter().enumerate() {
+        for e in ev.iter().filter(|e| e["tick"].as_u64() == Some(tick as u64)) {
+            let id = e["id"].as_u64();
+            match e["event"].as_str().unwrap() {
+                "born" => {
+                    alive.insert(id.unwrap(), M::default());
+                }
+                "evaluated" => {
+                    if let Some(m) = alive.get_mut(&id.unwrap()) {
+                        m.claimed = e["claimed"].as_f64();
+                    }
+                }
+                "verified" => {
+                    if let Some(m) = alive.get_mut(&id.unwrap()) {
+                        m.verified = e["verified"].as_f64();
+                    }
+                }
+                "retired" => {
+                    alive.remove(&id.unwrap());
+                }
+                _ => {}
+            }
+        }
+        let verified: Vec<f64> = alive.values().filter_map(|m| m.verified).collect();
+        assert_eq!(row["alive"].as_u64().unwrap() as usize, alive.len(), "tick {tick}");
+        close(&row["best_verified"], verified.iter().copied().reduce(f64::max), "best verified");
+        close(&row["median_verified"], median(verified.clone()), "median verified");
+        close(&row["best_claimed"], alive.values().filter_map(|m| m.claimed).reduce(f64::max), "best claimed");
+    }
+    let checks = report["progress"]["checks"].as_array().unwrap();
+    let verified_events: Vec<&Value> = ev.iter().filter(|e| e["event"] == "verified").collect();
+    assert_eq!(checks.len(), verified_events.len());
+    for (c, e) in checks.iter().zip(&verified_events) {
+        assert_eq!((&c["id"], &c["claimed"], &c["verified"]), (&e["id"], &e["claimed"], &e["verified"]));
+    }
+
+    // Champion: best verified among the living at the end (ties: lower id).
+    let champion = alive
+        .iter()
+        .filter_map(|(id, m)| Some((*id, m.verified?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .expect("the smoke run verifies mechanisms");
+    assert_eq!(report["champion"]["id"].as_u64(), Some(champion.0));
+    close(&report["champion"]["fitness"], Some(champion.1), "champion fitness");
+
+    // Lineage: follow parents[0] of each birth back to a seed.
+    let born: BTreeMap<u64, &Value> =
+        ev.iter().filter(|e| e["event"] == "born").map(|e| (e["id"].as_u64().unwrap(), e)).collect();
+    let mut path = vec![champion.0];
+    while let Some(p) = born[path.last().unwrap()]["parents"].as_array().unwrap().first() {
+        path.push(p.as_u64().unwrap());
+    }
+    path.reverse();
+    let steps: Vec<u64> =
+        report["lineage"]["path"].as_array().unwrap().iter().map(|s| s["id"].as_u64().unwrap()).collect();
+    assert_eq!(steps, path);
+    for s in report["lineage"]["path"].as_array().unwrap().iter().skip(1) {
+        let b = born[&s["id"].as_u64().unwrap()];
+        assert_eq!((&s["operator"], &s["agent"]), (&b["operator"], &b["agent"]));
+    }
+
+    // Attribution: debate precision, audits and the verifier gap.
+    let proposer: Vec<u64> = born.iter().filter(|(_, b)| b["agent"] == "proposer").map(|(id, _)| *id).collect();
+    let evaluated: Vec<&Value> = ev.iter().filter(|e| e["event"] == "evaluated" && !e["improved"].is_null()).collect();
+    let accepted: Vec<&&Value> =
+        evaluated.iter().filter(|e| e["audited"] == false && proposer.contains(&e["id"].as_u64().unwrap())).collect();
+    let audited: Vec<&&Value> = evaluated.iter().filter(|e| e["audited"] == true).collect();
+    let d = &report["attribution"]["debate"];
+    assert_eq!(d["accepted_evaluated"].as_u64().unwrap() as usize, accepted.len());
+    assert_eq!(
+        d["accepted_improved"].as_u64().unwrap() as usize,
+        accepted.iter().filter(|e| e["improved"] == true).count()
+    );
+    assert_eq!(d["audited"].as_u64().unwrap() as usize, audited.len());
+    let gaps: Vec<f64> = verified_events.iter().map(|e| e["gap"].as_f64().unwrap()).collect();
+    close(&report["attribution"]["verifier"]["mean_gap"], Some(gaps.iter().sum::<f64>() / gaps.len() as f64), "gap");
+    let born_by_agents: u64 =
+        report["attribution"]["credits"].as_array().unwrap().iter().map(|c| c["born"].as_u64().unwrap()).sum();
+    assert_eq!(born_by_agents as usize, born.values().filter(|b| b["agent"] != "seed").count());
+    // The run's own metrics agree on the debate precision at the last tick.
+    let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
+    if let Some(p) = d["precision"].as_f64() {
+        assert!((last[8].parse::<f64>().unwrap() - p).abs() < 1e-9);
+    }
+
+    // Novelty: the champion's smallest structural distance to the library.
+    let genome = load(report["champion"]["genome"].as_str().unwrap(), &Limits::default()).unwrap();
+    let min_structural = LIBRARY
+        .iter()
+        .map(|(_, t)| structural_distance(&genome, &load(t, &Limits::default()).unwrap()))
+        .fold(f64::INFINITY, f64::min);
+    close(&report["novelty"]["rows"][0]["min_structural"], Some(min_structural), "min structural distance");
+    assert_eq!(report["novelty"]["rows"][0]["id"].as_u64(), Some(champion.0));
+
+    // Scaling: held-out BBOB instances, one curve per library mechanism plus the champion.
+    let s = &report["scaling"];
+    assert_eq!(s["tasks"], serde_json::json!(["bbob-f1-i101-d3", "bbob-f15-i102-d3-mixed"]));
+    assert_eq!(s["curves"].as_array().unwrap().len(), LIBRARY.len() + 1);
+
+    // Figures: well-formed SVG with drawn content, inlined in the HTML page.
+    let html = fs::read_to_string(report_dir.join("report.html")).unwrap();
+    for name in ["progress.svg", "claims.svg", "lineage.svg", "scaling.svg"] {
+        let (shapes, texts) = svg_content(&report_dir.join(name));
+        assert!(shapes >= 5 && texts >= 3, "{name}: {shapes} shapes, {texts} texts");
+        assert!(html.contains(&fs::read_to_string(report_dir.join(name)).unwrap()[..200]), "{name} inlined");
+    }
+    let md = fs::read_to_string(report_dir.join("report.md")).unwrap();
+    for section in [
+        "## Progress",
+        "## Champion lineage",
+        "## Novelty",
+        "## Live genes",
+        "## Attribution",
+        "## Search-step scaling",
+    ] {
+        assert!(md.contains(section), "{section}");
+    }
+
+    // A second analysis writes the same bytes.
+    let again = tmp.path().join("again");
+    analyze(&run, &again, &["--episodes", "4", "--scaling-episodes", "3"]);
+    for f in ["report.json", "report.md", "report.html", "lineage.svg", "scaling.svg"] {
+        assert_eq!(fs::read(report_dir.join(f)).unwrap(), fs::read(again.join(f)).unwrap(), "{f}");
+    }
+}
+
+#[test]
+fn a_planted_dead_gene_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The `(uniform)` branch needs an iteration count below -1: it never fires.
+    let scenario = tmp.path().join("dead.toml");
+    fs::write(
+        &scenario,
+        r#"name = "dead"
+seed = 3
+ticks = 2
+reference = "lib:uniform-random"
+[inner]
+tasks = ["bbob-f1-i1-d3"]
+budget = 30
+seeds = 2
+[seeds]
+inline = ["(mechanism planted (init 4 (latin 4)) (propose (if (< (iter) -1) (uniform) (perturb (best 1) 2 0.1))))"]
+[proposer]
+enabled = false
+[verifier]
+enabled = false
+[recombiner]
+enabled = false
+"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    run_scenario(&scenario, &run);
+    let out = tmp.path().join("report");
+    let report = analyze(&run, &out, &["--episodes", "3", "--no-scaling"]);
+    let genes = report["genes"]["genes"].as_array().unwrap();
+    let dead: Vec<&str> = report["genes"]["dead"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| genes[n.as_u64().unwrap() as usize]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(dead, vec!["(uniform)"], "exactly the planted gene is dead");
+    assert!(genes.iter().any(|g| g["text"] == "(perturb (best 1) 2 0.1)" && g["reached"].as_u64().unwrap() > 0));
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("DEAD GENES") && md.contains("| DEAD |"), "the report flags it");
+    assert!(report["scaling"].is_null());
+}
+
+#[test]
+fn compare_finds_a_two_by_two_design_and_its_effects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml")).unwrap();
+    let mut dirs = Vec::new();
+    for debate in [false, true] {
+        for recombine in [false, true] {
+            let text = base
+                .replace("[debater]\n", &format!("[debater]\nenabled = {debate}\n"))
+                .replace("[recombiner]\n", &format!("[recombiner]\nenabled = {recombine}\n"));
+            let path = tmp.path().join(format!("arm-{debate}-{recombine}.toml"));
+            fs::write(&path, text).unwrap();
+            let dir = tmp.path().join(format!("run-{debate}-{recombine}"));
+            run_scenario(&path, &dir);
+            dirs.push(dir);
+        }
+    }
+    let out = tmp.path().join("cmp");
+    let mut args = vec!["compare".to_string()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), out.display().to_string(), "--episodes".into(), "4".into()]);
+    let o = bin().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: Value = serde_json::from_str(&fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    assert_eq!(c["design"], "2^2 factorial design");
+    let factors: Vec<&str> =
+        c["factorial"]["factors"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(factors, vec!["debater.enabled", "recombiner.enabled"]);
+    assert_eq!(c["pairs"].as_array().unwrap().len(), 6);
+    // Recompute the effects from the per-run means on the common episodes: with one run
+    // per cell, the mean of per-episode contrasts is the contrast of the means.
+    let y: Vec<f64> = c["runs"].as_array().unwrap().iter().map(|r| r["common"]["estimate"].as_f64().unwrap()).collect();
+    // Runs were made in the order (debate, recombine) = ff, ft, tf, tt.
+    let (ff, ft, tf, tt) = (y[0], y[1], y[2], y[3]);
+    let effects = c["factorial"]["effects"].as_array().unwrap();
+    let get =
+        |name: &str| effects.iter().find(|e| e["name"] == name).unwrap()["estimate"]["estimate"].as_f64().unwrap();
+    assert!((get("debater.enabled") - ((tf + tt) - (ff + ft)) / 2.0).abs() < 1e-9);
+    assert!((get("recombiner.enabled") - ((ft + tt) - (ff + tf)) / 2.0).abs() < 1e-9);
+    assert!((get("debater.enabled x recombiner.enabled") - (tt - tf - ft + ff) / 2.0).abs() < 1e-9);
+    assert!((get("synergy") - ((tt - ff) - (tf - ff) - (ft - ff))).abs() < 1e-9);
+    svg_content(&out.join("progress.svg"));
+}
+
+#[test]
+fn analyze_rejects_a_folder_that_is_not_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin().args(["analyze", tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a run folder") && err.contains("hint"), "{err}");
+    let o = bin().args(["compare", tmp.path().to_str().unwrap(), tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
