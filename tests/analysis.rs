@@ -176,6 +176,35 @@ fn report_figures_match_an_independent_replay_of_the_event_log() {
     let born_by_agents: u64 =
         report["attribution"]["credits"].as_array().unwrap().iter().map(|c| c["born"].as_u64().unwrap()).sum();
     assert_eq!(born_by_agents as usize, born.values().filter(|b| b["agent"] != "seed").count());
+    // Verified improvements per agent and operator family: final verified fitness of the
+    // child above the final verified fitness of its primary parent.
+    let mut last_verified: BTreeMap<u64, f64> = BTreeMap::new();
+    for e in &verified_events {
+        last_verified.insert(e["id"].as_u64().unwrap(), e["verified"].as_f64().unwrap());
+    }
+    let mut expected: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for (id, b) in &born {
+        if b["agent"] == "seed" {
+            continue;
+        }
+        let family = b["operator"].as_str().unwrap().split('(').next().unwrap().to_string();
+        let entry = expected.entry((b["agent"].as_str().unwrap().to_string(), family)).or_default();
+        if let Some(v) = last_verified.get(id) {
+            entry.0 += 1;
+            let parent = b["parents"][0].as_u64().and_then(|p| last_verified.get(&p));
+            entry.1 += u64::from(parent.is_some_and(|p| v > p));
+        }
+    }
+    let credits: BTreeMap<(String, String), (u64, u64)> = report["attribution"]["credits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let key = (c["agent"].as_str().unwrap().to_string(), c["operator"].as_str().unwrap().to_string());
+            (key, (c["verified"].as_u64().unwrap(), c["verified_improvements"].as_u64().unwrap()))
+        })
+        .collect();
+    assert_eq!(credits, expected);
     // The run's own metrics agree on the debate precision at the last tick.
     let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
     let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
