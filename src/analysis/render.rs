@@ -5,6 +5,9 @@ use super::plots::{Axes, Series, ancestry_tree, claims_scatter, line_chart};
 use super::run_data::RunData;
 use super::{AnalysisError, Report};
 
+/// Ancestors drawn in full; beyond, only the primary path and its other parents.
+const MAX_TREE_NODES: usize = 120;
+
 fn f3(x: Option<f64>) -> String {
     x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into())
 }
@@ -126,10 +129,28 @@ fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError>
             .collect(),
     });
     let path: Vec<u64> = l.path.iter().map(|s| s.id).collect();
+    // Long runs can have hundreds of ancestors; then the tree keeps the primary path and
+    // each step's other parents, which is what the lineage question needs.
+    let (drawn, caption) = if l.ancestors.len() <= MAX_TREE_NODES {
+        (
+            l.ancestors.clone(),
+            "The champion's ancestry: every ancestor by birth tick; edge colour is the kind of birth.".to_string(),
+        )
+    } else {
+        let mut ids: Vec<u64> = path.iter().flat_map(|&id| data.ancestry.parents(id).into_iter().chain([id])).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let caption = format!(
+            "The champion's primary path and each step's other parents ({} of {} ancestors); edge colour is the kind of birth.",
+            ids.len(),
+            l.ancestors.len()
+        );
+        (ids, caption)
+    };
     d.push(Block::Figure {
         file: "lineage.svg".into(),
-        svg: ancestry_tree(&data.ancestry, &l.ancestors, &path).map_err(AnalysisError::Draw)?,
-        caption: "The champion's ancestry: every ancestor by birth tick; edge colour is the kind of birth.".into(),
+        svg: ancestry_tree(&data.ancestry, &drawn, &path).map_err(AnalysisError::Draw)?,
+        caption,
     });
     Ok(())
 }

@@ -172,6 +172,15 @@ impl Ancestry {
         ids
     }
 
+    /// Direct parents of `id`, by id.
+    pub fn parents(&self, id: u64) -> Vec<u64> {
+        let Some(&n) = self.index.get(&id) else { return vec![] };
+        let mut ids: Vec<u64> =
+            self.graph.edges_directed(n, Direction::Incoming).map(|e| self.graph[e.source()].id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The path from a seed to `id` following primary parents (`parents[0]` of each
     /// birth).
     pub fn first_parent_path(&self, id: u64) -> Vec<(u64, Option<Edge>)> {

@@ -95,5 +95,6 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
         run.dir().display()
     );
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    println!("report (novelty, live genes, scaling): outerloop analyze {}", run.dir().display());
     Ok(())
 }
