@@ -10,6 +10,7 @@ pub mod load;
 pub mod mech;
 pub mod report;
 pub mod run;
+pub mod swarm;
 pub mod table;
 pub mod trial;
 
@@ -41,6 +42,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Export a run's mechanisms, events and ancestry graph (csv, json, graphml, dot).
     Export(export::ExportArgs),
+    /// Run a model-swarm scenario: PSO in the weight space of trained GPT experts.
+    Swarm(swarm::SwarmArgs),
 }
 
 /// Run a parsed command line.
@@ -53,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Export(args) => export::run(args),
+        Command::Swarm(args) => swarm::run(args),
     }
 }
