@@ -59,7 +59,8 @@ pub struct ModelNode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeEdge {
     /// `fine-tune`, or the merge term: `position`, `personal-best`, `global-best`,
-    /// `global-worst`, `interpolate`, `soup`, `task-arithmetic`, `ties`.
+    /// `global-worst`, `momentum` (the two positions whose difference is the carried
+    /// velocity), `interpolate`, `soup`, `task-arithmetic`, `ties`.
     pub term: String,
     /// The coefficient the source enters the child with (1 for a fine-tune).
     pub coefficient: f64,

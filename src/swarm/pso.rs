@@ -82,9 +82,12 @@ pub enum PsoError {
     Shape,
 }
 
-/// Where a new position came from: its sources with the coefficient each enters with.
-/// `x' = position_coef * x + pbest_coef * p + gbest_coef * g + gworst_coef * w + momentum`,
-/// where `momentum = step * a * v` (the carried velocity).
+/// Where a new position came from: its sources with the coefficient each enters with,
+/// `x' = position_coef * x + pbest_coef * p + gbest_coef * g + gworst_coef * w
+///       + momentum_coefs . (m1, m2)`.
+/// The carried velocity is always a scaled difference of two evaluated positions (the
+/// particle's last move divided by its step, or initially the other particle minus this
+/// one), so the sum is exact and every source is an evaluated position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Move {
     /// Particle index.
@@ -100,8 +103,9 @@ pub struct Move {
     /// Id of the global worst (the worst current position) and its coefficient
     /// (negative: repulsion).
     pub global_worst: (u64, f64),
-    /// `step * a`, the weight of the previous velocity.
-    pub momentum: f64,
+    /// The velocity's two positions and their coefficients (`+step a k`, `-step a k`),
+    /// or `None` when the velocity was zero (after a restart).
+    pub momentum: Option<[(u64, f64); 2]>,
 }
 
 /// What one iteration did.
@@ -140,6 +144,7 @@ pub struct Swarm {
     x: Vec<Vec<f32>>,
     x_id: Vec<u64>,
     v: Vec<Vec<f32>>,
+    v_src: Vec<Option<(u64, u64, f64)>>,
     best: Vec<Point>,
     stale: Vec<usize>,
     global_best: Point,
@@ -162,9 +167,11 @@ impl Swarm {
         if scores.len() != n || positions.iter().any(|p| p.len() != dim) {
             return Err(PsoError::Shape);
         }
+        let mut v_src = Vec::with_capacity(n);
         let v = (0..n)
             .map(|i| {
                 let j = (i + rng.random_range(1..n)) % n;
+                v_src.push(Some((j as u64, i as u64, 1.0)));
                 positions[j].iter().zip(&positions[i]).map(|(a, b)| a - b).collect()
             })
             .collect();
@@ -187,6 +194,7 @@ impl Swarm {
             x_id: (0..n as u64).collect(),
             x: positions,
             v,
+            v_src,
             stale: vec![0; n],
             best,
             global_best,
@@ -266,6 +274,8 @@ impl Swarm {
             }
             let id = self.next_id;
             self.next_id += 1;
+            let momentum = self.v_src[i].map(|(plus, minus, k)| [(plus, s * a * k), (minus, -s * a * k)]);
+            self.v_src[i] = (s > 0.0).then_some((id, self.x_id[i], 1.0 / s));
             moves.push(Move {
                 particle: i,
                 id,
@@ -273,7 +283,7 @@ impl Swarm {
                 personal_best: (self.best[i].id, s * b),
                 global_best: (self.global_best.id, s * cs),
                 global_worst: (self.global_worst.id, -s * d),
-                momentum: s * a,
+                momentum,
             });
             self.x_id[i] = id;
         }
@@ -282,16 +292,16 @@ impl Swarm {
             return None;
         }
         let mut improved = false;
-        for i in 0..n {
+        for (i, &score) in scores.iter().enumerate() {
             let id = self.x_id[i];
-            if key(scores[i]) < key(self.best[i].score) {
-                self.best[i] = Point { id, x: self.x[i].clone(), score: scores[i] };
+            if key(score) < key(self.best[i].score) {
+                self.best[i] = Point { id, x: self.x[i].clone(), score };
                 self.stale[i] = 0;
             } else {
                 self.stale[i] += 1;
             }
-            if key(scores[i]) < key(self.global_best.score) {
-                self.global_best = Point { id, x: self.x[i].clone(), score: scores[i] };
+            if key(score) < key(self.global_best.score) {
+                self.global_best = Point { id, x: self.x[i].clone(), score };
                 improved = true;
             }
         }
@@ -303,6 +313,7 @@ impl Swarm {
                 self.x[i].clone_from(&self.best[i].x);
                 self.x_id[i] = self.best[i].id;
                 self.v[i].iter_mut().for_each(|v| *v = 0.0);
+                self.v_src[i] = None;
                 self.stale[i] = 0;
                 restarted.push(i);
             }
@@ -404,7 +415,7 @@ mod tests {
         }
         for m in &it.moves {
             assert_eq!(m.global_worst.1, -it.step, "all weight on the repel term");
-            assert_eq!(m.momentum, 0.0);
+            assert!(m.momentum.is_some_and(|[p, q]| p.1 == 0.0 && q.1 == 0.0));
         }
     }
 
@@ -419,8 +430,8 @@ mod tests {
         assert!(first.restarted.is_empty());
         let second = s.iterate(|xs| vec![1e9; xs.len()]).unwrap();
         assert_eq!(second.restarted, vec![0, 1, 2, 3]);
-        for i in 0..4 {
-            assert_eq!(s.positions()[i], bests[i]);
+        for (i, best) in bests.iter().enumerate() {
+            assert_eq!(&s.positions()[i], best);
             assert!(s.velocities()[i].iter().all(|&v| v == 0.0));
         }
         // The next move starts from the personal best's id.
@@ -473,10 +484,43 @@ mod tests {
         };
         assert_eq!(run(), run());
         let rng = || stream(0, "t", &[]);
-        assert_eq!(Swarm::new(PsoConfig::default(), vec![vec![0.0]], &[0.0], rng()).err(), Some(PsoError::TooFewParticles(1)));
+        assert_eq!(
+            Swarm::new(PsoConfig::default(), vec![vec![0.0]], &[0.0], rng()).err(),
+            Some(PsoError::TooFewParticles(1))
+        );
         assert_eq!(
             Swarm::new(PsoConfig::default(), vec![vec![0.0], vec![0.0, 1.0]], &[0.0, 0.0], rng()).err(),
             Some(PsoError::Shape)
         );
+    }
+
+    #[test]
+    fn moves_rebuild_each_new_position_from_evaluated_ones() {
+        let f = quadratic(&[1.0, -1.0, 0.5]);
+        let cfg = PsoConfig { restart_patience: 2, ..PsoConfig::default() };
+        let xs = start(5, 3, 7);
+        let mut s = swarm(cfg, xs.clone(), &f, 4);
+        let mut seen: Vec<Vec<f32>> = xs;
+        while let Some(it) = s.iterate(|ys| ys.iter().map(|y| f(y)).collect()) {
+            let before = seen.clone();
+            for m in &it.moves {
+                let x = &s.positions()[m.particle];
+                let mut terms = vec![m.position, m.personal_best, m.global_best, m.global_worst];
+                terms.extend(m.momentum.iter().flatten().copied());
+                let total: f64 = terms.iter().map(|t| t.1).sum();
+                assert!((total - 1.0).abs() < 1e-9, "coefficients sum to {total}");
+                let rebuilt: Vec<f64> =
+                    (0..3).map(|d| terms.iter().map(|(id, c)| c * before[*id as usize][d] as f64).sum()).collect();
+                assert_eq!(m.id as usize, seen.len());
+                if it.restarted.contains(&m.particle) {
+                    seen.push(rebuilt.iter().map(|&v| v as f32).collect());
+                } else {
+                    for d in 0..3 {
+                        assert!((rebuilt[d] - x[d] as f64).abs() < 1e-4, "{rebuilt:?} vs {x:?}");
+                    }
+                    seen.push(x.clone());
+                }
+            }
+        }
     }
 }

@@ -117,7 +117,7 @@ impl Report {
         let _ = writeln!(s, "# Model swarm: {}\n", self.name);
         let _ = writeln!(
             s,
-            "Target: `{}` (one example of each skill on one line). Utility searched on: validation `{}`. \
+            "Target: `{}` (one example of each skill, line after line; exact means every answer exact). Utility searched on: validation `{}`. \
              Mean ± sd over {seeds} seed(s). Test bpb is bits per answer byte (lower is better); exact is \
              exact-match accuracy; emergent is the fraction of test items that every expert gets wrong and \
              the model gets right. Evals are utility evaluations on the validation items.\n",

@@ -201,6 +201,9 @@ impl SeedCtx<'_> {
                 lin.link(src(m.personal_best.0), id, "personal-best", m.personal_best.1);
                 lin.link(src(m.global_best.0), id, "global-best", m.global_best.1);
                 lin.link(src(m.global_worst.0), id, "global-worst", m.global_worst.1);
+                for (sid, c) in m.momentum.into_iter().flatten() {
+                    lin.link(src(sid), id, "momentum", c);
+                }
             }
             (self.progress)(&format!(
                 "seed {}: iteration {} step {:.3} best valid {} {:.4}{}",
@@ -243,7 +246,8 @@ impl SeedCtx<'_> {
             sc.ties_densities.iter().map(|&d| ties_direction(base, &expert_refs, d)).collect();
         let grid: Vec<(usize, f64)> =
             (0..directions.len()).flat_map(|d| ties_scales.iter().map(move |&s| (d, s))).collect();
-        let ties_valid = self.score_made(grid.len(), &valid, |i| add_scaled(base, &directions[grid[i].0], grid[i].1))?;
+        let ties_valid =
+            self.score_made(grid.len(), &valid, |i| add_scaled(base, &directions[grid[i].0], grid[i].1))?;
         let ties_i = argmin(&ties_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
         let (ties_d, ties_s) = grid[ties_i];
         let ties_w = add_scaled(base, &directions[ties_d], ties_s);
@@ -262,8 +266,9 @@ impl SeedCtx<'_> {
         let base_valid = self.score_all(&[base], &valid)?.remove(0);
         let expert_test = &test_scores[1..=k];
         let all_wrong: Vec<bool> = (0..test.len()).map(|j| expert_test.iter().all(|s| !s.correct[j])).collect();
-        let emergent =
-            |s: &Scores| all_wrong.iter().zip(&s.correct).filter(|(w, c)| **w && **c).count() as f64 / test.len() as f64;
+        let emergent = |s: &Scores| {
+            all_wrong.iter().zip(&s.correct).filter(|(w, c)| **w && **c).count() as f64 / test.len() as f64
+        };
         let row = |name: &str, detail: String, evals: usize, valid: &Scores, test: &Scores| MethodResult {
             name: name.to_string(),
             detail,
@@ -284,7 +289,13 @@ impl SeedCtx<'_> {
                 &expert_test[best_expert],
             ),
             row("uniform soup", String::new(), 1, &soup_valid, &test_scores[k + 1]),
-            row("task arithmetic", format!("scale {:.3}", scales[ta_i]), scales.len(), &ta_valid[ta_i], &test_scores[k + 2]),
+            row(
+                "task arithmetic",
+                format!("scale {:.3}", scales[ta_i]),
+                scales.len(),
+                &ta_valid[ta_i],
+                &test_scores[k + 2],
+            ),
             row(
                 "TIES",
                 format!("density {} scale {:.3}", sc.ties_densities[ties_d], ties_s),
@@ -302,9 +313,8 @@ impl SeedCtx<'_> {
                 emergence: emergent(&test_scores[k + 4]),
             },
         ];
-        let experts_rows: Vec<MethodResult> = (0..k)
-            .map(|e| row(sc.skills[e].name(), String::new(), 1, &expert_valid[e], &expert_test[e]))
-            .collect();
+        let experts_rows: Vec<MethodResult> =
+            (0..k).map(|e| row(sc.skills[e].name(), String::new(), 1, &expert_valid[e], &expert_test[e])).collect();
 
         // Checkpoints and lineage.
         self.save(&mut lin, base_id, "base.safetensors", base)?;

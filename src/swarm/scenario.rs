@@ -34,18 +34,34 @@ pub const KEYS: &[KeyDoc] = &[
     ("model.depth", "2", "transformer blocks"),
     ("model.width", "64", "residual width"),
     ("model.heads", "4", "attention heads (must divide the width)"),
-    ("experts.skills", "[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\"]", "one expert is fine-tuned per skill; the base is pretrained on their mixture"),
+    (
+        "experts.skills",
+        "[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\"]",
+        "one expert is fine-tuned per skill; the base is pretrained on their mixture",
+    ),
     ("experts.corpus_bytes", "100000", "bytes of each training corpus (the mixture and each skill)"),
-    ("experts.pretrain_steps", "1200", "optimiser steps of the base model"),
+    ("experts.pretrain_steps", "1500", "optimiser steps of the base model"),
     ("experts.finetune_steps", "300", "optimiser steps of each expert, starting from the base"),
     ("experts.batch_tokens", "1024", "tokens per optimiser step"),
     ("experts.lr", "0.003", "peak learning rate of pretraining (AdamW, 5 % warmup, cosine)"),
-    ("experts.finetune_lr", "0.001", "peak learning rate of fine-tuning"),
-    ("target.compose", "[\"reverse\", \"add\"]", "skills joined on one line to make a target item (at least two, each an expert skill)"),
+    ("experts.finetune_lr", "0.0005", "peak learning rate of fine-tuning"),
+    (
+        "target.compose",
+        "[\"copy\", \"recall\"]",
+        "skills chained in one target item, one example each, line after line; an item is solved when every answer is exact (at least two skills, each an expert skill)",
+    ),
     ("target.valid_items", "200", "validation items: the utility the swarm and the baselines are tuned on"),
     ("target.test_items", "400", "test items the report is measured on"),
-    ("target.utility", "\"bpb\"", "`\"bpb\"` (bits per answer byte) or `\"exact-match\"` (searches minimise 1 - accuracy)"),
-    ("swarm.grow", "5", "pool members added before the search by interpolating or extrapolating random pairs of experts"),
+    (
+        "target.utility",
+        "\"bpb\"",
+        "`\"bpb\"` (bits per answer byte) or `\"exact-match\"` (searches minimise 1 - accuracy)",
+    ),
+    (
+        "swarm.grow",
+        "5",
+        "pool members added before the search by interpolating or extrapolating random pairs of experts",
+    ),
     ("swarm.grow_min", "-0.5", "lowest pair coefficient t of a grown member a + t (b - a)"),
     ("swarm.grow_max", "1.5", "highest pair coefficient t"),
     ("swarm.inertia", "0.4", "weight of the previous velocity"),
@@ -55,11 +71,19 @@ pub const KEYS: &[KeyDoc] = &[
     ("swarm.step", "1.0", "initial step length"),
     ("swarm.step_decay", "0.95", "step length factor per iteration"),
     ("swarm.step_floor", "0.1", "the step length never decays below this"),
-    ("swarm.restart_patience", "5", "iterations without a personal-best improvement before a particle restarts at its personal best (0 = never)"),
+    (
+        "swarm.restart_patience",
+        "5",
+        "iterations without a personal-best improvement before a particle restarts at its personal best (0 = never)",
+    ),
     ("swarm.patience", "6", "iterations without a global-best improvement before the search stops"),
     ("swarm.max_iters", "25", "maximum iterations"),
     ("baselines.scale_max", "1.5", "task arithmetic and TIES try scales evenly spaced over (0, scale_max]"),
-    ("baselines.ties_densities", "[0.2, 0.5, 0.8]", "fractions of each task vector TIES keeps; the scale grid is split among them"),
+    (
+        "baselines.ties_densities",
+        "[0.2, 0.5, 0.8]",
+        "fractions of each task vector TIES keeps; the scale grid is split among them",
+    ),
 ];
 
 /// The `KEYS` table as Markdown (key, default, meaning).
@@ -265,7 +289,11 @@ impl Validator {
         let Some(v) = v else { return default as usize };
         let x = *v.get_ref();
         if x < lo || x > hi {
-            self.error(v.span(), format!("`{key}` = {x} is out of range"), format!("use a whole number from {lo} to {hi}"));
+            self.error(
+                v.span(),
+                format!("`{key}` = {x} is out of range"),
+                format!("use a whole number from {lo} to {hi}"),
+            );
         }
         x.clamp(lo, hi) as usize
     }
@@ -285,9 +313,11 @@ impl Validator {
         let mut out = Vec::new();
         for s in list.get_ref() {
             match Skill::from_name(s.get_ref()) {
-                Some(skill) if out.contains(&skill) => {
-                    self.error(s.span(), format!("skill `{}` is listed twice in `{key}`", s.get_ref()), "list each skill once")
-                }
+                Some(skill) if out.contains(&skill) => self.error(
+                    s.span(),
+                    format!("skill `{}` is listed twice in `{key}`", s.get_ref()),
+                    "list each skill once",
+                ),
                 Some(skill) => out.push(skill),
                 None => self.error(
                     s.span(),
@@ -305,8 +335,11 @@ impl Validator {
 
 /// Parse and validate scenario text (`path` names the file in messages).
 pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
-    let source_error =
-        |diagnostics: Vec<Diagnostic>| InputError::Source { path: path.to_path_buf(), text: text.to_string(), diagnostics };
+    let source_error = |diagnostics: Vec<Diagnostic>| InputError::Source {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+        diagnostics,
+    };
     let raw: SwarmFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
@@ -323,7 +356,11 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     })?;
     let mut v = Validator { diags: Vec::new() };
     if raw.kind.get_ref() != KIND {
-        v.error(raw.kind.span(), format!("`kind` = `{}` is not a model-swarm scenario", raw.kind.get_ref()), "write kind = \"model-swarm\"");
+        v.error(
+            raw.kind.span(),
+            format!("`kind` = `{}` is not a model-swarm scenario", raw.kind.get_ref()),
+            "write kind = \"model-swarm\"",
+        );
     }
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -341,26 +378,34 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     if !model.width.is_multiple_of(model.heads)
         && let Some(h) = &m.heads
     {
-        v.error(h.span(), format!("{} heads do not divide width {}", model.heads, model.width), "choose heads that divide model.width");
+        v.error(
+            h.span(),
+            format!("{} heads do not divide width {}", model.heads, model.width),
+            "choose heads that divide model.width",
+        );
     }
     let e = &raw.experts;
     let skills = v.skills(&e.skills, "experts.skills", Skill::ALL);
     let corpus_bytes = v.int(&e.corpus_bytes, "experts.corpus_bytes", 100_000, 2_000, 100_000_000);
-    let pretrain_steps = v.int(&e.pretrain_steps, "experts.pretrain_steps", 1200, 1, 10_000_000);
+    let pretrain_steps = v.int(&e.pretrain_steps, "experts.pretrain_steps", 1500, 1, 10_000_000);
     let finetune_steps = v.int(&e.finetune_steps, "experts.finetune_steps", 300, 1, 10_000_000);
     let batch_tokens = v.int(&e.batch_tokens, "experts.batch_tokens", 1024, 1, 1_000_000);
     let lr = v.real(&e.lr, "experts.lr", 0.003, 1e-6, 1.0);
-    let finetune_lr = v.real(&e.finetune_lr, "experts.finetune_lr", 0.001, 1e-6, 1.0);
+    let finetune_lr = v.real(&e.finetune_lr, "experts.finetune_lr", 0.0005, 1e-6, 1.0);
     let pretrain_optim = OptimConfig { lr, batch_tokens, ..OptimConfig::default() };
     let finetune_optim = OptimConfig { lr: finetune_lr, ..pretrain_optim };
     let t = &raw.target;
-    let compose = v.skills(&t.compose, "target.compose", &[Skill::Reverse, Skill::Add]);
+    let compose = v.skills(&t.compose, "target.compose", &[Skill::Copy, Skill::Recall]);
     if let Some(list) = &t.compose {
         for s in list.get_ref() {
             if let Some(skill) = Skill::from_name(s.get_ref())
                 && !skills.contains(&skill)
             {
-                v.error(s.span(), format!("`{}` has no expert", s.get_ref()), "compose only skills listed in experts.skills");
+                v.error(
+                    s.span(),
+                    format!("`{}` has no expert", s.get_ref()),
+                    "compose only skills listed in experts.skills",
+                );
             }
         }
     }
@@ -368,7 +413,11 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         let span = m.context.as_ref().map(|c| c.span()).or(t.compose.as_ref().map(|c| c.span())).unwrap_or(0..0);
         v.error(
             span,
-            format!("a target item can be {} bytes, more than context {} + 1", max_item_len(compose.len()), model.context),
+            format!(
+                "a target item can be {} bytes, more than context {} + 1",
+                max_item_len(compose.len()),
+                model.context
+            ),
             format!("raise model.context to at least {}", max_item_len(compose.len()) - 1),
         );
     }
@@ -389,15 +438,19 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     if grow_min > grow_max
         && let Some(g) = &s.grow_max
     {
-        v.error(g.span(), format!("`swarm.grow_max` = {grow_max} is below `swarm.grow_min` = {grow_min}"), "make grow_max >= grow_min");
+        v.error(
+            g.span(),
+            format!("`swarm.grow_max` = {grow_max} is below `swarm.grow_min` = {grow_min}"),
+            "make grow_max >= grow_min",
+        );
     }
     let pso = PsoConfig {
         inertia: v.real(&s.inertia, "swarm.inertia", d.inertia, 0.0, 100.0),
         cognitive: v.real(&s.cognitive, "swarm.cognitive", d.cognitive, 0.0, 100.0),
         social: v.real(&s.social, "swarm.social", d.social, 0.0, 100.0),
         repel: v.real(&s.repel, "swarm.repel", d.repel, 0.0, 100.0),
-        step: v.real(&s.step, "swarm.step", d.step, 0.0, 100.0),
-        step_decay: v.real(&s.step_decay, "swarm.step_decay", d.step_decay, 0.0, 1.0),
+        step: v.real(&s.step, "swarm.step", d.step, 1e-6, 100.0),
+        step_decay: v.real(&s.step_decay, "swarm.step_decay", d.step_decay, 1e-6, 1.0),
         step_floor: v.real(&s.step_floor, "swarm.step_floor", d.step_floor, 0.0, 100.0),
         restart_patience: v.int(&s.restart_patience, "swarm.restart_patience", d.restart_patience as i64, 0, 100_000),
         patience: v.int(&s.patience, "swarm.patience", d.patience as i64, 1, 100_000),
@@ -405,7 +458,11 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     };
     if pso.inertia + pso.cognitive + pso.social + pso.repel <= 0.0 {
         let span = s.inertia.as_ref().map(|x| x.span()).unwrap_or(0..0);
-        v.error(span, "the four swarm coefficients are all zero", "give at least one of inertia, cognitive, social, repel a positive weight");
+        v.error(
+            span,
+            "the four swarm coefficients are all zero",
+            "give at least one of inertia, cognitive, social, repel a positive weight",
+        );
     }
     let b = &raw.baselines;
     let scale_max = v.real(&b.scale_max, "baselines.scale_max", 1.5, 1e-6, 100.0);
@@ -462,7 +519,7 @@ mod tests {
         let s = parse(Path::new("x.toml"), text).unwrap();
         assert_eq!(s.seeds, 3);
         assert_eq!(s.skills, Skill::ALL.to_vec());
-        assert_eq!(s.compose, vec![Skill::Reverse, Skill::Add]);
+        assert_eq!(s.compose, vec![Skill::Copy, Skill::Recall]);
         assert_eq!(s.pso, PsoConfig::default());
         assert_eq!(s.model, ModelConfig { context: 64, depth: 2, width: 64, heads: 4, init_scale: 1.0 });
     }
@@ -470,7 +527,9 @@ mod tests {
     #[test]
     fn problems_are_reported_together_with_spans() {
         let text = "kind = \"model-swarm\"\nname = \"x\"\nseed = 1\n[target]\ncompose = [\"add\", \"juggle\"]\n[swarm]\ninertia = -1.0\n";
-        let Err(InputError::Source { diagnostics, .. }) = parse(Path::new("x.toml"), text) else { panic!("expected an error") };
+        let Err(InputError::Source { diagnostics, .. }) = parse(Path::new("x.toml"), text) else {
+            panic!("expected an error")
+        };
         assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
         assert_eq!(&text[diagnostics[0].span.clone()], "\"juggle\"");
         assert_eq!(&text[diagnostics[1].span.clone()], "-1.0");

@@ -1,11 +1,13 @@
 //! Small versions of the five synthetic skills, their corpora, and the composed target
-//! task whose items join one example of each of several skills on one line.
+//! task whose items chain one example of each of several skills.
 //!
 //! The lines have the format of the embedded synthetic corpus
 //! ([`crate::objective::gpt::data`]), `prompt answer\n`, with shorter operands (words of 2
 //! to 5 letters, sums of numbers below 50, up to 4 brackets, 2 or 3 keys) so that models
-//! trained for a minute or two can learn them. A composed item is
-//! `prompt1 answer1 prompt2 answer2\n`: no expert was trained on such lines.
+//! trained for a minute or two can learn them. A composed item chains one example of
+//! each composed skill, line after line (`prompt1answer1\nprompt2answer2\n`), and is
+//! solved only when every answer is exact: each expert is fine-tuned on one skill alone,
+//! so no expert was trained on the combination.
 
 use rand::RngExt;
 
@@ -86,11 +88,11 @@ pub struct Item {
     pub scored: Vec<usize>,
 }
 
-/// One composed item: an example of each skill in order, on one line.
+/// One composed item: an example of each skill in order, one line each.
 pub fn compose(skills: &[Skill], rng: &mut Rng) -> Item {
     let mut bytes = vec![b'\n'];
     let mut scored = Vec::new();
-    for (k, &skill) in skills.iter().enumerate() {
+    for &skill in skills {
         let ex = example(skill, rng);
         bytes.extend_from_slice(ex.prompt.as_bytes());
         for &b in ex.answer.as_bytes() {
@@ -98,7 +100,7 @@ pub fn compose(skills: &[Skill], rng: &mut Rng) -> Item {
             bytes.push(b);
         }
         scored.push(bytes.len());
-        bytes.push(if k + 1 == skills.len() { b'\n' } else { b' ' });
+        bytes.push(b'\n');
     }
     Item { bytes, scored }
 }
@@ -124,9 +126,9 @@ mod tests {
             assert!(it.scored.iter().all(|&t| t >= 1 && t < it.bytes.len()));
         }
         let text = String::from_utf8(items[0].bytes.clone()).unwrap();
-        let (first, second) = text.trim().split_once(' ').map(|(a, b)| (a, b)).unwrap();
-        assert_eq!(first, "r");
-        assert!(second.contains(" a "), "{text:?}");
+        let lines: Vec<&str> = text.trim().lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("r ") && lines[1].starts_with("a "), "{text:?}");
         // Every skill's longest line fits in the bound.
         let mut rng = stream(3, "t", &[]);
         for _ in 0..2000 {
