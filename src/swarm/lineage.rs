@@ -104,6 +104,13 @@ impl Lineage {
         }
     }
 
+    /// Record the validation utility of a node evaluated after it was added.
+    pub fn set_valid(&mut self, id: u64, valid: f64) {
+        if let Some(&n) = self.index.get(&id) {
+            self.graph[n].valid = Some(valid);
+        }
+    }
+
     /// Every ancestor of `id` (including itself), sorted by id.
     pub fn ancestors(&self, id: u64) -> Vec<u64> {
         let Some(&start) = self.index.get(&id) else { return vec![] };

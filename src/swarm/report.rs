@@ -9,6 +9,9 @@ use serde_json::json;
 use super::lineage::Lineage;
 use super::scenario::SwarmScenario;
 
+/// The name of the swarm's row.
+pub const SWARM: &str = "model swarm";
+
 /// One method's numbers on one seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodResult {
@@ -143,6 +146,7 @@ impl Report {
                 cell(&|r| r.valid, false),
             );
         }
+        s.push_str(&self.paired_markdown());
         let wrong: Vec<f64> = self.seeds.iter().map(|r| r.all_wrong as f64 / r.test_items.max(1) as f64).collect();
         let (wm, wsd) = mean_sd(&wrong);
         let _ = writeln!(s, "\nTest items every expert gets wrong: {:.1}% ± {:.1}.\n", 100.0 * wm, 100.0 * wsd);
@@ -177,6 +181,46 @@ impl Report {
                 r.best_node,
                 r.experts_reached,
                 r.experts.len()
+            );
+        }
+        s
+    }
+
+    /// Per seed, the swarm's numbers minus each other method's: `(name, test bpb
+    /// differences, test exact differences, emergence differences)`, seeds in order.
+    pub fn paired(&self) -> Vec<(String, Vec<f64>, Vec<f64>, Vec<f64>)> {
+        let Some(first) = self.seeds.first() else { return vec![] };
+        let Some(sw) = first.methods.iter().position(|m| m.name == SWARM) else { return vec![] };
+        (0..first.methods.len())
+            .filter(|&i| i != sw)
+            .map(|i| {
+                let d = |f: &dyn Fn(&MethodResult) -> f64| -> Vec<f64> {
+                    self.seeds.iter().map(|r| f(&r.methods[sw]) - f(&r.methods[i])).collect()
+                };
+                (first.methods[i].name.clone(), d(&|r| r.test_bpb), d(&|r| r.test_exact), d(&|r| r.emergence))
+            })
+            .collect()
+    }
+
+    fn paired_markdown(&self) -> String {
+        let mut s = String::from(
+            "\nPaired by seed, model swarm minus each method (negative bpb and positive exact favour the swarm):\n\n",
+        );
+        s.push_str("| Versus | Δ test bpb | Δ test exact | Δ emergent | Swarm lower bpb |\n");
+        s.push_str("| --- | --- | --- | --- | --- |\n");
+        for (name, bpb, exact, emergent) in self.paired() {
+            let (bm, bs) = mean_sd(&bpb);
+            let (em, es) = mean_sd(&exact);
+            let (gm, gs) = mean_sd(&emergent);
+            let wins = bpb.iter().filter(|&&d| d < 0.0).count();
+            let _ = writeln!(
+                s,
+                "| {name} | {bm:+.4} ± {bs:.4} | {:+.1} ± {:.1} pts | {:+.1} ± {:.1} pts | {wins} of {} seeds |",
+                100.0 * em,
+                100.0 * es,
+                100.0 * gm,
+                100.0 * gs,
+                bpb.len()
             );
         }
         s
@@ -221,9 +265,16 @@ impl Report {
                 })
             })
             .collect();
+        let paired: Vec<_> = self
+            .paired()
+            .into_iter()
+            .map(|(name, bpb, exact, emergent)| {
+                json!({"versus": name, "test_bpb_diff": bpb, "test_exact_diff": exact, "emergence_diff": emergent})
+            })
+            .collect();
         let v = json!({
             "name": self.name, "utility": self.utility, "compose": self.compose,
-            "summary": summary, "seeds": seeds,
+            "summary": summary, "swarm_minus": paired, "seeds": seeds,
         });
         let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
         text.push('\n');
@@ -234,6 +285,49 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn method(name: &str, bpb: f64, exact: f64) -> MethodResult {
+        MethodResult {
+            name: name.into(),
+            detail: String::new(),
+            evals: 1,
+            valid: bpb,
+            test_bpb: bpb,
+            test_exact: exact,
+            emergence: 0.0,
+        }
+    }
+
+    #[test]
+    fn paired_differences_are_per_seed() {
+        let seed = |index, a: f64, s: f64| SeedResult {
+            index,
+            seed: index as u64,
+            methods: vec![method("soup", a, 0.1), method(SWARM, s, 0.3)],
+            experts: vec![],
+            all_wrong: 5,
+            test_items: 10,
+            mixture: vec![],
+            best_digest: 0,
+            best_node: 0,
+            experts_reached: 0,
+            best_weights: vec![],
+            lineage: Lineage::default(),
+        };
+        let r = Report {
+            name: "t".into(),
+            utility: "bpb".into(),
+            compose: vec![],
+            seeds: vec![seed(0, 2.0, 1.5), seed(1, 1.0, 1.25)],
+        };
+        let p = r.paired();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "soup");
+        assert_eq!(p[0].1, vec![-0.5, 0.25]);
+        assert!(r.markdown().contains("| soup | -0.1250 ± 0.5303 | +20.0 ± 0.0 pts | +0.0 ± 0.0 pts | 1 of 2 seeds |"));
+        let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(json["swarm_minus"][0]["test_bpb_diff"][1], 0.25);
+    }
 
     #[test]
     fn mean_and_sample_sd() {

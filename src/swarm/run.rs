@@ -264,6 +264,7 @@ impl SeedCtx<'_> {
         all.extend([soup_w.as_slice(), ta_w.as_slice(), ties_w.as_slice(), best_w.as_slice()]);
         let test_scores = self.score_all(&all, &test)?;
         let base_valid = self.score_all(&[base], &valid)?.remove(0);
+        lin.set_valid(base_id, base_valid.loss(utility));
         let expert_test = &test_scores[1..=k];
         let all_wrong: Vec<bool> = (0..test.len()).map(|j| expert_test.iter().all(|s| !s.correct[j])).collect();
         let emergent = |s: &Scores| {
@@ -304,7 +305,7 @@ impl SeedCtx<'_> {
                 &test_scores[k + 3],
             ),
             MethodResult {
-                name: "model swarm".into(),
+                name: super::report::SWARM.into(),
                 detail: format!("{swarm_iterations} iterations"),
                 evals: swarm_evals,
                 valid: best.score,
