@@ -60,6 +60,19 @@ pub struct SeedResult {
     pub lineage: Lineage,
 }
 
+/// The swarm minus one other method, per seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// The other method.
+    pub versus: String,
+    /// Test bpb differences.
+    pub test_bpb: Vec<f64>,
+    /// Test exact-match differences.
+    pub test_exact: Vec<f64>,
+    /// Emergence differences.
+    pub emergence: Vec<f64>,
+}
+
 /// The whole run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -186,9 +199,8 @@ impl Report {
         s
     }
 
-    /// Per seed, the swarm's numbers minus each other method's: `(name, test bpb
-    /// differences, test exact differences, emergence differences)`, seeds in order.
-    pub fn paired(&self) -> Vec<(String, Vec<f64>, Vec<f64>, Vec<f64>)> {
+    /// Per seed, the swarm's numbers minus each other method's, seeds in order.
+    pub fn paired(&self) -> Vec<Paired> {
         let Some(first) = self.seeds.first() else { return vec![] };
         let Some(sw) = first.methods.iter().position(|m| m.name == SWARM) else { return vec![] };
         (0..first.methods.len())
@@ -197,7 +209,12 @@ impl Report {
                 let d = |f: &dyn Fn(&MethodResult) -> f64| -> Vec<f64> {
                     self.seeds.iter().map(|r| f(&r.methods[sw]) - f(&r.methods[i])).collect()
                 };
-                (first.methods[i].name.clone(), d(&|r| r.test_bpb), d(&|r| r.test_exact), d(&|r| r.emergence))
+                Paired {
+                    versus: first.methods[i].name.clone(),
+                    test_bpb: d(&|r| r.test_bpb),
+                    test_exact: d(&|r| r.test_exact),
+                    emergence: d(&|r| r.emergence),
+                }
             })
             .collect()
     }
@@ -208,11 +225,12 @@ impl Report {
         );
         s.push_str("| Versus | Δ test bpb | Δ test exact | Δ emergent | Swarm lower bpb |\n");
         s.push_str("| --- | --- | --- | --- | --- |\n");
-        for (name, bpb, exact, emergent) in self.paired() {
-            let (bm, bs) = mean_sd(&bpb);
-            let (em, es) = mean_sd(&exact);
-            let (gm, gs) = mean_sd(&emergent);
-            let wins = bpb.iter().filter(|&&d| d < 0.0).count();
+        for p in self.paired() {
+            let (bm, bs) = mean_sd(&p.test_bpb);
+            let (em, es) = mean_sd(&p.test_exact);
+            let (gm, gs) = mean_sd(&p.emergence);
+            let wins = p.test_bpb.iter().filter(|&&d| d < 0.0).count();
+            let (name, seeds) = (&p.versus, p.test_bpb.len());
             let _ = writeln!(
                 s,
                 "| {name} | {bm:+.4} ± {bs:.4} | {:+.1} ± {:.1} pts | {:+.1} ± {:.1} pts | {wins} of {} seeds |",
@@ -220,7 +238,7 @@ impl Report {
                 100.0 * es,
                 100.0 * gm,
                 100.0 * gs,
-                bpb.len()
+                seeds
             );
         }
         s
@@ -268,8 +286,8 @@ impl Report {
         let paired: Vec<_> = self
             .paired()
             .into_iter()
-            .map(|(name, bpb, exact, emergent)| {
-                json!({"versus": name, "test_bpb_diff": bpb, "test_exact_diff": exact, "emergence_diff": emergent})
+            .map(|p| {
+                json!({"versus": p.versus, "test_bpb_diff": p.test_bpb, "test_exact_diff": p.test_exact, "emergence_diff": p.emergence})
             })
             .collect();
         let v = json!({
@@ -322,8 +340,8 @@ mod tests {
         };
         let p = r.paired();
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].0, "soup");
-        assert_eq!(p[0].1, vec![-0.5, 0.25]);
+        assert_eq!(p[0].versus, "soup");
+        assert_eq!(p[0].test_bpb, vec![-0.5, 0.25]);
         assert!(r.markdown().contains("| soup | -0.1250 ± 0.5303 | +20.0 ± 0.0 pts | +0.0 ± 0.0 pts | 1 of 2 seeds |"));
         let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
         assert_eq!(json["swarm_minus"][0]["test_bpb_diff"][1], 0.25);
