@@ -14,8 +14,8 @@ use rand::RngExt;
 use crate::objective::gpt::{Corpus, Skill, data::Example};
 use crate::rng::{Rng, stream};
 
-/// The longest item [`compose`] can produce for two skills, in bytes (with the leading
-/// newline); the context must hold an item.
+/// An upper bound on the length in bytes of an item [`compose`] makes from `skills`
+/// skills (with the leading newline); the context must hold an item.
 pub fn max_item_len(skills: usize) -> usize {
     1 + 17 * skills
 }
