@@ -185,6 +185,7 @@ fn bad_scenarios_exit_2_with_a_located_message_and_a_hint() {
     check_bad("heads = 2", "heads = 3", "3\n", "3 heads do not divide width 16");
     check_bad("context = 40", "context = 20", "20\n", "raise model.context to at least 34");
     check_bad("seed = 5", "seed = \"five\"", "\"five\"", "invalid type");
+    check_bad("kind = \"model-swarm\"", "kind = \"model-swam\"", "\"model-swam\"", "is not a model-swarm scenario");
 }
 
 // ---------------------------------------------------------------------------------------

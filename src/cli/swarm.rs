@@ -41,11 +41,11 @@ pub fn run_file(path: &Path, out: Option<PathBuf>, threads: Option<usize>) -> an
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = Instant::now();
     let progress = |msg: &str| eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
-    let report = match crate::swarm::run::run(&sc, &dir, threads, &progress) {
-        Ok(r) => r,
-        Err(SwarmError::Input(e)) => return Err(e.into()),
-        Err(e) => return Err(e.into()),
-    };
+    // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.
+    let report = crate::swarm::run::run(&sc, &dir, threads, &progress).map_err(|e| match e {
+        SwarmError::Input(input) => anyhow::Error::from(input),
+        other => anyhow::Error::from(other),
+    })?;
     print!("{}", report.markdown());
     println!(
         "results in {}: report.md report.json scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",

@@ -263,11 +263,11 @@ pub struct SwarmScenario {
     pub text: String,
 }
 
-/// Whether `text` is a model-swarm scenario (a top-level `kind = "model-swarm"`), so
-/// `outerloop run` can dispatch on the file. Text that is not TOML is not.
+/// Whether `text` is meant as a model-swarm scenario, so `outerloop run` can dispatch on
+/// the file: it has a top-level `kind` key (outer-loop scenarios have none; a wrong
+/// value is then reported by [`parse`] at the key). Text that is not TOML is not.
 pub fn is_swarm_scenario(text: &str) -> bool {
-    let Ok(table) = toml::from_str::<toml::Table>(text) else { return false };
-    table.get("kind").and_then(|k| k.as_str()) == Some(KIND)
+    toml::from_str::<toml::Table>(text).is_ok_and(|table| table.contains_key("kind"))
 }
 
 /// Read and validate a model-swarm scenario file.
@@ -516,6 +516,7 @@ mod tests {
         assert!(is_swarm_scenario(text));
         assert!(!is_swarm_scenario("name = \"x\"\n"));
         assert!(!is_swarm_scenario("not toml ["));
+        assert!(is_swarm_scenario("kind = \"model-swam\"\n"), "a misspelt kind still reaches the swarm parser");
         let s = parse(Path::new("x.toml"), text).unwrap();
         assert_eq!(s.seeds, 3);
         assert_eq!(s.skills, Skill::ALL.to_vec());
