@@ -847,7 +847,12 @@ fn readme_lists_shipped_scenarios_and_library() {
             assert!(readme.contains(&format!("`{name}`")), "scenarios/{name} is not listed in scenarios/README.md");
             let path = dir.join(&name);
             let text = std::fs::read_to_string(&path).expect("readable");
-            if let Err(e) = outerloop::scenario::parse(&path, &text) {
+            if outerloop::swarm::is_swarm_scenario(&text) {
+                // A model-swarm scenario (`kind = "model-swarm"`) has its own format.
+                if let Err(e) = outerloop::swarm::scenario::parse(&path, &text) {
+                    panic!("scenarios/{name} does not parse: {}", outerloop::cli::report::render_input(&e));
+                }
+            } else if let Err(e) = outerloop::scenario::parse(&path, &text) {
                 panic!("scenarios/{name} does not parse: {}", outerloop::cli::report::render_input(&e));
             }
         }

@@ -11,6 +11,7 @@ pub mod load;
 pub mod mech;
 pub mod report;
 pub mod run;
+pub mod swarm;
 pub mod table;
 pub mod trial;
 
@@ -46,6 +47,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Compare runs (e.g. ablation arms) on common episodes, with factorial effects.
     Compare(analyze::CompareArgs),
+    /// Run a model-swarm scenario: PSO in the weight space of trained GPT experts.
+    Swarm(swarm::SwarmArgs),
 }
 
 /// Run a parsed command line.
@@ -60,5 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Compare(args) => analyze::compare_runs(args),
+        Command::Swarm(args) => swarm::run(args),
     }
 }

@@ -51,6 +51,11 @@ pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 
 /// Run `outerloop run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Ok(text) = std::fs::read_to_string(&args.scenario)
+        && crate::swarm::is_swarm_scenario(&text)
+    {
+        return super::swarm::run_file(&args.scenario, args.out, args.threads);
+    }
     set_threads(args.threads)?;
     let scenario = scenario::load(&args.scenario)?;
     let run = Run::start(scenario, args.out)?;

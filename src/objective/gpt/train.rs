@@ -240,6 +240,21 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// Start from `model`'s weights instead of the fresh initialisation (fine-tuning);
+    /// the optimiser state stays at zero. The model is trained in place: its variables
+    /// are updated by every step. It must have this trainer's shape.
+    pub fn with_model(mut self, model: Gpt) -> Result<Self, TrainError> {
+        if model.config() != &self.spec.model {
+            return Err(TrainError::Invalid(format!(
+                "the initial model has shape {:?}, the trial wants {:?}",
+                model.config(),
+                self.spec.model
+            )));
+        }
+        self.model = model.with_path(self.model.path());
+        Ok(self)
+    }
+
     /// The model.
     pub fn model(&self) -> &Gpt {
         &self.model

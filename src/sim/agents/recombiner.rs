@@ -2,8 +2,9 @@
 //! parents.
 //!
 //! Weight-space merges of trained models (Model Swarms) are the recombiner's second
-//! tool; they operate on model nodes rather than mechanism genomes and will live in
-//! `src/swarm/`, called from here when a scenario enables them.
+//! tool; they operate on model nodes rather than mechanism genomes and live in
+//! `src/swarm/`, run by `kind = "model-swarm"` scenarios (`outerloop run`/`swarm`). They
+//! are not yet called from this system during an outer-loop run.
 
 use bevy_ecs::prelude::*;
 

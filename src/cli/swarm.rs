@@ -1,0 +1,56 @@
+//! `outerloop swarm SCENARIO` (also reached by `outerloop run` on a scenario with
+//! `kind = "model-swarm"`): train the experts, run the model swarm and the merge
+//! baselines, print the report table and where the run folder is.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::diagnostic::InputError;
+use crate::swarm::{SwarmError, scenario};
+
+/// Flags of `swarm`.
+#[derive(Debug, Args)]
+pub struct SwarmArgs {
+    /// Model-swarm scenario file (TOML with `kind = "model-swarm"`).
+    pub scenario: PathBuf,
+    /// Output folder (default: the scenario's `out`, else populations/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (results do not depend on it; default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Run `outerloop swarm`.
+pub fn run(args: SwarmArgs) -> anyhow::Result<()> {
+    run_file(&args.scenario, args.out, args.threads)
+}
+
+/// Run a model-swarm scenario file (shared with `outerloop run`).
+pub fn run_file(path: &Path, out: Option<PathBuf>, threads: Option<usize>) -> anyhow::Result<()> {
+    crate::objective::gpt::init_process_threads();
+    if threads == Some(0) {
+        return Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2").into());
+    }
+    let sc = scenario::load(path)?;
+    let dir = out
+        .or_else(|| sc.out.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let started = Instant::now();
+    let progress = |msg: &str| eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
+    // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.
+    let report = crate::swarm::run::run(&sc, &dir, threads, &progress).map_err(|e| match e {
+        SwarmError::Input(input) => anyhow::Error::from(input),
+        other => anyhow::Error::from(other),
+    })?;
+    print!("{}", report.markdown());
+    println!(
+        "results in {}: report.md report.json scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",
+        dir.display()
+    );
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Weight-space merges: PSO swarms of trained GPTs (the Model Swarms method) and the
+//! classic merge baselines, recorded in a model-lineage graph. The recombiner's second
+//! tool; `outerloop run` dispatches here for scenarios with `kind = "model-swarm"`.
+//!
+//! - [`pso`]: the update rule over flat `f32` vectors (pure, its own random stream).
+//! - [`tasks`]: small skill examples, their corpora, composed target items.
+//! - [`experts`]: pretraining the base and fine-tuning one expert per skill.
+//! - [`weights`]: a GPT's ordered parameters as one flat vector; checkpoints.
+//! - [`utility`]: bits per answer byte and exact match on evaluation items.
+//! - [`merge`]: interpolation, uniform soup, task arithmetic, TIES.
+//! - [`lineage`]: the model-node graph with merge edges carrying coefficients.
+//! - [`scenario`]: the TOML file, in two stages.
+//! - [`run`]: orchestration; [`report`]: the tables.
+//!
+//! `src/swarm/README.md` describes the method, the outputs and the measured results.
+
+pub mod experts;
+pub mod lineage;
+pub mod merge;
+pub mod pso;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod tasks;
+pub mod utility;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+pub use pso::{PsoConfig, Swarm};
+pub use report::Report;
+pub use scenario::{SwarmScenario, is_swarm_scenario};
+
+/// Errors of a model-swarm run.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// Bad input (an output folder that holds files).
+    #[error(transparent)]
+    Input(#[from] crate::diagnostic::InputError),
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] crate::objective::gpt::train::TrainError),
+    /// Training diverged.
+    #[error("{0}")]
+    Diverged(String),
+    /// Weights of the wrong size or an item that does not fit.
+    #[error("{0}")]
+    Shape(String),
+    /// The swarm could not be set up.
+    #[error(transparent)]
+    Pso(#[from] pso::PsoError),
+    /// A file could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl SwarmError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SwarmError::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,359 @@
+//! One model-swarm run: for each seed, pretrain a base, fine-tune one expert per skill,
+//! grow the pool, search it with the swarm, run the baselines on the same
+//! utility-evaluation budget, measure everything on the test items, and write
+//! checkpoints, lineage graphs and the report.
+//!
+//! Parallelism: base models, then all experts, then the positions of each swarm
+//! iteration and the baseline grids are evaluated with [`par_trials`] (one job per
+//! thread, single-threaded candle, results in job order), so the run is a pure function
+//! of the scenario whatever the thread count.
+
+use std::path::{Path, PathBuf};
+
+use rand::RngExt;
+
+use super::experts::{TrainPlan, train};
+use super::lineage::{Lineage, NodeKind};
+use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
+use super::pso::Swarm;
+use super::report::{MethodResult, Report, SeedResult};
+use super::scenario::SwarmScenario;
+use super::tasks::{self, Item};
+use super::utility::{Scores, score_flat};
+use super::weights::{self, digest};
+use super::{SwarmError, tasks::corpus};
+use crate::objective::gpt::par_trials;
+use crate::rng::{derive, stream};
+use crate::store::atomic::write_atomic;
+
+/// Progress messages for the caller to show (the library never prints).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Run `sc` into the folder `dir` (created; refused if it exists and is not empty) with
+/// `threads` worker threads. Returns the report, also written as `report.md` and
+/// `report.json`.
+pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<Report, SwarmError> {
+    prepare_dir(dir)?;
+    write(&dir.join("scenario.toml"), sc.text.as_bytes())?;
+    let seeds: Vec<u64> = (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect();
+    let k = sc.skills.len();
+
+    progress(&format!("pretraining {} base model(s), {} steps each", seeds.len(), sc.pretrain_steps));
+    let pre = TrainPlan { model: sc.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps };
+    let bases: Vec<Vec<f32>> = par_trials(&seeds, threads, |&s| {
+        let mix = corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[]));
+        train(&pre, &mix, derive(s, "swarm-pretrain", &[]), None)
+    })
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+
+    progress(&format!("fine-tuning {} expert(s), {} steps each", seeds.len() * k, sc.finetune_steps));
+    let ft = TrainPlan { model: sc.model, optim: sc.finetune_optim, steps: sc.finetune_steps };
+    let jobs: Vec<(usize, usize)> = (0..seeds.len()).flat_map(|s| (0..k).map(move |e| (s, e))).collect();
+    let mut tuned = par_trials(&jobs, threads, |&(s, e)| {
+        let skill = sc.skills[e];
+        let data = corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seeds[s], "swarm-corpus-skill", &[e as u64]));
+        train(&ft, &data, derive(seeds[s], "swarm-finetune", &[e as u64]), Some(&bases[s]))
+    })
+    .into_iter();
+
+    let mut results = Vec::new();
+    for (i, &seed) in seeds.iter().enumerate() {
+        let experts: Vec<Vec<f32>> = tuned.by_ref().take(k).collect::<Result<_, _>>()?;
+        let sub = dir.join(format!("seed-{i}"));
+        std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
+        let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
+        results.push(ctx.run(&bases[i], &experts)?);
+    }
+    let report = Report::new(sc, results);
+    write(&dir.join("report.md"), report.markdown().as_bytes())?;
+    write(&dir.join("report.json"), report.json().as_bytes())?;
+    Ok(report)
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), SwarmError> {
+    if let Ok(mut entries) = std::fs::read_dir(dir)
+        && entries.next().is_some()
+    {
+        return Err(SwarmError::Input(crate::diagnostic::InputError::file(
+            dir,
+            "this folder already holds files",
+            "choose another --out folder or remove this one",
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| SwarmError::io(dir, e))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
+    write_atomic(path, bytes).map_err(|e| SwarmError::io(path, e))
+}
+
+/// Everything one seed's search needs.
+struct SeedCtx<'a> {
+    sc: &'a SwarmScenario,
+    index: usize,
+    seed: u64,
+    threads: usize,
+    dir: PathBuf,
+    progress: Progress<'a>,
+}
+
+impl SeedCtx<'_> {
+    /// Score many weight sets on `items`, in order.
+    fn score_all(&self, weights: &[&[f32]], items: &[Item]) -> Result<Vec<Scores>, SwarmError> {
+        par_trials(weights, self.threads, |w| score_flat(self.sc.model, w, items)).into_iter().collect()
+    }
+
+    /// Score weights produced on the fly by `make(i)` for `i < count`.
+    fn score_made(
+        &self,
+        count: usize,
+        items: &[Item],
+        make: impl Fn(usize) -> Vec<f32> + Sync,
+    ) -> Result<Vec<Scores>, SwarmError> {
+        let idx: Vec<usize> = (0..count).collect();
+        par_trials(&idx, self.threads, |&i| score_flat(self.sc.model, &make(i), items)).into_iter().collect()
+    }
+
+    fn save(&self, lin: &mut Lineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {
+        weights::save(self.sc.model, flat, &self.dir.join(file))?;
+        lin.set_checkpoint(node, file);
+        Ok(())
+    }
+
+    fn run(&self, base: &[f32], experts: &[Vec<f32>]) -> Result<SeedResult, SwarmError> {
+        let sc = self.sc;
+        let (k, n) = (experts.len(), base.len());
+        let utility = sc.utility;
+        let valid = tasks::items(&sc.compose, sc.valid_items, self.seed, 0);
+        let test = tasks::items(&sc.compose, sc.test_items, self.seed, 1);
+        let mut lin = Lineage::default();
+        let base_id = lin.add(NodeKind::Base, None);
+        let expert_refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
+        let expert_valid = self.score_all(&expert_refs, &valid)?;
+        let mut evals = k;
+        let mut pool_ids = Vec::new();
+        for (e, s) in expert_valid.iter().enumerate() {
+            let id = lin.add(NodeKind::Expert(sc.skills[e].name().into()), Some(s.loss(utility)));
+            lin.link(base_id, id, "fine-tune", 1.0);
+            pool_ids.push(id);
+        }
+
+        // The pool: the experts, then members grown from random pairs of them. Each
+        // position carries its mixture over the experts as k extra coordinates, which the
+        // (linear) swarm update moves exactly like the weights.
+        let mut rng = stream(self.seed, "swarm-grow", &[]);
+        let mut pool: Vec<Vec<f32>> = (0..k)
+            .map(|e| {
+                let mut x = experts[e].clone();
+                x.extend((0..k).map(|j| if j == e { 1.0 } else { 0.0 }));
+                x
+            })
+            .collect();
+        let (lo, hi) = sc.grow_range;
+        let mut pairs = Vec::new();
+        for _ in 0..sc.grow {
+            let a = rng.random_range(0..k);
+            let b = (a + rng.random_range(1..k)) % k;
+            let t = lo + (hi - lo) * rng.random::<f64>();
+            pairs.push((a, b, t));
+            pool.push(interpolate(&pool[a], &pool[b], t));
+        }
+        let grown_refs: Vec<&[f32]> = pool[k..].iter().map(|x| &x[..n]).collect();
+        let grown_valid = self.score_all(&grown_refs, &valid)?;
+        evals += sc.grow;
+        for (&(a, b, t), s) in pairs.iter().zip(&grown_valid) {
+            let id = lin.add(NodeKind::Grown, Some(s.loss(utility)));
+            lin.link(pool_ids[a], id, "interpolate", 1.0 - t);
+            lin.link(pool_ids[b], id, "interpolate", t);
+            pool_ids.push(id);
+        }
+        let losses: Vec<f64> = expert_valid.iter().chain(&grown_valid).map(|s| s.loss(utility)).collect();
+
+        // The search. Swarm position ids count evaluated positions; `node_of[id]` is the
+        // lineage node of each.
+        (self.progress)(&format!("seed {}: swarm of {} particles", self.index + 1, pool.len()));
+        let mut node_of = pool_ids.clone();
+        let mut swarm = Swarm::new(sc.pso, pool, &losses, stream(self.seed, "swarm-pso", &[]))?;
+        let mut failure = None;
+        loop {
+            let step = swarm.iterate(|xs| {
+                let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..n]).collect();
+                match self.score_all(&refs, &valid) {
+                    Ok(s) => s.iter().map(|s| s.loss(utility)).collect(),
+                    Err(e) => {
+                        failure = Some(e);
+                        Vec::new()
+                    }
+                }
+            });
+            if let Some(e) = failure.take() {
+                return Err(e);
+            }
+            let Some(it) = step else { break };
+            evals += it.moves.len();
+            for (m, &score) in it.moves.iter().zip(&it.scores) {
+                let id = lin.add(NodeKind::Particle { particle: m.particle, iteration: it.number }, Some(score));
+                debug_assert_eq!(node_of.len() as u64, m.id);
+                node_of.push(id);
+                let src = |sid: u64| node_of.get(sid as usize).copied().unwrap_or(u64::MAX);
+                lin.link(src(m.position.0), id, "position", m.position.1);
+                lin.link(src(m.personal_best.0), id, "personal-best", m.personal_best.1);
+                lin.link(src(m.global_best.0), id, "global-best", m.global_best.1);
+                lin.link(src(m.global_worst.0), id, "global-worst", m.global_worst.1);
+                for (sid, c) in m.momentum.into_iter().flatten() {
+                    lin.link(src(sid), id, "momentum", c);
+                }
+            }
+            (self.progress)(&format!(
+                "seed {}: iteration {} step {:.3} best valid {} {:.4}{}",
+                self.index + 1,
+                it.number,
+                it.step,
+                utility.name(),
+                swarm.global_best().score,
+                if it.restarted.is_empty() { String::new() } else { format!(" (restarted {:?})", it.restarted) }
+            ));
+        }
+        let best = swarm.global_best().clone();
+        let best_w = best.x[..n].to_vec();
+        let mixture: Vec<f64> = best.x[n..].iter().map(|&a| a as f64).collect();
+        let best_node = node_of[best.id as usize];
+        let swarm_evals = evals;
+        let swarm_iterations = swarm.iterations();
+
+        // Baselines on the same budget of utility evaluations.
+        let best_expert = argmin(&expert_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
+        let soup_w = soup(&expert_refs);
+        let soup_valid = self.score_all(&[&soup_w], &valid)?.remove(0);
+        let soup_node = lin.add(NodeKind::Baseline("soup".into()), Some(soup_valid.loss(utility)));
+        for &e in &pool_ids[..k] {
+            lin.link(e, soup_node, "soup", 1.0 / k as f64);
+        }
+        let tsum = task_sum(base, &expert_refs);
+        let scales = scale_grid(swarm_evals, sc.scale_max);
+        let ta_valid = self.score_made(scales.len(), &valid, |i| add_scaled(base, &tsum, scales[i]))?;
+        let ta_i = argmin(&ta_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
+        let ta_w = add_scaled(base, &tsum, scales[ta_i]);
+        let ta_node = lin.add(NodeKind::Baseline("task-arithmetic".into()), Some(ta_valid[ta_i].loss(utility)));
+        lin.link(base_id, ta_node, "task-arithmetic", 1.0 - k as f64 * scales[ta_i]);
+        for &e in &pool_ids[..k] {
+            lin.link(e, ta_node, "task-arithmetic", scales[ta_i]);
+        }
+        let per_density = (swarm_evals / sc.ties_densities.len()).max(1);
+        let ties_scales = scale_grid(per_density, sc.scale_max);
+        let directions: Vec<Vec<f32>> =
+            sc.ties_densities.iter().map(|&d| ties_direction(base, &expert_refs, d)).collect();
+        let grid: Vec<(usize, f64)> =
+            (0..directions.len()).flat_map(|d| ties_scales.iter().map(move |&s| (d, s))).collect();
+        let ties_valid =
+            self.score_made(grid.len(), &valid, |i| add_scaled(base, &directions[grid[i].0], grid[i].1))?;
+        let ties_i = argmin(&ties_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
+        let (ties_d, ties_s) = grid[ties_i];
+        let ties_w = add_scaled(base, &directions[ties_d], ties_s);
+        let ties_node = lin.add(NodeKind::Baseline("ties".into()), Some(ties_valid[ties_i].loss(utility)));
+        lin.link(base_id, ties_node, "ties", 1.0);
+        for &e in &pool_ids[..k] {
+            lin.link(e, ties_node, "ties", ties_s);
+        }
+
+        // Test scores.
+        (self.progress)(&format!("seed {}: test scores", self.index + 1));
+        let mut all: Vec<&[f32]> = vec![base];
+        all.extend(&expert_refs);
+        all.extend([soup_w.as_slice(), ta_w.as_slice(), ties_w.as_slice(), best_w.as_slice()]);
+        let test_scores = self.score_all(&all, &test)?;
+        let base_valid = self.score_all(&[base], &valid)?.remove(0);
+        lin.set_valid(base_id, base_valid.loss(utility));
+        let expert_test = &test_scores[1..=k];
+        let all_wrong: Vec<bool> = (0..test.len()).map(|j| expert_test.iter().all(|s| !s.correct[j])).collect();
+        let emergent = |s: &Scores| {
+            all_wrong.iter().zip(&s.correct).filter(|(w, c)| **w && **c).count() as f64 / test.len() as f64
+        };
+        let row = |name: &str, detail: String, evals: usize, valid: &Scores, test: &Scores| MethodResult {
+            name: name.to_string(),
+            detail,
+            evals,
+            valid: valid.loss(utility),
+            test_bpb: test.bpb(),
+            test_exact: test.exact_match(),
+            emergence: emergent(test),
+        };
+        let ties_evals = grid.len();
+        let methods = vec![
+            row("base (pretrained)", String::new(), 1, &base_valid, &test_scores[0]),
+            row(
+                "best single expert",
+                format!("expert {}", sc.skills[best_expert].name()),
+                k,
+                &expert_valid[best_expert],
+                &expert_test[best_expert],
+            ),
+            row("uniform soup", String::new(), 1, &soup_valid, &test_scores[k + 1]),
+            row(
+                "task arithmetic",
+                format!("scale {:.3}", scales[ta_i]),
+                scales.len(),
+                &ta_valid[ta_i],
+                &test_scores[k + 2],
+            ),
+            row(
+                "TIES",
+                format!("density {} scale {:.3}", sc.ties_densities[ties_d], ties_s),
+                ties_evals,
+                &ties_valid[ties_i],
+                &test_scores[k + 3],
+            ),
+            MethodResult {
+                name: super::report::SWARM.into(),
+                detail: format!("{swarm_iterations} iterations"),
+                evals: swarm_evals,
+                valid: best.score,
+                test_bpb: test_scores[k + 4].bpb(),
+                test_exact: test_scores[k + 4].exact_match(),
+                emergence: emergent(&test_scores[k + 4]),
+            },
+        ];
+        let experts_rows: Vec<MethodResult> =
+            (0..k).map(|e| row(sc.skills[e].name(), String::new(), 1, &expert_valid[e], &expert_test[e])).collect();
+
+        // Checkpoints and lineage.
+        self.save(&mut lin, base_id, "base.safetensors", base)?;
+        for e in 0..k {
+            self.save(&mut lin, pool_ids[e], &format!("expert-{}.safetensors", sc.skills[e].name()), &experts[e])?;
+        }
+        self.save(&mut lin, soup_node, "soup.safetensors", &soup_w)?;
+        self.save(&mut lin, ta_node, "task-arithmetic.safetensors", &ta_w)?;
+        self.save(&mut lin, ties_node, "ties.safetensors", &ties_w)?;
+        self.save(&mut lin, best_node, "swarm-best.safetensors", &best_w)?;
+        write(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
+        write(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
+        let ancestors = lin.ancestors(best_node);
+        let experts_reached = pool_ids[..k].iter().filter(|e| ancestors.contains(e)).count();
+        Ok(SeedResult {
+            index: self.index,
+            seed: self.seed,
+            methods,
+            experts: experts_rows,
+            all_wrong: all_wrong.iter().filter(|&&w| w).count(),
+            test_items: test.len(),
+            mixture: sc.skills.iter().map(|s| s.name().to_string()).zip(mixture).collect(),
+            best_digest: digest(&best_w),
+            best_node,
+            experts_reached,
+            best_weights: best_w,
+            lineage: lin,
+        })
+    }
+}
+
+/// Index of the smallest value (the first on ties; NaN never wins).
+fn argmin(xs: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x < xs[best] || xs[best].is_nan() && !x.is_nan() {
+            best = i;
+        }
+    }
+    best
+}
