@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use outerloop::objective::gpt::cache::{TrialCache, TrialKey};
 use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
+use outerloop::objective::gpt::fused::FusedStep;
 use outerloop::objective::gpt::train::{Trainer, run_trial_keep};
 use outerloop::objective::gpt::{
     Corpus, Gpt, GptObjective, ModelConfig, OpPath, OptimConfig, Skill, TrainSettings, TrialSpec, ops, run_trial,
@@ -155,6 +156,46 @@ fn every_parameter_gets_a_gradient_and_paths_agree() {
         let d = max_diff(gf.get(var.as_tensor()).unwrap(), gs.get(var.as_tensor()).unwrap());
         assert!(d < 1e-5, "`{name}`: fused and reference gradients differ by {d}");
     }
+}
+
+#[test]
+fn whole_model_fused_step_matches_autograd_in_loss_and_every_gradient() {
+    // Odd batch, three heads, noisy gains and biases, full context (as trials use).
+    let cfg = ModelConfig { context: 12, depth: 2, width: 24, heads: 3, init_scale: 4.0 };
+    let c = corpus();
+    let (batch, t) = (3, cfg.context);
+    let bytes: Vec<u32> = c.train()[..batch * (t + 1)].iter().map(|&b| b as u32).collect();
+    let ids: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != t).map(|(_, &b)| b).collect();
+    let targets: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != 0).map(|(_, &b)| b).collect();
+    let model = Gpt::new(cfg, 11, OpPath::Reference, &Device::Cpu).unwrap();
+    for (i, (_, var)) in model.params().iter().enumerate() {
+        let noise = rand_tensor(var.dims(), 100 + i as u64, 0.2);
+        var.set(&(var.as_tensor() + noise).unwrap()).unwrap();
+    }
+    let mut step = FusedStep::new(&model, batch).unwrap();
+    let mut grads: Vec<Vec<f32>> = model.params().iter().map(|(_, v)| vec![f32::NAN; v.elem_count()]).collect();
+    // Twice, so reused buffers are checked too.
+    for _ in 0..2 {
+        let loss = step.forward(&model, &ids, &targets).unwrap();
+        step.backward(&model, &ids, &targets, &mut grads).unwrap();
+        let x = Tensor::from_vec(ids.clone(), (batch, t), &Device::Cpu).unwrap();
+        let y = Tensor::from_vec(targets.clone(), (batch, t), &Device::Cpu).unwrap();
+        for path in [OpPath::Reference, OpPath::Fused] {
+            let reference = model.clone().with_path(path);
+            let l = reference.loss(&x, &y).unwrap();
+            let lv = l.to_scalar::<f32>().unwrap();
+            assert!((loss - lv).abs() < 1e-5, "{path:?}: loss {loss} vs {lv}");
+            let store = l.backward().unwrap();
+            for ((name, var), g) in model.params().iter().zip(&grads) {
+                let r = store.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let scale = r.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = r.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(scale > 0.0 && d <= 1e-5 + 1e-4 * scale, "{path:?}: `{name}` differs by {d} (scale {scale})");
+            }
+        }
+    }
+    // A batch of the wrong size is an error, not a panic.
+    assert!(step.forward(&model, &ids[..t], &targets[..t]).is_err());
 }
 
 #[test]

@@ -11,8 +11,11 @@
 //! trained on one thread for `fidelity` of the budget; its cost is that fraction of the
 //! budget in GFLOP.
 
+pub mod adamw;
 pub mod cache;
 pub mod data;
+pub mod fused;
+mod kernels;
 pub mod model;
 pub mod ops;
 pub mod table;
@@ -234,7 +237,7 @@ pub(crate) fn init_process_threads() {
 
 /// The version of the trial code; part of every cache key and table header. Bump it
 /// whenever a change alters trial numbers.
-pub const CODE_VERSION: &str = "gpt-trial-v2";
+pub const CODE_VERSION: &str = "gpt-trial-v3";
 
 /// Real GPT trials as an [`Objective`].
 pub struct GptObjective {
