@@ -2,7 +2,8 @@
 //! trial on one thread and machine-wide (one single-thread trial per core).
 //!
 //! Run with `cargo bench --bench gpt_throughput` (add `-- --steps 30` to change the
-//! number of timed steps, `-- --reference` for the reference ops). Compare with
+//! number of timed steps, `-- --reference` for the reference ops, `-- --config B` for
+//! one config, `-- --single` to skip the machine-wide runs). Compare with
 //! `python3 benches/torch_reference.py`, which trains the same models in PyTorch.
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its numbers")]
@@ -66,13 +67,27 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20usize);
     let path = if args.iter().any(|a| a == "--reference") { OpPath::Reference } else { OpPath::Fused };
+    let only = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
+    let single_only = args.iter().any(|a| a == "--single");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let corpus = Corpus::synthetic_default();
     println!("candle GPT throughput ({path:?} ops, {steps} timed steps, {cores} cores)");
     for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b())] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let spec = spec(model);
         let tokens = spec.tokens_per_step() as f64;
         let (single, single_cpu) = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        if single_only {
+            println!(
+                "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step)",
+                single * 1e3,
+                tokens / single,
+                single_cpu * 1e3
+            );
+            continue;
+        }
         let wide: Vec<f64> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..cores)
                 .map(|i| {

@@ -4,8 +4,8 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use outerloop::objective::gpt::cache::{TrialCache, TrialKey};
-use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
 use outerloop::objective::gpt::fused::FusedStep;
+use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
 use outerloop::objective::gpt::train::{Trainer, run_trial_keep};
 use outerloop::objective::gpt::{
     Corpus, Gpt, GptObjective, ModelConfig, OpPath, OptimConfig, Skill, TrainSettings, TrialSpec, ops, run_trial,
@@ -109,6 +109,14 @@ fn fused_ops_match_reference_in_value_and_gradient() {
         &[qkv],
         |t| ops::causal_attention(&t[0], 2, 3).unwrap(),
         |t| ops::causal_attention_slow(&t[0], 2, 3).unwrap(),
+        1e-5,
+    );
+    // Longer than one query block of the causal attention (32), with a partial last block.
+    let qkv = rand_tensor(&[2 * 70, 3 * 8], 9, 1.5);
+    check_op(
+        &[qkv],
+        |t| ops::causal_attention(&t[0], 2, 2).unwrap(),
+        |t| ops::causal_attention_slow(&t[0], 2, 2).unwrap(),
         1e-5,
     );
     let logits = rand_tensor(&[10, 256], 6, 3.0);

@@ -111,16 +111,19 @@ impl InplaceOp1 for Update<'_> {
         let (gd, gn) = g.split_at(decay_len);
         let (md, mn) = m.split_at_mut(decay_len);
         let (vd, vn) = v.split_at_mut(decay_len);
-        super::kernels::simd(|| {
-            adamw_lane(pd, gd, md, vd, c, c.decay_rate);
-            adamw_lane(pn, gn, mn, vn, c, 0.0);
-        });
+        super::kernels::simd(
+            #[inline(always)]
+            || {
+                adamw_lane(pd, gd, md, vd, c, c.decay_rate);
+                adamw_lane(pn, gn, mn, vn, c, 0.0);
+            },
+        );
         Ok(())
     }
 }
 
 /// `p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps) + decay * p` after the moment updates.
-#[inline]
+#[inline(always)]
 fn adamw_lane(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: Consts, decay: f32) {
     for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let g = g * c.clip;

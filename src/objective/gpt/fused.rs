@@ -228,16 +228,20 @@ impl FusedStep {
             kern::layer_norm_fwd(x, w(NORM1_GAIN), w(NORM1_BIAS), &mut tp.h1, &mut tp.xhat1, &mut tp.rstd1);
             kern::linear_fwd(&tp.h1, c, w(QKV), &mut tp.qkv);
             kern::attention_fwd(&tp.qkv, shape, &mut tp.att, &mut tp.probs);
-            kern::linear_fwd(&tp.att, c, w(OUT), &mut tp.x1);
-            kern::add_assign_simd(&mut tp.x1, x);
+            kern::linear_residual_fwd(&tp.att, c, w(OUT), x, &mut tp.x1);
             kern::layer_norm_fwd(&tp.x1, w(NORM2_GAIN), w(NORM2_BIAS), &mut tp.h2, &mut tp.xhat2, &mut tp.rstd2);
-            kern::linear_fwd(&tp.h2, c, w(FC), &mut tp.u);
-            kern::gelu_fwd(&tp.u, &mut tp.th, &mut tp.g);
-            kern::linear_fwd(&tp.g, 4 * c, w(PROJ), out);
-            kern::add_assign_simd(out, &tp.x1);
+            kern::linear_gelu_fwd(&tp.h2, c, w(FC), &mut tp.u, &mut tp.th, &mut tp.g);
+            kern::linear_residual_fwd(&tp.g, 4 * c, w(PROJ), &tp.x1, out);
         }
         let last = &self.xs[self.cfg.depth];
-        kern::layer_norm_fwd(last, p[ix.norm_gain()], p[ix.norm_bias()], &mut self.hf, &mut self.xhatf, &mut self.rstdf);
+        kern::layer_norm_fwd(
+            last,
+            p[ix.norm_gain()],
+            p[ix.norm_bias()],
+            &mut self.hf,
+            &mut self.xhatf,
+            &mut self.rstdf,
+        );
         let n = self.tokens();
         let head = Mat::new(p[ix.head()], c, VOCAB);
         kern::matmul_into(&mut self.logits, 0, VOCAB, Mat::new(&self.hf, n, c), head, 1.0, Dst::Set);

@@ -13,15 +13,16 @@
 //! (eight explicit lanes), and LLVM does not reassociate or contract floating point.
 
 /// Run `f` compiled for the widest SIMD instruction set available at run time (pulp's
-/// dispatch: AVX-512, AVX2 + FMA or baseline). `f` and what it calls should be
-/// `#[inline]` so that they are compiled into the dispatched copy.
+/// dispatch: AVX-512, AVX2 + FMA or baseline). `f` and what it calls must be
+/// `#[inline(always)]` (closures too: `simd(#[inline(always)] || ...)`), or LLVM keeps
+/// them as baseline functions outside the dispatched copy.
 #[inline(always)]
 pub(super) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
 /// Dot product with eight independent accumulators so the compiler can vectorise it.
-#[inline]
+#[inline(always)]
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -41,7 +42,7 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Sum with eight independent accumulators (vectorisable).
-#[inline]
+#[inline(always)]
 fn sum_lanes(a: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let mut it = a.chunks_exact(8);
@@ -57,8 +58,25 @@ fn sum_lanes(a: &[f32]) -> f32 {
     s
 }
 
+/// `sum((a - mean)^2)` with eight independent accumulators (vectorisable).
+#[inline(always)]
+fn sum_sq_dev(a: &[f32], mean: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut it = a.chunks_exact(8);
+    for x in &mut it {
+        for k in 0..8 {
+            acc[k] += (x[k] - mean) * (x[k] - mean);
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for x in it.remainder() {
+        s += (x - mean) * (x - mean);
+    }
+    s
+}
+
 /// Maximum with eight independent lanes (vectorisable); `-inf` for an empty slice.
-#[inline]
+#[inline(always)]
 fn max_lanes(a: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; 8];
     let mut it = a.chunks_exact(8);
@@ -76,7 +94,7 @@ fn max_lanes(a: &[f32]) -> f32 {
 
 /// In place `row = softmax(row)`: exponentials in one vectorisable pass, then the sum.
 /// Returns the maximum and the sum of the shifted exponentials.
-#[inline]
+#[inline(always)]
 fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
     let max = max_lanes(row);
     for x in row.iter_mut() {
@@ -91,20 +109,15 @@ fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
 }
 
 /// `y += x`.
-#[inline]
+#[inline(always)]
 fn add_assign(y: &mut [f32], x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += x;
     }
 }
 
-/// `y += x`, compiled for the CPU's widest SIMD.
-pub(super) fn add_assign_simd(y: &mut [f32], x: &[f32]) {
-    simd(|| add_assign(y, x))
-}
-
 /// Add the rows of a `(rows, cols)` matrix into `out` (`cols` long).
-#[inline]
+#[inline(always)]
 fn col_sum_into(data: &[f32], cols: usize, out: &mut [f32]) {
     for row in data.chunks_exact(cols) {
         add_assign(out, row);
@@ -113,7 +126,7 @@ fn col_sum_into(data: &[f32], cols: usize, out: &mut [f32]) {
 
 /// tanh through a rational approximation (Eigen's `ptanh_float`): vectorisable, within a
 /// few ulp of `f32::tanh` on the clamped range.
-#[inline]
+#[inline(always)]
 pub fn fast_tanh(x: f32) -> f32 {
     let x = x.clamp(-7.905_311, 7.905_311);
     let x2 = x * x;
@@ -132,7 +145,7 @@ pub fn fast_tanh(x: f32) -> f32 {
 
 /// `e^x` through range reduction and a degree-6 polynomial: vectorisable, within about
 /// 2 ulp of `f32::exp` on `[-87, 88]` (clamped outside).
-#[inline]
+#[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by the 1.5 * 2^23 trick (`f32::round` is a libm call without SSE4.1).
@@ -257,21 +270,24 @@ pub(super) fn matmul_into(dst: &mut [f32], off: usize, rs: usize, a: Mat<'_>, b:
 /// `y = xhat * g + b` with `xhat = (x - mean) * rstd` per row; keeps `xhat` and `rstd`.
 pub(super) fn layer_norm_fwd(x: &[f32], g: &[f32], b: &[f32], y: &mut [f32], xhat: &mut [f32], rstd: &mut [f32]) {
     let c = g.len();
-    simd(|| {
-        for (((xr, yr), hr), rs_out) in
-            x.chunks_exact(c).zip(y.chunks_exact_mut(c)).zip(xhat.chunks_exact_mut(c)).zip(rstd.iter_mut())
-        {
-            let mean = sum_lanes(xr) / c as f32;
-            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
-            let rs = 1.0 / (var + LN_EPS).sqrt();
-            *rs_out = rs;
-            for k in 0..c {
-                let h = (xr[k] - mean) * rs;
-                hr[k] = h;
-                yr[k] = h * g[k] + b[k];
+    simd(
+        #[inline(always)]
+        || {
+            for (((xr, yr), hr), rs_out) in
+                x.chunks_exact(c).zip(y.chunks_exact_mut(c)).zip(xhat.chunks_exact_mut(c)).zip(rstd.iter_mut())
+            {
+                let mean = sum_lanes(xr) / c as f32;
+                let var = sum_sq_dev(xr, mean) / c as f32;
+                let rs = 1.0 / (var + LN_EPS).sqrt();
+                *rs_out = rs;
+                for k in 0..c {
+                    let h = (xr[k] - mean) * rs;
+                    hr[k] = h;
+                    yr[k] = h * g[k] + b[k];
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Backward of [`layer_norm_fwd`]: adds the input gradient to `dx` and the gain and bias
@@ -287,27 +303,25 @@ pub(super) fn layer_norm_bwd(
 ) {
     let c = g.len();
     let mut dh = vec![0f32; c];
-    simd(|| {
-        for (((dyr, hr), &rs), dxr) in
-            dy.chunks_exact(c).zip(xhat.chunks_exact(c)).zip(rstd).zip(dx.chunks_exact_mut(c))
-        {
-            let mut m1 = 0f32;
-            let mut m2 = 0f32;
-            for k in 0..c {
-                let d = dyr[k] * g[k];
-                dh[k] = d;
-                m1 += d;
-                m2 += d * hr[k];
-                dg[k] += dyr[k] * hr[k];
-                db[k] += dyr[k];
+    simd(
+        #[inline(always)]
+        || {
+            for (((dyr, hr), &rs), dxr) in
+                dy.chunks_exact(c).zip(xhat.chunks_exact(c)).zip(rstd).zip(dx.chunks_exact_mut(c))
+            {
+                for k in 0..c {
+                    dh[k] = dyr[k] * g[k];
+                    dg[k] += dyr[k] * hr[k];
+                    db[k] += dyr[k];
+                }
+                let m1 = sum_lanes(&dh) / c as f32;
+                let m2 = dot(&dh, hr) / c as f32;
+                for k in 0..c {
+                    dxr[k] += rs * (dh[k] - m1 - hr[k] * m2);
+                }
             }
-            m1 /= c as f32;
-            m2 /= c as f32;
-            for k in 0..c {
-                dxr[k] += rs * (dh[k] - m1 - hr[k] * m2);
-            }
-        }
-    })
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,6 +338,46 @@ pub(super) fn linear_fwd(x: &[f32], k: usize, w: &[f32], y: &mut [f32]) {
     matmul_into(y, 0, m, Mat::new(x, n, k), Mat::new(w, k, m), 1.0, Dst::Add);
 }
 
+/// `y = r + x w[..k] + w[k]`: a linear branch added to the residual stream `r`.
+pub(super) fn linear_residual_fwd(x: &[f32], k: usize, w: &[f32], r: &[f32], y: &mut [f32]) {
+    let m = w.len() / (k + 1);
+    let n = y.len() / m;
+    let bias = &w[k * m..(k + 1) * m];
+    simd(
+        #[inline(always)]
+        || {
+            for (yr, rr) in y.chunks_exact_mut(m).zip(r.chunks_exact(m)) {
+                for ((y, r), b) in yr.iter_mut().zip(rr).zip(bias) {
+                    *y = r + b;
+                }
+            }
+        },
+    );
+    matmul_into(y, 0, m, Mat::new(x, n, k), Mat::new(w, k, m), 1.0, Dst::Add);
+}
+
+/// `u = x w[..k] + w[k]`, `y = gelu(u)` (tanh approximation), keeping the tanh term for
+/// the backward pass; the bias is added in the GELU pass.
+pub(super) fn linear_gelu_fwd(x: &[f32], k: usize, w: &[f32], u: &mut [f32], th: &mut [f32], y: &mut [f32]) {
+    let m = w.len() / (k + 1);
+    let n = y.len() / m;
+    let bias = &w[k * m..(k + 1) * m];
+    matmul_into(u, 0, m, Mat::new(x, n, k), Mat::new(w, k, m), 1.0, Dst::Set);
+    simd(
+        #[inline(always)]
+        || {
+            for ((ur, tr), yr) in u.chunks_exact_mut(m).zip(th.chunks_exact_mut(m)).zip(y.chunks_exact_mut(m)) {
+                for (((u, t), y), b) in ur.iter_mut().zip(tr.iter_mut()).zip(yr.iter_mut()).zip(bias) {
+                    let v = *u + b;
+                    *u = v;
+                    *t = fast_tanh(GELU_K * (v + GELU_C * v * v * v));
+                    *y = 0.5 * v * (1.0 + *t);
+                }
+            }
+        },
+    )
+}
+
 /// Weight gradient of [`linear_fwd`]: `dw = [x^T dy; colsum dy]`, overwriting `dw`.
 pub(super) fn linear_bwd_weight(x: &[f32], k: usize, dy: &[f32], dw: &mut [f32]) {
     let m = dw.len() / (k + 1);
@@ -331,7 +385,10 @@ pub(super) fn linear_bwd_weight(x: &[f32], k: usize, dy: &[f32], dw: &mut [f32])
     matmul_into(dw, 0, m, Mat::new(x, n, k).t(), Mat::new(dy, n, m), 1.0, Dst::Set);
     let bias = &mut dw[k * m..];
     bias.fill(0.0);
-    simd(|| col_sum_into(dy, m, bias));
+    simd(
+        #[inline(always)]
+        || col_sum_into(dy, m, bias),
+    );
 }
 
 /// Input gradient of [`linear_fwd`]: `dx (=|+=) dy w[..k]^T`.
@@ -341,24 +398,17 @@ pub(super) fn linear_bwd_input(dy: &[f32], w: &[f32], k: usize, dx: &mut [f32], 
     matmul_into(dx, 0, k, Mat::new(dy, n, m), Mat::new(w, k, m).t(), 1.0, mode);
 }
 
-/// `y = gelu(u)` (tanh approximation), keeping the tanh term for the backward pass.
-pub(super) fn gelu_fwd(u: &[f32], th: &mut [f32], y: &mut [f32]) {
-    simd(|| {
-        for ((y, t), &v) in y.iter_mut().zip(th.iter_mut()).zip(u) {
-            *t = fast_tanh(GELU_K * (v + GELU_C * v * v * v));
-            *y = 0.5 * v * (1.0 + *t);
-        }
-    })
-}
-
-/// Backward of [`gelu_fwd`]: `du = dy * gelu'(u)`.
+/// Backward of the GELU of [`linear_gelu_fwd`]: `du = dy * gelu'(u)`.
 pub(super) fn gelu_bwd(dy: &[f32], u: &[f32], th: &[f32], du: &mut [f32]) {
-    simd(|| {
-        for (((d, g), &v), &t) in du.iter_mut().zip(dy).zip(u).zip(th) {
-            let dt = (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * v * v);
-            *d = g * (0.5 * (1.0 + t) + 0.5 * v * dt);
-        }
-    })
+    simd(
+        #[inline(always)]
+        || {
+            for (((d, g), &v), &t) in du.iter_mut().zip(dy).zip(u).zip(th) {
+                let dt = (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * v * v);
+                *d = g * (0.5 * (1.0 + t) + 0.5 * v * dt);
+            }
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -392,6 +442,16 @@ impl AttnShape {
     }
 }
 
+/// Query rows per block of the causal attention: a block of queries `[i0, i1)` only
+/// needs keys `[0, i1)`, so the matmuls skip most of the masked upper triangle (62.5 %
+/// of the full work at context 128).
+const QUERY_BLOCK: usize = 32;
+
+/// The query blocks `[i0, i1)` of a sequence of `t`.
+fn query_blocks(t: usize) -> impl DoubleEndedIterator<Item = (usize, usize)> {
+    (0..t.div_ceil(QUERY_BLOCK)).map(move |j| (j * QUERY_BLOCK, ((j + 1) * QUERY_BLOCK).min(t)))
+}
+
 /// `y = softmax(mask(q k^T * scale)) v` per sequence and head; `probs` keeps the
 /// probabilities (zero above the diagonal). `y` is `(batch * t, c)`.
 pub(super) fn attention_fwd(qkv: &[f32], s: AttnShape, y: &mut [f32], probs: &mut [f32]) {
@@ -400,20 +460,26 @@ pub(super) fn attention_fwd(qkv: &[f32], s: AttnShape, y: &mut [f32], probs: &mu
     for b in 0..s.batch {
         for h in 0..s.heads {
             let base = b * t * c3 + h * d;
-            let q = Mat::strided(qkv, base, t, d, c3);
-            let k = Mat::strided(qkv, base + c, t, d, c3);
-            let v = Mat::strided(qkv, base + 2 * c, t, d, c3);
             let pbase = (b * s.heads + h) * t * t;
-            matmul_into(probs, pbase, t, q, k.t(), scale, Dst::Set);
-            let p = &mut probs[pbase..pbase + t * t];
-            simd(|| {
-                for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                    softmax_in_place(&mut row[..=i]);
-                    row[i + 1..].fill(0.0);
-                }
-            });
-            let p = Mat::new(&probs[pbase..pbase + t * t], t, t);
-            matmul_into(y, b * t * c + h * d, c, p, v, 1.0, Dst::Set);
+            for (i0, i1) in query_blocks(t) {
+                let q = Mat::strided(qkv, base + i0 * c3, i1 - i0, d, c3);
+                let k = Mat::strided(qkv, base + c, i1, d, c3);
+                let v = Mat::strided(qkv, base + 2 * c, i1, d, c3);
+                matmul_into(probs, pbase + i0 * t, t, q, k.t(), scale, Dst::Set);
+                let rows = &mut probs[pbase + i0 * t..pbase + i1 * t];
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (r, row) in rows.chunks_exact_mut(t).enumerate() {
+                            let i = i0 + r;
+                            softmax_in_place(&mut row[..=i]);
+                            row[i + 1..].fill(0.0);
+                        }
+                    },
+                );
+                let p = Mat::strided(probs, pbase + i0 * t, i1 - i0, i1, t);
+                matmul_into(y, (b * t + i0) * c + h * d, c, p, v, 1.0, Dst::Set);
+            }
         }
     }
 }
@@ -426,30 +492,38 @@ pub(super) fn attention_bwd(qkv: &[f32], probs: &[f32], dy: &[f32], s: AttnShape
     for b in 0..s.batch {
         for h in 0..s.heads {
             let base = b * t * c3 + h * d;
-            let q = Mat::strided(qkv, base, t, d, c3);
-            let k = Mat::strided(qkv, base + c, t, d, c3);
-            let v = Mat::strided(qkv, base + 2 * c, t, d, c3);
-            let g = Mat::strided(dy, b * t * c + h * d, t, d, c);
             let pbase = (b * s.heads + h) * t * t;
-            let p = &probs[pbase..pbase + t * t];
-            // dP = dY V^T, then dS = P * (dP - rowsum(P * dP)) * scale.
-            matmul_into(ds, 0, t, g, v.t(), 1.0, Dst::Set);
-            simd(|| {
-                for (i, (dr, pr)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
-                    let (dr, pr) = (&mut dr[..=i], &pr[..=i]);
-                    let dot_pd = dot(pr, dr);
-                    for (x, &pv) in dr.iter_mut().zip(pr) {
-                        *x = pv * (*x - dot_pd) * scale;
-                    }
-                }
-            });
-            for (i, dr) in ds.chunks_exact_mut(t).enumerate() {
-                dr[i + 1..].fill(0.0);
+            // Last block first: it spans every key, so it sets dK and dV; the others add.
+            for (i0, i1) in query_blocks(t).rev() {
+                let mode = if i1 == t { Dst::Set } else { Dst::Add };
+                let q = Mat::strided(qkv, base + i0 * c3, i1 - i0, d, c3);
+                let k = Mat::strided(qkv, base + c, i1, d, c3);
+                let v = Mat::strided(qkv, base + 2 * c, i1, d, c3);
+                let g = Mat::strided(dy, (b * t + i0) * c + h * d, i1 - i0, d, c);
+                let p = Mat::strided(probs, pbase + i0 * t, i1 - i0, i1, t);
+                // dP = dY V^T, then dS = P * (dP - rowsum(P * dP)) * scale.
+                matmul_into(ds, i0 * t, t, g, v.t(), 1.0, Dst::Set);
+                let rows = &mut ds[i0 * t..i1 * t];
+                let prow = &probs[pbase + i0 * t..pbase + i1 * t];
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (r, (dr, pr)) in rows.chunks_exact_mut(t).zip(prow.chunks_exact(t)).enumerate() {
+                            let i = i0 + r;
+                            let (dr, pr) = (&mut dr[..i1], &pr[..=i]);
+                            let dot_pd = dot(pr, &dr[..=i]);
+                            for (x, &pv) in dr.iter_mut().zip(pr) {
+                                *x = pv * (*x - dot_pd) * scale;
+                            }
+                            dr[i + 1..].fill(0.0);
+                        }
+                    },
+                );
+                let dsm = Mat::strided(ds, i0 * t, i1 - i0, i1, t);
+                matmul_into(dqkv, base + i0 * c3, c3, dsm, k, 1.0, Dst::Set);
+                matmul_into(dqkv, base + c, c3, dsm.t(), q, 1.0, mode);
+                matmul_into(dqkv, base + 2 * c, c3, p.t(), g, 1.0, mode);
             }
-            let dsm = Mat::new(ds, t, t);
-            matmul_into(dqkv, base, c3, dsm, k, 1.0, Dst::Set);
-            matmul_into(dqkv, base + c, c3, dsm.t(), q, 1.0, Dst::Set);
-            matmul_into(dqkv, base + 2 * c, c3, Mat::new(p, t, t).t(), g, 1.0, Dst::Set);
         }
     }
 }
@@ -461,52 +535,64 @@ pub(super) fn attention_bwd(qkv: &[f32], probs: &[f32], dy: &[f32], s: AttnShape
 /// clamped to its last entry).
 pub(super) fn embed_fwd(token: &[f32], position: &[f32], ids: &[u32], t: usize, c: usize, y: &mut [f32]) {
     let vocab = token.len() / c;
-    simd(|| {
-        for (i, (&id, yr)) in ids.iter().zip(y.chunks_exact_mut(c)).enumerate() {
-            let id = (id as usize).min(vocab - 1);
-            let p = i % t;
-            for ((y, a), b) in yr.iter_mut().zip(&token[id * c..(id + 1) * c]).zip(&position[p * c..(p + 1) * c]) {
-                *y = a + b;
+    simd(
+        #[inline(always)]
+        || {
+            for (i, (&id, yr)) in ids.iter().zip(y.chunks_exact_mut(c)).enumerate() {
+                let id = (id as usize).min(vocab - 1);
+                let p = i % t;
+                for ((y, a), b) in yr.iter_mut().zip(&token[id * c..(id + 1) * c]).zip(&position[p * c..(p + 1) * c]) {
+                    *y = a + b;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Backward of [`embed_fwd`]: adds `dy` rows into `dtoken` and `dposition`.
 pub(super) fn embed_bwd(dy: &[f32], ids: &[u32], t: usize, c: usize, dtoken: &mut [f32], dposition: &mut [f32]) {
     let vocab = dtoken.len() / c;
-    simd(|| {
-        for (i, (&id, g)) in ids.iter().zip(dy.chunks_exact(c)).enumerate() {
-            let id = (id as usize).min(vocab - 1);
-            add_assign(&mut dtoken[id * c..(id + 1) * c], g);
-            add_assign(&mut dposition[(i % t) * c..(i % t + 1) * c], g);
-        }
-    })
+    simd(
+        #[inline(always)]
+        || {
+            for (i, (&id, g)) in ids.iter().zip(dy.chunks_exact(c)).enumerate() {
+                let id = (id as usize).min(vocab - 1);
+                add_assign(&mut dtoken[id * c..(id + 1) * c], g);
+                add_assign(&mut dposition[(i % t) * c..(i % t + 1) * c], g);
+            }
+        },
+    )
 }
 
 /// Summed cross-entropy (nats, in `f64`) of `logits` rows of `v` against `targets`;
 /// `probs` keeps the softmax probabilities.
 pub(super) fn cross_entropy_fwd(logits: &[f32], targets: &[u32], v: usize, probs: &mut [f32]) -> f64 {
     probs.copy_from_slice(logits);
-    simd(|| {
-        let mut total = 0f64;
-        for ((lr, pr), &t) in logits.chunks_exact(v).zip(probs.chunks_exact_mut(v)).zip(targets) {
-            let (max, sum) = softmax_in_place(pr);
-            let t = (t as usize).min(v - 1);
-            total += (sum.ln() + max - lr[t]) as f64;
-        }
-        total
-    })
+    simd(
+        #[inline(always)]
+        || {
+            let mut total = 0f64;
+            for ((lr, pr), &t) in logits.chunks_exact(v).zip(probs.chunks_exact_mut(v)).zip(targets) {
+                let (max, sum) = softmax_in_place(pr);
+                let t = (t as usize).min(v - 1);
+                total += (sum.ln() + max - lr[t]) as f64;
+            }
+            total
+        },
+    )
 }
 
 /// Backward of the mean of [`cross_entropy_fwd`] scaled by `g`: `d = (p - onehot) * g / rows`.
 pub(super) fn cross_entropy_bwd(probs: &[f32], targets: &[u32], v: usize, g: f32, d: &mut [f32]) {
     let g = g / targets.len().max(1) as f32;
-    simd(|| {
-        for (d, p) in d.iter_mut().zip(probs) {
-            *d = p * g;
-        }
-    });
+    simd(
+        #[inline(always)]
+        || {
+            for (d, p) in d.iter_mut().zip(probs) {
+                *d = p * g;
+            }
+        },
+    );
     for (r, &t) in targets.iter().enumerate() {
         d[r * v + (t as usize).min(v - 1)] -= g;
     }

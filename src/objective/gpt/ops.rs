@@ -19,8 +19,8 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Error, Layout, Result, Shape, Storage, Tensor,
 };
 
-pub use super::kernels::{LN_EPS, fast_exp, fast_tanh};
 use super::kernels::{self as kern, AttnShape};
+pub use super::kernels::{LN_EPS, fast_exp, fast_tanh};
 
 /// Contiguous `f32` view of a CPU storage.
 fn host<'a>(s: &'a CpuStorage, l: &Layout, op: &'static str) -> Result<&'a [f32]> {
@@ -247,10 +247,10 @@ impl CustomOp2 for LinearGeluOp {
         let w = host(s2, l2, self.name())?;
         let (n, k) = l1.shape().dims2()?;
         let (_, m) = l2.shape().dims2()?;
-        let u = linear_fwd(x, n, k, w, m);
-        let mut th = vec![0f32; u.len()];
-        let mut y = vec![0f32; u.len()];
-        kern::gelu_fwd(&u, &mut th, &mut y);
+        let mut u = vec![0f32; n * m];
+        let mut th = vec![0f32; n * m];
+        let mut y = vec![0f32; n * m];
+        kern::linear_gelu_fwd(x, k, w, &mut u, &mut th, &mut y);
         let _ = self.cache.set((u, th));
         Ok((CpuStorage::F32(y), Shape::from((n, m))))
     }
@@ -300,10 +300,8 @@ impl CustomOp3 for LinearResidualOp {
         let w = host(s3, l3, self.name())?;
         let (n, k) = l2.shape().dims2()?;
         let (_, m) = l3.shape().dims2()?;
-        let mut y = linear_fwd(x, n, k, w, m);
-        for (y, r) in y.iter_mut().zip(r) {
-            *y += r;
-        }
+        let mut y = vec![0f32; n * m];
+        kern::linear_residual_fwd(x, k, w, r, &mut y);
         Ok((CpuStorage::F32(y), Shape::from((n, m))))
     }
 
