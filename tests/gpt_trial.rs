@@ -202,8 +202,18 @@ fn whole_model_fused_step_matches_autograd_in_loss_and_every_gradient() {
             }
         }
     }
-    // A batch of the wrong size is an error, not a panic.
-    assert!(step.forward(&model, &ids[..t], &targets[..t]).is_err());
+    // Fewer sequences than the capacity: a forward pass (evaluation) works, backward after
+    // it is an error; more sequences, or a partial one, are errors too, not panics.
+    let one = step.forward(&model, &ids[..t], &targets[..t]).unwrap();
+    let x = Tensor::from_vec(ids[..t].to_vec(), (1, t), &Device::Cpu).unwrap();
+    let y = Tensor::from_vec(targets[..t].to_vec(), (1, t), &Device::Cpu).unwrap();
+    let reference = model.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
+    assert!((one - reference).abs() < 1e-5, "one sequence: {one} vs {reference}");
+    assert!(step.backward(&model, &ids[..t], &targets[..t], &mut grads).is_err());
+    assert!(step.backward(&model, &ids, &targets, &mut grads).is_err());
+    let more: Vec<u32> = ids.iter().chain(&ids[..t]).copied().collect();
+    assert!(step.forward(&model, &more, &more).is_err());
+    assert!(step.forward(&model, &ids[..t + 1], &targets[..t + 1]).is_err());
 }
 
 #[test]

@@ -140,7 +140,10 @@ struct Scratch {
 /// Buffers for training steps of one model shape and batch size, reused across steps.
 pub struct FusedStep {
     cfg: ModelConfig,
+    /// Capacity in sequences (the training batch).
     batch: usize,
+    /// Sequences of the last forward pass (0 before the first).
+    last_batch: usize,
     index: Index,
     /// Residual stream entering each block, and leaving the last: `depth + 1` of `(n, c)`.
     xs: Vec<Vec<f32>>,
@@ -156,7 +159,8 @@ pub struct FusedStep {
 }
 
 impl FusedStep {
-    /// Buffers for `model` trained on batches of `batch` sequences of its full context.
+    /// Buffers for `model` trained on batches of `batch` sequences of its full context
+    /// (forward passes alone, e.g. for evaluation, may take fewer).
     pub fn new(model: &Gpt, batch: usize) -> Result<Self> {
         let cfg = *model.config();
         let index = Index { depth: cfg.depth };
@@ -169,6 +173,7 @@ impl FusedStep {
         Ok(FusedStep {
             cfg,
             batch,
+            last_batch: 0,
             index,
             xs: (0..=cfg.depth).map(|_| vec![0.0; n * c]).collect(),
             tapes: (0..cfg.depth).map(|_| Tape::new(n, c, shape)).collect(),
@@ -190,70 +195,72 @@ impl FusedStep {
         })
     }
 
-    fn tokens(&self) -> usize {
-        self.batch * self.cfg.context
-    }
-
-    fn attn_shape(&self) -> AttnShape {
-        AttnShape { batch: self.batch, heads: self.cfg.heads, t: self.cfg.context, c: self.cfg.width }
-    }
-
-    fn check(&self, model: &Gpt, ids: &[u32], targets: &[u32]) -> Result<()> {
-        if *model.config() != self.cfg || ids.len() != self.tokens() || targets.len() != self.tokens() {
+    /// Sequences of `ids`, checked against the model and the capacity.
+    fn sequences(&self, model: &Gpt, ids: &[u32], targets: &[u32]) -> Result<usize> {
+        let t = self.cfg.context;
+        let b = ids.len() / t;
+        if *model.config() != self.cfg || b == 0 || b > self.batch || ids.len() != b * t || targets.len() != ids.len() {
             return Err(Error::Msg(format!(
-                "fused step: built for {:?} x {} sequences, given {} ids and {} targets",
+                "fused step: built for {:?} x up to {} sequences, given {} ids and {} targets",
                 self.cfg,
                 self.batch,
                 ids.len(),
                 targets.len()
             )));
         }
-        Ok(())
+        Ok(b)
     }
 
-    /// Mean cross-entropy (nats) of `targets` given `ids` (both `batch * context`,
-    /// sequence after sequence), keeping what [`FusedStep::backward`] needs.
+    fn attn_shape(&self, batch: usize) -> AttnShape {
+        AttnShape { batch, heads: self.cfg.heads, t: self.cfg.context, c: self.cfg.width }
+    }
+
+    /// Mean cross-entropy (nats) of `targets` given `ids` (both `b * context` for
+    /// `1 <= b <= batch`, sequence after sequence), keeping what [`FusedStep::backward`]
+    /// needs.
     pub fn forward(&mut self, model: &Gpt, ids: &[u32], targets: &[u32]) -> Result<f32> {
-        self.check(model, ids, targets)?;
+        let b = self.sequences(model, ids, targets)?;
+        self.last_batch = b;
         let guards: Vec<_> = model.params().iter().map(|(_, v)| v.as_tensor().storage_and_layout()).collect();
         let p: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_slice(s, l)).collect::<Result<_>>()?;
         let (c, t) = (self.cfg.width, self.cfg.context);
-        let shape = self.attn_shape();
+        let n = b * t;
+        let (nc, n3c, n4c) = (n * c, n * 3 * c, n * 4 * c);
+        let shape = self.attn_shape(b);
         let ix = self.index;
-        kern::embed_fwd(p[TOKEN], p[POSITION], ids, t, c, &mut self.xs[0]);
+        kern::embed_fwd(p[TOKEN], p[POSITION], ids, t, c, &mut self.xs[0][..nc]);
         for (l, tp) in self.tapes.iter_mut().enumerate() {
             let (done, rest) = self.xs.split_at_mut(l + 1);
-            let (x, out) = (&done[l], &mut rest[0]);
+            let (x, out) = (&done[l][..nc], &mut rest[0][..nc]);
             let w = |part| p[ix.block(l, part)];
-            kern::layer_norm_fwd(x, w(NORM1_GAIN), w(NORM1_BIAS), &mut tp.h1, &mut tp.xhat1, &mut tp.rstd1);
-            kern::linear_fwd(&tp.h1, c, w(QKV), &mut tp.qkv);
-            kern::attention_fwd(&tp.qkv, shape, &mut tp.att, &mut tp.probs);
-            kern::linear_residual_fwd(&tp.att, c, w(OUT), x, &mut tp.x1);
-            kern::layer_norm_fwd(&tp.x1, w(NORM2_GAIN), w(NORM2_BIAS), &mut tp.h2, &mut tp.xhat2, &mut tp.rstd2);
-            kern::linear_gelu_fwd(&tp.h2, c, w(FC), &mut tp.u, &mut tp.th, &mut tp.g);
-            kern::linear_residual_fwd(&tp.g, 4 * c, w(PROJ), &tp.x1, out);
+            let (h1, xhat1, rstd1) = (&mut tp.h1[..nc], &mut tp.xhat1[..nc], &mut tp.rstd1[..n]);
+            kern::layer_norm_fwd(x, w(NORM1_GAIN), w(NORM1_BIAS), h1, xhat1, rstd1);
+            kern::linear_fwd(h1, c, w(QKV), &mut tp.qkv[..n3c]);
+            kern::attention_fwd(&tp.qkv[..n3c], shape, &mut tp.att[..nc], &mut tp.probs[..shape.probs_len()]);
+            kern::linear_residual_fwd(&tp.att[..nc], c, w(OUT), x, &mut tp.x1[..nc]);
+            let (h2, xhat2, rstd2) = (&mut tp.h2[..nc], &mut tp.xhat2[..nc], &mut tp.rstd2[..n]);
+            kern::layer_norm_fwd(&tp.x1[..nc], w(NORM2_GAIN), w(NORM2_BIAS), h2, xhat2, rstd2);
+            kern::linear_gelu_fwd(h2, c, w(FC), &mut tp.u[..n4c], &mut tp.th[..n4c], &mut tp.g[..n4c]);
+            kern::linear_residual_fwd(&tp.g[..n4c], 4 * c, w(PROJ), &tp.x1[..nc], out);
         }
-        let last = &self.xs[self.cfg.depth];
-        kern::layer_norm_fwd(
-            last,
-            p[ix.norm_gain()],
-            p[ix.norm_bias()],
-            &mut self.hf,
-            &mut self.xhatf,
-            &mut self.rstdf,
-        );
-        let n = self.tokens();
+        let last = &self.xs[self.cfg.depth][..nc];
+        let (gain, bias) = (p[ix.norm_gain()], p[ix.norm_bias()]);
+        kern::layer_norm_fwd(last, gain, bias, &mut self.hf[..nc], &mut self.xhatf[..nc], &mut self.rstdf[..n]);
         let head = Mat::new(p[ix.head()], c, VOCAB);
-        kern::matmul_into(&mut self.logits, 0, VOCAB, Mat::new(&self.hf, n, c), head, 1.0, Dst::Set);
-        let total = kern::cross_entropy_fwd(&self.logits, targets, VOCAB, &mut self.probs);
+        let logits = &mut self.logits[..n * VOCAB];
+        kern::matmul_into(logits, 0, VOCAB, Mat::new(&self.hf, n, c), head, 1.0, Dst::Set);
+        let total = kern::cross_entropy_fwd(logits, targets, VOCAB, &mut self.probs[..n * VOCAB]);
         Ok((total / n.max(1) as f64) as f32)
     }
 
     /// Gradients of the mean loss of the last [`FusedStep::forward`] (same model, ids and
-    /// targets) with respect to every parameter, written into `grads` (one buffer per
+    /// targets, a full batch) with respect to every parameter, written into `grads` (one buffer per
     /// parameter in [`Gpt::params`] order, each the parameter's size).
     pub fn backward(&mut self, model: &Gpt, ids: &[u32], targets: &[u32], grads: &mut [Vec<f32>]) -> Result<()> {
-        self.check(model, ids, targets)?;
+        let b = self.sequences(model, ids, targets)?;
+        if b != self.batch || self.last_batch != self.batch {
+            return Err(Error::Msg("fused step: backward needs a full batch, after its forward".into()));
+        }
         let sizes_ok = grads.len() == self.index.count()
             && grads.iter().zip(model.params()).all(|(g, (_, v))| g.len() == v.elem_count());
         if !sizes_ok {
@@ -261,8 +268,9 @@ impl FusedStep {
         }
         let guards: Vec<_> = model.params().iter().map(|(_, v)| v.as_tensor().storage_and_layout()).collect();
         let p: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_slice(s, l)).collect::<Result<_>>()?;
-        let (c, t, n) = (self.cfg.width, self.cfg.context, self.tokens());
-        let shape = self.attn_shape();
+        let (c, t) = (self.cfg.width, self.cfg.context);
+        let n = b * t;
+        let shape = self.attn_shape(b);
         let ix = self.index;
         let s = &mut self.scratch;
 

@@ -346,11 +346,12 @@ impl<'a> Trainer<'a> {
 
     /// Validation bits per byte over the first `eval_tokens` held-out targets (whole
     /// windows of `context`), or `None` when it is not finite.
-    pub fn eval_bpb(&self, eval_tokens: usize) -> Result<Option<f64>, TrainError> {
+    pub fn eval_bpb(&mut self, eval_tokens: usize) -> Result<Option<f64>, TrainError> {
         let t = self.spec.model.context;
         let val = self.corpus.val();
         let windows = (eval_tokens / t).max(1).min((val.len() - 1) / t);
-        let per_batch = (4096 / t).max(1);
+        // The fused step evaluates in chunks of its training batch (its buffers' size).
+        let per_batch = if self.fused.is_some() { self.spec.batch() } else { (4096 / t).max(1) };
         let mut nats = 0f64;
         let mut count = 0usize;
         let mut w = 0;
@@ -362,9 +363,14 @@ impl<'a> Trainer<'a> {
                 x.extend(val[k * t..k * t + t].iter().map(|&c| c as u32));
                 y.extend(val[k * t + 1..k * t + t + 1].iter().map(|&c| c as u32));
             }
-            let x = Tensor::from_vec(x, (n, t), &self.device)?;
-            let y = Tensor::from_vec(y, (n, t), &self.device)?;
-            let loss = self.model.loss(&x.detach(), &y)?.to_scalar::<f32>()? as f64;
+            let loss = match &mut self.fused {
+                Some(fused) => fused.forward(&self.model, &x, &y)? as f64,
+                None => {
+                    let x = Tensor::from_vec(x, (n, t), &self.device)?;
+                    let y = Tensor::from_vec(y, (n, t), &self.device)?;
+                    self.model.loss(&x.detach(), &y)?.to_scalar::<f32>()? as f64
+                }
+            };
             nats += loss * (n * t) as f64;
             count += n * t;
             w += n;
