@@ -1,7 +1,7 @@
 //! The whole-model fused training step: loss and every parameter gradient of [`Gpt`]
 //! in one hand-written forward and backward pass over host buffers.
 //!
-//! It runs the same kernels as the fused custom ops ([`super::kernels`]), but without a
+//! It runs the same kernels as the fused custom ops (`gpt/kernels.rs`), but without a
 //! candle graph: candle's `backward` allocates a zero-filled gradient buffer for every
 //! input of every node and adds into it, and every op allocates its output; here every
 //! activation, cache and gradient lives in a buffer allocated once per trial and reused

@@ -2,8 +2,11 @@
 //!
 //! - [`model`]: the byte-level GPT (seeded init, ordered parameters, save/load).
 //! - [`ops`]: fused custom ops with hand-written backward passes and `*_slow` twins.
+//! - [`fused`]: the whole-model training step (loss and every gradient, no graph).
+//! - [`adamw`]: AdamW, in place on the parameters.
+//! - `kernels` (private): the host arithmetic shared by [`ops`] and [`fused`].
 //! - [`data`]: the synthetic multi-skill corpus and text-file corpora.
-//! - [`train`]: AdamW, schedules, the FLOP budget, checkpoints, divergence.
+//! - [`train`]: schedules, the FLOP budget, the trainer, checkpoints, divergence.
 //! - [`cache`]: the persistent trial cache.
 //! - [`table`]: tabulated real trials and the `gpt-table` objective.
 //!

@@ -5,7 +5,10 @@
 //! candle tensor primitives that the tests compare against (values and gradients).
 //!
 //! The fused ops exist for speed: on tiny models candle's time goes to elementwise work,
-//! broadcasts and reductions in the backward pass, not to matrix multiplies. Each op
+//! broadcasts and reductions in the backward pass, not to matrix multiplies. Their
+//! arithmetic lives in `gpt/kernels.rs`, shared with the whole-model training step of
+//! [`super::fused`] (which trains without a candle graph; these ops serve
+//! [`super::Gpt::forward`] and `loss`, completion and the per-op tests). Each op
 //! keeps what its backward pass needs (normalised inputs, attention probabilities) in a
 //! `OnceLock` filled by the forward pass; a fresh op value is created per call, so the
 //! cache lives exactly as long as the graph node that owns it.

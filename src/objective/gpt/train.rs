@@ -325,7 +325,7 @@ impl<'a> Trainer<'a> {
         let Some(value) = self.loss_and_grads()? else {
             return Ok(None);
         };
-        let norm = self.grads.iter().flatten().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt();
+        let norm = self.grads.iter().map(|g| super::kernels::sum_squares_f64(g)).sum::<f64>().sqrt();
         if !norm.is_finite() {
             return Ok(None);
         }
