@@ -28,11 +28,21 @@ fn thread_cpu_seconds() -> f64 {
 
 /// Wall seconds per step of one trial, after two warm-up steps.
 fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> f64 {
-    time_trial_cpu(spec, corpus, path, steps, seed).0
+    time_trial_cpu(spec, corpus, path, steps, seed).mean
+}
+
+/// Timings of one trial, per step.
+struct Timing {
+    /// Mean wall seconds.
+    mean: f64,
+    /// Mean thread-CPU seconds.
+    cpu: f64,
+    /// Wall seconds of the fastest step (the least disturbed by other load).
+    fastest: f64,
 }
 
 /// Wall and thread-CPU seconds per step of one single-threaded trial.
-fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> (f64, f64) {
+fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> Timing {
     let settings = TrainSettings { budget_gflop: 1e6, path, ..TrainSettings::default() };
     let mut trainer = match Trainer::new(spec, corpus, &settings, seed) {
         Ok(t) => t,
@@ -43,13 +53,16 @@ fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, 
     }
     let start = Instant::now();
     let cpu = thread_cpu_seconds();
+    let mut fastest = f64::INFINITY;
     for _ in 0..steps {
+        let step = Instant::now();
         if let Err(e) = trainer.step() {
             panic!("benchmark step failed: {e}");
         }
+        fastest = fastest.min(step.elapsed().as_secs_f64());
     }
     let cpu = thread_cpu_seconds() - cpu;
-    (start.elapsed().as_secs_f64() / steps as f64, cpu / steps as f64)
+    Timing { mean: start.elapsed().as_secs_f64() / steps as f64, cpu: cpu / steps as f64, fastest }
 }
 
 #[expect(unsafe_code, reason = "setting an environment variable before any thread exists")]
@@ -78,13 +91,15 @@ fn main() {
         }
         let spec = spec(model);
         let tokens = spec.tokens_per_step() as f64;
-        let (single, single_cpu) = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        let timing = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        let (single, single_cpu) = (timing.mean, timing.cpu);
         if single_only {
             println!(
-                "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step)",
+                "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step, fastest step {:.1} ms)",
                 single * 1e3,
                 tokens / single,
-                single_cpu * 1e3
+                single_cpu * 1e3,
+                timing.fastest * 1e3
             );
             continue;
         }
@@ -100,10 +115,11 @@ fn main() {
         let wide_tps: f64 = wide.iter().map(|s| tokens / s).sum();
         let wide_ms = wide.iter().sum::<f64>() / wide.len() as f64 * 1e3;
         println!(
-            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step) | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
+            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step, fastest step {:.1} ms) | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
             single * 1e3,
             tokens / single,
             single_cpu * 1e3,
+            timing.fastest * 1e3,
             wide_ms,
             wide_tps
         );

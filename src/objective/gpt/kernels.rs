@@ -78,20 +78,23 @@ fn sum_sq_dev(a: &[f32], mean: f32) -> f32 {
 /// `sum(a^2)` in `f64` with eight independent accumulators, compiled for the CPU's
 /// widest SIMD (the gradient norm).
 pub(super) fn sum_squares_f64(a: &[f32]) -> f64 {
-    simd(#[inline(always)] || {
-        let mut acc = [0f64; 8];
-        let mut it = a.chunks_exact(8);
-        for x in &mut it {
-            for k in 0..8 {
-                acc[k] += x[k] as f64 * x[k] as f64;
+    simd(
+        #[inline(always)]
+        || {
+            let mut acc = [0f64; 8];
+            let mut it = a.chunks_exact(8);
+            for x in &mut it {
+                for k in 0..8 {
+                    acc[k] += x[k] as f64 * x[k] as f64;
+                }
             }
-        }
-        let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for &x in it.remainder() {
-            s += x as f64 * x as f64;
-        }
-        s
-    })
+            let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for &x in it.remainder() {
+                s += x as f64 * x as f64;
+            }
+            s
+        },
+    )
 }
 
 /// Maximum with eight independent lanes (vectorisable); `-inf` for an empty slice.
