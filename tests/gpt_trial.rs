@@ -168,10 +168,12 @@ fn every_parameter_gets_a_gradient_and_paths_agree() {
 
 #[test]
 fn whole_model_fused_step_matches_autograd_in_loss_and_every_gradient() {
-    // Odd batch, three heads, noisy gains and biases, full context (as trials use).
-    let cfg = ModelConfig { context: 12, depth: 2, width: 24, heads: 3, init_scale: 4.0 };
+    // Three heads, noisy gains and biases, full context (as trials use); context 100 and
+    // 5 sequences give blocks in chunks of 2, 2 and 1 sequences (256 rows a chunk) and
+    // attention in query blocks of 32, 32, 32 and 4 rows.
+    let cfg = ModelConfig { context: 100, depth: 2, width: 24, heads: 3, init_scale: 4.0 };
     let c = corpus();
-    let (batch, t) = (3, cfg.context);
+    let (batch, t) = (5, cfg.context);
     let bytes: Vec<u32> = c.train()[..batch * (t + 1)].iter().map(|&b| b as u32).collect();
     let ids: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != t).map(|(_, &b)| b).collect();
     let targets: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != 0).map(|(_, &b)| b).collect();

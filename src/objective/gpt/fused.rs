@@ -11,6 +11,8 @@
 //! The reference for this step is candle's autograd over the model's forward pass
 //! (either op path); `tests/gpt_trial.rs` compares the loss and every gradient.
 
+use std::ops::Range;
+
 use candle_core::{Error, Result, Storage};
 
 use super::kernels::{self as kern, AttnShape, Dst, Mat};
@@ -118,23 +120,156 @@ impl Tape {
     }
 }
 
-/// Gradient scratch shared by all blocks.
+/// Rows a block processes at a time (rounded to whole sequences, at least one): a
+/// chunk's activations stay in the core's L2 cache from one op to the next instead of
+/// going to memory between ops. Every op of a block is row-local except attention,
+/// which is sequence-local.
+const CHUNK_ROWS: usize = 256;
+
+/// Gradient scratch of one chunk, shared by all blocks.
 struct Scratch {
-    /// Gradient of the residual stream `(n, c)`.
-    dx: Vec<f32>,
-    /// Gradient of a layer norm output `(n, c)`.
+    /// Gradient of a layer norm output `(rows, c)`.
     dh: Vec<f32>,
-    /// Gradient of the attention output `(n, c)`.
+    /// Gradient of the attention output `(rows, c)`.
     da: Vec<f32>,
-    /// Gradient of q, k, v `(n, 3c)`.
+    /// Gradient of q, k, v `(rows, 3c)`.
     dqkv: Vec<f32>,
-    /// Gradient of the MLP activation and pre-activation `(n, 4c)`.
+    /// Gradient of the MLP activation and pre-activation `(rows, 4c)`.
     dg: Vec<f32>,
     du: Vec<f32>,
-    /// Gradient of the logits `(n, 256)`.
-    dlogits: Vec<f32>,
     /// One `(t, t)` attention score gradient.
     ds: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(rows: usize, c: usize, t: usize) -> Self {
+        Scratch {
+            dh: vec![0.0; rows * c],
+            da: vec![0.0; rows * c],
+            dqkv: vec![0.0; rows * 3 * c],
+            dg: vec![0.0; rows * 4 * c],
+            du: vec![0.0; rows * 4 * c],
+            ds: vec![0.0; t * t],
+        }
+    }
+}
+
+/// The weights of one block, in [`Gpt::params`] order.
+struct BlockWeights<'a> {
+    norm1_gain: &'a [f32],
+    norm1_bias: &'a [f32],
+    qkv: &'a [f32],
+    out: &'a [f32],
+    norm2_gain: &'a [f32],
+    norm2_bias: &'a [f32],
+    fc: &'a [f32],
+    proj: &'a [f32],
+}
+
+impl<'a> BlockWeights<'a> {
+    fn of(p: &[&'a [f32]], first: usize) -> Self {
+        BlockWeights {
+            norm1_gain: p[first + NORM1_GAIN],
+            norm1_bias: p[first + NORM1_BIAS],
+            qkv: p[first + QKV],
+            out: p[first + OUT],
+            norm2_gain: p[first + NORM2_GAIN],
+            norm2_bias: p[first + NORM2_BIAS],
+            fc: p[first + FC],
+            proj: p[first + PROJ],
+        }
+    }
+}
+
+/// Rows `r` of a row-major buffer `width` wide.
+fn rows<'b>(buf: &'b [f32], r: &Range<usize>, width: usize) -> &'b [f32] {
+    &buf[r.start * width..r.end * width]
+}
+
+/// Rows `r` of a row-major buffer `width` wide, mutably.
+fn rows_mut<'b>(buf: &'b mut [f32], r: &Range<usize>, width: usize) -> &'b mut [f32] {
+    &mut buf[r.start * width..r.end * width]
+}
+
+impl Tape {
+    /// Forward pass of the block over sequences `seqs`: reads their rows of `x`, writes
+    /// their rows of `out` and of the tape.
+    fn forward(&mut self, w: &BlockWeights<'_>, x: &[f32], out: &mut [f32], seqs: Range<usize>, shape: AttnShape) {
+        let (t, c) = (shape.t, shape.c);
+        let r = seqs.start * t..seqs.end * t;
+        let chunk = AttnShape { batch: seqs.len(), ..shape };
+        let p = seqs.start * t * t * shape.heads..seqs.end * t * t * shape.heads;
+        let x = rows(x, &r, c);
+        let (h1, xhat1, rstd1) =
+            (rows_mut(&mut self.h1, &r, c), rows_mut(&mut self.xhat1, &r, c), &mut self.rstd1[r.clone()]);
+        kern::layer_norm_fwd(x, w.norm1_gain, w.norm1_bias, h1, xhat1, rstd1);
+        let qkv = rows_mut(&mut self.qkv, &r, 3 * c);
+        kern::linear_fwd(h1, c, w.qkv, qkv);
+        let att = rows_mut(&mut self.att, &r, c);
+        kern::attention_fwd(qkv, chunk, att, &mut self.probs[p]);
+        let x1 = rows_mut(&mut self.x1, &r, c);
+        kern::linear_residual_fwd(att, c, w.out, x, x1);
+        let (h2, xhat2, rstd2) =
+            (rows_mut(&mut self.h2, &r, c), rows_mut(&mut self.xhat2, &r, c), &mut self.rstd2[r.clone()]);
+        kern::layer_norm_fwd(x1, w.norm2_gain, w.norm2_bias, h2, xhat2, rstd2);
+        let (u, th, g) =
+            (rows_mut(&mut self.u, &r, 4 * c), rows_mut(&mut self.th, &r, 4 * c), rows_mut(&mut self.g, &r, 4 * c));
+        kern::linear_gelu_fwd(h2, c, w.fc, u, th, g);
+        kern::linear_residual_fwd(g, 4 * c, w.proj, x1, rows_mut(out, &r, c));
+    }
+
+    /// Backward pass of the block over sequences `seqs`: `dx` holds the gradient of the
+    /// block output on entry and of its input on return (those rows only); weight
+    /// gradients are set (`Dst::Set`) or added to, layer-norm gradients added to.
+    #[expect(clippy::too_many_arguments, reason = "one chunk of one block: weights, gradients, buffers, range")]
+    fn backward(
+        &self,
+        w: &BlockWeights<'_>,
+        grads: &mut [Vec<f32>],
+        dx: &mut [f32],
+        s: &mut Scratch,
+        seqs: Range<usize>,
+        shape: AttnShape,
+        mode: Dst,
+    ) {
+        let [dn1g, dn1b, dqkv_w, dout_w, dn2g, dn2b, dfc_w, dproj_w] = grads else {
+            unreachable!("a block has {PER_BLOCK} parameters")
+        };
+        let (t, c) = (shape.t, shape.c);
+        let r = seqs.start * t..seqs.end * t;
+        let n = r.len();
+        let chunk = AttnShape { batch: seqs.len(), ..shape };
+        let p = seqs.start * t * t * shape.heads..seqs.end * t * t * shape.heads;
+        let dx = rows_mut(dx, &r, c);
+        let (dh, da) = (&mut s.dh[..n * c], &mut s.da[..n * c]);
+        let (dqkv, dg, du) = (&mut s.dqkv[..n * 3 * c], &mut s.dg[..n * 4 * c], &mut s.du[..n * 4 * c]);
+        // dx: gradient of the block output = x1 + proj(gelu(fc(norm2(x1)))).
+        kern::linear_bwd_weight(rows(&self.g, &r, 4 * c), 4 * c, dx, dproj_w, mode);
+        kern::linear_bwd_input(dx, w.proj, 4 * c, dg, Dst::Set);
+        kern::gelu_bwd(dg, rows(&self.u, &r, 4 * c), rows(&self.th, &r, 4 * c), du);
+        kern::linear_bwd_weight(rows(&self.h2, &r, c), c, du, dfc_w, mode);
+        kern::linear_bwd_input(du, w.fc, c, dh, Dst::Set);
+        let (xhat2, rstd2) = (rows(&self.xhat2, &r, c), &self.rstd2[r.clone()]);
+        kern::layer_norm_bwd(dh, xhat2, rstd2, w.norm2_gain, dx, dn2g, dn2b);
+        // dx: gradient of x1 = x + out(attention(qkv(norm1(x)))).
+        kern::linear_bwd_weight(rows(&self.att, &r, c), c, dx, dout_w, mode);
+        kern::linear_bwd_input(dx, w.out, c, da, Dst::Set);
+        kern::attention_bwd(rows(&self.qkv, &r, 3 * c), &self.probs[p], da, chunk, dqkv, &mut s.ds);
+        kern::linear_bwd_weight(rows(&self.h1, &r, c), c, dqkv, dqkv_w, mode);
+        kern::linear_bwd_input(dqkv, w.qkv, c, dh, Dst::Set);
+        let (xhat1, rstd1) = (rows(&self.xhat1, &r, c), &self.rstd1[r.clone()]);
+        kern::layer_norm_bwd(dh, xhat1, rstd1, w.norm1_gain, dx, dn1g, dn1b);
+    }
+}
+
+/// Whole-model buffers of the backward pass.
+struct ModelGrads {
+    /// Gradient of the residual stream `(n, c)`.
+    dx: Vec<f32>,
+    /// Gradient of the final layer norm's output `(n, c)`.
+    dh: Vec<f32>,
+    /// Gradient of the logits `(n, 256)`.
+    dlogits: Vec<f32>,
 }
 
 /// Buffers for training steps of one model shape and batch size, reused across steps.
@@ -156,6 +291,9 @@ pub struct FusedStep {
     logits: Vec<f32>,
     probs: Vec<f32>,
     scratch: Scratch,
+    model_grads: ModelGrads,
+    /// Sequences per chunk of a block.
+    chunk_seqs: usize,
 }
 
 impl FusedStep {
@@ -170,6 +308,7 @@ impl FusedStep {
         }
         let (n, c) = (batch * cfg.context, cfg.width);
         let shape = AttnShape { batch, heads: cfg.heads, t: cfg.context, c };
+        let chunk_seqs = (CHUNK_ROWS / cfg.context).clamp(1, batch.max(1));
         Ok(FusedStep {
             cfg,
             batch,
@@ -182,16 +321,9 @@ impl FusedStep {
             rstdf: vec![0.0; n],
             logits: vec![0.0; n * VOCAB],
             probs: vec![0.0; n * VOCAB],
-            scratch: Scratch {
-                dx: vec![0.0; n * c],
-                dh: vec![0.0; n * c],
-                da: vec![0.0; n * c],
-                dqkv: vec![0.0; n * 3 * c],
-                dg: vec![0.0; n * 4 * c],
-                du: vec![0.0; n * 4 * c],
-                dlogits: vec![0.0; n * VOCAB],
-                ds: vec![0.0; cfg.context * cfg.context],
-            },
+            scratch: Scratch::new(chunk_seqs * cfg.context, c, cfg.context),
+            model_grads: ModelGrads { dx: vec![0.0; n * c], dh: vec![0.0; n * c], dlogits: vec![0.0; n * VOCAB] },
+            chunk_seqs,
         })
     }
 
@@ -225,23 +357,16 @@ impl FusedStep {
         let p: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_slice(s, l)).collect::<Result<_>>()?;
         let (c, t) = (self.cfg.width, self.cfg.context);
         let n = b * t;
-        let (nc, n3c, n4c) = (n * c, n * 3 * c, n * 4 * c);
+        let nc = n * c;
         let shape = self.attn_shape(b);
         let ix = self.index;
         kern::embed_fwd(p[TOKEN], p[POSITION], ids, t, c, &mut self.xs[0][..nc]);
-        for (l, tp) in self.tapes.iter_mut().enumerate() {
+        for (l, tape) in self.tapes.iter_mut().enumerate() {
             let (done, rest) = self.xs.split_at_mut(l + 1);
-            let (x, out) = (&done[l][..nc], &mut rest[0][..nc]);
-            let w = |part| p[ix.block(l, part)];
-            let (h1, xhat1, rstd1) = (&mut tp.h1[..nc], &mut tp.xhat1[..nc], &mut tp.rstd1[..n]);
-            kern::layer_norm_fwd(x, w(NORM1_GAIN), w(NORM1_BIAS), h1, xhat1, rstd1);
-            kern::linear_fwd(h1, c, w(QKV), &mut tp.qkv[..n3c]);
-            kern::attention_fwd(&tp.qkv[..n3c], shape, &mut tp.att[..nc], &mut tp.probs[..shape.probs_len()]);
-            kern::linear_residual_fwd(&tp.att[..nc], c, w(OUT), x, &mut tp.x1[..nc]);
-            let (h2, xhat2, rstd2) = (&mut tp.h2[..nc], &mut tp.xhat2[..nc], &mut tp.rstd2[..n]);
-            kern::layer_norm_fwd(&tp.x1[..nc], w(NORM2_GAIN), w(NORM2_BIAS), h2, xhat2, rstd2);
-            kern::linear_gelu_fwd(h2, c, w(FC), &mut tp.u[..n4c], &mut tp.th[..n4c], &mut tp.g[..n4c]);
-            kern::linear_residual_fwd(&tp.g[..n4c], 4 * c, w(PROJ), &tp.x1[..nc], out);
+            let w = BlockWeights::of(&p, ix.block(l, 0));
+            for s0 in (0..b).step_by(self.chunk_seqs) {
+                tape.forward(&w, &done[l], &mut rest[0], s0..(s0 + self.chunk_seqs).min(b), shape);
+            }
         }
         let last = &self.xs[self.cfg.depth][..nc];
         let (gain, bias) = (p[ix.norm_gain()], p[ix.norm_bias()]);
@@ -272,46 +397,35 @@ impl FusedStep {
         let n = b * t;
         let shape = self.attn_shape(b);
         let ix = self.index;
-        let s = &mut self.scratch;
+        let g = &mut self.model_grads;
 
-        kern::cross_entropy_bwd(&self.probs, targets, VOCAB, 1.0, &mut s.dlogits);
-        let dlogits = Mat::new(&s.dlogits, n, VOCAB);
+        kern::cross_entropy_bwd(&self.probs[..n * VOCAB], targets, VOCAB, 1.0, &mut g.dlogits);
+        let dlogits = Mat::new(&g.dlogits, n, VOCAB);
         kern::matmul_into(&mut grads[ix.head()], 0, VOCAB, Mat::new(&self.hf, n, c).t(), dlogits, 1.0, Dst::Set);
         let head = Mat::new(p[ix.head()], c, VOCAB);
-        kern::matmul_into(&mut s.dh, 0, c, dlogits, head.t(), 1.0, Dst::Set);
-        s.dx.fill(0.0);
+        kern::matmul_into(&mut g.dh, 0, c, dlogits, head.t(), 1.0, Dst::Set);
+        g.dx.fill(0.0);
         let (dg, db) = pair_mut(grads, ix.norm_gain(), ix.norm_bias());
         dg.fill(0.0);
         db.fill(0.0);
-        kern::layer_norm_bwd(&s.dh, &self.xhatf, &self.rstdf, p[ix.norm_gain()], &mut s.dx, dg, db);
+        kern::layer_norm_bwd(&g.dh, &self.xhatf, &self.rstdf, p[ix.norm_gain()], &mut g.dx, dg, db);
 
-        for (l, tp) in self.tapes.iter().enumerate().rev() {
-            let w = |part| p[ix.block(l, part)];
-            // s.dx: gradient of this block's output = x1 + proj(gelu(fc(norm2(x1)))).
-            kern::linear_bwd_weight(&tp.g, 4 * c, &s.dx, &mut grads[ix.block(l, PROJ)]);
-            kern::linear_bwd_input(&s.dx, w(PROJ), 4 * c, &mut s.dg, Dst::Set);
-            kern::gelu_bwd(&s.dg, &tp.u, &tp.th, &mut s.du);
-            kern::linear_bwd_weight(&tp.h2, c, &s.du, &mut grads[ix.block(l, FC)]);
-            kern::linear_bwd_input(&s.du, w(FC), c, &mut s.dh, Dst::Set);
-            let (dg, db) = pair_mut(grads, ix.block(l, NORM2_GAIN), ix.block(l, NORM2_BIAS));
-            dg.fill(0.0);
-            db.fill(0.0);
-            kern::layer_norm_bwd(&s.dh, &tp.xhat2, &tp.rstd2, w(NORM2_GAIN), &mut s.dx, dg, db);
-            // s.dx: gradient of x1 = x + out(attention(qkv(norm1(x)))).
-            kern::linear_bwd_weight(&tp.att, c, &s.dx, &mut grads[ix.block(l, OUT)]);
-            kern::linear_bwd_input(&s.dx, w(OUT), c, &mut s.da, Dst::Set);
-            kern::attention_bwd(&tp.qkv, &tp.probs, &s.da, shape, &mut s.dqkv, &mut s.ds);
-            kern::linear_bwd_weight(&tp.h1, c, &s.dqkv, &mut grads[ix.block(l, QKV)]);
-            kern::linear_bwd_input(&s.dqkv, w(QKV), c, &mut s.dh, Dst::Set);
-            let (dg, db) = pair_mut(grads, ix.block(l, NORM1_GAIN), ix.block(l, NORM1_BIAS));
-            dg.fill(0.0);
-            db.fill(0.0);
-            kern::layer_norm_bwd(&s.dh, &tp.xhat1, &tp.rstd1, w(NORM1_GAIN), &mut s.dx, dg, db);
+        for (l, tape) in self.tapes.iter().enumerate().rev() {
+            let w = BlockWeights::of(&p, ix.block(l, 0));
+            let block = &mut grads[ix.block(l, 0)..ix.block(l, 0) + PER_BLOCK];
+            for part in [NORM1_GAIN, NORM1_BIAS, NORM2_GAIN, NORM2_BIAS] {
+                block[part].fill(0.0);
+            }
+            for s0 in (0..b).step_by(self.chunk_seqs) {
+                let mode = if s0 == 0 { Dst::Set } else { Dst::Add };
+                let seqs = s0..(s0 + self.chunk_seqs).min(b);
+                tape.backward(&w, block, &mut g.dx, &mut self.scratch, seqs, shape, mode);
+            }
         }
         let (dt, dp) = pair_mut(grads, TOKEN, POSITION);
         dt.fill(0.0);
         dp.fill(0.0);
-        kern::embed_bwd(&s.dx, ids, t, c, dt, dp);
+        kern::embed_bwd(&g.dx, ids, t, c, dt, dp);
         Ok(())
     }
 }

@@ -400,13 +400,15 @@ pub(super) fn linear_gelu_fwd(x: &[f32], k: usize, w: &[f32], u: &mut [f32], th:
     )
 }
 
-/// Weight gradient of [`linear_fwd`]: `dw = [x^T dy; colsum dy]`, overwriting `dw`.
-pub(super) fn linear_bwd_weight(x: &[f32], k: usize, dy: &[f32], dw: &mut [f32]) {
+/// Weight gradient of [`linear_fwd`]: `dw (=|+=) [x^T dy; colsum dy]`.
+pub(super) fn linear_bwd_weight(x: &[f32], k: usize, dy: &[f32], dw: &mut [f32], mode: Dst) {
     let m = dw.len() / (k + 1);
     let n = dy.len() / m;
-    matmul_into(dw, 0, m, Mat::new(x, n, k).t(), Mat::new(dy, n, m), 1.0, Dst::Set);
+    matmul_into(dw, 0, m, Mat::new(x, n, k).t(), Mat::new(dy, n, m), 1.0, mode);
     let bias = &mut dw[k * m..];
-    bias.fill(0.0);
+    if mode == Dst::Set {
+        bias.fill(0.0);
+    }
     simd(
         #[inline(always)]
         || col_sum_into(dy, m, bias),

@@ -160,7 +160,7 @@ fn linear_bwd(x: &[f32], n: usize, k: usize, w: &[f32], m: usize, dy: &[f32]) ->
     let mut dx = vec![0f32; n * k];
     kern::linear_bwd_input(dy, w, k, &mut dx, kern::Dst::Set);
     let mut dw = vec![0f32; (k + 1) * m];
-    kern::linear_bwd_weight(x, k, dy, &mut dw);
+    kern::linear_bwd_weight(x, k, dy, &mut dw, kern::Dst::Set);
     (dx, dw)
 }
 
