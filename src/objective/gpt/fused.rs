@@ -6,7 +6,10 @@
 //! input of every node and adds into it, and every op allocates its output; here every
 //! activation, cache and gradient lives in a buffer allocated once per trial and reused
 //! by each step. Residual gradients are accumulated in place, weight gradients are
-//! written directly into the gradient list the optimiser reads.
+//! written directly into the gradient list the optimiser reads. Each block runs over
+//! chunks of whole sequences (about `CHUNK_ROWS` rows), forward and backward, so a
+//! chunk's activations are still in the L2 cache when the next op reads them; weight
+//! gradients accumulate over the chunks.
 //!
 //! The reference for this step is candle's autograd over the model's forward pass
 //! (either op path); `tests/gpt_trial.rs` compares the loss and every gradient.
