@@ -130,6 +130,27 @@ fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
     (max, sum)
 }
 
+/// In place softmax of the first `valid` entries of `row`, zeros after them. The whole
+/// row is exponentiated (its tail must hold finite values, such as masked scores), so
+/// a row padded to a multiple of the vector width needs no scalar remainder loop.
+#[inline(always)]
+fn softmax_causal(row: &mut [f32], valid: usize) {
+    let max = max_lanes(&row[..valid]);
+    for x in row.iter_mut() {
+        *x = fast_exp(*x - max);
+    }
+    row[valid..].fill(0.0);
+    let inv = 1.0 / sum_lanes(row);
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// `valid` rounded up to a multiple of 16 (one AVX-512 vector), at most `limit`.
+fn padded(valid: usize, limit: usize) -> usize {
+    valid.next_multiple_of(16).min(limit)
+}
+
 /// `y += x`.
 #[inline(always)]
 fn add_assign(y: &mut [f32], x: &[f32]) {
@@ -171,7 +192,8 @@ pub fn fast_tanh(x: f32) -> f32 {
 pub fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by the 1.5 * 2^23 trick (`f32::round` is a libm call without SSE4.1).
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let shifted = x * std::f32::consts::LOG2_E + 12_582_912.0;
+    let n = shifted - 12_582_912.0;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0 / 720.0;
     let p = p * r + 1.0 / 120.0;
@@ -180,7 +202,11 @@ pub fn fast_exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // `shifted`'s low mantissa bits hold `n` as an integer (|n| <= 127), so 2^n is integer
+    // arithmetic on its bits: no float-to-int conversion, which Rust's saturating `as`
+    // makes slow to vectorise.
+    let exponent = shifted.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127);
+    p * f32::from_bits(exponent << 23)
 }
 
 /// Epsilon of the layer norm, shared by the fused and the reference path.
@@ -496,8 +522,9 @@ pub(super) fn attention_fwd(qkv: &[f32], s: AttnShape, y: &mut [f32], probs: &mu
                     || {
                         for (r, row) in rows.chunks_exact_mut(t).enumerate() {
                             let i = i0 + r;
-                            softmax_in_place(&mut row[..=i]);
-                            row[i + 1..].fill(0.0);
+                            let len = padded(i + 1, i1);
+                            softmax_causal(&mut row[..len], i + 1);
+                            row[len..].fill(0.0);
                         }
                     },
                 );
@@ -534,12 +561,15 @@ pub(super) fn attention_bwd(qkv: &[f32], probs: &[f32], dy: &[f32], s: AttnShape
                     || {
                         for (r, (dr, pr)) in rows.chunks_exact_mut(t).zip(prow.chunks_exact(t)).enumerate() {
                             let i = i0 + r;
-                            let (dr, pr) = (&mut dr[..i1], &pr[..=i]);
-                            let dot_pd = dot(pr, &dr[..=i]);
+                            // Probabilities past the diagonal are 0, so the padded
+                            // tail of the row contributes 0 and comes out 0.
+                            let len = padded(i + 1, i1);
+                            let (dr, pr) = (&mut dr[..i1], &pr[..len]);
+                            let dot_pd = dot(pr, &dr[..len]);
                             for (x, &pv) in dr.iter_mut().zip(pr) {
                                 *x = pv * (*x - dot_pd) * scale;
                             }
-                            dr[i + 1..].fill(0.0);
+                            dr[len..].fill(0.0);
                         }
                     },
                 );
