@@ -2,7 +2,8 @@
 //! trial on one thread and machine-wide (one single-thread trial per core).
 //!
 //! Run with `cargo bench --bench gpt_throughput` (add `-- --steps 30` to change the
-//! number of timed steps, `-- --reference` for the reference ops). Compare with
+//! number of timed steps, `-- --reference` for the reference ops, `-- --config B` for
+//! one config, `-- --single` to skip the machine-wide runs). Compare with
 //! `python3 benches/torch_reference.py`, which trains the same models in PyTorch.
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its numbers")]
@@ -27,11 +28,21 @@ fn thread_cpu_seconds() -> f64 {
 
 /// Wall seconds per step of one trial, after two warm-up steps.
 fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> f64 {
-    time_trial_cpu(spec, corpus, path, steps, seed).0
+    time_trial_cpu(spec, corpus, path, steps, seed).mean
+}
+
+/// Timings of one trial, per step.
+struct Timing {
+    /// Mean wall seconds.
+    mean: f64,
+    /// Mean thread-CPU seconds.
+    cpu: f64,
+    /// Wall seconds of the fastest step (the least disturbed by other load).
+    fastest: f64,
 }
 
 /// Wall and thread-CPU seconds per step of one single-threaded trial.
-fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> (f64, f64) {
+fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> Timing {
     let settings = TrainSettings { budget_gflop: 1e6, path, ..TrainSettings::default() };
     let mut trainer = match Trainer::new(spec, corpus, &settings, seed) {
         Ok(t) => t,
@@ -42,13 +53,16 @@ fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, 
     }
     let start = Instant::now();
     let cpu = thread_cpu_seconds();
+    let mut fastest = f64::INFINITY;
     for _ in 0..steps {
+        let step = Instant::now();
         if let Err(e) = trainer.step() {
             panic!("benchmark step failed: {e}");
         }
+        fastest = fastest.min(step.elapsed().as_secs_f64());
     }
     let cpu = thread_cpu_seconds() - cpu;
-    (start.elapsed().as_secs_f64() / steps as f64, cpu / steps as f64)
+    Timing { mean: start.elapsed().as_secs_f64() / steps as f64, cpu: cpu / steps as f64, fastest }
 }
 
 #[expect(unsafe_code, reason = "setting an environment variable before any thread exists")]
@@ -66,13 +80,29 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20usize);
     let path = if args.iter().any(|a| a == "--reference") { OpPath::Reference } else { OpPath::Fused };
+    let only = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
+    let single_only = args.iter().any(|a| a == "--single");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let corpus = Corpus::synthetic_default();
     println!("candle GPT throughput ({path:?} ops, {steps} timed steps, {cores} cores)");
     for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b())] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let spec = spec(model);
         let tokens = spec.tokens_per_step() as f64;
-        let (single, single_cpu) = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        let timing = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        let (single, single_cpu) = (timing.mean, timing.cpu);
+        if single_only {
+            println!(
+                "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step, fastest step {:.1} ms)",
+                single * 1e3,
+                tokens / single,
+                single_cpu * 1e3,
+                timing.fastest * 1e3
+            );
+            continue;
+        }
         let wide: Vec<f64> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..cores)
                 .map(|i| {
@@ -85,10 +115,11 @@ fn main() {
         let wide_tps: f64 = wide.iter().map(|s| tokens / s).sum();
         let wide_ms = wide.iter().sum::<f64>() / wide.len() as f64 * 1e3;
         println!(
-            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step) | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
+            "config {name}: single trial 1 thread {:.1} ms/step {:.0} tok/s ({:.1} CPU-ms/step, fastest step {:.1} ms) | machine-wide {cores} x 1-thread trials {:.1} ms/step each, {:.0} tok/s total",
             single * 1e3,
             tokens / single,
             single_cpu * 1e3,
+            timing.fastest * 1e3,
             wide_ms,
             wide_tps
         );

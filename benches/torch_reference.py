@@ -10,7 +10,10 @@ layer norm, untied head; AdamW betas (0.9, 0.99), weight decay 0.1 on matrices, 
 - one trial on one thread, with its thread CPU time per step (robust to other load), and
 - machine-wide: one single-thread trial per core in separate processes.
 
-Usage: python3 benches/torch_reference.py [--steps 20]
+Usage: python3 benches/torch_reference.py [--steps 20] [--config B] [--skip-two-threads]
+
+`--config` limits the run to one config; `--skip-two-threads` drops the 2-thread trial
+(on a loaded 2-core machine its spinning workers make it take minutes and mean little).
 """
 import argparse
 import math
@@ -109,12 +112,16 @@ def _worker(args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--config", choices=sorted(CONFIGS), help="run only this config")
+    ap.add_argument("--skip-two-threads", action="store_true", help="skip the 2-thread trial")
     args = ap.parse_args()
     cores = os.cpu_count() or 2
     print(f"torch {torch.__version__} eager reference ({args.steps} timed steps, {cores} cores)")
     for name, cfg in CONFIGS.items():
+        if args.config and name != args.config:
+            continue
         tokens = cfg["batch"] * cfg["context"]
-        single = time_trial(name, args.steps, 2)
+        single = float("nan") if args.skip_two_threads else time_trial(name, args.steps, 2)
         one, one_cpu = time_trial(name, args.steps, 1, cpu_time=True)
         ctx = mp.get_context("spawn")
         with ctx.Pool(cores) as pool:

@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use outerloop::objective::gpt::cache::{TrialCache, TrialKey};
+use outerloop::objective::gpt::fused::FusedStep;
 use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
 use outerloop::objective::gpt::train::{Trainer, run_trial_keep};
 use outerloop::objective::gpt::{
@@ -110,6 +111,14 @@ fn fused_ops_match_reference_in_value_and_gradient() {
         |t| ops::causal_attention_slow(&t[0], 2, 3).unwrap(),
         1e-5,
     );
+    // Longer than one query block of the causal attention (32), with a partial last block.
+    let qkv = rand_tensor(&[2 * 70, 3 * 8], 9, 1.5);
+    check_op(
+        &[qkv],
+        |t| ops::causal_attention(&t[0], 2, 2).unwrap(),
+        |t| ops::causal_attention_slow(&t[0], 2, 2).unwrap(),
+        1e-5,
+    );
     let logits = rand_tensor(&[10, 256], 6, 3.0);
     let targets = Tensor::from_vec((0..10u32).map(|i| i * 25).collect::<Vec<_>>(), 10, &Device::Cpu).unwrap();
     let lv = Var::from_tensor(&logits).unwrap();
@@ -155,6 +164,58 @@ fn every_parameter_gets_a_gradient_and_paths_agree() {
         let d = max_diff(gf.get(var.as_tensor()).unwrap(), gs.get(var.as_tensor()).unwrap());
         assert!(d < 1e-5, "`{name}`: fused and reference gradients differ by {d}");
     }
+}
+
+#[test]
+fn whole_model_fused_step_matches_autograd_in_loss_and_every_gradient() {
+    // Three heads, noisy gains and biases, full context (as trials use); context 100 and
+    // 5 sequences give blocks in chunks of 2, 2 and 1 sequences (256 rows a chunk) and
+    // attention in query blocks of 32, 32, 32 and 4 rows.
+    let cfg = ModelConfig { context: 100, depth: 2, width: 24, heads: 3, init_scale: 4.0 };
+    let c = corpus();
+    let (batch, t) = (5, cfg.context);
+    let bytes: Vec<u32> = c.train()[..batch * (t + 1)].iter().map(|&b| b as u32).collect();
+    let ids: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != t).map(|(_, &b)| b).collect();
+    let targets: Vec<u32> = bytes.iter().enumerate().filter(|(i, _)| i % (t + 1) != 0).map(|(_, &b)| b).collect();
+    let model = Gpt::new(cfg, 11, OpPath::Reference, &Device::Cpu).unwrap();
+    for (i, (_, var)) in model.params().iter().enumerate() {
+        let noise = rand_tensor(var.dims(), 100 + i as u64, 0.2);
+        var.set(&(var.as_tensor() + noise).unwrap()).unwrap();
+    }
+    let mut step = FusedStep::new(&model, batch).unwrap();
+    let mut grads: Vec<Vec<f32>> = model.params().iter().map(|(_, v)| vec![f32::NAN; v.elem_count()]).collect();
+    // Twice, so reused buffers are checked too.
+    for _ in 0..2 {
+        let loss = step.forward(&model, &ids, &targets).unwrap();
+        step.backward(&model, &ids, &targets, &mut grads).unwrap();
+        let x = Tensor::from_vec(ids.clone(), (batch, t), &Device::Cpu).unwrap();
+        let y = Tensor::from_vec(targets.clone(), (batch, t), &Device::Cpu).unwrap();
+        for path in [OpPath::Reference, OpPath::Fused] {
+            let reference = model.clone().with_path(path);
+            let l = reference.loss(&x, &y).unwrap();
+            let lv = l.to_scalar::<f32>().unwrap();
+            assert!((loss - lv).abs() < 1e-5, "{path:?}: loss {loss} vs {lv}");
+            let store = l.backward().unwrap();
+            for ((name, var), g) in model.params().iter().zip(&grads) {
+                let r = store.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let scale = r.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = r.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(scale > 0.0 && d <= 1e-5 + 1e-4 * scale, "{path:?}: `{name}` differs by {d} (scale {scale})");
+            }
+        }
+    }
+    // Fewer sequences than the capacity: a forward pass (evaluation) works, backward after
+    // it is an error; more sequences, or a partial one, are errors too, not panics.
+    let one = step.forward(&model, &ids[..t], &targets[..t]).unwrap();
+    let x = Tensor::from_vec(ids[..t].to_vec(), (1, t), &Device::Cpu).unwrap();
+    let y = Tensor::from_vec(targets[..t].to_vec(), (1, t), &Device::Cpu).unwrap();
+    let reference = model.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
+    assert!((one - reference).abs() < 1e-5, "one sequence: {one} vs {reference}");
+    assert!(step.backward(&model, &ids[..t], &targets[..t], &mut grads).is_err());
+    assert!(step.backward(&model, &ids, &targets, &mut grads).is_err());
+    let more: Vec<u32> = ids.iter().chain(&ids[..t]).copied().collect();
+    assert!(step.forward(&model, &more, &more).is_err());
+    assert!(step.forward(&model, &ids[..t + 1], &targets[..t + 1]).is_err());
 }
 
 #[test]

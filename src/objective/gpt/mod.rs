@@ -2,8 +2,11 @@
 //!
 //! - [`model`]: the byte-level GPT (seeded init, ordered parameters, save/load).
 //! - [`ops`]: fused custom ops with hand-written backward passes and `*_slow` twins.
+//! - [`fused`]: the whole-model training step (loss and every gradient, no graph).
+//! - [`adamw`]: AdamW, in place on the parameters.
+//! - `kernels` (private): the host arithmetic shared by [`ops`] and [`fused`].
 //! - [`data`]: the synthetic multi-skill corpus and text-file corpora.
-//! - [`train`]: AdamW, schedules, the FLOP budget, checkpoints, divergence.
+//! - [`train`]: schedules, the FLOP budget, the trainer, checkpoints, divergence.
 //! - [`cache`]: the persistent trial cache.
 //! - [`table`]: tabulated real trials and the `gpt-table` objective.
 //!
@@ -11,8 +14,11 @@
 //! trained on one thread for `fidelity` of the budget; its cost is that fraction of the
 //! budget in GFLOP.
 
+pub mod adamw;
 pub mod cache;
 pub mod data;
+pub mod fused;
+mod kernels;
 pub mod model;
 pub mod ops;
 pub mod table;
@@ -234,7 +240,7 @@ pub(crate) fn init_process_threads() {
 
 /// The version of the trial code; part of every cache key and table header. Bump it
 /// whenever a change alters trial numbers.
-pub const CODE_VERSION: &str = "gpt-trial-v2";
+pub const CODE_VERSION: &str = "gpt-trial-v3";
 
 /// Real GPT trials as an [`Objective`].
 pub struct GptObjective {

@@ -5,7 +5,10 @@
 //! candle tensor primitives that the tests compare against (values and gradients).
 //!
 //! The fused ops exist for speed: on tiny models candle's time goes to elementwise work,
-//! broadcasts and reductions in the backward pass, not to matrix multiplies. Each op
+//! broadcasts and reductions in the backward pass, not to matrix multiplies. Their
+//! arithmetic lives in `gpt/kernels.rs`, shared with the whole-model training step of
+//! [`super::fused`] (which trains without a candle graph; these ops serve
+//! [`super::Gpt::forward`] and `loss`, completion and the per-op tests). Each op
 //! keeps what its backward pass needs (normalised inputs, attention probabilities) in a
 //! `OnceLock` filled by the forward pass; a fresh op value is created per call, so the
 //! cache lives exactly as long as the graph node that owns it.
@@ -19,8 +22,8 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Error, Layout, Result, Shape, Storage, Tensor,
 };
 
-/// Epsilon of the layer norm, shared by the fused and the reference path.
-pub const LN_EPS: f32 = 1e-5;
+use super::kernels::{self as kern, AttnShape};
+pub use super::kernels::{LN_EPS, fast_exp, fast_tanh};
 
 /// Contiguous `f32` view of a CPU storage.
 fn host<'a>(s: &'a CpuStorage, l: &Layout, op: &'static str) -> Result<&'a [f32]> {
@@ -47,137 +50,11 @@ fn check_f32(dtype: DType, op: &'static str) -> Result<()> {
     if dtype == DType::F32 { Ok(()) } else { Err(Error::Msg(format!("{op}: only f32 is supported"))) }
 }
 
-/// Dot product with eight independent accumulators so the compiler can vectorise it.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        s += x * y;
-    }
-    s
-}
-
-/// Sum with eight independent accumulators (vectorisable).
-#[inline]
-fn sum_lanes(a: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut it = a.chunks_exact(8);
-    for x in &mut it {
-        for k in 0..8 {
-            acc[k] += x[k];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for x in it.remainder() {
-        s += x;
-    }
-    s
-}
-
-/// Maximum with eight independent lanes (vectorisable); `-inf` for an empty slice.
-#[inline]
-fn max_lanes(a: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; 8];
-    let mut it = a.chunks_exact(8);
-    for x in &mut it {
-        for k in 0..8 {
-            acc[k] = if x[k] > acc[k] { x[k] } else { acc[k] };
-        }
-    }
-    let mut m = acc.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    for &x in it.remainder() {
-        m = m.max(x);
-    }
-    m
-}
-
-/// In place `row = softmax(row)`: exponentials in one vectorisable pass, then the sum.
-#[inline]
-fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
-    let max = max_lanes(row);
-    for x in row.iter_mut() {
-        *x = fast_exp(*x - max);
-    }
-    let sum = sum_lanes(row);
-    let inv = 1.0 / sum;
-    for x in row.iter_mut() {
-        *x *= inv;
-    }
-    (max, sum)
-}
-
-/// `y += a * x`.
-#[inline]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
-/// Sum the rows of a `(rows, cols)` matrix into `out` (`cols` long).
-fn col_sum(data: &[f32], cols: usize, out: &mut [f32]) {
-    for row in data.chunks_exact(cols) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
-    }
-}
-
 /// Rows and columns of a tensor seen as `(prod(leading dims), last dim)`.
 fn rows_cols(shape: &Shape) -> (usize, usize) {
     let cols = shape.dims().last().copied().unwrap_or(1);
     (shape.elem_count() / cols.max(1), cols)
 }
-
-/// tanh through a rational approximation (Eigen's `ptanh_float`): vectorisable, within a
-/// few ulp of `f32::tanh` on the clamped range.
-#[inline]
-pub fn fast_tanh(x: f32) -> f32 {
-    let x = x.clamp(-7.905_311, 7.905_311);
-    let x2 = x * x;
-    let p = x2 * -2.760_768_5e-16 + 2.000_188e-13;
-    let p = x2 * p + -8.604_672e-11;
-    let p = x2 * p + 5.122_297e-8;
-    let p = x2 * p + 1.485_722_4e-5;
-    let p = x2 * p + 6.372_619_3e-4;
-    let p = x2 * p + 4.893_524_6e-3;
-    let p = x * p;
-    let q = x2 * 1.198_258_4e-6 + 1.185_347e-4;
-    let q = x2 * q + 2.268_434_6e-3;
-    let q = x2 * q + 4.893_525e-3;
-    p / q
-}
-
-/// `e^x` through range reduction and a degree-6 polynomial: vectorisable, within about
-/// 2 ulp of `f32::exp` on `[-87, 88]` (clamped outside).
-#[inline]
-pub fn fast_exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    // Round to nearest by the 1.5 * 2^23 trick (`f32::round` is a libm call without SSE4.1).
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0 / 720.0;
-    let p = p * r + 1.0 / 120.0;
-    let p = p * r + 1.0 / 24.0;
-    let p = p * r + 1.0 / 6.0;
-    let p = p * r + 0.5;
-    let p = p * r + 1.0;
-    let p = p * r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
-
-const GELU_K: f32 = 0.797_884_6; // sqrt(2 / pi)
-const GELU_C: f32 = 0.044_715;
 
 // ---------------------------------------------------------------------------------------
 // Layer norm over the last dimension.
@@ -208,20 +85,7 @@ impl CustomOp3 for LayerNormOp {
         let mut y = vec![0f32; rows * c];
         let mut xhat = vec![0f32; rows * c];
         let mut rstd = vec![0f32; rows];
-        for r in 0..rows {
-            let xr = &x[r * c..(r + 1) * c];
-            let mean = sum_lanes(xr) / c as f32;
-            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
-            let rs = 1.0 / (var + LN_EPS).sqrt();
-            rstd[r] = rs;
-            let hr = &mut xhat[r * c..(r + 1) * c];
-            let yr = &mut y[r * c..(r + 1) * c];
-            for k in 0..c {
-                let h = (xr[k] - mean) * rs;
-                hr[k] = h;
-                yr[k] = h * g[k] + b[k];
-            }
-        }
+        kern::layer_norm_fwd(x, g, b, &mut y, &mut xhat, &mut rstd);
         let _ = self.cache.set((xhat, rstd));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -241,28 +105,7 @@ impl CustomOp3 for LayerNormOp {
             let mut dx = vec![0f32; rows * c];
             let mut dg = vec![0f32; c];
             let mut db = vec![0f32; c];
-            let mut dh = vec![0f32; c];
-            for r in 0..rows {
-                let dyr = &dy[r * c..(r + 1) * c];
-                let hr = &xhat[r * c..(r + 1) * c];
-                let mut m1 = 0f32;
-                let mut m2 = 0f32;
-                for k in 0..c {
-                    let d = dyr[k] * g[k];
-                    dh[k] = d;
-                    m1 += d;
-                    m2 += d * hr[k];
-                    dg[k] += dyr[k] * hr[k];
-                    db[k] += dyr[k];
-                }
-                m1 /= c as f32;
-                m2 /= c as f32;
-                let rs = rstd[r];
-                let dxr = &mut dx[r * c..(r + 1) * c];
-                for k in 0..c {
-                    dxr[k] = rs * (dh[k] - m1 - hr[k] * m2);
-                }
-            }
+            kern::layer_norm_bwd(dy, xhat, rstd, &g, &mut dx, &mut dg, &mut db);
             Ok((dx, dg, db))
         })?;
         let dev = arg1.device();
@@ -303,110 +146,21 @@ pub fn layer_norm_slow(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<Tens
 }
 
 // ---------------------------------------------------------------------------------------
-// Matrix multiplies on host slices.
-
-/// A strided row-major view of a matrix inside a slice.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    off: usize,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// A dense `(rows, cols)` matrix at the start of `data`.
-    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, off: 0, rows, cols, rs: cols, cs: 1 }
-    }
-
-    /// Rows of `cols` elements starting at `off`, `rs` apart.
-    fn strided(data: &'a [f32], off: usize, rows: usize, cols: usize, rs: usize) -> Self {
-        Mat { data, off, rows, cols, rs, cs: 1 }
-    }
-
-    /// The transpose (a view).
-    fn t(self) -> Self {
-        Mat { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
-    }
-
-    /// Whether every element lies inside the slice.
-    fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || self.off + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
-    }
-}
-
-/// `dst = scale * a b` (or `dst += scale * a b` when `accumulate`), single-threaded.
-/// `dst` is `rows` rows of `a.rows x b.cols` at `off`, `rs` apart.
-fn matmul_into(dst: &mut [f32], off: usize, rs: usize, a: Mat<'_>, b: Mat<'_>, scale: f32, accumulate: bool) {
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    assert!(b.rows == k && a.in_bounds() && b.in_bounds(), "matmul: bad operand views");
-    assert!(rs >= n && (m == 0 || n == 0 || off + (m - 1) * rs + n <= dst.len()), "matmul: bad destination view");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for r in 0..m {
-                dst[off + r * rs..off + r * rs + n].fill(0.0);
-            }
-        }
-        return;
-    }
-    let dst = &mut dst[off..];
-    let lhs = &a.data[a.off..];
-    let rhs = &b.data[b.off..];
-    #[expect(unsafe_code, reason = "gemm takes raw strided pointers; the views were bounds-checked above")]
-    // SAFETY: every element addressed by the three strided views lies inside its slice
-    // (checked by `in_bounds` and the destination assertion); `dst` is a unique borrow
-    // whose rows do not overlap (`rs >= n`), so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            rhs.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
+// Linear layers on host slices.
 
 /// `x w + b` for `x` `(n, k)` and `w` `(k + 1, m)` whose last row is the bias.
 fn linear_fwd(x: &[f32], n: usize, k: usize, w: &[f32], m: usize) -> Vec<f32> {
-    let bias = &w[k * m..(k + 1) * m];
-    let mut y = Vec::with_capacity(n * m);
-    for _ in 0..n {
-        y.extend_from_slice(bias);
-    }
-    matmul_into(&mut y, 0, m, Mat::new(x, n, k), Mat::new(w, k, m), 1.0, true);
+    let mut y = vec![0f32; n * m];
+    kern::linear_fwd(x, k, w, &mut y);
     y
 }
 
 /// Gradients of [`linear_fwd`]: `dx = dy w^T`, `dw = [x^T dy; colsum dy]`.
 fn linear_bwd(x: &[f32], n: usize, k: usize, w: &[f32], m: usize, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let mut dx = vec![0f32; n * k];
-    matmul_into(&mut dx, 0, k, Mat::new(dy, n, m), Mat::new(w, k, m).t(), 1.0, false);
+    kern::linear_bwd_input(dy, w, k, &mut dx, kern::Dst::Set);
     let mut dw = vec![0f32; (k + 1) * m];
-    matmul_into(&mut dw, 0, m, Mat::new(x, n, k).t(), Mat::new(dy, n, m), 1.0, false);
-    col_sum(dy, m, &mut dw[k * m..]);
+    kern::linear_bwd_weight(x, k, dy, &mut dw, kern::Dst::Set);
     (dx, dw)
 }
 
@@ -496,13 +250,10 @@ impl CustomOp2 for LinearGeluOp {
         let w = host(s2, l2, self.name())?;
         let (n, k) = l1.shape().dims2()?;
         let (_, m) = l2.shape().dims2()?;
-        let u = linear_fwd(x, n, k, w, m);
-        let mut th = vec![0f32; u.len()];
-        let mut y = vec![0f32; u.len()];
-        for ((y, t), &v) in y.iter_mut().zip(th.iter_mut()).zip(&u) {
-            *t = fast_tanh(GELU_K * (v + GELU_C * v * v * v));
-            *y = 0.5 * v * (1.0 + *t);
-        }
+        let mut u = vec![0f32; n * m];
+        let mut th = vec![0f32; n * m];
+        let mut y = vec![0f32; n * m];
+        kern::linear_gelu_fwd(x, k, w, &mut u, &mut th, &mut y);
         let _ = self.cache.set((u, th));
         Ok((CpuStorage::F32(y), Shape::from((n, m))))
     }
@@ -513,14 +264,8 @@ impl CustomOp2 for LinearGeluOp {
         let (_, m) = w.dims2()?;
         let hosts = Hosts::new(&[x, w, dy])?;
         host_slices!(hosts, self.name(), [xs, ws, dys]);
-        let du: Vec<f32> = dys
-            .iter()
-            .zip(u.iter().zip(th))
-            .map(|(g, (&v, &t))| {
-                let dt = (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * v * v);
-                g * (0.5 * (1.0 + t) + 0.5 * v * dt)
-            })
-            .collect();
+        let mut du = vec![0f32; dys.len()];
+        kern::gelu_bwd(dys, u, th, &mut du);
         let (dx, dw) = linear_bwd(xs, n, k, ws, m, &du);
         Ok((Some(Tensor::from_vec(dx, (n, k), x.device())?), Some(Tensor::from_vec(dw, (k + 1, m), w.device())?)))
     }
@@ -558,12 +303,8 @@ impl CustomOp3 for LinearResidualOp {
         let w = host(s3, l3, self.name())?;
         let (n, k) = l2.shape().dims2()?;
         let (_, m) = l3.shape().dims2()?;
-        let bias = &w[k * m..(k + 1) * m];
-        let mut y = Vec::with_capacity(n * m);
-        for row in r.chunks_exact(m) {
-            y.extend(row.iter().zip(bias).map(|(a, b)| a + b));
-        }
-        matmul_into(&mut y, 0, m, Mat::new(x, n, k), Mat::new(w, k, m), 1.0, true);
+        let mut y = vec![0f32; n * m];
+        kern::linear_residual_fwd(x, k, w, r, &mut y);
         Ok((CpuStorage::F32(y), Shape::from((n, m))))
     }
 
@@ -625,14 +366,10 @@ impl CustomOp3 for EmbedOp {
         let pos = host(s2, l2, self.name())?;
         let (a, b) = l3.contiguous_offsets().ok_or(Error::RequiresContiguous { op: self.name() })?;
         let ids = &s3.as_slice::<u32>()?[a..b];
-        let (vocab, c) = l1.shape().dims2()?;
+        let (_, c) = l1.shape().dims2()?;
         let (batch, t) = l3.shape().dims2()?;
-        let mut y = Vec::with_capacity(batch * t * c);
-        for (i, &id) in ids.iter().enumerate() {
-            let id = (id as usize).min(vocab - 1);
-            let p = i % t;
-            y.extend(token[id * c..(id + 1) * c].iter().zip(&pos[p * c..(p + 1) * c]).map(|(a, b)| a + b));
-        }
+        let mut y = vec![0f32; batch * t * c];
+        kern::embed_fwd(token, pos, ids, t, c, &mut y);
         Ok((CpuStorage::F32(y), Shape::from((batch * t, c))))
     }
 
@@ -650,12 +387,7 @@ impl CustomOp3 for EmbedOp {
         let (dt, dp) = with_host(dy, self.name(), |dy| {
             let mut dt = vec![0f32; vocab * c];
             let mut dp = vec![0f32; pos.elem_count()];
-            for (i, &id) in ids.iter().enumerate() {
-                let id = (id as usize).min(vocab - 1);
-                let g = &dy[i * c..(i + 1) * c];
-                axpy(&mut dt[id * c..(id + 1) * c], 1.0, g);
-                axpy(&mut dp[(i % t) * c..(i % t + 1) * c], 1.0, g);
-            }
+            kern::embed_bwd(dy, &ids, t, c, &mut dt, &mut dp);
             Ok((dt, dp))
         })?;
         Ok((
@@ -708,10 +440,9 @@ struct AttentionOp {
 }
 
 impl AttentionOp {
-    fn dims(&self, shape: &Shape) -> Result<(usize, usize, usize, usize)> {
+    fn shape(&self, shape: &Shape) -> Result<AttnShape> {
         let (n, c3) = shape.dims2()?;
-        let c = c3 / 3;
-        Ok((n / self.batch, c, c / self.heads, c3))
+        Ok(AttnShape { batch: self.batch, heads: self.heads, t: n / self.batch, c: c3 / 3 })
     }
 }
 
@@ -722,68 +453,22 @@ impl CustomOp1 for AttentionOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = host(s, l, self.name())?;
-        let (t, c, d, c3) = self.dims(l.shape())?;
-        let (bsz, nh) = (self.batch, self.heads);
-        let scale = 1.0 / (d as f32).sqrt();
-        let mut y = vec![0f32; bsz * t * c];
-        let mut probs = vec![0f32; bsz * nh * t * t];
-        for b in 0..bsz {
-            for h in 0..nh {
-                let base = b * t * c3 + h * d;
-                let q = Mat::strided(qkv, base, t, d, c3);
-                let k = Mat::strided(qkv, base + c, t, d, c3);
-                let v = Mat::strided(qkv, base + 2 * c, t, d, c3);
-                let pbase = (b * nh + h) * t * t;
-                matmul_into(&mut probs, pbase, t, q, k.t(), scale, false);
-                let p = &mut probs[pbase..pbase + t * t];
-                for i in 0..t {
-                    let row = &mut p[i * t..(i + 1) * t];
-                    softmax_in_place(&mut row[..=i]);
-                    row[i + 1..].fill(0.0);
-                }
-                let p = Mat::new(&probs[pbase..pbase + t * t], t, t);
-                matmul_into(&mut y, b * t * c + h * d, c, p, v, 1.0, false);
-            }
-        }
+        let shape = self.shape(l.shape())?;
+        let mut y = vec![0f32; shape.batch * shape.t * shape.c];
+        let mut probs = vec![0f32; shape.probs_len()];
+        kern::attention_fwd(qkv, shape, &mut y, &mut probs);
         let _ = self.probs.set(probs);
-        Ok((CpuStorage::F32(y), Shape::from((bsz * t, c))))
+        Ok((CpuStorage::F32(y), Shape::from((shape.batch * shape.t, shape.c))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let probs = self.probs.get().ok_or(Error::Msg("attention: no forward cache".into()))?;
-        let (t, c, d, c3) = self.dims(arg.shape())?;
-        let (bsz, nh) = (self.batch, self.heads);
-        let scale = 1.0 / (d as f32).sqrt();
+        let shape = self.shape(arg.shape())?;
         let hosts = Hosts::new(&[arg, grad_res])?;
         host_slices!(hosts, self.name(), [qkv, dy]);
-        let mut dqkv = vec![0f32; bsz * t * c3];
-        let mut ds = vec![0f32; t * t];
-        for b in 0..bsz {
-            for h in 0..nh {
-                let base = b * t * c3 + h * d;
-                let q = Mat::strided(qkv, base, t, d, c3);
-                let k = Mat::strided(qkv, base + c, t, d, c3);
-                let v = Mat::strided(qkv, base + 2 * c, t, d, c3);
-                let g = Mat::strided(dy, b * t * c + h * d, t, d, c);
-                let pbase = (b * nh + h) * t * t;
-                let p = &probs[pbase..pbase + t * t];
-                // dP = dY V^T, then dS = P * (dP - rowsum(P * dP)) * scale.
-                matmul_into(&mut ds, 0, t, g, v.t(), 1.0, false);
-                for i in 0..t {
-                    let pr = &p[i * t..i * t + i + 1];
-                    let dr = &mut ds[i * t..(i + 1) * t];
-                    let dot_pd = dot(pr, &dr[..=i]);
-                    for (x, &pv) in dr[..=i].iter_mut().zip(pr) {
-                        *x = pv * (*x - dot_pd) * scale;
-                    }
-                    dr[i + 1..].fill(0.0);
-                }
-                let dsm = Mat::new(&ds, t, t);
-                matmul_into(&mut dqkv, base, c3, dsm, k, 1.0, false);
-                matmul_into(&mut dqkv, base + c, c3, dsm.t(), q, 1.0, false);
-                matmul_into(&mut dqkv, base + 2 * c, c3, Mat::new(p, t, t).t(), g, 1.0, false);
-            }
-        }
+        let mut dqkv = vec![0f32; arg.elem_count()];
+        let mut ds = vec![0f32; shape.t * shape.t];
+        kern::attention_bwd(qkv, probs, dy, shape, &mut dqkv, &mut ds);
         Ok(Some(Tensor::from_vec(dqkv, arg.shape(), arg.device())?))
     }
 }
@@ -848,15 +533,7 @@ impl CustomOp2 for CrossEntropyOp {
         let targets = &s2.as_slice::<u32>()?[a..b];
         let (rows, v) = rows_cols(l1.shape());
         let mut probs = vec![0f32; rows * v];
-        let mut total = 0f64;
-        for r in 0..rows {
-            let lr = &logits[r * v..(r + 1) * v];
-            let pr = &mut probs[r * v..(r + 1) * v];
-            pr.copy_from_slice(lr);
-            let (max, sum) = softmax_in_place(pr);
-            let t = (targets[r] as usize).min(v - 1);
-            total += (sum.ln() + max - lr[t]) as f64;
-        }
+        let total = kern::cross_entropy_fwd(logits, targets, v, &mut probs);
         let _ = self.probs.set(probs);
         let mean = (total / rows.max(1) as f64) as f32;
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
@@ -872,12 +549,10 @@ impl CustomOp2 for CrossEntropyOp {
         let probs = self.probs.get().ok_or(Error::Msg("cross entropy: no forward cache".into()))?;
         let (rows, v) = rows_cols(arg1.shape());
         let g = grad_res.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let g = g.first().copied().unwrap_or(0.0) / rows.max(1) as f32;
+        let g = g.first().copied().unwrap_or(0.0);
         let targets = arg2.flatten_all()?.to_vec1::<u32>()?;
-        let mut d: Vec<f32> = probs.iter().map(|p| p * g).collect();
-        for (r, &t) in targets.iter().enumerate() {
-            d[r * v + (t as usize).min(v - 1)] -= g;
-        }
+        let mut d = vec![0f32; rows * v];
+        kern::cross_entropy_bwd(probs, &targets, v, g, &mut d);
         Ok((Some(Tensor::from_vec(d, arg1.shape(), arg1.device())?), None))
     }
 }
@@ -909,34 +584,4 @@ pub fn cross_entropy_slow(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?;
     (lse - picked)?.mean_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_tanh_matches_libm() {
-        let mut worst = 0f32;
-        for i in -2000..=2000 {
-            let x = i as f32 * 0.01;
-            worst = worst.max((fast_tanh(x) - x.tanh()).abs());
-        }
-        assert!(worst < 2e-6, "worst error {worst}");
-    }
-
-    #[test]
-    fn fast_exp_matches_libm() {
-        for i in -8000..=800 {
-            let x = i as f32 * 0.01;
-            let rel = ((fast_exp(x) - x.exp()) / x.exp()).abs();
-            assert!(rel < 1e-6, "x {x} rel {rel}");
-        }
-    }
-
-    #[test]
-    fn dot_handles_tails() {
-        let a: Vec<f32> = (0..13).map(|i| i as f32).collect();
-        assert_eq!(dot(&a, &a), (0..13).map(|i| (i * i) as f32).sum::<f32>());
-    }
 }

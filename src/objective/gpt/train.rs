@@ -11,7 +11,9 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rand::RngExt;
 
+use super::adamw::{AdamW, AdamWStep};
 use super::data::Corpus;
+use super::fused::FusedStep;
 use super::model::{Gpt, ModelConfig, OpPath};
 use crate::objective::TrialStatus;
 use crate::rng::stream;
@@ -210,9 +212,12 @@ pub struct Trainer<'a> {
     seed: u64,
     step: usize,
     total_steps: usize,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    decay_lens: Vec<usize>,
+    optimizer: AdamW,
+    /// One gradient buffer per parameter, reused by every step.
+    grads: Vec<Vec<f32>>,
+    /// The whole-model fused step (buffers reused by every step); `None` on the
+    /// reference path, which runs candle's autograd.
+    fused: Option<FusedStep>,
 }
 
 impl<'a> Trainer<'a> {
@@ -225,7 +230,11 @@ impl<'a> Trainer<'a> {
         let device = Device::Cpu;
         let model = Gpt::new(spec.model, seed, settings.path, &device)?;
         let sizes: Vec<usize> = model.params().iter().map(|(_, v)| v.elem_count()).collect();
-        let decay_lens = model.decay_lens();
+        let optimizer = AdamW::new(&sizes, model.decay_lens());
+        let fused = match settings.path {
+            OpPath::Fused => Some(FusedStep::new(&model, spec.batch())?),
+            OpPath::Reference => None,
+        };
         Ok(Trainer {
             spec,
             corpus,
@@ -234,9 +243,9 @@ impl<'a> Trainer<'a> {
             seed,
             step: 0,
             total_steps: spec.total_steps(settings.budget_gflop),
-            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            decay_lens,
+            optimizer,
+            grads: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            fused,
         })
     }
 
@@ -272,6 +281,14 @@ impl<'a> Trainer<'a> {
 
     /// The training batch of `step`: inputs and targets `(batch, context)`.
     pub fn batch(&self, step: usize) -> Result<(Tensor, Tensor), TrainError> {
+        let (x, y) = self.batch_ids(step);
+        let (b, t) = (self.spec.batch(), self.spec.model.context);
+        Ok((Tensor::from_vec(x, (b, t), &self.device)?, Tensor::from_vec(y, (b, t), &self.device)?))
+    }
+
+    /// The training batch of `step` as flat byte ids: inputs and targets, sequence after
+    /// sequence.
+    fn batch_ids(&self, step: usize) -> (Vec<u32>, Vec<u32>) {
         let t = self.spec.model.context;
         let b = self.spec.batch();
         let train = self.corpus.train();
@@ -283,68 +300,73 @@ impl<'a> Trainer<'a> {
             x.extend(train[o..o + t].iter().map(|&c| c as u32));
             y.extend(train[o + 1..o + t + 1].iter().map(|&c| c as u32));
         }
-        Ok((Tensor::from_vec(x, (b, t), &self.device)?, Tensor::from_vec(y, (b, t), &self.device)?))
+        (x, y)
+    }
+
+    /// Loss and gradients (into `self.grads`) of the batch of the current step, or `None`
+    /// for a non-finite or exploded loss (then no gradient is computed).
+    fn loss_and_grads(&mut self) -> Result<Option<f32>, TrainError> {
+        let (x, y) = self.batch_ids(self.step);
+        let exploded = |value: f32| !value.is_finite() || value > EXPLODED_LOSS;
+        if let Some(fused) = &mut self.fused {
+            let value = fused.forward(&self.model, &x, &y)?;
+            if exploded(value) {
+                return Ok(None);
+            }
+            fused.backward(&self.model, &x, &y, &mut self.grads)?;
+            return Ok(Some(value));
+        }
+        let (b, t) = (self.spec.batch(), self.spec.model.context);
+        let x = Tensor::from_vec(x, (b, t), &self.device)?;
+        let y = Tensor::from_vec(y, (b, t), &self.device)?;
+        let loss = self.model.loss(&x, &y)?;
+        let value = loss.to_scalar::<f32>()?;
+        if exploded(value) {
+            return Ok(None);
+        }
+        let store = loss.backward()?;
+        for ((_, var), g) in self.model.params().iter().zip(&mut self.grads) {
+            match store.get(var.as_tensor()) {
+                Some(t) => *g = t.flatten_all()?.to_vec1::<f32>()?,
+                None => g.fill(0.0),
+            }
+        }
+        Ok(Some(value))
     }
 
     /// One optimiser step. Returns the training loss, or `None` when training diverged
     /// (a non-finite or exploded loss or gradient).
     pub fn step(&mut self) -> Result<Option<f32>, TrainError> {
-        let (x, y) = self.batch(self.step)?;
-        let loss = self.model.loss(&x, &y)?;
-        let value = loss.to_scalar::<f32>()?;
-        if !value.is_finite() || value > EXPLODED_LOSS {
+        let Some(value) = self.loss_and_grads()? else {
             return Ok(None);
-        }
-        let grads = loss.backward()?;
-        let mut host: Vec<Vec<f32>> = Vec::with_capacity(self.model.params().len());
-        for (_, var) in self.model.params() {
-            let g = match grads.get(var.as_tensor()) {
-                Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
-                None => vec![0.0; var.elem_count()],
-            };
-            host.push(g);
-        }
-        drop(grads);
-        let norm = host.iter().flatten().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt();
+        };
+        let norm = self.grads.iter().map(|g| super::kernels::sum_squares_f64(g)).sum::<f64>().sqrt();
         if !norm.is_finite() {
             return Ok(None);
         }
         let o = self.spec.optim;
         let clip = if o.grad_clip > 0.0 && norm > o.grad_clip { o.grad_clip / norm } else { 1.0 };
-        let lr = lr_at(&o, self.step, self.total_steps);
-        let t = (self.step + 1) as i32;
-        let (b1, b2) = (o.beta1, o.beta2);
-        let bc1 = 1.0 - b1.powi(t);
-        let bc2 = 1.0 - b2.powi(t);
-        let step_size = (lr / bc1) as f32;
-        let bc2_sqrt = bc2.sqrt() as f32;
-        let (b1, b2, clip) = (b1 as f32, b2 as f32, clip as f32);
-        let decay_rate = (lr * o.weight_decay) as f32;
-        for (i, (_, var)) in self.model.params().iter().enumerate() {
-            let decay_len = self.decay_lens[i];
-            let mut p = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for (j, (((p, g), m), v)) in p.iter_mut().zip(&host[i]).zip(m.iter_mut()).zip(v.iter_mut()).enumerate() {
-                let decay = if j < decay_len { decay_rate } else { 0.0 };
-                let g = g * clip;
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                let denom = v.sqrt() / bc2_sqrt + 1e-8;
-                *p -= step_size * *m / denom + decay * *p;
-            }
-            var.set(&Tensor::from_vec(p, var.shape(), &self.device)?)?;
-        }
+        let h = AdamWStep {
+            lr: lr_at(&o, self.step, self.total_steps),
+            weight_decay: o.weight_decay,
+            beta1: o.beta1,
+            beta2: o.beta2,
+            clip,
+            t: (self.step + 1) as i32,
+        };
+        self.optimizer.update(self.model.params(), &self.grads, h)?;
         self.step += 1;
         Ok(Some(value))
     }
 
     /// Validation bits per byte over the first `eval_tokens` held-out targets (whole
     /// windows of `context`), or `None` when it is not finite.
-    pub fn eval_bpb(&self, eval_tokens: usize) -> Result<Option<f64>, TrainError> {
+    pub fn eval_bpb(&mut self, eval_tokens: usize) -> Result<Option<f64>, TrainError> {
         let t = self.spec.model.context;
         let val = self.corpus.val();
         let windows = (eval_tokens / t).max(1).min((val.len() - 1) / t);
-        let per_batch = (4096 / t).max(1);
+        // The fused step evaluates in chunks of its training batch (its buffers' size).
+        let per_batch = if self.fused.is_some() { self.spec.batch() } else { (4096 / t).max(1) };
         let mut nats = 0f64;
         let mut count = 0usize;
         let mut w = 0;
@@ -356,9 +378,14 @@ impl<'a> Trainer<'a> {
                 x.extend(val[k * t..k * t + t].iter().map(|&c| c as u32));
                 y.extend(val[k * t + 1..k * t + t + 1].iter().map(|&c| c as u32));
             }
-            let x = Tensor::from_vec(x, (n, t), &self.device)?;
-            let y = Tensor::from_vec(y, (n, t), &self.device)?;
-            let loss = self.model.loss(&x.detach(), &y)?.to_scalar::<f32>()? as f64;
+            let loss = match &mut self.fused {
+                Some(fused) => fused.forward(&self.model, &x, &y)? as f64,
+                None => {
+                    let x = Tensor::from_vec(x, (n, t), &self.device)?;
+                    let y = Tensor::from_vec(y, (n, t), &self.device)?;
+                    self.model.loss(&x.detach(), &y)?.to_scalar::<f32>()? as f64
+                }
+            };
             nats += loss * (n * t) as f64;
             count += n * t;
             w += n;
