@@ -70,6 +70,19 @@ impl InputError {
         InputError::File { path: path.into(), message: message.into(), hint: Some(hint.into()) }
     }
 
+    /// An error at a line of a line-oriented file (`path:line:1`; the whole file when
+    /// `line` is 0).
+    pub fn file_line(
+        path: impl Into<PathBuf>,
+        line: usize,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        let path: PathBuf = path.into();
+        let path = if line > 0 { PathBuf::from(format!("{}:{line}:1", path.display())) } else { path };
+        InputError::file(path, message, hint)
+    }
+
     /// A usage error with a hint.
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         InputError::Usage { message: message.into(), hint: Some(hint.into()) }

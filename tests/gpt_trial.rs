@@ -4,8 +4,10 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use outerloop::objective::gpt::cache::{TrialCache, TrialKey};
+use outerloop::objective::gpt::design::TableSpec;
 use outerloop::objective::gpt::fused::FusedStep;
-use outerloop::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, build};
+use outerloop::objective::gpt::suite::shipped_table;
+use outerloop::objective::gpt::table::{BuildPlan, GptTable, Table, build};
 use outerloop::objective::gpt::train::{Trainer, run_trial_keep};
 use outerloop::objective::gpt::{
     Corpus, Gpt, GptObjective, ModelConfig, OpPath, OptimConfig, Skill, TrainSettings, TrialSpec, ops, run_trial,
@@ -353,10 +355,10 @@ fn table_build_resumes_and_answers_with_seed_noise() {
     let dir = tempfile::tempdir().unwrap();
     let grid_path = dir.path().join("grid.toml");
     let text = "context = 16\neval_tokens = 128\n[grid]\nlr = [0.003, 0.01]\nwidth = [16]\ndepth = [1]\n";
-    let grid = Grid::parse(&grid_path, text).unwrap();
-    assert_eq!(grid.len(), 2);
+    let spec = TableSpec::parse(&grid_path, text).unwrap();
+    assert_eq!(spec.configs.len(), 2);
     let out = dir.path().join("t.tsv");
-    let plan = BuildPlan { grid, budget: 0.02, seeds: 2, jobs: 2, out: out.clone() };
+    let plan = BuildPlan { spec, budget: 0.02, seeds: 2, jobs: 2, out: out.clone(), limit: None };
     let c = corpus();
     let first = build(&plan, &c, &|_, _, _| {}).unwrap();
     assert_eq!((first.existing, first.ran, first.total), (0, 4, 4));
@@ -375,7 +377,7 @@ fn table_build_resumes_and_answers_with_seed_noise() {
     let r2 = obj.score(&config, 1.0, 2);
     assert_eq!(r0, r2);
     assert_ne!(r0.score, r1.score);
-    let row = table.rows.iter().find(|r| r.idx == vec![1, 0, 0] && r.seed == 0).unwrap();
+    let row = table.rows.iter().find(|r| r.config == 1 && r.seed == 0).unwrap();
     assert!((r0.score - row.curve[3]).abs() < 1e-4);
     // Real trials agree with the table.
     let spec = outerloop::objective::gpt::spec_from_config(
@@ -417,11 +419,11 @@ fn cli_rejects_unknown_knobs_with_exit_code_2() {
 
 #[test]
 fn the_shipped_table_is_complete_and_answers() {
-    let obj = GptTable::embedded().unwrap();
+    let obj = shipped_table("synthetic").unwrap();
     let table = obj.table();
-    assert!(table.grid.len() >= 500);
+    assert!(table.tabulated() >= 500);
     assert_eq!(table.fidelities, vec![0.125, 0.25, 0.5, 1.0]);
-    assert_eq!(table.rows.len(), table.grid.len() * 3, "every config has 3 seeds");
+    assert_eq!(table.rows.len(), table.tabulated() * 3, "every config has 3 seeds");
     assert!(table.rows.iter().all(|r| r.curve.len() == 4 && r.curve.iter().all(|s| s.is_finite())));
     let space = obj.space().clone();
     let config = space.decode(&vec![0.5; space.dim()]);

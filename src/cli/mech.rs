@@ -11,12 +11,12 @@ use crate::diagnostic::InputError;
 use crate::genome::hash::structural_hash;
 use crate::genome::library::LIBRARY;
 use crate::genome::{Limits, Program, syntax};
-use crate::inner::league::{League, run_league};
+use crate::inner::league::{League, league_seed, run_league};
 use crate::inner::run_inner;
 use crate::inner::trace::render_gene_report;
 use crate::objective::Objective;
 use crate::objective::bbob::{BbobObjective, FunctionGroup, group_of};
-use crate::objective::registry::{TASK_FORMS, objective_by_name};
+use crate::objective::registry::{TASK_FORMS, expand_task_list, expand_tasks, objective_by_name};
 use crate::store::atomic::write_atomic;
 
 /// Work with mechanism genomes.
@@ -48,10 +48,12 @@ pub enum MechCommand {
     Run {
         /// Genome file (or `lib:NAME`).
         file: String,
-        /// Task name, e.g. bbob-f8-i1-d5.
+        /// Task or suite name, e.g. bbob-f8-i1-d5, gpt-table:records-s, gpt-live:records,
+        /// suite:gpt-heldout (a suite runs every task in turn).
         #[arg(long)]
         task: String,
-        /// Compute budget (full-fidelity trial equivalents on BBOB).
+        /// Compute budget (full-trial equivalents on BBOB and the suite's GPT tasks,
+        /// GFLOP on the quickstart's `gpt-table`).
         #[arg(long, default_value_t = 100.0)]
         budget: f64,
         /// Episode seed.
@@ -63,9 +65,20 @@ pub enum MechCommand {
     },
     /// List the seed library.
     List,
-    /// Run every library mechanism on the 24 BBOB functions and print the median final
-    /// regret per function group (Markdown).
+    /// Run every library mechanism on the 24 BBOB functions (or on `--tasks`) and print
+    /// the median final regret per function group (Markdown).
     Table {
+        /// Run on these tasks or suites instead of BBOB (comma-separated), e.g.
+        /// suite:gpt-heldout; `--budget` is then in the tasks' units.
+        #[arg(long, value_name = "LIST")]
+        tasks: Option<String>,
+        /// Add these mechanisms (files or lib:NAME, repeatable), e.g. an evolved champion.
+        #[arg(long = "mech", value_name = "FILE")]
+        extra: Vec<String>,
+        /// Also write one row per (mechanism, task, episode) as tab-separated values:
+        /// the episode seeds there are the ones `task serve` takes for peers.
+        #[arg(long, value_name = "FILE")]
+        tsv: Option<PathBuf>,
         /// Dimension of the BBOB functions.
         #[arg(long, default_value_t = 5)]
         dim: usize,
@@ -110,6 +123,15 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             }
         }
         MechCommand::Run { file, task, budget, seed, trials } => {
+            let tasks = expand_tasks(&task)
+                .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            if tasks.len() > 1 {
+                for t in tasks {
+                    println!("== {t}");
+                    run(MechArgs { command: MechCommand::Run { file: file.clone(), task: t, budget, seed, trials } })?;
+                }
+                return Ok(());
+            }
             let (g, _) = load_genome(&file, &limits)?;
             if !(budget.is_finite() && budget > 0.0) {
                 return Err(InputError::usage(
@@ -149,7 +171,15 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                 println!("lib:{name:<24} {first}");
             }
         }
-        MechCommand::Table { dim, budget, seeds, instance, out } => {
+        MechCommand::Table { tasks: Some(list), extra, tsv, budget, seeds, out, .. } => {
+            let table = task_table(&list, &extra, budget, seeds, tsv.as_deref())?;
+            print!("{table}");
+            if let Some(path) = out {
+                write_atomic(&path, table.as_bytes())?;
+                println!("\ntable written to {}", path.display());
+            }
+        }
+        MechCommand::Table { dim, budget, seeds, instance, out, .. } => {
             let table = library_table(dim, budget, seeds, instance)?;
             print!("{table}");
             if let Some(path) = out {
@@ -161,17 +191,101 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run the library on all 24 BBOB functions and render the Markdown report.
-fn library_table(dim: usize, budget: f64, seeds: u32, instance: u32) -> anyhow::Result<String> {
+/// The compiled seed library.
+fn library_programs() -> anyhow::Result<Vec<(String, Program)>> {
     let limits = Limits::default();
-    let mechanisms: Vec<(String, Program)> = LIBRARY
+    LIBRARY
         .iter()
         .map(|(n, t)| {
             let g = crate::genome::load(t, &limits).map_err(|d| anyhow::anyhow!("library mechanism {n}: {d:?}"))?;
             let p = Program::compile(&g, limits).map_err(|d| anyhow::anyhow!("library mechanism {n}: {d:?}"))?;
             Ok((n.to_string(), p))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+}
+
+/// The library (and `extra` mechanisms) on named tasks: median true regret per task,
+/// the geometric mean over tasks, and optionally every episode as TSV.
+fn task_table(
+    list: &str,
+    extra: &[String],
+    budget: f64,
+    seeds: u32,
+    tsv: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    if !(budget.is_finite() && budget > 0.0) || seeds == 0 {
+        return Err(InputError::usage(
+            "--budget must be positive and --seeds at least 1",
+            "e.g. --budget 15 --seeds 10",
+        )
+        .into());
+    }
+    let names =
+        expand_task_list(&[list]).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+    let tasks: Vec<Box<dyn Objective>> = names
+        .iter()
+        .map(|n| {
+            objective_by_name(n).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut mechanisms = library_programs()?;
+    let limits = Limits::default();
+    for file in extra {
+        let (g, _) = load_genome(file, &limits)?;
+        let p = Program::compile(&g, limits).map_err(|d| InputError::Source {
+            path: file.into(),
+            text: syntax::print(&g),
+            diagnostics: d,
+        })?;
+        mechanisms.push((file.clone(), p));
+    }
+    let started = std::time::Instant::now();
+    let league = run_league(&mechanisms, &tasks, budget, seeds, 0);
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(path) = tsv {
+        let mut rows = String::from("mechanism\ttask\tepisode\tseed\tbudget\tregret\n");
+        for (m, mech) in league.mechanisms.iter().enumerate() {
+            for (t, task) in league.tasks.iter().enumerate() {
+                for (s, regret) in league.regrets[m][t].iter().enumerate() {
+                    let seed = league_seed(0, t, s);
+                    let _ = writeln!(rows, "{mech}\t{task}\t{s}\t{seed}\t{budget}\t{regret}");
+                }
+            }
+        }
+        write_atomic(path, rows.as_bytes())?;
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Tasks {}, budget {budget} per episode, {seeds} episodes per task (common seeds); {} runs in {secs:.1} s\n",
+        names.join(", "),
+        league.mechanisms.len() * league.tasks.len() * seeds as usize
+    );
+    let _ = writeln!(
+        s,
+        "Median true regret (bits per byte above the task's best config; the recommended config's seed mean) per task, and the geometric mean over tasks of the median regret floored at each task's resolution. Lower is better.\n"
+    );
+    let _ = write!(s, "| mechanism |");
+    for t in &league.tasks {
+        let _ = write!(s, " {t} |");
+    }
+    let _ = writeln!(s, " geo. mean |\n|---|{}---|", "---|".repeat(league.tasks.len()));
+    for (m, name) in league.mechanisms.iter().enumerate() {
+        let _ = write!(s, "| {name} |");
+        let mut log_sum = 0.0;
+        for (t, task) in tasks.iter().enumerate() {
+            let med = league.median(m, t);
+            log_sum += med.max(task.resolution()).ln();
+            let _ = write!(s, " {med:.4} |");
+        }
+        let _ = writeln!(s, " {:.4} |", (log_sum / tasks.len() as f64).exp());
+    }
+    Ok(s)
+}
+
+/// Run the library on all 24 BBOB functions and render the Markdown report.
+fn library_table(dim: usize, budget: f64, seeds: u32, instance: u32) -> anyhow::Result<String> {
+    let mechanisms = library_programs()?;
     let tasks: Vec<Box<dyn Objective>> = (1..=24u8)
         .map(|f| {
             BbobObjective::from_name(&format!("bbob-f{f}-i{instance}-d{dim}"))

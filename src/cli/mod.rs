@@ -13,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod swarm;
 pub mod table;
+pub mod task;
 pub mod trial;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ pub enum Command {
     Trial(trial::TrialArgs),
     /// Build and summarise tables of real GPT trials (the `gpt-table` objective).
     Table(table::TableArgs),
+    /// List the task suite; serve a task to external optimizers (ask/tell on stdin/stdout).
+    Task(task::TaskArgs),
     /// Check, format, run and compare mechanism genomes.
     Mech(mech::MechArgs),
     /// Run a scenario: evolve mechanisms and write a run folder.
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Trial(args) => trial::run(args),
         Command::Table(args) => table::run(args),
+        Command::Task(args) => task::run(args),
         Command::Mech(args) => mech::run(args),
         Command::Run(args) => run::run(args),
         Command::Resume(args) => run::resume(args),

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::diagnostic::InputError;
-use crate::objective::Objective;
-use crate::objective::gpt::table::{BuildPlan, GptTable, Grid, Table, TableError, build};
+use crate::objective::gpt::design::TableSpec;
+use crate::objective::gpt::suite::shipped_table;
+use crate::objective::gpt::table::{BuildPlan, GptTable, Table, TableError, build};
+use crate::objective::gpt::table_stats::table_stats;
 use crate::objective::gpt::{self};
 
 /// Flags of `outerloop table`.
@@ -29,24 +31,28 @@ pub enum TableAction {
 /// Flags of `outerloop table build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Grid file (TOML with a [grid] table of knob value lists).
-    #[arg(long, value_name = "FILE")]
-    pub space: PathBuf,
-    /// Budget of a full trial in GFLOP of training.
+    /// Table spec (TOML with a [grid] of knob value lists, or a [design] with a [space]).
+    #[arg(long, alias = "space", value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Budget of a full trial in GFLOP of training (required unless the spec sets `budget`).
     #[arg(long)]
-    pub budget: f64,
-    /// Seeds per config (0..K).
-    #[arg(long, default_value_t = 3)]
-    pub seeds: u64,
+    pub budget: Option<f64>,
+    /// Seeds per config, 0..K (default: the spec's `seeds`, else 3).
+    #[arg(long)]
+    pub seeds: Option<u64>,
     /// Output table (appended to when it exists with the same settings).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Trials run in parallel, one thread each.
     #[arg(long, default_value_t = default_jobs())]
     pub jobs: usize,
-    /// Train on this text file instead of the synthetic corpus.
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
+    /// Run only the first N configs of the design (grow a table in steps).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Train on a named corpus (synthetic, shakespeare, records) or a text file, instead
+    /// of the spec's `corpus` or the synthetic default.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub corpus: Option<String>,
     /// Synthetic corpus skills, comma-separated.
     #[arg(long, value_name = "LIST", conflicts_with = "corpus")]
     pub skills: Option<String>,
@@ -55,8 +61,9 @@ pub struct BuildArgs {
 /// Flags of `outerloop table show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The table (omit for the embedded synthetic table).
-    pub file: Option<PathBuf>,
+    /// A shipped table's name (see `outerloop task list`) or a table file; omit for the
+    /// quickstart's embedded synthetic grid.
+    pub table: Option<String>,
     /// How many of the best configs to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -66,10 +73,11 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-fn table_error(e: TableError) -> anyhow::Error {
+/// A table error as a located input error (exit 2) where the input is at fault.
+pub fn table_error(e: TableError) -> anyhow::Error {
     match e {
-        TableError::Format { path, message } => {
-            InputError::file(path, message, "see the grid format in the `outerloop table build` docs").into()
+        TableError::Format { path, line, message } => {
+            InputError::file_line(path, line, message, "see the table format in scenarios/tables/README.md").into()
         }
         TableError::Mismatch { path, key, found, wanted } => InputError::file(
             path,
@@ -91,34 +99,44 @@ pub fn run(args: TableArgs) -> anyhow::Result<()> {
 }
 
 fn run_build(a: BuildArgs) -> anyhow::Result<()> {
-    if !(a.budget.is_finite() && a.budget > 0.0) || a.seeds == 0 {
+    let text = std::fs::read_to_string(&a.spec)
+        .map_err(|e| InputError::file(a.spec.clone(), e.to_string(), "pass a readable table spec (TOML)"))?;
+    let spec = TableSpec::parse(&a.spec, &text)
+        .map_err(|e| InputError::file(e.path, e.message, "see the spec format in scenarios/tables/README.md"))?;
+    let budget = a.budget.or(spec.budget).ok_or_else(|| {
+        InputError::usage("no budget: the spec has no `budget` and --budget is missing", "e.g. --budget 20")
+    })?;
+    let seeds = a.seeds.or(spec.seeds).unwrap_or(3);
+    if !(budget.is_finite() && budget > 0.0) || seeds == 0 {
         return Err(InputError::usage(
             "--budget must be positive and --seeds at least 1",
             "e.g. --budget 20 --seeds 3",
         )
         .into());
     }
-    let text = std::fs::read_to_string(&a.space)
-        .map_err(|e| InputError::file(a.space.clone(), e.to_string(), "pass a readable grid TOML file"))?;
-    let grid = Grid::parse(&a.space, &text).map_err(table_error)?;
-    let corpus = super::trial::load_corpus(a.corpus.as_ref(), a.skills.as_deref())?;
+    let corpus = match (&a.corpus, spec.corpus) {
+        (Some(name), _) => super::trial::load_corpus_named(name)?,
+        (None, Some(named)) if a.skills.is_none() => named.load(),
+        (None, _) => super::trial::load_corpus(None, a.skills.as_deref())?,
+    };
     corpus
-        .check_context(grid.context)
+        .check_context(spec.context)
         .map_err(|e| InputError::usage(e.to_string(), "use a longer corpus or a shorter context"))?;
     println!(
         "table build: {} configs x {} seeds, budget {} GFLOP, context {}, corpus {} -> {}",
-        grid.len(),
-        a.seeds,
-        a.budget,
-        grid.context,
+        a.limit.unwrap_or(usize::MAX).min(spec.configs.len()),
+        seeds,
+        budget,
+        spec.context,
         corpus.name(),
         a.out.display()
     );
-    let plan = BuildPlan { grid, budget: a.budget, seeds: a.seeds, jobs: a.jobs, out: a.out.clone() };
+    let plan = BuildPlan { spec, budget, seeds, jobs: a.jobs, out: a.out.clone(), limit: a.limit };
     let start = std::time::Instant::now();
     let progress = |done: usize, total: usize, config: &str| {
         if done.is_multiple_of(25) || done == total {
-            println!("[{done}/{total}] {:.0}s {config}", start.elapsed().as_secs_f64());
+            let secs = start.elapsed().as_secs_f64();
+            println!("[{done}/{total}] {secs:.0}s {config}");
         }
     };
     let report = build(&plan, &corpus, &progress).map_err(table_error)?;
@@ -133,42 +151,56 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
 }
 
 fn run_show(a: ShowArgs) -> anyhow::Result<()> {
-    let table = match &a.file {
-        Some(path) => Table::load(path).map_err(table_error)?,
-        None => Table::embedded().map_err(table_error)?,
+    let objective = match &a.table {
+        None => shipped_table("synthetic").map_err(table_error)?,
+        Some(name) if !name.contains('/') && !name.ends_with(".tsv") => shipped_table(name).map_err(table_error)?,
+        Some(path) => {
+            let path = PathBuf::from(path);
+            GptTable::new(&format!("gpt-table:{}", path.display()), Table::load(&path).map_err(table_error)?)
+        }
     };
+    let table = objective.table();
     for (k, v) in &table.header {
         println!("{k:<12} {v}");
     }
-    let objective = GptTable::new("gpt-table", table);
-    let table = objective.table();
-    let seconds: f64 = table.rows.iter().map(|r| r.seconds).sum();
-    println!("rows         {} ({} configs, {:.0} trial-seconds)", table.rows.len(), table.grid.len(), seconds);
-    let mut means: Vec<(f64, f64, Vec<usize>)> = (0..table.grid.len())
-        .map(|i| table.grid.indices(i))
-        .filter_map(|idx| {
-            let rows = table.rows_for(&idx);
-            if rows.is_empty() {
-                return None;
-            }
-            let finals: Vec<f64> = rows.iter().map(|r| r.curve.last().copied().unwrap_or(gpt::FAILURE_BPB)).collect();
-            let mean = finals.iter().sum::<f64>() / finals.len() as f64;
-            let sd = (finals.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / finals.len() as f64).sqrt();
-            Some((mean, sd, idx))
-        })
-        .collect();
-    means.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let space = objective.space();
-    for (mean, sd, idx) in means.iter().take(a.top) {
-        let config = crate::inner::space::Config {
-            values: space
-                .knobs()
-                .iter()
-                .zip(idx)
-                .map(|(k, &i)| k.decode((i as f64 + 0.5) / k.cells().unwrap_or(1) as f64))
-                .collect(),
+    let stats = table_stats(&objective, a.top);
+    println!(
+        "rows         {} trials of {} configs ({} in the design), {} failed, {:.0} trial-seconds",
+        stats.trials,
+        stats.configs,
+        table.configs.len(),
+        stats.failed,
+        stats.seconds
+    );
+    println!(
+        "noise        seed sd {:.4} bpb (median over configs); resolution {:.4} bpb (median standard error of a seed mean)",
+        stats.seed_sd, stats.resolution
+    );
+    println!(
+        "top spread   2nd best +{:.4}, 10th +{:.4}, 100th +{:.4} bpb behind the best",
+        stats.gaps[0], stats.gaps[1], stats.gaps[2]
+    );
+    println!(
+        "answer error leave-one-out nearest-config answer: mean abs error {:.4} bpb, Spearman {:.3}",
+        stats.loo_mae, stats.loo_spearman
+    );
+    println!(
+        "corners      best of 2^{} all-bounds configs ranks {} of {} (regret {:.4} bpb)",
+        table.space.dim().min(16),
+        stats.corner_rank,
+        stats.configs,
+        stats.corner_regret
+    );
+    println!("best configs (seed mean at full fidelity):");
+    let space = &table.space;
+    for (id, mean) in &stats.top {
+        let sd = {
+            let finals: Vec<f64> = table.rows_of(*id).iter().filter_map(|r| r.curve.last().copied()).collect();
+            let m = finals.iter().sum::<f64>() / finals.len().max(1) as f64;
+            (finals.iter().map(|f| (f - m).powi(2)).sum::<f64>() / finals.len().max(1) as f64).sqrt()
         };
-        println!("{mean:.4} ± {sd:.4}  {}", space.describe(&config));
+        let config = table.config(*id).map(|c| space.describe(&c)).unwrap_or_default();
+        println!("  {mean:.4} ± {sd:.4}  #{id:<5} {config}");
     }
     Ok(())
 }

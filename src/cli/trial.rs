@@ -83,6 +83,22 @@ pub fn load_corpus(corpus: Option<&PathBuf>, skills: Option<&str>) -> anyhow::Re
     Ok(Corpus::synthetic(&chosen, gpt::data::SYNTHETIC_LEN, 0))
 }
 
+/// Load a named corpus (synthetic, shakespeare, records) or, failing that, a file.
+pub fn load_corpus_named(name: &str) -> anyhow::Result<Corpus> {
+    if let Some(named) = gpt::corpora::CorpusName::parse(name) {
+        return Ok(named.load());
+    }
+    let path = PathBuf::from(name);
+    Corpus::from_file(&path).map_err(|e| {
+        InputError::file(
+            path.clone(),
+            e.to_string(),
+            format!("name a corpus ({}) or a readable text file", gpt::corpora::CorpusName::list()),
+        )
+        .into()
+    })
+}
+
 /// Turn a knob assignment error into a usage error with a hint.
 pub fn set_error(e: SetError) -> anyhow::Error {
     let hint = match &e {

@@ -35,7 +35,7 @@ pub fn run_league(
         .map(|i| {
             let (mi, rest) = (i / (t * s), i % (t * s));
             let (ti, si) = (rest / s, rest % s);
-            let seed = rng::derive(root_seed, "league", &[ti as u64, si as u64]);
+            let seed = league_seed(root_seed, ti, si);
             let trace = run_inner(&mechanisms[mi].1, tasks[ti].as_ref(), seed, budget);
             trace.outcome.regret.unwrap_or(trace.outcome.final_score)
         })
@@ -47,6 +47,12 @@ pub fn run_league(
         tasks: tasks.iter().map(|o| o.name().to_string()).collect(),
         regrets,
     }
+}
+
+/// Episode seed of task `task` and seed index `seed` in a league (what `task serve`
+/// takes to replay the same episode for an external optimizer).
+pub fn league_seed(root_seed: u64, task: usize, seed: usize) -> u64 {
+    rng::derive(root_seed, "league", &[task as u64, seed as u64])
 }
 
 /// Median of a sample (NaN for an empty one).

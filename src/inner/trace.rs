@@ -34,20 +34,85 @@ pub struct Heal {
 }
 
 /// Outcome metrics of an inner run.
+///
+/// The episode's score is the *true* score of the config the mechanism recommends at
+/// the end (its best-observed trial at the highest fidelity it reached), as the
+/// objective knows it ([`crate::objective::Objective::true_score`]: a table's seed mean,
+/// a live task's fresh re-evaluation). The best single observed draw is kept beside it
+/// as a labelled secondary figure: it rewards luck (a repeat that lands a lucky seed).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
-    /// Score of the recommended trial: the best trial at the highest fidelity level
-    /// reached (so cheap low-fidelity scores never stand in for full ones).
+    /// True score of the recommended config (the observed score when the objective
+    /// cannot tell).
     pub final_score: f64,
+    /// Best single observed score at the highest fidelity reached (secondary).
+    pub observed_score: f64,
+    /// Index of the recommended trial.
+    pub recommended: Option<usize>,
     /// `final_score - optimum`, when the objective knows its optimum.
     pub regret: Option<f64>,
-    /// Mean of the best-so-far recommended score at 20 evenly spaced budget points
+    /// Mean of the best-so-far observed score at 20 evenly spaced budget points
     /// (area under the best-so-far curve, normalised by the budget).
     pub auc: f64,
     /// Compute spent.
     pub spent: f64,
     /// Number of trials.
     pub trials: usize,
+}
+
+/// Index of the recommended trial: the best score at the highest fidelity level reached
+/// (so cheap low-fidelity scores never stand in for full ones; first on ties).
+pub fn recommended(trials: &[Trial]) -> Option<usize> {
+    let top = trials.iter().map(|t| t.level).max()?;
+    let mut best: Option<usize> = None;
+    for (i, t) in trials.iter().enumerate() {
+        if t.level == top && best.is_none_or(|b| t.score < trials[b].score) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Compute the outcome of a list of trials; `true_score` gives the true score of the
+/// recommended trial (`None`: use its observed score).
+pub fn outcome(
+    trials: &[Trial],
+    budget: f64,
+    optimum: Option<f64>,
+    true_score: impl FnOnce(&Trial) -> Option<f64>,
+) -> Outcome {
+    let spent: f64 = trials.iter().map(|t| t.cost).sum();
+    let observed = |ts: &[Trial]| recommended(ts).map_or(f64::INFINITY, |i| ts[i].score);
+    let pick = recommended(trials);
+    let observed_score = observed(trials);
+    let final_score = pick.and_then(|i| true_score(&trials[i])).unwrap_or(observed_score);
+    let mut auc = 0.0;
+    let points = 20;
+    let mut cum = 0.0;
+    let mut upto = 0;
+    let mut last_best = f64::NAN;
+    let worst = trials.iter().map(|t| t.score).fold(f64::NEG_INFINITY, f64::max);
+    for i in 1..=points {
+        let mark = budget * i as f64 / points as f64;
+        while upto < trials.len() && cum + trials[upto].cost <= mark + 1e-9 {
+            cum += trials[upto].cost;
+            upto += 1;
+        }
+        if upto > 0 {
+            last_best = observed(&trials[..upto]);
+        }
+        auc += if last_best.is_nan() { worst } else { last_best };
+    }
+    auc /= points as f64;
+    Outcome {
+        final_score,
+        observed_score,
+        recommended: pick,
+        regret: optimum.map(|o| final_score - o),
+        auc,
+        spent,
+        trials: trials.len(),
+    }
 }
 
 /// Everything one inner run produced.
@@ -69,42 +134,13 @@ pub struct Trace {
     pub outcome: Outcome,
 }
 
-/// Compute the outcome of a list of trials.
-pub fn outcome(trials: &[Trial], budget: f64, optimum: Option<f64>) -> Outcome {
-    let spent: f64 = trials.iter().map(|t| t.cost).sum();
-    let recommended = |ts: &[Trial]| -> f64 {
-        let top = ts.iter().map(|t| t.level).max();
-        ts.iter().filter(|t| Some(t.level) == top).map(|t| t.score).fold(f64::INFINITY, f64::min)
-    };
-    let final_score = recommended(trials);
-    let mut auc = 0.0;
-    let points = 20;
-    let mut cum = 0.0;
-    let mut upto = 0;
-    let mut last_best = f64::NAN;
-    for i in 1..=points {
-        let mark = budget * i as f64 / points as f64;
-        while upto < trials.len() && cum + trials[upto].cost <= mark + 1e-9 {
-            cum += trials[upto].cost;
-            upto += 1;
-        }
-        if upto > 0 {
-            last_best = recommended(&trials[..upto]);
-        }
-        let worst = trials.iter().map(|t| t.score).fold(f64::NEG_INFINITY, f64::max);
-        auc += if last_best.is_nan() { worst } else { last_best };
-    }
-    auc /= points as f64;
-    Outcome { final_score, regret: optimum.map(|o| final_score - o), auc, spent, trials: trials.len() }
-}
-
 impl Trace {
     /// A short human summary of the run.
     pub fn summary(&self) -> String {
         let o = &self.outcome;
         let mut s = format!(
-            "task {} seed {} budget {}\n  trials {}  spent {:.3}  final score {:.6e}",
-            self.task, self.seed, self.budget, o.trials, o.spent, o.final_score
+            "task {} seed {} budget {}\n  trials {}  spent {:.3}  recommended config's true score {:.6e}  (best observed draw {:.6e})",
+            self.task, self.seed, self.budget, o.trials, o.spent, o.final_score, o.observed_score
         );
         if let Some(r) = o.regret {
             let _ = write!(s, "  regret {r:.6e}");

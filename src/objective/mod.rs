@@ -9,6 +9,7 @@ pub mod bbob;
 pub mod gpt;
 pub mod probe;
 pub mod registry;
+pub mod serve;
 
 use crate::inner::space::{Config, SearchSpace};
 
@@ -65,6 +66,13 @@ pub trait Objective: Send + Sync {
     fn full_cost(&self) -> f64;
     /// The best score attainable, when known (used for regret).
     fn optimum(&self) -> Option<f64>;
+    /// The true score of a recommended config: what the config is worth, not what one
+    /// draw of it showed (a table's seed mean at full fidelity, or a fresh re-evaluation
+    /// for live trials). `None` when the objective cannot tell, in which case the best
+    /// observed score stands in.
+    fn true_score(&self, _config: &Config) -> Option<f64> {
+        None
+    }
     /// Regret below which differences carry no meaning (noise or grid resolution);
     /// relative fitness floors regrets at this value.
     fn resolution(&self) -> f64 {

@@ -1,8 +1,25 @@
-//! Objectives by task name, as used on the command line and in scenarios.
+//! Objectives by task name, as used on the command line and in scenarios, and the named
+//! suites that expand to lists of task names.
+//!
+//! | form | objective |
+//! |---|---|
+//! | `gpt-table` | the quickstart's embedded grid (same as `gpt-table:synthetic`) |
+//! | `gpt-table:<name>` | a shipped table ([`crate::objective::gpt::suite`]) |
+//! | `gpt-table:<file>.tsv` | a table built with `outerloop table build` |
+//! | `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]` | live GPT trials |
+//! | `bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>]` | BBOB |
+//! | `probe` | the behavioural-fingerprint task |
+//!
+//! Suites: `suite:gpt-train` (the tables evolution may see), `suite:gpt-heldout` (the
+//! tables only evaluation sees), `suite:gpt-all` (both).
+
+use std::path::Path;
 
 use super::Objective;
 use super::bbob::BbobObjective;
-use super::gpt::table::GptTable;
+use super::gpt::live::LiveTask;
+use super::gpt::suite::{SHIPPED, Split, shipped_table};
+use super::gpt::table::{GptTable, Table};
 use super::probe::Probe;
 
 /// A task name that names no objective.
@@ -16,14 +33,107 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "gpt-table (the embedded table of real GPT trials), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), or probe";
+pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), probe, or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all";
+
+/// A named list of tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// The tables evolution may see.
+    GptTrain,
+    /// The tables only evaluation sees.
+    GptHeldOut,
+    /// Both.
+    GptAll,
+}
+
+impl Suite {
+    /// Every suite.
+    pub const ALL: &'static [Suite] = &[Suite::GptTrain, Suite::GptHeldOut, Suite::GptAll];
+
+    /// The name after `suite:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suite::GptTrain => "gpt-train",
+            Suite::GptHeldOut => "gpt-heldout",
+            Suite::GptAll => "gpt-all",
+        }
+    }
+
+    /// Parse `suite:<name>`.
+    pub fn parse(name: &str) -> Option<Suite> {
+        let rest = name.strip_prefix("suite:")?;
+        Suite::ALL.iter().copied().find(|s| s.as_str() == rest)
+    }
+
+    /// The task names of the suite, in a fixed order.
+    pub fn tasks(self) -> Vec<String> {
+        let keep = |split: Split| match self {
+            Suite::GptTrain => split == Split::Train,
+            Suite::GptHeldOut => split == Split::HeldOut,
+            Suite::GptAll => split != Split::Quickstart,
+        };
+        SHIPPED.iter().filter(|t| keep(t.split)).map(|t| format!("gpt-table:{}", t.name)).collect()
+    }
+}
+
+/// Expand a task name or suite name into task names, checking each names an objective.
+pub fn expand_tasks(name: &str) -> Result<Vec<String>, UnknownTask> {
+    if name.starts_with("suite:") {
+        let suite = Suite::parse(name).ok_or_else(|| UnknownTask {
+            name: name.to_string(),
+            reason: format!(
+                "no such suite (suites: {})",
+                Suite::ALL.iter().map(|s| format!("suite:{}", s.as_str())).collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        let tasks = suite.tasks();
+        for t in &tasks {
+            objective_by_name(t)?;
+        }
+        return Ok(tasks);
+    }
+    objective_by_name(name)?;
+    Ok(vec![name.to_string()])
+}
+
+/// Expand a list of task and suite names (comma-separated entries allowed), keeping the
+/// first occurrence of each task.
+pub fn expand_task_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>, UnknownTask> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in names {
+        for name in entry.as_ref().split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            for t in expand_tasks(name)? {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Build the objective a task name refers to.
 pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> {
+    let unknown = |reason: String| UnknownTask { name: name.to_string(), reason };
     if name == "gpt-table" {
-        return GptTable::embedded()
+        return shipped_table("synthetic")
             .map(|o| Box::new(o) as Box<dyn Objective>)
-            .map_err(|e| UnknownTask { name: name.to_string(), reason: e.to_string() });
+            .map_err(|e| unknown(e.to_string()));
+    }
+    if let Some(table) = name.strip_prefix("gpt-table:") {
+        if table.contains('/') || table.ends_with(".tsv") {
+            let path = Path::new(table);
+            let loaded = Table::load(path).map_err(|e| unknown(e.to_string()))?;
+            if loaded.rows.is_empty() {
+                return Err(unknown("the table holds no trials".into()));
+            }
+            return Ok(Box::new(GptTable::new(name, loaded)));
+        }
+        return shipped_table(table).map(|o| Box::new(o) as Box<dyn Objective>).map_err(|e| unknown(e.to_string()));
+    }
+    if name.starts_with("gpt-live:") {
+        let task = LiveTask::parse(name).map_err(unknown)?;
+        return Ok(Box::new(task.objective()));
     }
     if name == "probe" {
         return Ok(Box::new(Probe::default()));
@@ -31,7 +141,47 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     if name.starts_with("bbob-") {
         return BbobObjective::from_name(name)
             .map(|o| Box::new(o) as Box<dyn Objective>)
-            .map_err(|e| UnknownTask { name: name.to_string(), reason: e.to_string() });
+            .map_err(|e| unknown(e.to_string()));
     }
-    Err(UnknownTask { name: name.to_string(), reason: format!("expected {TASK_FORMS}") })
+    if name.starts_with("suite:") {
+        return Err(unknown("a suite names several tasks; use it where a list of tasks is expected".into()));
+    }
+    Err(unknown(format!("expected {TASK_FORMS}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_or_explain() {
+        assert!(objective_by_name("gpt-table").is_ok());
+        assert_eq!(objective_by_name("gpt-table:synthetic").unwrap().name(), "gpt-table:synthetic");
+        assert!(objective_by_name("bbob-f8-i1-d5").is_ok());
+        for (bad, needle) in [
+            ("gpt-table:nope", "no shipped table"),
+            ("gpt-table:/nonexistent/x.tsv", "x.tsv"),
+            ("gpt-live:moon", "unknown corpus"),
+            ("gpt-live:records:b0", "budget"),
+            ("gpt-live:records:q7", "unknown part"),
+            ("suite:gpt-train", "suite"),
+            ("gpt", "expected"),
+        ] {
+            let e = objective_by_name(bad).err().unwrap_or_else(|| panic!("{bad} parsed"));
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn suites_split_the_tables() {
+        let train = Suite::GptTrain.tasks();
+        let held = Suite::GptHeldOut.tasks();
+        assert!(train.len() >= 3 && held.len() >= 3);
+        assert!(train.iter().all(|t| !held.contains(t)), "train and held-out are disjoint");
+        let all = Suite::GptAll.tasks();
+        assert_eq!(all.len(), train.len() + held.len());
+        assert!(!all.contains(&"gpt-table:synthetic".to_string()), "the quickstart grid is in no suite");
+        assert!(expand_tasks("suite:nope").unwrap_err().reason.contains("suite:gpt-train"));
+        assert_eq!(expand_task_list(&["gpt-table, gpt-table", "bbob-f1-i1-d2"]).unwrap().len(), 2);
+    }
 }

@@ -15,7 +15,7 @@ use toml::Spanned;
 use crate::diagnostic::{Diagnostic, InputError};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
-use crate::objective::registry::{TASK_FORMS, objective_by_name};
+use crate::objective::registry::{TASK_FORMS, expand_tasks};
 use file::ScenarioFile;
 
 /// A genome the run starts from, with where it came from.
@@ -231,8 +231,14 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         v.error(raw.inner.tasks.span(), "`inner.tasks` is empty", format!("name at least one task: {TASK_FORMS}"));
     }
     for t in raw.inner.tasks.get_ref() {
-        match objective_by_name(t.get_ref()) {
-            Ok(_) => tasks.push(t.get_ref().clone()),
+        match expand_tasks(t.get_ref()) {
+            Ok(expanded) => {
+                for name in expanded {
+                    if !tasks.contains(&name) {
+                        tasks.push(name);
+                    }
+                }
+            }
             Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
         }
     }

@@ -221,6 +221,16 @@ impl Objective for BbobObjective {
     fn optimum(&self) -> Option<f64> {
         Some(self.function.fopt())
     }
+
+    /// The noiseless function value: with observation noise on, what the config is
+    /// worth rather than what one noisy draw showed.
+    fn true_score(&self, config: &Config) -> Option<f64> {
+        if config.values.len() != self.space.dim() {
+            return None;
+        }
+        let fx = self.function.eval(&self.point(config));
+        fx.is_finite().then_some(fx)
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,11 @@
 //! - [`adamw`]: AdamW, in place on the parameters.
 //! - `kernels` (private): the host arithmetic shared by [`ops`] and [`fused`].
 //! - [`data`]: the synthetic multi-skill corpus and text-file corpora.
+//! - [`corpora`]: the named corpora (synthetic, shakespeare, records), all offline.
+//! - [`design`]: table specs: grids and space-filling designs over the knobs.
+//! - [`suite`]: the shipped tables by name and their train/held-out split.
+//! - [`live`]: live-trial task names (`gpt-live:...`) and the default trial cache.
+//! - [`table_stats`]: what a table is worth as a benchmark (noise, spread, answer error).
 //! - [`train`]: schedules, the FLOP budget, the trainer, checkpoints, divergence.
 //! - [`cache`]: the persistent trial cache.
 //! - [`table`]: tabulated real trials and the `gpt-table` objective.
@@ -16,12 +21,17 @@
 
 pub mod adamw;
 pub mod cache;
+pub mod corpora;
 pub mod data;
+pub mod design;
 pub mod fused;
 mod kernels;
+pub mod live;
 pub mod model;
 pub mod ops;
+pub mod suite;
 pub mod table;
+pub mod table_stats;
 pub mod train;
 
 use std::sync::Arc;
@@ -250,13 +260,55 @@ pub struct GptObjective {
     settings: TrainSettings,
     context: usize,
     cache: Option<TrialCache>,
+    optimum: Option<f64>,
+    resolution: f64,
+    truth_seeds: Vec<u64>,
+    gflop_per_unit: f64,
 }
 
 impl GptObjective {
     /// Trials over [`gpt_space`] on `corpus` with the given settings and context length.
     pub fn new(corpus: Arc<Corpus>, settings: TrainSettings, context: usize) -> Self {
         let name = format!("gpt-{}-b{}", corpus.name(), settings.budget_gflop);
-        GptObjective { name, space: gpt_space(), corpus, settings, context, cache: None }
+        GptObjective {
+            name,
+            space: gpt_space(),
+            corpus,
+            settings,
+            context,
+            cache: None,
+            optimum: None,
+            resolution: 1e-8,
+            truth_seeds: Vec::new(),
+            gflop_per_unit: 1.0,
+        }
+    }
+
+    /// Count cost in full-trial equivalents instead of GFLOP (as the suite's tasks do).
+    pub fn in_trial_units(mut self) -> Self {
+        self.gflop_per_unit = self.settings.budget_gflop;
+        self
+    }
+
+    /// Rename (task names are the objective's name).
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// A best-known score for regret, and the resolution below which regrets carry no
+    /// meaning.
+    pub fn with_reference(mut self, optimum: Option<f64>, resolution: f64) -> Self {
+        self.optimum = optimum;
+        self.resolution = resolution;
+        self
+    }
+
+    /// Score a recommended config by fresh full-fidelity trials with these seeds (their
+    /// mean, failed trials at the failure score): [`Objective::true_score`].
+    pub fn with_truth_seeds(mut self, seeds: Vec<u64>) -> Self {
+        self.truth_seeds = seeds;
+        self
     }
 
     /// Use a persistent trial cache.
@@ -329,14 +381,38 @@ impl Objective for GptObjective {
 
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
         let spec = self.spec(config);
-        self.run_spec(&spec, fidelity, seed)
+        let mut result = self.run_spec(&spec, fidelity, seed);
+        result.cost /= self.gflop_per_unit;
+        result
     }
 
     fn full_cost(&self) -> f64 {
-        self.settings.budget_gflop
+        self.settings.budget_gflop / self.gflop_per_unit
     }
 
     fn optimum(&self) -> Option<f64> {
-        None
+        self.optimum
+    }
+
+    /// The mean of fresh full-fidelity trials on the truth seeds (cached like any trial);
+    /// `None` when no truth seeds are set.
+    fn true_score(&self, config: &Config) -> Option<f64> {
+        if self.truth_seeds.is_empty() {
+            return None;
+        }
+        let spec = self.spec(config);
+        let scores: Vec<f64> = self
+            .truth_seeds
+            .iter()
+            .map(|&s| {
+                let r = self.run_spec(&spec, 1.0, s);
+                if r.status == TrialStatus::Ok { r.score } else { FAILURE_BPB }
+            })
+            .collect();
+        Some(scores.iter().sum::<f64>() / scores.len() as f64)
+    }
+
+    fn resolution(&self) -> f64 {
+        self.resolution
     }
 }

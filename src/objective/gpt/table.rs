@@ -1,43 +1,48 @@
-//! Tabulated real trials and the `gpt-table` objective.
+//! Tabulated real trials: the file format, resumable builds, and the `gpt-table`
+//! objective that answers from a table.
 //!
-//! A table holds, for every config of a grid and every seed, the learning curve (val bpb
-//! at each fidelity), status, cost and time of a real trial. The file is plain text so it
-//! diffs well and can be appended to: a header of `#! key value` lines, a column line,
-//! then one tab-separated line per trial. Building is resumable: an interrupted build
-//! leaves at most one partial last line, which is dropped, and a rerun does only the
-//! missing `(config, seed)` pairs.
+//! A table holds, for every config of its design and every seed, the learning curve
+//! (val bpb at each fidelity), status, cost and time of a real trial. The file is plain
+//! text so it diffs well and can be appended to: a magic line, `#! key value` header
+//! lines, a column line, then one tab-separated line per trial. Building is resumable:
+//! an interrupted build leaves at most one partial last line, which is dropped, and a
+//! rerun does only the missing `(config, seed)` pairs.
 //!
-//! The grid is described by a small TOML file:
+//! Two versions are read. v1 (`gpt-synthetic.tsv`) is a grid: its header lists the
+//! axes, rows hold the grid values. v2 declares its space and design in the header
+//! (see [`super::design`]) and each row starts with the config's design index.
 //!
-//! ```toml
-//! context = 32          # optional, default 64
-//! eval_tokens = 2048    # optional, default 8192
-//! [grid]
-//! lr = [0.001, 0.003, 0.01]
-//! depth = [1, 2]
-//! schedule = ["cosine", "constant"]
-//! ```
+//! **Answer rule.** A proposal that is a tabulated config reads that config's rows. Any
+//! other proposal is answered by the tabulated config *nearest in the encoded unit cube*
+//! of the table's space (log scale for log knobs, cell centres for discrete ones). The
+//! error this costs is measured by leave-one-out prediction ([`super::table_stats`]).
+//! Seed `s` reads the config's `s mod K`-th seed, so repeats show real per-seed noise.
 //!
-//! Knobs of [`super::gpt_space`] not in the grid take their defaults.
+//! **Budget units.** v1 tables count cost in GFLOP (the quickstart's `budget = 300` is
+//! 15 full trials of 20 GFLOP); v2 tables count it in full-trial equivalents, so the
+//! same budget buys the same number of trials on the 20 and the 80 GFLOP tables.
+//!
+//! **True score.** The honest value of a recommended config is its *seed mean* at full
+//! fidelity (failed seeds count at the failure score): [`GptTable::true_score`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::data::Corpus;
+use super::design::{DesignKind, TableSpec, grid_space_from_text, space_from_header, space_to_header};
 use super::train::{FAILURE_BPB, TrainSettings, run_trial};
-use super::{CODE_VERSION, gpt_space, parse_value, spec_from_config};
-use crate::inner::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
+use super::{CODE_VERSION, default_config, gpt_space, parse_value, spec_from_config};
+use crate::inner::space::{Config, KnobValue, SearchSpace};
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 
-/// First line of every table file.
-pub const MAGIC: &str = "# outerloop gpt-table v1";
+/// First line of a v1 (grid) table.
+pub const MAGIC_V1: &str = "# outerloop gpt-table v1";
+/// First line of a v2 (design) table.
+pub const MAGIC_V2: &str = "# outerloop gpt-table v2";
 
-/// The table shipped with the repository (synthetic corpus), embedded in the binary.
-pub const EMBEDDED_SYNTHETIC: &str = include_str!("../../../scenarios/tables/gpt-synthetic.tsv");
-
-/// Errors in reading grids and tables or building tables.
+/// Errors in reading specs and tables or building tables.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     /// A file could not be read or written.
@@ -48,11 +53,13 @@ pub enum TableError {
         /// Why.
         source: std::io::Error,
     },
-    /// A grid or table file is malformed.
-    #[error("{path}: {message}")]
+    /// A spec or table file is malformed.
+    #[error("{path}:{line}: {message}")]
     Format {
         /// The file.
         path: PathBuf,
+        /// 1-based line of the problem (0 when it concerns the whole file).
+        line: usize,
         /// What is wrong.
         message: String,
     },
@@ -70,135 +77,11 @@ pub enum TableError {
     },
 }
 
-/// A grid of configs: for each grid knob, its values in increasing order (categorical
-/// knobs in choice order).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grid {
-    /// Knob names and their values as typed (`0.003`, `cosine`).
-    pub axes: Vec<(String, Vec<String>)>,
-    /// Context length of the trials.
-    pub context: usize,
-    /// Held-out tokens scored per checkpoint.
-    pub eval_tokens: usize,
-}
-
-impl Grid {
-    /// Parse a grid TOML file's text.
-    pub fn parse(path: &Path, text: &str) -> Result<Grid, TableError> {
-        let bad = |message: String| TableError::Format { path: path.to_path_buf(), message };
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
-        let space = gpt_space();
-        let uint = |key: &str, default: usize| -> Result<usize, TableError> {
-            match doc.get(key) {
-                None => Ok(default),
-                Some(v) => v
-                    .as_integer()
-                    .filter(|&i| i > 0)
-                    .map(|i| i as usize)
-                    .ok_or_else(|| bad(format!("`{key}` must be a positive integer"))),
-            }
-        };
-        let context = uint("context", super::DEFAULT_CONTEXT)?;
-        let eval_tokens = uint("eval_tokens", 8192)?;
-        let grid = doc.get("grid").and_then(|g| g.as_table()).ok_or_else(|| bad("missing [grid] table".into()))?;
-        let mut axes = Vec::new();
-        for knob in space.knobs() {
-            let Some(values) = grid.get(&knob.name) else { continue };
-            let values = values.as_array().ok_or_else(|| bad(format!("grid `{}` must be a list", knob.name)))?;
-            let mut typed: Vec<(KnobValue, String)> = Vec::new();
-            for v in values {
-                let text = match v {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Float(f) => f.to_string(),
-                    other => return Err(bad(format!("grid `{}`: unsupported value {other}", knob.name))),
-                };
-                let value = parse_value(knob, &text).map_err(|e| bad(e.to_string()))?;
-                typed.push((value, text));
-            }
-            typed.sort_by(|a, b| a.0.as_f64().total_cmp(&b.0.as_f64()));
-            typed.dedup_by(|a, b| a.0 == b.0);
-            if typed.is_empty() {
-                return Err(bad(format!("grid `{}` is empty", knob.name)));
-            }
-            axes.push((knob.name.clone(), typed.into_iter().map(|t| t.1).collect()));
-        }
-        for key in grid.keys() {
-            if space.index_of(key).is_none() {
-                let known: Vec<&str> = space.knobs().iter().map(|k| k.name.as_str()).collect();
-                return Err(bad(format!("unknown knob `{key}` in [grid] (knobs: {})", known.join(", "))));
-            }
-        }
-        if axes.is_empty() {
-            return Err(bad("the grid has no knobs".into()));
-        }
-        Ok(Grid { axes, context, eval_tokens })
-    }
-
-    /// Number of configs.
-    pub fn len(&self) -> usize {
-        self.axes.iter().map(|a| a.1.len()).product()
-    }
-
-    /// Whether the grid is empty (never, for a parsed grid).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Grid indices of config number `i` (last axis fastest).
-    pub fn indices(&self, mut i: usize) -> Vec<usize> {
-        let mut out = vec![0; self.axes.len()];
-        for (k, axis) in self.axes.iter().enumerate().rev() {
-            out[k] = i % axis.1.len();
-            i /= axis.1.len();
-        }
-        out
-    }
-
-    /// The search space over the grid: an ordinal or categorical knob per axis.
-    pub fn space(&self) -> SearchSpace {
-        let full = gpt_space();
-        let knobs = self
-            .axes
-            .iter()
-            .map(|(name, values)| match full.index_of(name).map(|i| &full.knobs()[i].kind) {
-                Some(KnobKind::Categorical { .. }) => {
-                    let names: Vec<&str> = values.iter().map(String::as_str).collect();
-                    Knob::categorical(name, &names)
-                }
-                _ => {
-                    let nums: Vec<f64> = values.iter().map(|v| v.parse().unwrap_or(0.0)).collect();
-                    Knob::ordinal(name, &nums)
-                }
-            })
-            .collect();
-        SearchSpace::new(knobs).unwrap_or_else(|_| gpt_space())
-    }
-
-    /// Config of the full GPT space at grid indices `idx`.
-    fn config(&self, idx: &[usize]) -> Config {
-        let full = gpt_space();
-        let mut config = super::default_config(&full);
-        for ((name, values), &i) in self.axes.iter().zip(idx) {
-            if let Some(k) = full.index_of(name)
-                && let Ok(v) = parse_value(&full.knobs()[k], &values[i])
-            {
-                config.values[k] = v;
-            }
-        }
-        config
-    }
-
-    fn describe(&self) -> String {
-        self.axes.iter().map(|(n, v)| format!("{n}={}", v.join(","))).collect::<Vec<_>>().join(" ")
-    }
-}
-
 /// One tabulated trial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// Grid indices of the config.
-    pub idx: Vec<usize>,
+    /// Index of the config in the table's design.
+    pub config: usize,
     /// Seed.
     pub seed: u64,
     /// Status.
@@ -216,8 +99,16 @@ pub struct Row {
 pub struct Table {
     /// Header values (`budget`, `corpus`, `context`, ...).
     pub header: Vec<(String, String)>,
-    /// The grid.
-    pub grid: Grid,
+    /// The table's search space.
+    pub space: SearchSpace,
+    /// How the configs were chosen.
+    pub design: DesignKind,
+    /// Value texts of each design config (`None`: no row tabulates it yet).
+    pub configs: Vec<Option<Vec<String>>>,
+    /// Context length of the trials.
+    pub context: usize,
+    /// Held-out bytes scored per checkpoint.
+    pub eval_tokens: usize,
     /// Fidelity levels.
     pub fidelities: Vec<f64>,
     /// Budget of a full trial in GFLOP.
@@ -226,26 +117,29 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-fn status_from(s: &str) -> TrialStatus {
+fn status_from(s: &str) -> Option<TrialStatus> {
     match s {
-        "ok" => TrialStatus::Ok,
-        "diverged" => TrialStatus::Diverged,
-        _ => TrialStatus::Invalid,
+        "ok" => Some(TrialStatus::Ok),
+        "diverged" => Some(TrialStatus::Diverged),
+        "invalid" => Some(TrialStatus::Invalid),
+        _ => None,
     }
 }
 
 impl Table {
     /// Parse a table file's text (a partial last line is ignored).
     pub fn parse(path: &Path, text: &str) -> Result<Table, TableError> {
-        let bad = |message: String| TableError::Format { path: path.to_path_buf(), message };
-        let mut lines = text.split_inclusive('\n');
-        if lines.next().map(str::trim_end) != Some(MAGIC) {
-            return Err(bad(format!("not a gpt table (first line must be `{MAGIC}`)")));
-        }
+        let bad = |line: usize, message: String| TableError::Format { path: path.to_path_buf(), line, message };
+        let mut lines = text.split_inclusive('\n').enumerate();
+        let version = match lines.next().map(|(_, l)| l.trim_end()) {
+            Some(MAGIC_V1) => 1,
+            Some(MAGIC_V2) => 2,
+            _ => return Err(bad(1, format!("not a gpt table (first line must be `{MAGIC_V2}` or `{MAGIC_V1}`)"))),
+        };
         let mut header = Vec::new();
         let mut columns: Option<Vec<String>> = None;
         let mut rows = Vec::new();
-        for line in lines {
+        for (i, line) in lines {
             if !line.ends_with('\n') {
                 break;
             }
@@ -262,51 +156,113 @@ impl Table {
                 columns = Some(line.split('\t').map(str::to_string).collect());
                 continue;
             }
-            rows.push(line.to_string());
+            rows.push((i + 1, line.to_string()));
         }
         let get = |k: &str| header.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-        let need = |k: &str| get(k).ok_or_else(|| bad(format!("header lacks `{k}`")));
-        let budget: f64 = need("budget")?.parse().map_err(|_| bad("bad budget".into()))?;
+        let need = |k: &str| get(k).ok_or_else(|| bad(0, format!("header lacks `#! {k}`")));
+        let number = |k: &str| -> Result<f64, TableError> {
+            need(k)?
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| bad(0, format!("header `{k}` must be a positive number")))
+        };
+        let budget = number("budget")?;
+        let context = number("context")? as usize;
+        let eval_tokens = number("eval_tokens")? as usize;
         let fidelities: Vec<f64> = need("fidelities")?
             .split(',')
-            .map(|f| f.parse().map_err(|_| bad("bad fidelities".into())))
+            .map(|f| f.parse().map_err(|_| bad(0, "header `fidelities` must be numbers separated by commas".into())))
             .collect::<Result<_, _>>()?;
-        let context: usize = need("context")?.parse().map_err(|_| bad("bad context".into()))?;
-        let eval_tokens: usize = need("eval_tokens")?.parse().map_err(|_| bad("bad eval_tokens".into()))?;
-        let mut axes = Vec::new();
-        for part in need("grid")?.split(' ').filter(|p| !p.is_empty()) {
-            let (name, values) = part.split_once('=').ok_or_else(|| bad(format!("bad grid entry `{part}`")))?;
-            axes.push((name.to_string(), values.split(',').map(str::to_string).collect()));
+        if fidelities.is_empty() || fidelities.last() != Some(&1.0) {
+            return Err(bad(0, "header `fidelities` must end in 1".into()));
         }
-        let grid = Grid { axes, context, eval_tokens };
-        let n_axes = grid.axes.len();
+        let (space, design, mut configs, grid_index) = if version == 1 {
+            let mut axes = Vec::new();
+            for part in need("grid")?.split(' ').filter(|p| !p.is_empty()) {
+                let (name, values) = part.split_once('=').ok_or_else(|| bad(0, format!("bad grid entry `{part}`")))?;
+                axes.push((name.to_string(), values.split(',').map(str::to_string).collect::<Vec<_>>()));
+            }
+            let space = grid_space_from_text(&axes);
+            let total: usize = axes.iter().map(|a| a.1.len()).product();
+            let configs: Vec<Option<Vec<String>>> = (0..total)
+                .map(|mut i| {
+                    let mut out = vec![String::new(); axes.len()];
+                    for (k, axis) in axes.iter().enumerate().rev() {
+                        out[k] = axis.1[i % axis.1.len()].clone();
+                        i /= axis.1.len();
+                    }
+                    Some(out)
+                })
+                .collect();
+            let index: HashMap<Vec<String>, usize> =
+                configs.iter().enumerate().filter_map(|(i, c)| c.clone().map(|c| (c, i))).collect();
+            (space, DesignKind::Grid, configs, Some(index))
+        } else {
+            let space = space_from_header(&need("space")?).map_err(|e| bad(0, format!("header `space`: {e}")))?;
+            let design = DesignKind::parse_header(&need("design")?)
+                .ok_or_else(|| bad(0, "header `design` must be `grid` or `sobol CONFIGS SEED`".into()))?;
+            let n = match &design {
+                DesignKind::Sobol { configs, .. } => *configs,
+                DesignKind::Grid => {
+                    need("configs")?.parse().map_err(|_| bad(0, "header `configs` must be a count".into()))?
+                }
+            };
+            (space, design, vec![None; n], None)
+        };
+        let dims = space.dim();
+        let lead = usize::from(version == 2);
+        let width = lead + dims + 4 + fidelities.len();
         let mut parsed = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
+        for (line, row) in &rows {
+            let line = *line;
             let f: Vec<&str> = row.split('\t').collect();
-            if f.len() != n_axes + 4 + fidelities.len() {
-                return Err(bad(format!("row {} has {} fields", i + 1, f.len())));
+            if f.len() != width {
+                return Err(bad(line, format!("{} fields, expected {width}", f.len())));
             }
-            let mut idx = Vec::with_capacity(n_axes);
-            for (k, (name, values)) in grid.axes.iter().enumerate() {
-                let pos = values
-                    .iter()
-                    .position(|v| v == f[k])
-                    .ok_or_else(|| bad(format!("row {}: `{}` is not a grid value of {name}", i + 1, f[k])))?;
-                idx.push(pos);
+            let values: Vec<String> = f[lead..lead + dims].iter().map(|s| s.to_string()).collect();
+            for (knob, v) in space.knobs().iter().zip(&values) {
+                parse_value(knob, v).map_err(|e| bad(line, e.to_string()))?;
             }
-            let num = |s: &str| s.parse::<f64>().map_err(|_| bad(format!("row {}: bad number `{s}`", i + 1)));
-            let seed = f[n_axes].parse::<u64>().map_err(|_| bad(format!("row {}: bad seed", i + 1)))?;
-            let curve = f[n_axes + 4..].iter().map(|s| num(s)).collect::<Result<Vec<_>, _>>()?;
-            parsed.push(Row {
-                idx,
-                seed,
-                status: status_from(f[n_axes + 1]),
-                cost: num(f[n_axes + 2])?,
-                seconds: num(f[n_axes + 3])?,
-                curve,
-            });
+            let config = match &grid_index {
+                Some(index) => *index
+                    .get(&values)
+                    .ok_or_else(|| bad(line, format!("`{}` is not a grid config", values.join(" "))))?,
+                None => {
+                    let id: usize = f[0].parse().map_err(|_| bad(line, format!("bad config index `{}`", f[0])))?;
+                    let size = configs.len();
+                    let slot = configs
+                        .get_mut(id)
+                        .ok_or_else(|| bad(line, format!("config index {id} is outside the design of {size}")))?;
+                    match slot {
+                        Some(known) if *known != values => {
+                            return Err(bad(line, format!("config {id} has other values than on an earlier line")));
+                        }
+                        _ => *slot = Some(values),
+                    }
+                    id
+                }
+            };
+            let at = lead + dims;
+            let num = |s: &str| {
+                s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad(line, format!("bad number `{s}`")))
+            };
+            let seed = f[at].parse::<u64>().map_err(|_| bad(line, format!("bad seed `{}`", f[at])))?;
+            let status = status_from(f[at + 1])
+                .ok_or_else(|| bad(line, format!("bad status `{}` (ok, diverged, invalid)", f[at + 1])))?;
+            let curve = f[at + 4..].iter().map(|s| num(s)).collect::<Result<Vec<_>, _>>()?;
+            parsed.push(Row { config, seed, status, cost: num(f[at + 2])?, seconds: num(f[at + 3])?, curve });
         }
-        Ok(Table { header, grid, fidelities, budget, rows: parsed })
+        if version == 1 {
+            // A v1 grid lists every config whether or not it has rows yet.
+            let tabulated: HashSet<usize> = parsed.iter().map(|r| r.config).collect();
+            for (i, c) in configs.iter_mut().enumerate() {
+                if !tabulated.contains(&i) {
+                    *c = None;
+                }
+            }
+        }
+        Ok(Table { header, space, design, configs, context, eval_tokens, fidelities, budget, rows: parsed })
     }
 
     /// Read a table file.
@@ -316,26 +272,58 @@ impl Table {
         Table::parse(path, &text)
     }
 
-    /// The table shipped in the repository.
-    pub fn embedded() -> Result<Table, TableError> {
-        Table::parse(Path::new("<embedded gpt-synthetic.tsv>"), EMBEDDED_SYNTHETIC)
-    }
-
     /// A header value.
     pub fn header_value(&self, key: &str) -> Option<&str> {
         self.header.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// Seeds tabulated for the config at grid indices `idx`, in seed order.
-    pub fn rows_for(&self, idx: &[usize]) -> Vec<&Row> {
-        let mut rows: Vec<&Row> = self.rows.iter().filter(|r| r.idx == idx).collect();
+    /// Number of configs with at least one row.
+    pub fn tabulated(&self) -> usize {
+        self.configs.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// Config `id` in the table's own space (`None` when it has no rows).
+    pub fn config(&self, id: usize) -> Option<Config> {
+        let texts = self.configs.get(id)?.as_ref()?;
+        let values = self
+            .space
+            .knobs()
+            .iter()
+            .zip(texts)
+            .map(|(k, t)| match parse_value(k, t) {
+                // Ordinal values parse as reals; integer knobs as integers.
+                Ok(v) => v,
+                Err(_) => KnobValue::Real(0.0),
+            })
+            .collect();
+        Some(Config { values })
+    }
+
+    /// Rows of config `id`, in seed order.
+    pub fn rows_of(&self, id: usize) -> Vec<&Row> {
+        let mut rows: Vec<&Row> = self.rows.iter().filter(|r| r.config == id).collect();
         rows.sort_by_key(|r| r.seed);
         rows
     }
 }
 
-fn format_row(grid: &Grid, row: &Row) -> String {
-    let mut fields: Vec<String> = grid.axes.iter().zip(&row.idx).map(|((_, v), &i)| v[i].clone()).collect();
+/// The config of the full GPT space with the given knob texts (others at defaults).
+pub fn full_config(space: &SearchSpace, texts: &[String]) -> Config {
+    let full = gpt_space();
+    let mut config = default_config(&full);
+    for (knob, text) in space.knobs().iter().zip(texts) {
+        if let Some(k) = full.index_of(&knob.name)
+            && let Ok(v) = parse_value(&full.knobs()[k], text)
+        {
+            config.values[k] = v;
+        }
+    }
+    config
+}
+
+fn format_row(row: &Row, values: &[String]) -> String {
+    let mut fields = vec![row.config.to_string()];
+    fields.extend(values.iter().cloned());
     fields.push(row.seed.to_string());
     fields.push(row.status.as_str().to_string());
     fields.push(format!("{:.4}", row.cost));
@@ -347,8 +335,8 @@ fn format_row(grid: &Grid, row: &Row) -> String {
 /// What [`build`] should do.
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
-    /// The grid.
-    pub grid: Grid,
+    /// The configs and their space.
+    pub spec: TableSpec,
     /// Budget of a full trial in GFLOP.
     pub budget: f64,
     /// Seeds `0..seeds` per config.
@@ -357,6 +345,9 @@ pub struct BuildPlan {
     pub jobs: usize,
     /// The output (appended to when it exists).
     pub out: PathBuf,
+    /// Run only the first this many configs of the design (all when `None`): a build
+    /// can grow in steps and every prefix of a Sobol design is itself space-filling.
+    pub limit: Option<usize>,
 }
 
 /// Progress of a build.
@@ -370,7 +361,26 @@ pub struct BuildReport {
     pub total: usize,
 }
 
-/// Build (or resume) a table: run every missing `(config, seed)` of the grid and append
+/// The header a build writes (and a resumed build must find).
+fn build_header(plan: &BuildPlan, corpus: &Corpus, settings: &TrainSettings) -> Vec<(String, String)> {
+    let fid: Vec<String> = settings.fidelities.iter().map(|f| f.to_string()).collect();
+    let mut header = vec![
+        ("code".to_string(), CODE_VERSION.to_string()),
+        ("corpus".to_string(), format!("{} {:016x}", corpus.name(), corpus.hash())),
+        ("budget".to_string(), plan.budget.to_string()),
+        ("context".to_string(), plan.spec.context.to_string()),
+        ("eval_tokens".to_string(), plan.spec.eval_tokens.to_string()),
+        ("fidelities".to_string(), fid.join(",")),
+        ("design".to_string(), plan.spec.design.header()),
+    ];
+    if plan.spec.design == DesignKind::Grid {
+        header.push(("configs".to_string(), plan.spec.configs.len().to_string()));
+    }
+    header.push(("space".to_string(), space_to_header(&plan.spec.space)));
+    header
+}
+
+/// Build (or resume) a table: run every missing `(config, seed)` of the design and append
 /// each finished trial as one line. `progress` is called after each trial.
 pub fn build(
     plan: &BuildPlan,
@@ -378,26 +388,20 @@ pub fn build(
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<BuildReport, TableError> {
     let settings =
-        TrainSettings { budget_gflop: plan.budget, eval_tokens: plan.grid.eval_tokens, ..TrainSettings::default() };
-    let fid: Vec<String> = settings.fidelities.iter().map(|f| f.to_string()).collect();
-    let header = vec![
-        ("code".to_string(), CODE_VERSION.to_string()),
-        ("corpus".to_string(), format!("{} {:016x}", corpus.name(), corpus.hash())),
-        ("budget".to_string(), plan.budget.to_string()),
-        ("context".to_string(), plan.grid.context.to_string()),
-        ("eval_tokens".to_string(), plan.grid.eval_tokens.to_string()),
-        ("fidelities".to_string(), fid.join(",")),
-        ("grid".to_string(), plan.grid.describe()),
-    ];
+        TrainSettings { budget_gflop: plan.budget, eval_tokens: plan.spec.eval_tokens, ..TrainSettings::default() };
+    let header = build_header(plan, corpus, &settings);
     let path = &plan.out;
     let io = |source| TableError::Io { path: path.clone(), source };
-    let mut done: HashMap<(Vec<usize>, u64), ()> = HashMap::new();
+    let mut done: HashSet<(usize, u64)> = HashSet::new();
+    let mut known: HashMap<usize, Vec<String>> = HashMap::new();
     let existing_text = match std::fs::read_to_string(path) {
+        // An empty file is a table not started yet (the shipped placeholders).
+        Ok(t) if t.is_empty() => None,
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
     };
-    let mut file = match &existing_text {
+    let file = match &existing_text {
         Some(text) => {
             let table = Table::parse(path, text)?;
             for (k, wanted) in &header {
@@ -412,23 +416,27 @@ pub fn build(
                 }
             }
             for r in &table.rows {
-                done.insert((r.idx.clone(), r.seed), ());
+                done.insert((r.config, r.seed));
+            }
+            for (i, c) in table.configs.iter().enumerate() {
+                if let Some(c) = c {
+                    known.insert(i, c.clone());
+                }
             }
             // Drop a partial last line left by an interrupted build.
             let keep = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
             let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
             f.set_len(keep as u64).map_err(io)?;
-            let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
-            f.flush().map_err(io)?;
-            f
+            std::fs::OpenOptions::new().append(true).open(path).map_err(io)?
         }
         None => {
             let mut f = std::fs::File::create(path).map_err(io)?;
-            let mut head = format!("{MAGIC}\n");
+            let mut head = format!("{MAGIC_V2}\n");
             for (k, v) in &header {
                 head.push_str(&format!("#! {k} {v}\n"));
             }
-            let mut cols: Vec<String> = plan.grid.axes.iter().map(|a| a.0.clone()).collect();
+            let mut cols = vec!["config".to_string()];
+            cols.extend(plan.spec.space.knobs().iter().map(|k| k.name.clone()));
             cols.extend(["seed", "status", "cost_gflop", "seconds"].map(String::from));
             cols.extend(settings.fidelities.iter().map(|f| format!("bpb@{f}")));
             head.push_str(&(cols.join("\t") + "\n"));
@@ -436,102 +444,109 @@ pub fn build(
             f
         }
     };
-    let _ = file.flush();
-    let total = plan.grid.len() * plan.seeds as usize;
-    let jobs: Vec<(Vec<usize>, u64)> = (0..plan.grid.len())
-        .flat_map(|i| (0..plan.seeds).map(move |s| (i, s)))
-        .map(|(i, s)| (plan.grid.indices(i), s))
-        .filter(|k| !done.contains_key(k))
-        .collect();
+    let n = plan.limit.unwrap_or(usize::MAX).min(plan.spec.configs.len());
+    let total = n * plan.seeds as usize;
+    let jobs: Vec<(usize, u64)> =
+        (0..n).flat_map(|i| (0..plan.seeds).map(move |s| (i, s))).filter(|k| !done.contains(k)).collect();
     let existing = total - jobs.len();
     let file = Mutex::new(file);
     let count = std::sync::atomic::AtomicUsize::new(0);
-    let space = gpt_space();
-    let results = super::par_trials(&jobs, plan.jobs, |(idx, seed)| -> Result<(), TableError> {
-        let config = plan.grid.config(idx);
-        let spec = spec_from_config(&space, &config, plan.grid.context);
+    let full = gpt_space();
+    let results = super::par_trials(&jobs, plan.jobs, |&(id, seed)| -> Result<(), TableError> {
+        // Rows already written fix a config's values (float text may differ across
+        // machines in the last digit of a regenerated design).
+        let values = known.get(&id).cloned().unwrap_or_else(|| plan.spec.configs[id].clone());
+        let config = full_config(&plan.spec.space, &values);
+        let spec = spec_from_config(&full, &config, plan.spec.context);
         let top = settings.fidelities.len() - 1;
-        let row = match run_trial(&spec, corpus, &settings, 1.0, *seed) {
+        let row = match run_trial(&spec, corpus, &settings, 1.0, seed) {
             Ok(o) => Row {
-                idx: idx.clone(),
-                seed: *seed,
+                config: id,
+                seed,
                 status: o.status,
                 cost: o.steps as f64 / o.total_steps.max(1) as f64 * plan.budget,
                 seconds: o.seconds,
                 curve: o.curve.iter().map(|c| c.1).collect(),
             },
             Err(_) => Row {
-                idx: idx.clone(),
-                seed: *seed,
+                config: id,
+                seed,
                 status: TrialStatus::Invalid,
                 cost: 0.0,
                 seconds: 0.0,
                 curve: vec![FAILURE_BPB; top + 1],
             },
         };
-        let line = format_row(&plan.grid, &row);
+        let line = format_row(&row, &values);
         {
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             f.write_all(line.as_bytes()).map_err(io)?;
             f.flush().map_err(io)?;
         }
         let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress(existing + n, total, &space.describe(&config));
+        progress(existing + n, total, &full.describe(&config));
         Ok(())
     });
     results.into_iter().collect::<Result<Vec<()>, TableError>>()?;
     Ok(BuildReport { existing, ran: jobs.len(), total })
 }
 
-/// The `gpt-table` objective: answers from a table of real trials.
-///
-/// Configs of its grid space hit exact grid points; values between grid points snap to
-/// the nearest one (in log scale for positive numbers). Seed `s` reads the table's
-/// `s mod K`-th seed of the config, so repeated evaluations show the per-seed noise of
-/// real trials.
+/// One answerable config of a [`GptTable`].
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Design index.
+    id: usize,
+    /// Encoded point in the table space's unit cube.
+    point: Vec<f64>,
+    /// Row indices, in seed order.
+    rows: Vec<usize>,
+    /// Seed mean at full fidelity.
+    mean: f64,
+}
+
+/// The `gpt-table` objective: answers from a table of real trials (see the module doc
+/// for the answer rule and the true score).
 #[derive(Debug, Clone)]
 pub struct GptTable {
     name: String,
     table: Table,
-    space: SearchSpace,
-    index: HashMap<Vec<usize>, Vec<usize>>,
+    entries: Vec<Entry>,
+    exact: HashMap<Vec<u64>, usize>,
     optimum: Option<f64>,
+    resolution: f64,
+    /// GFLOP per budget unit: 1 for v1 tables (budgets in GFLOP, as the quickstart
+    /// has always counted), the trial budget for v2 tables (budgets in full-trial
+    /// equivalents, so one budget means the same on every scale of the suite).
+    gflop_per_unit: f64,
+}
+
+/// Bit pattern of an encoded point, for exact lookups.
+fn point_bits(point: &[f64]) -> Vec<u64> {
+    point.iter().map(|x| x.to_bits()).collect()
 }
 
 impl GptTable {
     /// Wrap a loaded table.
     pub fn new(name: &str, table: Table) -> Self {
-        let space = table.grid.space();
-        let mut index: HashMap<Vec<usize>, Vec<usize>> = HashMap::new();
-        for (i, r) in table.rows.iter().enumerate() {
-            index.entry(r.idx.clone()).or_default().push(i);
-        }
-        for rows in index.values_mut() {
-            rows.sort_by_key(|&i| table.rows[i].seed);
-        }
         let top = table.fidelities.len().saturating_sub(1);
-        let mut optimum: Option<f64> = None;
-        // Iterate configs in grid order so the optimum does not depend on hash order.
-        let mut configs: Vec<&Vec<usize>> = index.keys().collect();
-        configs.sort();
-        for idx in configs {
-            let ok: Vec<f64> = index[idx]
-                .iter()
-                .map(|&i| &table.rows[i])
-                .filter(|r| r.status == TrialStatus::Ok)
-                .filter_map(|r| r.curve.get(top).copied())
-                .collect();
-            if !ok.is_empty() {
-                let mean = ok.iter().sum::<f64>() / ok.len() as f64;
-                optimum = Some(optimum.map_or(mean, |o: f64| o.min(mean)));
-            }
+        let mut by_config: Vec<Vec<usize>> = vec![Vec::new(); table.configs.len()];
+        for (i, r) in table.rows.iter().enumerate() {
+            by_config[r.config].push(i);
         }
-        GptTable { name: name.to_string(), table, space, index, optimum }
-    }
-
-    /// The embedded synthetic table.
-    pub fn embedded() -> Result<Self, TableError> {
-        Ok(GptTable::new("gpt-table-synthetic", Table::embedded()?))
+        let mut entries = Vec::new();
+        for (id, mut rows) in by_config.into_iter().enumerate() {
+            let Some(config) = table.config(id).filter(|_| !rows.is_empty()) else { continue };
+            rows.sort_by_key(|&i| table.rows[i].seed);
+            let finals: Vec<f64> = rows.iter().map(|&i| final_score(&table.rows[i], top)).collect();
+            let mean = finals.iter().sum::<f64>() / finals.len() as f64;
+            entries.push(Entry { id, point: table.space.encode(&config), rows, mean });
+        }
+        let exact = entries.iter().enumerate().map(|(i, e)| (point_bits(&e.point), i)).collect();
+        // Entries are in design order, so ties resolve the same way on every machine.
+        let optimum = entries.iter().map(|e| e.mean).min_by(f64::total_cmp);
+        let resolution = seed_mean_resolution(&table, &entries);
+        let gflop_per_unit = if table.header_value("design").is_some() { table.budget } else { 1.0 };
+        GptTable { name: name.to_string(), table, entries, exact, optimum, resolution, gflop_per_unit }
     }
 
     /// The underlying table.
@@ -539,32 +554,85 @@ impl GptTable {
         &self.table
     }
 
-    /// Grid indices nearest to `config` (a config of this table's space).
-    pub fn snap(&self, config: &Config) -> Vec<usize> {
-        self.space
-            .knobs()
-            .iter()
-            .zip(&config.values)
-            .map(|(knob, value)| match (&knob.kind, value) {
-                (KnobKind::Categorical { choices }, v) => (v.as_f64().max(0.0) as usize).min(choices.len() - 1),
-                (KnobKind::Ordinal { values }, v) => nearest(values, v.as_f64()),
-                (_, _) => 0,
-            })
-            .collect()
+    /// Design index and seed mean of every tabulated config, in design order.
+    pub fn config_means(&self) -> Vec<(usize, f64)> {
+        self.entries.iter().map(|e| (e.id, e.mean)).collect()
+    }
+
+    /// Design index of the tabulated config that answers `config` (exact match, else
+    /// the nearest in the encoded unit cube); `None` for an empty table.
+    pub fn answer(&self, config: &Config) -> Option<usize> {
+        self.entry_for(config).map(|e| self.entries[e].id)
+    }
+
+    /// Design index answering `config` among the configs other than `exclude` (for
+    /// leave-one-out error estimates).
+    pub fn nearest_other(&self, point: &[f64], exclude: usize) -> Option<usize> {
+        nearest(&self.entries, point, Some(exclude)).map(|e| self.entries[e].id)
+    }
+
+    /// Seed mean of design config `id` at full fidelity.
+    pub fn mean_of(&self, id: usize) -> Option<f64> {
+        self.entries.iter().find(|e| e.id == id).map(|e| e.mean)
+    }
+
+    fn entry_for(&self, config: &Config) -> Option<usize> {
+        let point = self.table.space.encode(config);
+        self.exact.get(&point_bits(&point)).copied().or_else(|| nearest(&self.entries, &point, None))
     }
 }
 
-/// Index of the value nearest to `x`, in log scale when everything is positive.
-fn nearest(values: &[f64], x: f64) -> usize {
-    let log = x > 0.0 && values.iter().all(|&v| v > 0.0);
-    let dist = |v: f64| if log { (v.ln() - x.ln()).abs() } else { (v - x).abs() };
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if dist(v) < dist(values[best]) {
-            best = i;
+fn final_score(row: &Row, top: usize) -> f64 {
+    match row.status {
+        TrialStatus::Ok => row.curve.get(top).copied().unwrap_or(FAILURE_BPB),
+        _ => FAILURE_BPB,
+    }
+}
+
+/// Index of the entry nearest to `point` (squared Euclidean distance; first on ties).
+fn nearest(entries: &[Entry], point: &[f64], exclude: Option<usize>) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, e) in entries.iter().enumerate() {
+        if Some(e.id) == exclude {
+            continue;
+        }
+        let d: f64 = e.point.iter().zip(point).map(|(a, b)| (a - b) * (a - b)).sum();
+        if best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((i, d));
         }
     }
-    best
+    best.map(|b| b.0)
+}
+
+/// The precision with which the table knows a config's true score: the median over
+/// configs with 2+ ok seeds of the standard error of their seed mean (0.01 bpb when no
+/// config has two seeds). Regrets below it carry no meaning.
+fn seed_mean_resolution(table: &Table, entries: &[Entry]) -> f64 {
+    let top = table.fidelities.len().saturating_sub(1);
+    let mut errors: Vec<f64> = entries
+        .iter()
+        .filter_map(|e| {
+            let ok: Vec<f64> = e
+                .rows
+                .iter()
+                .map(|&i| &table.rows[i])
+                .filter(|r| r.status == TrialStatus::Ok)
+                .map(|r| final_score(r, top))
+                .collect();
+            if ok.len() < 2 {
+                return None;
+            }
+            let n = ok.len() as f64;
+            let mean = ok.iter().sum::<f64>() / n;
+            let var = ok.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            Some((var / n).sqrt())
+        })
+        .collect();
+    if errors.is_empty() {
+        return 0.01;
+    }
+    errors.sort_by(f64::total_cmp);
+    errors[errors.len() / 2].max(1e-6)
 }
 
 impl Objective for GptTable {
@@ -573,7 +641,7 @@ impl Objective for GptTable {
     }
 
     fn space(&self) -> &SearchSpace {
-        &self.space
+        &self.table.space
     }
 
     fn fidelities(&self) -> &[f64] {
@@ -583,34 +651,37 @@ impl Objective for GptTable {
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
         let level = fidelity_level(&self.table.fidelities, fidelity);
         let levels = &self.table.fidelities[..=level];
-        let idx = self.snap(config);
-        let Some(rows) = self.index.get(&idx).filter(|r| !r.is_empty()) else {
+        let Some(entry) = self.entry_for(config).map(|e| &self.entries[e]) else {
             let curve = levels.iter().map(|&l| (l, FAILURE_BPB)).collect();
             return TrialResult { score: FAILURE_BPB, curve, cost: 0.0, status: TrialStatus::Invalid };
         };
-        let row = &self.table.rows[rows[(seed % rows.len() as u64) as usize]];
+        let row = &self.table.rows[entry.rows[(seed % entry.rows.len() as u64) as usize]];
         let curve: Vec<(f64, f64)> =
             levels.iter().enumerate().map(|(i, &l)| (l, row.curve.get(i).copied().unwrap_or(FAILURE_BPB))).collect();
         let top = levels.last().copied().unwrap_or(1.0);
         let cost = match row.status {
             TrialStatus::Ok => top * self.table.budget,
             _ => row.cost.min(top * self.table.budget),
-        };
+        } / self.gflop_per_unit;
         TrialResult { score: curve.last().map(|c| c.1).unwrap_or(FAILURE_BPB), curve, cost, status: row.status }
     }
 
     fn full_cost(&self) -> f64 {
-        self.table.budget
+        self.table.budget / self.gflop_per_unit
     }
 
-    /// The best config's mean full-fidelity score over its seeds: regret measures the
-    /// distance to the best the table holds, not to an unreachable single lucky seed.
+    /// The best config's seed mean at full fidelity: regret measures the distance to the
+    /// best the table holds, not to an unreachable single lucky seed.
     fn optimum(&self) -> Option<f64> {
         self.optimum
     }
 
-    /// Differences below 0.01 bits per byte are within the seed noise of real trials.
+    /// The seed mean at full fidelity of the config that answers `config`.
+    fn true_score(&self, config: &Config) -> Option<f64> {
+        self.entry_for(config).map(|e| self.entries[e].mean)
+    }
+
     fn resolution(&self) -> f64 {
-        0.01
+        self.resolution
     }
 }

@@ -1,0 +1,171 @@
+//! What a table is worth as a benchmark: its best configs, the noise of one trial, how
+//! far apart the top configs are, how wrong the answer rule is for configs that are
+//! not tabulated, and whether pushing every knob to a bound solves it.
+
+use super::table::GptTable;
+use crate::inner::space::Config;
+use crate::objective::Objective;
+
+/// Summary statistics of a table (all in val bits per byte at full fidelity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableStats {
+    /// Configs with rows.
+    pub configs: usize,
+    /// Rows.
+    pub trials: usize,
+    /// Trial-seconds spent building it.
+    pub seconds: f64,
+    /// Rows that diverged or were invalid.
+    pub failed: usize,
+    /// Median over configs of the seed standard deviation.
+    pub seed_sd: f64,
+    /// The table's resolution: median standard error of a config's seed mean.
+    pub resolution: f64,
+    /// `(design index, seed mean)` of the best configs, best first.
+    pub top: Vec<(usize, f64)>,
+    /// Seed mean of the 2nd, 10th and 100th best configs minus the best (NaN when the
+    /// table has fewer).
+    pub gaps: [f64; 3],
+    /// Leave-one-out error of the answer rule: each config's seed mean predicted by its
+    /// nearest other config's. Mean absolute error.
+    pub loo_mae: f64,
+    /// Spearman rank correlation between predicted and actual seed means.
+    pub loo_spearman: f64,
+    /// Rank (1 = best) among the configs of the best of the `2^d` corners (every knob at
+    /// a bound), each answered by the answer rule.
+    pub corner_rank: usize,
+    /// Regret of that best corner.
+    pub corner_regret: f64,
+}
+
+/// Compute [`TableStats`] (the corner search is limited to the first 16 knobs).
+pub fn table_stats(obj: &GptTable, top: usize) -> TableStats {
+    let table = obj.table();
+    let means = obj.config_means();
+    let top_level = table.fidelities.len().saturating_sub(1);
+    let mut sds = Vec::new();
+    for &(id, _) in &means {
+        let finals: Vec<f64> = table.rows_of(id).iter().filter_map(|r| r.curve.get(top_level).copied()).collect();
+        if finals.len() >= 2 {
+            let n = finals.len() as f64;
+            let m = finals.iter().sum::<f64>() / n;
+            sds.push((finals.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+        }
+    }
+    let seed_sd = median(&mut sds);
+    let mut sorted = means.clone();
+    sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let best = sorted.first().map(|b| b.1).unwrap_or(f64::NAN);
+    let gap = |k: usize| sorted.get(k).map(|x| x.1 - best).unwrap_or(f64::NAN);
+    // Leave-one-out answers.
+    let space = table.space.clone();
+    let mut actual = Vec::new();
+    let mut predicted = Vec::new();
+    for &(id, mean) in &means {
+        let Some(config) = table.config(id) else { continue };
+        let point = space.encode(&config);
+        if let Some(other) = obj.nearest_other(&point, id).and_then(|o| obj.mean_of(o)) {
+            actual.push(mean);
+            predicted.push(other);
+        }
+    }
+    let loo_mae = if actual.is_empty() {
+        f64::NAN
+    } else {
+        actual.iter().zip(&predicted).map(|(a, p)| (a - p).abs()).sum::<f64>() / actual.len() as f64
+    };
+    let loo_spearman = spearman(&actual, &predicted);
+    // Corners.
+    let dims = space.dim().min(16);
+    let mut best_corner = f64::INFINITY;
+    for mask in 0u32..(1 << dims) {
+        let unit: Vec<f64> = (0..space.dim()).map(|d| if d < dims && mask >> d & 1 == 1 { 1.0 } else { 0.0 }).collect();
+        let config: Config = space.decode(&space.snap(&unit));
+        if let Some(v) = obj.true_score(&config) {
+            best_corner = best_corner.min(v);
+        }
+    }
+    let corner_rank = sorted.iter().filter(|x| x.1 < best_corner).count() + 1;
+    TableStats {
+        configs: means.len(),
+        trials: table.rows.len(),
+        seconds: table.rows.iter().map(|r| r.seconds).sum(),
+        failed: table.rows.iter().filter(|r| r.status != crate::objective::TrialStatus::Ok).count(),
+        seed_sd,
+        resolution: obj.resolution(),
+        top: sorted.iter().take(top).copied().collect(),
+        gaps: [gap(1), gap(9), gap(99)],
+        loo_mae,
+        loo_spearman,
+        corner_rank,
+        corner_regret: best_corner - best,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Ranks (1-based, ties averaged).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let r = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            out[k] = r;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Spearman's rank correlation (NaN for fewer than 3 pairs).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() < 3 || a.len() != b.len() {
+        return f64::NAN;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let ma = ra.iter().sum::<f64>() / n;
+    let mb = rb.iter().sum::<f64>() / n;
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_of_monotone_is_one() {
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        assert!(spearman(&[1.0], &[1.0]).is_nan());
+    }
+
+    #[test]
+    fn the_embedded_table_has_sane_stats() {
+        let obj = crate::objective::gpt::suite::shipped_table("synthetic").unwrap();
+        let s = table_stats(&obj, 5);
+        assert_eq!(s.configs, 648);
+        assert!(s.seed_sd > 0.0 && s.seed_sd < 0.1, "{}", s.seed_sd);
+        assert!(s.resolution < s.seed_sd);
+        assert!(s.gaps[0] >= 0.0 && s.gaps[1] >= s.gaps[0]);
+        // On a grid every corner is a tabulated config.
+        assert!(s.corner_rank >= 1 && s.corner_regret >= 0.0);
+        assert!(s.loo_spearman > 0.3, "{}", s.loo_spearman);
+    }
+}
