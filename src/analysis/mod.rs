@@ -14,6 +14,7 @@ pub mod compare;
 pub mod doc;
 pub mod episodes;
 pub mod genes;
+pub mod held_out;
 pub mod lineage;
 pub mod novelty;
 pub mod plots;
@@ -26,8 +27,9 @@ pub mod stats;
 use serde::Serialize;
 
 use self::attribution::Attribution;
-use self::episodes::{Episodes, analysis_root, compile, compile_text, held_out_task};
+use self::episodes::{Episodes, analysis_root, compile, compile_text};
 use self::genes::Genes;
+use self::held_out::{HeldOut, default_held_out, held_out_budget};
 use self::lineage::Lineage;
 use self::novelty::{Candidate, Novelty, Thresholds};
 use self::progress::Progress;
@@ -35,7 +37,7 @@ use self::run_data::RunData;
 use self::scaling::Scaling;
 
 /// Knobs of an analysis.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Fresh episodes per task for novelty and live genes.
     pub episodes: u32,
@@ -47,11 +49,26 @@ pub struct Options {
     pub thresholds: Thresholds,
     /// Run the scaling curves (the most expensive section).
     pub scaling: bool,
+    /// Held-out tasks (default: [`held_out::default_held_out`] of the run's tasks).
+    pub held_out: Option<Vec<String>>,
+    /// Live tasks to add to the held-out section.
+    pub live: Vec<String>,
+    /// Episodes per live task.
+    pub live_episodes: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { episodes: 20, scaling_episodes: 20, top: 5, thresholds: Thresholds::default(), scaling: true }
+        Options {
+            episodes: 20,
+            scaling_episodes: 20,
+            top: 5,
+            thresholds: Thresholds::default(),
+            scaling: true,
+            held_out: None,
+            live: Vec::new(),
+            live_episodes: 3,
+        }
     }
 }
 
@@ -88,8 +105,11 @@ pub struct Report {
     /// Progress per tick and claim checks.
     pub progress: Progress,
     /// The champion's fitness against the reference on the analysis's own fresh
-    /// episodes (a third measurement after the claim and the verification).
+    /// episodes of the run's own (training) tasks (a third measurement after the claim
+    /// and the verification).
     pub fresh_fitness: Option<stats::Interval>,
+    /// The champion on tasks the run never saw.
+    pub held_out: Option<HeldOut>,
     /// The champion's lineage.
     pub lineage: Option<Lineage>,
     /// Novelty of the champion and top mechanisms.
@@ -144,6 +164,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
         champion: champion.clone(),
         progress,
         fresh_fitness: None,
+        held_out: None,
         lineage: None,
         novelty: None,
         genes: None,
@@ -161,6 +182,31 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
     report.genes = Some(genes::genes(champ.id, &champ_genome, &champ_results, &data.events));
     report.fresh_fitness = Some(stats::bootstrap_mean(&fresh.gains(&champ_results, &reference), root));
 
+    // Everything below is measured on tasks the run never saw.
+    let (held_names, how) = match &opts.held_out {
+        Some(names) => (names.clone(), "chosen with --held-out".to_string()),
+        None => default_held_out(&sc.tasks),
+    };
+    let held_budget = held_out_budget(sc.inner_budget, &sc.tasks, &held_names).map_err(rebuild("held-out budget"))?;
+    let held = Episodes::new(&held_names, root, "held-out", opts.episodes).map_err(rebuild("held-out tasks"))?;
+    let live = if opts.live.is_empty() {
+        None
+    } else {
+        Some(Episodes::new(&opts.live, root, "live", opts.live_episodes).map_err(rebuild("live tasks"))?)
+    };
+    let lib = novelty::library();
+    report.held_out = Some(held_out::held_out(
+        &champ_prog,
+        &reference_prog,
+        &lib,
+        &held,
+        live.as_ref(),
+        held_budget,
+        how.clone(),
+        root,
+    ));
+    let champ_held = held.run(&champ_prog, held_budget);
+
     // The other top mechanisms: living, verified, best first.
     let mut others: Vec<(u64, f64, &str)> = data
         .ancestry
@@ -176,28 +222,25 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
         .map(|&(id, v, text)| compile_text(text).map(|(g, p)| (id, Some(v), g, p)))
         .collect::<Result<_, _>>()
         .map_err(rebuild("top mechanisms"))?;
-    let other_results: Vec<_> = compiled.iter().map(|c| fresh.run(&c.3, sc.inner_budget)).collect();
+    let other_results: Vec<_> = compiled.iter().map(|c| held.run(&c.3, held_budget)).collect();
     let mut candidates = vec![Candidate {
         id: champ.id,
         verified: champ.fitness,
         genome: &champ_genome,
         program: &champ_prog,
-        results: &champ_results,
+        results: &champ_held,
     }];
     for (c, r) in compiled.iter().zip(&other_results) {
         candidates.push(Candidate { id: c.0, verified: c.1, genome: &c.2, program: &c.3, results: r });
     }
-    let lib = novelty::library();
-    report.novelty = Some(novelty::novelty(&candidates, &lib, &fresh, sc.inner_budget, opts.thresholds, root));
+    report.novelty = Some(novelty::novelty(&candidates, &lib, &held, held_budget, opts.thresholds, root));
 
     if opts.scaling {
-        let held: Vec<(String, &str)> = sc.tasks.iter().map(|t| held_out_task(t)).collect();
-        let names: Vec<String> = held.iter().map(|h| h.0.clone()).collect();
-        let how: Vec<String> = held.iter().map(|h| h.1.to_string()).collect();
         let held_out =
-            Episodes::new(&names, root, "scaling", opts.scaling_episodes).map_err(rebuild("held-out tasks"))?;
+            Episodes::new(&held_names, root, "scaling", opts.scaling_episodes).map_err(rebuild("held-out tasks"))?;
         let name = format!("champion #{}", champ.id);
-        report.scaling = Some(scaling::scaling((&name, &champ_prog), &lib, &held_out, how, sc.inner_budget, root));
+        let how = vec![how; held_names.len()];
+        report.scaling = Some(scaling::scaling((&name, &champ_prog), &lib, &held_out, how, held_budget, root));
     }
     Ok(report)
 }

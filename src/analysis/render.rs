@@ -33,6 +33,7 @@ pub fn render(report: &Report, data: &RunData) -> Result<Doc, AnalysisError> {
         report.reference
     )));
     progress(&mut d, report)?;
+    held_out(&mut d, report);
     lineage(&mut d, report, data)?;
     novelty(&mut d, report);
     genes(&mut d, report);
@@ -101,11 +102,13 @@ fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError>
         return Ok(());
     };
     d.push(Block::Para(format!(
-        "Champion #{} with {} fitness {}{}; {} ancestors, {} steps on the first-parent path.",
+        "Champion #{} with {} fitness {} (selection-biased: the best of the run's verifications){}; {} ancestors, {} steps on the first-parent path.",
         c.id,
         if c.verified { "verified" } else { "claimed (NOT verified)" },
         f3(c.fitness),
-        r.fresh_fitness.map(|i| format!(" (on the analysis's own fresh episodes: {})", i.signed())).unwrap_or_default(),
+        r.fresh_fitness
+            .map(|i| format!("; on the analysis's own fresh episodes of the run's training tasks: {}", i.signed()))
+            .unwrap_or_default(),
         l.ancestors.len(),
         l.path.len().saturating_sub(1)
     )));
@@ -153,6 +156,48 @@ fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError>
         caption,
     });
     Ok(())
+}
+
+fn held_out(d: &mut Doc, r: &Report) {
+    d.push(Block::Heading(1, "Held-out tasks".into()));
+    let Some(h) = &r.held_out else {
+        d.push(Block::Para("No champion, no held-out evaluation.".into()));
+        return;
+    };
+    d.push(Block::Para(format!(
+        "The champion on tasks the run never saw: {}. Budget {} per episode (the run's budget in full-trial equivalents). Regret is the true regret of the recommended config (its seed mean on a table, a fresh re-evaluation on a live task). Gains are mean log10(other's regret / champion's regret) over paired episodes with 95% bootstrap intervals: above 0 means the champion is better. The library mechanism is the one best on the held-out tables, chosen on these same episodes, which favours it.",
+        h.how, h.budget
+    )));
+    d.push(Block::Table {
+        header: [
+            "task",
+            "episodes",
+            "champion regret",
+            "reference regret",
+            "gain vs reference",
+            "best library",
+            "its regret",
+            "gain vs best library",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: h
+            .rows
+            .iter()
+            .map(|row| {
+                vec![
+                    format!("{}{}", row.task, if row.live { " (live)" } else { "" }),
+                    row.episodes.to_string(),
+                    format!("{:.4}", row.champion_regret),
+                    format!("{:.4}", row.reference_regret),
+                    row.champion_vs_reference.signed(),
+                    row.best_library.clone(),
+                    format!("{:.4}", row.best_library_regret),
+                    row.champion_vs_best_library.signed(),
+                ]
+            })
+            .collect(),
+    });
 }
 
 fn novelty(d: &mut Doc, r: &Report) {

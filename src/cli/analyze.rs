@@ -38,6 +38,18 @@ pub struct AnalyzeArgs {
     /// Skip the search-step scaling curves (the slowest section).
     #[arg(long)]
     pub no_scaling: bool,
+    /// Held-out tasks or suites, comma-separated (default: suite:gpt-heldout for GPT
+    /// runs minus the run's own tasks; other instances for BBOB runs).
+    #[arg(long, value_name = "LIST")]
+    pub held_out: Option<String>,
+    /// Also evaluate the champion on these live tasks (comma-separated), e.g.
+    /// gpt-live:records: real trials, so only the champion, the reference and the best
+    /// library mechanism run there.
+    #[arg(long, value_name = "LIST")]
+    pub live: Option<String>,
+    /// Episodes per live task.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub live_episodes: u32,
 }
 
 /// Flags of `compare`.
@@ -68,6 +80,13 @@ fn threshold(value: f64, flag: &str) -> Result<f64, InputError> {
     }
 }
 
+/// Expand a comma-separated task list (suites allowed) into task names.
+fn task_list(list: &str) -> Result<Vec<String>, InputError> {
+    crate::objective::registry::expand_task_list(&[list]).map_err(|e| {
+        InputError::usage(e.to_string(), format!("task names: {}", crate::objective::registry::TASK_FORMS))
+    })
+}
+
 /// Write a document's Markdown, HTML, figures and JSON; returns the HTML path.
 fn write_doc(out: &Path, stem: &str, doc: &Doc, json: &impl serde::Serialize) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(out)?;
@@ -92,6 +111,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             behavioural: threshold(args.behavioural_threshold, "behavioural-threshold")?,
         },
         scaling: !args.no_scaling,
+        held_out: args.held_out.as_deref().map(task_list).transpose()?,
+        live: args.live.as_deref().map(task_list).transpose()?.unwrap_or_default(),
+        live_episodes: args.live_episodes,
     };
     let data = RunData::load(&args.dir)?;
     let report = analyze(&data, &opts)?;

@@ -347,7 +347,11 @@ impl GptObjective {
         {
             return hit.result(&self.settings, level);
         }
-        let outcome = single_threaded(|| run_trial(spec, &self.corpus, &self.settings, fidelity, seed));
+        // On a pool worker already (an episode of a parallel batch) the trial runs right
+        // here: a nested one-thread pool would let this worker steal and nest further
+        // episodes while it waits.
+        let train = || run_trial(spec, &self.corpus, &self.settings, fidelity, seed);
+        let outcome = if rayon::current_thread_index().is_some() { train() } else { single_threaded(train) };
         match outcome {
             Ok(outcome) => {
                 if let Some(cache) = &self.cache {
