@@ -134,6 +134,36 @@ impl Hook {
     }
 }
 
+/// How a mechanism names its final answer: the config it recommends when the budget is
+/// spent, which is what an episode is scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Recommend {
+    /// The best single observed trial at the highest fidelity reached (the default).
+    #[default]
+    Best,
+    /// The config with the lowest mean over its repeats at the highest fidelity reached
+    /// (a config tried once counts with its one score): robust to a lucky draw.
+    Mean,
+}
+
+impl Recommend {
+    /// Every rule.
+    pub const ALL: [Recommend; 2] = [Recommend::Best, Recommend::Mean];
+
+    /// Keyword in `(recommend KEYWORD)`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recommend::Best => "best",
+            Recommend::Mean => "mean",
+        }
+    }
+
+    /// Parse a keyword.
+    pub fn from_name(name: &str) -> Option<Recommend> {
+        Recommend::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// A mechanism: name, state declarations and one expression tree per hook.
 ///
 /// Every hook is always present (defaults fill the ones a file leaves out) and always
@@ -156,6 +186,8 @@ pub struct Genome {
     pub fidelity: Expr,
     /// Update actions, run in order after every trial.
     pub update: Vec<Expr>,
+    /// The recommendation rule (`(recommend mean)`; `best` when absent).
+    pub recommend: Recommend,
 }
 
 /// Where a root expression sits in a genome.
@@ -188,6 +220,7 @@ impl Genome {
             filter: Expr::new(Op::Flag(true), vec![]),
             fidelity: Expr::num(1.0),
             update: vec![],
+            recommend: Recommend::Best,
         }
     }
 

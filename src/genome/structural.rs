@@ -4,7 +4,7 @@
 
 use rand::RngExt;
 
-use super::ast::{Expr, Genome, Op, StateVar};
+use super::ast::{Expr, Genome, Op, Recommend, StateVar};
 use super::check::{Limits, check};
 use super::prim::Prim;
 use crate::rng::Rng;
@@ -22,16 +22,20 @@ pub enum Structural {
     AddFidelityRule,
     /// Drive a perturbation scale by a success-based step-size state variable.
     AddStepRule,
+    /// Recommend the config with the best mean over its repeats (`(recommend mean)`)
+    /// instead of the luckiest single draw.
+    AddMeanRecommendation,
 }
 
 impl Structural {
     /// Every structural operator.
-    pub const ALL: [Structural; 5] = [
+    pub const ALL: [Structural; 6] = [
         Structural::AddMemoryFilter,
         Structural::AddSelector,
         Structural::AddSchedule,
         Structural::AddFidelityRule,
         Structural::AddStepRule,
+        Structural::AddMeanRecommendation,
     ];
 
     /// Lower-case name.
@@ -42,6 +46,7 @@ impl Structural {
             Structural::AddSchedule => "add-schedule",
             Structural::AddFidelityRule => "add-fidelity-rule",
             Structural::AddStepRule => "add-step-rule",
+            Structural::AddMeanRecommendation => "add-mean-recommendation",
         }
     }
 }
@@ -100,6 +105,12 @@ pub fn apply_structural(g: &Genome, op: Structural, rng: &mut Rng, limits: &Limi
     let mut child = g.clone();
     let num = Expr::num;
     match op {
+        Structural::AddMeanRecommendation => {
+            if g.recommend == Recommend::Mean {
+                return None;
+            }
+            child.recommend = Recommend::Mean;
+        }
         Structural::AddMemoryFilter => {
             if uses(&g.filter, Prim::NearestDist) {
                 return None;
@@ -217,7 +228,11 @@ mod tests {
             for op in Structural::ALL {
                 if let Some(c) = apply_structural(&g, op, &mut rng, &limits) {
                     assert!(check(&c, &limits).is_empty());
-                    assert!(c.size() > g.size(), "{op:?} must add material");
+                    if op == Structural::AddMeanRecommendation {
+                        assert_eq!((g.recommend, c.recommend), (Recommend::Best, Recommend::Mean));
+                    } else {
+                        assert!(c.size() > g.size(), "{op:?} must add material");
+                    }
                     applied += 1;
                 }
             }

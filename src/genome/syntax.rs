@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::ast::{Expr, Genome, Hook, Op, Span, StateVar};
+use super::ast::{Expr, Genome, Hook, Op, Recommend, Span, StateVar};
 use super::prim::Prim;
 use crate::diagnostic::Diagnostic;
 
@@ -205,7 +205,7 @@ fn build_genome(sexp: &Sexp, text: &str, diags: &mut Vec<Diagnostic>) -> Option<
                     skip_next = matches!(items.get(i + 1), Some(Sexp::List(..)));
                     format!("a hook is written in parentheses: `({word} ...)`")
                 }
-                _ => "hooks are state, init, propose, filter, fidelity and update".to_string(),
+                _ => "hooks are state, init, propose, filter, fidelity, update and recommend".to_string(),
             };
             diags.push(Diagnostic::new("expected a hook such as `(propose ...)`", item.span()).with_hint(hint));
             continue;
@@ -256,6 +256,19 @@ fn build_genome(sexp: &Sexp, text: &str, diags: &mut Vec<Diagnostic>) -> Option<
                 }
             }
             "update" => genome.update = args.iter().filter_map(|a| build_expr(a, diags)).collect(),
+            "recommend" => match args {
+                [Sexp::Atom(rule, rule_span)] => match Recommend::from_name(rule) {
+                    Some(r) => genome.recommend = r,
+                    None => diags.push(
+                        Diagnostic::new(format!("unknown recommendation rule `{rule}`"), rule_span.clone())
+                            .with_hint("write `(recommend best)` or `(recommend mean)`"),
+                    ),
+                },
+                _ => diags.push(
+                    Diagnostic::new("`recommend` takes one rule: `best` or `mean`", span.clone())
+                        .with_hint("e.g. `(recommend mean)`: the config with the best mean over its repeats"),
+                ),
+            },
             other => diags.push(
                 Diagnostic::new(format!("unknown hook `{other}`"), key_span.clone()).with_hint(suggest(other, &HOOKS)),
             ),
@@ -273,7 +286,7 @@ fn build_genome(sexp: &Sexp, text: &str, diags: &mut Vec<Diagnostic>) -> Option<
 }
 
 /// The hook keywords, in canonical order.
-const HOOKS: [&str; 6] = ["state", "init", "propose", "filter", "fidelity", "update"];
+const HOOKS: [&str; 7] = ["state", "init", "propose", "filter", "fidelity", "update", "recommend"];
 
 fn build_state(args: &[Sexp], diags: &mut Vec<Diagnostic>) -> Vec<StateVar> {
     let mut vars: Vec<StateVar> = Vec::new();
@@ -498,7 +511,13 @@ pub fn print(genome: &Genome) -> String {
         out.push(' ');
         out.push_str(&print_expr(e));
     }
-    out.push_str("))\n");
+    out.push(')');
+    // The default rule is not printed, so genomes without the clause keep their text
+    // and structural hash.
+    if genome.recommend != Recommend::Best {
+        let _ = write!(out, "\n  (recommend {})", genome.recommend.name());
+    }
+    out.push_str(")\n");
     out
 }
 
@@ -560,6 +579,21 @@ mod tests {
             out,
             "(mechanism r\n  (init 0 (uniform))\n  (propose (uniform))\n  (filter true)\n  (fidelity 1)\n  (update))\n"
         );
+    }
+
+    #[test]
+    fn the_recommendation_rule_round_trips_and_is_checked() {
+        let out = roundtrip("(mechanism r (recommend mean) (propose (uniform)))");
+        assert!(out.ends_with("(update)\n  (recommend mean))\n"), "{out}");
+        assert_eq!(parse(&out).genome.unwrap().recommend, Recommend::Mean);
+        assert!(!roundtrip("(mechanism r (recommend best) (propose (uniform)))").contains("recommend"));
+        for bad in
+            ["(mechanism r (recommend luck) (propose (uniform)))", "(mechanism r (recommend) (propose (uniform)))"]
+        {
+            let p = parse(bad);
+            assert_eq!(p.diagnostics.len(), 1, "{bad}");
+            assert!(p.diagnostics[0].message.contains("recommend"), "{:?}", p.diagnostics);
+        }
     }
 
     #[test]

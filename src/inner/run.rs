@@ -87,6 +87,8 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
     }
 
     let trials = history.trials().to_vec();
-    let outcome = outcome(&trials, budget, objective.optimum(), |t| objective.true_score(&space.decode(&t.point)));
+    let rule = prog.genome().recommend;
+    let outcome =
+        outcome(&trials, budget, objective.optimum(), rule, |t| objective.true_score(&space.decode(&t.point)));
     Trace { task: objective.name().to_string(), seed, budget, trials, heals, live: machine.live().clone(), outcome }
 }

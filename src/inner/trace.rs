@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::history::Trial;
-use crate::genome::ast::Genome;
+use crate::genome::ast::{Genome, Recommend};
 use crate::genome::interp::LiveCounts;
 use crate::genome::syntax::print_expr;
 
@@ -60,9 +60,9 @@ pub struct Outcome {
     pub trials: usize,
 }
 
-/// Index of the recommended trial: the best score at the highest fidelity level reached
-/// (so cheap low-fidelity scores never stand in for full ones; first on ties).
-pub fn recommended(trials: &[Trial]) -> Option<usize> {
+/// Index of the best observed trial at the highest fidelity level reached (so cheap
+/// low-fidelity scores never stand in for full ones; first on ties).
+pub fn best_observed(trials: &[Trial]) -> Option<usize> {
     let top = trials.iter().map(|t| t.level).max()?;
     let mut best: Option<usize> = None;
     for (i, t) in trials.iter().enumerate() {
@@ -73,19 +73,63 @@ pub fn recommended(trials: &[Trial]) -> Option<usize> {
     best
 }
 
-/// Compute the outcome of a list of trials; `true_score` gives the true score of the
-/// recommended trial (`None`: use its observed score).
+/// Index of the trial standing for the recommended config under `rule`: for `Best` the
+/// best observed trial; for `Mean` the first trial of the point whose trials at the
+/// highest level reached have the lowest mean score (first point on ties).
+pub fn recommended(trials: &[Trial], rule: Recommend) -> Option<usize> {
+    match rule {
+        Recommend::Best => best_observed(trials),
+        Recommend::Mean => {
+            let top = trials.iter().map(|t| t.level).max()?;
+            // (first index, sum, count) per distinct point, in order of first appearance.
+            let mut points: Vec<(usize, f64, usize)> = Vec::new();
+            let mut index: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();
+            for (i, t) in trials.iter().enumerate().filter(|(_, t)| t.level == top) {
+                let key = super::history::point_key(&t.point);
+                let slot = *index.entry(key).or_insert_with(|| {
+                    points.push((i, 0.0, 0));
+                    points.len() - 1
+                });
+                points[slot].1 += t.score;
+                points[slot].2 += 1;
+            }
+            let mut best: Option<(usize, f64)> = None;
+            for (first, sum, n) in points {
+                let mean = sum / n as f64;
+                if best.is_none_or(|(_, m)| mean < m) {
+                    best = Some((first, mean));
+                }
+            }
+            best.map(|b| b.0)
+        }
+    }
+}
+
+/// Compute the outcome of a list of trials: the config recommended under `rule` is
+/// scored by `true_score` (`None`: its observed score, the mean over its repeats under
+/// the `Mean` rule).
 pub fn outcome(
     trials: &[Trial],
     budget: f64,
     optimum: Option<f64>,
+    rule: Recommend,
     true_score: impl FnOnce(&Trial) -> Option<f64>,
 ) -> Outcome {
     let spent: f64 = trials.iter().map(|t| t.cost).sum();
-    let observed = |ts: &[Trial]| recommended(ts).map_or(f64::INFINITY, |i| ts[i].score);
-    let pick = recommended(trials);
+    let observed = |ts: &[Trial]| best_observed(ts).map_or(f64::INFINITY, |i| ts[i].score);
+    let pick = recommended(trials, rule);
     let observed_score = observed(trials);
-    let final_score = pick.and_then(|i| true_score(&trials[i])).unwrap_or(observed_score);
+    let fallback = pick.filter(|_| rule == Recommend::Mean).map_or(observed_score, |i| {
+        let top = trials[i].level;
+        let key = super::history::point_key(&trials[i].point);
+        let same: Vec<f64> = trials
+            .iter()
+            .filter(|t| t.level == top && super::history::point_key(&t.point) == key)
+            .map(|t| t.score)
+            .collect();
+        same.iter().sum::<f64>() / same.len().max(1) as f64
+    });
+    let final_score = pick.and_then(|i| true_score(&trials[i])).unwrap_or(fallback);
     let mut auc = 0.0;
     let points = 20;
     let mut cum = 0.0;
@@ -237,4 +281,49 @@ pub fn render_gene_report(genome: &Genome, live: &LiveCounts) -> String {
         let _ = writeln!(s, "{} gene(s) never reached a decision (marked !)", dead.len());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inner::history::Source;
+    use crate::objective::TrialStatus;
+
+    fn trial(x: f64, level: usize, score: f64) -> Trial {
+        Trial {
+            point: vec![x],
+            level,
+            score,
+            cost: 1.0,
+            status: TrialStatus::Ok,
+            improved: false,
+            source: Source::Propose,
+        }
+    }
+
+    #[test]
+    fn recommendations_follow_the_rule_at_the_top_level() {
+        // Point 0.1 drew one lucky 1.0 among 3.0s; point 0.2 is steadily 2.0; a cheap
+        // low-fidelity 0.5 never counts.
+        let ts = vec![
+            trial(0.1, 1, 3.0),
+            trial(0.2, 1, 2.0),
+            trial(0.1, 1, 1.0),
+            trial(0.2, 1, 2.0),
+            trial(0.3, 0, 0.5),
+            trial(0.1, 1, 3.0),
+        ];
+        assert_eq!(recommended(&ts, Recommend::Best), Some(2));
+        assert_eq!(recommended(&ts, Recommend::Mean), Some(1));
+        assert_eq!(recommended(&[], Recommend::Mean), None);
+        // Without a true score the outcome falls back to the observed score (the mean of
+        // the repeats under `Mean`); the best draw is always reported beside it.
+        let best = outcome(&ts, 6.0, Some(0.0), Recommend::Best, |_| None);
+        assert_eq!((best.final_score, best.observed_score, best.recommended), (1.0, 1.0, Some(2)));
+        let mean = outcome(&ts, 6.0, Some(0.0), Recommend::Mean, |_| None);
+        assert_eq!((mean.final_score, mean.observed_score, mean.regret), (2.0, 1.0, Some(2.0)));
+        // A true score replaces the observed one.
+        let truth = outcome(&ts, 6.0, Some(0.5), Recommend::Best, |t| Some(t.point[0] * 10.0));
+        assert_eq!((truth.final_score, truth.regret), (1.0, Some(0.5)));
+    }
 }

@@ -21,7 +21,8 @@
 //!   "status":"ok","spent":...,"remaining":...}`.
 //! - `{"op":"finish"}` (optionally with `"config"` or `"unit"` to recommend a config
 //!   explicitly; by default the best observed trial at the highest level reached, the
-//!   inner loop's rule) ends the episode: `{"ok":true,"true_score":...,"regret":...,
+//!   inner loop's rule; `"rule":"mean"` recommends the config with the best mean over
+//!   its repeats, as `(recommend mean)` does for a mechanism) ends the episode: `{"ok":true,"true_score":...,"regret":...,
 //!   "observed_score":...,"trials":n,"spent":...}`.
 //!
 //! Any malformed or impossible request gets `{"ok":false,"error":"..."}` and the server
@@ -32,6 +33,7 @@
 use serde_json::{Value, json};
 
 use super::{Objective, fidelity_level};
+use crate::genome::ast::Recommend;
 use crate::inner::history::{History, Source, Trial};
 use crate::inner::space::{Config, KnobKind, SearchSpace};
 use crate::inner::trace::outcome;
@@ -180,7 +182,12 @@ impl<'a> Server<'a> {
             if req.get("config").is_some() || req.get("unit").is_some() { Some(self.point(req)?) } else { None };
         let space = o.space();
         let trials = self.history.trials().to_vec();
-        let out = outcome(&trials, self.budget, o.optimum(), |t| o.true_score(&space.decode(&t.point)));
+        let rule = match req.get("rule").map(|r| r.as_str().and_then(Recommend::from_name)) {
+            None => Recommend::Best,
+            Some(Some(rule)) => rule,
+            Some(None) => return Err("\"rule\" must be \"best\" or \"mean\"".into()),
+        };
+        let out = outcome(&trials, self.budget, o.optimum(), rule, |t| o.true_score(&space.decode(&t.point)));
         let (true_score, regret) = match &explicit {
             None => (out.final_score, out.regret),
             Some(point) => {

@@ -62,7 +62,10 @@ impl Operator {
             Diagnosis::Stagnation => {
                 matches!(self, Add(AddSchedule) | Add(AddSelector) | Mutate(Mutation::ReplaceSubtree) | Graft)
             }
-            Diagnosis::Repeats => matches!(self, Add(AddMemoryFilter) | Add(AddStepRule) | Mutate(Mutation::Constant)),
+            Diagnosis::Repeats => matches!(
+                self,
+                Add(AddMemoryFilter) | Add(AddStepRule) | Add(AddMeanRecommendation) | Mutate(Mutation::Constant)
+            ),
             Diagnosis::LowDiversity => matches!(self, Add(AddSelector) | Add(AddSchedule) | Add(AddMemoryFilter)),
             Diagnosis::Failures => matches!(
                 self,
