@@ -219,3 +219,43 @@ fn live_true_scores_are_fresh_reevaluations() {
     assert!((t - by_hand).abs() < 1e-12);
     assert_eq!(obj.full_cost(), 1.0);
 }
+
+#[test]
+fn evolving_on_the_training_suite_is_reported_on_held_out_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("suite.toml");
+    std::fs::write(
+        &sc,
+        "name = \"suite-test\"\nseed = 3\nticks = 4\nreference = \"lib:greedy-keep-discard\"\n[population]\nsize = 8\nelites = 2\n[inner]\ntasks = [\"suite:gpt-train\"]\nbudget = 6\nseeds = 2\n[seeds]\nlibrary = [\"uniform-random\", \"successive-halving\", \"tpe-density-ratio\"]\n[proposer]\nchildren_per_tick = 3\n[verifier]\nseeds = 3\n",
+    )
+    .unwrap();
+    let run_dir = dir.path().join("run");
+    let o = bin().args(["run", sc.to_str().unwrap(), "--out", run_dir.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = std::fs::read_to_string(run_dir.join("scenario.toml")).unwrap();
+    assert!(saved.contains("suite:gpt-train"));
+    let o = bin()
+        .args(["analyze", run_dir.to_str().unwrap(), "--no-scaling", "--episodes", "4", "--top", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("analysis/report.json")).unwrap()).unwrap();
+    let train: Vec<String> =
+        report["tasks"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    assert_eq!(train, outerloop::objective::registry::Suite::GptTrain.tasks());
+    let rows = report["held_out"]["rows"].as_array().unwrap();
+    let held = outerloop::objective::registry::Suite::GptHeldOut.tasks();
+    assert_eq!(rows.len(), held.len() + 1, "one row per held-out table and a pooled row");
+    for (row, task) in rows.iter().zip(held.iter().map(String::as_str).chain(["all tables"])) {
+        assert_eq!(row["task"], task);
+        assert!(!train.contains(&task.to_string()), "held out means never seen");
+        let i = &row["champion_vs_reference"];
+        assert!(i["lo"].as_f64().unwrap() <= i["estimate"].as_f64().unwrap());
+        assert!(i["estimate"].as_f64().unwrap() <= i["hi"].as_f64().unwrap());
+        assert!(row["champion_regret"].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(report["held_out"]["budget"].as_f64(), Some(6.0));
+    let md = std::fs::read_to_string(run_dir.join("analysis/report.md")).unwrap();
+    assert!(md.contains("## Held-out tasks") && md.contains("gpt-table:records-s"));
+}
