@@ -139,12 +139,7 @@ pub fn held_out(
     let champ = tables.run(champion, budget);
     let refr = tables.run(reference, budget);
     let lib_results: Vec<Vec<EpisodeResult>> = lib.iter().map(|l| tables.run(&l.program, budget)).collect();
-    let best = (0..lib.len())
-        .min_by(|&a, &b| {
-            let m = |i: usize| super::stats::mean(&tables.log_regrets(&lib_results[i]));
-            m(a).total_cmp(&m(b)).then(a.cmp(&b))
-        })
-        .unwrap_or(0);
+    let best = super::novelty::best_library(tables, &lib_results);
     let best_name = lib.get(best).map(|l| l.name).unwrap_or_default();
     let best_results = lib_results.get(best).cloned().unwrap_or_default();
     let mut rows = task_rows(tables, (&champ, &refr, &best_results), best_name, false, seed);

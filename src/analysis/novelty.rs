@@ -149,6 +149,17 @@ pub struct Candidate<'a> {
     pub results: &'a [EpisodeResult],
 }
 
+/// Index of the library mechanism with the lowest mean log regret on `episodes`
+/// (the first on ties).
+pub fn best_library(episodes: &Episodes, lib_results: &[Vec<EpisodeResult>]) -> usize {
+    (0..lib_results.len())
+        .min_by(|&a, &b| {
+            let m = |i: usize| super::stats::mean(&episodes.log_regrets(&lib_results[i]));
+            m(a).total_cmp(&m(b)).then(a.cmp(&b))
+        })
+        .unwrap_or(0)
+}
+
 /// Compare candidates with the library on shared fresh episodes.
 pub fn novelty(
     candidates: &[Candidate<'_>],
@@ -159,12 +170,7 @@ pub fn novelty(
     seed: u64,
 ) -> Novelty {
     let lib_results: Vec<Vec<EpisodeResult>> = lib.iter().map(|l| episodes.run(&l.program, budget)).collect();
-    let best = (0..lib.len())
-        .min_by(|&a, &b| {
-            let m = |i: usize| super::stats::mean(&episodes.log_regrets(&lib_results[i]));
-            m(a).total_cmp(&m(b)).then(a.cmp(&b))
-        })
-        .unwrap_or(0);
+    let best = best_library(episodes, &lib_results);
     let rows = candidates
         .iter()
         .map(|c| {

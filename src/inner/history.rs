@@ -208,20 +208,18 @@ impl History {
     }
 }
 
+/// A successful one-dimensional trial at `x`, for tests.
+#[cfg(test)]
+pub(crate) fn test_trial(x: f64, score: f64, level: usize) -> Trial {
+    Trial { point: vec![x], level, score, cost: 1.0, status: TrialStatus::Ok, improved: false, source: Source::Propose }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn trial(x: f64, score: f64, level: usize) -> Trial {
-        Trial {
-            point: vec![x],
-            level,
-            score,
-            cost: 1.0,
-            status: TrialStatus::Ok,
-            improved: false,
-            source: Source::Propose,
-        }
+        test_trial(x, score, level)
     }
 
     #[test]

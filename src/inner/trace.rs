@@ -286,19 +286,9 @@ pub fn render_gene_report(genome: &Genome, live: &LiveCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inner::history::Source;
-    use crate::objective::TrialStatus;
 
     fn trial(x: f64, level: usize, score: f64) -> Trial {
-        Trial {
-            point: vec![x],
-            level,
-            score,
-            cost: 1.0,
-            status: TrialStatus::Ok,
-            improved: false,
-            source: Source::Propose,
-        }
+        crate::inner::history::test_trial(x, score, level)
     }
 
     #[test]
