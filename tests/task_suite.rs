@@ -259,3 +259,15 @@ fn evolving_on_the_training_suite_is_reported_on_held_out_tables() {
     let md = std::fs::read_to_string(run_dir.join("analysis/report.md")).unwrap();
     assert!(md.contains("## Held-out tasks") && md.contains("gpt-table:records-s"));
 }
+
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    // The read end closes before the command writes (it may win the race and write
+    // first, in which case there is nothing to see; never a false failure).
+    let mut child = bin().args(["task", "list"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(out.status.code(), Some(0) | Some(141)), "{:?}", out.status);
+}
