@@ -271,3 +271,29 @@ fn a_closed_output_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(matches!(out.status.code(), Some(0) | Some(141)), "{:?}", out.status);
 }
+
+#[test]
+fn a_scenario_can_evolve_on_live_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("live.toml");
+    std::fs::write(
+        &sc,
+        "name = \"live\"\nseed = 1\nticks = 2\nreference = \"lib:uniform-random\"\n[population]\nsize = 4\nelites = 1\n[inner]\ntasks = [\"gpt-live:records:b0.02:c16:e128\"]\nbudget = 3\nseeds = 1\n[seeds]\nlibrary = [\"greedy-keep-discard\", \"successive-halving\"]\n[proposer]\nchildren_per_tick = 1\n[verifier]\nseeds = 1\n",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let run = |out: &str| {
+        bin()
+            .env("OUTERLOOP_CACHE", &cache)
+            .args(["run", sc.to_str().unwrap(), "--out", dir.path().join(out).to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let first = run("a");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(std::fs::read_dir(&cache).unwrap().count() > 0, "live trials went through the cache");
+    let second = run("b");
+    assert!(second.status.success());
+    let events = |d: &str| std::fs::read(dir.path().join(d).join("events.jsonl")).unwrap();
+    assert_eq!(events("a"), events("b"), "a live run is reproducible");
+}
