@@ -3,20 +3,21 @@
 same tasks, episodes and budget as `outerloop mech table`, scored the same way.
 
     pip install optuna cmaes
-    python3 benches/peers.py --tasks suite:gpt-heldout --budget 15 --seeds 10 \
-        [--mech champion.mech ...] [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha] \
+    python3 benches/peers.py --tasks suite:gpt-heldout --budget 15 --seeds 10 \\
+        [--mech champion.mech ...] [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha] \\
         [--out peers-out] [--binary target/release/outerloop]
 
 1. `outerloop mech table --tasks ... --tsv OUT/library.tsv` runs the seed library (and
-   `--mech` files) and lists every episode with its seed.
+   the `--mech` files) and lists every episode with its seed.
 2. For each task one `outerloop task serve TASK --budget B` process answers every
    optimizer on every episode (`reset` with the episode's seed, `eval` until the budget
    is spent, `finish`): the same trial seeds, the same budget accounting and the same
    true-regret score as the mechanisms get.
 3. OUT/episodes.tsv holds every (optimizer or mechanism, task, episode) row; OUT/peers.md
-   the summary table (median regret per task, geometric mean, mean paired rank).
+   the summary table (median regret per task, geometric mean, mean paired rank), which
+   is also printed on stdout. Progress goes to stderr.
 
-See benches/peers.md for how fidelity is charged to each peer.
+See benches/peers.md for how budget and fidelity are charged to each peer.
 """
 
 import argparse
@@ -25,12 +26,14 @@ import json
 import math
 import os
 import random
+import shlex
 import subprocess
 import sys
 import time
 from collections import defaultdict
 
 OPTIMIZERS = ["random", "tpe", "cmaes", "tpe-hyperband", "tpe-sha"]
+HUGE = 1.7976931348623157e308  # what the server reports for a non-finite score
 
 
 def die(message):
@@ -38,10 +41,16 @@ def die(message):
     sys.exit(2)
 
 
+def number(x):
+    """A curve or score value as a float (the server writes non-finite values as null)."""
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else HUGE
+
+
 class Task:
-    """One `outerloop task serve` process."""
+    """One `outerloop task serve` process, kept for every optimizer and episode."""
 
     def __init__(self, binary, name, budget):
+        self.name = name
         self.proc = subprocess.Popen(
             [binary, "task", "serve", name, "--budget", repr(budget)],
             stdin=subprocess.PIPE,
@@ -51,7 +60,7 @@ class Task:
         )
         line = self.proc.stdout.readline()
         if not line:
-            die(f"`task serve {name}` printed nothing (is the task name right?)")
+            die(f"`{binary} task serve {name}` printed no hello line (is the task name right?)")
         self.hello = json.loads(line)
         self.space = self.hello["space"]
         self.levels = self.hello["fidelities"]
@@ -59,9 +68,15 @@ class Task:
         self.resolution = self.hello["resolution"]
 
     def ask(self, request):
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            die(f"`task serve {self.name}` exited (code {self.proc.poll()}) on {json.dumps(request)}")
+        return json.loads(line)
 
     def close(self):
         self.proc.stdin.close()
@@ -75,149 +90,192 @@ class Episode:
         self.task = task
         reply = task.ask({"op": "reset", "seed": seed})
         if not reply.get("ok"):
-            die(f"reset failed: {reply}")
+            die(f"{task.name}: reset failed: {reply}")
         self.remaining = reply["budget"]
 
     def can_afford(self, level=0):
         return self.remaining + 1e-9 >= self.task.levels[level] * self.task.full_cost
 
-    def eval(self, config, fidelity=1.0):
-        reply = self.task.ask({"op": "eval", "config": config, "fidelity": fidelity})
+    def eval(self, fidelity=1.0, config=None, unit=None):
+        """One trial; None once the budget cannot pay even the cheapest level."""
+        request = {"op": "eval", "fidelity": fidelity}
+        if unit is not None:
+            request["unit"] = unit
+        else:
+            request["config"] = config
+        reply = self.task.ask(request)
         if not reply.get("ok"):
-            return None
+            if "budget exhausted" in str(reply.get("error")):
+                self.remaining = 0.0
+                return None
+            die(f"{self.task.name}: eval failed: {reply.get('error')} (request {json.dumps(request)})")
         self.remaining = reply["remaining"]
         return reply
 
     def finish(self):
         reply = self.task.ask({"op": "finish"})
         if not reply.get("ok"):
-            die(f"finish failed: {reply}")
+            die(f"{self.task.name}: finish failed: {reply}")
         return reply
 
 
-def uniform_config(space, rng):
-    config = {}
-    for knob in space:
-        kind, name = knob["kind"], knob["name"]
-        if kind == "log":
-            config[name] = math.exp(rng.uniform(math.log(knob["lo"]), math.log(knob["hi"])))
-        elif kind == "linear":
-            config[name] = rng.uniform(knob["lo"], knob["hi"])
-        elif kind == "integer":
-            config[name] = rng.randint(knob["lo"], knob["hi"])
-        elif kind == "ordinal":
-            config[name] = rng.choice(knob["values"])
-        else:
-            config[name] = rng.choice(knob["choices"])
-    return config
+# --- the optimizers ---------------------------------------------------------------
+
+
+def run_random(episode, seed):
+    """Uniform points of the unit cube (the server snaps them to the grid), full fidelity."""
+    rng = random.Random(seed)
+    dim = len(episode.task.space)
+    while episode.can_afford(0):
+        if episode.eval(1.0, unit=[rng.random() for _ in range(dim)]) is None:
+            break
 
 
 def distributions(space):
     import optuna
 
+    d = optuna.distributions
     out = {}
     for knob in space:
         kind, name = knob["kind"], knob["name"]
         if kind == "log":
-            out[name] = optuna.distributions.FloatDistribution(knob["lo"], knob["hi"], log=True)
+            out[name] = d.FloatDistribution(knob["lo"], knob["hi"], log=True)
         elif kind == "linear":
-            out[name] = optuna.distributions.FloatDistribution(knob["lo"], knob["hi"])
+            out[name] = d.FloatDistribution(knob["lo"], knob["hi"])
         elif kind == "integer":
-            out[name] = optuna.distributions.IntDistribution(knob["lo"], knob["hi"])
+            out[name] = d.IntDistribution(knob["lo"], knob["hi"])
         elif kind == "ordinal":
-            # An ordered index keeps the order visible to TPE and CMA-ES.
-            out[name] = optuna.distributions.IntDistribution(0, len(knob["values"]) - 1)
+            # An integer index keeps the order of the values visible to TPE and CMA-ES.
+            out[name] = d.IntDistribution(0, len(knob["values"]) - 1)
+        elif kind == "categorical":
+            out[name] = d.CategoricalDistribution(knob["choices"])
         else:
-            out[name] = optuna.distributions.CategoricalDistribution(knob["choices"])
+            die(f"unknown knob kind `{kind}` in the hello line")
     return out
 
 
 def to_config(space, params):
-    return {
-        k["name"]: (k["values"][params[k["name"]]] if k["kind"] == "ordinal" else params[k["name"]]) for k in space
-    }
-
-
-def run_random(episode, seed):
-    rng = random.Random(seed)
-    while episode.can_afford(len(episode.task.levels) - 1):
-        if episode.eval(uniform_config(episode.task.space, rng)) is None:
-            break
+    return {k["name"]: (k["values"][params[k["name"]]] if k["kind"] == "ordinal" else params[k["name"]]) for k in space}
 
 
 def make_sampler(name, seed):
     import optuna
 
+    seed %= 2**32  # numpy's RandomState takes 32-bit seeds
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed % 2**31, warn_independent_sampling=False)
-    return optuna.samplers.TPESampler(seed=seed % 2**31)
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def run_full_fidelity(episode, seed, sampler_name):
-    """TPE or CMA-ES, every trial at full fidelity."""
+    """TPE or CMA-ES through ask/tell, every trial at full fidelity."""
     import optuna
 
     study = optuna.create_study(study_name=f"peers-{seed}", sampler=make_sampler(sampler_name, seed))
     dists = distributions(episode.task.space)
-    top = len(episode.task.levels) - 1
-    while episode.can_afford(top):
+    while episode.can_afford(0):
         trial = study.ask(dists)
-        reply = episode.eval(to_config(episode.task.space, trial.params))
+        reply = episode.eval(1.0, config=to_config(episode.task.space, trial.params))
         if reply is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
-        study.tell(trial, reply["score"])
+        study.tell(trial, number(reply["score"]))
+
+
+def rung_steps(pruner, study, trial, top):
+    """Steps below `top` at which `pruner` can stop `trial`; None if unknown.
+
+    Reads the (stable but private) successive-halving parameters, and for Hyperband the
+    trial's bracket, so that levels where no pruning decision can happen are not paid for.
+    """
+    import optuna
+
+    try:
+        sha = pruner
+        if isinstance(pruner, optuna.pruners.HyperbandPruner):
+            if not pruner._pruners:
+                pruner._try_initialization(study)
+            sha = pruner._pruners[pruner._get_bracket_id(study, trial)]
+        r, rf, rate = sha._min_resource, sha._reduction_factor, sha._min_early_stopping_rate
+        steps, k = [], rate
+        while r * rf**k < top:
+            steps.append(r * rf**k)
+            k += 1
+        return steps
+    except (AttributeError, TypeError, IndexError, AssertionError, ZeroDivisionError):
+        return None
 
 
 def run_pruned(episode, seed, pruner_name):
     """TPE with a Hyperband or successive-halving pruner over the fidelity levels.
 
-    Rung k is fidelity level k. A trial starts at level 0; each promotion is a new
-    evaluation at the next level, charged that level's cost (no training is resumed:
-    the inner loop charges mechanisms the same way). The evaluation returns the learning
-    curve up to its level, whose new points are reported to the pruner.
+    Resource k is fidelity level k (0.125, 0.25, 0.5, 1 are steps 1, 2, 3, 4), so with
+    reduction factor 2 the rungs sit at steps 1, 2 and 4. A trial climbs only the levels
+    where its pruner can decide (its bracket's rungs), then full fidelity; each climb is a
+    new evaluation in the protocol, charged its level (no training is resumed: the inner
+    loop charges mechanisms the same way). An evaluation returns the learning curve up to
+    its level; the points not yet reported go to `trial.report`.
     """
     import optuna
 
     levels = episode.task.levels
+
+    def step_of(fidelity):  # the nearest level's number, from 1
+        return 1 + min(range(len(levels)), key=lambda i: abs(levels[i] - fidelity))
+
+    top = len(levels)
     if pruner_name == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=len(levels), reduction_factor=2)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=2)
     else:
-        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     # A fixed study name: Hyperband assigns brackets by hashing it with the trial number.
     study = optuna.create_study(study_name=f"peers-{seed}", sampler=make_sampler("tpe", seed), pruner=pruner)
     dists = distributions(episode.task.space)
+    State = optuna.trial.TrialState
     while episode.can_afford(0):
         trial = study.ask(dists)
         config = to_config(episode.task.space, trial.params)
-        reported, value, state = 0, None, optuna.trial.TrialState.COMPLETE
-        for level in range(len(levels)):
-            if not episode.can_afford(level):
-                state = optuna.trial.TrialState.PRUNED if value is not None else optuna.trial.TrialState.FAIL
-                break
-            reply = episode.eval(config, levels[level])
-            if reply is None:
-                state = optuna.trial.TrialState.PRUNED if value is not None else optuna.trial.TrialState.FAIL
-                break
-            for step in range(reported, len(reply["curve"])):
-                value = reply["curve"][step][1]
-                trial.report(value, step + 1)
-            reported = len(reply["curve"])
-            if reply["level"] < level:
-                # The budget forced a lower level: nothing more can be learnt here.
-                state = optuna.trial.TrialState.PRUNED
-                break
-            if level < len(levels) - 1 and trial.should_prune():
-                state = optuna.trial.TrialState.PRUNED
-                break
-        if state == optuna.trial.TrialState.COMPLETE:
-            study.tell(trial, value)
-        elif state == optuna.trial.TrialState.PRUNED:
-            # TPE ranks pruned trials by their last reported value.
-            study.tell(trial, state=state)
+        rungs = rung_steps(pruner, study, trial, top)
+        if rungs is None:
+            ladder = list(range(len(levels)))
         else:
+            # For each rung the cheapest level at or past it, then full fidelity.
+            ladder = sorted({min(i for i, f in enumerate(levels) if step_of(f) >= s) for s in rungs})
+            ladder = [i for i in ladder if i < len(levels) - 1] + [len(levels) - 1]
+        reported, value, state, last = 0, None, State.COMPLETE, -1
+        for level in ladder:
+            # Past a level this config has seen, the budget is spent on a new config instead;
+            # a shortfall below `level` lets the server lower it, as for a mechanism.
+            affordable = max((i for i in range(len(levels)) if episode.can_afford(i)), default=-1)
+            reply = episode.eval(levels[level], config=config) if affordable > last else None
+            if reply is None:
+                state = State.PRUNED if value is not None else State.FAIL
+                break
+            last = reply["level"]
+            for fidelity, point in reply["curve"]:
+                if step_of(fidelity) > reported:
+                    value, reported = number(point), step_of(fidelity)
+                    trial.report(value, reported)
+            if step_of(levels[last]) > reported:  # a reply without a curve
+                value, reported = number(reply["score"]), step_of(levels[last])
+                trial.report(value, reported)
+            if last < level:
+                # The budget forced a lower level: this config can climb no further.
+                state = State.PRUNED
+                break
+            if level == len(levels) - 1:
+                value = number(reply["score"])  # the score the server recommends on
+            elif trial.should_prune():
+                state = State.PRUNED
+                break
+        if state == State.COMPLETE:
+            study.tell(trial, value)
+        else:
+            # A pruned trial's value is its last reported one (Optuna sets it); TPE ranks
+            # pruned trials behind complete ones, by how far they got, then by that value.
             study.tell(trial, state=state)
-            break
+            if state == State.FAIL:
+                break
 
 
 def run_optimizer(name, episode, seed):
@@ -229,95 +287,21 @@ def run_optimizer(name, episode, seed):
         run_pruned(episode, seed, "hyperband")
     elif name == "tpe-sha":
         run_pruned(episode, seed, "sha")
-    else:
-        die(f"unknown optimizer `{name}` (optimizers: {', '.join(OPTIMIZERS)})")
 
 
-def read_library(path):
-    rows = []
+# --- tables -----------------------------------------------------------------------
+
+
+def read_tsv(path):
     with open(path) as f:
         header = f.readline().rstrip("\n").split("\t")
-        for line in f:
-            rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
-    return rows
+        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
 
 
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", required=True, help="tasks or suites, comma-separated (as mech table --tasks)")
-    ap.add_argument("--budget", type=float, default=15.0)
-    ap.add_argument("--seeds", type=int, default=10, help="episodes per task")
-    ap.add_argument("--mech", action="append", default=[], help="extra mechanism files (e.g. a champion)")
-    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
-    ap.add_argument("--out", default="peers-out")
-    ap.add_argument("--binary", default="target/release/outerloop")
-    args = ap.parse_args()
-    try:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        import cmaes  # noqa: F401  (CmaEsSampler needs it)
-    except ImportError:
-        die("needs Optuna and cmaes: pip install optuna cmaes")
-    if not os.path.exists(args.binary):
-        die(f"no binary at {args.binary}: cargo build --release, or pass --binary")
-    optimizers = [o for o in args.optimizers.split(",") if o]
-    for o in optimizers:
-        if o not in OPTIMIZERS:
-            die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)})")
-    os.makedirs(args.out, exist_ok=True)
-    library_tsv = os.path.join(args.out, "library.tsv")
-    command = [args.binary, "mech", "table", "--tasks", args.tasks, "--budget", repr(args.budget),
-               "--seeds", str(args.seeds), "--tsv", library_tsv]
-    for m in args.mech:
-        command += ["--mech", m]
-    started = time.time()
-    print(f"[{time.time() - started:6.0f}s] library: {' '.join(command)}", file=sys.stderr)
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        die(f"`mech table` failed with exit code {done.returncode}")
-    library = read_library(library_tsv)
-    first = library[0]["mechanism"]
-    episodes = defaultdict(list)  # task -> [(episode, seed)]
-    for row in library:
-        if row["mechanism"] == first:
-            episodes[row["task"]].append((int(row["episode"]), int(row["seed"])))
-    rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library]
-    resolution = {}
-    for task_name, eps in episodes.items():
-        task = Task(args.binary, task_name, args.budget)
-        resolution[task_name] = task.resolution
-        for opt in optimizers:
-            for episode_index, seed in eps:
-                episode = Episode(task, seed)
-                run_optimizer(opt, episode, seed)
-                result = episode.finish()
-                rows.append({
-                    "optimizer": opt, "task": task_name, "episode": str(episode_index), "seed": str(seed),
-                    "budget": repr(args.budget),
-                    "regret": repr(result["regret"] if result["regret"] is not None else result["true_score"]),
-                    "trials": str(result["trials"]), "spent": repr(result["spent"]),
-                })
-            print(f"[{time.time() - started:6.0f}s] {task_name} {opt}: {len(eps)} episodes", file=sys.stderr)
-        task.close()
-    with open(os.path.join(args.out, "episodes.tsv"), "w") as f:
-        cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
-        f.write("\t".join(cols) + "\n")
-        for r in rows:
-            f.write("\t".join(r[c] for c in cols) + "\n")
-    table = summary(rows, list(episodes), resolution)
-    head = (f"Command: `python3 benches/peers.py {' '.join(sys.argv[1:])}` "
-            f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {time.time() - started:.0f} s; "
-            f"optuna {optuna.__version__})\n\n")
-    with open(os.path.join(args.out, "peers.md"), "w") as f:
-        f.write(head + table)
-    print(head + table)
 
 
 def summary(rows, tasks, resolution):
@@ -328,7 +312,7 @@ def summary(rows, tasks, resolution):
     regret = defaultdict(dict)  # name -> (task, episode) -> regret
     for r in rows:
         regret[r["optimizer"]][(r["task"], r["episode"])] = float(r["regret"])
-    # Mean rank over paired (task, episode) cells; ties share the mean rank.
+    # Rank of every row on each paired (task, episode) cell; ties share the mean rank.
     cells = sorted({k for d in regret.values() for k in d})
     ranks = defaultdict(list)
     for cell in cells:
@@ -341,18 +325,136 @@ def summary(rows, tasks, resolution):
             for k in range(i, j + 1):
                 ranks[vals[k][1]].append((i + j) / 2 + 1)
             i = j + 1
-    lines = ["| optimizer / mechanism | " + " | ".join(tasks) + " | geo. mean | mean rank |",
-             "|---|" + "---|" * (len(tasks) + 2)]
+    lines = [
+        "| optimizer / mechanism | " + " | ".join(tasks) + " | geo. mean | mean rank |",
+        "|---|" + "---|" * (len(tasks) + 2),
+    ]
     for n in names:
         meds = [median([v for (t, _), v in regret[n].items() if t == task]) for task in tasks]
         geo = math.exp(sum(math.log(max(m, resolution[t])) for m, t in zip(meds, tasks)) / len(tasks))
         mean_rank = sum(ranks[n]) / len(ranks[n])
         lines.append(f"| {n} | " + " | ".join(f"{m:.4f}" for m in meds) + f" | {geo:.4f} | {mean_rank:.2f} |")
-    note = ("\nMedian true regret (bpb above the task's best tabulated config; the recommended config's seed "
-            "mean) per task over the same episodes for every row; geometric mean over tasks of the medians "
-            "floored at each task's resolution; mean rank over the paired (task, episode) cells "
-            f"({len(cells)} cells, 1 = best). Lower is better everywhere.\n")
+    note = (
+        "\nMedian true regret per task (bits per byte above the task's best config; the recommended "
+        "config's seed mean) over the same episodes for every row; geometric mean over tasks of the "
+        "medians floored at each task's resolution (as `mech table`); mean rank over the "
+        f"{len(cells)} paired (task, episode) cells among the {len(names)} rows (1 = best). "
+        "Lower is better everywhere.\n"
+    )
     return "\n".join(lines) + "\n" + note
+
+
+# --- main -------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", required=True, help="tasks or suites, comma-separated (as mech table --tasks)")
+    ap.add_argument("--budget", type=float, default=15.0, help="cost units per episode (default 15)")
+    ap.add_argument("--seeds", type=int, default=10, help="episodes per task (default 10)")
+    ap.add_argument("--mech", action="append", default=[], help="extra mechanism file for mech table (repeatable)")
+    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated, of " + ",".join(OPTIMIZERS))
+    ap.add_argument("--out", default="peers-out", help="output folder (default peers-out)")
+    ap.add_argument("--binary", default=None, help="outerloop binary (default target/release/outerloop)")
+    args = ap.parse_args()
+
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    for o in optimizers:
+        if o not in OPTIMIZERS:
+            die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)})")
+    versions = []
+    if any(o != "random" for o in optimizers):
+        try:
+            import optuna
+        except ImportError:
+            die("Optuna is missing: pip install optuna cmaes")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        versions.append(f"optuna {optuna.__version__}")
+    if "cmaes" in optimizers:
+        try:
+            import cmaes
+        except ImportError:
+            die("cmaes (needed by Optuna's CmaEsSampler) is missing: pip install optuna cmaes")
+        versions.append(f"cmaes {getattr(cmaes, '__version__', '?')}")
+
+    binary = args.binary
+    if binary is None:
+        binary = "target/release/outerloop"
+        if not os.path.exists(binary):
+            binary = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "outerloop")
+    if not os.path.exists(binary):
+        die(f"no binary at {binary}: cargo build --release, or pass --binary")
+    if args.seeds < 1 or not (args.budget > 0):
+        die("--seeds must be at least 1 and --budget positive")
+
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+
+    def progress(message):
+        print(f"[{time.time() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    library_tsv = os.path.join(args.out, "library.tsv")
+    command = [binary, "mech", "table", "--tasks", args.tasks, "--budget", repr(args.budget),
+               "--seeds", str(args.seeds), "--tsv", library_tsv]
+    for m in args.mech:
+        command += ["--mech", m]
+    progress("library: " + shlex.join(command))
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        die(f"`mech table` failed with exit code {done.returncode}")
+    sys.stderr.write(done.stdout)
+    library = read_tsv(library_tsv)
+    if not library:
+        die(f"{library_tsv} has no rows")
+    progress(f"library: {len(library)} episodes")
+
+    # Episode seeds per task, from the rows of one mechanism (all share them).
+    first = library[0]["mechanism"]
+    episodes = defaultdict(list)  # task -> [(episode, seed, budget as mech table wrote it)]
+    for row in library:
+        if row["mechanism"] == first:
+            episodes[row["task"]].append((row["episode"], int(row["seed"]), row["budget"]))
+    tasks = list(episodes)
+
+    rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library]
+    resolution = {}
+    for task_name in tasks:
+        task = Task(binary, task_name, args.budget)
+        resolution[task_name] = task.resolution
+        for opt in optimizers:
+            t0 = time.time()
+            trials = 0
+            for episode_index, seed, budget_text in episodes[task_name]:
+                episode = Episode(task, seed)
+                run_optimizer(opt, episode, seed)
+                result = episode.finish()
+                regret = result["regret"] if result["regret"] is not None else result["true_score"]
+                trials += result["trials"]
+                rows.append({
+                    "optimizer": opt, "task": task_name, "episode": episode_index, "seed": str(seed),
+                    "budget": budget_text, "regret": repr(float(regret)),
+                    "trials": str(result["trials"]), "spent": repr(float(result["spent"])),
+                })
+            n = len(episodes[task_name])
+            progress(f"{task_name} {opt}: {n} episodes, {trials / n:.1f} trials each, {time.time() - t0:.1f} s")
+        task.close()
+
+    cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
+    with open(os.path.join(args.out, "episodes.tsv"), "w") as f:
+        f.write("\t".join(cols) + "\n")
+        for r in rows:
+            f.write("\t".join(r[c] for c in cols) + "\n")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"`{shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n\n"
+        f"{when}; {', '.join(versions) or 'no Optuna'}; tasks {', '.join(tasks)}; budget {args.budget:g} "
+        f"per episode, {args.seeds} episodes per task\n\n"
+    )
+    table = head + summary(rows, tasks, resolution)
+    with open(os.path.join(args.out, "peers.md"), "w") as f:
+        f.write(table)
+    progress(f"wrote {os.path.join(args.out, 'episodes.tsv')} and {os.path.join(args.out, 'peers.md')}")
+    print(table, end="")
 
 
 if __name__ == "__main__":
