@@ -122,39 +122,39 @@ fn median_regret(v: &[EpisodeResult]) -> f64 {
     median(&v.iter().map(|x| x.regret).collect::<Vec<_>>())
 }
 
-/// Compute the section. `tables` are tabulated held-out episodes (the library runs on
-/// them to find its best mechanism), `live` optional live episodes (champion, reference
-/// and that best library mechanism only: live trials are expensive).
+/// Compute the section. `tables` are tabulated held-out episodes on which the caller
+/// already ran the champion (`champ`) and every library mechanism (`lib_results[i]` for
+/// `lib[i]`; the best of them is the comparison), `live` optional live episodes
+/// (champion, reference and that best library mechanism only: live trials are expensive).
 #[expect(clippy::too_many_arguments, reason = "the section's inputs are all distinct")]
 pub fn held_out(
-    champion: &Program,
+    (champion, champ): (&Program, &[EpisodeResult]),
     reference: &Program,
     lib: &[LibraryEntry],
+    lib_results: &[Vec<EpisodeResult>],
     tables: &Episodes,
     live: Option<&Episodes>,
     budget: f64,
     how: String,
     seed: u64,
 ) -> HeldOut {
-    let champ = tables.run(champion, budget);
     let refr = tables.run(reference, budget);
-    let lib_results: Vec<Vec<EpisodeResult>> = lib.iter().map(|l| tables.run(&l.program, budget)).collect();
-    let best = super::novelty::best_library(tables, &lib_results);
+    let best = super::novelty::best_library(tables, lib_results);
     let best_name = lib.get(best).map(|l| l.name).unwrap_or_default();
     let best_results = lib_results.get(best).cloned().unwrap_or_default();
-    let mut rows = task_rows(tables, (&champ, &refr, &best_results), best_name, false, seed);
+    let mut rows = task_rows(tables, (champ, &refr, &best_results), best_name, false, seed);
     if tables.names.len() > 1 {
         let regrets = median_regret;
         rows.push(HeldOutRow {
             task: "all tables".into(),
             live: false,
             episodes: champ.len(),
-            champion_regret: regrets(&champ),
+            champion_regret: regrets(champ),
             reference_regret: regrets(&refr),
-            champion_vs_reference: bootstrap_mean(&tables.gains(&champ, &refr), seed ^ 0xa11),
+            champion_vs_reference: bootstrap_mean(&tables.gains(champ, &refr), seed ^ 0xa11),
             best_library: best_name.to_string(),
             best_library_regret: regrets(&best_results),
-            champion_vs_best_library: bootstrap_mean(&tables.gains(&champ, &best_results), seed ^ 0xa12),
+            champion_vs_best_library: bootstrap_mean(&tables.gains(champ, &best_results), seed ^ 0xa12),
         });
     }
     if let (Some(live), Some(best_prog)) = (live, lib.get(best)) {

@@ -195,17 +195,21 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
         Some(Episodes::new(&opts.live, root, "live", opts.live_episodes).map_err(rebuild("live tasks"))?)
     };
     let lib = novelty::library();
+    // The champion and the library run once on the held-out episodes; the held-out and
+    // novelty sections both read these results.
+    let champ_held = held.run(&champ_prog, held_budget);
+    let lib_held: Vec<_> = lib.iter().map(|l| held.run(&l.program, held_budget)).collect();
     report.held_out = Some(held_out::held_out(
-        &champ_prog,
+        (&champ_prog, &champ_held),
         &reference_prog,
         &lib,
+        &lib_held,
         &held,
         live.as_ref(),
         held_budget,
         how.clone(),
         root,
     ));
-    let champ_held = held.run(&champ_prog, held_budget);
 
     // The other top mechanisms: living, verified, best first.
     let mut others: Vec<(u64, f64, &str)> = data
@@ -233,7 +237,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
     for (c, r) in compiled.iter().zip(&other_results) {
         candidates.push(Candidate { id: c.0, verified: c.1, genome: &c.2, program: &c.3, results: r });
     }
-    report.novelty = Some(novelty::novelty(&candidates, &lib, &held, held_budget, opts.thresholds, root));
+    report.novelty = Some(novelty::novelty(&candidates, &lib, &lib_held, &held, opts.thresholds, root));
 
     if opts.scaling {
         let held_out =

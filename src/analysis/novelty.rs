@@ -160,17 +160,17 @@ pub fn best_library(episodes: &Episodes, lib_results: &[Vec<EpisodeResult>]) -> 
         .unwrap_or(0)
 }
 
-/// Compare candidates with the library on shared fresh episodes.
+/// Compare candidates with the library on shared fresh episodes; `lib_results[i]` are
+/// `lib[i]`'s results on `episodes` (run once by the caller, shared with other sections).
 pub fn novelty(
     candidates: &[Candidate<'_>],
     lib: &[LibraryEntry],
+    lib_results: &[Vec<EpisodeResult>],
     episodes: &Episodes,
-    budget: f64,
     thresholds: Thresholds,
     seed: u64,
 ) -> Novelty {
-    let lib_results: Vec<Vec<EpisodeResult>> = lib.iter().map(|l| episodes.run(&l.program, budget)).collect();
-    let best = best_library(episodes, &lib_results);
+    let best = best_library(episodes, lib_results);
     let rows = candidates
         .iter()
         .map(|c| {
