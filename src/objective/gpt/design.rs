@@ -244,13 +244,18 @@ fn grid_space(axes: &[(Knob, Vec<String>)]) -> SearchSpace {
 
 /// Configs of a grid, last axis fastest.
 fn grid_configs(axes: &[(Knob, Vec<String>)]) -> Vec<Vec<String>> {
-    let total: usize = axes.iter().map(|a| a.1.len()).product();
+    grid_product(&axes.iter().map(|a| a.1.as_slice()).collect::<Vec<_>>())
+}
+
+/// Every combination of one value per axis, last axis fastest (a grid's design order).
+pub fn grid_product(axes: &[&[String]]) -> Vec<Vec<String>> {
+    let total: usize = axes.iter().map(|a| a.len()).product();
     (0..total)
         .map(|mut i| {
             let mut out = vec![String::new(); axes.len()];
             for (k, axis) in axes.iter().enumerate().rev() {
-                out[k] = axis.1[i % axis.1.len()].clone();
-                i /= axis.1.len();
+                out[k] = axis[i % axis.len()].clone();
+                i /= axis.len();
             }
             out
         })

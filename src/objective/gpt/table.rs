@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::data::Corpus;
-use super::design::{DesignKind, TableSpec, grid_space_from_text, space_from_header, space_to_header};
+use super::design::{DesignKind, TableSpec, grid_product, grid_space_from_text, space_from_header, space_to_header};
 use super::train::{FAILURE_BPB, TrainSettings, run_trial};
 use super::{CODE_VERSION, default_config, gpt_space, parse_value, spec_from_config};
 use crate::inner::space::{Config, KnobValue, SearchSpace};
@@ -184,17 +184,8 @@ impl Table {
                 axes.push((name.to_string(), values.split(',').map(str::to_string).collect::<Vec<_>>()));
             }
             let space = grid_space_from_text(&axes);
-            let total: usize = axes.iter().map(|a| a.1.len()).product();
-            let configs: Vec<Option<Vec<String>>> = (0..total)
-                .map(|mut i| {
-                    let mut out = vec![String::new(); axes.len()];
-                    for (k, axis) in axes.iter().enumerate().rev() {
-                        out[k] = axis.1[i % axis.1.len()].clone();
-                        i /= axis.1.len();
-                    }
-                    Some(out)
-                })
-                .collect();
+            let lists: Vec<&[String]> = axes.iter().map(|a| a.1.as_slice()).collect();
+            let configs: Vec<Option<Vec<String>>> = grid_product(&lists).into_iter().map(Some).collect();
             let index: HashMap<Vec<String>, usize> =
                 configs.iter().enumerate().filter_map(|(i, c)| c.clone().map(|c| (c, i))).collect();
             (space, DesignKind::Grid, configs, Some(index))
