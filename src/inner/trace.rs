@@ -77,8 +77,14 @@ pub fn best_observed(trials: &[Trial]) -> Option<usize> {
 /// best observed trial; for `Mean` the first trial of the point whose trials at the
 /// highest level reached have the lowest mean score (first point on ties).
 pub fn recommended(trials: &[Trial], rule: Recommend) -> Option<usize> {
+    recommendation(trials, rule).map(|r| r.0)
+}
+
+/// [`recommended`]'s trial with its observed value under `rule` (its score for `Best`,
+/// the mean over the point's repeats at that level for `Mean`).
+fn recommendation(trials: &[Trial], rule: Recommend) -> Option<(usize, f64)> {
     match rule {
-        Recommend::Best => best_observed(trials),
+        Recommend::Best => best_observed(trials).map(|i| (i, trials[i].score)),
         Recommend::Mean => {
             let top = trials.iter().map(|t| t.level).max()?;
             // (first index, sum, count) per distinct point, in order of first appearance.
@@ -100,7 +106,7 @@ pub fn recommended(trials: &[Trial], rule: Recommend) -> Option<usize> {
                     best = Some((first, mean));
                 }
             }
-            best.map(|b| b.0)
+            best
         }
     }
 }
@@ -117,18 +123,10 @@ pub fn outcome(
 ) -> Outcome {
     let spent: f64 = trials.iter().map(|t| t.cost).sum();
     let observed = |ts: &[Trial]| best_observed(ts).map_or(f64::INFINITY, |i| ts[i].score);
-    let pick = recommended(trials, rule);
+    let pick = recommendation(trials, rule);
     let observed_score = observed(trials);
-    let fallback = pick.filter(|_| rule == Recommend::Mean).map_or(observed_score, |i| {
-        let top = trials[i].level;
-        let key = super::history::point_key(&trials[i].point);
-        let same: Vec<f64> = trials
-            .iter()
-            .filter(|t| t.level == top && super::history::point_key(&t.point) == key)
-            .map(|t| t.score)
-            .collect();
-        same.iter().sum::<f64>() / same.len().max(1) as f64
-    });
+    let fallback = pick.map_or(observed_score, |p| p.1);
+    let pick = pick.map(|p| p.0);
     let final_score = pick.and_then(|i| true_score(&trials[i])).unwrap_or(fallback);
     let mut auc = 0.0;
     let points = 20;
