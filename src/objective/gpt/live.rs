@@ -22,6 +22,7 @@ use std::sync::Arc;
 use super::corpora::CorpusName;
 use super::design::TableSpec;
 use super::suite::{SHIPPED, shipped_table};
+use super::table::GptTable;
 use super::{GptObjective, TrainSettings, TrialCache};
 use crate::inner::space::SearchSpace;
 use crate::objective::Objective;
@@ -114,16 +115,16 @@ impl LiveTask {
     }
 
     /// The shipped table tabulating this very task, if any.
-    pub fn matching_table(&self) -> Option<&'static str> {
-        SHIPPED.iter().map(|t| t.name).find(|name| {
-            let Ok(obj) = shipped_table(name) else { return false };
+    pub fn matching_table(&self) -> Option<GptTable> {
+        let space = suite_space();
+        SHIPPED.iter().filter_map(|t| shipped_table(t.name).ok()).find(|obj| {
             let t = obj.table();
             let corpus = t.header_value("corpus").and_then(|c| c.split(' ').next()).unwrap_or("");
             corpus == self.corpus.as_str()
                 && t.budget == self.budget
                 && t.context == self.context
                 && t.eval_tokens == self.eval_tokens
-                && t.space == suite_space()
+                && t.space == space
         })
     }
 
@@ -138,7 +139,7 @@ impl LiveTask {
     pub fn objective_with_cache(&self, cache: Option<TrialCache>) -> GptObjective {
         let settings =
             TrainSettings { budget_gflop: self.budget, eval_tokens: self.eval_tokens, ..TrainSettings::default() };
-        let (optimum, resolution) = match self.matching_table().and_then(|n| shipped_table(n).ok()) {
+        let (optimum, resolution) = match self.matching_table() {
             Some(t) => (t.optimum(), t.resolution()),
             None => (None, 0.01),
         };
