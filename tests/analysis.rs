@@ -159,10 +159,11 @@ fn report_figures_match_an_independent_replay_of_the_event_log() {
     }
 
     // Attribution: debate precision, audits and the verifier gap.
-    let proposer: Vec<u64> = born.iter().filter(|(_, b)| b["agent"] == "proposer").map(|(id, _)| *id).collect();
+    // Accepted: debated children evaluated without an audit (proposer and recombiner).
+    let debated: Vec<u64> = ev.iter().filter(|e| e["event"] == "debated").map(|e| e["id"].as_u64().unwrap()).collect();
     let evaluated: Vec<&Value> = ev.iter().filter(|e| e["event"] == "evaluated" && !e["improved"].is_null()).collect();
     let accepted: Vec<&&Value> =
-        evaluated.iter().filter(|e| e["audited"] == false && proposer.contains(&e["id"].as_u64().unwrap())).collect();
+        evaluated.iter().filter(|e| e["audited"] == false && debated.contains(&e["id"].as_u64().unwrap())).collect();
     let audited: Vec<&&Value> = evaluated.iter().filter(|e| e["audited"] == true).collect();
     let d = &report["attribution"]["debate"];
     assert_eq!(d["accepted_evaluated"].as_u64().unwrap() as usize, accepted.len());

@@ -255,3 +255,51 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_and_operator_statistics() {
         assert!(carried.trials >= credit.trials, "credit for {op} under {d:?} was not carried over");
     }
 }
+
+/// The printed champion fitness is unbiased by construction: plant a population of equal
+/// mechanisms (copies of uniform random search), each verified on its own few episodes
+/// as the old verifier did, so the best verified number is inflated by the choice. The
+/// report, measured on the report seeds, must still estimate the mechanism's true
+/// fitness (estimated independently on many other episodes) within its interval.
+#[test]
+fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() {
+    let sc = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
+    let mut sim = Simulation::new(&sc, None).unwrap();
+    let limits = Limits::default();
+    let uniform = load(library_text("uniform-random").unwrap(), &limits).unwrap();
+    let reference = Program::compile(&sc.reference.genome, limits).unwrap();
+    let program = Program::compile(&uniform, limits).unwrap();
+    let tasks: Vec<_> = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
+    let gains_on = |seeds: &[(usize, u64)]| -> Vec<f64> {
+        let jobs: Vec<_> = seeds.iter().flat_map(|&(t, s)| [(&program, t, s), (&reference, t, s)]).collect();
+        let r = run_jobs(&jobs, &tasks, sc.inner_budget);
+        r.chunks(2).map(|p| gain(p[0].regret, p[1].regret, tasks[p[0].task].resolution())).collect()
+    };
+    let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len() as f64;
+    let mut best_verified = f64::NEG_INFINITY;
+    for i in 0..40u64 {
+        let own: Vec<(usize, u64)> = (0..2).flat_map(|t| (0..2).map(move |k| (t, 50_000 + 10 * i + k))).collect();
+        let g = gains_on(&own);
+        let v = mean(&g);
+        best_verified = best_verified.max(v);
+        sim.plant(
+            10_000 + i,
+            prepare(uniform.clone()).unwrap().mechanism,
+            Status::Verified,
+            Fitness { claimed: Some(v), claimed_episodes: g.clone(), verified: Some(v), verified_episodes: g },
+        );
+    }
+    let truth: Vec<(usize, u64)> = (0..2).flat_map(|t| (0..200).map(move |k| (t, 900_000 + k))).collect();
+    let mu = mean(&gains_on(&truth));
+    let report = sim.report().expect("a verified champion");
+    assert_eq!(report.chosen_from, 0, "planted mechanisms were not verified by this run");
+    assert_eq!(report.champion.verified, Some(best_verified), "the champion is the best verified");
+    let (m, sd) = outerloop::sim::episodes::mean_sd(&report.gains);
+    let half = outerloop::sim::episodes::t95(report.gains.len() - 1) * sd / (report.gains.len() as f64).sqrt();
+    assert_eq!(report.gains.len(), 2 * sc.report_seeds as usize);
+    assert!((m - mu).abs() <= half, "report {m:+.3} ± {half:.3} misses the true fitness {mu:+.3}");
+    assert!(
+        best_verified > mu + half,
+        "the selection-biased number ({best_verified:+.3}) is inflated beyond the interval around {mu:+.3}, so printing it would fail this test"
+    );
+}

@@ -618,6 +618,7 @@ const KEYS: &[&str] = &[
     "inner.tasks",
     "inner.budget",
     "inner.seeds",
+    "inner.min_seeds",
     "seeds.library",
     "seeds.files",
     "seeds.inline",
@@ -627,11 +628,15 @@ const KEYS: &[&str] = &[
     "debater.enabled",
     "debater.audit_rate",
     "debater.novelty_threshold",
+    "debater.extra",
+    "debater.max_extra",
     "verifier.enabled",
     "verifier.seeds",
     "verifier.max_per_tick",
+    "verifier.report_seeds",
     "recombiner.enabled",
     "recombiner.children_per_tick",
+    "recombiner.adaptive",
 ];
 
 /// A scenario that sets every key (it must stay valid).
@@ -651,6 +656,7 @@ elites = 3
 tasks = ["bbob-f1-i1-d3", "bbob-f15-i2-d3-mixed-noise0.01", "probe"]
 budget = 50
 seeds = 2
+min_seeds = 1
 
 [seeds]
 library = ["uniform-random", "tabu-search"]
@@ -666,15 +672,19 @@ tournament = 2
 enabled = true
 audit_rate = 0.5
 novelty_threshold = 0.2
+extra = 2
+max_extra = 4
 
 [verifier]
 enabled = true
 seeds = 4
 max_per_tick = 1
+report_seeds = 5
 
 [recombiner]
 enabled = false
 children_per_tick = 2
+adaptive = false
 "#;
 
 /// The field names a derived `Deserialize` struct asks for, captured by a deserializer

@@ -41,7 +41,7 @@ pub struct Debate {
     pub revised: u64,
     /// Rejected.
     pub rejected: u64,
-    /// Accepted proposer children that were evaluated against a parent.
+    /// Accepted (debated, not audited) children that were evaluated against a parent.
     pub accepted_evaluated: u64,
     /// Of those, how many beat their parent.
     pub accepted_improved: u64,
@@ -123,6 +123,7 @@ pub fn attribution(events: &[Event]) -> Attribution {
     let mut gaps = Vec::new();
     let mut ver = Verifier::default();
     let mut seen_verified: BTreeMap<u64, ()> = BTreeMap::new();
+    let mut debated: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
     for e in events {
         match e {
             Event::Born { id, .. } => {
@@ -130,7 +131,8 @@ pub fn attribution(events: &[Event]) -> Attribution {
                     c.born += 1;
                 }
             }
-            Event::Debated { verdict, .. } => {
+            Event::Debated { id, verdict, .. } => {
+                debated.insert(*id);
                 debate.debated += 1;
                 match verdict.as_str() {
                     "accept" => debate.accepted += 1,
@@ -147,7 +149,7 @@ pub fn attribution(events: &[Event]) -> Attribution {
                 if *audited {
                     debate.audited += 1;
                     debate.audited_improved += u64::from(*better);
-                } else if made.get(id).is_some_and(|m| m.0 == "proposer") {
+                } else if debated.contains(id) {
                     debate.accepted_evaluated += 1;
                     debate.accepted_improved += u64::from(*better);
                 }

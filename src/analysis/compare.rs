@@ -109,8 +109,15 @@ pub struct Comparison {
     pub design: String,
 }
 
-/// Compare loaded runs on `per_task` common fresh episodes per task.
-pub fn compare(runs: &[RunData], per_task: u32, seed: u64) -> Result<Comparison, AnalysisError> {
+/// Compare loaded runs on `per_task` common fresh episodes per task, on the runs' own
+/// tasks or on `tasks` (held-out tasks: the runs' budget is converted to full-trial
+/// equivalents of them).
+pub fn compare(
+    runs: &[RunData],
+    tasks: Option<&[String]>,
+    per_task: u32,
+    seed: u64,
+) -> Result<Comparison, AnalysisError> {
     let first = &runs[0].scenario;
     if let Some(other) = runs.iter().find(|r| r.scenario.tasks != first.tasks) {
         return Err(AnalysisError::Rebuild {
@@ -125,11 +132,18 @@ pub fn compare(runs: &[RunData], per_task: u32, seed: u64) -> Result<Comparison,
         });
     }
     let root = rng::derive(seed, "compare", &[]);
-    let episodes = Episodes::new(&first.tasks, root, "compare", per_task)
+    let names = tasks.map(<[String]>::to_vec).unwrap_or_else(|| first.tasks.clone());
+    // Each run's budget, in the units of the tasks it is scored on.
+    let budget_of = |r: &RunData| match tasks {
+        Some(t) => super::held_out::held_out_budget(r.scenario.inner_budget, &r.scenario.tasks, t)
+            .map_err(|detail| AnalysisError::Rebuild { what: "budget".into(), detail }),
+        None => Ok(r.scenario.inner_budget),
+    };
+    let episodes = Episodes::new(&names, root, "compare", per_task)
         .map_err(|detail| AnalysisError::Rebuild { what: "tasks".into(), detail })?;
     let reference_prog = compile(&first.reference.genome)
         .map_err(|detail| AnalysisError::Rebuild { what: "reference".into(), detail })?;
-    let reference = episodes.run(&reference_prog, first.inner_budget);
+    let reference = episodes.run(&reference_prog, budget_of(&runs[0])?);
     let mut gains: Vec<Option<Vec<f64>>> = Vec::new();
     let mut rows = Vec::new();
     for r in runs {
@@ -137,7 +151,7 @@ pub fn compare(runs: &[RunData], per_task: u32, seed: u64) -> Result<Comparison,
             Some(c) => {
                 let (_, prog) = compile_text(&c.genome)
                     .map_err(|detail| AnalysisError::Rebuild { what: "champion".into(), detail })?;
-                Some(episodes.gains(&episodes.run(&prog, r.scenario.inner_budget), &reference))
+                Some(episodes.gains(&episodes.run(&prog, budget_of(r)?), &reference))
             }
             None => None,
         };
@@ -176,7 +190,7 @@ pub fn compare(runs: &[RunData], per_task: u32, seed: u64) -> Result<Comparison,
         Err(why) => (None, why),
     };
     Ok(Comparison {
-        tasks: first.tasks.clone(),
+        tasks: names,
         episodes: episodes.jobs.len(),
         reference: first.reference.origin.clone(),
         runs: rows,

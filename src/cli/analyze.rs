@@ -67,6 +67,11 @@ pub struct CompareArgs {
     /// Seed of the common episodes and of the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Score the champions on these tasks or suites instead of the runs' own tasks,
+    /// e.g. `suite:gpt-heldout` for runs evolved on `suite:gpt-train` (budgets are
+    /// converted to full-trial equivalents).
+    #[arg(long, value_name = "LIST")]
+    pub tasks: Option<String>,
 }
 
 fn threshold(value: f64, flag: &str) -> Result<f64, InputError> {
@@ -148,7 +153,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
 /// Run `outerloop compare`.
 pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
     let runs = args.dirs.iter().map(|d| RunData::load(d)).collect::<Result<Vec<_>, _>>()?;
-    let comparison = compare::compare(&runs, args.episodes, args.seed)?;
+    let tasks = args.tasks.as_deref().map(task_list).transpose()?;
+    let comparison = compare::compare(&runs, tasks.as_deref(), args.episodes, args.seed)?;
     let doc = compare::render(&comparison)?;
     let html = write_doc(&args.out, "comparison", &doc, &comparison)?;
     for r in &comparison.runs {

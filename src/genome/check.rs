@@ -35,7 +35,7 @@ impl Default for Limits {
             max_state: 8,
             max_updates: 8,
             max_init: 1000,
-            fuel_per_call: 200_000,
+            fuel_per_call: 50_000,
             max_filter_retries: 16,
         }
     }

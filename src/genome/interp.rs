@@ -392,7 +392,8 @@ impl Machine {
             }
             Prim::MeanTop => {
                 let k = count(self.real(prog, id, 0, env)?, 1, h.len().max(1));
-                self.burn(k as u64 / 8)?;
+                // One distance per trial compared: charge what it costs.
+                self.burn(k as u64 / 4)?;
                 match elite_stats(h, k, d) {
                     Some((mean, _)) => Value::P(mean),
                     None => Value::P(self.uniform_point(d)),
@@ -436,7 +437,8 @@ impl Machine {
             Prim::EliteSample => {
                 let k = count(self.real(prog, id, 0, env)?, 1, h.len().max(1));
                 let w = self.real(prog, id, 1, env)?.abs().min(10.0);
-                self.burn(k as u64 / 8)?;
+                // One distance per trial compared: charge what it costs.
+                self.burn(k as u64 / 4)?;
                 match elite_stats(h, k, d) {
                     Some((mean, sd)) => {
                         let x = (0..d)
@@ -498,7 +500,8 @@ impl Machine {
             Prim::NearestDist => {
                 let x = self.point(prog, id, 0, env)?;
                 let k = count(self.real(prog, id, 1, env)?, 1, h.len().max(1));
-                self.burn(k as u64 / 8)?;
+                // One distance per trial compared: charge what it costs.
+                self.burn(k as u64 / 4)?;
                 let recent = &h.trials()[h.len().saturating_sub(k)..];
                 let dist = recent.iter().map(|t| rms_distance(&x, &t.point)).fold(f64::INFINITY, f64::min);
                 Value::R(if dist.is_finite() { dist } else { 1.0 })
@@ -507,7 +510,9 @@ impl Machine {
             Prim::AnchorRank => Value::R(self.anchor.as_ref().map(|(_, s)| h.rank_quantile(*s)).unwrap_or(0.0)),
             Prim::DensityRatio => {
                 let g = self.real(prog, id, 0, env)?;
-                self.burn(h.len() as u64 / 8)?;
+                // One Gaussian kernel per trial in the history: a distance and an exp
+                // cost about four node evaluations.
+                self.burn(4 * h.len() as u64)?;
                 Value::R(density_ratio(h, &self.cand, g, d))
             }
             Prim::RungSize => {

@@ -75,9 +75,12 @@ pub struct InnerFile {
     pub tasks: Spanned<Vec<Spanned<String>>>,
     /// Compute budget per episode.
     pub budget: Spanned<f64>,
-    /// Episode seeds per task for claimed fitness.
+    /// Episode seeds per task for claimed fitness (the most a race spends on a child).
     #[serde(default = "default_inner_seeds")]
     pub seeds: Spanned<i64>,
+    /// Episode seeds per task every child gets before the race may drop it as a clear
+    /// loser against its parent (default: `seeds`, a fixed claim set).
+    pub min_seeds: Option<Spanned<i64>>,
 }
 
 fn default_inner_seeds() -> Spanned<i64> {
@@ -127,11 +130,22 @@ pub struct DebaterFile {
     pub audit_rate: Spanned<f64>,
     /// Novelty (structural distance) below which the innovator votes reject.
     pub novelty_threshold: Spanned<f64>,
+    /// Proposals per tick beyond the evaluation slots at the start (the panel rejects
+    /// that many); the budget then follows the debate's measured value.
+    pub extra: Spanned<i64>,
+    /// The most extra proposals per tick the budget may grow to.
+    pub max_extra: Spanned<i64>,
 }
 
 impl Default for DebaterFile {
     fn default() -> Self {
-        DebaterFile { enabled: true, audit_rate: Spanned::new(0..0, 0.25), novelty_threshold: Spanned::new(0..0, 0.15) }
+        DebaterFile {
+            enabled: true,
+            audit_rate: Spanned::new(0..0, 0.25),
+            novelty_threshold: Spanned::new(0..0, 0.15),
+            extra: Spanned::new(0..0, 2),
+            max_extra: Spanned::new(0..0, 6),
+        }
     }
 }
 
@@ -145,11 +159,19 @@ pub struct VerifierFile {
     pub seeds: Spanned<i64>,
     /// Mechanisms verified per tick at most.
     pub max_per_tick: Spanned<i64>,
+    /// Report episodes per task on which the final champion's printed fitness is
+    /// measured: seeds that played no part in choosing it.
+    pub report_seeds: Spanned<i64>,
 }
 
 impl Default for VerifierFile {
     fn default() -> Self {
-        VerifierFile { enabled: true, seeds: Spanned::new(0..0, 6), max_per_tick: Spanned::new(0..0, 2) }
+        VerifierFile {
+            enabled: true,
+            seeds: Spanned::new(0..0, 6),
+            max_per_tick: Spanned::new(0..0, 2),
+            report_seeds: Spanned::new(0..0, 10),
+        }
     }
 }
 
@@ -159,12 +181,14 @@ impl Default for VerifierFile {
 pub struct RecombinerFile {
     /// Whether the recombiner runs.
     pub enabled: bool,
-    /// Crossover children per tick.
+    /// Crossover children per tick (the starting share of the evaluation slots).
     pub children_per_tick: Spanned<i64>,
+    /// Whether the recombiner's share of the slots follows its measured yield.
+    pub adaptive: bool,
 }
 
 impl Default for RecombinerFile {
     fn default() -> Self {
-        RecombinerFile { enabled: true, children_per_tick: Spanned::new(0..0, 1) }
+        RecombinerFile { enabled: true, children_per_tick: Spanned::new(0..0, 1), adaptive: true }
     }
 }

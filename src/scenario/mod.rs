@@ -48,8 +48,10 @@ pub struct Scenario {
     pub tasks: Vec<String>,
     /// Compute budget per episode.
     pub inner_budget: f64,
-    /// Episode seeds per task for claimed fitness.
+    /// Episode seeds per task for claimed fitness (the most a race spends on a child).
     pub inner_seeds: u32,
+    /// Episode seeds per task before a race may drop a child (`inner_seeds`: no race).
+    pub min_seeds: u32,
     /// Initial mechanisms.
     pub seed_genomes: Vec<SeedGenome>,
     /// The reference mechanism.
@@ -66,16 +68,24 @@ pub struct Scenario {
     pub audit_rate: f64,
     /// Structural novelty threshold of the innovator.
     pub novelty_threshold: f64,
+    /// Extra proposals per tick the debate starts with.
+    pub debate_extra: usize,
+    /// Most extra proposals per tick the debate's budget may grow to.
+    pub debate_max_extra: usize,
     /// Verifier switch.
     pub verifier_enabled: bool,
     /// Fresh seeds per task for verification.
     pub verify_seeds: u32,
     /// Verifications per tick.
     pub verify_per_tick: usize,
+    /// Report episodes per task for the final champion.
+    pub report_seeds: u32,
     /// Recombiner switch.
     pub recombiner_enabled: bool,
-    /// Crossover children per tick.
+    /// Crossover children per tick (starting share of the slots).
     pub crossover_per_tick: usize,
+    /// Whether the recombiner's share follows its measured yield.
+    pub recombiner_adaptive: bool,
     /// The file's text, as loaded (copied into the run folder).
     pub text: String,
     /// Hash of the text: checkpoints refuse to resume under another scenario.
@@ -244,6 +254,10 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     }
     let inner_budget = v.real(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
     let inner_seeds = v.int(&raw.inner.seeds, "inner.seeds", 1, 1000) as u32;
+    let min_seeds = match &raw.inner.min_seeds {
+        Some(m) => v.int(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,
+        None => inner_seeds,
+    };
     let mut seed_genomes = Vec::new();
     for l in &raw.seeds.library {
         if l.get_ref() == "all" {
@@ -276,6 +290,9 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold", 0.0, 1.0);
     let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds", 1, 1000) as u32;
     let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick", 0, 100_000) as usize;
+    let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds", 1, 10_000) as u32;
+    let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra", 1, 100_000) as usize;
+    let debate_extra = v.int(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
     let crossover_per_tick =
         v.int(&raw.recombiner.children_per_tick, "recombiner.children_per_tick", 0, 100_000) as usize;
     if !v.diags.is_empty() {
@@ -294,6 +311,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         tasks,
         inner_budget,
         inner_seeds,
+        min_seeds,
         seed_genomes,
         reference,
         proposer_enabled: raw.proposer.enabled,
@@ -302,11 +320,15 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         debater_enabled: raw.debater.enabled,
         audit_rate,
         novelty_threshold,
+        debate_extra,
+        debate_max_extra,
         verifier_enabled: raw.verifier.enabled,
         verify_seeds,
         verify_per_tick,
+        report_seeds,
         recombiner_enabled: raw.recombiner.enabled,
         crossover_per_tick,
+        recombiner_adaptive: raw.recombiner.adaptive,
         text: text.to_string(),
         hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
         base_dir: base_dir.to_path_buf(),

@@ -104,6 +104,23 @@ pub struct Lineage {
     pub tick: u32,
     /// Fitness of the first parent when the child was made.
     pub parent_fitness: Option<f64>,
+    /// What the child's evaluation and the debate compare it with.
+    pub parent: ParentInfo,
+}
+
+/// The primary parent as it was when a child was made: its claim episodes (the race and
+/// the paired improvement test compare the child with them, episode by episode), its
+/// trace statistics and the child's distances from it (debate features).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParentInfo {
+    /// The parent's per-episode claim gains (claim seeds, block order).
+    pub claim: Vec<f64>,
+    /// The parent's trace statistics.
+    pub traits: TraceStats,
+    /// Structural distance child to parent (0 = same subtrees).
+    pub structural: f64,
+    /// Behavioural distance child to parent on the probe task.
+    pub behavioural: f64,
 }
 
 /// Inner-loop compute spent on this mechanism so far.
@@ -113,3 +130,13 @@ pub struct Cost(pub f64);
 /// Trace statistics of the claim episodes, read by the proposer's diagnosis.
 #[derive(Component, Debug, Clone, Default, PartialEq)]
 pub struct Traits(pub TraceStats);
+
+/// The pragmatist's prediction for a debated proposal, kept until its evaluation
+/// labels it (then the predictor learns from it and the prediction is scored).
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The features the panel saw.
+    pub features: [f64; super::predictor::FEATURES],
+    /// Predicted probability of beating the parent.
+    pub probability: f64,
+}

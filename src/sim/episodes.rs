@@ -31,19 +31,49 @@ pub struct EpisodeResult {
     pub spent: f64,
 }
 
-/// The shared claim episodes: `per_task` seeds for every task, the same for every
-/// mechanism (common random numbers make claims comparable).
-pub fn claim_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
-    (0..tasks)
-        .flat_map(|t| (0..per_task).map(move |k| (t, rng::derive(root, "claim", &[t as u64, k as u64]))))
+/// The three disjoint kinds of episode seeds. Each is one stream shared by every
+/// mechanism (common random numbers make comparisons paired), ordered in blocks of one
+/// episode per task so that any prefix of whole blocks weighs every task equally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedKind {
+    /// Selection: claims and the race that extends them.
+    Claim,
+    /// Verification of would-be elites; elites and the champion are chosen on these.
+    Verify,
+    /// The final report of the champion: never used to choose anything.
+    Report,
+}
+
+impl SeedKind {
+    fn purpose(self) -> &'static str {
+        match self {
+            SeedKind::Claim => "claim",
+            SeedKind::Verify => "verify",
+            SeedKind::Report => "report",
+        }
+    }
+}
+
+/// Episodes `blocks.start..blocks.end` of a kind: block `k` holds one episode per task.
+pub fn episode_blocks(root: u64, kind: SeedKind, tasks: usize, blocks: std::ops::Range<u32>) -> Vec<(usize, u64)> {
+    blocks
+        .flat_map(|k| (0..tasks).map(move |t| (t, rng::derive(root, kind.purpose(), &[t as u64, k as u64]))))
         .collect()
 }
 
-/// Fresh verification episodes for one mechanism: never used by any claim.
-pub fn verify_episodes(root: u64, id: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
-    (0..tasks)
-        .flat_map(|t| (0..per_task).map(move |k| (t, rng::derive(root, "verify", &[id, t as u64, k as u64]))))
-        .collect()
+/// The shared claim episodes: `per_task` blocks, the same for every mechanism.
+pub fn claim_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
+    episode_blocks(root, SeedKind::Claim, tasks, 0..per_task)
+}
+
+/// The shared verification episodes: disjoint from every claim and report episode.
+pub fn verify_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
+    episode_blocks(root, SeedKind::Verify, tasks, 0..per_task)
+}
+
+/// The report episodes of the final champion.
+pub fn report_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
+    episode_blocks(root, SeedKind::Report, tasks, 0..per_task)
 }
 
 /// Wall-clock nanoseconds spent inside [`run_jobs`] by this process, for benchmarks
@@ -129,6 +159,26 @@ pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Two-sided 95% Student t quantile for `df` degrees of freedom.
+pub fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        _ => 1.96,
+    }
+}
+
+/// Mean with a 95% t interval half-width (NaN half-width below two values).
+pub fn mean_half_width(xs: &[f64]) -> (f64, f64) {
+    let (mean, sd) = mean_sd(xs);
+    let n = xs.len();
+    (mean, t95(n.saturating_sub(1)) * sd / (n as f64).sqrt())
+}
+
 /// Sum live-gene counts of several episodes.
 pub fn sum_live(results: &[EpisodeResult]) -> LiveCounts {
     let n = results.first().map(|r| r.live.evaluated.len()).unwrap_or(0);
@@ -152,5 +202,19 @@ mod tests {
         assert!(gain(10.0, 1.0, 1e-8) < 0.0);
         assert_eq!(gain(0.0, 0.0, 1e-3), 0.0);
         assert!((mean_sd(&[1.0, 3.0]).1 - 2f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn seed_kinds_are_disjoint_and_blocks_are_prefixes() {
+        let claim = claim_episodes(7, 3, 4);
+        let verify = verify_episodes(7, 3, 4);
+        let report = report_episodes(7, 3, 4);
+        for (a, b) in [(&claim, &verify), (&claim, &report), (&verify, &report)] {
+            assert!(a.iter().all(|x| !b.contains(x)));
+        }
+        // Block k holds one episode per task, and more blocks extend the same sequence.
+        assert_eq!(claim[..3].iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(&claim_episodes(7, 3, 6)[..12], &claim[..]);
+        assert_eq!(episode_blocks(7, SeedKind::Claim, 3, 2..4), claim[6..].to_vec());
     }
 }

@@ -1,14 +1,23 @@
-//! Evaluate: run every accepted (or audited) mechanism's claim episodes in parallel and
-//! record its claimed fitness relative to the reference mechanism.
+//! Evaluate: race every accepted (or audited) mechanism on the shared claim episodes
+//! and record its claimed fitness relative to the reference mechanism.
+//!
+//! The race: every mechanism gets `inner.min_seeds` blocks of claim episodes (one
+//! episode per task each), then one more block at a time up to `inner.seeds`. After
+//! each block a child is compared with its primary parent episode by episode (the same
+//! claim seeds, common random numbers); when the 95% upper bound of the paired
+//! difference is below zero the child is a clear loser and leaves the race (retired as
+//! `raced-out`). Close decisions get every block; clear losers cost only the first few.
+//! With `min_seeds == seeds` (the default) every mechanism gets the fixed claim set.
 
 use bevy_ecs::prelude::*;
 
-use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
-use super::diagnosis::mean_stats;
-use super::episodes::{claim_episodes, ensure_reference, gains, mean_sd, run_jobs};
+use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
+use super::diagnosis::{TraceStats, mean_stats};
+use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, mean_half_width, mean_sd, run_jobs};
 use super::events::Event;
 use super::resources::{
-    Clock, Config, DebateStats, EventQueue, Lessons, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
+    AgentYield, Clock, Config, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats, Pragmatist,
+    Reference, ReferenceCache, Tasks,
 };
 use crate::genome::Program;
 
@@ -17,8 +26,51 @@ use crate::genome::Program;
 const FAILURE_MARGIN: f64 = 0.3;
 
 /// What the evaluator reads and writes on each mechanism.
-type EvaluateRow<'a> =
-    (Entity, &'a MechId, &'a Mechanism, &'a mut Status, &'a mut Fitness, &'a mut Cost, &'a mut Traits, &'a Lineage);
+type EvaluateRow<'a> = (
+    Entity,
+    &'a MechId,
+    &'a Mechanism,
+    &'a mut Status,
+    &'a mut Fitness,
+    &'a mut Cost,
+    &'a mut Traits,
+    &'a Lineage,
+    Option<&'a Prediction>,
+);
+
+/// Paired differences child minus parent over the episodes both have.
+fn paired(child: &[f64], parent: &[f64]) -> Vec<f64> {
+    child.iter().zip(parent).map(|(c, p)| c - p).collect()
+}
+
+/// Whether a child beat its parent: the mean paired difference on common claim
+/// episodes when the parent's claim is known, else the claims' means.
+pub fn improved_over_parent(claim: &[f64], lineage: &Lineage) -> Option<bool> {
+    let parent = lineage.parent_fitness?;
+    let d = paired(claim, &lineage.parent.claim);
+    if d.is_empty() { Some(mean_sd(claim).0 > parent) } else { Some(mean_sd(&d).0 > 0.0) }
+}
+
+/// Whether the race drops a child after its latest block: the paired difference with
+/// its parent is clearly negative (upper 95% bound below zero, at least 3 pairs).
+pub fn clear_loser(claim: &[f64], lineage: &Lineage) -> bool {
+    let d = paired(claim, &lineage.parent.claim);
+    if d.len() < 3 {
+        return false;
+    }
+    let (mean, half) = mean_half_width(&d);
+    mean + half < 0.0
+}
+
+struct Racer {
+    entity: Entity,
+    id: u64,
+    program: Program,
+    gains: Vec<f64>,
+    stats: Vec<TraceStats>,
+    spent: f64,
+    racing: bool,
+}
 
 /// The evaluate system.
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
@@ -31,85 +83,135 @@ pub fn evaluate(
     mut cache: ResMut<ReferenceCache>,
     mut stats: ResMut<OperatorStats>,
     mut debate: ResMut<DebateStats>,
+    mut budget: ResMut<DebateBudget>,
+    mut pragmatist: ResMut<Pragmatist>,
+    mut yields: ResMut<AgentYield>,
     mut lessons: ResMut<Lessons>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
     mut q: Query<EvaluateRow>,
 ) {
     let sc = &cfg.0;
-    let mut todo: Vec<(Entity, u64)> = q
-        .iter()
-        .filter(|(_, _, _, s, ..)| matches!(**s, Status::Accepted | Status::Audited))
-        .map(|(e, id, ..)| (e, id.0))
-        .collect();
+    let mut todo: Vec<(Entity, u64)> =
+        q.iter().filter(|r| matches!(*r.3, Status::Accepted | Status::Audited)).map(|r| (r.0, r.1.0)).collect();
     todo.sort_by_key(|t| t.1);
     metrics.tick_evaluated = todo.len();
     if todo.is_empty() {
         return;
     }
-    let episodes = claim_episodes(sc.seed, tasks.0.len(), sc.inner_seeds);
-    metrics.compute += ensure_reference(&mut cache, &reference.0, &episodes, &tasks.0, sc.inner_budget);
-    let programs: Vec<Program> = todo.iter().filter_map(|(e, _)| q.get(*e).ok().map(|r| r.2.program.clone())).collect();
-    let jobs: Vec<(&Program, usize, u64)> =
-        programs.iter().flat_map(|p| episodes.iter().map(move |&(t, s)| (p, t, s))).collect();
-    let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
-    for (i, (entity, id)) in todo.into_iter().enumerate() {
-        let chunk = &results[i * episodes.len()..(i + 1) * episodes.len()];
-        let Ok((_, _, mechanism, mut status, mut fitness, mut cost, mut traits, lineage)) = q.get_mut(entity) else {
+    let mut racers: Vec<Racer> = todo
+        .iter()
+        .filter_map(|&(entity, id)| {
+            let program = q.get(entity).ok()?.2.program.clone();
+            Some(Racer { entity, id, program, gains: Vec::new(), stats: Vec::new(), spent: 0.0, racing: true })
+        })
+        .collect();
+    let ntasks = tasks.0.len();
+    let mut done = 0;
+    while done < sc.inner_seeds && racers.iter().any(|r| r.racing) {
+        let next = if done == 0 { sc.min_seeds } else { done + 1 };
+        let episodes = episode_blocks(sc.seed, SeedKind::Claim, ntasks, done..next);
+        metrics.compute += ensure_reference(&mut cache, &reference.0, &episodes, &tasks.0, sc.inner_budget);
+        let active: Vec<usize> = (0..racers.len()).filter(|&i| racers[i].racing).collect();
+        let racing = &racers;
+        let jobs: Vec<(&Program, usize, u64)> =
+            active.iter().flat_map(|&i| episodes.iter().map(move |&(t, s)| (&racing[i].program, t, s))).collect();
+        let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
+        for (k, &i) in active.iter().enumerate() {
+            let chunk = &results[k * episodes.len()..(k + 1) * episodes.len()];
+            let r = &mut racers[i];
+            r.gains.extend(gains(chunk, &cache, &tasks.0));
+            r.stats.extend(chunk.iter().map(|e| e.stats));
+            r.spent += chunk.iter().map(|e| e.spent).sum::<f64>();
+            if next < sc.inner_seeds
+                && let Ok(row) = q.get(r.entity)
+                && clear_loser(&r.gains, row.7)
+            {
+                r.racing = false;
+            }
+        }
+        done = next;
+    }
+    for r in racers {
+        let Ok((_, _, mechanism, mut status, mut fitness, mut cost, mut traits, lineage, prediction)) =
+            q.get_mut(r.entity)
+        else {
             continue;
         };
-        let g = gains(chunk, &cache, &tasks.0);
-        let (claimed, spread) = mean_sd(&g);
-        let spent: f64 = chunk.iter().map(|r| r.spent).sum();
-        cost.0 += spent;
-        metrics.compute += spent;
+        let (claimed, spread) = mean_sd(&r.gains);
+        let raced_out = r.gains.len() < (sc.inner_seeds as usize) * ntasks;
+        cost.0 += r.spent;
+        metrics.compute += r.spent;
+        let improved = improved_over_parent(&r.gains, lineage);
         fitness.claimed = Some(claimed);
-        fitness.claimed_episodes = g;
-        traits.0 = mean_stats(&chunk.iter().map(|r| r.stats).collect::<Vec<_>>());
-        let improved = lineage.parent_fitness.map(|p| claimed > p);
+        fitness.claimed_episodes = r.gains;
+        traits.0 = mean_stats(&r.stats);
         let audited = *status == Status::Audited;
         events.0.push(Event::Evaluated {
             tick: clock.tick,
-            id,
+            id: r.id,
             claimed,
             spread,
-            episodes: chunk.len(),
-            cost: spent,
+            episodes: fitness.claimed_episodes.len(),
+            cost: r.spent,
             audited,
             improved,
         });
         if traits.0.failures > 0.2 {
             events.0.push(Event::Lesson {
                 tick: clock.tick,
-                id,
+                id: r.id,
                 kind: "inner-heals".into(),
                 detail: format!("{:.0}% of trials failed or were healed", 100.0 * traits.0.failures),
             });
         }
-        if let (Some(improved), Some(diagnosis)) = (improved, lineage.diagnosis) {
-            let credit = stats.0.entry((diagnosis, lineage.operator.clone())).or_default();
-            credit.trials += 1;
-            credit.wins += u64::from(improved);
+        if let (Some(better), Some(p)) = (improved, prediction) {
+            let y = f64::from(u8::from(better));
+            debate.scored += 1;
+            debate.brier_sum += (p.probability - y).powi(2);
+            debate.base_brier_sum += (debate.base_rate() - y).powi(2);
+            pragmatist.0.learn(&p.features, better);
         }
-        if let Some(parent) = lineage.parent_fitness {
-            if claimed < parent - FAILURE_MARGIN {
-                lessons.failures.insert(mechanism.hash);
-                lessons.failures.insert(mechanism.fingerprint.hash);
+        // Operators and agents are credited with trials here and with wins only when a
+        // child's verified fitness beats its parent (see the verifier): budget follows
+        // verified, not claimed, improvements. Audits cannot win (they are retired).
+        if !audited && improved.is_some() {
+            if let Some(diagnosis) = lineage.diagnosis {
+                stats.0.entry((diagnosis, lineage.operator.clone())).or_default().trials += 1;
             }
+            match lineage.agent {
+                AgentKind::Proposer => yields.proposer.trials += 1,
+                AgentKind::Recombiner => yields.recombiner.trials += 1,
+                _ => {}
+            }
+        }
+        if let Some(parent) = lineage.parent_fitness
+            && claimed < parent - FAILURE_MARGIN
+        {
+            lessons.failures.insert(mechanism.hash);
+            lessons.failures.insert(mechanism.fingerprint.hash);
+        }
+        if let (Some(better), true) = (improved, prediction.is_some()) {
             if audited {
                 debate.audited += 1;
-                debate.audited_improved += u64::from(claimed > parent);
-            } else if lineage.agent == super::components::AgentKind::Proposer {
+                debate.audited_improved += u64::from(better);
+            } else {
                 debate.accepted += 1;
-                debate.accepted_improved += u64::from(claimed > parent);
+                debate.accepted_improved += u64::from(better);
             }
         }
-        if audited {
-            // Audits only measure the debate; the rejection stands.
-            events.0.push(Event::Retired { tick: clock.tick, id, reason: "audited".into() });
-            commands.entity(entity).despawn();
+        if prediction.is_some() {
+            commands.entity(r.entity).remove::<Prediction>();
+        }
+        if audited || raced_out {
+            // Audits only measure the debate (the rejection stands); clear losers of
+            // the race leave the population.
+            let reason = if audited { "audited" } else { "raced-out" };
+            events.0.push(Event::Retired { tick: clock.tick, id: r.id, reason: reason.into() });
+            commands.entity(r.entity).despawn();
         } else {
             *status = Status::Evaluated;
         }
     }
+    budget.follow(&debate, sc.debate_max_extra);
 }

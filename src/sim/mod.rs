@@ -13,6 +13,7 @@ pub mod episodes;
 pub mod evaluate;
 pub mod events;
 pub mod operators;
+pub mod predictor;
 pub mod record;
 pub mod resources;
 pub mod schedule;
@@ -22,7 +23,7 @@ pub mod spawn;
 use bevy_ecs::prelude::*;
 use bevy_ecs::world::CommandQueue;
 
-use components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
+use components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
 use events::Event;
 use resources::*;
 use spawn::{Birth, novelty, prepare, spawn};
@@ -72,6 +73,20 @@ pub struct Champion {
     pub claimed_episodes: Vec<f64>,
 }
 
+/// The champion measured on the report seeds: episodes that played no part in choosing
+/// it (not as claims, not in the race, not in verification), so its mean is an unbiased
+/// estimate of the champion's fitness. The verified number it was chosen on is biased
+/// upward by the choice (the best of `chosen_from`), and is shown beside it, labelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChampionReport {
+    /// The champion as chosen.
+    pub champion: Champion,
+    /// Per-episode gains over the reference on the report episodes (block order).
+    pub gains: Vec<f64>,
+    /// How many mechanisms were verified (the pool the champion is the best of).
+    pub chosen_from: usize,
+}
+
 /// One row of the population table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PopulationRow {
@@ -111,6 +126,9 @@ fn base_world(sc: &Scenario) -> Result<World, SimError> {
     world.insert_resource(Lessons::default());
     world.insert_resource(EventQueue::default());
     world.insert_resource(DebateStats::default());
+    world.insert_resource(DebateBudget { extra: sc.debate_extra });
+    world.insert_resource(Pragmatist::default());
+    world.insert_resource(AgentYield::default());
     world.insert_resource(Metrics::default());
     Ok(world)
 }
@@ -126,6 +144,7 @@ impl Simulation {
             world.resource_mut::<OperatorStats>().0 =
                 l.operator_stats.iter().map(|(d, o, c)| ((*d, o.clone()), *c)).collect();
             world.resource_mut::<Lessons>().failures = l.failures.iter().copied().collect();
+            world.resource_mut::<Pragmatist>().0 = l.predictor.clone();
             for h in &l.hall_of_fame {
                 let g = load_genome(&h.genome, &Limits::default()).map_err(|d| SimError::Genome {
                     id: h.id,
@@ -145,8 +164,14 @@ impl Simulation {
                 if novelty(&known, &candidate).is_err() {
                     continue;
                 }
-                let birth =
-                    Birth { parents: vec![], agent: AgentKind::Seed, operator, diagnosis: None, parent_fitness: None };
+                let birth = Birth {
+                    parents: vec![],
+                    agent: AgentKind::Seed,
+                    operator,
+                    diagnosis: None,
+                    parent_fitness: None,
+                    parent: ParentInfo::default(),
+                };
                 spawn(
                     &mut commands,
                     &mut clock,
@@ -183,6 +208,9 @@ impl Simulation {
             failures: snap.failures.iter().copied().collect(),
         });
         world.insert_resource(snap.debate);
+        world.insert_resource(snap.debate_budget);
+        world.insert_resource(Pragmatist(snap.predictor.clone()));
+        world.insert_resource(snap.agent_yield);
         world.insert_resource(Metrics { rows: snap.metrics.clone(), compute: snap.compute, ..Metrics::default() });
         for m in &snap.mechanisms {
             let genome = load_genome(&m.genome, &Limits::default()).map_err(|d| SimError::Genome {
@@ -216,6 +244,12 @@ impl Simulation {
                     diagnosis: m.diagnosis,
                     tick: m.tick,
                     parent_fitness: m.parent_fitness,
+                    parent: ParentInfo {
+                        claim: m.parent_claim.clone(),
+                        traits: m.parent_traits,
+                        structural: m.parent_distance.0,
+                        behavioural: m.parent_distance.1,
+                    },
                 },
                 Cost(m.cost),
                 Traits(m.traits),
@@ -282,6 +316,39 @@ impl Simulation {
         best.map(|(_, c)| c)
     }
 
+    /// Run the champion and the reference on the report seeds
+    /// (`verifier.report_seeds` per task). A pure function of the state: it changes
+    /// nothing in the world, so a resumed run reports the same numbers.
+    pub fn report(&mut self) -> Option<ChampionReport> {
+        let champion = self.champion()?;
+        let genome = load_genome(&champion.genome, &Limits::default()).ok()?;
+        let program = Program::compile(&genome, Limits::default()).ok()?;
+        let w = &self.world;
+        let sc = &w.resource::<Config>().0;
+        let tasks = &w.resource::<Tasks>().0;
+        let episodes = episodes::report_episodes(sc.seed, tasks.len(), sc.report_seeds);
+        let reference = &w.resource::<Reference>().0;
+        let jobs: Vec<(&Program, usize, u64)> = episodes
+            .iter()
+            .map(|&(t, s)| (reference, t, s))
+            .chain(episodes.iter().map(|&(t, s)| (&program, t, s)))
+            .collect();
+        let results = episodes::run_jobs(&jobs, tasks, sc.inner_budget);
+        let (base, mine) = results.split_at(episodes.len());
+        let gains = mine
+            .iter()
+            .zip(base)
+            .map(|(m, r)| episodes::gain(m.regret, r.regret, tasks[m.task].resolution()))
+            .collect();
+        let rows = &w.resource::<Metrics>().rows;
+        let chosen_from = if sc.verifier_enabled {
+            rows.iter().map(|r| r.verified).sum()
+        } else {
+            rows.iter().map(|r| r.evaluated).sum()
+        };
+        Some(ChampionReport { champion, gains, chosen_from })
+    }
+
     /// The live population, by id.
     pub fn population(&mut self) -> Vec<PopulationRow> {
         let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness, &Lineage)>();
@@ -326,6 +393,9 @@ impl Simulation {
                 diagnosis: l.diagnosis,
                 tick: l.tick,
                 parent_fitness: l.parent_fitness,
+                parent_claim: l.parent.claim.clone(),
+                parent_traits: l.parent.traits,
+                parent_distance: (l.parent.structural, l.parent.behavioural),
                 cost: c.0,
                 traits: t.0,
             })
@@ -343,6 +413,9 @@ impl Simulation {
             hall_of_fame: w.resource::<Lessons>().hall_of_fame.clone(),
             failures: w.resource::<Lessons>().failures.iter().copied().collect(),
             debate: *w.resource::<DebateStats>(),
+            debate_budget: *w.resource::<DebateBudget>(),
+            predictor: w.resource::<Pragmatist>().0.clone(),
+            agent_yield: *w.resource::<AgentYield>(),
             metrics: w.resource::<Metrics>().rows.clone(),
             compute: w.resource::<Metrics>().compute,
             events_len,
@@ -357,6 +430,7 @@ impl Simulation {
             hall_of_fame: w.resource::<Lessons>().hall_of_fame.clone(),
             operator_stats: w.resource::<OperatorStats>().0.iter().map(|((d, o), c)| (*d, o.clone(), *c)).collect(),
             failures: w.resource::<Lessons>().failures.iter().copied().collect(),
+            predictor: w.resource::<Pragmatist>().0.clone(),
         }
     }
 
@@ -376,6 +450,7 @@ impl Simulation {
                 diagnosis: None,
                 tick: 0,
                 parent_fitness: None,
+                parent: ParentInfo::default(),
             },
             Cost::default(),
             Traits::default(),

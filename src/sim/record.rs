@@ -3,7 +3,7 @@
 use bevy_ecs::prelude::*;
 
 use super::components::{Fitness, MechId, Mechanism, Status};
-use super::resources::{Clock, DebateStats, HallEntry, Lessons, Metrics, MetricsRow};
+use super::resources::{Clock, DebateBudget, DebateStats, HallEntry, Lessons, Metrics, MetricsRow};
 use crate::genome::syntax::print;
 use crate::inner::league::median;
 
@@ -14,6 +14,7 @@ pub const HALL_OF_FAME: usize = 10;
 pub fn record(
     clock: Res<Clock>,
     debate: Res<DebateStats>,
+    budget: Res<DebateBudget>,
     mut lessons: ResMut<Lessons>,
     mut metrics: ResMut<Metrics>,
     q: Query<(&MechId, &Mechanism, &Status, &Fitness)>,
@@ -48,6 +49,7 @@ pub fn record(
         verified: gaps.len(),
         verifier_gap,
         debate_precision: debate.precision().unwrap_or(f64::NAN),
+        debate_extra: budget.extra,
         compute: metrics.compute,
     };
     metrics.rows.push(row);

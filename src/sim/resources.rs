@@ -84,7 +84,8 @@ pub struct Lessons {
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
 pub struct EventQueue(pub Vec<Event>);
 
-/// The debate's track record.
+/// The debate's track record: precision of its accepts, the improvement rate of the
+/// audited rejections, and the calibration of the pragmatist's predictions.
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DebateStats {
     /// Accepted proposals evaluated.
@@ -95,6 +96,24 @@ pub struct DebateStats {
     pub audited: u64,
     /// Audited rejected proposals that beat their parent.
     pub audited_improved: u64,
+    /// Predictions scored against their outcome (accepted and audited children).
+    pub scored: u64,
+    /// Sum of squared errors of the pragmatist's predicted probabilities (Brier).
+    pub brier_sum: f64,
+    /// Sum of squared errors of the running base rate, the no-skill forecast.
+    pub base_brier_sum: f64,
+}
+
+/// Wilson score 95% interval of a proportion `k / n` (`(0, 1)` when `n` is 0).
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (z, n_f) = (1.96f64, n as f64);
+    let p = k as f64 / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / (1.0 + z * z / n_f);
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / (1.0 + z * z / n_f);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 impl DebateStats {
@@ -106,6 +125,87 @@ impl DebateStats {
     /// Fraction of rejected (audited) proposals that would have improved.
     pub fn false_rejection_rate(&self) -> Option<f64> {
         (self.audited > 0).then(|| self.audited_improved as f64 / self.audited as f64)
+    }
+
+    /// The debate's value: precision minus the audited rejections' improvement rate,
+    /// with Newcombe's 95% interval (from the two Wilson intervals). `None` until both
+    /// sides have been measured.
+    pub fn value(&self) -> Option<(f64, f64, f64)> {
+        let (p1, p2) = (self.precision()?, self.false_rejection_rate()?);
+        let (l1, u1) = wilson(self.accepted_improved, self.accepted);
+        let (l2, u2) = wilson(self.audited_improved, self.audited);
+        let d = p1 - p2;
+        Some((
+            d,
+            d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
+            d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+        ))
+    }
+
+    /// Mean Brier score of the pragmatist and of the no-skill base rate.
+    pub fn brier(&self) -> Option<(f64, f64)> {
+        (self.scored > 0).then(|| (self.brier_sum / self.scored as f64, self.base_brier_sum / self.scored as f64))
+    }
+
+    /// Improvement rate of every scored child so far (Laplace-smoothed): the base rate
+    /// the pragmatist must beat.
+    pub fn base_rate(&self) -> f64 {
+        (self.accepted_improved + self.audited_improved + 1) as f64 / (self.accepted + self.audited + 2) as f64
+    }
+}
+
+/// How many proposals per tick the debate may reject (the proposer writes that many
+/// beyond the evaluation slots); it follows the debate's measured value.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DebateBudget {
+    /// Extra proposals per tick.
+    pub extra: usize,
+}
+
+impl DebateBudget {
+    /// Audits needed before the budget moves.
+    pub const MIN_AUDITS: u64 = 10;
+
+    /// Grow while the value interval is above zero; shrink (not below one, so the debate
+    /// keeps being measured) while the value's estimate is not positive.
+    pub fn follow(&mut self, stats: &DebateStats, max_extra: usize) {
+        if stats.audited < Self::MIN_AUDITS {
+            return;
+        }
+        let Some((d, lo, _)) = stats.value() else { return };
+        if lo > 0.0 {
+            self.extra = (self.extra + 1).min(max_extra);
+        } else if d <= 0.0 {
+            self.extra = self.extra.saturating_sub(1).max(1);
+        }
+    }
+}
+
+/// Evaluations and verified wins of the children of each creating agent: the
+/// recombiner's share of the evaluation slots follows its measured yield.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentYield {
+    /// Proposer children evaluated and verified wins.
+    pub proposer: Credit,
+    /// Recombiner children evaluated and verified wins.
+    pub recombiner: Credit,
+}
+
+impl AgentYield {
+    /// Pseudo-evaluations of the configured share before the yields are measured.
+    const PRIOR: f64 = 20.0;
+
+    /// Recombiner slots out of `total`, starting at `configured` and moving toward the
+    /// share of verified wins per evaluation the recombiner measurably earns.
+    pub fn recombiner_slots(&self, total: usize, configured: usize) -> usize {
+        if total < 2 {
+            return configured.min(total);
+        }
+        let rate = |c: Credit| (c.wins as f64 + 0.5) / (c.trials as f64 + 1.0);
+        let measured = rate(self.recombiner) / (rate(self.recombiner) + rate(self.proposer));
+        let n = self.recombiner.trials as f64;
+        let share = (n * measured + Self::PRIOR * configured as f64 / total as f64) / (n + Self::PRIOR);
+        ((share * total as f64).round() as usize).clamp(1, total - 1)
     }
 }
 
@@ -130,6 +230,8 @@ pub struct MetricsRow {
     pub verifier_gap: f64,
     /// Debate precision so far (NaN before any evaluation).
     pub debate_precision: f64,
+    /// Extra proposals the debate may reject next tick.
+    pub debate_extra: usize,
     /// Inner compute spent so far.
     pub compute: f64,
 }
@@ -150,3 +252,7 @@ pub struct Metrics {
 /// The compiled reference mechanism.
 #[derive(Resource, Debug, Clone)]
 pub struct Reference(pub crate::genome::Program);
+
+/// The pragmatist's learned predictor.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct Pragmatist(pub super::predictor::Predictor);

@@ -2,13 +2,13 @@
 
 use bevy_ecs::prelude::*;
 
-use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
-use super::diagnosis::Diagnosis;
+use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
+use super::diagnosis::{Diagnosis, TraceStats};
 use super::events::Event;
 use super::resources::{Clock, EventQueue, Known};
 use crate::genome::hash::{SubtreeBag, structural_hash};
 use crate::genome::{Genome, Limits, Program, syntax};
-use crate::inner::fingerprint::fingerprint;
+use crate::inner::fingerprint::{behavioural_distance, fingerprint};
 
 /// A compiled, fingerprinted genome not yet in the world.
 #[derive(Debug, Clone)]
@@ -70,6 +70,18 @@ pub struct Birth {
     pub diagnosis: Option<Diagnosis>,
     /// Fitness of the first parent.
     pub parent_fitness: Option<f64>,
+    /// The primary parent's claim, traits and distance (default for seeds).
+    pub parent: ParentInfo,
+}
+
+/// What a child records of its primary parent.
+pub fn parent_info(parent: &Mechanism, fitness: &Fitness, traits: &TraceStats, child: &Mechanism) -> ParentInfo {
+    ParentInfo {
+        claim: fitness.claimed_episodes.clone(),
+        traits: *traits,
+        structural: child.bag.distance(&parent.bag),
+        behavioural: behavioural_distance(&child.fingerprint, &parent.fingerprint),
+    }
 }
 
 /// Spawn a candidate, register it as known and record its birth. Returns its id.
@@ -105,6 +117,7 @@ pub fn spawn(
         diagnosis: birth.diagnosis,
         tick: clock.tick,
         parent_fitness: birth.parent_fitness,
+        parent: birth.parent,
     };
     commands.spawn((MechId(id), m, status, fitness, lineage, Cost::default(), Traits::default()));
     id

@@ -297,11 +297,11 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, RunError> {
 /// The metrics table as CSV.
 pub fn metrics_csv(rows: &[MetricsRow]) -> String {
     let mut s = String::from(
-        "tick,population,best_verified,best_claimed,median_fitness,evaluated,verified,verifier_gap,debate_precision,compute\n",
+        "tick,population,best_verified,best_claimed,median_fitness,evaluated,verified,verifier_gap,debate_precision,debate_extra,compute\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.tick,
             r.population,
             r.best_verified,
@@ -311,6 +311,7 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
             r.verified,
             r.verifier_gap,
             r.debate_precision,
+            r.debate_extra,
             r.compute
         ));
     }

@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::atomic::write_atomic;
 use crate::sim::components::AgentKind;
 use crate::sim::diagnosis::{Diagnosis, TraceStats};
-use crate::sim::resources::{Credit, DebateStats, HallEntry, MetricsRow};
+use crate::sim::predictor::Predictor;
+use crate::sim::resources::{AgentYield, Credit, DebateBudget, DebateStats, HallEntry, MetricsRow};
 
 /// Magic bytes at the start of every checkpoint.
 pub const MAGIC: &[u8; 16] = b"OUTERLOOP-CKPT\0\0";
 /// Current checkpoint format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 16 + 4 + 8 + 8 + 8;
 
 /// One mechanism entity, serialized.
@@ -49,6 +50,12 @@ pub struct MechanismDto {
     pub tick: u32,
     /// First parent's fitness at birth.
     pub parent_fitness: Option<f64>,
+    /// First parent's claim gains at birth.
+    pub parent_claim: Vec<f64>,
+    /// First parent's trace statistics at birth.
+    pub parent_traits: TraceStats,
+    /// Structural and behavioural distance from the first parent.
+    pub parent_distance: (f64, f64),
     /// Compute spent.
     pub cost: f64,
     /// Trace statistics.
@@ -78,6 +85,12 @@ pub struct Snapshot {
     pub failures: Vec<u64>,
     /// Debate record.
     pub debate: DebateStats,
+    /// The debate's budget of extra proposals.
+    pub debate_budget: DebateBudget,
+    /// The pragmatist's learned predictor.
+    pub predictor: Predictor,
+    /// Evaluations and verified wins per creating agent.
+    pub agent_yield: AgentYield,
     /// Metrics rows.
     pub metrics: Vec<MetricsRow>,
     /// Compute spent.
@@ -182,6 +195,8 @@ pub struct LessonsFile {
     pub operator_stats: Vec<(Diagnosis, String, Credit)>,
     /// Failure signatures.
     pub failures: Vec<u64>,
+    /// The pragmatist's learned predictor (an inheriting run starts from it).
+    pub predictor: Predictor,
 }
 
 #[cfg(test)]
@@ -200,6 +215,9 @@ mod tests {
             hall_of_fame: vec![],
             failures: vec![],
             debate: DebateStats::default(),
+            debate_budget: DebateBudget { extra: 2 },
+            predictor: Predictor::default(),
+            agent_yield: AgentYield::default(),
             metrics: vec![],
             compute: 1.0,
             events_len: 10,
@@ -216,9 +234,9 @@ mod tests {
         assert!(matches!(decode(b"hello", 7), Err(SnapshotError::NotACheckpoint)));
         assert!(matches!(decode(&bytes[..9], 7), Err(SnapshotError::Corrupt(_))));
         assert!(matches!(decode(b"", 7), Err(SnapshotError::Corrupt(_))));
-        let mut v2 = bytes.clone();
-        v2[16] = 2;
-        assert!(matches!(decode(&v2, 7), Err(SnapshotError::Version { found: 2, .. })));
+        let mut v1 = bytes.clone();
+        v1[16] = 1;
+        assert!(matches!(decode(&v1, 7), Err(SnapshotError::Version { found: 1, .. })));
         let mut flipped = bytes;
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

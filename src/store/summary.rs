@@ -6,20 +6,8 @@ use std::fmt::Write as _;
 use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
 use crate::sim::Simulation;
-use crate::sim::episodes::mean_sd;
-
-/// Two-sided 95% Student t quantile for `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => TABLE[df - 1],
-        _ => 1.96,
-    }
-}
+use crate::sim::episodes::{mean_sd, t95};
+use crate::sim::resources::{DebateStats, wilson};
 
 /// Render the summary.
 pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> String {
@@ -31,27 +19,32 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
         s,
         "fitness = mean over episodes of log10(reference regret / mechanism regret); reference: {reference}; 0 = as good as the reference, 1 = ten times lower regret"
     );
-    match sim.champion() {
-        Some(c) => {
-            let (label, episodes) = if c.verified.is_some() {
-                ("verified", &c.verified_episodes)
-            } else {
-                ("claimed (NOT verified)", &c.claimed_episodes)
-            };
-            let (mean, sd) = mean_sd(episodes);
-            let n = episodes.len();
+    match sim.report() {
+        Some(report) => {
+            let c = &report.champion;
+            let (mean, sd) = mean_sd(&report.gains);
+            let n = report.gains.len();
             let half = t95(n.saturating_sub(1)) * sd / (n as f64).sqrt();
-            let wins = episodes.iter().filter(|g| **g > 0.0).count();
+            let wins = report.gains.iter().filter(|g| **g > 0.0).count();
+            let (chosen_on, pool) = if c.verified.is_some() {
+                ("verified", "verified mechanisms")
+            } else {
+                ("claimed (NOT verified)", "evaluated mechanisms")
+            };
             let _ = writeln!(
                 s,
-                "\nchampion #{} ({label} fitness {mean:+.3} ± {sd:.3} sd over {n} fresh episodes, 95% CI [{:+.3}, {:+.3}])",
-                c.id,
+                "\nchampion #{}, chosen on its {chosen_on} fitness as the best of {} {pool}",
+                c.id, report.chosen_from
+            );
+            let _ = writeln!(
+                s,
+                "  report fitness {mean:+.3} ± {sd:.3} sd over {n} report episodes, 95% CI [{:+.3}, {:+.3}] (seeds that played no part in choosing it: the number to quote)",
                 mean - half,
                 mean + half
             );
             let _ = writeln!(
                 s,
-                "  versus {reference}: regret {:.2}x lower on average (geometric), better on {wins} of {n} episodes{}",
+                "  versus {reference}: regret {:.2}x lower on average (geometric), better on {wins} of {n} report episodes{}",
                 10f64.powf(mean),
                 if mean - half > 0.0 {
                     ", a clear win"
@@ -61,9 +54,19 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
                     ", not significant"
                 }
             );
-            if let Some(cl) = c.claimed {
-                let _ = writeln!(s, "  claimed {cl:+.3} on the shared claim episodes");
+            let biased = |v: f64, k: usize, what: &str| format!("{v:+.3} on {k} {what} episodes");
+            let mut selection = Vec::new();
+            if let Some(v) = c.verified {
+                selection.push(format!("verified {}", biased(v, c.verified_episodes.len(), "verification")));
             }
+            if let Some(cl) = c.claimed {
+                selection.push(format!("claimed {}", biased(cl, c.claimed_episodes.len(), "claim")));
+            }
+            let _ = writeln!(
+                s,
+                "  selection-biased (the episodes it was chosen on, inflated by the choice): {}",
+                selection.join("; ")
+            );
             let _ = writeln!(s, "{}", c.genome.trim_end());
             let path = ancestry.first_parent_path(c.id);
             let _ = writeln!(s, "\nlineage ({} steps from a seed):", path.len().saturating_sub(1));
@@ -95,14 +98,9 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
         }
     }
     let d = sim.debate_stats();
-    let _ = writeln!(
-        s,
-        "\ndebate: precision {} over {} accepted; audits of rejected proposals: {} of {} would have improved",
-        d.precision().map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into()),
-        d.accepted,
-        d.audited_improved,
-        d.audited
-    );
+    if sc.debater_enabled {
+        let _ = writeln!(s, "\n{}", debate_line(&d, sim.metrics().last().map(|r| r.debate_extra)));
+    }
     let gaps: Vec<f64> = sim.metrics().iter().filter(|r| r.verifier_gap.is_finite()).map(|r| r.verifier_gap).collect();
     if !gaps.is_empty() {
         let _ = writeln!(
@@ -116,4 +114,42 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
         let _ = writeln!(s, "inner compute spent: {:.0} units", last.compute);
     }
     s
+}
+
+/// The debate's record: precision and the audited rejections' improvement rate with
+/// Wilson intervals, their difference with Newcombe's interval, and the pragmatist's
+/// Brier score against the base rate's.
+pub fn debate_line(d: &DebateStats, extra: Option<usize>) -> String {
+    let prop = |k: u64, n: u64| {
+        if n == 0 {
+            return "-".to_string();
+        }
+        let (lo, hi) = wilson(k, n);
+        format!("{:.2} [{lo:.2}, {hi:.2}] ({k} of {n})", k as f64 / n as f64)
+    };
+    let mut line = format!(
+        "debate: precision {} of accepted children beat their parent; audited rejections: {}",
+        prop(d.accepted_improved, d.accepted),
+        prop(d.audited_improved, d.audited)
+    );
+    match d.value() {
+        Some((v, lo, hi)) => {
+            let verdict = if lo > 0.0 {
+                "better than accepting at random"
+            } else if hi < 0.0 {
+                "worse than accepting at random"
+            } else {
+                "not distinguishable from accepting at random"
+            };
+            line += &format!("\n  value (precision minus audited rate) {v:+.2} [{lo:+.2}, {hi:+.2}]: {verdict}");
+        }
+        None => line += "\n  value: not measured (no audits)",
+    }
+    if let Some((brier, base)) = d.brier() {
+        line += &format!("; pragmatist Brier {brier:.3} vs {base:.3} for the base rate over {} predictions", d.scored);
+    }
+    if let Some(extra) = extra {
+        line += &format!("; budget now {extra} extra proposals per tick");
+    }
+    line
 }

@@ -1,53 +1,62 @@
-//! The debater: a panel of three roles votes on each proposal before compute is spent.
+//! The debater: a panel of three roles scores each proposal before compute is spent,
+//! and only as many proposals as there are evaluation slots go on to be evaluated.
 //!
 //! - innovator: novelty (structural and behavioural distance to the population);
-//! - pragmatist: predicted fitness (operator credit under the diagnosis, and the
-//!   fitness of the behaviourally nearest evaluated mechanism relative to the parent);
-//! - contrarian: risk (size, cost, resemblance to past failures).
+//! - contrarian: risk (size, resemblance to past failures);
+//! - pragmatist: the probability that the proposal beats its parent, predicted by a
+//!   model learned online from the run's own evaluated children
+//!   ([`crate::sim::predictor`]), whose inputs include the other two roles' scores, the
+//!   operator's credit, the parent's fitness, spread and trace statistics, and the
+//!   child's distance from its parent.
 //!
-//! Two or three accepts: accept. One: revise (one bounded revision round through the
-//! proposer's constant mutation, then a second vote). None: reject. A configurable
-//! fraction of rejected proposals is evaluated anyway, so the debate's precision is
-//! measured rather than assumed.
+//! Each role votes (kept in the event log), and proposals are ranked by the
+//! pragmatist's probability (ties: more accept votes, then lower id). The top ones fill
+//! the tick's evaluation slots, so the debate never changes how much is evaluated, only
+//! what. A fraction `audit_rate` of the rejected proposals is evaluated anyway, taking a
+//! slot from the lowest-ranked accepted one, so the debate's precision is measured
+//! against the improvement rate of what it rejects. How many proposals the proposer
+//! writes beyond the slots (the debate's budget, [`DebateBudget`]) follows that measured
+//! value.
 
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 
 use crate::genome::Limits;
-use crate::genome::ops::{Mutation, mutate};
 use crate::inner::fingerprint::behavioural_distance;
 use crate::rng;
-use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Status};
+use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Prediction, Status};
 use crate::sim::diagnosis::Diagnosis;
 use crate::sim::events::{Event, Vote};
-use crate::sim::resources::{Clock, Config, EventQueue, Known, Lessons, OperatorStats};
-use crate::sim::spawn::{novelty, prepare};
+use crate::sim::predictor::{Signals, features};
+use crate::sim::resources::{Clock, Config, DebateStats, EventQueue, Lessons, OperatorStats, Pragmatist};
 
 /// How many population members a proposal is compared with (the fittest half and the
 /// most recent half), so a debate costs the same whatever the population size.
 const PANEL_REFERENCE: usize = 64;
-/// The pragmatist accepts when its predicted chance of beating the parent reaches this.
-pub const PRAGMATIST_THRESHOLD: f64 = 0.45;
 /// The contrarian rejects when the risk score reaches this.
 pub const CONTRARIAN_THRESHOLD: f64 = 0.15;
 
-struct Peer {
-    mechanism: Mechanism,
+struct Peer<'a> {
+    mechanism: &'a Mechanism,
     fitness: f64,
 }
 
-/// The panel's view of one proposal.
-fn votes(
-    proposal: &Mechanism,
-    lineage: &Lineage,
-    peers: &[Peer],
-    stats: &OperatorStats,
-    lessons: &Lessons,
-    threshold: f64,
-) -> Vec<Vote> {
+/// What the panel knows besides the proposal: the population it compares with and
+/// what the run has learned.
+struct Context<'a> {
+    peers: Vec<Peer<'a>>,
+    stats: &'a OperatorStats,
+    lessons: &'a Lessons,
+    novelty_threshold: f64,
+    pragmatist: &'a Pragmatist,
+    base_rate: f64,
+}
+
+/// The panel's view of one proposal: the pragmatist's inputs and the three votes.
+fn panel(proposal: &Mechanism, lineage: &Lineage, cx: &Context) -> (Prediction, Vec<Vote>) {
     let (mut structural, mut behavioural, mut nn_fitness) = (1.0f64, 1.0f64, None);
     let mut nearest = f64::INFINITY;
-    for p in peers {
+    for p in &cx.peers {
         structural = structural.min(proposal.bag.distance(&p.mechanism.bag));
         let b = behavioural_distance(&proposal.fingerprint, &p.mechanism.fingerprint);
         behavioural = behavioural.min(b);
@@ -58,29 +67,37 @@ fn votes(
     }
     let novelty = 0.5 * (structural + behavioural);
     let diagnosis = lineage.diagnosis.unwrap_or(Diagnosis::Healthy);
-    let credit = stats.0.get(&(diagnosis, lineage.operator.clone())).copied().unwrap_or_default();
-    let p_success = (credit.wins as f64 + 1.0) / (credit.trials as f64 + 2.0);
+    let credit = cx.stats.0.get(&(diagnosis, lineage.operator.clone())).copied().unwrap_or_default();
+    let operator_credit = (credit.wins as f64 + 1.0) / (credit.trials as f64 + 2.0);
     let parent = lineage.parent_fitness.unwrap_or(0.0);
     let neighbour = nn_fitness.map(|f| 1.0 / (1.0 + (-4.0 * (f - parent)).exp())).unwrap_or(0.5);
-    let predicted = 0.5 * p_success + 0.5 * neighbour;
     let size = proposal.genome.size() as f64 / Limits::default().max_nodes as f64;
     let resembles_failure =
-        lessons.failures.contains(&proposal.hash) || lessons.failures.contains(&proposal.fingerprint.hash);
+        cx.lessons.failures.contains(&proposal.hash) || cx.lessons.failures.contains(&proposal.fingerprint.hash);
     let risk = 0.5 * size + if resembles_failure { 0.6 } else { 0.0 };
+    let x = features(lineage, Signals { operator_credit, neighbour, novelty, risk });
+    let probability = cx.pragmatist.0.predict(&x);
     let vote = |role: &str, ok: bool, score: f64| Vote {
         role: role.into(),
         vote: if ok { "accept" } else { "reject" }.into(),
         score,
     };
-    vec![
-        vote("innovator", novelty >= threshold, novelty),
-        vote("pragmatist", predicted >= PRAGMATIST_THRESHOLD, predicted),
+    let votes = vec![
+        vote("innovator", novelty >= cx.novelty_threshold, novelty),
+        vote("pragmatist", probability >= cx.base_rate, probability),
         vote("contrarian", risk < CONTRARIAN_THRESHOLD, risk),
-    ]
+    ];
+    (Prediction { features: x, probability }, votes)
 }
 
 fn accepts(votes: &[Vote]) -> usize {
     votes.iter().filter(|v| v.vote == "accept").count()
+}
+
+/// Evaluation slots per tick: proposer and recombiner children together. The same
+/// whichever agents are switched on, so ablation arms spend equal compute.
+pub fn evaluation_slots(sc: &crate::scenario::Scenario) -> usize {
+    sc.children_per_tick + sc.crossover_per_tick
 }
 
 /// The debater system.
@@ -89,11 +106,12 @@ pub fn debate(
     mut commands: Commands,
     cfg: Res<Config>,
     clock: Res<Clock>,
-    mut known: ResMut<Known>,
     stats: Res<OperatorStats>,
     lessons: Res<Lessons>,
+    pragmatist: Res<Pragmatist>,
+    debate_stats: Res<DebateStats>,
     mut events: ResMut<EventQueue>,
-    mut q: Query<(Entity, &MechId, &mut Mechanism, &mut Status, &Fitness, &Lineage)>,
+    mut q: Query<(Entity, &MechId, &Mechanism, &mut Status, &Fitness, &Lineage)>,
 ) {
     let sc = &cfg.0;
     let mut proposals: Vec<(Entity, u64)> =
@@ -115,64 +133,60 @@ pub fn debate(
         .filter(|(_, _, _, s, _, _)| matches!(**s, Status::Evaluated | Status::Verified))
         .filter_map(|(e, id, _, _, f, _)| Some((id.0, f.best_known()?, e)))
         .collect();
-    members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut chosen: Vec<usize> = (0..members.len().min(PANEL_REFERENCE / 2)).collect();
-    let mut recent: Vec<usize> = (0..members.len()).collect();
-    recent.sort_by_key(|&i| std::cmp::Reverse(members[i].0));
-    for i in recent {
-        if chosen.len() >= PANEL_REFERENCE.min(members.len()) {
-            break;
-        }
-        if !chosen.contains(&i) {
-            chosen.push(i);
-        }
+    // The fittest half and the most recent half of the panel's reference set, chosen
+    // with partial selections (no full sort of a large population).
+    let half = PANEL_REFERENCE / 2;
+    let by_fitness = |a: &(u64, f64, Entity), b: &(u64, f64, Entity)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if members.len() > half {
+        members.select_nth_unstable_by(half - 1, by_fitness);
     }
-    chosen.sort_unstable();
-    let peers: Vec<Peer> = chosen
-        .into_iter()
-        .filter_map(|i| Some(Peer { mechanism: q.get(members[i].2).ok()?.2.clone(), fitness: members[i].1 }))
+    let split = half.min(members.len());
+    let (fittest, rest) = members.split_at_mut(split);
+    if rest.len() > half {
+        rest.select_nth_unstable_by_key(half - 1, |m| std::cmp::Reverse(m.0));
+    }
+    let mut chosen: Vec<(u64, f64, Entity)> = fittest.to_vec();
+    chosen.extend(rest.iter().take(half));
+    chosen.sort_by_key(|m| m.0);
+    let peers: Vec<Peer> =
+        chosen.iter().filter_map(|m| Some(Peer { mechanism: q.get(m.2).ok()?.2, fitness: m.1 })).collect();
+    let cx = Context {
+        peers,
+        stats: &stats,
+        lessons: &lessons,
+        novelty_threshold: sc.novelty_threshold,
+        pragmatist: &pragmatist,
+        base_rate: debate_stats.base_rate(),
+    };
+    let mut scored: Vec<(Entity, u64, Prediction, Vec<Vote>)> = proposals
+        .iter()
+        .filter_map(|&(e, id)| {
+            let (_, _, mechanism, _, _, lineage) = q.get(e).ok()?;
+            let (prediction, votes) = panel(mechanism, lineage, &cx);
+            Some((e, id, prediction, votes))
+        })
         .collect();
+    drop(cx);
+    scored.sort_by(|a, b| {
+        b.2.probability.total_cmp(&a.2.probability).then(accepts(&b.3).cmp(&accepts(&a.3))).then(a.1.cmp(&b.1))
+    });
+    let slots = evaluation_slots(sc).min(scored.len());
     let mut rng = rng::stream(sc.seed, "debate", &[clock.tick as u64]);
-    for (entity, id) in proposals {
-        let Ok((_, _, mut mechanism, mut status, _, lineage)) = q.get_mut(entity) else { continue };
-        let mut panel = votes(&mechanism, lineage, &peers, &stats, &lessons, sc.novelty_threshold);
-        let mut verdict = match accepts(&panel) {
-            2 | 3 => "accept",
-            1 => "revise",
-            _ => "reject",
-        };
-        if verdict == "revise" {
-            let revised = mutate(&mechanism.genome, Mutation::Constant, &mut rng, &Limits::default()).and_then(prepare);
-            verdict = "reject";
-            if let Some(candidate) = revised.filter(|c| novelty(&known, c).is_ok()) {
-                let second = votes(&candidate.mechanism, lineage, &peers, &stats, &lessons, sc.novelty_threshold);
-                if accepts(&second) >= 2 {
-                    known.structures.entry(candidate.mechanism.hash).or_insert(id);
-                    known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(id);
-                    *mechanism = candidate.mechanism;
-                    events.0.push(Event::Lesson {
-                        tick: clock.tick,
-                        id,
-                        kind: "refine".into(),
-                        detail: format!(
-                            "revised after debate: {}",
-                            crate::genome::syntax::print(&mechanism.genome).replace('\n', " ")
-                        ),
-                    });
-                    verdict = "accept";
-                }
-                panel.extend(second);
-            }
-        }
-        let audited = verdict == "reject" && rng.random::<f64>() < sc.audit_rate;
-        events.0.push(Event::Debated { tick: clock.tick, id, votes: panel, verdict: verdict.into(), audited });
-        match (verdict, audited) {
-            ("accept", _) => *status = Status::Accepted,
-            (_, true) => *status = Status::Audited,
-            _ => {
-                events.0.push(Event::Retired { tick: clock.tick, id, reason: "rejected".into() });
-                commands.entity(entity).despawn();
-            }
+    // Audits: each rejected proposal with probability `audit_rate`; every audit takes
+    // the slot of the lowest-ranked accepted proposal, so evaluations stay at `slots`.
+    let audited: Vec<bool> = (slots..scored.len()).map(|_| rng.random::<f64>() < sc.audit_rate).collect();
+    let accepted = slots.saturating_sub(audited.iter().filter(|a| **a).count());
+    for (rank, (entity, id, prediction, votes)) in scored.into_iter().enumerate() {
+        let is_audit = rank >= slots && audited[rank - slots];
+        let verdict = if rank < accepted { "accept" } else { "reject" };
+        events.0.push(Event::Debated { tick: clock.tick, id, votes, verdict: verdict.into(), audited: is_audit });
+        let Ok((_, _, _, mut status, _, _)) = q.get_mut(entity) else { continue };
+        if rank < accepted || is_audit {
+            *status = if is_audit { Status::Audited } else { Status::Accepted };
+            commands.entity(entity).insert(prediction);
+        } else {
+            events.0.push(Event::Retired { tick: clock.tick, id, reason: "rejected".into() });
+            commands.entity(entity).despawn();
         }
     }
 }

@@ -6,12 +6,16 @@ use rand::RngExt;
 
 use crate::genome::Limits;
 use crate::rng;
+use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
-use crate::sim::diagnosis::{Diagnosis, diagnose};
+use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::Event;
 use crate::sim::operators::rank_operators;
-use crate::sim::resources::{Clock, Config, EventQueue, Known, OperatorStats};
-use crate::sim::spawn::{Birth, novelty, prepare, spawn};
+use crate::sim::resources::{Clock, Config, DebateBudget, EventQueue, Known, OperatorStats};
+use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+
+/// Attempts per wanted child before the proposer gives up for the tick.
+const ATTEMPTS_PER_CHILD: usize = 4;
 
 /// A parent the proposer may choose.
 pub struct ParentView<'a> {
@@ -23,6 +27,10 @@ pub struct ParentView<'a> {
     pub fitness: f64,
     /// Its diagnosis.
     pub diagnosis: Diagnosis,
+    /// Its fitness record (the claim episodes a child is raced against).
+    pub record: &'a Fitness,
+    /// Its trace statistics.
+    pub traits: &'a TraceStats,
 }
 
 /// Tournament selection: `size` random entrants, the fittest wins (ties: lower id).
@@ -35,13 +43,23 @@ pub fn tournament<'a>(pool: &'a [ParentView<'a>], size: usize, rng: &mut rng::Rn
         .max_by(|a, b| a.fitness.total_cmp(&b.fitness).then(b.id.cmp(&a.id)))
 }
 
+/// How many children the proposer writes this tick: the evaluation slots the
+/// recombiner's pending children leave free, plus the debate's budget of proposals it
+/// may reject.
+pub fn proposals_this_tick(sc: &crate::scenario::Scenario, pending: usize, debate: &DebateBudget) -> usize {
+    let extra = if sc.debater_enabled { debate.extra } else { 0 };
+    evaluation_slots(sc).saturating_sub(pending) + extra
+}
+
 /// The proposer system.
+#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn propose(
     mut commands: Commands,
     cfg: Res<Config>,
     mut clock: ResMut<Clock>,
     mut known: ResMut<Known>,
     stats: Res<OperatorStats>,
+    budget: Res<DebateBudget>,
     mut events: ResMut<EventQueue>,
     population: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
 ) {
@@ -49,17 +67,34 @@ pub fn propose(
     if !sc.proposer_enabled || sc.children_per_tick == 0 {
         return;
     }
-    let mut pool: Vec<ParentView> = population
-        .iter()
-        .filter(|(_, _, s, _, _)| matches!(s, Status::Evaluated | Status::Verified))
-        .filter_map(|(id, m, _, f, t)| {
-            Some(ParentView { id: id.0, mechanism: m, fitness: f.best_known()?, diagnosis: diagnose(&t.0) })
-        })
-        .collect();
+    let mut pending = 0;
+    let mut pool: Vec<ParentView> = Vec::new();
+    for (id, m, s, f, t) in population.iter() {
+        match s {
+            Status::Proposed => pending += 1,
+            Status::Evaluated | Status::Verified => {
+                let Some(fitness) = f.best_known() else { continue };
+                pool.push(ParentView {
+                    id: id.0,
+                    mechanism: m,
+                    fitness,
+                    diagnosis: diagnose(&t.0),
+                    record: f,
+                    traits: &t.0,
+                });
+            }
+            _ => {}
+        }
+    }
     pool.sort_by_key(|p| p.id);
     let mut rng = rng::stream(sc.seed, "propose", &[clock.tick as u64]);
     let limits = Limits::default();
-    for _ in 0..sc.children_per_tick {
+    let target = proposals_this_tick(sc, pending, &budget);
+    let (mut made, mut attempts) = (0, 0);
+    // Duplicates and failed operators do not use up the tick's proposals: try again,
+    // up to a bounded number of attempts, so the slots are filled with new children.
+    while made < target && attempts < ATTEMPTS_PER_CHILD * target {
+        attempts += 1;
         let Some(parent) = tournament(&pool, sc.tournament, &mut rng) else { return };
         let donor = &pool[rng.random_range(0..pool.len())];
         let mut child = None;
@@ -106,6 +141,7 @@ pub fn propose(
             operator: op.name().to_string(),
             diagnosis: Some(parent.diagnosis),
             parent_fitness: Some(parent.fitness),
+            parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
         };
         spawn(
             &mut commands,
@@ -117,5 +153,6 @@ pub fn propose(
             Status::Proposed,
             Fitness::default(),
         );
+        made += 1;
     }
 }

@@ -11,9 +11,22 @@ use bevy_ecs::prelude::*;
 use crate::genome::Limits;
 use crate::genome::ops::crossover;
 use crate::rng;
-use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
-use crate::sim::resources::{Clock, Config, EventQueue, Known};
-use crate::sim::spawn::{Birth, novelty, prepare, spawn};
+use crate::sim::agents::debater::evaluation_slots;
+use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
+use crate::sim::resources::{AgentYield, Clock, Config, EventQueue, Known};
+use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+
+/// Crossover children this tick: the configured share of the evaluation slots, or
+/// (adaptive) the share the recombiner's measured yield earns.
+pub fn crossovers_this_tick(sc: &crate::scenario::Scenario, yields: &AgentYield) -> usize {
+    if !sc.recombiner_enabled || sc.crossover_per_tick == 0 {
+        return 0;
+    }
+    if !sc.recombiner_adaptive || !sc.proposer_enabled {
+        return sc.crossover_per_tick;
+    }
+    yields.recombiner_slots(evaluation_slots(sc), sc.crossover_per_tick)
+}
 
 /// The recombiner system.
 pub fn recombine(
@@ -21,18 +34,20 @@ pub fn recombine(
     cfg: Res<Config>,
     mut clock: ResMut<Clock>,
     mut known: ResMut<Known>,
+    yields: Res<AgentYield>,
     mut events: ResMut<EventQueue>,
-    q: Query<(&MechId, &Mechanism, &Status, &Fitness)>,
+    q: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
 ) {
     let sc = &cfg.0;
-    if !sc.recombiner_enabled || sc.crossover_per_tick == 0 {
+    let wanted = crossovers_this_tick(sc, &yields);
+    if wanted == 0 {
         return;
     }
     let elite_status = if sc.verifier_enabled { Status::Verified } else { Status::Evaluated };
-    let mut elites: Vec<(u64, f64, &Mechanism)> = q
+    let mut elites: Vec<(u64, f64, &Mechanism, &Fitness, &Traits)> = q
         .iter()
         .filter(|r| *r.2 == elite_status)
-        .filter_map(|(id, m, _, f)| Some((id.0, f.best_known()?, m)))
+        .filter_map(|(id, m, _, f, t)| Some((id.0, f.best_known()?, m, f, t)))
         .collect();
     elites.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     elites.truncate(sc.elites.max(2) * 2);
@@ -49,7 +64,7 @@ pub fn recombine(
     let mut rng = rng::stream(sc.seed, "recombine", &[clock.tick as u64]);
     let mut made = 0;
     for (distance, i, j) in pairs {
-        if made >= sc.crossover_per_tick {
+        if made >= wanted {
             break;
         }
         let (a, b) = (&elites[i], &elites[j]);
@@ -66,6 +81,7 @@ pub fn recombine(
             operator: format!("crossover(d={distance:.2})"),
             diagnosis: None,
             parent_fitness: Some(a.1.max(b.1)),
+            parent: parent_info(a.2, a.3, &a.4.0, &candidate.mechanism),
         };
         spawn(
             &mut commands,

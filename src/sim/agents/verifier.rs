@@ -1,4 +1,6 @@
-//! The verifier: re-runs would-be elites on fresh seeds never used for their claim,
+//! The verifier: re-runs would-be elites on the shared verification seeds (never used
+//! by any claim, the same for every mechanism, so elites are compared episode by
+//! episode),
 //! checks that a claim episode re-runs bit for bit, audits live genes (genes that never
 //! fired are reported and simplified away), and replaces claimed by verified fitness.
 
@@ -7,11 +9,16 @@ use bevy_ecs::prelude::*;
 use crate::genome::Program;
 use crate::genome::ops::prune_dead;
 use crate::inner::trace::gene_report;
-use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status};
+use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 use crate::sim::episodes::{claim_episodes, ensure_reference, gains, mean_sd, run_jobs, sum_live, verify_episodes};
 use crate::sim::events::Event;
-use crate::sim::resources::{Clock, Config, EventQueue, Known, Metrics, Reference, ReferenceCache, Tasks};
-use crate::sim::spawn::{Birth, novelty, prepare, spawn};
+use crate::sim::resources::{
+    AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
+};
+use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+
+/// What the verifier reads and writes on each mechanism.
+type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a mut Fitness, &'a Lineage, &'a Traits);
 
 /// The verifier system.
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
@@ -24,8 +31,10 @@ pub fn verify(
     mut cache: ResMut<ReferenceCache>,
     mut known: ResMut<Known>,
     mut metrics: ResMut<Metrics>,
+    mut stats: ResMut<OperatorStats>,
+    mut yields: ResMut<AgentYield>,
     mut events: ResMut<EventQueue>,
-    mut q: Query<(Entity, &MechId, &mut Mechanism, &mut Status, &mut Fitness)>,
+    mut q: Query<VerifyRow>,
 ) {
     let sc = &cfg.0;
     metrics.tick_gaps.clear();
@@ -38,7 +47,7 @@ pub fn verify(
     let mut candidates: Vec<(Entity, u64, f64)> = q
         .iter()
         .filter(|r| *r.3 == Status::Evaluated)
-        .filter_map(|(e, id, _, _, f)| Some((e, id.0, f.claimed?)))
+        .filter_map(|(e, id, _, _, f, _, _)| Some((e, id.0, f.claimed?)))
         .filter(|c| c.2 > threshold)
         .collect();
     candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
@@ -47,12 +56,12 @@ pub fn verify(
         return;
     }
     let claim = claim_episodes(sc.seed, tasks.0.len(), sc.inner_seeds);
+    let fresh = verify_episodes(sc.seed, tasks.0.len(), sc.verify_seeds);
+    metrics.compute += ensure_reference(&mut cache, &reference.0, &fresh, &tasks.0, sc.inner_budget);
     let mut plans = Vec::new();
     for &(entity, id, _) in &candidates {
-        let fresh = verify_episodes(sc.seed, id, tasks.0.len(), sc.verify_seeds);
-        metrics.compute += ensure_reference(&mut cache, &reference.0, &fresh, &tasks.0, sc.inner_budget);
         let Ok(row) = q.get(entity) else { continue };
-        plans.push((entity, id, row.2.program.clone(), fresh));
+        plans.push((entity, id, row.2.program.clone(), &fresh));
     }
     // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
     let jobs: Vec<(&Program, usize, u64)> = plans
@@ -66,7 +75,7 @@ pub fn verify(
         let rerun = &results[offset + fresh.len()];
         offset += fresh.len() + 1;
         metrics.compute += chunk.iter().chain(std::iter::once(rerun)).map(|r| r.spent).sum::<f64>();
-        let Ok((_, _, mut mechanism, mut status, mut fitness)) = q.get_mut(entity) else { continue };
+        let Ok((_, _, mut mechanism, mut status, mut fitness, lineage, traits)) = q.get_mut(entity) else { continue };
         let g = gains(chunk, &cache, &tasks.0);
         let (value, spread) = mean_sd(&g);
         let claimed = fitness.claimed.unwrap_or(f64::NAN);
@@ -76,6 +85,18 @@ pub fn verify(
         fitness.verified_episodes = g;
         *status = Status::Verified;
         metrics.tick_gaps.push(claimed - value);
+        // A verified win: the child's verified fitness beats its parent's fitness at
+        // birth. Operator credit and the agents' yields count these, not claims.
+        if lineage.parent_fitness.is_some_and(|p| value > p) {
+            if let Some(diagnosis) = lineage.diagnosis {
+                stats.0.entry((diagnosis, lineage.operator.clone())).or_default().wins += 1;
+            }
+            match lineage.agent {
+                AgentKind::Proposer => yields.proposer.wins += 1,
+                AgentKind::Recombiner => yields.recombiner.wins += 1,
+                _ => {}
+            }
+        }
         events.0.push(Event::Verified {
             tick: clock.tick,
             id,
@@ -118,12 +139,16 @@ pub fn verify(
             operator: "prune-dead".into(),
             diagnosis: None,
             parent_fitness: Some(value),
+            parent: parent_info(&mechanism, &fitness, &traits.0, &candidate.mechanism),
         };
         // The pruned genome differs only in genes that never fired, but it has not been
-        // verified itself: it enters as a claim (its parent's verified episodes) and
-        // must pass the verifier on its own fresh seeds before it counts as a win.
-        let inherited =
-            Fitness { claimed: Some(value), claimed_episodes: fitness.verified_episodes.clone(), ..Fitness::default() };
+        // verified itself: it enters with its parent's claim (the claim seeds, so races
+        // against it stay paired) and must pass the verifier before it counts as a win.
+        let inherited = Fitness {
+            claimed: fitness.claimed,
+            claimed_episodes: fitness.claimed_episodes.clone(),
+            ..Fitness::default()
+        };
         spawn(&mut commands, &mut clock, &mut known, &mut events, candidate, birth, Status::Evaluated, inherited);
     }
 }
