@@ -1,8 +1,8 @@
 //! The pragmatist's learned prediction: will a proposal beat its parent?
 //!
 //! An online logistic regression over features the panel can see before compute is
-//! spent (operator credit under the diagnosis, the diagnosis itself, the parent's
-//! fitness, spread and trace statistics, the child's structural and behavioural distance
+//! spent (the operator, its credit under the diagnosis, the diagnosis itself, the
+//! parent's fitness, rank, spread and trace statistics, the child's structural and behavioural distance
 //! from its parent, novelty, risk, the nearest evaluated neighbour's fitness). It learns
 //! from the run's own evaluated children (accepted and audited), one stochastic gradient
 //! step per labelled child in id order, so it is deterministic; its weights are part of
@@ -10,11 +10,14 @@
 
 use super::components::{AgentKind, Lineage};
 use super::diagnosis::Diagnosis;
+use super::operators::Operator;
 
+/// Number of proposer operators (one indicator feature each).
+const OPERATORS: usize = 12;
 /// Number of features (bias included).
-pub const FEATURES: usize = 20;
+pub const FEATURES: usize = 21 + OPERATORS;
 /// Step size of the online gradient step.
-const LEARNING_RATE: f64 = 0.05;
+const LEARNING_RATE: f64 = 0.1;
 /// L2 penalty per step (keeps rare features from running away).
 const L2: f64 = 1e-3;
 
@@ -29,6 +32,9 @@ pub struct Signals {
     pub novelty: f64,
     /// The contrarian's risk score.
     pub risk: f64,
+    /// Fraction of the panel's reference population fitter than the parent (0 = the
+    /// parent is the fittest: its claim is the most likely to have been lucky).
+    pub parent_rank: f64,
 }
 
 /// The feature vector of a proposal.
@@ -50,10 +56,19 @@ pub fn features(lineage: &Lineage, signals: Signals) -> [f64; FEATURES] {
     x[11] = p.traits.failures;
     x[12] = p.traits.diversity;
     x[13] = f64::from(u8::from(lineage.agent == AgentKind::Recombiner));
+    // Indicators: the diagnosis (14..20), then the proposer's operator (21..).
+    debug_assert_eq!(14 + Diagnosis::ALL.len(), 20);
     if let Some(d) = lineage.diagnosis {
         x[14 + d.index()] = 1.0;
     }
-    debug_assert_eq!(14 + Diagnosis::ALL.len(), FEATURES);
+    x[20] = signals.parent_rank;
+    let ops = Operator::all();
+    debug_assert_eq!(ops.len(), OPERATORS);
+    if lineage.agent == AgentKind::Proposer
+        && let Some(k) = ops.iter().position(|o| o.name() == lineage.operator)
+    {
+        x[21 + k] = 1.0;
+    }
     x
 }
 

@@ -75,7 +75,9 @@ fn panel(proposal: &Mechanism, lineage: &Lineage, cx: &Context) -> (Prediction, 
     let resembles_failure =
         cx.lessons.failures.contains(&proposal.hash) || cx.lessons.failures.contains(&proposal.fingerprint.hash);
     let risk = 0.5 * size + if resembles_failure { 0.6 } else { 0.0 };
-    let x = features(lineage, Signals { operator_credit, neighbour, novelty, risk });
+    let fitter = cx.peers.iter().filter(|p| p.fitness > parent).count();
+    let parent_rank = if cx.peers.is_empty() { 0.5 } else { fitter as f64 / cx.peers.len() as f64 };
+    let x = features(lineage, Signals { operator_credit, neighbour, novelty, risk, parent_rank });
     let probability = cx.pragmatist.0.predict(&x);
     let vote = |role: &str, ok: bool, score: f64| Vote {
         role: role.into(),
