@@ -46,6 +46,51 @@ pub fn prepare(genome: Genome) -> Option<Candidate> {
     Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } })
 }
 
+/// Compile a genome and check that it is new, paying for the fingerprint (an inner run
+/// on the probe task) only when its structure is new. `None` if it fails the checker.
+pub fn prepare_novel(known: &Known, genome: Genome) -> Option<Result<Candidate, NotNovel>> {
+    let program = Program::compile(&genome, Limits::default()).ok()?;
+    let hash = structural_hash(&genome);
+    if let Some(&id) = known.structures.get(&hash) {
+        return Some(Err(NotNovel::Structure(id)));
+    }
+    let fingerprint = fingerprint(&program);
+    let bag = SubtreeBag::of(&genome);
+    let candidate = Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } };
+    Some(novelty(known, &candidate).map(|()| candidate))
+}
+
+/// Compile a batch of genomes, in order: structural duplicates of known mechanisms are
+/// found first, then the rest are fingerprinted in parallel (the result of each genome
+/// does not depend on the thread count). Behavioural novelty, and duplicates within
+/// the batch, are for the caller to check as it admits them in order.
+pub fn prepare_batch(known: &Known, genomes: Vec<Genome>) -> Vec<Option<Result<Candidate, NotNovel>>> {
+    use rayon::prelude::*;
+    let staged: Vec<Option<Result<(Genome, Program, u64), NotNovel>>> = genomes
+        .into_iter()
+        .map(|genome| {
+            let program = Program::compile(&genome, Limits::default()).ok()?;
+            let hash = structural_hash(&genome);
+            if let Some(&id) = known.structures.get(&hash) {
+                return Some(Err(NotNovel::Structure(id)));
+            }
+            Some(Ok((genome, program, hash)))
+        })
+        .collect();
+    staged
+        .into_par_iter()
+        .map(|s| {
+            s.map(|r| {
+                r.map(|(genome, program, hash)| {
+                    let fingerprint = fingerprint(&program);
+                    let bag = SubtreeBag::of(&genome);
+                    Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } }
+                })
+            })
+        })
+        .collect()
+}
+
 /// Whether the candidate is new in structure and behaviour.
 pub fn novelty(known: &Known, c: &Candidate) -> Result<(), NotNovel> {
     if let Some(&id) = known.structures.get(&c.mechanism.hash) {

@@ -10,9 +10,9 @@ use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::Event;
-use crate::sim::operators::rank_operators;
+use crate::sim::operators::{Operator, rank_operators};
 use crate::sim::resources::{Clock, Config, DebateBudget, EventQueue, Known, OperatorStats};
-use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+use crate::sim::spawn::{Birth, novelty, parent_info, prepare_batch, spawn};
 
 /// Attempts per wanted child before the proposer gives up for the tick.
 const ATTEMPTS_PER_CHILD: usize = 4;
@@ -93,66 +93,80 @@ pub fn propose(
     let (mut made, mut attempts) = (0, 0);
     // Duplicates and failed operators do not use up the tick's proposals: try again,
     // up to a bounded number of attempts, so the slots are filled with new children.
+    // Each round drafts the children still wanted, then fingerprints the structurally
+    // new ones in parallel (the fingerprint, an inner run on the probe task, is the
+    // outer loop's largest cost), then admits them in draft order.
     while made < target && attempts < ATTEMPTS_PER_CHILD * target {
-        attempts += 1;
-        let Some(parent) = tournament(&pool, sc.tournament, &mut rng) else { return };
-        let donor = &pool[rng.random_range(0..pool.len())];
-        let mut child = None;
-        for op in rank_operators(&stats, parent.diagnosis, &mut rng) {
-            if let Some(g) = op.apply(&parent.mechanism.genome, &donor.mechanism.genome, &mut rng, &limits) {
-                child = Some((op, g));
-                break;
+        let want = (target - made).min(ATTEMPTS_PER_CHILD * target - attempts);
+        attempts += want;
+        let mut drafts = Vec::new();
+        for _ in 0..want {
+            let Some(parent) = tournament(&pool, sc.tournament, &mut rng) else { return };
+            let donor = &pool[rng.random_range(0..pool.len())];
+            let child = rank_operators(&stats, parent.diagnosis, &mut rng).into_iter().find_map(|op| {
+                op.apply(&parent.mechanism.genome, &donor.mechanism.genome, &mut rng, &limits).map(|g| (op, g))
+            });
+            match child {
+                Some((op, genome)) => drafts.push((parent, donor, op, genome)),
+                None => events.0.push(Event::Lesson {
+                    tick: clock.tick,
+                    id: parent.id,
+                    kind: "operator-failed".into(),
+                    detail: "no operator produced a valid child".into(),
+                }),
             }
         }
-        let Some((op, mut genome)) = child else {
-            events.0.push(Event::Lesson {
-                tick: clock.tick,
-                id: parent.id,
-                kind: "operator-failed".into(),
-                detail: "no operator produced a valid child".into(),
-            });
-            continue;
-        };
-        genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
-        // Refine: operators return checked genomes, so a compile failure here means a
-        // limit was hit after renaming; pivot to the parent's behaviour by skipping.
-        let Some(candidate) = prepare(genome) else {
-            events.0.push(Event::Lesson {
-                tick: clock.tick,
-                id: parent.id,
-                kind: "pivot".into(),
-                detail: op.name().into(),
-            });
-            continue;
-        };
-        if let Err(dup) = novelty(&known, &candidate) {
-            events.0.push(dup.event(clock.tick, parent.id, op.name()));
-            continue;
-        }
-        let parents =
-            if matches!(op, crate::sim::operators::Operator::Graft | crate::sim::operators::Operator::Crossover) {
+        let prepared = prepare_batch(&known, drafts.iter().map(|d| d.3.clone()).collect());
+        for ((parent, donor, op, _), prepared) in drafts.into_iter().zip(prepared) {
+            // Operators return checked genomes, so a compile failure here means a limit
+            // was hit; pivot to the parent's behaviour by skipping.
+            let Some(prepared) = prepared else {
+                events.0.push(Event::Lesson {
+                    tick: clock.tick,
+                    id: parent.id,
+                    kind: "pivot".into(),
+                    detail: op.name().into(),
+                });
+                continue;
+            };
+            // Earlier children of this round are known now: check again.
+            let candidate = match prepared.and_then(|c| novelty(&known, &c).map(|()| c)) {
+                Ok(mut c) => {
+                    c.mechanism.genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
+                    c
+                }
+                Err(dup) => {
+                    events.0.push(dup.event(clock.tick, parent.id, op.name()));
+                    continue;
+                }
+            };
+            let parents = if matches!(op, Operator::Graft | Operator::Crossover) {
                 vec![parent.id, donor.id]
             } else {
                 vec![parent.id]
             };
-        let birth = Birth {
-            parents,
-            agent: AgentKind::Proposer,
-            operator: op.name().to_string(),
-            diagnosis: Some(parent.diagnosis),
-            parent_fitness: Some(parent.fitness),
-            parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
-        };
-        spawn(
-            &mut commands,
-            &mut clock,
-            &mut known,
-            &mut events,
-            candidate,
-            birth,
-            Status::Proposed,
-            Fitness::default(),
-        );
-        made += 1;
+            let birth = Birth {
+                parents,
+                agent: AgentKind::Proposer,
+                operator: op.name().to_string(),
+                diagnosis: Some(parent.diagnosis),
+                parent_fitness: Some(parent.fitness),
+                parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
+            };
+            spawn(
+                &mut commands,
+                &mut clock,
+                &mut known,
+                &mut events,
+                candidate,
+                birth,
+                Status::Proposed,
+                Fitness::default(),
+            );
+            made += 1;
+            if made == target {
+                break;
+            }
+        }
     }
 }

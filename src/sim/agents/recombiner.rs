@@ -14,7 +14,7 @@ use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
 use crate::sim::resources::{AgentYield, Clock, Config, EventQueue, Known};
-use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+use crate::sim::spawn::{Birth, parent_info, prepare_novel, spawn};
 
 /// Crossover children this tick: the configured share of the evaluation slots, or
 /// (adaptive) the share the recombiner's measured yield earns.
@@ -70,11 +70,14 @@ pub fn recombine(
         let (a, b) = (&elites[i], &elites[j]);
         let Some(mut genome) = crossover(&a.2.genome, &b.2.genome, &mut rng, &Limits::default()) else { continue };
         genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
-        let Some(candidate) = prepare(genome) else { continue };
-        if let Err(dup) = novelty(&known, &candidate) {
-            events.0.push(dup.event(clock.tick, a.0, "crossover"));
-            continue;
-        }
+        let candidate = match prepare_novel(&known, genome) {
+            None => continue,
+            Some(Ok(c)) => c,
+            Some(Err(dup)) => {
+                events.0.push(dup.event(clock.tick, a.0, "crossover"));
+                continue;
+            }
+        };
         let birth = Birth {
             parents: vec![a.0, b.0],
             agent: AgentKind::Recombiner,

@@ -41,9 +41,15 @@ pub fn verify(
     if !sc.verifier_enabled || sc.verify_per_tick == 0 {
         return;
     }
-    let mut verified: Vec<f64> = q.iter().filter(|r| *r.3 == Status::Verified).filter_map(|r| r.4.verified).collect();
-    verified.sort_by(|a, b| b.total_cmp(a));
-    let threshold = if verified.len() < sc.elites.max(1) { f64::NEG_INFINITY } else { verified[sc.elites.max(1) - 1] };
+    // Like with like: a candidate's claim is compared with the claim (same claim seeds)
+    // of the elite it would displace, the k-th best verified mechanism. Verification and
+    // claim seeds are different episode sets, so a claim is never compared with a
+    // verified value (their difficulty differs systematically).
+    let mut verified: Vec<(f64, f64)> =
+        q.iter().filter(|r| *r.3 == Status::Verified).filter_map(|r| Some((r.4.verified?, r.4.claimed?))).collect();
+    verified.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let k = sc.elites.max(1);
+    let threshold = if verified.len() < k { f64::NEG_INFINITY } else { verified[k - 1].1 };
     let mut candidates: Vec<(Entity, u64, f64)> = q
         .iter()
         .filter(|r| *r.3 == Status::Evaluated)
