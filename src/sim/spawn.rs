@@ -60,13 +60,16 @@ pub fn prepare_novel(known: &Known, genome: Genome) -> Option<Result<Candidate, 
     Some(novelty(known, &candidate).map(|()| candidate))
 }
 
+/// A compiled genome with its structural hash, waiting for its fingerprint.
+type Staged = (Genome, Program, u64);
+
 /// Compile a batch of genomes, in order: structural duplicates of known mechanisms are
 /// found first, then the rest are fingerprinted in parallel (the result of each genome
 /// does not depend on the thread count). Behavioural novelty, and duplicates within
 /// the batch, are for the caller to check as it admits them in order.
 pub fn prepare_batch(known: &Known, genomes: Vec<Genome>) -> Vec<Option<Result<Candidate, NotNovel>>> {
     use rayon::prelude::*;
-    let staged: Vec<Option<Result<(Genome, Program, u64), NotNovel>>> = genomes
+    let staged: Vec<Option<Result<Staged, NotNovel>>> = genomes
         .into_iter()
         .map(|genome| {
             let program = Program::compile(&genome, Limits::default()).ok()?;
