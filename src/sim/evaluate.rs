@@ -215,3 +215,38 @@ pub fn evaluate(
     }
     budget.follow(&debate, sc.debate_max_extra);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::components::ParentInfo;
+
+    fn child_of(parent_claim: Vec<f64>) -> Lineage {
+        Lineage {
+            parents: vec![1],
+            agent: AgentKind::Proposer,
+            operator: "mutate-constant".into(),
+            diagnosis: None,
+            tick: 0,
+            parent_fitness: Some(parent_claim.iter().sum::<f64>() / parent_claim.len() as f64),
+            parent: ParentInfo { claim: parent_claim, ..ParentInfo::default() },
+        }
+    }
+
+    #[test]
+    fn the_race_drops_clear_losers_only_and_compares_episode_by_episode() {
+        let parent = vec![0.5, 0.1, 0.9, 0.4, 0.2, 0.8];
+        let lineage = child_of(parent.clone());
+        // Worse by 0.3 on every episode: clear after three pairs.
+        let worse: Vec<f64> = parent.iter().map(|p| p - 0.3).collect();
+        assert!(!clear_loser(&worse[..2], &lineage), "two pairs are never enough");
+        assert!(clear_loser(&worse[..3], &lineage));
+        assert_eq!(improved_over_parent(&worse, &lineage), Some(false));
+        // Noisy around the parent: not a clear loser.
+        let noisy = vec![0.6, 0.0, 1.0, 0.3, 0.3, 0.7];
+        assert!(!clear_loser(&noisy, &lineage));
+        // Paired over the episodes the child has: better on each of them.
+        let better = vec![0.6, 0.2, 1.0];
+        assert_eq!(improved_over_parent(&better, &lineage), Some(true));
+    }
+}

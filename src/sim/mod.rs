@@ -211,7 +211,12 @@ impl Simulation {
         world.insert_resource(snap.debate_budget);
         world.insert_resource(Pragmatist(snap.predictor.clone()));
         world.insert_resource(snap.agent_yield);
-        world.insert_resource(Metrics { rows: snap.metrics.clone(), compute: snap.compute, ..Metrics::default() });
+        world.insert_resource(Metrics {
+            rows: snap.metrics.clone(),
+            compute: snap.compute,
+            verified_mechanisms: snap.verified_mechanisms,
+            ..Metrics::default()
+        });
         for m in &snap.mechanisms {
             let genome = load_genome(&m.genome, &Limits::default()).map_err(|d| SimError::Genome {
                 id: m.id,
@@ -340,11 +345,11 @@ impl Simulation {
             .zip(base)
             .map(|(m, r)| episodes::gain(m.regret, r.regret, tasks[m.task].resolution()))
             .collect();
-        let rows = &w.resource::<Metrics>().rows;
+        let metrics = w.resource::<Metrics>();
         let chosen_from = if sc.verifier_enabled {
-            rows.iter().map(|r| r.verified).sum()
+            metrics.verified_mechanisms as usize
         } else {
-            rows.iter().map(|r| r.evaluated).sum()
+            metrics.rows.iter().map(|r| r.evaluated).sum()
         };
         Some(ChampionReport { champion, gains, chosen_from })
     }
@@ -418,6 +423,7 @@ impl Simulation {
             agent_yield: *w.resource::<AgentYield>(),
             metrics: w.resource::<Metrics>().rows.clone(),
             compute: w.resource::<Metrics>().compute,
+            verified_mechanisms: w.resource::<Metrics>().verified_mechanisms,
             events_len,
         }
     }

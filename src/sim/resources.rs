@@ -247,6 +247,8 @@ pub struct Metrics {
     pub tick_evaluated: usize,
     /// Verifications in the current tick and their gaps.
     pub tick_gaps: Vec<f64>,
+    /// Distinct mechanisms verified so far (the pool a champion is the best of).
+    pub verified_mechanisms: u64,
 }
 
 /// The compiled reference mechanism.
@@ -256,3 +258,61 @@ pub struct Reference(pub crate::genome::Program);
 /// The pragmatist's learned predictor.
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
 pub struct Pragmatist(pub super::predictor::Predictor);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_contains_the_proportion_and_narrows_with_n() {
+        let (lo, hi) = wilson(20, 100);
+        assert!(lo < 0.2 && 0.2 < hi);
+        let (lo2, hi2) = wilson(200, 1000);
+        assert!(hi2 - lo2 < hi - lo);
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn the_debate_budget_follows_the_measured_value() {
+        let good = DebateStats {
+            accepted: 400,
+            accepted_improved: 120,
+            audited: 40,
+            audited_improved: 2,
+            ..Default::default()
+        };
+        let useless = DebateStats {
+            accepted: 400,
+            accepted_improved: 40,
+            audited: 40,
+            audited_improved: 8,
+            ..Default::default()
+        };
+        let unmeasured = DebateStats { audited: 5, ..good };
+        let mut b = DebateBudget { extra: 2 };
+        b.follow(&unmeasured, 6);
+        assert_eq!(b.extra, 2, "fewer than MIN_AUDITS audits move nothing");
+        b.follow(&good, 6);
+        assert_eq!(b.extra, 3);
+        for _ in 0..10 {
+            b.follow(&good, 6);
+        }
+        assert_eq!(b.extra, 6, "capped at max_extra");
+        for _ in 0..10 {
+            b.follow(&useless, 6);
+        }
+        assert_eq!(b.extra, 1, "never below one, so the debate stays measured");
+    }
+
+    #[test]
+    fn the_recombiner_share_follows_its_verified_yield() {
+        let start = AgentYield::default();
+        assert_eq!(start.recombiner_slots(7, 1), 1);
+        let fertile =
+            AgentYield { proposer: Credit { trials: 600, wins: 6 }, recombiner: Credit { trials: 200, wins: 20 } };
+        assert!(fertile.recombiner_slots(7, 1) >= 4);
+        let barren =
+            AgentYield { proposer: Credit { trials: 600, wins: 30 }, recombiner: Credit { trials: 200, wins: 0 } };
+        assert_eq!(barren.recombiner_slots(7, 3), 1, "at least one slot each");
+    }
+}

@@ -95,6 +95,8 @@ pub struct Snapshot {
     pub metrics: Vec<MetricsRow>,
     /// Compute spent.
     pub compute: f64,
+    /// Distinct mechanisms verified so far.
+    pub verified_mechanisms: u64,
     /// Length in bytes of the event log at this checkpoint.
     pub events_len: u64,
 }
@@ -220,6 +222,7 @@ mod tests {
             agent_yield: AgentYield::default(),
             metrics: vec![],
             compute: 1.0,
+            verified_mechanisms: 0,
             events_len: 10,
         }
     }

@@ -10,12 +10,19 @@ use crate::genome::Program;
 use crate::genome::ops::prune_dead;
 use crate::inner::trace::gene_report;
 use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
-use crate::sim::episodes::{claim_episodes, ensure_reference, gains, mean_sd, run_jobs, sum_live, verify_episodes};
+use std::ops::Range;
+
+use crate::sim::episodes::{
+    SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, mean_sd, run_jobs, sum_live,
+};
 use crate::sim::events::Event;
 use crate::sim::resources::{
     AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
 };
 use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+
+/// The most an elite's verification is extended, in multiples of `verifier.seeds`.
+const EXTEND_LIMIT: u32 = 4;
 
 /// What the verifier reads and writes on each mechanism.
 type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a mut Fitness, &'a Lineage, &'a Traits);
@@ -58,31 +65,67 @@ pub fn verify(
         .collect();
     candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
     candidates.truncate(sc.verify_per_tick);
-    if candidates.is_empty() {
-        return;
-    }
-    let claim = claim_episodes(sc.seed, tasks.0.len(), sc.inner_seeds);
-    let fresh = verify_episodes(sc.seed, tasks.0.len(), sc.verify_seeds);
-    metrics.compute += ensure_reference(&mut cache, &reference.0, &fresh, &tasks.0, sc.inner_budget);
+    let ntasks = tasks.0.len();
+    let claim = claim_episodes(sc.seed, ntasks, sc.inner_seeds);
+    let first = 0..sc.verify_seeds;
     let mut plans = Vec::new();
     for &(entity, id, _) in &candidates {
         let Ok(row) = q.get(entity) else { continue };
-        plans.push((entity, id, row.2.program.clone(), &fresh));
+        plans.push((entity, id, row.2.program.clone(), first.clone()));
+    }
+    // Slots no candidate needs go to the closest decision the run makes: which elite is
+    // the champion. The best verified elites get another `verify_seeds` blocks (up to
+    // `EXTEND_LIMIT` times the first verification), so a lucky verification regresses
+    // before it is crowned.
+    let spare = sc.verify_per_tick.saturating_sub(plans.len());
+    let mut elites: Vec<(Entity, u64, f64, usize)> = q
+        .iter()
+        .filter(|r| *r.3 == Status::Verified)
+        .filter_map(|r| Some((r.0, r.1.0, r.4.verified?, r.4.verified_episodes.len() / ntasks.max(1))))
+        .collect();
+    elites.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+    for &(entity, id, _, blocks) in elites.iter().take(sc.elites.max(1)) {
+        if plans.len() >= candidates.len() + spare {
+            break;
+        }
+        let blocks = blocks as u32;
+        if blocks >= EXTEND_LIMIT * sc.verify_seeds {
+            continue;
+        }
+        let Ok(row) = q.get(entity) else { continue };
+        plans.push((entity, id, row.2.program.clone(), blocks..blocks + sc.verify_seeds));
+    }
+    if plans.is_empty() {
+        return;
+    }
+    let plans: Vec<(Entity, u64, Program, Range<u32>, Vec<(usize, u64)>)> = plans
+        .into_iter()
+        .map(|(e, id, p, blocks)| {
+            let episodes = episode_blocks(sc.seed, SeedKind::Verify, ntasks, blocks.clone());
+            (e, id, p, blocks, episodes)
+        })
+        .collect();
+    for plan in &plans {
+        metrics.compute += ensure_reference(&mut cache, &reference.0, &plan.4, &tasks.0, sc.inner_budget);
     }
     // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
     let jobs: Vec<(&Program, usize, u64)> = plans
         .iter()
-        .flat_map(|(_, _, p, fresh)| fresh.iter().chain(claim.first()).map(move |&(t, s)| (p, t, s)))
+        .flat_map(|(_, _, p, _, fresh)| fresh.iter().chain(claim.first()).map(move |&(t, s)| (p, t, s)))
         .collect();
     let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
     let mut offset = 0;
-    for (entity, id, _, fresh) in plans {
+    for (entity, id, _, blocks, fresh) in plans {
         let chunk = &results[offset..offset + fresh.len()];
         let rerun = &results[offset + fresh.len()];
         offset += fresh.len() + 1;
         metrics.compute += chunk.iter().chain(std::iter::once(rerun)).map(|r| r.spent).sum::<f64>();
         let Ok((_, _, mut mechanism, mut status, mut fitness, lineage, traits)) = q.get_mut(entity) else { continue };
-        let g = gains(chunk, &cache, &tasks.0);
+        let extension = blocks.start > 0;
+        let mut g = gains(chunk, &cache, &tasks.0);
+        if extension {
+            g.splice(0..0, fitness.verified_episodes.iter().copied());
+        }
         let (value, spread) = mean_sd(&g);
         let claimed = fitness.claimed.unwrap_or(f64::NAN);
         let rerun_gain = gains(std::slice::from_ref(rerun), &cache, &tasks.0)[0];
@@ -91,6 +134,21 @@ pub fn verify(
         fitness.verified_episodes = g;
         *status = Status::Verified;
         metrics.tick_gaps.push(claimed - value);
+        if !extension {
+            metrics.verified_mechanisms += 1;
+        }
+        if extension {
+            events.0.push(Event::Verified {
+                tick: clock.tick,
+                id,
+                claimed,
+                verified: value,
+                spread,
+                gap: claimed - value,
+                integrity,
+            });
+            continue;
+        }
         // A verified win: the child's verified fitness beats its parent's fitness at
         // birth. Operator credit and the agents' yields count these, not claims.
         if lineage.parent_fitness.is_some_and(|p| value > p) {
