@@ -24,6 +24,15 @@ use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
 /// The most an elite's verification is extended, in multiples of `verifier.seeds`.
 const EXTEND_LIMIT: u32 = 4;
 
+/// One mechanism's verification this tick: which blocks of verification seeds it runs.
+struct Plan {
+    entity: Entity,
+    id: u64,
+    program: Program,
+    blocks: Range<u32>,
+    episodes: Vec<(usize, u64)>,
+}
+
 /// What the verifier reads and writes on each mechanism.
 type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a mut Fitness, &'a Lineage, &'a Traits);
 
@@ -98,24 +107,24 @@ pub fn verify(
     if plans.is_empty() {
         return;
     }
-    let plans: Vec<(Entity, u64, Program, Range<u32>, Vec<(usize, u64)>)> = plans
+    let plans: Vec<Plan> = plans
         .into_iter()
-        .map(|(e, id, p, blocks)| {
+        .map(|(entity, id, program, blocks)| {
             let episodes = episode_blocks(sc.seed, SeedKind::Verify, ntasks, blocks.clone());
-            (e, id, p, blocks, episodes)
+            Plan { entity, id, program, blocks, episodes }
         })
         .collect();
     for plan in &plans {
-        metrics.compute += ensure_reference(&mut cache, &reference.0, &plan.4, &tasks.0, sc.inner_budget);
+        metrics.compute += ensure_reference(&mut cache, &reference.0, &plan.episodes, &tasks.0, sc.inner_budget);
     }
     // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
     let jobs: Vec<(&Program, usize, u64)> = plans
         .iter()
-        .flat_map(|(_, _, p, _, fresh)| fresh.iter().chain(claim.first()).map(move |&(t, s)| (p, t, s)))
+        .flat_map(|p| p.episodes.iter().chain(claim.first()).map(move |&(t, s)| (&p.program, t, s)))
         .collect();
     let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
     let mut offset = 0;
-    for (entity, id, _, blocks, fresh) in plans {
+    for Plan { entity, id, blocks, episodes: fresh, .. } in plans {
         let chunk = &results[offset..offset + fresh.len()];
         let rerun = &results[offset + fresh.len()];
         offset += fresh.len() + 1;
