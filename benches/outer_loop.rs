@@ -18,7 +18,7 @@ use outerloop::scenario;
 use outerloop::sim::Simulation;
 use outerloop::sim::components::{Fitness, Status};
 use outerloop::sim::episodes::EPISODE_NANOS;
-use outerloop::sim::spawn::prepare;
+use outerloop::sim::spawn::{FINGERPRINT_NANOS, prepare};
 use rand::RngExt;
 
 fn scenario_text(tasks: &str, budget: f64, size: usize, ticks: u32) -> String {
@@ -94,6 +94,7 @@ fn measure(label: &str, text: &str, planted: usize, ticks: u32) {
     // The first tick evaluates the seed library; time steady-state ticks after it.
     sim.tick();
     EPISODE_NANOS.store(0, Ordering::Relaxed);
+    FINGERPRINT_NANOS.store(0, Ordering::Relaxed);
     let started = Instant::now();
     for _ in 0..ticks {
         sim.tick();
@@ -101,13 +102,16 @@ fn measure(label: &str, text: &str, planted: usize, ticks: u32) {
     }
     let total = started.elapsed().as_secs_f64();
     let inner = EPISODE_NANOS.load(Ordering::Relaxed) as f64 * 1e-9;
+    let probes = FINGERPRINT_NANOS.load(Ordering::Relaxed) as f64 * 1e-9;
     let entities = sim.entity_count();
     println!(
-        "{label:<34} entities {entities:>6}  {:>7.2} ticks/s  {:>8.1} ms/tick  inner {:>5.1}%  outer overhead {:>5.1}%  RSS +{:.0} MiB (peak {:.0} MiB)  planting {plant_s:.1} s",
+        "{label:<34} entities {entities:>6}  {:>7.2} ticks/s  {:>8.1} ms/tick  inner {:>5.1}%  outer overhead {:>5.1}% (fingerprint probe runs {:>5.1}%, bookkeeping {:>5.1}%)  RSS +{:.0} MiB (peak {:.0} MiB)  planting {plant_s:.1} s",
         ticks as f64 / total,
         1000.0 * total / ticks as f64,
         100.0 * inner / total,
         100.0 * (total - inner) / total,
+        100.0 * probes / total,
+        100.0 * (total - inner - probes) / total,
         (rss_kib("VmRSS:").saturating_sub(before)) as f64 / 1024.0,
         rss_kib("VmHWM:") as f64 / 1024.0,
     );

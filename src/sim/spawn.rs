@@ -1,5 +1,7 @@
 //! Creating mechanism entities: compile, fingerprint, check novelty, emit `Born`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bevy_ecs::prelude::*;
 
 use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
@@ -37,11 +39,24 @@ impl NotNovel {
     }
 }
 
+/// Wall-clock nanoseconds spent fingerprinting (probe runs) by this process, for the
+/// outer-loop benchmark, which reports it apart from episodes and bookkeeping. Never
+/// read by the simulation, so it cannot influence a run.
+pub static FINGERPRINT_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Fingerprint, timed into [`FINGERPRINT_NANOS`].
+fn timed<T>(f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    FINGERPRINT_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    out
+}
+
 /// Compile and fingerprint a genome (`None` if it fails the checker).
 pub fn prepare(genome: Genome) -> Option<Candidate> {
     let program = Program::compile(&genome, Limits::default()).ok()?;
     let hash = structural_hash(&genome);
-    let fingerprint = fingerprint(&program);
+    let fingerprint = timed(|| fingerprint(&program));
     let bag = SubtreeBag::of(&genome);
     Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } })
 }
@@ -54,7 +69,7 @@ pub fn prepare_novel(known: &Known, genome: Genome) -> Option<Result<Candidate, 
     if let Some(&id) = known.structures.get(&hash) {
         return Some(Err(NotNovel::Structure(id)));
     }
-    let fingerprint = fingerprint(&program);
+    let fingerprint = timed(|| fingerprint(&program));
     let bag = SubtreeBag::of(&genome);
     let candidate = Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } };
     Some(novelty(known, &candidate).map(|()| candidate))
@@ -80,18 +95,20 @@ pub fn prepare_batch(known: &Known, genomes: Vec<Genome>) -> Vec<Option<Result<C
             Some(Ok((genome, program, hash)))
         })
         .collect();
-    staged
-        .into_par_iter()
-        .map(|s| {
-            s.map(|r| {
-                r.map(|(genome, program, hash)| {
-                    let fingerprint = fingerprint(&program);
-                    let bag = SubtreeBag::of(&genome);
-                    Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } }
+    timed(|| {
+        staged
+            .into_par_iter()
+            .map(|s| {
+                s.map(|r| {
+                    r.map(|(genome, program, hash)| {
+                        let fingerprint = fingerprint(&program);
+                        let bag = SubtreeBag::of(&genome);
+                        Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } }
+                    })
                 })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 /// Whether the candidate is new in structure and behaviour.
