@@ -60,10 +60,16 @@ pub fn median(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
     }
+    // A selection, not a sort: the outer loop takes the population's median every tick.
     let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    let (lower, &mut upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        upper
+    } else {
+        let below = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+        0.5 * (below + upper)
+    }
 }
 
 /// One-sided Mann-Whitney U test (normal approximation with tie correction): the
