@@ -225,7 +225,7 @@ fn a_run_with_genome_files_resumes_from_another_working_directory() {
 }
 
 #[test]
-fn inherit_seeds_a_new_run_with_the_hall_of_fame_and_operator_statistics() {
+fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predictor() {
     let tmp = tempfile::tempdir().unwrap();
     let first = tmp.path().join("first");
     run_to(&first, &root().join("scenarios/smoke.toml"), 2);
@@ -254,6 +254,9 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_and_operator_statistics() {
         let carried = snap.operator_stats.iter().find(|(d2, op2, _)| d2 == d && op2 == op).map(|x| x.2).unwrap();
         assert!(carried.trials >= credit.trials, "credit for {op} under {d:?} was not carried over");
     }
+    // The pragmatist's learned predictor travels too: the second run starts from it.
+    assert!(lessons.predictor.updates > 0, "the first run's debate learned nothing");
+    assert!(snap.predictor.updates >= lessons.predictor.updates, "the predictor was not carried over");
 }
 
 /// The printed champion fitness is unbiased by construction: plant a population of equal
