@@ -619,6 +619,7 @@ const KEYS: &[&str] = &[
     "inner.budget",
     "inner.seeds",
     "inner.min_seeds",
+    "inner.aggregate",
     "seeds.library",
     "seeds.files",
     "seeds.inline",
@@ -657,6 +658,7 @@ tasks = ["bbob-f1-i1-d3", "bbob-f15-i2-d3-mixed-noise0.01", "probe"]
 budget = 50
 seeds = 2
 min_seeds = 1
+aggregate = "worst-task"
 
 [seeds]
 library = ["uniform-random", "tabu-search"]

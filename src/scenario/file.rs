@@ -81,6 +81,8 @@ pub struct InnerFile {
     /// Episode seeds per task every child gets before the race may drop it as a clear
     /// loser against its parent (default: `seeds`, a fixed claim set).
     pub min_seeds: Option<Spanned<i64>>,
+    /// How gains over several tasks become one fitness: `mean` or `worst-task`.
+    pub aggregate: Option<Spanned<String>>,
 }
 
 fn default_inner_seeds() -> Spanned<i64> {

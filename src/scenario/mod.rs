@@ -52,6 +52,8 @@ pub struct Scenario {
     pub inner_seeds: u32,
     /// Episode seeds per task before a race may drop a child (`inner_seeds`: no race).
     pub min_seeds: u32,
+    /// How per-task gains become one fitness.
+    pub aggregate: crate::sim::episodes::Aggregate,
     /// Initial mechanisms.
     pub seed_genomes: Vec<SeedGenome>,
     /// The reference mechanism.
@@ -258,6 +260,18 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         Some(m) => v.int(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,
         None => inner_seeds,
     };
+    let aggregate = match raw.inner.aggregate.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+        None | Some(("mean", _)) => crate::sim::episodes::Aggregate::Mean,
+        Some(("worst-task", _)) => crate::sim::episodes::Aggregate::WorstTask,
+        Some((other, span)) => {
+            v.error(
+                span,
+                format!("`inner.aggregate` = \"{other}\" is not an aggregate"),
+                "use \"mean\" or \"worst-task\"",
+            );
+            crate::sim::episodes::Aggregate::Mean
+        }
+    };
     let mut seed_genomes = Vec::new();
     for l in &raw.seeds.library {
         if l.get_ref() == "all" {
@@ -312,6 +326,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         inner_budget,
         inner_seeds,
         min_seeds,
+        aggregate,
         seed_genomes,
         reference,
         proposer_enabled: raw.proposer.enabled,

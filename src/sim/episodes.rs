@@ -159,6 +159,36 @@ pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// How per-episode gains over several tasks become one fitness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregate {
+    /// Mean of the per-task means (every task weighs the same).
+    #[default]
+    Mean,
+    /// The worst per-task mean: a mechanism must be good on every task.
+    WorstTask,
+}
+
+impl Aggregate {
+    /// The fitness of gains in block order (episode `i` is of task `i % tasks`).
+    pub fn fitness(self, gains: &[f64], tasks: usize) -> f64 {
+        let tasks = tasks.max(1);
+        let means: Vec<f64> = (0..tasks)
+            .filter_map(|t| {
+                let xs: Vec<f64> = gains.iter().skip(t).step_by(tasks).copied().collect();
+                (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+            })
+            .collect();
+        if means.is_empty() {
+            return f64::NAN;
+        }
+        match self {
+            Aggregate::Mean => means.iter().sum::<f64>() / means.len() as f64,
+            Aggregate::WorstTask => means.iter().copied().fold(f64::INFINITY, f64::min),
+        }
+    }
+}
+
 /// Two-sided 95% Student t quantile for `df` degrees of freedom.
 pub fn t95(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
@@ -202,6 +232,16 @@ mod tests {
         assert!(gain(10.0, 1.0, 1e-8) < 0.0);
         assert_eq!(gain(0.0, 0.0, 1e-3), 0.0);
         assert!((mean_sd(&[1.0, 3.0]).1 - 2f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn aggregates_weigh_tasks_equally_or_take_the_worst() {
+        // Two tasks, block order: task 0 at even positions, task 1 at odd ones.
+        let g = [1.0, -1.0, 3.0, -1.0];
+        assert_eq!(Aggregate::Mean.fitness(&g, 2), 0.5);
+        assert_eq!(Aggregate::WorstTask.fitness(&g, 2), -1.0);
+        // Whole blocks: the mean of task means is the mean of the episodes.
+        assert_eq!(Aggregate::Mean.fitness(&g, 2), mean_sd(&g).0);
     }
 
     #[test]

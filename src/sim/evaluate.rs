@@ -138,7 +138,8 @@ pub fn evaluate(
         else {
             continue;
         };
-        let (claimed, spread) = mean_sd(&r.gains);
+        let spread = mean_sd(&r.gains).1;
+        let claimed = sc.aggregate.fitness(&r.gains, ntasks);
         let raced_out = r.gains.len() < (sc.inner_seeds as usize) * ntasks;
         cost.0 += r.spent;
         metrics.compute += r.spent;

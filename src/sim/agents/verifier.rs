@@ -135,7 +135,8 @@ pub fn verify(
         if extension {
             g.splice(0..0, fitness.verified_episodes.iter().copied());
         }
-        let (value, spread) = mean_sd(&g);
+        let spread = mean_sd(&g).1;
+        let value = sc.aggregate.fitness(&g, ntasks);
         let claimed = fitness.claimed.unwrap_or(f64::NAN);
         let rerun_gain = gains(std::slice::from_ref(rerun), &cache, &tasks.0)[0];
         let integrity = fitness.claimed_episodes.first().is_some_and(|c| c.to_bits() == rerun_gain.to_bits());
