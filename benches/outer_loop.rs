@@ -21,7 +21,7 @@ use outerloop::sim::episodes::EPISODE_NANOS;
 use outerloop::sim::spawn::{FINGERPRINT_NANOS, prepare};
 use rand::RngExt;
 
-fn scenario_text(tasks: &str, budget: f64, size: usize, ticks: u32) -> String {
+fn scenario_text(tasks: &str, budget: f64, size: usize, ticks: u32, seeds: u32) -> String {
     format!(
         r#"
 name = "bench"
@@ -34,7 +34,7 @@ elites = 8
 [inner]
 tasks = [{tasks}]
 budget = {budget}
-seeds = 2
+seeds = {seeds}
 [seeds]
 library = ["all"]
 [proposer]
@@ -119,7 +119,14 @@ fn measure(label: &str, text: &str, planted: usize, ticks: u32) {
 
 fn main() {
     println!("outer loop benchmark (threads: {})", rayon::current_num_threads());
-    measure("10k entities, bbob-f8 d5, budget 50", &scenario_text("\"bbob-f8-i1-d5\"", 50.0, 20_000, 10), 10_000, 10);
-    measure("10k entities, gpt-table, budget 400", &scenario_text("\"gpt-table\"", 400.0, 20_000, 10), 10_000, 10);
-    measure("quickstart-size, gpt-table", &scenario_text("\"gpt-table\"", 400.0, 16, 20), 0, 20);
+    measure(
+        "10k entities, bbob-f8 d5, budget 50",
+        &scenario_text("\"bbob-f8-i1-d5\"", 50.0, 20_000, 10, 2),
+        10_000,
+        10,
+    );
+    measure("10k entities, gpt-table, budget 400", &scenario_text("\"gpt-table\"", 400.0, 20_000, 10, 2), 10_000, 10);
+    measure("quickstart-size, gpt-table", &scenario_text("\"gpt-table\"", 400.0, 16, 20, 2), 0, 20);
+    // The suite's own settings: 3 training tables, 4 claim blocks, budget 15.
+    measure("10k entities, suite:gpt-train", &scenario_text("\"suite:gpt-train\"", 15.0, 20_000, 10, 4), 10_000, 10);
 }

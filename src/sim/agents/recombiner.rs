@@ -16,6 +16,9 @@ use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Trai
 use crate::sim::resources::{AgentYield, Clock, Config, EventQueue, Known};
 use crate::sim::spawn::{Birth, parent_info, prepare_novel, spawn};
 
+/// Attempts (pairs tried) per wanted crossover child.
+const ATTEMPTS_PER_CHILD: usize = 4;
+
 /// Crossover children this tick: the configured share of the evaluation slots, or
 /// (adaptive) the share the recombiner's measured yield earns.
 pub fn crossovers_this_tick(sc: &crate::scenario::Scenario, yields: &AgentYield) -> usize {
@@ -63,7 +66,9 @@ pub fn recombine(
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
     let mut rng = rng::stream(sc.seed, "recombine", &[clock.tick as u64]);
     let mut made = 0;
-    for (distance, i, j) in pairs {
+    // Like the proposer, a bounded number of attempts per wanted child: each new
+    // structure costs a fingerprint, so the loop does not walk every pair of elites.
+    for (distance, i, j) in pairs.into_iter().take(ATTEMPTS_PER_CHILD * wanted) {
         if made >= wanted {
             break;
         }
