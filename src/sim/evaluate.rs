@@ -16,8 +16,8 @@ use super::diagnosis::{TraceStats, mean_stats};
 use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, mean_half_width, mean_sd, run_jobs};
 use super::events::Event;
 use super::resources::{
-    AgentYield, Clock, Config, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats, Pragmatist,
-    Reference, ReferenceCache, Tasks,
+    AgentYield, Clock, Config, Credit, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats,
+    Pragmatist, Reference, ReferenceCache, Tasks,
 };
 use crate::genome::Program;
 
@@ -37,6 +37,25 @@ type EvaluateRow<'a> = (
     &'a Lineage,
     Option<&'a Prediction>,
 );
+
+/// Update the credit of a child's operator (under its parent's diagnosis) and of the
+/// agent that made it: `trials` when it is evaluated, `wins` when it verifies above its
+/// parent.
+pub fn credit_child(
+    stats: &mut OperatorStats,
+    yields: &mut AgentYield,
+    lineage: &Lineage,
+    update: impl Fn(&mut Credit),
+) {
+    if let Some(diagnosis) = lineage.diagnosis {
+        update(stats.0.entry((diagnosis, lineage.operator.clone())).or_default());
+    }
+    match lineage.agent {
+        AgentKind::Proposer => update(&mut yields.proposer),
+        AgentKind::Recombiner => update(&mut yields.recombiner),
+        _ => {}
+    }
+}
 
 /// Paired differences child minus parent over the episodes both have.
 fn paired(child: &[f64], parent: &[f64]) -> Vec<f64> {
@@ -177,14 +196,7 @@ pub fn evaluate(
         // child's verified fitness beats its parent (see the verifier): budget follows
         // verified, not claimed, improvements. Audits cannot win (they are retired).
         if !audited && improved.is_some() {
-            if let Some(diagnosis) = lineage.diagnosis {
-                stats.0.entry((diagnosis, lineage.operator.clone())).or_default().trials += 1;
-            }
-            match lineage.agent {
-                AgentKind::Proposer => yields.proposer.trials += 1,
-                AgentKind::Recombiner => yields.recombiner.trials += 1,
-                _ => {}
-            }
+            credit_child(&mut stats, &mut yields, lineage, |c| c.trials += 1);
         }
         if let Some(parent) = lineage.parent_fitness
             && claimed < parent - FAILURE_MARGIN

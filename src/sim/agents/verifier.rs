@@ -15,6 +15,7 @@ use std::ops::Range;
 use crate::sim::episodes::{
     SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, mean_sd, run_jobs, sum_live,
 };
+use crate::sim::evaluate::credit_child;
 use crate::sim::events::Event;
 use crate::sim::resources::{
     AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
@@ -144,33 +145,6 @@ pub fn verify(
         fitness.verified_episodes = g;
         *status = Status::Verified;
         metrics.tick_gaps.push(claimed - value);
-        if !extension {
-            metrics.verified_mechanisms += 1;
-        }
-        if extension {
-            events.0.push(Event::Verified {
-                tick: clock.tick,
-                id,
-                claimed,
-                verified: value,
-                spread,
-                gap: claimed - value,
-                integrity,
-            });
-            continue;
-        }
-        // A verified win: the child's verified fitness beats its parent's fitness at
-        // birth. Operator credit and the agents' yields count these, not claims.
-        if lineage.parent_fitness.is_some_and(|p| value > p) {
-            if let Some(diagnosis) = lineage.diagnosis {
-                stats.0.entry((diagnosis, lineage.operator.clone())).or_default().wins += 1;
-            }
-            match lineage.agent {
-                AgentKind::Proposer => yields.proposer.wins += 1,
-                AgentKind::Recombiner => yields.recombiner.wins += 1,
-                _ => {}
-            }
-        }
         events.0.push(Event::Verified {
             tick: clock.tick,
             id,
@@ -180,6 +154,15 @@ pub fn verify(
             gap: claimed - value,
             integrity,
         });
+        if extension {
+            continue;
+        }
+        metrics.verified_mechanisms += 1;
+        // A verified win: the child's verified fitness beats its parent's fitness at
+        // birth. Operator credit and the agents' yields count these, not claims.
+        if lineage.parent_fitness.is_some_and(|p| value > p) {
+            credit_child(&mut stats, &mut yields, lineage, |c| c.wins += 1);
+        }
         let live = sum_live(chunk);
         let dead: Vec<String> =
             gene_report(&mechanism.genome, &live).into_iter().filter(|r| !r.is_live()).map(|r| r.text).collect();
