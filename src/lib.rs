@@ -10,5 +10,6 @@ pub mod objective;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod stats;
 pub mod store;
 pub mod swarm;

@@ -297,8 +297,8 @@ fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() 
     let report = sim.report().expect("a verified champion");
     assert_eq!(report.chosen_from, 0, "planted mechanisms were not verified by this run");
     assert_eq!(report.champion.verified, Some(best_verified), "the champion is the best verified");
-    let (m, sd) = outerloop::sim::episodes::mean_sd(&report.gains);
-    let half = outerloop::sim::episodes::t95(report.gains.len() - 1) * sd / (report.gains.len() as f64).sqrt();
+    let (m, sd) = outerloop::stats::mean_sd(&report.gains);
+    let half = outerloop::stats::t95(report.gains.len() - 1) * sd / (report.gains.len() as f64).sqrt();
     assert_eq!(report.gains.len(), 2 * sc.report_seeds as usize);
     assert!((m - mu).abs() <= half, "report {m:+.3} ± {half:.3} misses the true fitness {mu:+.3}");
     assert!(

@@ -11,15 +11,7 @@ pub const BOOTSTRAP: usize = 2000;
 /// Random sign flips behind every permutation test.
 pub const PERMUTATIONS: usize = 10000;
 
-/// Arithmetic mean (NaN for no values).
-pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 }
-}
-
-/// Median (NaN for no values).
-pub fn median(xs: &[f64]) -> f64 {
-    crate::inner::league::median(xs)
-}
+pub use crate::stats::{mean, median};
 
 /// The `q` quantile of sorted values by linear interpolation.
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {

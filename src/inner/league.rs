@@ -55,23 +55,6 @@ pub fn league_seed(root_seed: u64, task: usize, seed: usize) -> u64 {
     rng::derive(root_seed, "league", &[task as u64, seed as u64])
 }
 
-/// Median of a sample (NaN for an empty one).
-pub fn median(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    // A selection, not a sort: the outer loop takes the population's median every tick.
-    let mut v = xs.to_vec();
-    let n = v.len();
-    let (lower, &mut upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
-    if n % 2 == 1 {
-        upper
-    } else {
-        let below = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
-        0.5 * (below + upper)
-    }
-}
-
 /// One-sided Mann-Whitney U test (normal approximation with tie correction): the
 /// p-value for "samples of `a` tend to be smaller than samples of `b`".
 pub fn mann_whitney_less(a: &[f64], b: &[f64]) -> f64 {
@@ -129,7 +112,7 @@ fn erfc(x: f64) -> f64 {
 impl League {
     /// Median final regret of mechanism `m` on task `t`.
     pub fn median(&self, m: usize, t: usize) -> f64 {
-        median(&self.regrets[m][t])
+        crate::stats::median(&self.regrets[m][t])
     }
 
     /// Geometric mean over `tasks` of the median regrets of `m` (regrets floored at 1e-8).
@@ -156,8 +139,6 @@ mod tests {
 
     #[test]
     fn median_and_test_behave() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         let a: Vec<f64> = (0..15).map(|i| i as f64).collect();
         let b: Vec<f64> = (0..15).map(|i| 100.0 + i as f64).collect();
         assert!(mann_whitney_less(&a, &b) < 0.001);

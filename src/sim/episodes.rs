@@ -145,20 +145,6 @@ pub fn gains(results: &[EpisodeResult], cache: &ReferenceCache, tasks: &[Box<dyn
         .collect()
 }
 
-/// Mean and sample standard deviation.
-pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len();
-    if n == 0 {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = xs.iter().sum::<f64>() / n as f64;
-    if n == 1 {
-        return (mean, 0.0);
-    }
-    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
-    (mean, var.sqrt())
-}
-
 /// How per-episode gains over several tasks become one fitness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Aggregate {
@@ -189,26 +175,6 @@ impl Aggregate {
     }
 }
 
-/// Two-sided 95% Student t quantile for `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => TABLE[df - 1],
-        _ => 1.96,
-    }
-}
-
-/// Mean with a 95% t interval half-width (NaN half-width below two values).
-pub fn mean_half_width(xs: &[f64]) -> (f64, f64) {
-    let (mean, sd) = mean_sd(xs);
-    let n = xs.len();
-    (mean, t95(n.saturating_sub(1)) * sd / (n as f64).sqrt())
-}
-
 /// Sum live-gene counts of several episodes.
 pub fn sum_live(results: &[EpisodeResult]) -> LiveCounts {
     let n = results.first().map(|r| r.live.evaluated.len()).unwrap_or(0);
@@ -231,7 +197,6 @@ mod tests {
         assert!((gain(1.0, 10.0, 1e-8) - 1.0).abs() < 1e-6);
         assert!(gain(10.0, 1.0, 1e-8) < 0.0);
         assert_eq!(gain(0.0, 0.0, 1e-3), 0.0);
-        assert!((mean_sd(&[1.0, 3.0]).1 - 2f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
@@ -241,7 +206,7 @@ mod tests {
         assert_eq!(Aggregate::Mean.fitness(&g, 2), 0.5);
         assert_eq!(Aggregate::WorstTask.fitness(&g, 2), -1.0);
         // Whole blocks: the mean of task means is the mean of the episodes.
-        assert_eq!(Aggregate::Mean.fitness(&g, 2), mean_sd(&g).0);
+        assert_eq!(Aggregate::Mean.fitness(&g, 2), crate::stats::mean(&g));
     }
 
     #[test]

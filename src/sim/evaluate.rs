@@ -13,13 +13,14 @@ use bevy_ecs::prelude::*;
 
 use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
 use super::diagnosis::{TraceStats, mean_stats};
-use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, mean_half_width, mean_sd, run_jobs};
+use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
 use super::events::Event;
 use super::resources::{
     AgentYield, Clock, Config, Credit, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats,
     Pragmatist, Reference, ReferenceCache, Tasks,
 };
 use crate::genome::Program;
+use crate::stats::{mean_half_width, mean_sd};
 
 /// A child that does this much worse than its parent (in log10 regret ratio) is
 /// remembered as a failure signature.

@@ -40,7 +40,7 @@ pub struct Signals {
 /// The feature vector of a proposal.
 pub fn features(lineage: &Lineage, signals: Signals) -> [f64; FEATURES] {
     let p = &lineage.parent;
-    let spread = if p.claim.len() > 1 { super::episodes::mean_sd(&p.claim).1 } else { 0.0 };
+    let spread = if p.claim.len() > 1 { crate::stats::mean_sd(&p.claim).1 } else { 0.0 };
     let mut x = [0.0; FEATURES];
     x[0] = 1.0;
     x[1] = signals.operator_credit;

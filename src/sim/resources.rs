@@ -8,6 +8,7 @@ use super::diagnosis::Diagnosis;
 use super::events::Event;
 use crate::objective::Objective;
 use crate::scenario::Scenario;
+use crate::stats::wilson;
 
 /// The validated scenario.
 #[derive(Resource, Debug, Clone)]
@@ -102,18 +103,6 @@ pub struct DebateStats {
     pub brier_sum: f64,
     /// Sum of squared errors of the running base rate, the no-skill forecast.
     pub base_brier_sum: f64,
-}
-
-/// Wilson score 95% interval of a proportion `k / n` (`(0, 1)` when `n` is 0).
-pub fn wilson(k: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (z, n_f) = (1.96f64, n as f64);
-    let p = k as f64 / n_f;
-    let centre = (p + z * z / (2.0 * n_f)) / (1.0 + z * z / n_f);
-    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / (1.0 + z * z / n_f);
-    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 impl DebateStats {
@@ -262,15 +251,6 @@ pub struct Pragmatist(pub super::predictor::Predictor);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_interval_contains_the_proportion_and_narrows_with_n() {
-        let (lo, hi) = wilson(20, 100);
-        assert!(lo < 0.2 && 0.2 < hi);
-        let (lo2, hi2) = wilson(200, 1000);
-        assert!(hi2 - lo2 < hi - lo);
-        assert_eq!(wilson(0, 0), (0.0, 1.0));
-    }
 
     #[test]
     fn the_debate_budget_follows_the_measured_value() {

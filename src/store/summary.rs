@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
 use crate::sim::Simulation;
-use crate::sim::episodes::{mean_sd, t95};
-use crate::sim::resources::{DebateStats, wilson};
+use crate::sim::resources::DebateStats;
+use crate::stats::{mean_sd, t95, wilson};
 
 /// Render the summary.
 pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> String {

@@ -86,16 +86,7 @@ pub struct Report {
     pub seeds: Vec<SeedResult>,
 }
 
-/// Mean and sample standard deviation (0 for one value).
-pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len().max(1) as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
-}
+use crate::stats::mean_sd;
 
 impl Report {
     /// Collect seed results.

@@ -4,23 +4,23 @@
 //! checks that a claim episode re-runs bit for bit, audits live genes (genes that never
 //! fired are reported and simplified away), and replaces claimed by verified fitness.
 
+use std::ops::Range;
+
 use bevy_ecs::prelude::*;
 
 use crate::genome::Program;
 use crate::genome::ops::prune_dead;
 use crate::inner::trace::gene_report;
 use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
-use std::ops::Range;
 
-use crate::sim::episodes::{
-    SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, mean_sd, run_jobs, sum_live,
-};
+use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
 use crate::sim::evaluate::credit_child;
 use crate::sim::events::Event;
 use crate::sim::resources::{
     AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
 };
 use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+use crate::stats::mean_sd;
 
 /// The most an elite's verification is extended, in multiples of `verifier.seeds`.
 const EXTEND_LIMIT: u32 = 4;

@@ -1,0 +1,98 @@
+//! The small statistics every part of the crate shares: one definition of each.
+//!
+//! Empty input gives NaN (never a made-up 0); one value has a standard deviation of 0.
+//! The analysis's resampling statistics (bootstrap, permutation tests) build on these in
+//! `analysis::stats`.
+
+/// Arithmetic mean (NaN for no values).
+pub fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+}
+
+/// Mean and sample standard deviation (NaN, NaN for no values; sd 0 for one value).
+pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = mean(xs);
+    if n == 1 {
+        return (m, 0.0);
+    }
+    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
+    (m, var.sqrt())
+}
+
+/// Median (NaN for no values; the mean of the two middle values for an even count).
+/// A selection, not a sort: the outer loop takes the population's median every tick.
+pub fn median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    let n = v.len();
+    let (lower, &mut upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        upper
+    } else {
+        let below = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+        0.5 * (below + upper)
+    }
+}
+
+/// Two-sided 95% Student t quantile for `df` degrees of freedom (NaN for 0).
+pub fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        _ => 1.96,
+    }
+}
+
+/// Mean with the half-width of its 95% t interval (NaN half-width below two values).
+pub fn mean_half_width(xs: &[f64]) -> (f64, f64) {
+    let (m, sd) = mean_sd(xs);
+    let n = xs.len();
+    (m, t95(n.saturating_sub(1)) * sd / (n as f64).sqrt())
+}
+
+/// Wilson score 95% interval of a proportion `k / n` (`(0, 1)` when `n` is 0).
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (z, n_f) = (1.96f64, n as f64);
+    let p = k as f64 / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / (1.0 + z * z / n_f);
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / (1.0 + z * z / n_f);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input_is_nan_and_small_samples_behave() {
+        assert!(mean(&[]).is_nan() && median(&[]).is_nan() && mean_sd(&[]).0.is_nan());
+        assert_eq!(mean_sd(&[2.0]), (2.0, 0.0));
+        assert!((mean_sd(&[1.0, 3.0]).1 - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(t95(0).is_nan() && t95(1) > 12.0 && t95(1000) == 1.96);
+        assert!(mean_half_width(&[1.0]).1.is_nan());
+    }
+
+    #[test]
+    fn wilson_interval_contains_the_proportion_and_narrows_with_n() {
+        let (lo, hi) = wilson(20, 100);
+        assert!(lo < 0.2 && 0.2 < hi);
+        let (lo2, hi2) = wilson(200, 1000);
+        assert!(hi2 - lo2 < hi - lo);
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+}
