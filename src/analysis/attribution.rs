@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::stats::mean;
-use crate::sim::events::Event;
+use crate::sim::events::{Event, Verdict};
 
 /// Credit of one agent and operator family.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -134,10 +134,10 @@ pub fn attribution(events: &[Event]) -> Attribution {
             Event::Debated { id, verdict, .. } => {
                 debated.insert(*id);
                 debate.debated += 1;
-                match verdict.as_str() {
-                    "accept" => debate.accepted += 1,
-                    "revise" => debate.revised += 1,
-                    _ => debate.rejected += 1,
+                match verdict {
+                    Verdict::Accept => debate.accepted += 1,
+                    Verdict::Revise => debate.revised += 1,
+                    Verdict::Reject => debate.rejected += 1,
                 }
             }
             Event::Evaluated { id, audited, improved, .. } => {

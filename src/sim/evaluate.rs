@@ -14,7 +14,7 @@ use bevy_ecs::prelude::*;
 use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
 use super::diagnosis::{TraceStats, mean_stats};
 use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
-use super::events::Event;
+use super::events::{Event, LessonKind, RetireReason};
 use super::resources::{
     AgentYield, Clock, Config, Credit, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats,
     Pragmatist, Reference, ReferenceCache, Tasks,
@@ -182,7 +182,7 @@ pub fn evaluate(
             events.0.push(Event::Lesson {
                 tick: clock.tick,
                 id: r.id,
-                kind: "inner-heals".into(),
+                kind: LessonKind::InnerHeals,
                 detail: format!("{:.0}% of trials failed or were healed", 100.0 * traits.0.failures),
             });
         }
@@ -220,8 +220,8 @@ pub fn evaluate(
         if audited || raced_out {
             // Audits only measure the debate (the rejection stands); clear losers of
             // the race leave the population.
-            let reason = if audited { "audited" } else { "raced-out" };
-            events.0.push(Event::Retired { tick: clock.tick, id: r.id, reason: reason.into() });
+            let reason = if audited { RetireReason::Audited } else { RetireReason::RacedOut };
+            events.0.push(Event::Retired { tick: clock.tick, id: r.id, reason });
             commands.entity(r.entity).despawn();
         } else {
             *status = Status::Evaluated;

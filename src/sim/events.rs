@@ -6,13 +6,87 @@ use serde::{Deserialize, Serialize};
 use super::components::AgentKind;
 use super::diagnosis::Diagnosis;
 
+/// A debate panel role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Scores novelty.
+    Innovator,
+    /// Predicts the chance of beating the parent.
+    Pragmatist,
+    /// Scores risk.
+    Contrarian,
+}
+
+/// One role's ballot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ballot {
+    /// For evaluating the proposal.
+    Accept,
+    /// Against.
+    Reject,
+}
+
+/// The debate's verdict on a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Evaluated.
+    Accept,
+    /// Sent to a revision round (only in logs of versions before the ranking debate).
+    Revise,
+    /// Not evaluated (unless audited).
+    Reject,
+}
+
+/// Why a proposal was a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicateKind {
+    /// Same canonical structure as a known mechanism.
+    Structure,
+    /// Same behaviour on the probe task.
+    Behaviour,
+}
+
+/// What a lesson records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LessonKind {
+    /// A proposal revised after debate (only in logs of versions before the ranking debate).
+    Refine,
+    /// A child that failed to compile after its operator; skipped.
+    Pivot,
+    /// More than a fifth of a mechanism's trials failed or were healed.
+    InnerHeals,
+    /// No operator produced a valid child of a parent.
+    OperatorFailed,
+    /// Dead genes simplified away in place.
+    Pruned,
+}
+
+/// Why a mechanism left the population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetireReason {
+    /// The oldest leave when the population is over capacity.
+    AgedOut,
+    /// Rejected by the debate.
+    Rejected,
+    /// A rejected proposal evaluated only to measure the debate.
+    Audited,
+    /// A clear loser of the claim race against its parent.
+    RacedOut,
+}
+
 /// One role's vote in a debate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vote {
-    /// `innovator`, `pragmatist` or `contrarian`.
-    pub role: String,
-    /// `accept` or `reject`.
-    pub vote: String,
+    /// The role.
+    pub role: Role,
+    /// Its ballot.
+    pub vote: Ballot,
     /// The role's score (novelty, predicted gain, risk).
     pub score: f64,
 }
@@ -48,8 +122,8 @@ pub enum Event {
         parent: u64,
         /// Operator that produced it.
         operator: String,
-        /// `structure` or `behaviour`.
-        kind: String,
+        /// What it duplicated.
+        kind: DuplicateKind,
         /// The known mechanism it duplicates.
         of: u64,
     },
@@ -61,8 +135,8 @@ pub enum Event {
         id: u64,
         /// Votes of the panel.
         votes: Vec<Vote>,
-        /// `accept`, `revise` or `reject`.
-        verdict: String,
+        /// The verdict.
+        verdict: Verdict,
         /// Whether a rejected proposal is evaluated anyway (audit).
         audited: bool,
     },
@@ -117,8 +191,8 @@ pub enum Event {
         tick: u32,
         /// Mechanism id concerned.
         id: u64,
-        /// `refine`, `pivot`, `inner-heals` or `operator-failed`.
-        kind: String,
+        /// What kind of lesson.
+        kind: LessonKind,
         /// Details.
         detail: String,
     },
@@ -128,8 +202,8 @@ pub enum Event {
         tick: u32,
         /// Mechanism id.
         id: u64,
-        /// `aged-out`, `rejected`, `audited`, `replaced`.
-        reason: String,
+        /// Why.
+        reason: RetireReason,
     },
 }
 
@@ -146,5 +220,30 @@ impl Event {
             | Event::Lesson { tick, .. }
             | Event::Retired { tick, .. } => *tick,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_typed_vocabulary_reads_and_writes_the_log_format() {
+        // A line as the first versions wrote it: a revision round and its lesson.
+        let old = r#"{"event":"debated","tick":3,"id":9,"votes":[{"role":"innovator","vote":"accept","score":0.4},{"role":"pragmatist","vote":"reject","score":0.2},{"role":"contrarian","vote":"accept","score":0.1}],"verdict":"revise","audited":false}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert!(
+            matches!(&e, Event::Debated { verdict: Verdict::Revise, votes, .. } if votes[1].vote == Ballot::Reject)
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), old, "the written form is unchanged");
+        let lesson = r#"{"event":"lesson","tick":1,"id":2,"kind":"refine","detail":"x"}"#;
+        assert!(matches!(serde_json::from_str(lesson).unwrap(), Event::Lesson { kind: LessonKind::Refine, .. }));
+        let retired = r#"{"event":"retired","tick":1,"id":2,"reason":"raced-out"}"#;
+        assert!(matches!(
+            serde_json::from_str(retired).unwrap(),
+            Event::Retired { reason: RetireReason::RacedOut, .. }
+        ));
+        // A value nothing emits is an error, not a silent string.
+        assert!(serde_json::from_str::<Event>(&retired.replace("raced-out", "replaced")).is_err());
     }
 }

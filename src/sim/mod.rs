@@ -224,14 +224,7 @@ impl Simulation {
             })?;
             let candidate =
                 prepare(genome).ok_or_else(|| SimError::Genome { id: m.id, message: "does not compile".into() })?;
-            let status = match m.status.as_str() {
-                "proposed" => Status::Proposed,
-                "accepted" => Status::Accepted,
-                "audited" => Status::Audited,
-                "evaluated" => Status::Evaluated,
-                "verified" => Status::Verified,
-                other => return Err(SimError::Genome { id: m.id, message: format!("unknown status `{other}`") }),
-            };
+            let status = Status::from(m.status);
             world.spawn((
                 MechId(m.id),
                 candidate.mechanism,
@@ -387,7 +380,7 @@ impl Simulation {
             .map(|(id, m, s, f, l, c, t)| MechanismDto {
                 id: id.0,
                 genome: syntax::print(&m.genome),
-                status: s.as_str().to_string(),
+                status: (*s).into(),
                 claimed: f.claimed,
                 claimed_episodes: f.claimed_episodes.clone(),
                 verified: f.verified,

@@ -4,7 +4,7 @@
 use bevy_ecs::prelude::*;
 
 use super::components::{Fitness, Lineage, MechId, Status};
-use super::events::Event;
+use super::events::{Event, RetireReason};
 use super::resources::{Clock, Config, EventQueue};
 
 /// The selection system.
@@ -37,7 +37,7 @@ pub fn select(
         if protected.contains(&id) {
             continue;
         }
-        events.0.push(Event::Retired { tick: clock.tick, id, reason: "aged-out".into() });
+        events.0.push(Event::Retired { tick: clock.tick, id, reason: RetireReason::AgedOut });
         commands.entity(entity).despawn();
         excess -= 1;
     }

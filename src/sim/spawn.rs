@@ -6,7 +6,7 @@ use bevy_ecs::prelude::*;
 
 use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
 use super::diagnosis::{Diagnosis, TraceStats};
-use super::events::Event;
+use super::events::{DuplicateKind, Event};
 use super::resources::{Clock, EventQueue, Known};
 use crate::genome::hash::{SubtreeBag, structural_hash};
 use crate::genome::{Genome, Limits, Program, syntax};
@@ -32,10 +32,10 @@ impl NotNovel {
     /// The `Duplicate` event for a proposal that was dropped as not novel.
     pub fn event(&self, tick: u32, parent: u64, operator: &str) -> Event {
         let (kind, of) = match self {
-            NotNovel::Structure(of) => ("structure", *of),
-            NotNovel::Behaviour(of) => ("behaviour", *of),
+            NotNovel::Structure(of) => (DuplicateKind::Structure, *of),
+            NotNovel::Behaviour(of) => (DuplicateKind::Behaviour, *of),
         };
-        Event::Duplicate { tick, parent, operator: operator.into(), kind: kind.into(), of }
+        Event::Duplicate { tick, parent, operator: operator.into(), kind, of }
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomic;
-use crate::sim::components::AgentKind;
+use crate::sim::components::{AgentKind, Status};
 use crate::sim::diagnosis::{Diagnosis, TraceStats};
 use crate::sim::predictor::Predictor;
 use crate::sim::resources::{AgentYield, Credit, DebateBudget, DebateStats, HallEntry, MetricsRow};
@@ -21,6 +21,46 @@ pub const MAGIC: &[u8; 16] = b"OUTERLOOP-CKPT\0\0";
 pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 16 + 4 + 8 + 8 + 8;
 
+/// A mechanism's [`Status`] as stored (ECS components carry no serde derives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoredStatus {
+    /// Proposed.
+    Proposed,
+    /// Accepted.
+    Accepted,
+    /// Audited.
+    Audited,
+    /// Evaluated.
+    Evaluated,
+    /// Verified.
+    Verified,
+}
+
+impl From<Status> for StoredStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Proposed => StoredStatus::Proposed,
+            Status::Accepted => StoredStatus::Accepted,
+            Status::Audited => StoredStatus::Audited,
+            Status::Evaluated => StoredStatus::Evaluated,
+            Status::Verified => StoredStatus::Verified,
+        }
+    }
+}
+
+impl From<StoredStatus> for Status {
+    fn from(s: StoredStatus) -> Self {
+        match s {
+            StoredStatus::Proposed => Status::Proposed,
+            StoredStatus::Accepted => Status::Accepted,
+            StoredStatus::Audited => Status::Audited,
+            StoredStatus::Evaluated => Status::Evaluated,
+            StoredStatus::Verified => Status::Verified,
+        }
+    }
+}
+
 /// One mechanism entity, serialized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MechanismDto {
@@ -28,8 +68,8 @@ pub struct MechanismDto {
     pub id: u64,
     /// Canonical genome text.
     pub genome: String,
-    /// Status name.
-    pub status: String,
+    /// Life stage.
+    pub status: StoredStatus,
     /// Claimed fitness.
     pub claimed: Option<f64>,
     /// Per-episode claim gains.

@@ -26,7 +26,7 @@ use crate::inner::fingerprint::behavioural_distance;
 use crate::rng;
 use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Prediction, Status};
 use crate::sim::diagnosis::Diagnosis;
-use crate::sim::events::{Event, Vote};
+use crate::sim::events::{Ballot, Event, RetireReason, Role, Verdict, Vote};
 use crate::sim::predictor::{Signals, features};
 use crate::sim::resources::{Clock, Config, DebateStats, EventQueue, Lessons, OperatorStats, Pragmatist};
 
@@ -79,21 +79,18 @@ fn panel(proposal: &Mechanism, lineage: &Lineage, cx: &Context) -> (Prediction, 
     let parent_rank = if cx.peers.is_empty() { 0.5 } else { fitter as f64 / cx.peers.len() as f64 };
     let x = features(lineage, Signals { operator_credit, neighbour, novelty, risk, parent_rank });
     let probability = cx.pragmatist.0.predict(&x);
-    let vote = |role: &str, ok: bool, score: f64| Vote {
-        role: role.into(),
-        vote: if ok { "accept" } else { "reject" }.into(),
-        score,
-    };
+    let vote =
+        |role: Role, ok: bool, score: f64| Vote { role, vote: if ok { Ballot::Accept } else { Ballot::Reject }, score };
     let votes = vec![
-        vote("innovator", novelty >= cx.novelty_threshold, novelty),
-        vote("pragmatist", probability >= cx.base_rate, probability),
-        vote("contrarian", risk < CONTRARIAN_THRESHOLD, risk),
+        vote(Role::Innovator, novelty >= cx.novelty_threshold, novelty),
+        vote(Role::Pragmatist, probability >= cx.base_rate, probability),
+        vote(Role::Contrarian, risk < CONTRARIAN_THRESHOLD, risk),
     ];
     (Prediction { features: x, probability }, votes)
 }
 
 fn accepts(votes: &[Vote]) -> usize {
-    votes.iter().filter(|v| v.vote == "accept").count()
+    votes.iter().filter(|v| v.vote == Ballot::Accept).count()
 }
 
 /// Evaluation slots per tick: proposer and recombiner children together. The same
@@ -180,14 +177,14 @@ pub fn debate(
     let accepted = slots.saturating_sub(audited.iter().filter(|a| **a).count());
     for (rank, (entity, id, prediction, votes)) in scored.into_iter().enumerate() {
         let is_audit = rank >= slots && audited[rank - slots];
-        let verdict = if rank < accepted { "accept" } else { "reject" };
-        events.0.push(Event::Debated { tick: clock.tick, id, votes, verdict: verdict.into(), audited: is_audit });
+        let verdict = if rank < accepted { Verdict::Accept } else { Verdict::Reject };
+        events.0.push(Event::Debated { tick: clock.tick, id, votes, verdict, audited: is_audit });
         let Ok((_, _, _, mut status, _, _)) = q.get_mut(entity) else { continue };
         if rank < accepted || is_audit {
             *status = if is_audit { Status::Audited } else { Status::Accepted };
             commands.entity(entity).insert(prediction);
         } else {
-            events.0.push(Event::Retired { tick: clock.tick, id, reason: "rejected".into() });
+            events.0.push(Event::Retired { tick: clock.tick, id, reason: RetireReason::Rejected });
             commands.entity(entity).despawn();
         }
     }

@@ -9,7 +9,7 @@ use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
-use crate::sim::events::Event;
+use crate::sim::events::{Event, LessonKind};
 use crate::sim::operators::{Operator, rank_operators};
 use crate::sim::resources::{Clock, Config, DebateBudget, EventQueue, Known, OperatorStats};
 use crate::sim::spawn::{Birth, novelty, parent_info, prepare_batch, spawn};
@@ -111,7 +111,7 @@ pub fn propose(
                 None => events.0.push(Event::Lesson {
                     tick: clock.tick,
                     id: parent.id,
-                    kind: "operator-failed".into(),
+                    kind: LessonKind::OperatorFailed,
                     detail: "no operator produced a valid child".into(),
                 }),
             }
@@ -124,7 +124,7 @@ pub fn propose(
                 events.0.push(Event::Lesson {
                     tick: clock.tick,
                     id: parent.id,
-                    kind: "pivot".into(),
+                    kind: LessonKind::Pivot,
                     detail: op.name().into(),
                 });
                 continue;

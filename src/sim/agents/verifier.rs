@@ -15,7 +15,7 @@ use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Sta
 
 use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
 use crate::sim::evaluate::credit_child;
-use crate::sim::events::Event;
+use crate::sim::events::{Event, LessonKind};
 use crate::sim::resources::{
     AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
 };
@@ -180,7 +180,7 @@ pub fn verify(
             events.0.push(Event::Lesson {
                 tick: clock.tick,
                 id,
-                kind: "pruned".into(),
+                kind: LessonKind::Pruned,
                 detail: crate::genome::syntax::print(&candidate.mechanism.genome),
             });
             known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(id);
