@@ -86,7 +86,7 @@ pub fn table_stats(obj: &GptTable, top: usize) -> TableStats {
             sds.push((finals.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         }
     }
-    let seed_sd = median(&mut sds);
+    let seed_sd = crate::stats::median(&sds);
     let mut sorted = means.clone();
     sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let best = sorted.first().map(|b| b.1).unwrap_or(f64::NAN);
@@ -138,14 +138,6 @@ pub fn table_stats(obj: &GptTable, top: usize) -> TableStats {
         corners_k_regret: expected_min_of(&corners, BUDGET_MATCHED) - best,
         random_k_regret: expected_min_of(&all_means, BUDGET_MATCHED) - best,
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Ranks (1-based, ties averaged).
