@@ -6,22 +6,7 @@ use crate::diagnostic::InputError;
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load};
 
-/// Read a text file, or explain why it cannot be read.
-pub fn read_text(path: &Path) -> Result<String, InputError> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
-            InputError::file(
-                path,
-                format!("not valid UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-                "save the file as UTF-8",
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(InputError::file(path, "no such file", "check the path (library mechanisms are named `lib:NAME`)"))
-        }
-        Err(e) => Err(InputError::file(path, format!("cannot be read: {e}"), "check the path and its permissions")),
-    }
-}
+pub use crate::input::read_text;
 
 /// Load and check a genome from a file path, or from the seed library as `lib:NAME`.
 pub fn load_genome(spec: &str, limits: &Limits) -> Result<(Genome, String), InputError> {

@@ -179,14 +179,14 @@ fn library_hint() -> String {
 
 /// Read, parse and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
-    let text = crate::cli::load::read_text(path)?;
+    let text = crate::input::read_text(path)?;
     parse(path, &text)
 }
 
 /// Read a scenario whose genome file paths are relative to `base_dir` (a run folder's
 /// copy of a scenario keeps resolving them where the original file lived).
 pub fn load_in(path: &Path, base_dir: &Path) -> Result<Scenario, InputError> {
-    let text = crate::cli::load::read_text(path)?;
+    let text = crate::input::read_text(path)?;
     parse_in(path, &text, base_dir)
 }
 

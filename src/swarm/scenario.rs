@@ -272,7 +272,7 @@ pub fn is_swarm_scenario(text: &str) -> bool {
 
 /// Read and validate a model-swarm scenario file.
 pub fn load(path: &Path) -> Result<SwarmScenario, InputError> {
-    let text = crate::cli::load::read_text(path)?;
+    let text = crate::input::read_text(path)?;
     parse(path, &text)
 }
 
