@@ -2,7 +2,7 @@
 //! like [`crate::scenario`]: [`SwarmFile`] mirrors the TOML (unknown keys rejected,
 //! spans kept), [`SwarmScenario`] is the validated value the run uses. Every key, its
 //! default and its meaning are defined once, in [`KEYS`]; `scenarios/README.md` carries
-//! [`keys_markdown`]'s table (checked by `tests/swarm.rs`).
+//! [`keys_markdown`]'s table (checked by `tests/e2e/swarm.rs`).
 
 use std::ops::Range;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! [`BbobFunction`] is a faithful port of COCO's `bbob` suite: the instance generators of
 //! the BBOB 2009 legacy code (`xopt`, `fopt`, the rotations `R` and `Q`), the
 //! transformations `T_osz`, `T_asy`, `Lambda`, the penalty `f_pen`, and the 24 functions
-//! composed as the reference composes them. `tests/bbob_reference.rs` checks it against
+//! composed as the reference composes them. `tests/e2e/bbob_reference.rs` checks it against
 //! values computed by COCO itself (`tests/fixtures/gen_bbob_reference.py`) to 1e-8.
 //!
 //! [`BbobObjective`] wraps a function as an [`Objective`](crate::objective::Objective)

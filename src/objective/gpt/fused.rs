@@ -12,7 +12,7 @@
 //! gradients accumulate over the chunks.
 //!
 //! The reference for this step is candle's autograd over the model's forward pass
-//! (either op path); `tests/gpt_trial.rs` compares the loss and every gradient.
+//! (either op path); `tests/e2e/gpt_trial.rs` compares the loss and every gradient.
 
 use std::ops::Range;
 

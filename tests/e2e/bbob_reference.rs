@@ -7,7 +7,7 @@
 
 use outerloop::objective::bbob::BbobFunction;
 
-const FIXTURE: &str = include_str!("fixtures/bbob_reference.csv");
+const FIXTURE: &str = include_str!("../fixtures/bbob_reference.csv");
 
 struct Row {
     line: usize,

@@ -1,0 +1,13 @@
+//! The end-to-end tests, one test binary with a module per area (each area used to be its
+//! own binary, and every binary links the whole crate: one link instead of ten).
+
+mod analysis;
+mod bbob_reference;
+mod export;
+mod genome_errors;
+mod genome_props;
+mod gpt_trial;
+mod outer_loop;
+mod scenario_errors;
+mod swarm;
+mod task_suite;
