@@ -66,11 +66,6 @@ pub fn claim_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64
     episode_blocks(root, SeedKind::Claim, tasks, 0..per_task)
 }
 
-/// The shared verification episodes: disjoint from every claim and report episode.
-pub fn verify_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
-    episode_blocks(root, SeedKind::Verify, tasks, 0..per_task)
-}
-
 /// The report episodes of the final champion.
 pub fn report_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u64)> {
     episode_blocks(root, SeedKind::Report, tasks, 0..per_task)
@@ -212,7 +207,7 @@ mod tests {
     #[test]
     fn seed_kinds_are_disjoint_and_blocks_are_prefixes() {
         let claim = claim_episodes(7, 3, 4);
-        let verify = verify_episodes(7, 3, 4);
+        let verify = episode_blocks(7, SeedKind::Verify, 3, 0..4);
         let report = report_episodes(7, 3, 4);
         for (a, b) in [(&claim, &verify), (&claim, &report), (&verify, &report)] {
             assert!(a.iter().all(|x| !b.contains(x)));

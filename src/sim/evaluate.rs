@@ -20,7 +20,7 @@ use super::resources::{
     Pragmatist, Reference, ReferenceCache, Tasks,
 };
 use crate::genome::Program;
-use crate::stats::{mean_half_width, mean_sd};
+use crate::stats::{mean, mean_half_width, mean_sd};
 
 /// A child that does this much worse than its parent (in log10 regret ratio) is
 /// remembered as a failure signature.
@@ -68,7 +68,7 @@ fn paired(child: &[f64], parent: &[f64]) -> Vec<f64> {
 pub fn improved_over_parent(claim: &[f64], lineage: &Lineage) -> Option<bool> {
     let parent = lineage.parent_fitness?;
     let d = paired(claim, &lineage.parent.claim);
-    if d.is_empty() { Some(mean_sd(claim).0 > parent) } else { Some(mean_sd(&d).0 > 0.0) }
+    if d.is_empty() { Some(mean(claim) > parent) } else { Some(mean(&d) > 0.0) }
 }
 
 /// Whether the race drops a child after its latest block: the paired difference with

@@ -52,31 +52,52 @@ fn timed<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A compiled genome with its structural hash, waiting for its fingerprint.
+struct Staged {
+    genome: Genome,
+    program: Program,
+    hash: u64,
+}
+
+impl Staged {
+    /// Compile and hash (`None` if the genome fails the checker).
+    fn of(genome: Genome) -> Option<Staged> {
+        let program = Program::compile(&genome, Limits::default()).ok()?;
+        let hash = structural_hash(&genome);
+        Some(Staged { genome, program, hash })
+    }
+
+    /// A structural duplicate of a known mechanism, if it is one.
+    fn duplicate(&self, known: &Known) -> Option<NotNovel> {
+        known.structures.get(&self.hash).map(|&id| NotNovel::Structure(id))
+    }
+
+    /// Fingerprint (an inner run on the probe task) and finish the candidate.
+    fn finish(self) -> Candidate {
+        let fingerprint = fingerprint(&self.program);
+        let bag = SubtreeBag::of(&self.genome);
+        Candidate {
+            mechanism: Mechanism { genome: self.genome, program: self.program, hash: self.hash, fingerprint, bag },
+        }
+    }
+}
+
 /// Compile and fingerprint a genome (`None` if it fails the checker).
 pub fn prepare(genome: Genome) -> Option<Candidate> {
-    let program = Program::compile(&genome, Limits::default()).ok()?;
-    let hash = structural_hash(&genome);
-    let fingerprint = timed(|| fingerprint(&program));
-    let bag = SubtreeBag::of(&genome);
-    Some(Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } })
+    let staged = Staged::of(genome)?;
+    Some(timed(|| staged.finish()))
 }
 
 /// Compile a genome and check that it is new, paying for the fingerprint (an inner run
 /// on the probe task) only when its structure is new. `None` if it fails the checker.
 pub fn prepare_novel(known: &Known, genome: Genome) -> Option<Result<Candidate, NotNovel>> {
-    let program = Program::compile(&genome, Limits::default()).ok()?;
-    let hash = structural_hash(&genome);
-    if let Some(&id) = known.structures.get(&hash) {
-        return Some(Err(NotNovel::Structure(id)));
+    let staged = Staged::of(genome)?;
+    if let Some(dup) = staged.duplicate(known) {
+        return Some(Err(dup));
     }
-    let fingerprint = timed(|| fingerprint(&program));
-    let bag = SubtreeBag::of(&genome);
-    let candidate = Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } };
+    let candidate = timed(|| staged.finish());
     Some(novelty(known, &candidate).map(|()| candidate))
 }
-
-/// A compiled genome with its structural hash, waiting for its fingerprint.
-type Staged = (Genome, Program, u64);
 
 /// Compile a batch of genomes, in order: structural duplicates of known mechanisms are
 /// found first, then the rest are fingerprinted in parallel (the result of each genome
@@ -87,28 +108,14 @@ pub fn prepare_batch(known: &Known, genomes: Vec<Genome>) -> Vec<Option<Result<C
     let staged: Vec<Option<Result<Staged, NotNovel>>> = genomes
         .into_iter()
         .map(|genome| {
-            let program = Program::compile(&genome, Limits::default()).ok()?;
-            let hash = structural_hash(&genome);
-            if let Some(&id) = known.structures.get(&hash) {
-                return Some(Err(NotNovel::Structure(id)));
-            }
-            Some(Ok((genome, program, hash)))
+            let staged = Staged::of(genome)?;
+            Some(match staged.duplicate(known) {
+                Some(dup) => Err(dup),
+                None => Ok(staged),
+            })
         })
         .collect();
-    timed(|| {
-        staged
-            .into_par_iter()
-            .map(|s| {
-                s.map(|r| {
-                    r.map(|(genome, program, hash)| {
-                        let fingerprint = fingerprint(&program);
-                        let bag = SubtreeBag::of(&genome);
-                        Candidate { mechanism: Mechanism { genome, program, hash, fingerprint, bag } }
-                    })
-                })
-            })
-            .collect()
-    })
+    timed(|| staged.into_par_iter().map(|s| s.map(|r| r.map(Staged::finish))).collect())
 }
 
 /// Whether the candidate is new in structure and behaviour.

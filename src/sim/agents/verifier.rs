@@ -58,15 +58,24 @@ pub fn verify(
     if !sc.verifier_enabled || sc.verify_per_tick == 0 {
         return;
     }
+    // The verified mechanisms, best first: the elite a candidate would displace, and the
+    // elites whose verification may be extended.
+    let ntasks = tasks.0.len();
+    let mut elites: Vec<(Entity, u64, f64, Option<f64>, u32)> = q
+        .iter()
+        .filter(|r| *r.3 == Status::Verified)
+        .filter_map(|r| {
+            let f = &r.4;
+            Some((r.0, r.1.0, f.verified?, f.claimed, (f.verified_episodes.len() / ntasks.max(1)) as u32))
+        })
+        .collect();
+    elites.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
     // Like with like: a candidate's claim is compared with the claim (same claim seeds)
     // of the elite it would displace, the k-th best verified mechanism. Verification and
     // claim seeds are different episode sets, so a claim is never compared with a
     // verified value (their difficulty differs systematically).
-    let mut verified: Vec<(f64, f64)> =
-        q.iter().filter(|r| *r.3 == Status::Verified).filter_map(|r| Some((r.4.verified?, r.4.claimed?))).collect();
-    verified.sort_by(|a, b| b.0.total_cmp(&a.0));
     let k = sc.elites.max(1);
-    let threshold = if verified.len() < k { f64::NEG_INFINITY } else { verified[k - 1].1 };
+    let threshold = elites.iter().filter_map(|e| e.3).nth(k - 1).unwrap_or(f64::NEG_INFINITY);
     let mut candidates: Vec<(Entity, u64, f64)> = q
         .iter()
         .filter(|r| *r.3 == Status::Evaluated)
@@ -75,46 +84,30 @@ pub fn verify(
         .collect();
     candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
     candidates.truncate(sc.verify_per_tick);
-    let ntasks = tasks.0.len();
     let claim = claim_episodes(sc.seed, ntasks, sc.inner_seeds);
-    let first = 0..sc.verify_seeds;
-    let mut plans = Vec::new();
-    for &(entity, id, _) in &candidates {
-        let Ok(row) = q.get(entity) else { continue };
-        plans.push((entity, id, row.2.program.clone(), first.clone()));
-    }
+    let plan = |entity: Entity, id: u64, blocks: Range<u32>| {
+        let program = q.get(entity).ok()?.2.program.clone();
+        let episodes = episode_blocks(sc.seed, SeedKind::Verify, ntasks, blocks.clone());
+        Some(Plan { entity, id, program, blocks, episodes })
+    };
+    let mut plans: Vec<Plan> =
+        candidates.iter().filter_map(|&(entity, id, _)| plan(entity, id, 0..sc.verify_seeds)).collect();
     // Slots no candidate needs go to the closest decision the run makes: which elite is
     // the champion. The best verified elites get another `verify_seeds` blocks (up to
     // `EXTEND_LIMIT` times the first verification), so a lucky verification regresses
     // before it is crowned.
-    let spare = sc.verify_per_tick.saturating_sub(plans.len());
-    let mut elites: Vec<(Entity, u64, f64, usize)> = q
-        .iter()
-        .filter(|r| *r.3 == Status::Verified)
-        .filter_map(|r| Some((r.0, r.1.0, r.4.verified?, r.4.verified_episodes.len() / ntasks.max(1))))
-        .collect();
-    elites.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
-    for &(entity, id, _, blocks) in elites.iter().take(sc.elites.max(1)) {
-        if plans.len() >= candidates.len() + spare {
+    for &(entity, id, _, _, blocks) in elites.iter().take(k) {
+        if plans.len() >= sc.verify_per_tick {
             break;
         }
-        let blocks = blocks as u32;
         if blocks >= EXTEND_LIMIT * sc.verify_seeds {
             continue;
         }
-        let Ok(row) = q.get(entity) else { continue };
-        plans.push((entity, id, row.2.program.clone(), blocks..blocks + sc.verify_seeds));
+        plans.extend(plan(entity, id, blocks..blocks + sc.verify_seeds));
     }
     if plans.is_empty() {
         return;
     }
-    let plans: Vec<Plan> = plans
-        .into_iter()
-        .map(|(entity, id, program, blocks)| {
-            let episodes = episode_blocks(sc.seed, SeedKind::Verify, ntasks, blocks.clone());
-            Plan { entity, id, program, blocks, episodes }
-        })
-        .collect();
     for plan in &plans {
         metrics.compute += ensure_reference(&mut cache, &reference.0, &plan.episodes, &tasks.0, sc.inner_budget);
     }
