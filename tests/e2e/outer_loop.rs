@@ -116,16 +116,33 @@ fn killed_runs_resume_to_identical_outputs() {
     assert_same_outputs(&reference, &dir);
 }
 
-#[test]
-fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
+/// The smoke scenario's simulation, uniform random search (a real mechanism that is not
+/// the reference) compiled, the reference and the tasks: what the planted-population
+/// tests start from.
+struct Smoke {
+    sc: scenario::Scenario,
+    sim: Simulation,
+    uniform: outerloop::genome::Genome,
+    program: Program,
+    reference: Program,
+    tasks: Vec<Box<dyn outerloop::objective::Objective>>,
+}
+
+fn smoke_with_uniform_random() -> Smoke {
     let sc = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
-    let mut sim = Simulation::new(&sc, None).unwrap();
+    let sim = Simulation::new(&sc, None).unwrap();
     let limits = Limits::default();
     let uniform = load(library_text("uniform-random").unwrap(), &limits).unwrap();
     let reference = Program::compile(&sc.reference.genome, limits).unwrap();
     let program = Program::compile(&uniform, limits).unwrap();
+    let tasks = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
+    Smoke { sc, sim, uniform, program, reference, tasks }
+}
+
+#[test]
+fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
+    let Smoke { sc, mut sim, uniform, program, reference, tasks } = smoke_with_uniform_random();
     // Find lucky seeds: episodes where uniform random happened to beat the reference.
-    let tasks: Vec<_> = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
     let mut lucky = Vec::new();
     for seed in 1000..1200u64 {
         let r = run_jobs(&[(&program, 0, seed), (&reference, 0, seed)], &tasks, sc.inner_budget);
@@ -266,13 +283,7 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predict
 /// fitness (estimated independently on many other episodes) within its interval.
 #[test]
 fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() {
-    let sc = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
-    let mut sim = Simulation::new(&sc, None).unwrap();
-    let limits = Limits::default();
-    let uniform = load(library_text("uniform-random").unwrap(), &limits).unwrap();
-    let reference = Program::compile(&sc.reference.genome, limits).unwrap();
-    let program = Program::compile(&uniform, limits).unwrap();
-    let tasks: Vec<_> = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
+    let Smoke { sc, mut sim, uniform, program, reference, tasks } = smoke_with_uniform_random();
     let gains_on = |seeds: &[(usize, u64)]| -> Vec<f64> {
         let jobs: Vec<_> = seeds.iter().flat_map(|&(t, s)| [(&program, t, s), (&reference, t, s)]).collect();
         let r = run_jobs(&jobs, &tasks, sc.inner_budget);
