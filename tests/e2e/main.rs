@@ -9,5 +9,6 @@ mod genome_props;
 mod gpt_trial;
 mod outer_loop;
 mod scenario_errors;
+mod serde_keys;
 mod swarm;
 mod task_suite;

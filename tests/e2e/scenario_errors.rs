@@ -12,6 +12,8 @@ use outerloop::scenario::file::{
 };
 use outerloop::store::snapshot;
 
+use crate::serde_keys::{dotted_keys, fields_of};
+
 const BIN: &str = env!("CARGO_BIN_EXE_outerloop");
 
 /// A small, valid scenario (two ticks of a 2-D task: a run takes a few milliseconds).
@@ -689,37 +691,6 @@ children_per_tick = 2
 adaptive = false
 "#;
 
-/// The field names a derived `Deserialize` struct asks for, captured by a deserializer
-/// that records them and then fails.
-fn fields_of<T: for<'de> serde::Deserialize<'de>>() -> &'static [&'static str] {
-    use serde::de::{Error as _, Visitor};
-    struct Grab<'a>(&'a mut &'static [&'static str]);
-    impl<'de> serde::Deserializer<'de> for Grab<'_> {
-        type Error = serde::de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(Self::Error::custom("only structs"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(Self::Error::custom("fields captured"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    assert!(T::deserialize(Grab(&mut fields)).is_err());
-    assert!(!fields.is_empty(), "no fields captured");
-    fields
-}
-
 /// The keys `ScenarioFile` accepts, from its derived `Deserialize` impls.
 fn keys_of_scenario_file() -> BTreeSet<String> {
     let tables: [(&str, &[&str]); 7] = [
@@ -731,16 +702,7 @@ fn keys_of_scenario_file() -> BTreeSet<String> {
         ("verifier", fields_of::<VerifierFile>()),
         ("recombiner", fields_of::<RecombinerFile>()),
     ];
-    let mut keys = BTreeSet::new();
-    for top in fields_of::<ScenarioFile>() {
-        match tables.iter().find(|(t, _)| t == top) {
-            Some((t, fields)) => keys.extend(fields.iter().map(|f| format!("{t}.{f}"))),
-            None => {
-                keys.insert((*top).to_string());
-            }
-        }
-    }
-    keys
+    dotted_keys(fields_of::<ScenarioFile>(), &tables)
 }
 
 /// Dotted keys set in a TOML text.

@@ -15,6 +15,8 @@ use outerloop::swarm::tasks::items;
 use outerloop::swarm::utility::score_flat;
 use outerloop::swarm::weights::{digest, load};
 
+use crate::serde_keys::{dotted_keys, fields_of};
+
 const BIN: &str = env!("CARGO_BIN_EXE_outerloop");
 
 /// A tiny scenario: three experts of a one-block width-16 model, two seeds, four swarm
@@ -191,35 +193,6 @@ fn bad_scenarios_exit_2_with_a_located_message_and_a_hint() {
 // ---------------------------------------------------------------------------------------
 // Documentation of the keys
 
-/// The field names of a serde struct (what `deny_unknown_fields` accepts).
-fn fields_of<T: for<'de> serde::Deserialize<'de>>() -> &'static [&'static str] {
-    use serde::de::{Error as _, Visitor};
-    struct Grab<'a>(&'a mut &'static [&'static str]);
-    impl<'de> serde::Deserializer<'de> for Grab<'_> {
-        type Error = serde::de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(Self::Error::custom("only structs"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(Self::Error::custom("fields captured"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    assert!(T::deserialize(Grab(&mut fields)).is_err());
-    fields
-}
-
 #[test]
 fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
     let tables: [(&str, &[&str]); 5] = [
@@ -229,15 +202,7 @@ fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
         ("swarm", fields_of::<SwarmTable>()),
         ("baselines", fields_of::<BaselinesFile>()),
     ];
-    let mut fields = std::collections::BTreeSet::new();
-    for top in fields_of::<SwarmFile>() {
-        match tables.iter().find(|(t, _)| t == top) {
-            Some((t, fs)) => fields.extend(fs.iter().map(|f| format!("{t}.{f}"))),
-            None => {
-                fields.insert(top.to_string());
-            }
-        }
-    }
+    let fields = dotted_keys(fields_of::<SwarmFile>(), &tables);
     let keys: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.0.to_string()).collect();
     assert_eq!(fields, keys, "SwarmFile's keys and scenario::KEYS differ");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
