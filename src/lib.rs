@@ -8,6 +8,7 @@ pub mod genome;
 pub mod inner;
 pub mod input;
 pub mod objective;
+pub mod repro;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

@@ -18,7 +18,7 @@ use super::stats::{BOOTSTRAP, Interval, bootstrap_mean, mean, quantile_sorted, s
 use crate::rng;
 
 /// Keys that name or place a run rather than change what it does.
-const NOT_FACTORS: [&str; 4] = ["name", "seed", "out", "inherit"];
+const NOT_FACTORS: [&str; 3] = ["name", "seed", "out"];
 /// Largest factorial design analysed.
 const MAX_FACTORS: usize = 5;
 
@@ -68,7 +68,7 @@ pub struct Factor {
 /// An effect of the factorial design.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Effect {
-    /// `A`, `A x B`, ... in factor names, or `synergy`.
+    /// `A`, `A x B`, ... in factor names, `synergy` or `removal synergy`.
     pub name: String,
     /// Estimate with a bootstrap interval (episodes and replicate runs resampled).
     pub estimate: Interval,
@@ -86,7 +86,9 @@ pub struct Factorial {
     /// Main effects and interactions (difference between the mean response at +1 and
     /// at -1 of the contrast), then the synergy: (all high - all low) minus the sum of
     /// each factor's effect alone from all low. Synergy > 0: the whole is more than the
-    /// sum of its parts.
+    /// sum of its parts. Last the removal synergy: (all high - all low) minus the sum of
+    /// removing each factor alone from all high; > 0: removing several together hurts
+    /// more than the sum of removing each (components that cover for each other).
     pub effects: Vec<Effect>,
 }
 
@@ -223,13 +225,18 @@ fn level_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Detect a 2^k design: keys that differ between runs, each with two levels, every
 /// combination present. Returns the factors and the runs of each cell.
-pub fn design(runs: &[RunData]) -> Result<(Vec<Factor>, Vec<Vec<usize>>), String> {
+pub fn design<R: std::borrow::Borrow<RunData>>(runs: &[R]) -> Result<(Vec<Factor>, Vec<Vec<usize>>), String> {
     let maps: Vec<BTreeMap<String, String>> = runs
         .iter()
         .map(|r| {
             let mut m = BTreeMap::new();
-            if let Ok(t) = r.scenario.text.parse::<toml::Table>() {
+            if let Ok(t) = r.borrow().scenario.text.parse::<toml::Table>() {
                 flatten("", &t, &mut m);
+            }
+            // Inheriting is a factor (on or off); which earlier run a replicate inherits
+            // from (its own seed's) is not.
+            if m.contains_key("inherit") {
+                m.insert("inherit".into(), "true".into());
             }
             m
         })
@@ -294,10 +301,17 @@ fn effect_values(k: usize, cells: &[Vec<usize>], gains: &[Vec<f64>], e: usize) -
     let all = (1usize << k) - 1;
     let alone: f64 = (0..k).map(|j| y[1 << j] - y[0]).sum();
     out.push(y[all] - y[0] - alone);
+    // Removing every factor from the full combination against the sum of removing each
+    // alone: > 0 when removing several together hurts more than the parts (redundant
+    // components that cover for each other).
+    let removed_alone: f64 = (0..k).map(|j| y[all] - y[all & !(1 << j)]).sum();
+    out.push(y[all] - y[0] - removed_alone);
     out
 }
 
-fn effects(factors: &[Factor], cells: &[Vec<usize>], gains: &[Vec<f64>], root: u64) -> Vec<Effect> {
+/// Main effects, interactions, the synergy and the removal synergy of a 2^k design,
+/// with two-level bootstrap intervals.
+pub fn effects(factors: &[Factor], cells: &[Vec<usize>], gains: &[Vec<f64>], root: u64) -> Vec<Effect> {
     let k = factors.len();
     let n = gains[0].len();
     let per_episode: Vec<Vec<f64>> = (0..n).map(|e| effect_values(k, cells, gains, e)).collect();
@@ -306,6 +320,7 @@ fn effects(factors: &[Factor], cells: &[Vec<usize>], gains: &[Vec<f64>], root: u
         .map(|s| (0..k).filter(|j| s >> j & 1 == 1).map(|j| factors[j].key.clone()).collect::<Vec<_>>().join(" x "))
         .collect();
     names.push("synergy".into());
+    names.push("removal synergy".into());
     // Two-level bootstrap: replicate runs within cells, then episodes.
     let mut r = rng::stream(root, "factorial-bootstrap", &[]);
     let mut samples = vec![Vec::with_capacity(BOOTSTRAP); m];
@@ -430,7 +445,7 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
                     .map(|e| vec![e.name.clone(), e.estimate.signed(), format!("{:.4}", e.p_value)])
                     .collect(),
             });
-            if let Some(s) = f.effects.last() {
+            if let Some(s) = f.effects.iter().find(|e| e.name == "synergy") {
                 let verdict = if s.estimate.lo > 0.0 {
                     "the whole is more than the sum of its parts"
                 } else if s.estimate.hi < 0.0 {
@@ -441,6 +456,12 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
                 d.push(Block::Para(format!(
                     "Synergy (all factors high minus all low, minus the sum of each factor's effect alone): {}; {verdict}.",
                     s.estimate.signed()
+                )));
+            }
+            if let Some(r) = f.effects.iter().find(|e| e.name == "removal synergy") {
+                d.push(Block::Para(format!(
+                    "Removal synergy (all high minus all low, minus the sum of what removing each factor alone from all high costs): {}; above zero, removing several together hurts more than the sum of removing each.",
+                    r.estimate.signed()
                 )));
             }
         }
@@ -458,10 +479,12 @@ mod tests {
         let cells = vec![vec![0], vec![1], vec![2], vec![3]];
         let gains: Vec<Vec<f64>> = [1.0, 3.0, 4.0, 6.0].iter().map(|&y| vec![y, y, y]).collect();
         let v = effect_values(2, &cells, &gains, 0);
-        assert_eq!(v, vec![2.0, 3.0, 0.0, 0.0]);
+        assert_eq!(v, vec![2.0, 3.0, 0.0, 0.0, 0.0]);
         // With an interaction: y11 = 9 instead of 6.
         let gains: Vec<Vec<f64>> = [1.0, 3.0, 4.0, 9.0].iter().map(|&y| vec![y, y, y]).collect();
         let v = effect_values(2, &cells, &gains, 0);
-        assert_eq!(v, vec![3.5, 4.5, 1.5, 3.0]);
+        // Removal synergy: (9 - 1) - ((9 - 4) + (9 - 3)) = -3: the factors reinforce each
+        // other, so removing both costs less than the sum of removing each.
+        assert_eq!(v, vec![3.5, 4.5, 1.5, 3.0, -3.0]);
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::genome::interp::Program;
 use crate::genome::{Genome, Limits, load};
+use crate::inner::Execution;
 use crate::objective::Objective;
 use crate::objective::registry::objective_by_name;
 use crate::rng;
@@ -35,6 +36,8 @@ pub struct Episodes {
     pub tasks: Vec<Box<dyn Objective>>,
     /// `(task index, seed)` pairs, the same for every mechanism (common random numbers).
     pub jobs: Vec<(usize, u64)>,
+    /// How the episodes meet genome faults and failed trials (self-healing by default).
+    pub execution: Execution,
 }
 
 impl Episodes {
@@ -44,13 +47,20 @@ impl Episodes {
         let jobs = (0..names.len())
             .flat_map(|t| (0..per_task).map(move |k| (t, rng::derive(root, purpose, &[t as u64, k as u64]))))
             .collect();
-        Ok(Episodes { names: names.to_vec(), tasks, jobs })
+        Ok(Episodes { names: names.to_vec(), tasks, jobs, execution: Execution::SelfHealing })
     }
 
-    /// Run one program on every episode at `budget`, results in episode order.
+    /// Run one program on every episode at `budget` under the episodes' `execution`,
+    /// results in episode order.
     pub fn run(&self, prog: &Program, budget: f64) -> Vec<EpisodeResult> {
+        self.run_with(prog, budget, self.execution)
+    }
+
+    /// [`Episodes::run`] under a given `execution` (self-healing or crashing on the
+    /// first fault).
+    pub fn run_with(&self, prog: &Program, budget: f64, execution: Execution) -> Vec<EpisodeResult> {
         let jobs: Vec<(&Program, usize, u64)> = self.jobs.iter().map(|&(t, s)| (prog, t, s)).collect();
-        run_jobs(&jobs, &self.tasks, budget)
+        run_jobs(&jobs, &self.tasks, budget, execution)
     }
 
     /// Per-episode gains of `results` over `reference` results on the same episodes.

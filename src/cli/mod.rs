@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod load;
 pub mod mech;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod swarm;
 pub mod table;
@@ -52,6 +53,8 @@ pub enum Command {
     Compare(analyze::CompareArgs),
     /// Run a model-swarm scenario: PSO in the weight space of trained GPT experts.
     Swarm(swarm::SwarmArgs),
+    /// Reproduce the field's claims: run the scenario sets, write REPRODUCTIONS.md.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Run a parsed command line.
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(args),
         Command::Compare(args) => analyze::compare_runs(args),
         Command::Swarm(args) => swarm::run(args),
+        Command::Reproduce(args) => reproduce::run(args),
     }
 }

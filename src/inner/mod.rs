@@ -8,4 +8,4 @@ pub mod run;
 pub mod space;
 pub mod trace;
 
-pub use run::run_inner;
+pub use run::{Execution, run_inner, run_inner_with};

@@ -2,17 +2,70 @@
 //!
 //! Each step: propose (or take the next initial-design point), snap to the space's
 //! grid, filter (retrying propose on rejection), choose a fidelity, run the trial,
-//! record it, run `update`. Genome faults and failed trials never abort the loop:
-//! each is healed with a defined fallback and recorded in the trace.
+//! record it, run `update`. Under [`Execution::SelfHealing`] (the default) genome faults
+//! and failed trials never abort the loop: each is healed with a defined fallback and
+//! recorded in the trace. Under [`Execution::CrashOnFault`] the first out-of-fuel hook
+//! or failed trial ends the episode (see [`run_inner_with`]).
+
+use rand::RngExt;
 
 use super::history::{History, Source, Trial};
-use super::trace::{Heal, HealKind, Trace, outcome};
+use super::trace::{Crash, Heal, HealKind, Trace, outcome};
 use crate::genome::interp::{Env, Machine, Program};
 use crate::objective::{Objective, TrialStatus, fidelity_level};
 use crate::rng;
 
-/// Run `prog` on `objective` with `seed` until `budget` compute units are spent.
+/// How the inner loop meets a genome fault (a hook out of fuel) or a failed trial
+/// (diverged or invalid). A filter that never accepts and a fidelity lowered to fit the
+/// budget are normal behaviour under both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Execution {
+    /// Heal every fault with a defined fallback and go on (the default).
+    #[default]
+    SelfHealing,
+    /// No self-healing: the first fault crashes the episode, which is scored on the
+    /// trials run so far (an untuned random config when none succeeded).
+    CrashOnFault,
+}
+
+impl Execution {
+    /// The mode of the scenario key `[inner] self_heal`.
+    pub fn from_self_heal(self_heal: bool) -> Self {
+        if self_heal { Execution::SelfHealing } else { Execution::CrashOnFault }
+    }
+
+    /// Lower-case name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Execution::SelfHealing => "self-healing",
+            Execution::CrashOnFault => "crash-on-fault",
+        }
+    }
+}
+
+/// Run `prog` on `objective` with `seed` until `budget` compute units are spent,
+/// healing every fault ([`Execution::SelfHealing`]).
 pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f64) -> Trace {
+    run_inner_with(prog, objective, seed, budget, Execution::SelfHealing)
+}
+
+/// Run `prog` on `objective` with `seed` until `budget` compute units are spent, meeting
+/// faults as `execution` says.
+///
+/// Under [`Execution::CrashOnFault`] the first out-of-fuel hook (propose, filter,
+/// fidelity, update) or failed trial stops the loop with the budget unspent; the trace
+/// records the [`Crash`], a failed trial stays in the history as failed, and the outcome
+/// is computed over the trials run so far. When no trial succeeded, the episode hands in
+/// an untuned config: one uniformly random point (stream `crash-fallback`), snapped and
+/// trained at full fidelity, pushed as a [`Source::Fallback`] trial, so the regret stays
+/// finite.
+pub fn run_inner_with(
+    prog: &Program,
+    objective: &dyn Objective,
+    seed: u64,
+    budget: f64,
+    execution: Execution,
+) -> Trace {
     let space = objective.space();
     let levels = objective.fidelities().to_vec();
     let dims = space.dim();
@@ -20,12 +73,25 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
     let mut machine = Machine::new(prog, rng::stream(seed, "mechanism", &[]));
     let mut history = History::new(levels.len());
     let mut heals = Vec::new();
+    let mut crash = None;
     let mut spent = 0.0;
     let cheapest = levels.first().copied().unwrap_or(1.0) * full_cost;
     let max_trials = 1_000_000usize;
+    let crash_on_fault = execution == Execution::CrashOnFault;
 
-    while spent + cheapest <= budget + 1e-9 && history.len() < max_trials {
+    'trials: while spent + cheapest <= budget + 1e-9 && history.len() < max_trials {
         let trial_index = history.len();
+        // A fault: healed (recorded, the caller applies the fallback) or the crash.
+        macro_rules! fault {
+            ($kind:expr) => {{
+                let kind = $kind;
+                if crash_on_fault {
+                    crash = Some(Crash { trial: trial_index, fault: kind });
+                    break 'trials;
+                }
+                heals.push(Heal { trial: trial_index, kind });
+            }};
+        }
         let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
         let from_init = machine.in_init(prog);
         let mut source = if from_init { Source::Init } else { Source::Propose };
@@ -35,7 +101,7 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
             cand = match machine.propose(prog, &env) {
                 Ok(p) => space.snap(&p),
                 Err(_) => {
-                    heals.push(Heal { trial: trial_index, kind: HealKind::OutOfFuel { hook: "propose" } });
+                    fault!(HealKind::OutOfFuel { hook: "propose" });
                     source = Source::Fallback;
                     space.snap(&machine.uniform_point(dims))
                 }
@@ -50,7 +116,7 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
                 }
                 Ok(false) => {}
                 Err(_) => {
-                    heals.push(Heal { trial: trial_index, kind: HealKind::OutOfFuel { hook: "filter" } });
+                    fault!(HealKind::OutOfFuel { hook: "filter" });
                     break;
                 }
             }
@@ -59,7 +125,7 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
         let requested = match machine.fidelity(prog, &env, &cand) {
             Ok(f) => f,
             Err(_) => {
-                heals.push(Heal { trial: trial_index, kind: HealKind::OutOfFuel { hook: "fidelity" } });
+                fault!(HealKind::OutOfFuel { hook: "fidelity" });
                 1.0
             }
         };
@@ -70,25 +136,148 @@ pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f
         if level != fidelity_level(&levels, requested) {
             heals.push(Heal { trial: trial_index, kind: HealKind::FidelityLowered });
         }
-        let config = space.decode(&cand);
-        let result = objective.score(&config, levels[level], rng::derive(seed, "trial", &[trial_index as u64]));
-        if result.status != TrialStatus::Ok {
-            heals.push(Heal { trial: trial_index, kind: HealKind::TrialFailed });
+        let trial = run_trial(objective, seed, trial_index, cand, level, source);
+        let failed = trial.status != TrialStatus::Ok;
+        spent += trial.cost;
+        history.push(trial);
+        if failed {
+            fault!(HealKind::TrialFailed);
         }
-        // A cost of zero would let a broken objective loop forever; charge the level.
-        let cost = if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { levels[level] * full_cost };
-        spent += cost;
-        let score = if result.score.is_finite() { result.score } else { f64::MAX };
-        history.push(Trial { point: cand, level, score, cost, status: result.status, improved: false, source });
         let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
         if machine.update(prog, &env).is_err() {
-            heals.push(Heal { trial: trial_index, kind: HealKind::OutOfFuel { hook: "update" } });
+            fault!(HealKind::OutOfFuel { hook: "update" });
         }
+    }
+
+    if crash.is_some() && !history.trials().iter().any(|t| t.status == TrialStatus::Ok) {
+        let mut draw = rng::stream(seed, "crash-fallback", &[]);
+        let point: Vec<f64> = (0..dims).map(|_| draw.random::<f64>()).collect();
+        let top = levels.len().saturating_sub(1);
+        history.push(run_trial(objective, seed, history.len(), space.snap(&point), top, Source::Fallback));
     }
 
     let trials = history.trials().to_vec();
     let rule = prog.genome().recommend;
     let outcome =
         outcome(&trials, budget, objective.optimum(), rule, |t| objective.true_score(&space.decode(&t.point)));
-    Trace { task: objective.name().to_string(), seed, budget, trials, heals, live: machine.live().clone(), outcome }
+    Trace {
+        task: objective.name().to_string(),
+        seed,
+        budget,
+        trials,
+        heals,
+        crash,
+        live: machine.live().clone(),
+        outcome,
+    }
+}
+
+/// Score the snapped unit point `cand` at fidelity `level` as trial `index` of the
+/// episode with `seed`.
+fn run_trial(
+    objective: &dyn Objective,
+    seed: u64,
+    index: usize,
+    cand: Vec<f64>,
+    level: usize,
+    source: Source,
+) -> Trial {
+    let levels = objective.fidelities();
+    let full_cost = objective.full_cost();
+    let config = objective.space().decode(&cand);
+    let result = objective.score(&config, levels[level], rng::derive(seed, "trial", &[index as u64]));
+    // A cost of zero would let a broken objective loop forever; charge the level.
+    let cost = if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { levels[level] * full_cost };
+    let score = if result.score.is_finite() { result.score } else { f64::MAX };
+    Trial { point: cand, level, score, cost, status: result.status, improved: false, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genome::{Limits, load};
+    use crate::objective::bbob::BbobObjective;
+
+    /// 64 candidates a call, each scored by a density ratio over the whole history: the
+    /// default fuel runs out once the history holds about 190 trials.
+    const HUNGRY: &str = "(mechanism hungry (propose (best-of 64 (density-ratio 0.2) (uniform))))";
+
+    fn program(text: &str, limits: Limits) -> Program {
+        Program::compile(&load(text, &Limits::default()).unwrap(), limits).unwrap()
+    }
+
+    #[test]
+    fn a_late_fuel_fault_is_healed_or_crashes_the_episode() {
+        let prog = program(HUNGRY, Limits::default());
+        let task = BbobObjective::from_name("bbob-f1-i1-d2").unwrap();
+        let healed = run_inner(&prog, &task, 3, 400.0);
+        assert_eq!(healed, run_inner_with(&prog, &task, 3, 400.0, Execution::SelfHealing));
+        let out_of_fuel = HealKind::OutOfFuel { hook: "propose" };
+        let first = healed.heals.iter().find(|h| h.kind == out_of_fuel).expect("the history outgrows the fuel").trial;
+        assert!(first > 100, "the fault comes late, at trial {first}");
+        assert_eq!((healed.crash.as_ref(), healed.trials.len()), (None, 400));
+
+        let crashed = run_inner_with(&prog, &task, 3, 400.0, Execution::CrashOnFault);
+        assert_eq!(crashed.crash, Some(Crash { trial: first, fault: out_of_fuel }));
+        // The same trials up to the fault, then nothing: the rest of the budget is unspent.
+        assert_eq!(crashed.trials[..], healed.trials[..first]);
+        assert!(crashed.heals.is_empty(), "{:?}", crashed.heals);
+        assert_eq!(crashed.outcome.spent, first as f64);
+        assert!(crashed.trials.iter().all(|t| t.source != Source::Fallback));
+        // Scored on what it has, as usual.
+        let regret = crashed.outcome.regret.unwrap();
+        assert!(regret.is_finite() && regret >= 0.0);
+        assert!(crashed.summary().contains("crashed at trial"));
+    }
+
+    #[test]
+    fn a_crash_before_any_success_hands_in_one_random_config() {
+        // Ten units of fuel: `propose` runs dry on the very first call.
+        let prog = program(HUNGRY, Limits { fuel_per_call: 10, ..Limits::default() });
+        let task = BbobObjective::from_name("bbob-f8-i1-d5").unwrap();
+        let healed = run_inner(&prog, &task, 5, 30.0);
+        assert_eq!(healed.trials.len(), 30);
+        let crashed = run_inner_with(&prog, &task, 5, 30.0, Execution::CrashOnFault);
+        assert_eq!(crashed.crash, Some(Crash { trial: 0, fault: HealKind::OutOfFuel { hook: "propose" } }));
+        assert_eq!(crashed.trials.len(), 1);
+        let t = &crashed.trials[0];
+        assert_eq!((t.source, t.status, t.level), (Source::Fallback, TrialStatus::Ok, task.fidelities().len() - 1));
+        let mut draw = rng::stream(5, "crash-fallback", &[]);
+        let point: Vec<f64> = (0..5).map(|_| draw.random::<f64>()).collect();
+        assert_eq!(t.point, task.space().snap(&point));
+        assert_eq!(crashed.outcome.recommended, Some(0));
+        assert!(crashed.outcome.regret.unwrap().is_finite());
+    }
+
+    #[test]
+    fn a_failed_trial_crashes_the_episode_and_stays_in_the_history() {
+        let prog = program("(mechanism u (propose (uniform)))", Limits::default());
+        let task = crate::objective::registry::objective_by_name("bbob-f1-i1-d2+diverge0.3").unwrap();
+        let (mut late, mut first_trial) = (false, false);
+        for seed in 0..40 {
+            let healed = run_inner(&prog, task.as_ref(), seed, 30.0);
+            let first = healed.trials.iter().position(|t| t.status == TrialStatus::Diverged).unwrap();
+            assert!(healed.heals.contains(&Heal { trial: first, kind: HealKind::TrialFailed }));
+            let crashed = run_inner_with(&prog, task.as_ref(), seed, 30.0, Execution::CrashOnFault);
+            assert_eq!(crashed.crash, Some(Crash { trial: first, fault: HealKind::TrialFailed }));
+            assert_eq!(crashed.trials[..=first], healed.trials[..=first]);
+            assert!(crashed.outcome.regret.unwrap().is_finite());
+            if first > 0 {
+                // Successful trials before it: scored on those, nothing added.
+                late = true;
+                assert_eq!(crashed.trials.len(), first + 1);
+                assert_eq!(
+                    crashed.outcome.final_score,
+                    task.true_score(&task.space().decode(&crashed.trials[crashed.outcome.recommended.unwrap()].point))
+                        .unwrap()
+                );
+            } else {
+                // The very first trial failed: one untuned config is handed in.
+                first_trial = true;
+                assert_eq!(crashed.trials.len(), 2);
+                assert_eq!(crashed.trials[1].source, Source::Fallback);
+            }
+        }
+        assert!(late && first_trial, "both cases occur among the seeds");
+    }
 }

@@ -33,6 +33,17 @@ pub struct Heal {
     pub kind: HealKind,
 }
 
+/// The fault that ended an episode run without self-healing
+/// ([`crate::inner::run::Execution::CrashOnFault`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Crash {
+    /// Index of the trial the fault belongs to (the failed trial, or the trial whose
+    /// hook ran out of fuel).
+    pub trial: usize,
+    /// The fault: [`HealKind::OutOfFuel`] or [`HealKind::TrialFailed`].
+    pub fault: HealKind,
+}
+
 /// Outcome metrics of an inner run.
 ///
 /// The episode's score is the *true* score of the config the mechanism recommends at
@@ -170,6 +181,8 @@ pub struct Trace {
     pub trials: Vec<Trial>,
     /// Recoveries in order.
     pub heals: Vec<Heal>,
+    /// The fault that crashed the episode (only without self-healing).
+    pub crash: Option<Crash>,
     /// Live-gene counts per node (canonical preorder).
     pub live: LiveCounts,
     /// Outcome metrics.
@@ -202,6 +215,9 @@ impl Trace {
         }
         for (k, n) in kinds {
             let _ = write!(s, "\n    {k}: {n}");
+        }
+        if let Some(c) = &self.crash {
+            let _ = write!(s, "\n  crashed at trial {}: {:?}", c.trial, c.fault);
         }
         s.push('\n');
         s

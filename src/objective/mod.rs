@@ -6,6 +6,7 @@
 //! less than a full trial.
 
 pub mod bbob;
+pub mod faults;
 pub mod gpt;
 pub mod probe;
 pub mod registry;
@@ -77,6 +78,10 @@ pub trait Objective: Send + Sync {
     /// relative fitness floors regrets at this value.
     fn resolution(&self) -> f64 {
         1e-8
+    }
+    /// The score a failed (diverged or invalid) trial gets.
+    fn failure_score(&self) -> f64 {
+        f64::MAX
     }
 }
 

@@ -57,4 +57,8 @@ impl Objective for Probe {
     fn optimum(&self) -> Option<f64> {
         Some(0.0)
     }
+    /// The probe never fails on its own; an injected failure scores like BBOB's.
+    fn failure_score(&self) -> f64 {
+        crate::objective::bbob::FAILURE_SCORE
+    }
 }

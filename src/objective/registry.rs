@@ -9,6 +9,7 @@
 //! | `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]` | live GPT trials |
 //! | `bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>]` | BBOB |
 //! | `probe` | the behavioural-fingerprint task |
+//! | `<task>+diverge<P>` | any of the above, diverging where the first knob's unit coordinate is above `1 - P` ([`super::faults`]) |
 //!
 //! Suites: `suite:gpt-train` (the tables evolution may see), `suite:gpt-heldout` (the
 //! tables only evaluation sees), `suite:gpt-all` (both).
@@ -17,6 +18,7 @@ use std::path::Path;
 
 use super::Objective;
 use super::bbob::BbobObjective;
+use super::faults::{DIVERGE_PREFIX, Diverging, parse_diverge_fraction};
 use super::gpt::live::LiveTask;
 use super::gpt::suite::{SHIPPED, Split, shipped_table};
 use super::gpt::table::{GptTable, Table};
@@ -33,7 +35,7 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), probe, or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all";
+pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all";
 
 /// A named list of tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,9 @@ impl Suite {
 
 /// Expand a task name or suite name into task names, checking each names an objective.
 pub fn expand_tasks(name: &str) -> Result<Vec<String>, UnknownTask> {
+    if name.starts_with("suite:") && name.contains('+') {
+        return Err(suite_modifier(name));
+    }
     if name.starts_with("suite:") {
         let suite = Suite::parse(name).ok_or_else(|| UnknownTask {
             name: name.to_string(),
@@ -112,9 +117,37 @@ pub fn expand_task_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>, Unkno
     Ok(out)
 }
 
+fn suite_modifier(name: &str) -> UnknownTask {
+    UnknownTask {
+        name: name.to_string(),
+        reason: "a suite takes no modifier; list its tasks (`outerloop task list`) with the modifier on each".into(),
+    }
+}
+
+/// Split a trailing modifier (`+diverge0.15`) off a task name: the text after the last
+/// `+`, unless it holds a `/` (then the `+` belongs to a table file's path).
+fn split_modifier(name: &str) -> Option<(&str, &str)> {
+    let at = name.rfind('+')?;
+    let (base, suffix) = name.split_at(at);
+    (!suffix.contains('/')).then_some((base, suffix))
+}
+
 /// Build the objective a task name refers to.
 pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> {
     let unknown = |reason: String| UnknownTask { name: name.to_string(), reason };
+    if let Some((base, suffix)) = split_modifier(name) {
+        if base.starts_with("suite:") {
+            return Err(suite_modifier(name));
+        }
+        let Some(fraction) = suffix.strip_prefix(DIVERGE_PREFIX) else {
+            return Err(unknown(format!(
+                "unknown modifier `{suffix}` (the one modifier is {DIVERGE_PREFIX}<P>, e.g. +diverge0.15)"
+            )));
+        };
+        let fraction = parse_diverge_fraction(fraction).map_err(unknown)?;
+        let inner = objective_by_name(base).map_err(|e| unknown(e.reason))?;
+        return Ok(Box::new(Diverging::new(inner, fraction, suffix)));
+    }
     if name == "gpt-table" {
         return shipped_table("synthetic")
             .map(|o| Box::new(o) as Box<dyn Objective>)
@@ -166,6 +199,13 @@ mod tests {
             ("gpt-live:records:q7", "unknown part"),
             ("suite:gpt-train", "suite"),
             ("gpt", "expected"),
+            ("bbob-f8-i1-d5+diverge0", "(0, 1)"),
+            ("bbob-f8-i1-d5+diverge1.5", "(0, 1)"),
+            ("bbob-f8-i1-d5+divergex", "(0, 1)"),
+            ("bbob-f8-i1-d5+diverge", "(0, 1)"),
+            ("bbob-f8-i1-d5+foo", "unknown modifier `+foo`"),
+            ("bbob-f99-i1-d5+diverge0.1", "f99"),
+            ("suite:gpt-train+diverge0.1", "a suite takes no modifier"),
         ] {
             let e = objective_by_name(bad).err().unwrap_or_else(|| panic!("{bad} parsed"));
             assert!(e.to_string().contains(needle), "{bad}: {e}");
@@ -183,5 +223,7 @@ mod tests {
         assert!(!all.contains(&"gpt-table:synthetic".to_string()), "the quickstart grid is in no suite");
         assert!(expand_tasks("suite:nope").unwrap_err().reason.contains("suite:gpt-train"));
         assert_eq!(expand_task_list(&["gpt-table, gpt-table", "bbob-f1-i1-d2"]).unwrap().len(), 2);
+        assert!(expand_tasks("suite:gpt-train+diverge0.1").unwrap_err().reason.contains("no modifier"));
+        assert_eq!(expand_tasks("gpt-table:records-s+diverge0.15").unwrap(), vec!["gpt-table:records-s+diverge0.15"]);
     }
 }

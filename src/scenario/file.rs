@@ -83,6 +83,14 @@ pub struct InnerFile {
     pub min_seeds: Option<Spanned<i64>>,
     /// How gains over several tasks become one fitness: `mean` or `worst-task`.
     pub aggregate: Option<Spanned<String>>,
+    /// Whether the inner loop heals genome faults and failed trials (default `true`);
+    /// `false`: the first one crashes the episode.
+    #[serde(default = "default_true")]
+    pub self_heal: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_inner_seeds() -> Spanned<i64> {
@@ -114,11 +122,19 @@ pub struct ProposerFile {
     pub children_per_tick: Spanned<i64>,
     /// Tournament size for parent choice.
     pub tournament: Spanned<i64>,
+    /// The operators the proposer may use: `all`, `constants` (the constant mutation
+    /// only) or `structure` (every operator but the constant mutation).
+    pub operators: Option<Spanned<String>>,
 }
 
 impl Default for ProposerFile {
     fn default() -> Self {
-        ProposerFile { enabled: true, children_per_tick: Spanned::new(0..0, 4), tournament: Spanned::new(0..0, 3) }
+        ProposerFile {
+            enabled: true,
+            children_per_tick: Spanned::new(0..0, 4),
+            tournament: Spanned::new(0..0, 3),
+            operators: None,
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use toml::Spanned;
 use crate::diagnostic::{Diagnostic, InputError};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
+use crate::inner::Execution;
 use crate::objective::registry::{TASK_FORMS, expand_tasks};
+use crate::sim::operators::OperatorSet;
 use file::ScenarioFile;
 
 /// A genome the run starts from, with where it came from.
@@ -54,6 +56,8 @@ pub struct Scenario {
     pub min_seeds: u32,
     /// How per-task gains become one fitness.
     pub aggregate: crate::sim::episodes::Aggregate,
+    /// How episodes meet genome faults and failed trials (`[inner] self_heal`).
+    pub execution: Execution,
     /// Initial mechanisms.
     pub seed_genomes: Vec<SeedGenome>,
     /// The reference mechanism.
@@ -64,6 +68,8 @@ pub struct Scenario {
     pub children_per_tick: usize,
     /// Tournament size.
     pub tournament: usize,
+    /// The operators the proposer may use (`[proposer] operators`).
+    pub operators: OperatorSet,
     /// Debate switch.
     pub debater_enabled: bool,
     /// Fraction of rejected proposals evaluated anyway.
@@ -221,6 +227,13 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         v.error(raw.name.span(), format!("run name `{name}` cannot name a folder"), "use letters, digits, `-` and `_`");
+    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        // Children are named `<run name>-m<id>`, and a genome's name starts with a letter.
+        v.error(
+            raw.name.span(),
+            format!("run name `{name}` must start with a letter"),
+            "the run name prefixes every new mechanism's name, which starts with a letter",
+        );
     }
     let ticks = v.int(&raw.ticks, "ticks", 1, 1_000_000) as u32;
     let population_size = v.int(&raw.population.size, "population.size", 2, 1_000_000) as usize;
@@ -300,6 +313,18 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let reference = v.genome_spec(&raw.reference, "reference".into());
     let children_per_tick = v.int(&raw.proposer.children_per_tick, "proposer.children_per_tick", 0, 100_000) as usize;
     let tournament = v.int(&raw.proposer.tournament, "proposer.tournament", 1, 1000) as usize;
+    let operators = match raw.proposer.operators.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
+        None => OperatorSet::All,
+        Some((name, span)) => OperatorSet::parse(name).unwrap_or_else(|| {
+            let allowed: Vec<String> = OperatorSet::ALL.iter().map(|s| format!("\"{}\"", s.name())).collect();
+            v.error(
+                span,
+                format!("`proposer.operators` = \"{name}\" is not an operator set"),
+                format!("use one of {}", allowed.join(", ")),
+            );
+            OperatorSet::All
+        }),
+    };
     let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate", 0.0, 1.0);
     let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold", 0.0, 1.0);
     let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds", 1, 1000) as u32;
@@ -327,11 +352,13 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         inner_seeds,
         min_seeds,
         aggregate,
+        execution: Execution::from_self_heal(raw.inner.self_heal),
         seed_genomes,
         reference,
         proposer_enabled: raw.proposer.enabled,
         children_per_tick,
         tournament,
+        operators,
         debater_enabled: raw.debater.enabled,
         audit_rate,
         novelty_threshold,

@@ -1,6 +1,6 @@
 //! Diagnosis of an inner-loop trace: what holds a mechanism back.
 
-use crate::inner::trace::Trace;
+use crate::inner::trace::{HealKind, Trace};
 use crate::objective::TrialStatus;
 
 /// Averaged trace statistics over a mechanism's episodes.
@@ -91,7 +91,11 @@ pub fn trace_stats(trace: &Trace) -> TraceStats {
         }
     }
     let diversity = trace.trials.iter().map(|t| rms(&t.point, &centroid)).sum::<f64>() / n as f64;
-    let failed = trace.trials.iter().filter(|t| t.status != TrialStatus::Ok).count() + trace.heals.len();
+    // A crash on a hook's fault counts like the heal it replaced (a failed trial that
+    // crashed the episode is already counted as a failed trial).
+    let crashed = trace.crash.as_ref().is_some_and(|c| c.fault != HealKind::TrialFailed);
+    let failed =
+        trace.trials.iter().filter(|t| t.status != TrialStatus::Ok).count() + trace.heals.len() + usize::from(crashed);
     let failures = (failed as f64 / n as f64).min(1.0);
     let mut scores: Vec<f64> = trace.trials.iter().map(|t| t.score).collect();
     scores.sort_by(f64::total_cmp);

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::diagnosis::{TraceStats, trace_stats};
 use super::resources::ReferenceCache;
 use crate::genome::interp::{LiveCounts, Program};
-use crate::inner::run_inner;
+use crate::inner::{Execution, run_inner_with};
 use crate::objective::Objective;
 use crate::rng;
 
@@ -76,19 +76,30 @@ pub fn report_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u6
 /// simulation itself, so it cannot influence a run.
 pub static EPISODE_NANOS: AtomicU64 = AtomicU64::new(0);
 
-/// Run every `(program, task, seed)` job; results come back in job order.
-pub fn run_jobs(jobs: &[(&Program, usize, u64)], tasks: &[Box<dyn Objective>], budget: f64) -> Vec<EpisodeResult> {
+/// Run every `(program, task, seed)` job under `execution` (self-healing or crashing
+/// on the first fault); results come back in job order.
+pub fn run_jobs(
+    jobs: &[(&Program, usize, u64)],
+    tasks: &[Box<dyn Objective>],
+    budget: f64,
+    execution: Execution,
+) -> Vec<EpisodeResult> {
     let started = std::time::Instant::now();
-    let out = run_jobs_inner(jobs, tasks, budget);
+    let out = run_jobs_inner(jobs, tasks, budget, execution);
     EPISODE_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     out
 }
 
-fn run_jobs_inner(jobs: &[(&Program, usize, u64)], tasks: &[Box<dyn Objective>], budget: f64) -> Vec<EpisodeResult> {
+fn run_jobs_inner(
+    jobs: &[(&Program, usize, u64)],
+    tasks: &[Box<dyn Objective>],
+    budget: f64,
+    execution: Execution,
+) -> Vec<EpisodeResult> {
     jobs.par_iter()
         .map(|&(prog, task, seed)| {
             let objective = tasks[task].as_ref();
-            let trace = run_inner(prog, objective, seed, budget);
+            let trace = run_inner_with(prog, objective, seed, budget, execution);
             EpisodeResult {
                 task,
                 seed,
@@ -102,18 +113,19 @@ fn run_jobs_inner(jobs: &[(&Program, usize, u64)], tasks: &[Box<dyn Objective>],
         .collect()
 }
 
-/// Make sure the reference's regret is cached for every episode; returns the compute
-/// spent on new reference runs.
+/// Make sure the reference's regret (run under `execution`, like every mechanism) is
+/// cached for every episode; returns the compute spent on new reference runs.
 pub fn ensure_reference(
     cache: &mut ReferenceCache,
     reference: &Program,
     episodes: &[(usize, u64)],
     tasks: &[Box<dyn Objective>],
     budget: f64,
+    execution: Execution,
 ) -> f64 {
     let missing: Vec<(usize, u64)> = episodes.iter().copied().filter(|e| !cache.0.contains_key(e)).collect();
     let jobs: Vec<(&Program, usize, u64)> = missing.iter().map(|&(t, s)| (reference, t, s)).collect();
-    let results = run_jobs(&jobs, tasks, budget);
+    let results = run_jobs(&jobs, tasks, budget, execution);
     let mut spent = 0.0;
     for r in results {
         spent += r.spent;

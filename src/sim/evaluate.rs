@@ -131,12 +131,13 @@ pub fn evaluate(
     while done < sc.inner_seeds && racers.iter().any(|r| r.racing) {
         let next = if done == 0 { sc.min_seeds } else { done + 1 };
         let episodes = episode_blocks(sc.seed, SeedKind::Claim, ntasks, done..next);
-        metrics.compute += ensure_reference(&mut cache, &reference.0, &episodes, &tasks.0, sc.inner_budget);
+        metrics.compute +=
+            ensure_reference(&mut cache, &reference.0, &episodes, &tasks.0, sc.inner_budget, sc.execution);
         let active: Vec<usize> = (0..racers.len()).filter(|&i| racers[i].racing).collect();
         let racing = &racers;
         let jobs: Vec<(&Program, usize, u64)> =
             active.iter().flat_map(|&i| episodes.iter().map(move |&(t, s)| (&racing[i].program, t, s))).collect();
-        let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
+        let results = run_jobs(&jobs, &tasks.0, sc.inner_budget, sc.execution);
         for (k, &i) in active.iter().enumerate() {
             let chunk = &results[k * episodes.len()..(k + 1) * episodes.len()];
             let r = &mut racers[i];

@@ -331,7 +331,7 @@ impl Simulation {
             .map(|&(t, s)| (reference, t, s))
             .chain(episodes.iter().map(|&(t, s)| (&program, t, s)))
             .collect();
-        let results = episodes::run_jobs(&jobs, tasks, sc.inner_budget);
+        let results = episodes::run_jobs(&jobs, tasks, sc.inner_budget, sc.execution);
         let (base, mine) = results.split_at(episodes.len());
         let gains = mine
             .iter()

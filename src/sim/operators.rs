@@ -77,10 +77,58 @@ impl Operator {
     }
 }
 
-/// Rank operators for a diagnosis by Thompson sampling from Beta posteriors of their
-/// success rates (remedies start with a stronger prior); best first.
-pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, rng: &mut Rng) -> Vec<Operator> {
-    let mut scored: Vec<(f64, Operator)> = Operator::all()
+/// The operators the proposer may use (`[proposer] operators`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum OperatorSet {
+    /// Every operator.
+    #[default]
+    All,
+    /// Only the constant mutation (`mutate-constant`): tuning a mechanism's parameters,
+    /// never its structure.
+    Constants,
+    /// Every operator except the constant mutation: mechanism generation only.
+    Structure,
+}
+
+impl OperatorSet {
+    /// Every set, in the order the scenario documentation lists them.
+    pub const ALL: [OperatorSet; 3] = [OperatorSet::All, OperatorSet::Constants, OperatorSet::Structure];
+
+    /// The scenario value.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatorSet::All => "all",
+            OperatorSet::Constants => "constants",
+            OperatorSet::Structure => "structure",
+        }
+    }
+
+    /// Parse a scenario value.
+    pub fn parse(name: &str) -> Option<OperatorSet> {
+        OperatorSet::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether `op` belongs to the set.
+    pub fn allows(self, op: Operator) -> bool {
+        let constant = op == Operator::Mutate(Mutation::Constant);
+        match self {
+            OperatorSet::All => true,
+            OperatorSet::Constants => constant,
+            OperatorSet::Structure => !constant,
+        }
+    }
+
+    /// The set's operators, in [`Operator::all`]'s order.
+    pub fn operators(self) -> Vec<Operator> {
+        Operator::all().into_iter().filter(|&op| self.allows(op)).collect()
+    }
+}
+
+/// Rank the operators of `set` for a diagnosis by Thompson sampling from Beta
+/// posteriors of their success rates (remedies start with a stronger prior); best first.
+pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, set: OperatorSet, rng: &mut Rng) -> Vec<Operator> {
+    let mut scored: Vec<(f64, Operator)> = set
+        .operators()
         .into_iter()
         .map(|op| {
             let c = stats.0.get(&(d, op.name().to_string())).copied().unwrap_or_default();
@@ -93,4 +141,30 @@ pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, rng: &mut Rng) -> Vec
         .collect();
     scored.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
     scored.into_iter().map(|(_, op)| op).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_sets_split_tuning_from_generation() {
+        assert_eq!(OperatorSet::All.operators(), Operator::all());
+        assert_eq!(OperatorSet::Constants.operators(), vec![Operator::Mutate(Mutation::Constant)]);
+        let structure = OperatorSet::Structure.operators();
+        assert_eq!(structure.len(), Operator::all().len() - 1);
+        assert!(!structure.contains(&Operator::Mutate(Mutation::Constant)));
+        for set in OperatorSet::ALL {
+            assert_eq!(OperatorSet::parse(set.name()), Some(set));
+        }
+        assert_eq!(OperatorSet::parse("mutations"), None);
+        // Ranking draws from the set only; the full set ranks every operator.
+        let stats = OperatorStats::default();
+        let mut rng = crate::rng::stream(1, "test", &[]);
+        for set in OperatorSet::ALL {
+            let mut ranked = rank_operators(&stats, Diagnosis::Healthy, set, &mut rng);
+            ranked.sort();
+            assert_eq!(ranked, set.operators());
+        }
+    }
 }

@@ -339,6 +339,7 @@ fn compare_finds_a_two_by_two_design_and_its_effects() {
     assert!((get("recombiner.enabled") - ((ft + tt) - (ff + tf)) / 2.0).abs() < 1e-9);
     assert!((get("debater.enabled x recombiner.enabled") - (tt - tf - ft + ff) / 2.0).abs() < 1e-9);
     assert!((get("synergy") - ((tt - ff) - (tf - ff) - (ft - ff))).abs() < 1e-9);
+    assert!((get("removal synergy") - ((tt - ff) - (tt - ft) - (tt - tf))).abs() < 1e-9);
     svg_content(&out.join("progress.svg"));
 }
 

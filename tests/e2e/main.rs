@@ -8,6 +8,7 @@ mod genome_errors;
 mod genome_props;
 mod gpt_trial;
 mod outer_loop;
+mod reproductions;
 mod scenario_errors;
 mod serde_keys;
 mod swarm;

@@ -145,7 +145,7 @@ fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
     // Find lucky seeds: episodes where uniform random happened to beat the reference.
     let mut lucky = Vec::new();
     for seed in 1000..1200u64 {
-        let r = run_jobs(&[(&program, 0, seed), (&reference, 0, seed)], &tasks, sc.inner_budget);
+        let r = run_jobs(&[(&program, 0, seed), (&reference, 0, seed)], &tasks, sc.inner_budget, sc.execution);
         let g = gain(r[0].regret, r[1].regret, tasks[0].resolution());
         if g > 0.2 {
             lucky.push(g);
@@ -286,7 +286,7 @@ fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() 
     let Smoke { sc, mut sim, uniform, program, reference, tasks } = smoke_with_uniform_random();
     let gains_on = |seeds: &[(usize, u64)]| -> Vec<f64> {
         let jobs: Vec<_> = seeds.iter().flat_map(|&(t, s)| [(&program, t, s), (&reference, t, s)]).collect();
-        let r = run_jobs(&jobs, &tasks, sc.inner_budget);
+        let r = run_jobs(&jobs, &tasks, sc.inner_budget, sc.execution);
         r.chunks(2).map(|p| gain(p[0].regret, p[1].regret, tasks[p[0].task].resolution())).collect()
     };
     let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len() as f64;

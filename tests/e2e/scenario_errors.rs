@@ -284,6 +284,24 @@ fn audit_rate_above_one() {
 }
 
 #[test]
+fn unknown_operator_set() {
+    let text = base_with("children_per_tick = 2", "children_per_tick = 2\noperators = \"mutations\"");
+    bad_scenario(
+        "operators",
+        &text,
+        loc_some(&text, "\"mutations\""),
+        "`proposer.operators` = \"mutations\" is not an operator set",
+        "\"all\", \"constants\", \"structure\"",
+    );
+}
+
+#[test]
+fn diverge_modifier_out_of_range() {
+    let text = base_with("tasks = [\"bbob-f1-i1-d2\"]", "tasks = [\"bbob-f1-i1-d2+diverge1.5\"]");
+    bad_scenario("diverge", &text, loc_some(&text, "\"bbob-f1-i1-d2+"), "a decimal in (0, 1)", "+diverge<P>");
+}
+
+#[test]
 fn no_seed_mechanisms() {
     let text = base_with("library = [\"uniform-random\", \"one-plus-one-es\"]", "library = []");
     bad_scenario("no seeds", &text, (1, Some(1)), "no seed mechanisms", "library = [\"all\"]");
@@ -622,12 +640,14 @@ const KEYS: &[&str] = &[
     "inner.seeds",
     "inner.min_seeds",
     "inner.aggregate",
+    "inner.self_heal",
     "seeds.library",
     "seeds.files",
     "seeds.inline",
     "proposer.enabled",
     "proposer.children_per_tick",
     "proposer.tournament",
+    "proposer.operators",
     "debater.enabled",
     "debater.audit_rate",
     "debater.novelty_threshold",
@@ -661,6 +681,7 @@ budget = 50
 seeds = 2
 min_seeds = 1
 aggregate = "worst-task"
+self_heal = false
 
 [seeds]
 library = ["uniform-random", "tabu-search"]
@@ -671,6 +692,7 @@ inline = ["(mechanism my-random (propose (uniform)))"]
 enabled = true
 children_per_tick = 3
 tournament = 2
+operators = "structure"
 
 [debater]
 enabled = true
@@ -788,6 +810,8 @@ fn readme_defaults_match_the_code() {
         ("proposer.enabled", sc.proposer_enabled.to_string()),
         ("proposer.children_per_tick", sc.children_per_tick.to_string()),
         ("proposer.tournament", sc.tournament.to_string()),
+        ("proposer.operators", format!("\"{}\"", sc.operators.name())),
+        ("inner.self_heal", (sc.execution == outerloop::inner::Execution::SelfHealing).to_string()),
         ("debater.enabled", sc.debater_enabled.to_string()),
         ("debater.audit_rate", sc.audit_rate.to_string()),
         ("debater.novelty_threshold", sc.novelty_threshold.to_string()),

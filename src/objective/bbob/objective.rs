@@ -231,6 +231,10 @@ impl Objective for BbobObjective {
         let fx = self.function.eval(&self.point(config));
         fx.is_finite().then_some(fx)
     }
+
+    fn failure_score(&self) -> f64 {
+        FAILURE_SCORE
+    }
 }
 
 #[cfg(test)]

@@ -419,4 +419,8 @@ impl Objective for GptObjective {
     fn resolution(&self) -> f64 {
         self.resolution
     }
+
+    fn failure_score(&self) -> f64 {
+        FAILURE_BPB
+    }
 }

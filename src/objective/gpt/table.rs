@@ -675,4 +675,8 @@ impl Objective for GptTable {
     fn resolution(&self) -> f64 {
         self.resolution
     }
+
+    fn failure_score(&self) -> f64 {
+        FAILURE_BPB
+    }
 }

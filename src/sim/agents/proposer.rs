@@ -103,7 +103,7 @@ pub fn propose(
         for _ in 0..want {
             let Some(parent) = tournament(&pool, sc.tournament, &mut rng) else { return };
             let donor = &pool[rng.random_range(0..pool.len())];
-            let child = rank_operators(&stats, parent.diagnosis, &mut rng).into_iter().find_map(|op| {
+            let child = rank_operators(&stats, parent.diagnosis, sc.operators, &mut rng).into_iter().find_map(|op| {
                 op.apply(&parent.mechanism.genome, &donor.mechanism.genome, &mut rng, &limits).map(|g| (op, g))
             });
             match child {
@@ -167,6 +167,99 @@ pub fn propose(
             if made == target {
                 break;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use crate::genome::ast::{Genome, Op};
+    use crate::genome::hash::structural_hash;
+    use crate::genome::{Limits, load};
+    use crate::sim::Simulation;
+    use crate::sim::components::AgentKind;
+    use crate::sim::events::Event;
+
+    /// The genome with every numeric constant (and the init count) zeroed and no name:
+    /// what is left is its structure.
+    fn structure_of(g: &Genome) -> Genome {
+        let mut s = g.clone();
+        s.name.clear();
+        s.init_count = 0;
+        for path in g.paths() {
+            if let Some(node) = s.node_mut(&path)
+                && let Op::Num(_) = node.op
+            {
+                node.op = Op::Num(0.0);
+            }
+        }
+        s
+    }
+
+    /// Run a small scenario with `[proposer] operators = set` and return every event.
+    fn events_with(set: &str) -> Vec<Event> {
+        let text = format!(
+            "name = \"ops\"\nseed = 5\nticks = 4\nreference = \"lib:greedy-keep-discard\"\n\
+             [population]\nsize = 8\nelites = 2\n\
+             [inner]\ntasks = [\"bbob-f1-i1-d3\"]\nbudget = 20\nseeds = 1\n\
+             [seeds]\nlibrary = [\"tabu-search\", \"one-plus-one-es\", \"multiscale-bandit\", \"tpe-density-ratio\"]\n\
+             [proposer]\nchildren_per_tick = 4\noperators = \"{set}\"\n\
+             [verifier]\nseeds = 1\nreport_seeds = 1\n[recombiner]\nenabled = false\n"
+        );
+        let sc = crate::scenario::parse(Path::new("ops.toml"), &text).unwrap();
+        assert_eq!(sc.operators.name(), set);
+        let mut sim = Simulation::new(&sc, None).unwrap();
+        let mut events = sim.drain_events();
+        for _ in 0..sc.ticks {
+            sim.tick();
+            events.extend(sim.drain_events());
+        }
+        events
+    }
+
+    /// Every `Born` event: id -> (agent, operator, primary parent, genome).
+    fn births(events: &[Event]) -> HashMap<u64, (AgentKind, String, Option<u64>, Genome)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Born { id, parents, agent, operator, genome, .. } => Some((
+                    *id,
+                    (*agent, operator.clone(), parents.first().copied(), load(genome, &Limits::default()).unwrap()),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn constants_only_tune_parameters() {
+        let born = births(&events_with("constants"));
+        let children: Vec<_> = born.values().filter(|b| b.0 == AgentKind::Proposer).collect();
+        assert!(children.len() >= 4, "the proposer wrote {} children", children.len());
+        for (_, operator, parent, genome) in children {
+            assert_eq!(operator, "mutate-constant");
+            let parent = &born[&parent.expect("a primary parent")].3;
+            assert_ne!(genome, parent);
+            assert_eq!(structure_of(genome), structure_of(parent), "only constants change");
+            assert_eq!(structural_hash(&structure_of(genome)), structural_hash(&structure_of(parent)));
+        }
+    }
+
+    #[test]
+    fn structure_never_mutates_constants() {
+        let events = events_with("structure");
+        let born = births(&events);
+        let proposed = born.values().filter(|b| b.0 == AgentKind::Proposer).count();
+        assert!(proposed >= 4, "the proposer wrote {proposed} children");
+        for e in &events {
+            let operator = match e {
+                Event::Born { operator, .. } | Event::Duplicate { operator, .. } => operator.as_str(),
+                _ => continue,
+            };
+            assert_ne!(operator, "mutate-constant", "{e:?}");
         }
     }
 }

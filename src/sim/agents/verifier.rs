@@ -109,14 +109,15 @@ pub fn verify(
         return;
     }
     for plan in &plans {
-        metrics.compute += ensure_reference(&mut cache, &reference.0, &plan.episodes, &tasks.0, sc.inner_budget);
+        metrics.compute +=
+            ensure_reference(&mut cache, &reference.0, &plan.episodes, &tasks.0, sc.inner_budget, sc.execution);
     }
     // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
     let jobs: Vec<(&Program, usize, u64)> = plans
         .iter()
         .flat_map(|p| p.episodes.iter().chain(claim.first()).map(move |&(t, s)| (&p.program, t, s)))
         .collect();
-    let results = run_jobs(&jobs, &tasks.0, sc.inner_budget);
+    let results = run_jobs(&jobs, &tasks.0, sc.inner_budget, sc.execution);
     let mut offset = 0;
     for Plan { entity, id, blocks, episodes: fresh, .. } in plans {
         let chunk = &results[offset..offset + fresh.len()];

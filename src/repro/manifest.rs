@@ -1,0 +1,382 @@
+//! A reproduction set's manifest (`scenarios/reproductions/<set>/reproduction.toml`):
+//! which claim it tests, what the source reported, the base scenario, its arms (listed,
+//! or the full factorial of two-level factors), run seeds, the evaluation, and the
+//! quick variant the tests run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, InputError};
+
+/// The claim a set tests; it decides what is run and what is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimKind {
+    /// Groups of outer loops compared with the plain inner loop (first arm) on held-out
+    /// and live tasks.
+    Bilevel,
+    /// A 2^k factorial over components: main effects, interactions, synergy.
+    Factorial,
+    /// Score against inner budget: power laws fitted to the champions' and the
+    /// library's curves.
+    Scaling,
+    /// Model-swarm merges against the experts and merge baselines.
+    Swarm,
+    /// Novelty of every champion of the other sets (runs nothing itself).
+    Novelty,
+}
+
+/// One arm: overrides of the base scenario.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmSpec {
+    /// Short name (folder names, tables).
+    pub name: String,
+    /// What the arm is, for the document.
+    #[serde(default)]
+    pub label: String,
+    /// Dotted keys and their values (`"proposer.operators" = "constants"`).
+    #[serde(default)]
+    pub set: BTreeMap<String, toml::Value>,
+}
+
+/// A two-level factor of a factorial set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorSpec {
+    /// Dotted scenario key (`inherit` takes `false`/`true`: off, or the set's prior run
+    /// of the same seed).
+    pub key: String,
+    /// Short name used in arm names (`debate` gives `debate` / `no-debate`).
+    pub name: String,
+    /// The low and high level.
+    pub levels: [toml::Value; 2],
+}
+
+/// The quick variant: fewer seeds and episodes, and extra overrides for every arm.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    /// Run seeds (default: the full set's).
+    pub run_seeds: Option<u32>,
+    /// Held-out episodes per task (default: the full set's).
+    pub episodes: Option<u32>,
+    /// Live episodes per task (default: the full set's).
+    pub live_episodes: Option<u32>,
+    /// Overrides applied to the base (and the prior) before the arms' own.
+    #[serde(default)]
+    pub set: BTreeMap<String, toml::Value>,
+}
+
+/// The manifest as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The claim.
+    pub claim: ClaimKind,
+    /// The claim's name and source.
+    pub title: String,
+    /// What the source reported.
+    pub source: String,
+    /// The verdict rule, stated before any run.
+    pub rule: String,
+    /// The base scenario, relative to the manifest (not for `novelty`).
+    #[serde(default)]
+    pub base: Option<PathBuf>,
+    /// Replicate runs per arm (run seeds 1..=N).
+    #[serde(default = "one")]
+    pub run_seeds: u32,
+    /// Arms listed by hand.
+    #[serde(default, rename = "arm")]
+    pub arms: Vec<ArmSpec>,
+    /// Or the full factorial of these factors.
+    #[serde(default, rename = "factor")]
+    pub factors: Vec<FactorSpec>,
+    /// A scenario run once per run seed before the arms, for arms that inherit.
+    #[serde(default)]
+    pub prior: Option<PathBuf>,
+    /// Tasks the champions are scored on (never seen during evolution).
+    #[serde(default)]
+    pub held_out: Vec<String>,
+    /// Held-out episodes per task and champion.
+    #[serde(default = "ten")]
+    pub episodes: u32,
+    /// Live tasks the champions are also scored on.
+    #[serde(default)]
+    pub live: Vec<String>,
+    /// Live episodes per task and champion.
+    #[serde(default = "one")]
+    pub live_episodes: u32,
+    /// The quick variant.
+    #[serde(default)]
+    pub quick: QuickSpec,
+}
+
+fn one() -> u32 {
+    1
+}
+fn ten() -> u32 {
+    10
+}
+
+/// A loaded manifest with its location.
+#[derive(Debug, Clone)]
+pub struct ReproSet {
+    /// Set name (the manifest's folder name).
+    pub name: String,
+    /// The manifest file.
+    pub path: PathBuf,
+    /// Its content.
+    pub manifest: Manifest,
+    /// Whether this is the quick variant.
+    pub quick: bool,
+}
+
+/// One run to make: an arm at a run seed (or the prior run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Arm name (`prior` for the prior run).
+    pub arm: String,
+    /// Run seed.
+    pub seed: u64,
+    /// Folder name under the set's output folder.
+    pub dir: String,
+    /// The scenario text to run.
+    pub text: String,
+}
+
+impl ReproSet {
+    /// Load `<dir>/reproduction.toml` (or a manifest file given directly).
+    pub fn load(path: &Path, quick: bool) -> Result<Self, InputError> {
+        let path = if path.is_dir() { path.join("reproduction.toml") } else { path.to_path_buf() };
+        let text = crate::input::read_text(&path)?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| InputError::Source {
+            path: path.clone(),
+            text: text.clone(),
+            diagnostics: vec![
+                Diagnostic::new(e.message().trim().to_string(), e.span().unwrap_or(0..0))
+                    .with_hint("see scenarios/reproductions/README.md for the manifest's keys"),
+            ],
+        })?;
+        let name = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "set".into());
+        let set = ReproSet { name, path, manifest, quick };
+        set.validate(&text)?;
+        Ok(set)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), InputError> {
+        let m = &self.manifest;
+        let bad = |message: String, hint: &str| InputError::Source {
+            path: self.path.clone(),
+            text: text.to_string(),
+            diagnostics: vec![Diagnostic::new(message, 0..0).with_hint(hint.to_string())],
+        };
+        let runs = !matches!(m.claim, ClaimKind::Novelty);
+        if runs && m.base.is_none() {
+            return Err(bad("`base` is missing".into(), "name the base scenario, relative to the manifest"));
+        }
+        if matches!(m.claim, ClaimKind::Bilevel | ClaimKind::Scaling) && m.arms.is_empty() {
+            return Err(bad("this claim needs at least one `[[arm]]`".into(), "list the arms to run"));
+        }
+        if matches!(m.claim, ClaimKind::Factorial) && (m.factors.is_empty() || !m.arms.is_empty()) {
+            return Err(bad("a factorial set needs `[[factor]]`s and no `[[arm]]`".into(), "declare 1 to 5 factors"));
+        }
+        if m.factors.len() > 5 {
+            return Err(bad(format!("{} factors; at most 5", m.factors.len()), "drop factors"));
+        }
+        if m.run_seeds == 0 || m.quick.run_seeds == Some(0) {
+            return Err(bad("`run_seeds` must be at least 1".into(), "e.g. run_seeds = 10"));
+        }
+        if m.factors.iter().any(|f| f.key == "inherit") && m.prior.is_none() {
+            return Err(bad("an `inherit` factor needs a `prior` scenario".into(), "add prior = \"prior.toml\""));
+        }
+        Ok(())
+    }
+
+    /// Replicate runs per arm in this variant.
+    pub fn run_seeds(&self) -> u32 {
+        if self.quick {
+            self.manifest.quick.run_seeds.unwrap_or(self.manifest.run_seeds)
+        } else {
+            self.manifest.run_seeds
+        }
+    }
+
+    /// Held-out episodes per task in this variant.
+    pub fn episodes(&self) -> u32 {
+        if self.quick { self.manifest.quick.episodes.unwrap_or(self.manifest.episodes) } else { self.manifest.episodes }
+    }
+
+    /// Live episodes per task in this variant.
+    pub fn live_episodes(&self) -> u32 {
+        let m = &self.manifest;
+        if self.quick { m.quick.live_episodes.unwrap_or(m.live_episodes) } else { m.live_episodes }
+    }
+
+    /// The folder relative paths in the manifest are resolved against.
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The arms: listed, or every combination of the factors (factor 0 varies fastest).
+    pub fn arms(&self) -> Vec<ArmSpec> {
+        let m = &self.manifest;
+        if m.factors.is_empty() {
+            return m.arms.clone();
+        }
+        (0..1usize << m.factors.len())
+            .map(|cell| {
+                let mut set = BTreeMap::new();
+                let mut parts = Vec::new();
+                for (j, f) in m.factors.iter().enumerate() {
+                    let high = cell >> j & 1 == 1;
+                    set.insert(f.key.clone(), f.levels[usize::from(high)].clone());
+                    parts.push(if high { f.name.clone() } else { format!("no-{}", f.name) });
+                }
+                ArmSpec { name: parts.join("_"), label: String::new(), set }
+            })
+            .collect()
+    }
+
+    /// Every run of the set, priors first, with the scenario text each runs.
+    /// `out` is the set's output folder (an inheriting arm names its prior run there).
+    pub fn jobs(&self, out: &Path) -> Result<Vec<Job>, InputError> {
+        let m = &self.manifest;
+        let Some(base) = &m.base else { return Ok(Vec::new()) };
+        let base_path = self.folder().join(base);
+        let base_text = crate::input::read_text(&base_path)?;
+        let mut jobs = Vec::new();
+        if m.claim == ClaimKind::Swarm {
+            // A model-swarm scenario runs all its seeds in one folder.
+            let set = BTreeMap::from([("seeds".to_string(), toml::Value::Integer(i64::from(self.run_seeds())))]);
+            let text = self.arm_text(&base_path, &base_text, "swarm", 1, &set, out)?;
+            return Ok(vec![Job { arm: "swarm".into(), seed: 1, dir: "swarm".into(), text }]);
+        }
+        for seed in 1..=u64::from(self.run_seeds()) {
+            if let Some(prior) = &m.prior {
+                let prior_path = self.folder().join(prior);
+                let text = crate::input::read_text(&prior_path)?;
+                let dir = format!("prior-s{seed}");
+                let text = self.arm_text(&prior_path, &text, "prior", seed, &BTreeMap::new(), out)?;
+                jobs.push(Job { arm: "prior".into(), seed, dir, text });
+            }
+        }
+        for arm in self.arms() {
+            for seed in 1..=u64::from(self.run_seeds()) {
+                let text = self.arm_text(&base_path, &base_text, &arm.name, seed, &arm.set, out)?;
+                jobs.push(Job { arm: arm.name.clone(), seed, dir: format!("{}-s{seed}", arm.name), text });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// The base text with the quick overrides, the arm's overrides, the run seed and a
+    /// name that says which arm and seed it is.
+    fn arm_text(
+        &self,
+        path: &Path,
+        text: &str,
+        arm: &str,
+        seed: u64,
+        set: &BTreeMap<String, toml::Value>,
+        out: &Path,
+    ) -> Result<String, InputError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| InputError::file(path, e.message().trim().to_string(), "fix the TOML"))?;
+        let bad = |message: String| InputError::file(&self.path, message, "see scenarios/reproductions/README.md");
+        if self.quick {
+            for (k, v) in &self.manifest.quick.set {
+                set_dotted(&mut table, k, v.clone()).map_err(bad)?;
+            }
+        }
+        for (k, v) in set {
+            let v = match (k.as_str(), v) {
+                // `inherit = true` names this seed's prior run; `false` removes the key.
+                ("inherit", toml::Value::Boolean(true)) => {
+                    toml::Value::String(out.join(format!("prior-s{seed}")).to_string_lossy().into_owned())
+                }
+                ("inherit", toml::Value::Boolean(false)) => {
+                    table.remove("inherit");
+                    continue;
+                }
+                _ => v.clone(),
+            };
+            set_dotted(&mut table, k, v).map_err(bad)?;
+        }
+        let is_swarm = table.get("kind").and_then(|k| k.as_str()) == Some("model-swarm");
+        if !is_swarm {
+            table.insert("seed".into(), toml::Value::Integer(seed as i64));
+            let name = format!("repro-{}-{}-{arm}-s{seed}", self.name, if self.quick { "quick" } else { "full" });
+            table.insert("name".into(), toml::Value::String(name));
+        } else {
+            let name = format!("repro-{}-{}-{arm}", self.name, if self.quick { "quick" } else { "full" });
+            table.insert("name".into(), toml::Value::String(name));
+        }
+        table.remove("out");
+        Ok(format!(
+            "# Generated by `outerloop reproduce run` from {} (set `{}`, arm `{arm}`, run seed {seed}).\n{}",
+            self.path.display(),
+            self.name,
+            toml::to_string(&table).map_err(|e| bad(e.to_string()))?
+        ))
+    }
+}
+
+/// Set `a.b.c = value` in a TOML table, creating sections as needed.
+pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| format!("empty key `{key}`"))?;
+    let mut t = table;
+    for p in parts {
+        let entry = t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| format!("`{p}` in `{key}` is not a section"))?;
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_keys_create_sections_and_replace_values() {
+        let mut t: toml::Table = "a = 1\n[b]\nc = 2\n".parse().unwrap();
+        set_dotted(&mut t, "b.c", toml::Value::Integer(3)).unwrap();
+        set_dotted(&mut t, "d.e", toml::Value::Boolean(true)).unwrap();
+        assert_eq!(t["b"]["c"].as_integer(), Some(3));
+        assert_eq!(t["d"]["e"].as_bool(), Some(true));
+        assert!(set_dotted(&mut t, "a.x", toml::Value::Integer(1)).is_err());
+        assert!(set_dotted(&mut t, "", toml::Value::Integer(1)).is_err());
+    }
+
+    #[test]
+    fn factors_expand_to_every_combination() {
+        let text = r#"
+claim = "factorial"
+title = "t"
+source = "s"
+rule = "r"
+base = "base.toml"
+[[factor]]
+key = "debater.enabled"
+name = "debate"
+levels = [false, true]
+[[factor]]
+key = "verifier.enabled"
+name = "verify"
+levels = [false, true]
+"#;
+        let manifest: Manifest = toml::from_str(text).unwrap();
+        let set = ReproSet { name: "x".into(), path: "x/reproduction.toml".into(), manifest, quick: false };
+        let names: Vec<String> = set.arms().into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["no-debate_no-verify", "debate_no-verify", "no-debate_verify", "debate_verify"]);
+    }
+}
