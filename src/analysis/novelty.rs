@@ -10,7 +10,7 @@ use super::episodes::{Episodes, compile_text};
 use super::stats::{Interval, bootstrap_mean, sign_flip_p};
 use crate::genome::Genome;
 use crate::genome::ast::{Expr, Op};
-use crate::genome::hash::structural_distance;
+use crate::genome::hash::shape_distance;
 use crate::genome::interp::Program;
 use crate::genome::library::LIBRARY;
 use crate::inner::fingerprint::{Fingerprint, behavioural_distance, fingerprint};
@@ -19,7 +19,8 @@ use crate::sim::episodes::EpisodeResult;
 /// Thresholds a mechanism must pass on both distances to count as new.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Thresholds {
-    /// Minimum structural distance (subtree-bag distance, 0..1) to every library mechanism.
+    /// Minimum structural distance (subtree-bag distance of the shapes, constants blanked,
+    /// 0..1) to every library mechanism: retuned constants are not new structure.
     pub structural: f64,
     /// Minimum behavioural distance (probe-task fingerprints, 0..1) to every library mechanism.
     pub behavioural: f64,
@@ -177,7 +178,7 @@ pub fn novelty(
             let fp = fingerprint(c.program);
             let dist: Vec<(f64, f64)> = lib
                 .iter()
-                .map(|l| (structural_distance(c.genome, &l.genome), behavioural_distance(&fp, &l.fingerprint)))
+                .map(|l| (shape_distance(c.genome, &l.genome), behavioural_distance(&fp, &l.fingerprint)))
                 .collect();
             let nearest = (0..lib.len())
                 .min_by(|&a, &b| (dist[a].0 + dist[a].1).total_cmp(&(dist[b].0 + dist[b].1)).then(a.cmp(&b)))

@@ -89,7 +89,47 @@ impl SubtreeBag {
 
 /// The multiset of subtree hashes of a genome's canonical form, tagged by hook.
 fn subtree_bag(g: &Genome) -> BTreeMap<u64, u32> {
-    let c = canonical(g);
+    bag_of(&canonical(g))
+}
+
+/// The canonical form with every numeric constant, state initial value and the
+/// initial-design size (beyond zero or not) blanked: the genome's shape.
+pub fn shape(g: &Genome) -> Genome {
+    fn blank(e: &mut Expr) {
+        if let Op::Num(v) = &mut e.op {
+            *v = 0.0;
+        }
+        for a in &mut e.args {
+            blank(a);
+        }
+    }
+    let mut c = canonical(g);
+    c.init_count = c.init_count.min(1);
+    for v in &mut c.state {
+        v.init = 0.0;
+    }
+    for root in [&mut c.init, &mut c.propose, &mut c.filter, &mut c.fidelity].into_iter().chain(c.update.iter_mut()) {
+        blank(root);
+    }
+    c
+}
+
+/// Structural distance between the genomes' shapes ([`shape`]): 0 for genomes that
+/// differ only in their constants, so retuning a mechanism is not new structure.
+pub fn shape_distance(a: &Genome, b: &Genome) -> f64 {
+    let bag = |g: &Genome| {
+        let s = shape(g);
+        let mut bag = bag_of(&s);
+        // Whether there is an initial design at all is structure; its size is not.
+        if s.init_count > 0 {
+            *bag.entry(xxh3_64(b"init-design")).or_insert(0) += 1;
+        }
+        bag
+    };
+    bag_distance(&bag(a), &bag(b))
+}
+
+fn bag_of(c: &Genome) -> BTreeMap<u64, u32> {
     let mut bag = BTreeMap::new();
     for (root, e) in c.roots() {
         e.walk(&mut |n| {
@@ -103,7 +143,10 @@ fn subtree_bag(g: &Genome) -> BTreeMap<u64, u32> {
 /// Structural distance in [0, 1]: the weighted Jaccard distance between the two
 /// genomes' multisets of subtrees (0 = same structure, 1 = nothing in common).
 pub fn structural_distance(a: &Genome, b: &Genome) -> f64 {
-    let (ba, bb) = (subtree_bag(a), subtree_bag(b));
+    bag_distance(&subtree_bag(a), &subtree_bag(b))
+}
+
+fn bag_distance(ba: &BTreeMap<u64, u32>, bb: &BTreeMap<u64, u32>) -> f64 {
     let mut inter = 0u64;
     let mut union = 0u64;
     let keys: std::collections::BTreeSet<&u64> = ba.keys().chain(bb.keys()).collect();
@@ -123,6 +166,20 @@ mod tests {
 
     fn g(text: &str) -> Genome {
         parse(text).genome.unwrap()
+    }
+
+    #[test]
+    fn shape_distance_ignores_constants_but_not_structure() {
+        let a = g("(mechanism a (init 4 (latin 4)) (propose (perturb (best 1) (rand 1 3) 0.15)))");
+        let b = g("(mechanism b (init 6 (latin 5)) (propose (perturb (best 1) (rand 3 4) 1.3)) (fidelity 0))");
+        assert!(structural_distance(&a, &b) > 0.5);
+        assert_eq!(shape_distance(&a, &b), 0.0);
+        let c = g(
+            "(mechanism c (init 4 (latin 4)) (propose (perturb (best 1) (rand 1 3) 0.15)) (filter (> (nearest-dist (cand) 10) 0.1)))",
+        );
+        assert!(shape_distance(&a, &c) > 0.1);
+        let none = g("(mechanism d (init 0 (latin 4)) (propose (perturb (best 1) (rand 1 3) 0.15)))");
+        assert!(shape_distance(&a, &none) > 0.0, "an initial design or none is structure");
     }
 
     #[test]
