@@ -78,13 +78,17 @@ impl Document {
             if !c.notes.is_empty() {
                 s.push('\n');
             }
+            for (caption, genome) in &c.genomes {
+                let _ = writeln!(s, "{caption}\n\n```text\n{}\n```\n", genome.trim_end());
+            }
         }
         s
     }
 
-    /// The JSON form (every run record included).
+    /// The JSON form (every run record included; compact, one line: it holds every
+    /// champion's genome and lineage).
     pub fn json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut text = serde_json::to_string(self).unwrap_or_default();
         text.push('\n');
         text
     }

@@ -128,6 +128,8 @@ pub struct ClaimResult {
     pub tables: Vec<Table>,
     /// Remarks computed from the numbers.
     pub notes: Vec<String>,
+    /// Genomes worth showing: a caption and the genome text.
+    pub genomes: Vec<(String, String)>,
     /// Every run.
     pub runs: Vec<RunRecord>,
 }
@@ -297,6 +299,7 @@ pub fn measure(set: &ReproSet, out: &Path, others: &[ClaimResult]) -> Result<Cla
         verdict: Verdict::Inconclusive,
         tables: Vec::new(),
         notes: Vec::new(),
+        genomes: Vec::new(),
         runs: Vec::new(),
     };
     match m.claim {
@@ -699,20 +702,20 @@ fn novelty_claim(others: &[ClaimResult], result: &mut ClaimResult) {
         g(b).total_cmp(&g(a)).then(a.1.dir.cmp(&b.1.dir))
     });
     for (c, r) in ranked.iter().take(3).map(|x| **x) {
-        let n = r.novelty.as_ref();
-        result.notes.push(format!(
-            "{} {} s{} champion #{}: beats its nearest relative {} by {} (structural distance {:.3}, behavioural {:.3}); lineage {}; genome `{}`",
+        let Some(n) = r.novelty.as_ref() else { continue };
+        let caption = format!(
+            "{} {} run seed {}, champion #{}: beats its nearest library relative {} by {} on held-out episodes (structural distance {:.3}, behavioural {:.3}). Lineage: {}.",
             c.set,
             r.arm,
             r.seed,
             r.champion.unwrap_or(0),
-            n.map_or("-", |n| n.nearest.as_str()),
-            n.map_or("-".into(), |n| n.versus_nearest.signed()),
-            n.map_or(0.0, |n| n.structural),
-            n.map_or(0.0, |n| n.behavioural),
-            n.map_or(String::new(), |n| n.lineage.join(" -> ")),
-            r.genome.as_deref().unwrap_or("-")
-        ));
+            n.nearest,
+            n.versus_nearest.signed(),
+            n.structural,
+            n.behavioural,
+            n.lineage.join(" -> ")
+        );
+        result.genomes.push((caption, r.genome.clone().unwrap_or_default()));
     }
     let (k, n) = (new.len() as u64, champions.len() as u64);
     let (lo, hi) = crate::stats::wilson(k, n);
