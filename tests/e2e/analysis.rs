@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use outerloop::genome::hash::structural_distance;
+use outerloop::genome::hash::shape_distance;
 use outerloop::genome::library::LIBRARY;
 use outerloop::genome::{Limits, load};
 use quick_xml::events::Event as Xml;
@@ -217,7 +217,7 @@ fn report_figures_match_an_independent_replay_of_the_event_log() {
     let genome = load(report["champion"]["genome"].as_str().unwrap(), &Limits::default()).unwrap();
     let min_structural = LIBRARY
         .iter()
-        .map(|(_, t)| structural_distance(&genome, &load(t, &Limits::default()).unwrap()))
+        .map(|(_, t)| shape_distance(&genome, &load(t, &Limits::default()).unwrap()))
         .fold(f64::INFINITY, f64::min);
     close(&report["novelty"]["rows"][0]["min_structural"], Some(min_structural), "min structural distance");
     assert_eq!(report["novelty"]["rows"][0]["id"].as_u64(), Some(champion.0));
