@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::manifest::ClaimKind;
 use super::measure::{ClaimResult, Table};
 
 /// Everything the document shows.
@@ -65,7 +66,12 @@ impl Document {
         s.push('\n');
         for c in &self.claims {
             let _ = writeln!(s, "## {}\n", c.title);
-            let _ = writeln!(s, "Set `{}`: {} runs. **Verdict: {}.**\n", c.set, c.runs.len(), c.verdict.words());
+            let runs = match c.claim {
+                ClaimKind::Swarm => "one model-swarm run (its seeds are the replicates)".to_string(),
+                ClaimKind::Novelty => "no runs of its own (it reads the other sets' champions)".to_string(),
+                _ => format!("{} runs", c.runs.len()),
+            };
+            let _ = writeln!(s, "Set `{}`: {runs}. **Verdict: {}.**\n", c.set, c.verdict.words());
             let _ = writeln!(s, "Source: {}\n", c.source);
             let _ = writeln!(s, "Rule: {}\n", c.rule);
             let _ = writeln!(s, "Measured: {}\n", c.measurement);
