@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use outerloop::genome::interp::{Env, Machine, Program};
 use outerloop::genome::library::LIBRARY;
 use outerloop::genome::{Limits, load};
-use outerloop::inner::history::{History, Source, Trial};
+use outerloop::history::{History, Source, Trial};
 use outerloop::objective::bbob::BbobObjective;
 use outerloop::objective::{Objective, fidelity_level};
 use outerloop::rng::{self, Rng};

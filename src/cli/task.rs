@@ -1,14 +1,14 @@
 //! `outerloop task`: list the task suite, and serve a task to external optimizers over
-//! the ask/tell protocol ([`crate::objective::serve`]).
+//! the ask/tell protocol ([`crate::inner::serve`]).
 
 use std::io::{BufRead, Write};
 
 use clap::{Args, Subcommand};
 
 use crate::diagnostic::InputError;
+use crate::inner::serve::Server;
 use crate::objective::gpt::suite::{SHIPPED, Split, shipped_table};
 use crate::objective::registry::{Suite, TASK_FORMS, objective_by_name};
-use crate::objective::serve::Server;
 
 /// Flags of `outerloop task`.
 #[derive(Debug, Args)]

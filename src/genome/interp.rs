@@ -8,9 +8,9 @@ use super::ast::{Expr, Genome, Op};
 use super::check::{Limits, check};
 use super::prim::{Prim, apply_real, sanitize};
 use crate::diagnostic::Diagnostic;
-use crate::inner::history::History;
-use crate::objective::fidelity_level;
+use crate::history::History;
 use crate::rng::Rng;
+use crate::space::fidelity_level;
 
 /// A node of a compiled program.
 #[derive(Debug, Clone)]

@@ -1,11 +1,12 @@
-//! The inner research loop: search spaces, the trial history, traces, and the loop
-//! that lets a mechanism drive trials under a compute budget.
+//! The inner research loop: the loop that lets a mechanism drive trials under a compute
+//! budget, its traces, fingerprints, leagues, and the ask/tell protocol that serves the
+//! same accounting to external optimizers. Search spaces (`crate::space`) and the trial
+//! history (`crate::history`) sit below it, so the language can read them.
 
 pub mod fingerprint;
-pub mod history;
 pub mod league;
 pub mod run;
-pub mod space;
+pub mod serve;
 pub mod trace;
 
 pub use run::{Execution, run_inner, run_inner_with};

@@ -9,9 +9,9 @@
 
 use rand::RngExt;
 
-use super::history::{History, Source, Trial};
 use super::trace::{Crash, Heal, HealKind, Trace, outcome};
 use crate::genome::interp::{Env, Machine, Program};
+use crate::history::{History, Source, Trial};
 use crate::objective::{Objective, TrialStatus, fidelity_level};
 use crate::rng;
 

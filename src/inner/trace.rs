@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::history::Trial;
 use crate::genome::ast::{Genome, Recommend};
 use crate::genome::interp::LiveCounts;
 use crate::genome::syntax::print_expr;
+use crate::history::Trial;
 
 /// A genome fault or failed trial the loop recovered from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,7 +102,7 @@ fn recommendation(trials: &[Trial], rule: Recommend) -> Option<(usize, f64)> {
             let mut points: Vec<(usize, f64, usize)> = Vec::new();
             let mut index: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();
             for (i, t) in trials.iter().enumerate().filter(|(_, t)| t.level == top) {
-                let key = super::history::point_key(&t.point);
+                let key = crate::history::point_key(&t.point);
                 let slot = *index.entry(key).or_insert_with(|| {
                     points.push((i, 0.0, 0));
                     points.len() - 1
@@ -205,7 +205,7 @@ impl Trace {
         for t in &self.trials {
             *by_source.entry(t.source.as_str()).or_insert(0usize) += 1;
         }
-        let failed = self.trials.iter().filter(|t| t.status != crate::objective::TrialStatus::Ok).count();
+        let failed = self.trials.iter().filter(|t| t.status != crate::history::TrialStatus::Ok).count();
         let improved = self.trials.iter().filter(|t| t.improved).count();
         let _ = write!(s, "\n  sources {by_source:?}  improvements {improved}  failed trials {failed}");
         let _ = write!(s, "\n  heals {}", self.heals.len());
@@ -302,7 +302,7 @@ mod tests {
     use super::*;
 
     fn trial(x: f64, level: usize, score: f64) -> Trial {
-        crate::inner::history::test_trial(x, score, level)
+        crate::history::test_trial(x, score, level)
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! score, resolution) is the wrapped objective's.
 
 use super::{Objective, TrialResult, TrialStatus};
-use crate::inner::space::{Config, SearchSpace};
+use crate::space::{Config, SearchSpace};
 
 /// The suffix that introduces the modifier, e.g. `+diverge0.15`.
 pub const DIVERGE_PREFIX: &str = "+diverge";

@@ -10,32 +10,10 @@ pub mod faults;
 pub mod gpt;
 pub mod probe;
 pub mod registry;
-pub mod serve;
 
-use crate::inner::space::{Config, SearchSpace};
-
-/// Outcome class of one trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TrialStatus {
-    /// The trial ran to its fidelity and produced a finite score.
-    Ok,
-    /// Training diverged (NaN, Inf or an exploding loss); the score is the objective's
-    /// defined failure score.
-    Diverged,
-    /// The config could not be run (for example a width not divisible by heads).
-    Invalid,
-}
-
-impl TrialStatus {
-    /// Lower-case name used in traces and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrialStatus::Ok => "ok",
-            TrialStatus::Diverged => "diverged",
-            TrialStatus::Invalid => "invalid",
-        }
-    }
-}
+pub use crate::history::TrialStatus;
+pub use crate::space::fidelity_level;
+use crate::space::{Config, SearchSpace};
 
 /// Result of one trial.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,28 +60,5 @@ pub trait Objective: Send + Sync {
     /// The score a failed (diverged or invalid) trial gets.
     fn failure_score(&self) -> f64 {
         f64::MAX
-    }
-}
-
-/// Snap a requested fidelity up to the index of the nearest level at or above it
-/// (the top level when it exceeds all levels).
-pub fn fidelity_level(levels: &[f64], fidelity: f64) -> usize {
-    let f = if fidelity.is_nan() { 1.0 } else { fidelity };
-    levels.iter().position(|&l| l >= f - 1e-12).unwrap_or(levels.len().saturating_sub(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fidelity_snaps_up() {
-        let levels = [0.125, 0.25, 0.5, 1.0];
-        assert_eq!(fidelity_level(&levels, 0.0), 0);
-        assert_eq!(fidelity_level(&levels, 0.125), 0);
-        assert_eq!(fidelity_level(&levels, 0.2), 1);
-        assert_eq!(fidelity_level(&levels, 0.9), 3);
-        assert_eq!(fidelity_level(&levels, 7.0), 3);
-        assert_eq!(fidelity_level(&levels, f64::NAN), 3);
     }
 }

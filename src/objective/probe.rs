@@ -2,7 +2,7 @@
 //! fingerprints. It must never change, or every stored fingerprint would shift.
 
 use super::{Objective, TrialResult, TrialStatus, fidelity_level};
-use crate::inner::space::{Config, Knob, SearchSpace};
+use crate::space::{Config, Knob, SearchSpace};
 
 const CENTRE: [f64; 4] = [0.31, 0.72, 0.55, 0.18];
 const WEIGHT: [f64; 4] = [1.0, 3.0, 10.0, 30.0];

@@ -5,6 +5,7 @@
 //! the simulation can trust. Every problem is reported with file, line:column, what is
 //! wrong and how to fix it. Every key is documented in `scenarios/README.md`.
 
+pub mod choices;
 pub mod file;
 
 use std::ops::Range;
@@ -12,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use self::choices::{Aggregate, OperatorSet};
 use crate::diagnostic::{Diagnostic, InputError};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::Execution;
 use crate::objective::registry::{TASK_FORMS, expand_tasks};
-use crate::sim::operators::OperatorSet;
 use file::ScenarioFile;
 
 /// A genome the run starts from, with where it came from.
@@ -55,7 +56,7 @@ pub struct Scenario {
     /// Episode seeds per task before a race may drop a child (`inner_seeds`: no race).
     pub min_seeds: u32,
     /// How per-task gains become one fitness.
-    pub aggregate: crate::sim::episodes::Aggregate,
+    pub aggregate: Aggregate,
     /// How episodes meet genome faults and failed trials (`[inner] self_heal`).
     pub execution: Execution,
     /// Initial mechanisms.
@@ -274,15 +275,15 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         None => inner_seeds,
     };
     let aggregate = match raw.inner.aggregate.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
-        None | Some(("mean", _)) => crate::sim::episodes::Aggregate::Mean,
-        Some(("worst-task", _)) => crate::sim::episodes::Aggregate::WorstTask,
+        None | Some(("mean", _)) => Aggregate::Mean,
+        Some(("worst-task", _)) => Aggregate::WorstTask,
         Some((other, span)) => {
             v.error(
                 span,
                 format!("`inner.aggregate` = \"{other}\" is not an aggregate"),
                 "use \"mean\" or \"worst-task\"",
             );
-            crate::sim::episodes::Aggregate::Mean
+            Aggregate::Mean
         }
     };
     let mut seed_genomes = Vec::new();

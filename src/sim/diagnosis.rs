@@ -1,7 +1,7 @@
 //! Diagnosis of an inner-loop trace: what holds a mechanism back.
 
+use crate::history::TrialStatus;
 use crate::inner::trace::{HealKind, Trace};
-use crate::objective::TrialStatus;
 
 /// Averaged trace statistics over a mechanism's episodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,7 @@
 //! Episodes: inner runs of mechanisms on (task, seed) pairs, run in parallel and
 //! gathered in a fixed order, and fitness relative to the reference mechanism.
 
+pub use crate::scenario::choices::Aggregate;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -150,36 +151,6 @@ pub fn gains(results: &[EpisodeResult], cache: &ReferenceCache, tasks: &[Box<dyn
             gain(r.regret, reference, tasks[r.task].resolution())
         })
         .collect()
-}
-
-/// How per-episode gains over several tasks become one fitness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Aggregate {
-    /// Mean of the per-task means (every task weighs the same).
-    #[default]
-    Mean,
-    /// The worst per-task mean: a mechanism must be good on every task.
-    WorstTask,
-}
-
-impl Aggregate {
-    /// The fitness of gains in block order (episode `i` is of task `i % tasks`).
-    pub fn fitness(self, gains: &[f64], tasks: usize) -> f64 {
-        let tasks = tasks.max(1);
-        let means: Vec<f64> = (0..tasks)
-            .filter_map(|t| {
-                let xs: Vec<f64> = gains.iter().skip(t).step_by(tasks).copied().collect();
-                (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-            })
-            .collect();
-        if means.is_empty() {
-            return f64::NAN;
-        }
-        match self {
-            Aggregate::Mean => means.iter().sum::<f64>() / means.len() as f64,
-            Aggregate::WorstTask => means.iter().copied().fold(f64::INFINITY, f64::min),
-        }
-    }
 }
 
 /// Sum live-gene counts of several episodes.

@@ -18,6 +18,7 @@ pub mod record;
 pub mod resources;
 pub mod schedule;
 pub mod select;
+pub mod snapshot;
 pub mod spawn;
 
 use bevy_ecs::prelude::*;
@@ -28,10 +29,10 @@ use events::Event;
 use resources::*;
 use spawn::{Birth, novelty, prepare, spawn};
 
+use self::snapshot::{LessonsFile, MechanismDto, Snapshot};
 use crate::genome::{Limits, Program, load as load_genome, syntax};
 use crate::objective::registry::objective_by_name;
 use crate::scenario::Scenario;
-use crate::store::snapshot::{LessonsFile, MechanismDto, Snapshot};
 
 /// Errors setting up a simulation.
 #[derive(Debug, thiserror::Error)]
@@ -425,7 +426,7 @@ impl Simulation {
     pub fn lessons(&self) -> LessonsFile {
         let w = &self.world;
         LessonsFile {
-            version: crate::store::snapshot::FORMAT_VERSION,
+            version: snapshot::FORMAT_VERSION,
             hall_of_fame: w.resource::<Lessons>().hall_of_fame.clone(),
             operator_stats: w.resource::<OperatorStats>().0.iter().map(|((d, o), c)| (*d, o.clone(), *c)).collect(),
             failures: w.resource::<Lessons>().failures.iter().copied().collect(),

@@ -1,5 +1,6 @@
 //! The proposer's operator set and its diagnosis-conditioned choice.
 
+pub use crate::scenario::choices::OperatorSet;
 use rand::RngExt;
 use rand_distr::{Beta, Distribution};
 
@@ -77,58 +78,25 @@ impl Operator {
     }
 }
 
-/// The operators the proposer may use (`[proposer] operators`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum OperatorSet {
-    /// Every operator.
-    #[default]
-    All,
-    /// Only the constant mutation (`mutate-constant`): tuning a mechanism's parameters,
-    /// never its structure.
-    Constants,
-    /// Every operator except the constant mutation: mechanism generation only.
-    Structure,
+/// Whether `op` belongs to the proposer's operator set.
+pub fn allows(set: OperatorSet, op: Operator) -> bool {
+    let constant = op == Operator::Mutate(Mutation::Constant);
+    match set {
+        OperatorSet::All => true,
+        OperatorSet::Constants => constant,
+        OperatorSet::Structure => !constant,
+    }
 }
 
-impl OperatorSet {
-    /// Every set, in the order the scenario documentation lists them.
-    pub const ALL: [OperatorSet; 3] = [OperatorSet::All, OperatorSet::Constants, OperatorSet::Structure];
-
-    /// The scenario value.
-    pub fn name(self) -> &'static str {
-        match self {
-            OperatorSet::All => "all",
-            OperatorSet::Constants => "constants",
-            OperatorSet::Structure => "structure",
-        }
-    }
-
-    /// Parse a scenario value.
-    pub fn parse(name: &str) -> Option<OperatorSet> {
-        OperatorSet::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Whether `op` belongs to the set.
-    pub fn allows(self, op: Operator) -> bool {
-        let constant = op == Operator::Mutate(Mutation::Constant);
-        match self {
-            OperatorSet::All => true,
-            OperatorSet::Constants => constant,
-            OperatorSet::Structure => !constant,
-        }
-    }
-
-    /// The set's operators, in [`Operator::all`]'s order.
-    pub fn operators(self) -> Vec<Operator> {
-        Operator::all().into_iter().filter(|&op| self.allows(op)).collect()
-    }
+/// The set's operators, in [`Operator::all`]'s order.
+pub fn operators_of(set: OperatorSet) -> Vec<Operator> {
+    Operator::all().into_iter().filter(|&op| allows(set, op)).collect()
 }
 
 /// Rank the operators of `set` for a diagnosis by Thompson sampling from Beta
 /// posteriors of their success rates (remedies start with a stronger prior); best first.
 pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, set: OperatorSet, rng: &mut Rng) -> Vec<Operator> {
-    let mut scored: Vec<(f64, Operator)> = set
-        .operators()
+    let mut scored: Vec<(f64, Operator)> = operators_of(set)
         .into_iter()
         .map(|op| {
             let c = stats.0.get(&(d, op.name().to_string())).copied().unwrap_or_default();
@@ -149,9 +117,9 @@ mod tests {
 
     #[test]
     fn operator_sets_split_tuning_from_generation() {
-        assert_eq!(OperatorSet::All.operators(), Operator::all());
-        assert_eq!(OperatorSet::Constants.operators(), vec![Operator::Mutate(Mutation::Constant)]);
-        let structure = OperatorSet::Structure.operators();
+        assert_eq!(operators_of(OperatorSet::All), Operator::all());
+        assert_eq!(operators_of(OperatorSet::Constants), vec![Operator::Mutate(Mutation::Constant)]);
+        let structure = operators_of(OperatorSet::Structure);
         assert_eq!(structure.len(), Operator::all().len() - 1);
         assert!(!structure.contains(&Operator::Mutate(Mutation::Constant)));
         for set in OperatorSet::ALL {
@@ -164,7 +132,7 @@ mod tests {
         for set in OperatorSet::ALL {
             let mut ranked = rank_operators(&stats, Diagnosis::Healthy, set, &mut rng);
             ranked.sort();
-            assert_eq!(ranked, set.operators());
+            assert_eq!(ranked, operators_of(set));
         }
     }
 }

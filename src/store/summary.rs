@@ -19,7 +19,7 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
         s,
         "fitness = mean over episodes of log10(reference regret / mechanism regret); reference: {reference}; 0 = as good as the reference, 1 = ten times lower regret"
     );
-    if sc.aggregate == crate::sim::episodes::Aggregate::WorstTask {
+    if sc.aggregate == crate::scenario::choices::Aggregate::WorstTask {
         let _ = writeln!(
             s,
             "selection (claims, verification) used the worst per-task mean (inner.aggregate = \"worst-task\")"

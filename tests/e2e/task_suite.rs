@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use outerloop::inner::space::Config;
 use outerloop::objective::Objective;
 use outerloop::objective::gpt::data::Corpus;
 use outerloop::objective::gpt::design::TableSpec;
 use outerloop::objective::gpt::table::{BuildPlan, GptTable, Table, build};
 use outerloop::objective::registry::{expand_task_list, objective_by_name};
+use outerloop::space::Config;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_outerloop"))

@@ -6,9 +6,9 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::{BbobError, BbobFunction};
-use crate::inner::space::{Config, Knob, SearchSpace};
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 use crate::rng;
+use crate::space::{Config, Knob, SearchSpace};
 
 /// The fidelity levels of every BBOB objective; the cost of a trial is its level.
 pub const FIDELITY_LEVELS: [f64; 4] = [0.125, 0.25, 0.5, 1.0];
@@ -240,7 +240,7 @@ impl Objective for BbobObjective {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inner::space::{KnobKind, KnobValue};
+    use crate::space::{KnobKind, KnobValue};
 
     fn objective(name: &str) -> BbobObjective {
         BbobObjective::from_name(name).unwrap()

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use super::corpora::CorpusName;
 use super::{gpt_space, parse_value};
-use crate::inner::space::{Knob, KnobKind, SearchSpace};
+use crate::space::{Knob, KnobKind, SearchSpace};
 
 /// A problem with a spec or header (the message names the key).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -461,7 +461,7 @@ warmup = { linear = [0, 0.3] }
             let inside = lrs
                 .iter()
                 .filter(|&&x| {
-                    let u = n.encode(crate::inner::space::KnobValue::Real(x));
+                    let u = n.encode(crate::space::KnobValue::Real(x));
                     u >= q as f64 / 4.0 && u < (q + 1) as f64 / 4.0
                 })
                 .count();

@@ -24,8 +24,8 @@ use super::design::TableSpec;
 use super::suite::{SHIPPED, shipped_table};
 use super::table::GptTable;
 use super::{GptObjective, TrainSettings, TrialCache};
-use crate::inner::space::SearchSpace;
 use crate::objective::Objective;
+use crate::space::SearchSpace;
 
 /// Seeds of the fresh re-evaluation of a recommended config. Episode trials use seeds
 /// derived by hashing, which never take these small values in practice.

@@ -36,8 +36,8 @@ pub mod train;
 
 use std::sync::Arc;
 
-use crate::inner::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
+use crate::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
 
 pub use cache::TrialCache;
 pub use data::{Corpus, Skill};

@@ -34,8 +34,8 @@ use super::data::Corpus;
 use super::design::{DesignKind, TableSpec, grid_product, grid_space_from_text, space_from_header, space_to_header};
 use super::train::{FAILURE_BPB, TrainSettings, run_trial};
 use super::{CODE_VERSION, default_config, gpt_space, parse_value, spec_from_config};
-use crate::inner::space::{Config, KnobValue, SearchSpace};
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
+use crate::space::{Config, KnobValue, SearchSpace};
 
 /// First line of a v1 (grid) table.
 pub const MAGIC_V1: &str = "# outerloop gpt-table v1";

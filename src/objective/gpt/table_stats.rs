@@ -3,8 +3,8 @@
 //! not tabulated, and whether pushing every knob to a bound solves it.
 
 use super::table::GptTable;
-use crate::inner::space::Config;
 use crate::objective::Objective;
+use crate::space::Config;
 
 /// Summary statistics of a table (all in val bits per byte at full fidelity).
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +126,7 @@ pub fn table_stats(obj: &GptTable, top: usize) -> TableStats {
         configs: means.len(),
         trials: table.rows.len(),
         seconds: table.rows.iter().map(|r| r.seconds).sum(),
-        failed: table.rows.iter().filter(|r| r.status != crate::objective::TrialStatus::Ok).count(),
+        failed: table.rows.iter().filter(|r| r.status != crate::history::TrialStatus::Ok).count(),
         seed_sd,
         resolution: obj.resolution(),
         top: sorted.iter().take(top).copied().collect(),

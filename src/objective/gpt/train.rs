@@ -15,7 +15,7 @@ use super::adamw::{AdamW, AdamWStep};
 use super::data::Corpus;
 use super::fused::FusedStep;
 use super::model::{Gpt, ModelConfig, OpPath};
-use crate::objective::TrialStatus;
+use crate::history::TrialStatus;
 use crate::rng::stream;
 
 /// Score given to a diverged or invalid trial: the bits per byte of the uniform byte
@@ -419,7 +419,7 @@ pub fn run_trial_keep(
     let start = Instant::now();
     let mut trainer = Trainer::new(*spec, corpus, settings, seed)?;
     let total = trainer.total_steps();
-    let top = crate::objective::fidelity_level(&settings.fidelities, fidelity);
+    let top = crate::space::fidelity_level(&settings.fidelities, fidelity);
     let mut curve = Vec::new();
     let mut status = TrialStatus::Ok;
     for &level in &settings.fidelities[..=top] {

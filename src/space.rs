@@ -326,9 +326,27 @@ impl fmt::Display for ConfigDisplay<'_> {
     }
 }
 
+/// Snap a requested fidelity up to the index of the nearest level at or above it
+/// (the top level when it exceeds all levels).
+pub fn fidelity_level(levels: &[f64], fidelity: f64) -> usize {
+    let f = if fidelity.is_nan() { 1.0 } else { fidelity };
+    levels.iter().position(|&l| l >= f - 1e-12).unwrap_or(levels.len().saturating_sub(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fidelity_snaps_up() {
+        let levels = [0.125, 0.25, 0.5, 1.0];
+        assert_eq!(fidelity_level(&levels, 0.0), 0);
+        assert_eq!(fidelity_level(&levels, 0.125), 0);
+        assert_eq!(fidelity_level(&levels, 0.2), 1);
+        assert_eq!(fidelity_level(&levels, 0.9), 3);
+        assert_eq!(fidelity_level(&levels, 7.0), 3);
+        assert_eq!(fidelity_level(&levels, f64::NAN), 3);
+    }
 
     fn mixed() -> SearchSpace {
         SearchSpace::new(vec![

@@ -3,7 +3,28 @@
 
 use std::collections::HashMap;
 
-use crate::objective::TrialStatus;
+/// Outcome class of one trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrialStatus {
+    /// The trial ran to its fidelity and produced a finite score.
+    Ok,
+    /// Training diverged (NaN, Inf or an exploding loss); the score is the objective's
+    /// defined failure score.
+    Diverged,
+    /// The config could not be run (for example a width not divisible by heads).
+    Invalid,
+}
+
+impl TrialStatus {
+    /// Lower-case name used in traces and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialStatus::Ok => "ok",
+            TrialStatus::Diverged => "diverged",
+            TrialStatus::Invalid => "invalid",
+        }
+    }
+}
 
 /// Where a trial's point came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

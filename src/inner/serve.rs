@@ -32,12 +32,12 @@
 
 use serde_json::{Value, json};
 
-use super::{Objective, fidelity_level};
 use crate::genome::ast::Recommend;
-use crate::inner::history::{History, Source, Trial};
-use crate::inner::space::{Config, KnobKind, SearchSpace};
+use crate::history::{History, Source, Trial};
 use crate::inner::trace::outcome;
+use crate::objective::{Objective, fidelity_level};
 use crate::rng;
+use crate::space::{Config, KnobKind, SearchSpace};
 
 /// Protocol name in the hello line.
 pub const PROTOCOL: &str = "outerloop-task/1";
