@@ -2,6 +2,7 @@
 //! verified improvements, how precise the debate was, and how far claims sat above
 //! verification.
 
+use crate::sim::resources::DebateStats;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -120,6 +121,7 @@ pub fn attribution(events: &[Event]) -> Attribution {
     }
     let mut credits: BTreeMap<(String, String), Credit> = BTreeMap::new();
     let mut debate = Debate::default();
+    let mut tally = DebateStats::default();
     let mut gaps = Vec::new();
     let mut ver = Verifier::default();
     let mut seen_verified: BTreeMap<u64, ()> = BTreeMap::new();
@@ -145,13 +147,11 @@ pub fn attribution(events: &[Event]) -> Attribution {
                     c.evaluated += 1;
                     c.claimed_improvements += u64::from(*improved == Some(true));
                 }
-                let Some(better) = improved else { continue };
-                if *audited {
-                    debate.audited += 1;
-                    debate.audited_improved += u64::from(*better);
-                } else if debated.contains(id) {
-                    debate.accepted_evaluated += 1;
-                    debate.accepted_improved += u64::from(*better);
+                // The debate's own rule, as the simulation's credit step applies it.
+                if let Some(better) = improved
+                    && debated.contains(id)
+                {
+                    tally.record_outcome(*audited, *better);
                 }
             }
             Event::Verified { id, claimed, verified: v, gap, integrity, .. } => {
@@ -178,9 +178,12 @@ pub fn attribution(events: &[Event]) -> Attribution {
             _ => {}
         }
     }
-    debate.precision =
-        (debate.accepted_evaluated > 0).then(|| debate.accepted_improved as f64 / debate.accepted_evaluated as f64);
-    debate.false_rejection_rate = (debate.audited > 0).then(|| debate.audited_improved as f64 / debate.audited as f64);
+    debate.accepted_evaluated = tally.accepted;
+    debate.accepted_improved = tally.accepted_improved;
+    debate.audited = tally.audited;
+    debate.audited_improved = tally.audited_improved;
+    debate.precision = tally.precision();
+    debate.false_rejection_rate = tally.false_rejection_rate();
     ver.mean_gap = (!gaps.is_empty()).then(|| mean(&gaps));
     Attribution { credits: credits.into_values().collect(), debate, verifier: ver }
 }

@@ -8,23 +8,21 @@
 //! difference is below zero the child is a clear loser and leaves the race (retired as
 //! `raced-out`). Close decisions get every block; clear losers cost only the first few.
 //! With `min_seeds == seeds` (the default) every mechanism gets the fixed claim set.
+//!
+//! What each evaluated child teaches the agents (operator credit, the debate's tally,
+//! the pragmatist's learning, failure signatures) is left as an [`Outcome`] for the
+//! credit step that runs next.
 
 use bevy_ecs::prelude::*;
 
-use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
+use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
+use super::credit::{Outcome, Outcomes};
 use super::diagnosis::{TraceStats, mean_stats};
 use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
 use super::events::{Event, LessonKind, RetireReason};
-use super::resources::{
-    AgentYield, Clock, Config, Credit, DebateBudget, DebateStats, EventQueue, Lessons, Metrics, OperatorStats,
-    Pragmatist, Reference, ReferenceCache, Tasks,
-};
+use super::resources::{Clock, Config, EventQueue, Metrics, Reference, ReferenceCache, Tasks};
 use crate::genome::Program;
 use crate::stats::{mean, mean_half_width, mean_sd};
-
-/// A child that does this much worse than its parent (in log10 regret ratio) is
-/// remembered as a failure signature.
-const FAILURE_MARGIN: f64 = 0.3;
 
 /// What the evaluator reads and writes on each mechanism.
 type EvaluateRow<'a> = (
@@ -38,25 +36,6 @@ type EvaluateRow<'a> = (
     &'a Lineage,
     Option<&'a Prediction>,
 );
-
-/// Update the credit of a child's operator (under its parent's diagnosis) and of the
-/// agent that made it: `trials` when it is evaluated, `wins` when it verifies above its
-/// parent.
-pub fn credit_child(
-    stats: &mut OperatorStats,
-    yields: &mut AgentYield,
-    lineage: &Lineage,
-    update: impl Fn(&mut Credit),
-) {
-    if let Some(diagnosis) = lineage.diagnosis {
-        update(stats.0.entry((diagnosis, lineage.operator.clone())).or_default());
-    }
-    match lineage.agent {
-        AgentKind::Proposer => update(&mut yields.proposer),
-        AgentKind::Recombiner => update(&mut yields.recombiner),
-        _ => {}
-    }
-}
 
 /// Paired differences child minus parent over the episodes both have.
 fn paired(child: &[f64], parent: &[f64]) -> Vec<f64> {
@@ -101,12 +80,7 @@ pub fn evaluate(
     tasks: Res<Tasks>,
     reference: Res<Reference>,
     mut cache: ResMut<ReferenceCache>,
-    mut stats: ResMut<OperatorStats>,
-    mut debate: ResMut<DebateStats>,
-    mut budget: ResMut<DebateBudget>,
-    mut pragmatist: ResMut<Pragmatist>,
-    mut yields: ResMut<AgentYield>,
-    mut lessons: ResMut<Lessons>,
+    mut outcomes: ResMut<Outcomes>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
     mut q: Query<EvaluateRow>,
@@ -187,34 +161,14 @@ pub fn evaluate(
                 detail: format!("{:.0}% of trials failed or were healed", 100.0 * traits.0.failures),
             });
         }
-        if let (Some(better), Some(p)) = (improved, prediction) {
-            let y = f64::from(u8::from(better));
-            debate.scored += 1;
-            debate.brier_sum += (p.probability - y).powi(2);
-            debate.base_brier_sum += (debate.base_rate() - y).powi(2);
-            pragmatist.0.learn(&p.features, better);
-        }
-        // Operators and agents are credited with trials here and with wins only when a
-        // child's verified fitness beats its parent (see the verifier): budget follows
-        // verified, not claimed, improvements. Audits cannot win (they are retired).
-        if !audited && improved.is_some() {
-            credit_child(&mut stats, &mut yields, lineage, |c| c.trials += 1);
-        }
-        if let Some(parent) = lineage.parent_fitness
-            && claimed < parent - FAILURE_MARGIN
-        {
-            lessons.failures.insert(mechanism.hash);
-            lessons.failures.insert(mechanism.fingerprint.hash);
-        }
-        if let (Some(better), true) = (improved, prediction.is_some()) {
-            if audited {
-                debate.audited += 1;
-                debate.audited_improved += u64::from(better);
-            } else {
-                debate.accepted += 1;
-                debate.accepted_improved += u64::from(better);
-            }
-        }
+        outcomes.0.push(Outcome {
+            audited,
+            improved,
+            claimed,
+            prediction: prediction.cloned(),
+            lineage: lineage.clone(),
+            signatures: [mechanism.hash, mechanism.fingerprint.hash],
+        });
         if prediction.is_some() {
             commands.entity(r.entity).remove::<Prediction>();
         }
@@ -228,13 +182,12 @@ pub fn evaluate(
             *status = Status::Evaluated;
         }
     }
-    budget.follow(&debate, sc.debate_max_extra);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::components::ParentInfo;
+    use crate::sim::components::{AgentKind, ParentInfo};
 
     fn child_of(parent_claim: Vec<f64>) -> Lineage {
         Lineage {

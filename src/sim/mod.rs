@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod components;
+pub mod credit;
 pub mod diagnosis;
 pub mod episodes;
 pub mod evaluate;
@@ -131,6 +132,7 @@ fn base_world(sc: &Scenario) -> Result<World, SimError> {
     world.insert_resource(Pragmatist::default());
     world.insert_resource(AgentYield::default());
     world.insert_resource(Metrics::default());
+    world.insert_resource(credit::Outcomes::default());
     Ok(world)
 }
 

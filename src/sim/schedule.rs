@@ -4,17 +4,18 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 
 use super::agents::{debater::debate, proposer::propose, recombiner::recombine, verifier::verify};
+use super::credit::credit;
 use super::evaluate::evaluate;
 use super::record::record;
 use super::select::select;
 
-/// propose -> debate -> evaluate -> verify -> recombine -> select -> record.
+/// propose -> debate -> evaluate -> credit -> verify -> recombine -> select -> record.
 ///
 /// Commands (spawns, despawns) are applied between the chained systems, so each agent
 /// sees what the previous one did. Parallelism lives only inside evaluate and verify.
 pub fn tick_schedule() -> Schedule {
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
-    schedule.add_systems((propose, debate, evaluate, verify, recombine, select, record).chain());
+    schedule.add_systems((propose, debate, evaluate, credit, verify, recombine, select, record).chain());
     schedule
 }

@@ -94,6 +94,31 @@ fn accepts(votes: &[Vote]) -> usize {
 }
 
 /// Evaluation slots per tick: proposer and recombiner children together. The same
+/// The debate's rules for its record, one definition for the simulation's credit step
+/// and the analysis's replay of the event log.
+impl DebateStats {
+    /// Tally an evaluated debated child: an accepted one toward precision, an audited
+    /// rejection toward the rate of improvements the panel threw away.
+    pub fn record_outcome(&mut self, audited: bool, improved: bool) {
+        if audited {
+            self.audited += 1;
+            self.audited_improved += u64::from(improved);
+        } else {
+            self.accepted += 1;
+            self.accepted_improved += u64::from(improved);
+        }
+    }
+
+    /// Score the pragmatist's predicted probability against the outcome (Brier), beside
+    /// the running base rate's forecast.
+    pub fn score_prediction(&mut self, probability: f64, improved: bool) {
+        let y = f64::from(u8::from(improved));
+        self.scored += 1;
+        self.brier_sum += (probability - y).powi(2);
+        self.base_brier_sum += (self.base_rate() - y).powi(2);
+    }
+}
+
 /// whichever agents are switched on, so ablation arms spend equal compute.
 pub fn evaluation_slots(sc: &crate::scenario::Scenario) -> usize {
     sc.children_per_tick + sc.crossover_per_tick

@@ -13,8 +13,8 @@ use crate::genome::ops::prune_dead;
 use crate::inner::trace::gene_report;
 use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 
+use crate::sim::credit::credit_child;
 use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
-use crate::sim::evaluate::credit_child;
 use crate::sim::events::{Event, LessonKind};
 use crate::sim::resources::{
     AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
