@@ -17,7 +17,38 @@ pub mod table;
 pub mod task;
 pub mod trial;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::diagnostic::InputError;
+
+/// The `--threads` flag, defined once for every command that takes it.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Threads {
+    /// Worker threads (default: every core). Results do not depend on it.
+    #[arg(long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl Threads {
+    /// The number of workers: the flag, else every core; 0 is a usage error.
+    pub fn count(self) -> Result<usize, InputError> {
+        match self.threads {
+            Some(0) => Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2")),
+            Some(n) => Ok(n),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+
+    /// Size the global worker pool (episode batches) when the flag is given.
+    pub fn configure_pool(self) -> Result<(), InputError> {
+        if let Some(n) = self.threads {
+            self.count()?;
+            // Fails only if the pool was already built; the first configuration stands.
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        }
+        Ok(())
+    }
+}
 
 /// outerloop: evolve the search mechanisms of an inner research loop.
 #[derive(Debug, Parser)]

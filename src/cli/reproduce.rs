@@ -50,9 +50,9 @@ pub struct RunSetArgs {
     /// Which variant and where.
     #[command(flatten)]
     pub variant: Variant,
-    /// Worker threads (results do not depend on it).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Worker threads.
+    #[command(flatten)]
+    pub threads: super::Threads,
 }
 
 /// Flags of `reproduce report`.
@@ -113,10 +113,10 @@ fn input_first(e: ReproError) -> anyhow::Error {
 }
 
 fn run_sets(args: RunSetArgs) -> anyhow::Result<()> {
-    super::run::set_threads(args.threads)?;
+    args.threads.configure_pool()?;
     let sets = load_sets(&args.variant, &args.set)?;
     let root = root(&args.variant);
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.count()?;
     let started = Instant::now();
     for set in &sets {
         let out = root.join(&set.name);

@@ -7,7 +7,6 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::diagnostic::InputError;
 use crate::scenario;
 use crate::store::run_dir::Run;
 
@@ -19,9 +18,9 @@ pub struct RunArgs {
     /// Output folder (default: the scenario's `out`, else populations/<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads for episode evaluation (results do not depend on it).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Worker threads.
+    #[command(flatten)]
+    pub threads: super::Threads,
     /// Stop after this many ticks (the run stays resumable), for testing.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
@@ -32,21 +31,9 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// A run folder written by `run`.
     pub dir: PathBuf,
-    /// Worker threads for episode evaluation (results do not depend on it).
-    #[arg(long)]
-    pub threads: Option<usize>,
-}
-
-/// Configure the global worker pool.
-pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    if let Some(n) = threads {
-        if n == 0 {
-            return Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2").into());
-        }
-        // Fails only if the pool was already built; the first configuration stands.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
-    }
-    Ok(())
+    /// Worker threads.
+    #[command(flatten)]
+    pub threads: super::Threads,
 }
 
 /// Run `outerloop run`.
@@ -56,7 +43,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     {
         return super::swarm::run_file(&args.scenario, args.out, args.threads);
     }
-    set_threads(args.threads)?;
+    args.threads.configure_pool()?;
     let scenario = scenario::load(&args.scenario)?;
     let run = Run::start(scenario, args.out)?;
     drive(run, args.stop_after)
@@ -64,7 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Run `outerloop resume`.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
-    set_threads(args.threads)?;
+    args.threads.configure_pool()?;
     let run = Run::resume(&args.dir)?;
     drive(run, None)
 }

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use clap::Args;
 
-use crate::diagnostic::InputError;
 use crate::swarm::{SwarmError, scenario};
 
 /// Flags of `swarm`.
@@ -18,9 +17,9 @@ pub struct SwarmArgs {
     /// Output folder (default: the scenario's `out`, else populations/<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads (results do not depend on it; default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Worker threads.
+    #[command(flatten)]
+    pub threads: super::Threads,
 }
 
 /// Run `outerloop swarm`.
@@ -29,16 +28,13 @@ pub fn run(args: SwarmArgs) -> anyhow::Result<()> {
 }
 
 /// Run a model-swarm scenario file (shared with `outerloop run`).
-pub fn run_file(path: &Path, out: Option<PathBuf>, threads: Option<usize>) -> anyhow::Result<()> {
+pub fn run_file(path: &Path, out: Option<PathBuf>, threads: super::Threads) -> anyhow::Result<()> {
     crate::objective::gpt::init_process_threads();
-    if threads == Some(0) {
-        return Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2").into());
-    }
+    let threads = threads.count()?;
     let sc = scenario::load(path)?;
     let dir = out
         .or_else(|| sc.out.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = Instant::now();
     let progress = |msg: &str| eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
     // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.

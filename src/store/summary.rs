@@ -7,7 +7,7 @@ use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
 use crate::sim::Simulation;
 use crate::sim::resources::DebateStats;
-use crate::stats::{mean_sd, t95, wilson};
+use crate::stats::{mean_half_width, mean_sd, wilson};
 
 /// Render the summary.
 pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> String {
@@ -30,7 +30,7 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
             let c = &report.champion;
             let (mean, sd) = mean_sd(&report.gains);
             let n = report.gains.len();
-            let half = t95(n.saturating_sub(1)) * sd / (n as f64).sqrt();
+            let half = mean_half_width(&report.gains).1;
             let wins = report.gains.iter().filter(|g| **g > 0.0).count();
             let (chosen_on, pool) = if c.verified.is_some() {
                 ("verified", "verified mechanisms")
