@@ -7,6 +7,7 @@
 
 pub mod choices;
 pub mod file;
+pub mod keys;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -151,3 +151,32 @@ fn a_broken_manifest_is_a_located_error() {
     assert!(err.contains("reproduction.toml:6:1") && err.contains("run_seedz"), "{err}");
     assert!(!tmp.path().join("r").exists(), "nothing written on bad input");
 }
+
+#[test]
+fn the_manifest_readme_documents_every_key() {
+    use outerloop::repro::manifest::{ArmSpec, FactorSpec, Manifest, QuickSpec};
+
+    use crate::serde_keys::fields_of;
+    let readme = fs::read_to_string(repo().join("scenarios/reproductions/README.md")).unwrap();
+    let table: String = readme.lines().filter(|l| l.starts_with("| `")).map(|l| format!("{l}\n")).collect();
+    let mut keys: Vec<String> = fields_of::<Manifest>().iter().map(|k| k.to_string()).collect();
+    keys.extend(["arm", "factor"].map(String::from));
+    keys.retain(|k| k != "arms" && k != "factors");
+    for (section, fields) in
+        [("arm", fields_of::<ArmSpec>()), ("factor", fields_of::<FactorSpec>()), ("quick", fields_of::<QuickSpec>())]
+    {
+        keys.extend(fields.iter().map(|f| format!("{section}.{f}")));
+    }
+    for key in keys {
+        let (section, name) = key.split_once('.').unwrap_or(("", &key));
+        let documented = if section.is_empty() {
+            [format!("`{name}`"), format!("`[{name}]`"), format!("`[[{name}]]`")].iter().any(|n| table.contains(n))
+        } else {
+            let row = table
+                .lines()
+                .find(|l| l.contains(&format!("`[[{section}]]`")) || l.contains(&format!("`[{section}]`")));
+            row.is_some_and(|r| r.contains(&format!("`{name}`")))
+        };
+        assert!(documented, "manifest key `{key}` is not documented in scenarios/reproductions/README.md");
+    }
+}

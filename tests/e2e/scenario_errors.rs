@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use outerloop::scenario::file::{
     DebaterFile, InnerFile, PopulationFile, ProposerFile, RecombinerFile, ScenarioFile, SeedsFile, VerifierFile,
 };
+use outerloop::scenario::keys::{KEYS, SECTIONS, keys_markdown};
 use outerloop::store::snapshot;
 
 use crate::serde_keys::{dotted_keys, fields_of};
@@ -625,43 +626,6 @@ fn a_good_run_resumes_and_inspects() {
 // ---------------------------------------------------------------------------------------
 // scenarios/README.md documents every key
 
-/// Every scenario key, dotted for keys inside a table.
-const KEYS: &[&str] = &[
-    "name",
-    "seed",
-    "ticks",
-    "reference",
-    "out",
-    "inherit",
-    "population.size",
-    "population.elites",
-    "inner.tasks",
-    "inner.budget",
-    "inner.seeds",
-    "inner.min_seeds",
-    "inner.aggregate",
-    "inner.self_heal",
-    "seeds.library",
-    "seeds.files",
-    "seeds.inline",
-    "proposer.enabled",
-    "proposer.children_per_tick",
-    "proposer.tournament",
-    "proposer.operators",
-    "debater.enabled",
-    "debater.audit_rate",
-    "debater.novelty_threshold",
-    "debater.extra",
-    "debater.max_extra",
-    "verifier.enabled",
-    "verifier.seeds",
-    "verifier.max_per_tick",
-    "verifier.report_seeds",
-    "recombiner.enabled",
-    "recombiner.children_per_tick",
-    "recombiner.adaptive",
-];
-
 /// A scenario that sets every key (it must stay valid).
 const FULL: &str = r#"
 name = "every-key"
@@ -778,12 +742,18 @@ fn read_repo_file(rel: &str) -> String {
 
 #[test]
 fn readme_documents_every_scenario_key() {
-    let listed: BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    let listed: BTreeSet<String> = KEYS.iter().map(|k| k.key.to_string()).collect();
     assert_eq!(
         keys_of_scenario_file(),
         listed,
-        "ScenarioFile's keys and KEYS differ: update KEYS, FULL and the README"
+        "ScenarioFile's keys and scenario::keys::KEYS differ: update KEYS, FULL and the README"
     );
+    // The README's key tables are KEYS, word for word.
+    let readme = read_repo_file("scenarios/README.md");
+    for section in SECTIONS {
+        let table = keys_markdown(section);
+        assert!(readme.contains(&table), "scenarios/README.md lacks the current `[{section}]` table:\n{table}");
+    }
     assert_eq!(keys_in_toml(FULL), listed, "FULL must set every key");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let parsed = outerloop::scenario::parse(&manifest.join("scenarios/every-key.toml"), FULL);
@@ -823,15 +793,14 @@ fn readme_defaults_match_the_code() {
     ]
     .into_iter()
     .collect();
-    let readme = readme_keys(&read_repo_file("scenarios/README.md"));
+    let doc = |key: &str| KEYS.iter().find(|k| k.key == key).unwrap_or_else(|| panic!("`{key}` not in KEYS"));
     for (key, value) in &actual {
-        let cell = readme.get(*key).unwrap_or_else(|| panic!("`{key}` not documented"));
-        let documented = cell.split('`').nth(1).unwrap_or_default();
-        let documented = documented.replace("<name>", "m");
-        assert_eq!(&documented, value, "README default of `{key}` is `{cell}`, the code's is {value}");
+        let cell = doc(key).default;
+        let documented = cell.split('`').nth(1).unwrap_or_default().replace("<name>", "m");
+        assert_eq!(&documented, value, "the documented default of `{key}` is `{cell}`, the code's is {value}");
     }
     for key in ["name", "seed", "ticks", "reference", "inner.tasks", "inner.budget"] {
-        assert!(readme[key].contains("required"), "`{key}` must be documented as required");
+        assert!(doc(key).default.contains("required"), "`{key}` must be documented as required");
     }
 }
 
