@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
 use super::components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
 use super::diagnosis::{Diagnosis, TraceStats};
@@ -153,6 +154,28 @@ pub fn parent_info(parent: &Mechanism, fitness: &Fitness, traits: &TraceStats, c
         traits: *traits,
         structural: child.bag.distance(&parent.bag),
         behavioural: behavioural_distance(&child.fingerprint, &parent.fingerprint),
+    }
+}
+
+/// What a system needs to bring mechanisms into the world: commands, the id clock, the
+/// known structures and behaviours, and the event queue. The agents that write
+/// children (proposer, recombiner, verifier) take this one parameter instead of four.
+#[derive(SystemParam)]
+pub struct Births<'w, 's> {
+    /// Entity commands.
+    pub commands: Commands<'w, 's>,
+    /// Tick and id clock.
+    pub clock: ResMut<'w, Clock>,
+    /// Known structures and behaviours.
+    pub known: ResMut<'w, Known>,
+    /// The tick's events.
+    pub events: ResMut<'w, EventQueue>,
+}
+
+impl Births<'_, '_> {
+    /// [`spawn`] a candidate with this system's resources. Returns its id.
+    pub fn spawn(&mut self, candidate: Candidate, birth: Birth, status: Status, fitness: Fitness) -> u64 {
+        spawn(&mut self.commands, &mut self.clock, &mut self.known, &mut self.events, candidate, birth, status, fitness)
     }
 }
 

@@ -11,8 +11,8 @@ use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Trai
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::{Event, LessonKind};
 use crate::sim::operators::{Operator, rank_operators};
-use crate::sim::resources::{Clock, Config, DebateBudget, EventQueue, Known, OperatorStats};
-use crate::sim::spawn::{Birth, novelty, parent_info, prepare_batch, spawn};
+use crate::sim::resources::{Config, DebateBudget, OperatorStats};
+use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare_batch};
 
 /// Attempts per wanted child before the proposer gives up for the tick.
 const ATTEMPTS_PER_CHILD: usize = 4;
@@ -52,15 +52,11 @@ pub fn proposals_this_tick(sc: &crate::scenario::Scenario, pending: usize, debat
 }
 
 /// The proposer system.
-#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn propose(
-    mut commands: Commands,
+    mut births: Births,
     cfg: Res<Config>,
-    mut clock: ResMut<Clock>,
-    mut known: ResMut<Known>,
     stats: Res<OperatorStats>,
     budget: Res<DebateBudget>,
-    mut events: ResMut<EventQueue>,
     population: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
 ) {
     let sc = &cfg.0;
@@ -87,7 +83,7 @@ pub fn propose(
         }
     }
     pool.sort_by_key(|p| p.id);
-    let mut rng = rng::stream(sc.seed, "propose", &[clock.tick as u64]);
+    let mut rng = rng::stream(sc.seed, "propose", &[births.clock.tick as u64]);
     let limits = Limits::default();
     let target = proposals_this_tick(sc, pending, &budget);
     let (mut made, mut attempts) = (0, 0);
@@ -108,21 +104,21 @@ pub fn propose(
             });
             match child {
                 Some((op, genome)) => drafts.push((parent, donor, op, genome)),
-                None => events.0.push(Event::Lesson {
-                    tick: clock.tick,
+                None => births.events.0.push(Event::Lesson {
+                    tick: births.clock.tick,
                     id: parent.id,
                     kind: LessonKind::OperatorFailed,
                     detail: "no operator produced a valid child".into(),
                 }),
             }
         }
-        let prepared = prepare_batch(&known, drafts.iter().map(|d| d.3.clone()).collect());
+        let prepared = prepare_batch(&births.known, drafts.iter().map(|d| d.3.clone()).collect());
         for ((parent, donor, op, _), prepared) in drafts.into_iter().zip(prepared) {
             // Operators return checked genomes, so a compile failure here means a limit
             // was hit; pivot to the parent's behaviour by skipping.
             let Some(prepared) = prepared else {
-                events.0.push(Event::Lesson {
-                    tick: clock.tick,
+                births.events.0.push(Event::Lesson {
+                    tick: births.clock.tick,
                     id: parent.id,
                     kind: LessonKind::Pivot,
                     detail: op.name().into(),
@@ -130,13 +126,13 @@ pub fn propose(
                 continue;
             };
             // Earlier children of this round are known now: check again.
-            let candidate = match prepared.and_then(|c| novelty(&known, &c).map(|()| c)) {
+            let candidate = match prepared.and_then(|c| novelty(&births.known, &c).map(|()| c)) {
                 Ok(mut c) => {
-                    c.mechanism.genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
+                    c.mechanism.genome.name = format!("{}-m{}", sc.name, births.clock.next_id + 1);
                     c
                 }
                 Err(dup) => {
-                    events.0.push(dup.event(clock.tick, parent.id, op.name()));
+                    births.events.0.push(dup.event(births.clock.tick, parent.id, op.name()));
                     continue;
                 }
             };
@@ -153,16 +149,7 @@ pub fn propose(
                 parent_fitness: Some(parent.fitness),
                 parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
             };
-            spawn(
-                &mut commands,
-                &mut clock,
-                &mut known,
-                &mut events,
-                candidate,
-                birth,
-                Status::Proposed,
-                Fitness::default(),
-            );
+            births.spawn(candidate, birth, Status::Proposed, Fitness::default());
             made += 1;
             if made == target {
                 break;

@@ -13,8 +13,8 @@ use crate::genome::ops::crossover;
 use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
-use crate::sim::resources::{AgentYield, Clock, Config, EventQueue, Known};
-use crate::sim::spawn::{Birth, parent_info, prepare_novel, spawn};
+use crate::sim::resources::{AgentYield, Config};
+use crate::sim::spawn::{Birth, Births, parent_info, prepare_novel};
 
 /// Attempts (pairs tried) per wanted crossover child.
 const ATTEMPTS_PER_CHILD: usize = 4;
@@ -33,12 +33,9 @@ pub fn crossovers_this_tick(sc: &crate::scenario::Scenario, yields: &AgentYield)
 
 /// The recombiner system.
 pub fn recombine(
-    mut commands: Commands,
+    mut births: Births,
     cfg: Res<Config>,
-    mut clock: ResMut<Clock>,
-    mut known: ResMut<Known>,
     yields: Res<AgentYield>,
-    mut events: ResMut<EventQueue>,
     q: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
 ) {
     let sc = &cfg.0;
@@ -64,7 +61,7 @@ pub fn recombine(
         }
     }
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-    let mut rng = rng::stream(sc.seed, "recombine", &[clock.tick as u64]);
+    let mut rng = rng::stream(sc.seed, "recombine", &[births.clock.tick as u64]);
     let mut made = 0;
     // Like the proposer, a bounded number of attempts per wanted child: each new
     // structure costs a fingerprint, so the loop does not walk every pair of elites.
@@ -74,12 +71,12 @@ pub fn recombine(
         }
         let (a, b) = (&elites[i], &elites[j]);
         let Some(mut genome) = crossover(&a.2.genome, &b.2.genome, &mut rng, &Limits::default()) else { continue };
-        genome.name = format!("{}-m{}", sc.name, clock.next_id + 1);
-        let candidate = match prepare_novel(&known, genome) {
+        genome.name = format!("{}-m{}", sc.name, births.clock.next_id + 1);
+        let candidate = match prepare_novel(&births.known, genome) {
             None => continue,
             Some(Ok(c)) => c,
             Some(Err(dup)) => {
-                events.0.push(dup.event(clock.tick, a.0, "crossover"));
+                births.events.0.push(dup.event(births.clock.tick, a.0, "crossover"));
                 continue;
             }
         };
@@ -91,16 +88,7 @@ pub fn recombine(
             parent_fitness: Some(a.1.max(b.1)),
             parent: parent_info(a.2, a.3, &a.4.0, &candidate.mechanism),
         };
-        spawn(
-            &mut commands,
-            &mut clock,
-            &mut known,
-            &mut events,
-            candidate,
-            birth,
-            Status::Proposed,
-            Fitness::default(),
-        );
+        births.spawn(candidate, birth, Status::Proposed, Fitness::default());
         made += 1;
     }
 }

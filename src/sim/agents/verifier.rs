@@ -16,10 +16,8 @@ use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Sta
 use crate::sim::credit::credit_child;
 use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
 use crate::sim::events::{Event, LessonKind};
-use crate::sim::resources::{
-    AgentYield, Clock, Config, EventQueue, Known, Metrics, OperatorStats, Reference, ReferenceCache, Tasks,
-};
-use crate::sim::spawn::{Birth, novelty, parent_info, prepare, spawn};
+use crate::sim::resources::{AgentYield, Config, Metrics, OperatorStats, Reference, ReferenceCache, Tasks};
+use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare};
 use crate::stats::mean_sd;
 
 /// The most an elite's verification is extended, in multiples of `verifier.seeds`.
@@ -40,17 +38,14 @@ type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a
 /// The verifier system.
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn verify(
-    mut commands: Commands,
+    mut births: Births,
     cfg: Res<Config>,
-    mut clock: ResMut<Clock>,
     tasks: Res<Tasks>,
     reference: Res<Reference>,
     mut cache: ResMut<ReferenceCache>,
-    mut known: ResMut<Known>,
     mut metrics: ResMut<Metrics>,
     mut stats: ResMut<OperatorStats>,
     mut yields: ResMut<AgentYield>,
-    mut events: ResMut<EventQueue>,
     mut q: Query<VerifyRow>,
 ) {
     let sc = &cfg.0;
@@ -139,8 +134,8 @@ pub fn verify(
         fitness.verified_episodes = g;
         *status = Status::Verified;
         metrics.tick_gaps.push(claimed - value);
-        events.0.push(Event::Verified {
-            tick: clock.tick,
+        births.events.0.push(Event::Verified {
+            tick: births.clock.tick,
             id,
             claimed,
             verified: value,
@@ -163,7 +158,7 @@ pub fn verify(
         if dead.is_empty() {
             continue;
         }
-        events.0.push(Event::DeadGenes { tick: clock.tick, id, genes: dead });
+        births.events.0.push(Event::DeadGenes { tick: births.clock.tick, id, genes: dead });
         let pruned = prune_dead(&mechanism.genome, &live.evaluated);
         if pruned == mechanism.genome {
             continue;
@@ -171,17 +166,17 @@ pub fn verify(
         let Some(candidate) = prepare(pruned) else { continue };
         if candidate.mechanism.hash == mechanism.hash {
             // Same canonical structure: the dead genes are simplified away in place.
-            events.0.push(Event::Lesson {
-                tick: clock.tick,
+            births.events.0.push(Event::Lesson {
+                tick: births.clock.tick,
                 id,
                 kind: LessonKind::Pruned,
                 detail: crate::genome::syntax::print(&candidate.mechanism.genome),
             });
-            known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(id);
+            births.known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(id);
             *mechanism = candidate.mechanism;
             continue;
         }
-        if novelty(&known, &candidate).is_err() {
+        if novelty(&births.known, &candidate).is_err() {
             continue;
         }
         let birth = Birth {
@@ -200,6 +195,6 @@ pub fn verify(
             claimed_episodes: fitness.claimed_episodes.clone(),
             ..Fitness::default()
         };
-        spawn(&mut commands, &mut clock, &mut known, &mut events, candidate, birth, Status::Evaluated, inherited);
+        births.spawn(candidate, birth, Status::Evaluated, inherited);
     }
 }
