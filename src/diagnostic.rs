@@ -4,7 +4,7 @@
 //! with file, line:column, the offending span, and a hint, and exits with code 2.
 
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One problem found in a source text, located by a byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,43 @@ impl InputError {
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         InputError::Usage { message: message.into(), hint: Some(hint.into()) }
     }
+}
+
+/// What a TOML file format tells its users when a file does not deserialize: one hint
+/// per kind of problem.
+#[derive(Debug, Clone, Copy)]
+pub struct TomlHints {
+    /// An unknown key.
+    pub unknown: &'static str,
+    /// A missing required key.
+    pub missing: &'static str,
+    /// A value of the wrong type or out of its set.
+    pub invalid: &'static str,
+    /// Text that is not TOML at all.
+    pub syntax: &'static str,
+}
+
+/// Deserialize a TOML file format, or report the problem at its span with the format's
+/// hint for that kind of problem.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str, hints: TomlHints) -> Result<T, InputError> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let hint = if message.contains("unknown field") {
+            hints.unknown
+        } else if message.contains("missing field") {
+            hints.missing
+        } else if ["invalid type", "invalid value", "invalid length"].iter().any(|p| message.starts_with(p)) {
+            hints.invalid
+        } else {
+            hints.syntax
+        };
+        InputError::Source {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            diagnostics: vec![Diagnostic::new(message, span).with_hint(hint)],
+        }
+    })
 }
 
 /// 1-based line and column (in characters) of a byte offset in `text`.

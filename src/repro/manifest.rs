@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::diagnostic::{Diagnostic, InputError};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 
 /// The claim a set tests; it decides what is run and what is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -121,6 +121,14 @@ fn ten() -> u32 {
     10
 }
 
+/// The manifest format's hints for files that do not deserialize.
+const HINTS: TomlHints = TomlHints {
+    unknown: "remove the key or fix its spelling; see scenarios/reproductions/README.md for the manifest's keys",
+    missing: "add the key; see scenarios/reproductions/README.md for the manifest's keys",
+    invalid: "see scenarios/reproductions/README.md for each key's type",
+    syntax: "this is not valid TOML; compare with scenarios/reproductions/1-bilevel/reproduction.toml",
+};
+
 /// A loaded manifest with its location.
 #[derive(Debug, Clone)]
 pub struct ReproSet {
@@ -152,14 +160,7 @@ impl ReproSet {
     pub fn load(path: &Path, quick: bool) -> Result<Self, InputError> {
         let path = if path.is_dir() { path.join("reproduction.toml") } else { path.to_path_buf() };
         let text = crate::input::read_text(&path)?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| InputError::Source {
-            path: path.clone(),
-            text: text.clone(),
-            diagnostics: vec![
-                Diagnostic::new(e.message().trim().to_string(), e.span().unwrap_or(0..0))
-                    .with_hint("see scenarios/reproductions/README.md for the manifest's keys"),
-            ],
-        })?;
+        let manifest: Manifest = parse_toml(&path, &text, HINTS)?;
         let name = path
             .parent()
             .and_then(|p| p.file_name())

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use self::choices::{Aggregate, OperatorSet};
-use crate::diagnostic::{Diagnostic, InputError};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::Execution;
@@ -204,6 +204,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
     parse_in(path, text, base)
 }
 
+/// The outer-loop scenario format's hints for files that do not deserialize.
+const HINTS: TomlHints = TomlHints {
+    unknown: "remove the key or fix its spelling; every key is documented in scenarios/README.md",
+    missing: "add the key; see scenarios/README.md and scenarios/quickstart.toml",
+    invalid: "see scenarios/README.md for each key's type",
+    syntax: "this is not valid TOML; compare with scenarios/quickstart.toml (strings are quoted, one `key = value` a line)",
+};
+
 /// Parse and validate scenario text with genome paths relative to `base_dir`.
 pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, InputError> {
     let source_error = |diagnostics: Vec<Diagnostic>| InputError::Source {
@@ -211,20 +219,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         text: text.to_string(),
         diagnostics,
     };
-    let raw: ScenarioFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().to_string();
-        let hint = if message.contains("unknown field") {
-            "remove the key or fix its spelling; every key is documented in scenarios/README.md"
-        } else if message.contains("missing field") {
-            "add the key; see scenarios/README.md and scenarios/quickstart.toml"
-        } else if ["invalid type", "invalid value", "invalid length"].iter().any(|p| message.starts_with(p)) {
-            "see scenarios/README.md for each key's type"
-        } else {
-            "this is not valid TOML; compare with scenarios/quickstart.toml (strings are quoted, one `key = value` a line)"
-        };
-        source_error(vec![Diagnostic::new(message, span).with_hint(hint)])
-    })?;
+    let raw: ScenarioFile = parse_toml(path, text, HINTS)?;
     let mut v = Validator { base_dir, diags: Vec::new() };
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

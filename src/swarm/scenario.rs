@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::pso::PsoConfig;
 use super::tasks::max_item_len;
 use super::utility::UtilityKind;
-use crate::diagnostic::{Diagnostic, InputError};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::objective::gpt::{ModelConfig, OptimConfig, Skill};
 
 /// The value of the `kind` key that marks a model-swarm scenario.
@@ -333,6 +333,14 @@ impl Validator {
     }
 }
 
+/// The model-swarm format's hints for files that do not deserialize.
+const HINTS: TomlHints = TomlHints {
+    unknown: "remove the key or fix its spelling; model-swarm keys are listed in scenarios/README.md",
+    missing: "add the key; see scenarios/model-swarm.toml",
+    invalid: "see scenarios/README.md (model-swarm scenarios) for each key's type",
+    syntax: "this is not valid TOML; compare with scenarios/model-swarm.toml",
+};
+
 /// Parse and validate scenario text (`path` names the file in messages).
 pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     let source_error = |diagnostics: Vec<Diagnostic>| InputError::Source {
@@ -340,20 +348,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         text: text.to_string(),
         diagnostics,
     };
-    let raw: SwarmFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().to_string();
-        let hint = if message.contains("unknown field") {
-            "remove the key or fix its spelling; model-swarm keys are listed in scenarios/README.md"
-        } else if message.contains("missing field") {
-            "add the key; see scenarios/model-swarm.toml"
-        } else if ["invalid type", "invalid value", "invalid length"].iter().any(|p| message.starts_with(p)) {
-            "see scenarios/README.md (model-swarm scenarios) for each key's type"
-        } else {
-            "this is not valid TOML; compare with scenarios/model-swarm.toml"
-        };
-        source_error(vec![Diagnostic::new(message, span).with_hint(hint)])
-    })?;
+    let raw: SwarmFile = parse_toml(path, text, HINTS)?;
     let mut v = Validator { diags: Vec::new() };
     if raw.kind.get_ref() != KIND {
         v.error(
