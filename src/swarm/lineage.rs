@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 
-use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
@@ -114,17 +113,13 @@ impl Lineage {
     /// Every ancestor of `id` (including itself), sorted by id.
     pub fn ancestors(&self, id: u64) -> Vec<u64> {
         let Some(&start) = self.index.get(&id) else { return vec![] };
-        let mut seen = vec![start];
-        let mut stack = vec![start];
-        while let Some(n) = stack.pop() {
-            for e in self.graph.edges_directed(n, Direction::Incoming) {
-                if !seen.contains(&e.source()) {
-                    seen.push(e.source());
-                    stack.push(e.source());
-                }
-            }
+        // Ancestors are what a depth-first search reaches against the edges.
+        let reversed = petgraph::visit::Reversed(&self.graph);
+        let mut dfs = petgraph::visit::Dfs::new(reversed, start);
+        let mut ids = Vec::new();
+        while let Some(n) = dfs.next(reversed) {
+            ids.push(self.graph[n].id);
         }
-        let mut ids: Vec<u64> = seen.into_iter().map(|n| self.graph[n].id).collect();
         ids.sort_unstable();
         ids
     }
