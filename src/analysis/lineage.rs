@@ -29,7 +29,7 @@ pub struct Step {
 
 /// The lineage section's data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Lineage {
+pub struct ChampionLineage {
     /// Champion id.
     pub champion: u64,
     /// Seed first, champion last.
@@ -39,7 +39,7 @@ pub struct Lineage {
 }
 
 /// The lineage of `champion`.
-pub fn lineage(ancestry: &Ancestry, champion: u64) -> Lineage {
+pub fn lineage(ancestry: &Ancestry, champion: u64) -> ChampionLineage {
     let mut path: Vec<Step> = Vec::new();
     for (id, edge) in ancestry.first_parent_path(champion) {
         let node = ancestry.index.get(&id).map(|&n| &ancestry.graph[n]);
@@ -56,5 +56,5 @@ pub fn lineage(ancestry: &Ancestry, champion: u64) -> Lineage {
             change: fitness.zip(previous).map(|(f, p)| f - p),
         });
     }
-    Lineage { champion, path, ancestors: ancestry.ancestors(champion) }
+    ChampionLineage { champion, path, ancestors: ancestry.ancestors(champion) }
 }

@@ -30,7 +30,7 @@ use self::attribution::Attribution;
 use self::episodes::{Episodes, analysis_root, compile, compile_text};
 use self::genes::Genes;
 use self::held_out::{HeldOut, default_held_out, held_out_budget};
-use self::lineage::Lineage;
+use self::lineage::ChampionLineage;
 use self::novelty::{Candidate, Novelty, Thresholds};
 use self::progress::Progress;
 use self::run_data::RunData;
@@ -87,7 +87,7 @@ pub struct ChampionInfo {
 
 /// Every number of a report (also written as `report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct AnalysisReport {
     /// Run name.
     pub run: String,
     /// Root seed.
@@ -111,7 +111,7 @@ pub struct Report {
     /// The champion on tasks the run never saw.
     pub held_out: Option<HeldOut>,
     /// The champion's lineage.
-    pub lineage: Option<Lineage>,
+    pub lineage: Option<ChampionLineage>,
     /// Novelty of the champion and top mechanisms.
     pub novelty: Option<Novelty>,
     /// The champion's live genes.
@@ -143,7 +143,7 @@ fn rebuild(what: &str) -> impl FnOnce(String) -> AnalysisError + '_ {
 }
 
 /// Analyse a loaded run.
-pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> {
+pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, AnalysisError> {
     let sc = &data.scenario;
     let root = analysis_root(sc);
     let progress = progress::progress(&data.events, data.ticks_done);
@@ -154,7 +154,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<Report, AnalysisError> 
         verified: c.verified.is_some(),
         genome: c.genome.clone(),
     });
-    let mut report = Report {
+    let mut report = AnalysisReport {
         run: sc.name.clone(),
         seed: sc.seed,
         ticks_done: data.ticks_done,

@@ -3,7 +3,7 @@
 use super::doc::{Block, Doc};
 use super::plots::{Axes, Series, ancestry_tree, claims_scatter, line_chart};
 use super::run_data::RunData;
-use super::{AnalysisError, Report};
+use super::{AnalysisError, AnalysisReport};
 
 /// Ancestors drawn in full; beyond, only the primary path and its other parents.
 const MAX_TREE_NODES: usize = 120;
@@ -21,7 +21,7 @@ fn multiplier(x: f64) -> String {
 }
 
 /// Build the document of an analysis.
-pub fn render(report: &Report, data: &RunData) -> Result<Doc, AnalysisError> {
+pub fn render(report: &AnalysisReport, data: &RunData) -> Result<Doc, AnalysisError> {
     let mut d = Doc { title: format!("outerloop analysis: {}", report.run), blocks: vec![] };
     d.push(Block::Para(format!(
         "Run {} (seed {}), {} ticks done, tasks {}, inner budget {}, reference {}. Fitness is the mean over episodes of log10(reference regret / mechanism regret): 0 = as good as the reference, +1 = ten times lower regret. Intervals are 95% percentile bootstraps over episodes.",
@@ -42,7 +42,7 @@ pub fn render(report: &Report, data: &RunData) -> Result<Doc, AnalysisError> {
     Ok(d)
 }
 
-fn progress(d: &mut Doc, r: &Report) -> Result<(), AnalysisError> {
+fn progress(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
     d.push(Block::Heading(1, "Progress".into()));
     let ticks = &r.progress.ticks;
     let series = |name: &str, bold: bool, f: &dyn Fn(&super::progress::TickRow) -> Option<f64>| Series {
@@ -95,7 +95,7 @@ fn progress(d: &mut Doc, r: &Report) -> Result<(), AnalysisError> {
     Ok(())
 }
 
-fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError> {
+fn lineage(d: &mut Doc, r: &AnalysisReport, data: &RunData) -> Result<(), AnalysisError> {
     d.push(Block::Heading(1, "Champion lineage".into()));
     let (Some(c), Some(l)) = (&r.champion, &r.lineage) else {
         d.push(Block::Para("No mechanism was verified, so the run has no champion.".into()));
@@ -158,7 +158,7 @@ fn lineage(d: &mut Doc, r: &Report, data: &RunData) -> Result<(), AnalysisError>
     Ok(())
 }
 
-fn held_out(d: &mut Doc, r: &Report) {
+fn held_out(d: &mut Doc, r: &AnalysisReport) {
     d.push(Block::Heading(1, "Held-out tasks".into()));
     let Some(h) = &r.held_out else {
         d.push(Block::Para("No champion, no held-out evaluation.".into()));
@@ -200,7 +200,7 @@ fn held_out(d: &mut Doc, r: &Report) {
     });
 }
 
-fn novelty(d: &mut Doc, r: &Report) {
+fn novelty(d: &mut Doc, r: &AnalysisReport) {
     d.push(Block::Heading(1, "Novelty".into()));
     let Some(n) = &r.novelty else {
         d.push(Block::Para("No champion, no novelty analysis.".into()));
@@ -271,7 +271,7 @@ fn novelty(d: &mut Doc, r: &Report) {
     d.push(Block::List(items));
 }
 
-fn genes(d: &mut Doc, r: &Report) {
+fn genes(d: &mut Doc, r: &AnalysisReport) {
     d.push(Block::Heading(1, "Live genes".into()));
     let Some(g) = &r.genes else {
         d.push(Block::Para("No champion, no live-gene report.".into()));
@@ -317,7 +317,7 @@ fn genes(d: &mut Doc, r: &Report) {
     }
 }
 
-fn attribution(d: &mut Doc, r: &Report) {
+fn attribution(d: &mut Doc, r: &AnalysisReport) {
     let a = &r.attribution;
     d.push(Block::Heading(1, "Attribution".into()));
     d.push(Block::Para(
@@ -380,7 +380,7 @@ fn attribution(d: &mut Doc, r: &Report) {
     ]));
 }
 
-fn scaling(d: &mut Doc, r: &Report) -> Result<(), AnalysisError> {
+fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
     d.push(Block::Heading(1, "Search-step scaling".into()));
     let Some(s) = &r.scaling else {
         d.push(Block::Para("Not computed (no champion, or --no-scaling).".into()));

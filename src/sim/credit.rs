@@ -8,7 +8,7 @@
 use bevy_ecs::prelude::*;
 
 use super::components::{AgentKind, Lineage, Prediction};
-use super::resources::{AgentYield, Config, Credit, DebateBudget, DebateStats, Lessons, OperatorStats, Pragmatist};
+use super::resources::{AgentYield, Credit, DebateBudget, DebateStats, Lessons, OperatorStats, Pragmatist, Settings};
 
 /// A child that does this much worse than its parent (in log10 regret ratio) is
 /// remembered as a failure signature.
@@ -57,7 +57,7 @@ pub fn credit_child(
 /// The credit system.
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn credit(
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     mut outcomes: ResMut<Outcomes>,
     mut stats: ResMut<OperatorStats>,
     mut debate: ResMut<DebateStats>,

@@ -20,7 +20,7 @@ use super::credit::{Outcome, Outcomes};
 use super::diagnosis::{TraceStats, mean_stats};
 use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
 use super::events::{Event, LessonKind, RetireReason};
-use super::resources::{Clock, Config, EventQueue, Metrics, Reference, ReferenceCache, Tasks};
+use super::resources::{Clock, EventQueue, Metrics, Reference, ReferenceCache, Settings, Tasks};
 use crate::genome::Program;
 use crate::stats::{mean, mean_half_width, mean_sd};
 
@@ -75,7 +75,7 @@ struct Racer {
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn evaluate(
     mut commands: Commands,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     clock: Res<Clock>,
     tasks: Res<Tasks>,
     reference: Res<Reference>,

@@ -120,7 +120,7 @@ fn base_world(sc: &Scenario) -> Result<World, SimError> {
         .map_err(|d| SimError::Genome { id: 0, message: d.first().map(|x| x.message.clone()).unwrap_or_default() })?;
     world.insert_resource(Tasks(build_tasks(sc)?));
     world.insert_resource(Reference(reference));
-    world.insert_resource(Config(sc.clone()));
+    world.insert_resource(Settings(sc.clone()));
     world.insert_resource(Clock::default());
     world.insert_resource(ReferenceCache::default());
     world.insert_resource(Known::default());
@@ -289,7 +289,7 @@ impl Simulation {
 
     /// The best verified mechanism alive (or, with the verifier off, the best claimed).
     pub fn champion(&mut self) -> Option<Champion> {
-        let verifier = self.world.resource::<Config>().0.verifier_enabled;
+        let verifier = self.world.resource::<Settings>().0.verifier_enabled;
         let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness)>();
         let mut best: Option<(f64, Champion)> = None;
         for (id, m, s, f) in q.iter(&self.world) {
@@ -325,7 +325,7 @@ impl Simulation {
         let genome = load_genome(&champion.genome, &Limits::default()).ok()?;
         let program = Program::compile(&genome, Limits::default()).ok()?;
         let w = &self.world;
-        let sc = &w.resource::<Config>().0;
+        let sc = &w.resource::<Settings>().0;
         let tasks = &w.resource::<Tasks>().0;
         let episodes = episodes::report_episodes(sc.seed, tasks.len(), sc.report_seeds);
         let reference = &w.resource::<Reference>().0;

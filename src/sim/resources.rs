@@ -10,9 +10,10 @@ use crate::objective::Objective;
 use crate::scenario::Scenario;
 use crate::stats::wilson;
 
-/// The validated scenario.
+/// The validated scenario, as the systems read it (`Settings`, not `Config`: a `space::Config`
+/// is one assignment of the knobs).
 #[derive(Resource, Debug, Clone)]
-pub struct Config(pub Scenario);
+pub struct Settings(pub Scenario);
 
 /// The tasks' objectives, in scenario order.
 #[derive(Resource)]

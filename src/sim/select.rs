@@ -5,12 +5,12 @@ use bevy_ecs::prelude::*;
 
 use super::components::{Fitness, Lineage, MechId, Status};
 use super::events::{Event, RetireReason};
-use super::resources::{Clock, Config, EventQueue};
+use super::resources::{Clock, EventQueue, Settings};
 
 /// The selection system.
 pub fn select(
     mut commands: Commands,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     clock: Res<Clock>,
     mut events: ResMut<EventQueue>,
     q: Query<(Entity, &MechId, &Status, &Fitness, &Lineage)>,

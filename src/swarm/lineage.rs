@@ -67,14 +67,14 @@ pub struct MergeEdge {
 
 /// The lineage graph with an index from node id to node.
 #[derive(Debug, Clone, Default)]
-pub struct Lineage {
+pub struct ModelLineage {
     /// The graph.
     pub graph: DiGraph<ModelNode, MergeEdge>,
     index: std::collections::BTreeMap<u64, NodeIndex>,
     next: u64,
 }
 
-impl Lineage {
+impl ModelLineage {
     /// Add a node and return its id.
     pub fn add(&mut self, kind: NodeKind, valid: Option<f64>) -> u64 {
         let id = self.next;
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn ancestors_walk_merge_edges_back_to_the_base() {
-        let mut l = Lineage::default();
+        let mut l = ModelLineage::default();
         let base = l.add(NodeKind::Base, None);
         let a = l.add(NodeKind::Expert("copy".into()), Some(1.0));
         let b = l.add(NodeKind::Expert("add".into()), Some(2.0));

@@ -28,7 +28,7 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 
 pub use pso::{PsoConfig, Swarm};
-pub use report::Report;
+pub use report::SwarmReport;
 pub use scenario::{SwarmScenario, is_swarm_scenario};
 
 /// Errors of a model-swarm run.

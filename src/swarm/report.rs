@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::lineage::Lineage;
+use super::lineage::ModelLineage;
 use super::scenario::SwarmScenario;
 
 /// The name of the swarm's row.
@@ -50,14 +50,14 @@ pub struct SeedResult {
     pub mixture: Vec<(String, f64)>,
     /// xxh3 of the global best's weight bits.
     pub best_digest: u64,
-    /// Lineage node of the global best.
+    /// ModelLineage node of the global best.
     pub best_node: u64,
     /// Experts among the global best's ancestors.
     pub experts_reached: usize,
     /// The global best's weights.
     pub best_weights: Vec<f32>,
     /// The lineage graph.
-    pub lineage: Lineage,
+    pub lineage: ModelLineage,
 }
 
 /// The swarm minus one other method, per seed.
@@ -75,7 +75,7 @@ pub struct Paired {
 
 /// The whole run.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct SwarmReport {
     /// Scenario name.
     pub name: String,
     /// Utility name.
@@ -88,10 +88,10 @@ pub struct Report {
 
 use crate::stats::mean_sd;
 
-impl Report {
+impl SwarmReport {
     /// Collect seed results.
     pub fn new(sc: &SwarmScenario, seeds: Vec<SeedResult>) -> Self {
-        Report {
+        SwarmReport {
             name: sc.name.clone(),
             utility: sc.utility.name().to_string(),
             compose: sc.compose.iter().map(|s| s.name().to_string()).collect(),
@@ -321,9 +321,9 @@ mod tests {
             best_node: 0,
             experts_reached: 0,
             best_weights: vec![],
-            lineage: Lineage::default(),
+            lineage: ModelLineage::default(),
         };
-        let r = Report {
+        let r = SwarmReport {
             name: "t".into(),
             utility: "bpb".into(),
             compose: vec![],

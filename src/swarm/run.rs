@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use rand::RngExt;
 
 use super::experts::{TrainPlan, train};
-use super::lineage::{Lineage, NodeKind};
+use super::lineage::{ModelLineage, NodeKind};
 use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
 use super::pso::Swarm;
-use super::report::{MethodResult, Report, SeedResult};
+use super::report::{MethodResult, SeedResult, SwarmReport};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
 use super::utility::{Scores, score_flat};
@@ -32,7 +32,7 @@ pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 /// Run `sc` into the folder `dir` (created; refused if it exists and is not empty) with
 /// `threads` worker threads. Returns the report, also written as `report.md` and
 /// `report.json`.
-pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<Report, SwarmError> {
+pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
     prepare_dir(dir)?;
     write(&dir.join("scenario.toml"), sc.text.as_bytes())?;
     let seeds: Vec<u64> = (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect();
@@ -65,7 +65,7 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
         let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
         results.push(ctx.run(&bases[i], &experts)?);
     }
-    let report = Report::new(sc, results);
+    let report = SwarmReport::new(sc, results);
     write(&dir.join("report.md"), report.markdown().as_bytes())?;
     write(&dir.join("report.json"), report.json().as_bytes())?;
     Ok(report)
@@ -115,7 +115,7 @@ impl SeedCtx<'_> {
         par_trials(&idx, self.threads, |&i| score_flat(self.sc.model, &make(i), items)).into_iter().collect()
     }
 
-    fn save(&self, lin: &mut Lineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {
+    fn save(&self, lin: &mut ModelLineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {
         weights::save(self.sc.model, flat, &self.dir.join(file))?;
         lin.set_checkpoint(node, file);
         Ok(())
@@ -127,7 +127,7 @@ impl SeedCtx<'_> {
         let utility = sc.utility;
         let valid = tasks::items(&sc.compose, sc.valid_items, self.seed, 0);
         let test = tasks::items(&sc.compose, sc.test_items, self.seed, 1);
-        let mut lin = Lineage::default();
+        let mut lin = ModelLineage::default();
         let base_id = lin.add(NodeKind::Base, None);
         let expert_refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
         let expert_valid = self.score_all(&expert_refs, &valid)?;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use outerloop::swarm::report::Report;
+use outerloop::swarm::report::SwarmReport;
 use outerloop::swarm::scenario::{
     BaselinesFile, ExpertsFile, KEYS, ModelFile, SwarmFile, SwarmTable, TargetFile, keys_markdown, parse,
 };
@@ -49,7 +49,7 @@ grow = 2
 max_iters = 4
 "#;
 
-fn run_tiny(dir: &Path, threads: usize) -> Report {
+fn run_tiny(dir: &Path, threads: usize) -> SwarmReport {
     let sc = parse(Path::new("tiny.toml"), TINY).expect("valid scenario");
     outerloop::swarm::run::run(&sc, dir, threads, &|_| {}).expect("the run succeeds")
 }

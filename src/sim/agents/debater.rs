@@ -28,7 +28,7 @@ use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Prediction, St
 use crate::sim::diagnosis::Diagnosis;
 use crate::sim::events::{Ballot, Event, RetireReason, Role, Verdict, Vote};
 use crate::sim::predictor::{Signals, features};
-use crate::sim::resources::{Clock, Config, DebateStats, EventQueue, Lessons, OperatorStats, Pragmatist};
+use crate::sim::resources::{Clock, DebateStats, EventQueue, Lessons, OperatorStats, Pragmatist, Settings};
 
 /// How many population members a proposal is compared with (the fittest half and the
 /// most recent half), so a debate costs the same whatever the population size.
@@ -128,7 +128,7 @@ pub fn evaluation_slots(sc: &crate::scenario::Scenario) -> usize {
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn debate(
     mut commands: Commands,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     clock: Res<Clock>,
     stats: Res<OperatorStats>,
     lessons: Res<Lessons>,

@@ -11,7 +11,7 @@ use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Trai
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::{Event, LessonKind};
 use crate::sim::operators::{Operator, rank_operators};
-use crate::sim::resources::{Config, DebateBudget, OperatorStats};
+use crate::sim::resources::{DebateBudget, OperatorStats, Settings};
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare_batch};
 
 /// Attempts per wanted child before the proposer gives up for the tick.
@@ -54,7 +54,7 @@ pub fn proposals_this_tick(sc: &crate::scenario::Scenario, pending: usize, debat
 /// The proposer system.
 pub fn propose(
     mut births: Births,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     stats: Res<OperatorStats>,
     budget: Res<DebateBudget>,
     population: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,

@@ -13,7 +13,7 @@ use crate::genome::ops::crossover;
 use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
-use crate::sim::resources::{AgentYield, Config};
+use crate::sim::resources::{AgentYield, Settings};
 use crate::sim::spawn::{Birth, Births, parent_info, prepare_novel};
 
 /// Attempts (pairs tried) per wanted crossover child.
@@ -34,7 +34,7 @@ pub fn crossovers_this_tick(sc: &crate::scenario::Scenario, yields: &AgentYield)
 /// The recombiner system.
 pub fn recombine(
     mut births: Births,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     yields: Res<AgentYield>,
     q: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
 ) {

@@ -16,7 +16,7 @@ use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Sta
 use crate::sim::credit::credit_child;
 use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
 use crate::sim::events::{Event, LessonKind};
-use crate::sim::resources::{AgentYield, Config, Metrics, OperatorStats, Reference, ReferenceCache, Tasks};
+use crate::sim::resources::{AgentYield, Metrics, OperatorStats, Reference, ReferenceCache, Settings, Tasks};
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare};
 use crate::stats::mean_sd;
 
@@ -39,7 +39,7 @@ type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn verify(
     mut births: Births,
-    cfg: Res<Config>,
+    cfg: Res<Settings>,
     tasks: Res<Tasks>,
     reference: Res<Reference>,
     mut cache: ResMut<ReferenceCache>,
