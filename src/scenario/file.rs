@@ -52,6 +52,9 @@ pub struct PopulationFile {
     /// Verified elites protected from removal.
     #[serde(default = "default_elites")]
     pub elites: Spanned<i64>,
+    /// Distinct best verified genomes kept for `inherit`.
+    #[serde(default = "default_hall_of_fame")]
+    pub hall_of_fame: Spanned<i64>,
 }
 
 fn default_size() -> Spanned<i64> {
@@ -60,10 +63,13 @@ fn default_size() -> Spanned<i64> {
 fn default_elites() -> Spanned<i64> {
     Spanned::new(0..0, 4)
 }
+fn default_hall_of_fame() -> Spanned<i64> {
+    Spanned::new(0..0, 10)
+}
 
 impl Default for PopulationFile {
     fn default() -> Self {
-        PopulationFile { size: default_size(), elites: default_elites() }
+        PopulationFile { size: default_size(), elites: default_elites(), hall_of_fame: default_hall_of_fame() }
     }
 }
 
@@ -180,6 +186,8 @@ pub struct VerifierFile {
     /// Report episodes per task on which the final champion's printed fitness is
     /// measured: seeds that played no part in choosing it.
     pub report_seeds: Spanned<i64>,
+    /// How far the best elites' verification may extend, in multiples of `seeds`.
+    pub max_rounds: Spanned<i64>,
 }
 
 impl Default for VerifierFile {
@@ -189,6 +197,7 @@ impl Default for VerifierFile {
             seeds: Spanned::new(0..0, 6),
             max_per_tick: Spanned::new(0..0, 2),
             report_seeds: Spanned::new(0..0, 10),
+            max_rounds: Spanned::new(0..0, 4),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Scenario {
     pub population_size: usize,
     /// Verified elites protected from removal.
     pub elites: usize,
+    /// Size of the hall of fame (distinct best verified genomes kept for `inherit`).
+    pub hall_of_fame: usize,
     /// Task names.
     pub tasks: Vec<String>,
     /// Compute budget per episode.
@@ -90,6 +92,8 @@ pub struct Scenario {
     pub verify_per_tick: usize,
     /// Report episodes per task for the final champion.
     pub report_seeds: u32,
+    /// Verification rounds (of `verify_seeds` blocks) the best elites may reach.
+    pub verify_rounds: u32,
     /// Recombiner switch.
     pub recombiner_enabled: bool,
     /// Crossover children per tick (starting share of the slots).
@@ -327,6 +331,8 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds", 1, 1000) as u32;
     let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick", 0, 100_000) as usize;
     let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds", 1, 10_000) as u32;
+    let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds", 1, 1000) as u32;
+    let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame", 0, 100_000) as usize;
     let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra", 1, 100_000) as usize;
     let debate_extra = v.int(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
     let crossover_per_tick =
@@ -344,6 +350,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         inherit: raw.inherit.map(|s| PathBuf::from(s.into_inner())),
         population_size,
         elites,
+        hall_of_fame,
         tasks,
         inner_budget,
         inner_seeds,
@@ -365,6 +372,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         verify_seeds,
         verify_per_tick,
         report_seeds,
+        verify_rounds,
         recombiner_enabled: raw.recombiner.enabled,
         crossover_per_tick,
         recombiner_adaptive: raw.recombiner.adaptive,

@@ -3,18 +3,19 @@
 use bevy_ecs::prelude::*;
 
 use super::components::{Fitness, MechId, Mechanism, Status};
-use super::resources::{Clock, DebateBudget, DebateStats, HallEntry, Lessons, Metrics, MetricsRow};
+use super::resources::{Clock, DebateBudget, DebateStats, HallEntry, Lessons, Metrics, MetricsRow, Settings};
 use crate::genome::syntax::print;
 use crate::stats::median;
 
-/// Hall-of-fame size.
-pub const HALL_OF_FAME: usize = 10;
-
 /// Offer verified mechanisms `(id, verified fitness, mechanism)` to the hall of fame:
-/// it keeps the best `HALL_OF_FAME` distinct genomes, best first. The list stays sorted
+/// it keeps the best `capacity` (`population.hall_of_fame`) distinct genomes, best first. The list stays sorted
 /// and bounded after every insertion, so each candidate is compared with the true worst
 /// entry (and genomes are printed only for candidates that qualify).
-pub fn update_hall<'a>(hall: &mut Vec<HallEntry>, candidates: impl Iterator<Item = (u64, f64, &'a Mechanism)>) {
+pub fn update_hall<'a>(
+    hall: &mut Vec<HallEntry>,
+    capacity: usize,
+    candidates: impl Iterator<Item = (u64, f64, &'a Mechanism)>,
+) {
     for (id, v, m) in candidates {
         // A mechanism already in the hall keeps its place with its latest verified value
         // (an extended verification moves it).
@@ -23,7 +24,7 @@ pub fn update_hall<'a>(hall: &mut Vec<HallEntry>, candidates: impl Iterator<Item
             hall.sort_by(|a, b| b.verified.total_cmp(&a.verified).then(a.id.cmp(&b.id)));
             continue;
         }
-        let full = hall.len() >= HALL_OF_FAME;
+        let full = hall.len() >= capacity;
         let worst = hall.last().map(|h| h.verified).unwrap_or(f64::NEG_INFINITY);
         if full && v <= worst {
             continue;
@@ -34,12 +35,13 @@ pub fn update_hall<'a>(hall: &mut Vec<HallEntry>, candidates: impl Iterator<Item
         }
         hall.push(HallEntry { id, genome, verified: v });
         hall.sort_by(|a, b| b.verified.total_cmp(&a.verified).then(a.id.cmp(&b.id)));
-        hall.truncate(HALL_OF_FAME);
+        hall.truncate(capacity);
     }
 }
 
 /// The record system.
 pub fn record(
+    settings: Res<Settings>,
     clock: Res<Clock>,
     debate: Res<DebateStats>,
     budget: Res<DebateBudget>,
@@ -53,7 +55,7 @@ pub fn record(
         (Status::Verified, Some(v)) => Some((id.0, v, *m)),
         _ => None,
     });
-    update_hall(&mut lessons.hall_of_fame, verified);
+    update_hall(&mut lessons.hall_of_fame, settings.0.hall_of_fame, verified);
     let fitnesses: Vec<f64> = live.iter().filter_map(|r| r.3.best_known()).collect();
     let best_claimed = live.iter().filter_map(|r| r.3.claimed).fold(f64::NAN, f64::max);
     let gaps = &metrics.tick_gaps;
@@ -81,6 +83,9 @@ mod tests {
     use crate::genome::{Limits, load};
     use crate::sim::spawn::prepare;
 
+    /// The default `population.hall_of_fame`.
+    const HALL: usize = 10;
+
     fn mechanisms() -> Vec<Mechanism> {
         LIBRARY.iter().map(|(_, t)| prepare(load(t, &Limits::default()).unwrap()).unwrap().mechanism).collect()
     }
@@ -89,21 +94,21 @@ mod tests {
     fn every_candidate_is_compared_with_the_true_worst_entry() {
         let m = mechanisms();
         // A full hall whose worst entry is 0.1.
-        let mut hall: Vec<HallEntry> = (0..HALL_OF_FAME as u64)
+        let mut hall: Vec<HallEntry> = (0..HALL as u64)
             .map(|i| HallEntry { id: i, genome: format!("g{i}"), verified: 1.0 - 0.1 * i as f64 })
             .collect();
         // Two newcomers in one tick: 0.5, then 0.3. Both beat the old worst entries; the
         // old code compared 0.3 with the just-pushed 0.5 and skipped it.
-        update_hall(&mut hall, [(100, 0.5, &m[0]), (101, 0.3, &m[1])].into_iter());
+        update_hall(&mut hall, HALL, [(100, 0.5, &m[0]), (101, 0.3, &m[1])].into_iter());
         let ids: Vec<u64> = hall.iter().map(|h| h.id).collect();
         assert!(ids.contains(&100) && ids.contains(&101), "{ids:?}");
-        assert_eq!(hall.len(), HALL_OF_FAME);
+        assert_eq!(hall.len(), HALL);
         assert!(hall.windows(2).all(|w| w[0].verified >= w[1].verified));
         // A re-verified member moves with its new value instead of being ignored.
-        update_hall(&mut hall, [(100, -5.0, &m[0])].into_iter());
+        update_hall(&mut hall, HALL, [(100, -5.0, &m[0])].into_iter());
         assert_eq!(hall.last().map(|h| (h.id, h.verified)), Some((100, -5.0)));
         // The same genome under another id does not enter twice.
-        update_hall(&mut hall, [(102, 2.0, &m[1])].into_iter());
+        update_hall(&mut hall, HALL, [(102, 2.0, &m[1])].into_iter());
         assert!(!hall.iter().any(|h| h.id == 102));
     }
 }

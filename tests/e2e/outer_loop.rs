@@ -317,3 +317,34 @@ fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() 
         "the selection-biased number ({best_verified:+.3}) is inflated beyond the interval around {mu:+.3}, so printing it would fail this test"
     );
 }
+
+/// How many times each mechanism was verified, from a run's event log.
+fn verifications(dir: &Path) -> std::collections::BTreeMap<u64, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["event"] == "verified" {
+            *n.entry(e["id"].as_u64().unwrap()).or_default() += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn verifier_max_rounds_bounds_how_often_an_elite_is_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(root().join("scenarios/quickstart.toml")).unwrap().replace("ticks = 150", "ticks = 40");
+    let mut most = Vec::new();
+    for rounds in [1, 4] {
+        let sc = tmp.path().join(format!("r{rounds}.toml"));
+        std::fs::write(&sc, text.replace("[verifier]", &format!("[verifier]\nmax_rounds = {rounds}"))).unwrap();
+        let dir = tmp.path().join(format!("run{rounds}"));
+        run_to(&dir, &sc, 2);
+        most.push(verifications(&dir).into_values().max().unwrap_or(0));
+    }
+    // Each verification after the first extends by `verifier.seeds` blocks: one round
+    // means no extension; four allow up to three more.
+    assert_eq!(most[0], 1, "max_rounds = 1 verifies each mechanism once");
+    assert!(most[1] > 1 && most[1] <= 4, "max_rounds = 4: at most four verifications, got {}", most[1]);
+}

@@ -638,6 +638,7 @@ inherit = "populations/quickstart"
 [population]
 size = 12
 elites = 3
+hall_of_fame = 5
 
 [inner]
 tasks = ["bbob-f1-i1-d3", "bbob-f15-i2-d3-mixed-noise0.01", "probe"]
@@ -670,6 +671,7 @@ enabled = true
 seeds = 4
 max_per_tick = 1
 report_seeds = 5
+max_rounds = 2
 
 [recombiner]
 enabled = false
@@ -776,6 +778,8 @@ fn readme_defaults_match_the_code() {
         ("out", format!("{}", sc.out.display())),
         ("population.size", sc.population_size.to_string()),
         ("population.elites", sc.elites.to_string()),
+        ("population.hall_of_fame", sc.hall_of_fame.to_string()),
+        ("verifier.max_rounds", sc.verify_rounds.to_string()),
         ("inner.seeds", sc.inner_seeds.to_string()),
         ("proposer.enabled", sc.proposer_enabled.to_string()),
         ("proposer.children_per_tick", sc.children_per_tick.to_string()),

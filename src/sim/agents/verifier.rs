@@ -20,9 +20,6 @@ use crate::sim::resources::{AgentYield, Metrics, OperatorStats, Reference, Refer
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare};
 use crate::stats::mean_sd;
 
-/// The most an elite's verification is extended, in multiples of `verifier.seeds`.
-const EXTEND_LIMIT: u32 = 4;
-
 /// One mechanism's verification this tick: which blocks of verification seeds it runs.
 struct Plan {
     entity: Entity,
@@ -89,13 +86,13 @@ pub fn verify(
         candidates.iter().filter_map(|&(entity, id, _)| plan(entity, id, 0..sc.verify_seeds)).collect();
     // Slots no candidate needs go to the closest decision the run makes: which elite is
     // the champion. The best verified elites get another `verify_seeds` blocks (up to
-    // `EXTEND_LIMIT` times the first verification), so a lucky verification regresses
+    // `verifier.max_rounds` times the first verification), so a lucky verification regresses
     // before it is crowned.
     for &(entity, id, _, _, blocks) in elites.iter().take(k) {
         if plans.len() >= sc.verify_per_tick {
             break;
         }
-        if blocks >= EXTEND_LIMIT * sc.verify_seeds {
+        if blocks >= sc.verify_rounds * sc.verify_seeds {
             continue;
         }
         plans.extend(plan(entity, id, blocks..blocks + sc.verify_seeds));
