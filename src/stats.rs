@@ -40,6 +40,17 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// Upper median: the middle value, or the upper of the two middle values for an even
+/// count (always one of the values; NaN for none). The GPT tables' resolution uses it.
+pub fn upper_median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    let n = v.len();
+    *v.select_nth_unstable_by(n / 2, f64::total_cmp).1
+}
+
 /// Two-sided 95% Student t quantile for `df` degrees of freedom (NaN for 0).
 pub fn t95(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
@@ -94,5 +105,12 @@ mod tests {
         let (lo2, hi2) = wilson(200, 1000);
         assert!(hi2 - lo2 < hi - lo);
         assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn upper_median_is_a_value_of_the_sample() {
+        assert_eq!(upper_median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(upper_median(&[4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(upper_median(&[]).is_nan());
     }
 }

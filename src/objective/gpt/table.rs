@@ -600,7 +600,7 @@ fn nearest(entries: &[Entry], point: &[f64], exclude: Option<usize>) -> Option<u
 /// config has two seeds). Regrets below it carry no meaning.
 fn seed_mean_resolution(table: &Table, entries: &[Entry]) -> f64 {
     let top = table.fidelities.len().saturating_sub(1);
-    let mut errors: Vec<f64> = entries
+    let errors: Vec<f64> = entries
         .iter()
         .filter_map(|e| {
             let ok: Vec<f64> = e
@@ -622,8 +622,7 @@ fn seed_mean_resolution(table: &Table, entries: &[Entry]) -> f64 {
     if errors.is_empty() {
         return 0.01;
     }
-    errors.sort_by(f64::total_cmp);
-    errors[errors.len() / 2].max(1e-6)
+    crate::stats::upper_median(&errors).max(1e-6)
 }
 
 impl Objective for GptTable {
