@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::stats::mean;
 use crate::sim::events::{Event, Verdict};
+use crate::stats::mean;
 
 /// Credit of one agent and operator family.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -14,8 +14,8 @@ use super::episodes::{Episodes, compile, compile_text};
 use super::plots::{Axes, Series, line_chart};
 use super::progress::progress;
 use super::run_data::RunData;
-use super::stats::{BOOTSTRAP, Interval, bootstrap_mean, mean, quantile_sorted, sign_flip_p};
 use crate::rng;
+use crate::stats::{BOOTSTRAP, Interval, bootstrap_mean, mean, quantile_sorted, sign_flip_p};
 
 /// Keys that name or place a run rather than change what it does.
 const NOT_FACTORS: [&str; 3] = ["name", "seed", "out"];

@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use super::episodes::{Episodes, held_out_task};
 use super::novelty::LibraryEntry;
-use super::stats::{Interval, bootstrap_mean, median};
 use crate::genome::interp::Program;
 use crate::objective::registry::{Suite, objective_by_name};
 use crate::sim::episodes::EpisodeResult;
+use crate::stats::{Interval, bootstrap_mean, median};
 
 /// The champion on one held-out task.
 #[derive(Debug, Clone, PartialEq, Serialize)]

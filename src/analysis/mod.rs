@@ -22,7 +22,6 @@ pub mod progress;
 pub mod render;
 pub mod run_data;
 pub mod scaling;
-pub mod stats;
 
 use serde::Serialize;
 
@@ -107,7 +106,7 @@ pub struct AnalysisReport {
     /// The champion's fitness against the reference on the analysis's own fresh
     /// episodes of the run's own (training) tasks (a third measurement after the claim
     /// and the verification).
-    pub fresh_fitness: Option<stats::Interval>,
+    pub fresh_fitness: Option<crate::stats::Interval>,
     /// The champion on tasks the run never saw.
     pub held_out: Option<HeldOut>,
     /// The champion's lineage.
@@ -180,7 +179,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, Analysi
     let reference = fresh.run(&reference_prog, sc.inner_budget);
     let champ_results = fresh.run(&champ_prog, sc.inner_budget);
     report.genes = Some(genes::genes(champ.id, &champ_genome, &champ_results, &data.events));
-    report.fresh_fitness = Some(stats::bootstrap_mean(&fresh.gains(&champ_results, &reference), root));
+    report.fresh_fitness = Some(crate::stats::bootstrap_mean(&fresh.gains(&champ_results, &reference), root));
 
     // Everything below is measured on tasks the run never saw.
     let (held_names, how) = match &opts.held_out {

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::episodes::{Episodes, compile_text};
-use super::stats::{Interval, bootstrap_mean, sign_flip_p};
 use crate::genome::Genome;
 use crate::genome::ast::{Expr, Op};
 use crate::genome::hash::shape_distance;
@@ -15,6 +14,7 @@ use crate::genome::interp::Program;
 use crate::genome::library::LIBRARY;
 use crate::inner::fingerprint::{Fingerprint, behavioural_distance, fingerprint};
 use crate::sim::episodes::EpisodeResult;
+use crate::stats::{Interval, bootstrap_mean, sign_flip_p};
 
 /// Thresholds a mechanism must pass on both distances to count as new.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -155,7 +155,7 @@ pub struct Candidate<'a> {
 pub fn best_library(episodes: &Episodes, lib_results: &[Vec<EpisodeResult>]) -> usize {
     (0..lib_results.len())
         .min_by(|&a, &b| {
-            let m = |i: usize| super::stats::mean(&episodes.log_regrets(&lib_results[i]));
+            let m = |i: usize| crate::stats::mean(&episodes.log_regrets(&lib_results[i]));
             m(a).total_cmp(&m(b)).then(a.cmp(&b))
         })
         .unwrap_or(0)

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::stats::median;
 use crate::sim::events::Event;
+use crate::stats::median;
 
 /// The population at the end of one tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::episodes::Episodes;
 use super::novelty::LibraryEntry;
-use super::stats::{Interval, bootstrap, mean};
 use crate::genome::interp::Program;
+use crate::stats::{Interval, bootstrap, mean};
 
 /// Budget multipliers of the curves (times the run's inner budget).
 pub const MULTIPLIERS: [f64; 6] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0];

@@ -17,12 +17,12 @@ use crate::analysis::lineage::lineage;
 use crate::analysis::novelty::{Candidate, LibraryEntry, Thresholds, best_library, library, novelty};
 use crate::analysis::run_data::RunData;
 use crate::analysis::scaling::MULTIPLIERS;
-use crate::analysis::stats::{Interval, bootstrap, mean};
 use crate::genome::interp::Program;
 use crate::objective::registry::expand_tasks;
 use crate::rng;
 use crate::sim::episodes::EpisodeResult;
 use crate::stats::mean_half_width;
+use crate::stats::{Interval, bootstrap, mean};
 
 /// A verdict by the set's stated rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
