@@ -85,6 +85,20 @@ pub struct Ancestry {
     pub index: BTreeMap<u64, NodeIndex>,
 }
 
+/// The ids of every node `start` descends from (itself included), sorted: what a
+/// depth-first search reaches against the edges. Shared by the mechanism ancestry and
+/// the model-swarm lineage.
+pub fn ancestor_ids<N, E>(graph: &DiGraph<N, E>, start: NodeIndex, id: impl Fn(&N) -> u64) -> Vec<u64> {
+    let reversed = petgraph::visit::Reversed(graph);
+    let mut dfs = petgraph::visit::Dfs::new(reversed, start);
+    let mut ids = Vec::new();
+    while let Some(n) = dfs.next(reversed) {
+        ids.push(id(&graph[n]));
+    }
+    ids.sort_unstable();
+    ids
+}
+
 impl Ancestry {
     /// Build the graph from events in log order.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
@@ -156,16 +170,7 @@ impl Ancestry {
 
     /// Every ancestor of `id` (including itself), oldest first by id.
     pub fn ancestors(&self, id: u64) -> Vec<u64> {
-        let Some(&start) = self.index.get(&id) else { return vec![] };
-        // Ancestors are what a depth-first search reaches against the edges.
-        let reversed = petgraph::visit::Reversed(&self.graph);
-        let mut dfs = petgraph::visit::Dfs::new(reversed, start);
-        let mut ids = Vec::new();
-        while let Some(n) = dfs.next(reversed) {
-            ids.push(self.graph[n].id);
-        }
-        ids.sort_unstable();
-        ids
+        self.index.get(&id).map_or_else(Vec::new, |&start| ancestor_ids(&self.graph, start, |n| n.id))
     }
 
     /// Direct parents of `id`, by id.

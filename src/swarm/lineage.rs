@@ -112,16 +112,7 @@ impl ModelLineage {
 
     /// Every ancestor of `id` (including itself), sorted by id.
     pub fn ancestors(&self, id: u64) -> Vec<u64> {
-        let Some(&start) = self.index.get(&id) else { return vec![] };
-        // Ancestors are what a depth-first search reaches against the edges.
-        let reversed = petgraph::visit::Reversed(&self.graph);
-        let mut dfs = petgraph::visit::Dfs::new(reversed, start);
-        let mut ids = Vec::new();
-        while let Some(n) = dfs.next(reversed) {
-            ids.push(self.graph[n].id);
-        }
-        ids.sort_unstable();
-        ids
+        self.index.get(&id).map_or_else(Vec::new, |&start| crate::ancestry::ancestor_ids(&self.graph, start, |n| n.id))
     }
 
     /// Graphviz DOT text.
