@@ -126,6 +126,19 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str, hints
     })
 }
 
+/// A whole number read from a file, clamped into `lo..=hi`; out of range, a diagnostic
+/// at its span says so (so every problem of a file is reported at once).
+pub fn int_in_range(diags: &mut Vec<Diagnostic>, v: &toml::Spanned<i64>, key: &str, lo: i64, hi: i64) -> i64 {
+    let x = *v.get_ref();
+    if x < lo || x > hi {
+        diags.push(
+            Diagnostic::new(format!("`{key}` = {x} is out of range"), v.span())
+                .with_hint(format!("use a whole number from {lo} to {hi}")),
+        );
+    }
+    x.clamp(lo, hi)
+}
+
 /// 1-based line and column (in characters) of a byte offset in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

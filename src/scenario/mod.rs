@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use self::choices::{Aggregate, OperatorSet};
-use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, int_in_range, parse_toml};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::Execution;
@@ -119,15 +119,7 @@ impl Validator<'_> {
     }
 
     fn int(&mut self, v: &Spanned<i64>, key: &str, lo: i64, hi: i64) -> i64 {
-        let x = *v.get_ref();
-        if x < lo || x > hi {
-            self.error(
-                v.span(),
-                format!("`{key}` = {x} is out of range"),
-                format!("use a whole number from {lo} to {hi}"),
-            );
-        }
-        x.clamp(lo, hi)
+        int_in_range(&mut self.diags, v, key, lo, hi)
     }
 
     fn real(&mut self, v: &Spanned<f64>, key: &str, lo: f64, hi: f64) -> f64 {

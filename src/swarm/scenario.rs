@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::pso::PsoConfig;
 use super::tasks::max_item_len;
 use super::utility::UtilityKind;
-use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, int_in_range, parse_toml};
 use crate::objective::gpt::{ModelConfig, OptimConfig, Skill};
 
 /// The value of the `kind` key that marks a model-swarm scenario.
@@ -287,15 +287,7 @@ impl Validator {
 
     fn int(&mut self, v: &Option<Spanned<i64>>, key: &str, default: i64, lo: i64, hi: i64) -> usize {
         let Some(v) = v else { return default as usize };
-        let x = *v.get_ref();
-        if x < lo || x > hi {
-            self.error(
-                v.span(),
-                format!("`{key}` = {x} is out of range"),
-                format!("use a whole number from {lo} to {hi}"),
-            );
-        }
-        x.clamp(lo, hi) as usize
+        int_in_range(&mut self.diags, v, key, lo, hi) as usize
     }
 
     fn real(&mut self, v: &Option<Spanned<f64>>, key: &str, default: f64, lo: f64, hi: f64) -> f64 {
