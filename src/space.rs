@@ -38,6 +38,23 @@ pub enum KnobKind {
     },
 }
 
+impl fmt::Display for KnobKind {
+    /// What values the knob takes, in words: `log 0.0001..0.03`, `integer 1..6`,
+    /// `one of 256, 512, 1024`, `one of cosine, linear`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |xs: Vec<String>| xs.join(", ");
+        match self {
+            KnobKind::Continuous { lo, hi, log: true } => write!(f, "log {lo}..{hi}"),
+            KnobKind::Continuous { lo, hi, log: false } => write!(f, "linear {lo}..{hi}"),
+            KnobKind::Integer { lo, hi } => write!(f, "integer {lo}..{hi}"),
+            KnobKind::Ordinal { values } => {
+                write!(f, "one of {}", list(values.iter().map(|v| v.to_string()).collect()))
+            }
+            KnobKind::Categorical { choices } => write!(f, "one of {}", list(choices.clone())),
+        }
+    }
+}
+
 /// One hyperparameter of the inner task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Knob {
@@ -336,6 +353,15 @@ pub fn fidelity_level(levels: &[f64], fidelity: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knob_kinds_read_as_words() {
+        assert_eq!(KnobKind::Continuous { lo: 0.0001, hi: 0.03, log: true }.to_string(), "log 0.0001..0.03");
+        assert_eq!(KnobKind::Integer { lo: 1, hi: 6 }.to_string(), "integer 1..6");
+        assert_eq!(KnobKind::Ordinal { values: vec![256.0, 512.0] }.to_string(), "one of 256, 512");
+        let c = KnobKind::Categorical { choices: vec!["cosine".into(), "linear".into()] };
+        assert_eq!(c.to_string(), "one of cosine, linear");
+    }
 
     #[test]
     fn fidelity_snaps_up() {

@@ -109,7 +109,8 @@ fn lineage(d: &mut Doc, r: &AnalysisReport, data: &RunData) -> Result<(), Analys
         r.fresh_fitness
             .map(|i| format!("; on the analysis's own fresh episodes of the run's training tasks: {}", i.signed()))
             .unwrap_or_default(),
-        l.ancestors.len(),
+        // `ancestors` holds the champion itself too.
+        l.ancestors.len().saturating_sub(1),
         l.path.len().saturating_sub(1)
     )));
     d.push(Block::Code(c.genome.clone()));
@@ -144,7 +145,7 @@ fn lineage(d: &mut Doc, r: &AnalysisReport, data: &RunData) -> Result<(), Analys
         ids.sort_unstable();
         ids.dedup();
         let caption = format!(
-            "The champion's primary path and each step's other parents ({} of {} ancestors); edge colour is the kind of birth.",
+            "The champion's primary path and each step's other parents ({} of {} mechanisms: the champion and its ancestors); edge colour is the kind of birth.",
             ids.len(),
             l.ancestors.len()
         );

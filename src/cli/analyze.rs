@@ -94,7 +94,7 @@ fn task_list(list: &str) -> Result<Vec<String>, InputError> {
 
 /// Write a document's Markdown, HTML, figures and JSON; returns the HTML path.
 fn write_doc(out: &Path, stem: &str, doc: &Doc, json: &impl serde::Serialize) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(out)?;
+    crate::input::output_dir(out)?;
     for (file, svg) in doc.figures() {
         write_atomic(&out.join(file), svg.as_bytes())?;
     }

@@ -50,7 +50,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let events = read_events(&events_path)?;
     let ancestry = Ancestry::from_events(&events);
     let out = args.out.unwrap_or_else(|| args.dir.join("export"));
-    std::fs::create_dir_all(&out)?;
+    crate::input::output_dir(&out)?;
     let outputs: Vec<(&str, String)> = match args.format {
         Format::Csv => vec![
             ("mechanisms.csv", export::mechanisms_csv(&ancestry, &events)),

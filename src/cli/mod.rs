@@ -68,7 +68,7 @@ pub enum Command {
     Table(table::TableArgs),
     /// List the task suite; serve a task to external optimizers (ask/tell on stdin/stdout).
     Task(task::TaskArgs),
-    /// Check, format, run and compare mechanism genomes.
+    /// Check, format, list, run and tabulate mechanism genomes.
     Mech(mech::MechArgs),
     /// Run a scenario: evolve mechanisms and write a run folder.
     Run(run::RunArgs),

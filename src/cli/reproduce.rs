@@ -155,7 +155,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let doc = repro::document(&sets, &root, args.variant.quick).map_err(input_first)?;
     let out = args.out.unwrap_or_else(|| if args.variant.quick { root.clone() } else { PathBuf::from("analysis") });
-    std::fs::create_dir_all(&out)?;
+    crate::input::output_dir(&out)?;
     let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
         let p = Path::new(&out).join(name);
         crate::store::atomic::write_atomic(&p, text.as_bytes())?;

@@ -117,12 +117,7 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         for knob in space.knobs() {
             let default = default_config(&space);
             let i = space.index_of(&knob.name).unwrap_or(0);
-            println!(
-                "{:<14} {:<60} default {}",
-                knob.name,
-                format!("{:?}", knob.kind),
-                knob.display(default.values[i])
-            );
+            println!("{:<14} {:<44} default {}", knob.name, knob.kind.to_string(), knob.display(default.values[i]));
         }
         return Ok(());
     }

@@ -90,7 +90,7 @@ impl Run {
             None => None,
         };
         let mut sim = Simulation::new(&scenario, inherited.as_ref())?;
-        fs::create_dir_all(&dir).map_err(io_ctx(format!("creating {}", dir.display())))?;
+        crate::input::output_dir(&dir)?;
         write_atomic(&dir.join(files::SCENARIO), scenario.text.as_bytes()).map_err(io_ctx("writing scenario.toml"))?;
         let base = fs::canonicalize(&scenario.base_dir).unwrap_or_else(|_| scenario.base_dir.clone());
         write_atomic(&dir.join(files::GENOME_BASE), base.to_string_lossy().as_bytes())

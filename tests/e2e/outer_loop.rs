@@ -348,3 +348,18 @@ fn verifier_max_rounds_bounds_how_often_an_elite_is_verified() {
     assert_eq!(most[0], 1, "max_rounds = 1 verifies each mechanism once");
     assert!(most[1] > 1 && most[1] <= 4, "max_rounds = 4: at most four verifications, got {}", most[1]);
 }
+
+#[test]
+fn an_output_folder_that_is_a_file_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let out = bin()
+        .args(["run", root().join("scenarios/smoke.toml").to_str().unwrap(), "--out", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a file, not a folder") && err.contains("--out DIR"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}
