@@ -1,13 +1,15 @@
 //! `outerloop run SCENARIO` and `outerloop resume DIR`: drive a run to its end with a
 //! progress bar, then print the summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::diagnostic::InputError;
 use crate::scenario;
+use crate::scenario::overrides::{self, Override};
 use crate::store::run_dir::Run;
 
 /// Flags of `run`.
@@ -18,6 +20,15 @@ pub struct RunArgs {
     /// Output folder (default: the scenario's `out`, else populations/<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Override the scenario's root seed (a replicate: same scenario, another seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the scenario's number of ticks.
+    #[arg(long)]
+    pub ticks: Option<u32>,
+    /// Override a scenario key, e.g. `--set inner.seeds=4` (repeatable; checked like the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Worker threads.
     #[command(flatten)]
     pub threads: super::Threads,
@@ -44,9 +55,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return super::swarm::run_file(&args.scenario, args.out, args.threads);
     }
     args.threads.configure_pool()?;
-    let scenario = scenario::load(&args.scenario)?;
+    let scenario = load_with_overrides(&args)?;
     let run = Run::start(scenario, args.out)?;
     drive(run, args.stop_after)
+}
+
+/// The scenario file with `--seed`, `--ticks` and `--set` applied (the file as it is
+/// when none is given). Overridden scenarios are named `<file> (with overrides)` in
+/// messages, whose line numbers refer to the overridden text they show.
+fn load_with_overrides(args: &RunArgs) -> Result<scenario::Scenario, InputError> {
+    let mut overrides = Vec::new();
+    if let Some(seed) = args.seed {
+        let seed = i64::try_from(seed)
+            .map_err(|_| InputError::usage(format!("--seed {seed} is too large"), "use a seed below 2^63"))?;
+        overrides.push(Override { key: "seed".into(), value: toml::Value::Integer(seed) });
+    }
+    if let Some(ticks) = args.ticks {
+        overrides.push(Override { key: "ticks".into(), value: toml::Value::Integer(i64::from(ticks)) });
+    }
+    for flag in &args.set {
+        overrides.push(Override::parse(flag)?);
+    }
+    if overrides.is_empty() {
+        return scenario::load(&args.scenario);
+    }
+    let text = crate::input::read_text(&args.scenario)?;
+    let text = overrides::apply(&args.scenario, &text, &overrides)?;
+    let base = args.scenario.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let label = PathBuf::from(format!("{} (with overrides)", args.scenario.display()));
+    scenario::parse_in(&label, &text, base)
 }
 
 /// Run `outerloop resume`.

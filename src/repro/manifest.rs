@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
+use crate::scenario::overrides::set_dotted;
 
 /// The claim a set tests; it decides what is run and what is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -330,33 +331,9 @@ impl ReproSet {
     }
 }
 
-/// Set `a.b.c = value` in a TOML table, creating sections as needed.
-pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
-    let mut parts: Vec<&str> = key.split('.').collect();
-    let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| format!("empty key `{key}`"))?;
-    let mut t = table;
-    for p in parts {
-        let entry = t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry.as_table_mut().ok_or_else(|| format!("`{p}` in `{key}` is not a section"))?;
-    }
-    t.insert(last.to_string(), value);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dotted_keys_create_sections_and_replace_values() {
-        let mut t: toml::Table = "a = 1\n[b]\nc = 2\n".parse().unwrap();
-        set_dotted(&mut t, "b.c", toml::Value::Integer(3)).unwrap();
-        set_dotted(&mut t, "d.e", toml::Value::Boolean(true)).unwrap();
-        assert_eq!(t["b"]["c"].as_integer(), Some(3));
-        assert_eq!(t["d"]["e"].as_bool(), Some(true));
-        assert!(set_dotted(&mut t, "a.x", toml::Value::Integer(1)).is_err());
-        assert!(set_dotted(&mut t, "", toml::Value::Integer(1)).is_err());
-    }
 
     #[test]
     fn factors_expand_to_every_combination() {

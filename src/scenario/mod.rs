@@ -8,6 +8,7 @@
 pub mod choices;
 pub mod file;
 pub mod keys;
+pub mod overrides;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -363,3 +363,50 @@ fn an_output_folder_that_is_a_file_is_bad_input() {
     assert!(err.contains("is a file, not a folder") && err.contains("--out DIR"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+#[test]
+fn run_overrides_equal_the_edited_file_and_are_checked_like_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smoke = root().join("scenarios/smoke.toml");
+    let text = std::fs::read_to_string(&smoke).unwrap();
+    let edited = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("seed = ") {
+                "seed = 5"
+            } else if l.starts_with("ticks = ") {
+                "ticks = 3"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    // smoke.toml names no genome files, so a copy elsewhere reads the same.
+    let file = tmp.path().join("smoke-edited.toml");
+    std::fs::write(&file, edited).unwrap();
+    let (a, b) = (tmp.path().join("flags"), tmp.path().join("file"));
+    let out = bin()
+        .args(["run", smoke.to_str().unwrap(), "--out", a.to_str().unwrap(), "--seed", "5", "--ticks", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_to(&b, &file, 1);
+    for f in ["events.jsonl", "metrics.csv", "summary.txt", "lessons.bin"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
+    }
+    let kept = std::fs::read_to_string(a.join("scenario.toml")).unwrap();
+    assert!(kept.contains("seed = 5") && kept.contains("command-line overrides: seed=5, ticks=3"), "{kept}");
+    // A bad value is reported like the file's, with the overridden line; a bad flag is usage.
+    for (flag, expect) in
+        [("inner.seeds=0", "`inner.seeds` = 0 is out of range"), ("inner.seeds", "expected KEY=VALUE")]
+    {
+        let out = bin()
+            .args(["run", smoke.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap(), "--set", flag])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expect), "{flag}");
+    }
+    assert!(!tmp.path().join("x").exists(), "nothing written on bad input");
+}
