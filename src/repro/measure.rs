@@ -18,6 +18,7 @@ use crate::analysis::novelty::{Candidate, LibraryEntry, Thresholds, best_library
 use crate::analysis::run_data::RunData;
 use crate::analysis::scaling::MULTIPLIERS;
 use crate::genome::interp::Program;
+use crate::inner::Execution;
 use crate::objective::registry::expand_tasks;
 use crate::rng;
 use crate::sim::episodes::EpisodeResult;
@@ -151,7 +152,7 @@ fn root(set: &ReproSet) -> u64 {
 }
 
 fn rebuild(what: &str) -> impl FnOnce(String) -> ReproError + '_ {
-    move |detail| ReproError::Swarm(format!("cannot rebuild {what}: {detail}"))
+    move |detail| ReproError::Measure(format!("cannot rebuild {what}: {detail}"))
 }
 
 /// A loaded run of an arm.
@@ -198,7 +199,7 @@ struct Evaluation {
 }
 
 impl Evaluation {
-    fn new(set: &ReproSet, first: &RunData, novelty_too: bool) -> Result<Self, ReproError> {
+    fn new(set: &ReproSet, first: &RunData) -> Result<Self, ReproError> {
         let sc = &first.scenario;
         let m = &set.manifest;
         let expand = |names: &[String]| -> Result<Vec<String>, ReproError> {
@@ -223,13 +224,14 @@ impl Evaluation {
             let r = e.run(&reference, b);
             Some((e, b, r))
         };
-        let lib = if novelty_too { library() } else { Vec::new() };
+        let lib = library();
         let lib_held = lib.iter().map(|l| held.run(&l.program, held_budget)).collect();
         Ok(Evaluation { held, held_budget, reference_held, live, lib, lib_held })
     }
 
     /// Score a run's champion: held-out and live gains and score differences, novelty.
-    fn record(&self, set: &ReproSet, run: &ArmRun, novelty_too: bool) -> (RunRecord, Option<Vec<f64>>) {
+    /// Also returns the champion's held-out results (run in its arm's executor).
+    fn record(&self, set: &ReproSet, run: &ArmRun) -> (RunRecord, Option<Vec<EpisodeResult>>) {
         let c = run.data.champion.as_ref();
         let mut rec = RunRecord {
             arm: run.job.arm.clone(),
@@ -255,7 +257,7 @@ impl Evaluation {
             rec.live = Some(mean(&live.gains(&r, reference)));
             rec.live_score = Some(score_difference(&r, reference));
         }
-        if novelty_too && let Some(champ) = c {
+        if let Some(champ) = c {
             let cand = Candidate { id: champ.id, verified: champ.verified, genome, program, results: &results };
             let n = novelty(&[cand], &self.lib, &self.lib_held, &self.held, Thresholds::default(), root(set));
             if let Some(row) = n.rows.into_iter().next() {
@@ -275,7 +277,7 @@ impl Evaluation {
                 });
             }
         }
-        (rec, Some(gains))
+        (rec, Some(results))
     }
 }
 
@@ -335,8 +337,8 @@ fn paired(records: &[RunRecord], a: &str, b: &str, f: impl Fn(&RunRecord) -> Opt
 fn bilevel(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), ReproError> {
     let runs = load_runs(set, out)?;
     let Some(first) = runs.first() else { return Ok(()) };
-    let eval = Evaluation::new(set, &first.data, true)?;
-    result.runs = runs.iter().map(|r| eval.record(set, r, true).0).collect();
+    let eval = Evaluation::new(set, &first.data)?;
+    result.runs = runs.iter().map(|r| eval.record(set, r).0).collect();
     let recs = &result.runs;
     let arms = set.arms();
     let mut rows = Vec::new();
@@ -431,15 +433,15 @@ fn eval_reference(d: &RunData) -> String {
 fn factorial(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), ReproError> {
     let runs = load_runs(set, out)?;
     let Some(first) = runs.first() else { return Ok(()) };
-    let eval = Evaluation::new(set, &first.data, true)?;
+    let eval = Evaluation::new(set, &first.data)?;
     let mut gains = Vec::new();
     for r in &runs {
-        let (rec, g) = eval.record(set, r, true);
+        let (rec, results) = eval.record(set, r);
         result.runs.push(rec);
-        gains.push(g);
+        gains.push(results.map(|res| eval.held.gains(&res, &eval.reference_held)));
     }
     let data: Vec<&RunData> = runs.iter().map(|r| &r.data).collect();
-    let (factors, cells) = design(&data).map_err(|e| ReproError::Swarm(format!("not a factorial design: {e}")))?;
+    let (factors, cells) = design(&data).map_err(|e| ReproError::Measure(format!("not a factorial design: {e}")))?;
     let Some(gains) = gains.into_iter().collect::<Option<Vec<Vec<f64>>>>() else {
         result.notes.push("a run has no champion; effects cannot be estimated".into());
         return Ok(());
@@ -511,9 +513,21 @@ pub fn fit_line(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     (my - b * mx, b, r2)
 }
 
-/// Per multiplier, per episode log10 regret of a program.
-fn curve(ep: &Episodes, prog: &Program, budget: f64) -> Vec<Vec<f64>> {
-    MULTIPLIERS.iter().map(|m| ep.log_regrets(&ep.run(prog, budget * m))).collect()
+/// Per multiplier, per episode log10 regret of a program run under `execution`; the
+/// results at 1x are passed in (already run for the held-out and novelty numbers).
+fn curve(ep: &Episodes, prog: &Program, budget: f64, execution: Execution, at_one: &[EpisodeResult]) -> Vec<Vec<f64>> {
+    MULTIPLIERS
+        .iter()
+        .map(
+            |&m| {
+                if m == 1.0 {
+                    ep.log_regrets(at_one)
+                } else {
+                    ep.log_regrets(&ep.run_with(prog, budget * m, execution))
+                }
+            },
+        )
+        .collect()
 }
 
 fn mean_curve(per: &[Vec<f64>], idx: &[usize]) -> Vec<f64> {
@@ -523,20 +537,21 @@ fn mean_curve(per: &[Vec<f64>], idx: &[usize]) -> Vec<f64> {
 fn scaling(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), ReproError> {
     let runs = load_runs(set, out)?;
     let Some(first) = runs.first() else { return Ok(()) };
-    let eval = Evaluation::new(set, &first.data, true)?;
+    let eval = Evaluation::new(set, &first.data)?;
     let xs: Vec<f64> = MULTIPLIERS.iter().map(|m| (m * eval.held_budget).log10()).collect();
     let all: Vec<usize> = (0..eval.held.jobs.len()).collect();
     let lib_best = best_library(&eval.held, &eval.lib_held);
-    let lib_curve = curve(&eval.held, &eval.lib[lib_best].program, eval.held_budget);
+    let lib_curve =
+        curve(&eval.held, &eval.lib[lib_best].program, eval.held_budget, eval.held.execution, &eval.lib_held[lib_best]);
     let (lib_a, lib_b, lib_r2) = fit_line(&xs, &mean_curve(&lib_curve, &all));
     let lib_slope = bootstrap(all.len(), root(set), |idx| fit_line(&xs, &mean_curve(&lib_curve, idx)).1);
     let mut rows = Vec::new();
     let (mut slopes, mut d_slope, mut d_level, mut r2s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let at_one = MULTIPLIERS.iter().position(|&m| m == 1.0).unwrap_or(0);
     for r in &runs {
-        let (rec, _) = eval.record(set, r, true);
-        if let Some((_, prog)) = &r.program {
-            let c = curve(&eval.held, prog, eval.held_budget);
+        let (rec, held_results) = eval.record(set, r);
+        if let (Some((_, prog)), Some(held_results)) = (&r.program, &held_results) {
+            let c = curve(&eval.held, prog, eval.held_budget, r.data.scenario.execution, held_results);
             let mc = mean_curve(&c, &all);
             let (a, b, r2) = fit_line(&xs, &mc);
             slopes.push(b);
@@ -614,7 +629,7 @@ fn swarm(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), Rep
         ))
     })?;
     let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ReproError::Swarm(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| ReproError::Measure(format!("{}: {e}", path.display())))?;
     let numbers = |x: &serde_json::Value| -> Vec<f64> {
         x.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
     };

@@ -32,6 +32,10 @@ pub enum ReproError {
     /// A model-swarm run failed.
     #[error("{0}")]
     Swarm(String),
+    /// Measuring finished runs failed (a champion or task that cannot be rebuilt, a
+    /// report that cannot be read, runs that are not the design the set declares).
+    #[error("{0}")]
+    Measure(String),
     /// Writing a file failed.
     #[error("{context}: {source}")]
     Io {
