@@ -719,7 +719,7 @@ fn novelty_claim(others: &[ClaimResult], result: &mut ClaimResult) {
     for (c, r) in ranked.iter().take(3).map(|x| **x) {
         let Some(n) = r.novelty.as_ref() else { continue };
         let caption = format!(
-            "{} {} run seed {}, champion #{}: beats its nearest library relative {} by {} on held-out episodes (structural distance {:.3}, behavioural {:.3}). Lineage: {}.",
+            "{} {} run seed {}, champion #{}: beats its nearest library relative {} by {} on held-out episodes (structural distance {:.3}, behavioural {:.3}; picked as one of the {} largest of {} new champions on these same episodes, so the margin is selection-biased upward). Lineage: {}.",
             c.set,
             r.arm,
             r.seed,
@@ -728,6 +728,8 @@ fn novelty_claim(others: &[ClaimResult], result: &mut ClaimResult) {
             n.versus_nearest.signed(),
             n.structural,
             n.behavioural,
+            ranked.len().min(3),
+            ranked.len(),
             n.lineage.join(" -> ")
         );
         result.genomes.push((caption, r.genome.clone().unwrap_or_default()));
