@@ -2,13 +2,48 @@
 //! folders they name, with errors that say what is wrong and how to fix it. It lives in the library, below both the CLI and the
 //! loaders that need it (`scenario`, `swarm`), so no library module reaches up into `cli`.
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::diagnostic::InputError;
 
+/// The largest text file read (scenarios, tables, specs): far above any real one, far
+/// below what would exhaust memory.
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+/// The largest genome file read (the node limit keeps real genomes a few KB long).
+pub const MAX_GENOME_BYTES: u64 = 64 << 10;
+/// The largest binary file read (checkpoints, lessons).
+pub const MAX_BINARY_BYTES: u64 = 1 << 30;
+/// The largest corpus read.
+pub const MAX_CORPUS_BYTES: u64 = 1 << 30;
+
+/// Read at most `max` bytes of `path`. A longer file, or an endless one such as
+/// `/dev/zero`, fails with [`std::io::ErrorKind::FileTooLarge`] after reading `max + 1`
+/// bytes, so no input can exhaust memory.
+pub fn read_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder, not a file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than the limit of {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Read a text file, or explain why it cannot be read.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    match std::fs::read(path) {
+    read_text_limited(path, MAX_TEXT_BYTES)
+}
+
+/// Read a text file of at most `max` bytes, or explain why it cannot be read.
+pub fn read_text_limited(path: &Path, max: u64) -> Result<String, InputError> {
+    match read_bytes(path, max) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
             InputError::file(
                 path,
@@ -18,6 +53,12 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(InputError::file(path, "no such file", "check the path (library mechanisms are named `lib:NAME`)"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            Err(InputError::file(path, format!("too large: {e}"), "pass the intended file; inputs this large are refused"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+            Err(InputError::file(path, "is a folder, not a file", "pass a file"))
         }
         Err(e) => Err(InputError::file(path, format!("cannot be read: {e}"), "check the path and its permissions")),
     }

@@ -1,5 +1,5 @@
 //! A run folder as the analysis sees it: scenario, event log (up to the last
-//! checkpoint), ancestry graph and the checkpoint's champion.
+//! checkpoint, verified against it), ancestry graph and the checkpoint's champion.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,7 @@ use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
 use crate::sim::Champion;
 use crate::sim::events::Event;
-use crate::store::run_dir::{Run, RunError, files, read_events};
+use crate::store::run_dir::{Run, RunError};
 
 /// Everything read from one run folder.
 pub struct RunData {
@@ -32,9 +32,8 @@ impl RunData {
         let mut run = Run::inspect(dir)?;
         let ticks_done = run.sim().ticks_done();
         let champion = run.sim().champion();
-        let mut events = read_events(&dir.join(files::EVENTS))?;
-        // Events of a tick interrupted before its checkpoint are not part of the run.
-        events.retain(|e| e.tick() < ticks_done.max(1));
+        // The log up to the checkpoint, verified: an interrupted tick is not part of it.
+        let events = run.events()?;
         let ancestry = Ancestry::from_events(&events);
         Ok(RunData { dir: dir.to_path_buf(), scenario: run.scenario().clone(), events, ancestry, champion, ticks_done })
     }

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::ancestry::{Ancestry, export};
-use crate::diagnostic::InputError;
 use crate::store::atomic::write_atomic;
-use crate::store::run_dir::{files, read_events};
+use crate::store::run_dir::Run;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,16 +37,8 @@ pub struct ExportArgs {
 
 /// Run `outerloop export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let events_path = args.dir.join(files::EVENTS);
-    if !events_path.exists() {
-        return Err(InputError::file(
-            &args.dir,
-            "not a run folder (no events.jsonl)",
-            "pass a folder written by `outerloop run`",
-        )
-        .into());
-    }
-    let events = read_events(&events_path)?;
+    // The events up to the checkpoint, verified against it.
+    let events = Run::inspect(&args.dir)?.events()?;
     let ancestry = Ancestry::from_events(&events);
     let out = args.out.unwrap_or_else(|| args.dir.join("export"));
     crate::input::output_dir(&out)?;

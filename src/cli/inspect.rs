@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::ancestry::Ancestry;
-use crate::store::run_dir::{Run, files, read_events};
+use crate::store::run_dir::Run;
 
 /// Flags of `inspect`.
 #[derive(Debug, Args)]
@@ -37,7 +37,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             r.parents
         );
     }
-    let events = read_events(&args.dir.join(files::EVENTS))?;
+    let events = run.events()?;
     let ancestry = Ancestry::from_events(&events);
     if let Some(c) = run.sim().champion() {
         println!("\nchampion #{} lineage:", c.id);

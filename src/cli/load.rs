@@ -21,7 +21,7 @@ pub fn load_genome(spec: &str, limits: &Limits) -> Result<(Genome, String), Inpu
                 ));
             }
         },
-        None => (spec.to_string(), read_text(Path::new(spec))?),
+        None => (spec.to_string(), crate::input::read_text_limited(Path::new(spec), crate::input::MAX_GENOME_BYTES)?),
     };
     match load(&text, limits) {
         Ok(g) => Ok((g, text)),

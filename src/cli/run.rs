@@ -49,7 +49,7 @@ pub struct ResumeArgs {
 
 /// Run `outerloop run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    if let Ok(text) = std::fs::read_to_string(&args.scenario)
+    if let Ok(text) = crate::input::read_text(&args.scenario)
         && crate::swarm::is_swarm_scenario(&text)
     {
         return super::swarm::run_file(&args.scenario, args.out, args.threads);

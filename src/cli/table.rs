@@ -99,8 +99,7 @@ pub fn run(args: TableArgs) -> anyhow::Result<()> {
 }
 
 fn run_build(a: BuildArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.spec)
-        .map_err(|e| InputError::file(a.spec.clone(), e.to_string(), "pass a readable table spec (TOML)"))?;
+    let text = crate::input::read_text(&a.spec)?;
     let spec = TableSpec::parse(&a.spec, &text)
         .map_err(|e| InputError::file(e.path, e.message, "see the spec format in scenarios/tables/README.md"))?;
     let budget = a.budget.or(spec.budget).ok_or_else(|| {

@@ -10,6 +10,9 @@ use crate::diagnostic::Diagnostic;
 /// Bounds that keep every genome cheap to run and store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Maximum length of a genome's source text in bytes (checked before parsing, so
+    /// no text is too long or too repetitive to check quickly).
+    pub max_source_bytes: usize,
     /// Maximum number of nodes over all hooks.
     pub max_nodes: usize,
     /// Maximum depth of any hook's expression.
@@ -30,6 +33,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            max_source_bytes: crate::input::MAX_GENOME_BYTES as usize,
             max_nodes: 160,
             max_depth: 12,
             max_state: 8,

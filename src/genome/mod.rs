@@ -22,6 +22,15 @@ use crate::diagnostic::Diagnostic;
 
 /// Parse and check a genome text: the genome, or every problem found.
 pub fn load(text: &str, limits: &Limits) -> Result<Genome, Vec<Diagnostic>> {
+    if text.len() > limits.max_source_bytes {
+        return Err(vec![
+            Diagnostic::new(
+                format!("the genome text has {} bytes, more than the limit of {}", text.len(), limits.max_source_bytes),
+                0..0,
+            )
+            .with_hint("a genome within the node limit is a few KB; pass the intended file"),
+        ]);
+    }
     let parsed = syntax::parse(text);
     match parsed.genome {
         Some(g) if parsed.diagnostics.is_empty() => {

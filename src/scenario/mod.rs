@@ -149,12 +149,12 @@ impl Validator<'_> {
             (s.to_string(), origin)
         } else {
             let file = self.base_dir.join(s);
-            match std::fs::read_to_string(&file) {
+            match crate::input::read_text_limited(&file, crate::input::MAX_GENOME_BYTES) {
                 Ok(t) => (t, file.display().to_string()),
                 Err(e) => {
                     self.error(
                         span,
-                        format!("cannot read genome file `{}`: {e}", file.display()),
+                        format!("cannot read genome file: {e}"),
                         "paths are relative to the scenario file; library mechanisms are `lib:NAME`",
                     );
                     return None;

@@ -30,7 +30,7 @@ use events::Event;
 use resources::*;
 use spawn::{Birth, novelty, prepare, spawn};
 
-use self::snapshot::{LessonsFile, MechanismDto, Snapshot};
+use self::snapshot::{FolderState, LessonsFile, MechanismDto, Snapshot};
 use crate::genome::{Limits, Program, load as load_genome, syntax};
 use crate::objective::registry::objective_by_name;
 use crate::scenario::Scenario;
@@ -376,7 +376,7 @@ impl Simulation {
     }
 
     /// Serialize the state after the last completed tick.
-    pub fn snapshot(&mut self, events_len: u64) -> Snapshot {
+    pub fn snapshot(&mut self, folder: FolderState) -> Snapshot {
         let mut q = self.world.query::<(&MechId, &Mechanism, &Status, &Fitness, &Lineage, &Cost, &Traits)>();
         let mut mechanisms: Vec<MechanismDto> = q
             .iter(&self.world)
@@ -420,7 +420,7 @@ impl Simulation {
             metrics: w.resource::<Metrics>().rows.clone(),
             compute: w.resource::<Metrics>().compute,
             verified_mechanisms: w.resource::<Metrics>().verified_mechanisms,
-            events_len,
+            folder,
         }
     }
 

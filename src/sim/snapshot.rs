@@ -12,7 +12,7 @@ use super::predictor::Predictor;
 use super::resources::{AgentYield, Credit, DebateBudget, DebateStats, HallEntry, MetricsRow};
 
 /// Current checkpoint format version.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A mechanism's [`Status`] as stored (ECS components carry no serde derives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +130,21 @@ pub struct Snapshot {
     pub compute: f64,
     /// Distinct mechanisms verified so far.
     pub verified_mechanisms: u64,
-    /// Length in bytes of the event log at this checkpoint.
+    /// Where the run folder stood at this checkpoint.
+    pub folder: FolderState,
+}
+
+/// The run folder's state a checkpoint records (filled in by the store, which owns the
+/// folder): the event log's extent and checksum, and the folder the scenario's relative
+/// paths resolve from (what `genome-base.txt` must say).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FolderState {
+    /// Length in bytes of the event log.
     pub events_len: u64,
+    /// Chained checksum of the log's last line (`store::event_log`).
+    pub events_sum: u64,
+    /// The scenario's base folder.
+    pub genome_base: String,
 }
 
 /// What a run leaves for later runs (`lessons.bin`, plain rmp-serde).

@@ -1,18 +1,28 @@
 //! A run folder and the loop that drives a simulation tick by tick, persisting after
 //! every tick so that a killed run resumes to exactly the same outputs.
 //!
-//! Files: `scenario.toml` (the scenario as given), `checkpoint.bin` (latest state),
-//! `events.jsonl` (one event per line, appended and fsynced each tick), `metrics.csv`,
-//! `ancestry.dot`, `lessons.bin` (hall of fame and operator credit for `inherit`), and
-//! `summary.txt`. Everything but the event log is replaced atomically; the event log is
-//! truncated back to the checkpoint's length on resume.
+//! Files: `genome-base.txt` (the folder the scenario's relative paths resolve from,
+//! written first), `scenario.toml` (the scenario as given), `checkpoint.bin` (latest
+//! state, with the event log's length and checksum and the genome base),
+//! `events.jsonl` (one checksummed event per line, appended and fsynced each tick,
+//! `store::event_log`), `metrics.csv`, `ancestry.dot`, `lessons.bin` (hall of fame and
+//! operator credit for `inherit`), and `summary.txt`. Everything but the event log is
+//! replaced atomically.
+//!
+//! The checkpoint and the event log are the record; every other file is derived from
+//! them. `resume` verifies the log against the checkpoint, cuts off a tick interrupted
+//! before its checkpoint, removes stale temporary files and rewrites `genome-base.txt`
+//! and `metrics.csv` (and, once all ticks are done, `ancestry.dot`, `lessons.bin` and
+//! `summary.txt`), so a kill at any instant resumes to the uninterrupted run's bytes.
+//! Commands that write a run folder hold an exclusive lock on it for their lifetime.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, TryLockError};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::atomic::write_atomic;
-use super::snapshot::{self, LessonsFile, SnapshotError};
+use super::atomic::{append_synced, remove_stale_temps, truncate_synced, write_atomic};
+use super::event_log::{self, LogMark};
+use super::snapshot::{self, FolderState, LessonsFile, SnapshotError};
 use crate::ancestry::Ancestry;
 use crate::diagnostic::InputError;
 use crate::scenario::{self, Scenario};
@@ -64,12 +74,56 @@ fn io_ctx(context: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
     move |source| RunError::Io { context, source }
 }
 
+/// An exclusive lock on a run folder (`flock` on the folder itself), released when
+/// dropped or when the process ends, however it ends.
+#[derive(Debug)]
+struct FolderLock(#[allow(dead_code)] File);
+
+impl FolderLock {
+    fn acquire(dir: &Path) -> Result<FolderLock, RunError> {
+        let handle = File::open(dir).map_err(io_ctx(format!("opening {}", dir.display())))?;
+        // A lock can outlive its holder by the instant a process it spawned takes to
+        // exec (the child holds a copy of every descriptor until then): retry briefly
+        // before calling the folder busy.
+        let mut tries = 0;
+        loop {
+            match handle.try_lock() {
+                Err(TryLockError::WouldBlock) if tries < LOCK_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break FolderLock::from_attempt(dir, handle, other),
+            }
+        }
+    }
+
+    fn from_attempt(dir: &Path, handle: File, attempt: Result<(), TryLockError>) -> Result<FolderLock, RunError> {
+        match attempt {
+            Ok(()) => Ok(FolderLock(handle)),
+            Err(TryLockError::WouldBlock) => Err(InputError::file(
+                dir,
+                "another outerloop command is writing to this run folder",
+                "wait for it to finish (or stop it), then try again; nothing was changed",
+            )
+            .into()),
+            Err(TryLockError::Error(e)) => Err(io_ctx(format!("locking {}", dir.display()))(e)),
+        }
+    }
+}
+
+/// How often a busy folder lock is retried, 20 ms apart.
+const LOCK_RETRIES: u32 = 25;
+
 /// A simulation bound to its folder.
 pub struct Run {
     dir: PathBuf,
     scenario: Scenario,
     sim: Simulation,
-    events_len: u64,
+    log: LogMark,
+    genome_base: String,
+    /// The verified events up to the checkpoint, kept when opened read-only.
+    events: Option<Vec<Event>>,
+    _lock: Option<FolderLock>,
 }
 
 impl Run {
@@ -77,44 +131,68 @@ impl Run {
     /// already holds a run, so nothing written earlier is overwritten.
     pub fn start(scenario: Scenario, out: Option<PathBuf>) -> Result<Run, RunError> {
         let dir = out.unwrap_or_else(|| scenario.out.clone());
-        if dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists() {
-            return Err(InputError::file(
-                &dir,
+        let holds_run = |dir: &Path| dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists();
+        let refuse = |dir: &Path| -> RunError {
+            InputError::file(
+                dir,
                 "this folder already holds a run",
                 format!("resume it with `outerloop resume {}`, or choose another folder with --out", dir.display()),
             )
-            .into());
+            .into()
+        };
+        if holds_run(&dir) {
+            return Err(refuse(&dir));
         }
+        // Everything that can fail on bad input (the inherited lessons, the simulation's
+        // setup) fails before the folder is touched.
+        let sim = Run::new_simulation(&scenario)?;
+        crate::input::output_dir(&dir)?;
+        let lock = FolderLock::acquire(&dir)?;
+        if holds_run(&dir) {
+            return Err(refuse(&dir));
+        }
+        Run::start_locked(scenario, sim, dir, lock)
+    }
+
+    fn new_simulation(scenario: &Scenario) -> Result<Simulation, RunError> {
         let inherited = match &scenario.inherit {
             Some(p) => Some(read_lessons(p)?),
             None => None,
         };
-        let mut sim = Simulation::new(&scenario, inherited.as_ref())?;
-        crate::input::output_dir(&dir)?;
-        write_atomic(&dir.join(files::SCENARIO), scenario.text.as_bytes()).map_err(io_ctx("writing scenario.toml"))?;
+        Ok(Simulation::new(scenario, inherited.as_ref())?)
+    }
+
+    fn start_locked(scenario: Scenario, mut sim: Simulation, dir: PathBuf, lock: FolderLock) -> Result<Run, RunError> {
+        remove_stale_temps(&dir).map_err(io_ctx("removing stale temporary files"))?;
         let base = fs::canonicalize(&scenario.base_dir).unwrap_or_else(|_| scenario.base_dir.clone());
-        write_atomic(&dir.join(files::GENOME_BASE), base.to_string_lossy().as_bytes())
-            .map_err(io_ctx("writing genome-base.txt"))?;
+        let genome_base = base.to_string_lossy().into_owned();
+        // genome-base.txt first: a folder with scenario.toml always has it.
+        write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
+        write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
         let seeding = sim.drain_events();
-        let mut run = Run { dir, scenario, sim, events_len: 0 };
+        let mut run =
+            Run { dir, scenario, sim, log: LogMark::default(), genome_base, events: None, _lock: Some(lock) };
         run.append_events(&seeding)?;
         run.persist()?;
         Ok(run)
     }
 
-    /// Reopen a run folder at its latest checkpoint, to continue it.
+    /// Reopen a run folder at its latest checkpoint, to continue it: verifies the log,
+    /// cuts off an interrupted tick, removes stale temporary files and rewrites the
+    /// derived files. Holds the folder's lock until the `Run` is dropped.
     pub fn resume(dir: &Path) -> Result<Run, RunError> {
         Run::open(dir, true)
     }
 
-    /// Open a run folder at its latest checkpoint without changing any file.
+    /// Open a run folder at its latest checkpoint without changing any file (the event
+    /// log and `genome-base.txt` are verified against the checkpoint).
     pub fn inspect(dir: &Path) -> Result<Run, RunError> {
         Run::open(dir, false)
     }
 
     fn open(dir: &Path, resuming: bool) -> Result<Run, RunError> {
         let scenario_path = dir.join(files::SCENARIO);
-        if !scenario_path.exists() {
+        if !scenario_path.is_file() {
             return Err(InputError::file(
                 dir,
                 "not a run folder (no scenario.toml)",
@@ -122,55 +200,76 @@ impl Run {
             )
             .into());
         }
-        let scenario = match fs::read_to_string(dir.join(files::GENOME_BASE)) {
-            Ok(base) => scenario::load_in(&scenario_path, Path::new(base.trim()))?,
-            Err(_) => scenario::load(&scenario_path)?,
-        };
+        let lock = if resuming { Some(FolderLock::acquire(dir)?) } else { None };
         let checkpoint = dir.join(files::CHECKPOINT);
-        if !checkpoint.exists() && !resuming {
-            return Err(InputError::file(
-                dir,
-                "the run has no checkpoint yet",
-                "resume it first with `outerloop resume`",
-            )
-            .into());
-        }
+        let base_path = dir.join(files::GENOME_BASE);
         if !checkpoint.exists() {
-            // Killed before the first checkpoint: start over in place.
-            let _ = fs::remove_file(dir.join(files::EVENTS));
-            return Run::start(scenario, Some(dir.to_path_buf()));
-        }
-        let snap = snapshot::load(&checkpoint, scenario.hash).map_err(|e| checkpoint_error(&checkpoint, e))?;
-        let events = dir.join(files::EVENTS);
-        let on_disk = match fs::metadata(&events) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let Some(lock) = lock else {
                 return Err(InputError::file(
-                    &events,
-                    "the event log is missing",
-                    "the run folder was damaged; start the run again",
+                    dir,
+                    "the run has no checkpoint yet",
+                    "resume it first with `outerloop resume`",
+                )
+                .into());
+            };
+            // Killed before the first checkpoint: start over in place.
+            let base = read_genome_base(&base_path)?;
+            let scenario = scenario::load_in(&scenario_path, Path::new(&base))?;
+            let sim = Run::new_simulation(&scenario)?;
+            if dir.join(files::EVENTS).exists() {
+                fs::remove_file(dir.join(files::EVENTS)).map_err(io_ctx("removing events.jsonl"))?;
+            }
+            return Run::start_locked(scenario, sim, dir.to_path_buf(), lock);
+        }
+        let text = crate::input::read_text(&scenario_path)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        let snap = match snapshot::load(&checkpoint, hash) {
+            Ok(snap) => snap,
+            Err(e @ SnapshotError::Scenario { .. }) => {
+                // An edited scenario copy: its own errors first, they say more.
+                let base = read_genome_base(&base_path).unwrap_or_else(|_| dir.display().to_string());
+                scenario::parse_in(&scenario_path, &text, Path::new(&base))?;
+                return Err(checkpoint_error(&checkpoint, e));
+            }
+            Err(e) => return Err(checkpoint_error(&checkpoint, e)),
+        };
+        let FolderState { events_len, events_sum, genome_base } = snap.folder.clone();
+        let scenario = scenario::parse_in(&scenario_path, &text, Path::new(&genome_base))?;
+        let log = LogMark { len: events_len, sum: events_sum };
+        let events_path = dir.join(files::EVENTS);
+        let events = event_log::read(&events_path, log)?;
+        let sim = Simulation::restore(&scenario, &snap)?;
+        let mut run = Run {
+            dir: dir.to_path_buf(),
+            scenario,
+            sim,
+            log,
+            genome_base,
+            events: None,
+            _lock: lock,
+        };
+        if resuming {
+            // Events of a tick interrupted before its checkpoint are dropped; the tick
+            // runs again and writes them anew.
+            if fs::metadata(&events_path).map(|m| m.len()).unwrap_or(0) > log.len {
+                truncate_synced(&events_path, log.len).map_err(io_ctx("truncating events.jsonl"))?;
+            }
+            remove_stale_temps(dir).map_err(io_ctx("removing stale temporary files"))?;
+            write_output(dir, files::GENOME_BASE, run.genome_base.as_bytes())?;
+            write_output(dir, files::METRICS, metrics_csv(run.sim.metrics()).as_bytes())?;
+        } else {
+            let found = read_genome_base(&base_path)?;
+            if found != run.genome_base {
+                return Err(InputError::file(
+                    &base_path,
+                    format!("says `{found}`, but the checkpoint recorded `{}`", run.genome_base),
+                    "`outerloop resume` rewrites it from the checkpoint",
                 )
                 .into());
             }
-            Err(e) => return Err(io_ctx("reading events.jsonl")(e)),
-        };
-        if on_disk < snap.events_len {
-            return Err(InputError::file(
-                &events,
-                format!("the event log has {on_disk} bytes but the checkpoint recorded {}", snap.events_len),
-                "the run folder was damaged; start the run again",
-            )
-            .into());
+            run.events = Some(events);
         }
-        if resuming {
-            // Events of a tick that was interrupted before its checkpoint are dropped;
-            // the tick runs again and writes them anew.
-            let file = OpenOptions::new().write(true).open(&events).map_err(io_ctx("opening events.jsonl"))?;
-            file.set_len(snap.events_len).map_err(io_ctx("truncating events.jsonl"))?;
-            file.sync_all().map_err(io_ctx("syncing events.jsonl"))?;
-        }
-        let sim = Simulation::restore(&scenario, &snap)?;
-        Ok(Run { dir: dir.to_path_buf(), scenario, sim, events_len: snap.events_len })
+        Ok(run)
     }
 
     /// The run folder.
@@ -186,6 +285,15 @@ impl Run {
     /// The simulation.
     pub fn sim(&mut self) -> &mut Simulation {
         &mut self.sim
+    }
+
+    /// The events up to the checkpoint, verified against it (read from the log when the
+    /// run was not opened with [`Run::inspect`]).
+    pub fn events(&self) -> Result<Vec<Event>, RunError> {
+        match &self.events {
+            Some(events) => Ok(events.clone()),
+            None => Ok(event_log::read(&self.dir.join(files::EVENTS), self.log)?),
+        }
     }
 
     /// Whether all ticks are done.
@@ -204,41 +312,61 @@ impl Run {
 
     /// Write the derived outputs (ancestry, lessons, summary) once all ticks are done.
     pub fn finish(&mut self) -> Result<String, RunError> {
-        let events = read_events(&self.dir.join(files::EVENTS))?;
+        let events = self.events()?;
         let ancestry = Ancestry::from_events(&events);
-        write_atomic(&self.dir.join(files::ANCESTRY), ancestry.to_dot().as_bytes())
-            .map_err(io_ctx("writing ancestry.dot"))?;
+        write_output(&self.dir, files::ANCESTRY, ancestry.to_dot().as_bytes())?;
         let lessons = rmp_serde::to_vec_named(&self.sim.lessons()).unwrap_or_default();
-        write_atomic(&self.dir.join(files::LESSONS), &lessons).map_err(io_ctx("writing lessons.bin"))?;
+        write_output(&self.dir, files::LESSONS, &lessons)?;
         let summary = crate::store::summary::summary(&mut self.sim, &self.scenario, &ancestry);
-        write_atomic(&self.dir.join(files::SUMMARY), summary.as_bytes()).map_err(io_ctx("writing summary.txt"))?;
+        write_output(&self.dir, files::SUMMARY, summary.as_bytes())?;
         Ok(summary)
     }
 
     fn append_events(&mut self, events: &[Event]) -> Result<(), RunError> {
-        let path = self.dir.join(files::EVENTS);
-        let mut file =
-            OpenOptions::new().create(true).append(true).open(&path).map_err(io_ctx("opening events.jsonl"))?;
-        let mut buf = Vec::new();
-        for e in events {
-            serde_json::to_writer(&mut buf, e)
-                .map_err(|e| RunError::Io { context: "encoding an event".into(), source: e.into() })?;
-            buf.push(b'\n');
-        }
-        file.write_all(&buf).map_err(io_ctx("appending to events.jsonl"))?;
-        file.sync_all().map_err(io_ctx("syncing events.jsonl"))?;
-        self.events_len += buf.len() as u64;
+        let (bytes, next) = event_log::encode(events, self.log)
+            .map_err(|e| RunError::Io { context: "encoding an event".into(), source: e.into() })?;
+        append_synced(&self.dir.join(files::EVENTS), &bytes).map_err(io_ctx("appending to events.jsonl"))?;
+        self.log = next;
         Ok(())
     }
 
     fn persist(&mut self) -> Result<(), RunError> {
-        let snap = self.sim.snapshot(self.events_len);
-        snapshot::save(&self.dir.join(files::CHECKPOINT), &snap, self.scenario.hash)
-            .map_err(io_ctx("writing checkpoint.bin"))?;
-        write_atomic(&self.dir.join(files::METRICS), metrics_csv(self.sim.metrics()).as_bytes())
-            .map_err(io_ctx("writing metrics.csv"))?;
-        Ok(())
+        let folder =
+            FolderState { events_len: self.log.len, events_sum: self.log.sum, genome_base: self.genome_base.clone() };
+        let snap = self.sim.snapshot(folder);
+        let path = self.dir.join(files::CHECKPOINT);
+        refuse_folder(&path)?;
+        snapshot::save(&path, &snap, self.scenario.hash).map_err(io_ctx("writing checkpoint.bin"))?;
+        write_output(&self.dir, files::METRICS, metrics_csv(self.sim.metrics()).as_bytes())
     }
+}
+
+/// Replace `dir/name` atomically; a folder in its place is bad input, not an I/O failure.
+fn write_output(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RunError> {
+    let path = dir.join(name);
+    refuse_folder(&path)?;
+    write_atomic(&path, bytes).map_err(io_ctx(format!("writing {name}")))
+}
+
+fn refuse_folder(path: &Path) -> Result<(), RunError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(InputError::file(
+            path,
+            "is a folder, but the run keeps a file here",
+            "remove or rename that folder; `outerloop resume` rewrites the file from the checkpoint",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The base folder `genome-base.txt` names.
+fn read_genome_base(path: &Path) -> Result<String, RunError> {
+    let hint = "the run folder was damaged; restore genome-base.txt (the folder the scenario was loaded from)";
+    if !path.is_file() {
+        return Err(InputError::file(path, "missing or not a file", hint).into());
+    }
+    Ok(crate::input::read_text(path)?.trim().to_string())
 }
 
 fn checkpoint_error(path: &Path, e: SnapshotError) -> RunError {
@@ -255,7 +383,7 @@ fn checkpoint_error(path: &Path, e: SnapshotError) -> RunError {
 /// Read a run's lessons (for `inherit`).
 pub fn read_lessons(dir: &Path) -> Result<LessonsFile, RunError> {
     let path = dir.join(files::LESSONS);
-    let bytes = fs::read(&path).map_err(|e| {
+    let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES).map_err(|e| {
         InputError::file(
             &path,
             format!("cannot read the inherited run's lessons: {e}"),
@@ -273,25 +401,18 @@ pub fn read_lessons(dir: &Path) -> Result<LessonsFile, RunError> {
         )
         .into());
     }
+    for entry in &lessons.hall_of_fame {
+        if let Err(diags) = crate::genome::load(&entry.genome, &crate::genome::Limits::default()) {
+            let first = diags.first().map(|d| d.message.as_str()).unwrap_or("invalid genome");
+            return Err(InputError::file(
+                &path,
+                format!("hall-of-fame mechanism #{} has an invalid genome: {first}", entry.id),
+                "the lessons file was edited or damaged; inherit from another finished run",
+            )
+            .into());
+        }
+    }
     Ok(lessons)
-}
-
-/// Read an event log.
-pub fn read_events(path: &Path) -> Result<Vec<Event>, RunError> {
-    let text = fs::read_to_string(path).map_err(io_ctx(format!("reading {}", path.display())))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                RunError::Input(InputError::file(
-                    path,
-                    format!("line {}: not an event ({e})", i + 1),
-                    "the event log was edited or damaged",
-                ))
-            })
-        })
-        .collect()
 }
 
 /// The metrics table as CSV.

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::atomic::write_atomic;
-pub use crate::sim::snapshot::{FORMAT_VERSION, LessonsFile, MechanismDto, Snapshot, StoredStatus};
+pub use crate::sim::snapshot::{FORMAT_VERSION, FolderState, LessonsFile, MechanismDto, Snapshot, StoredStatus};
 
 /// Magic bytes at the start of every checkpoint.
 pub const MAGIC: &[u8; 16] = b"OUTERLOOP-CKPT\0\0";
@@ -96,7 +96,7 @@ pub fn save(path: &Path, snapshot: &Snapshot, scenario_hash: u64) -> std::io::Re
 
 /// Read a checkpoint.
 pub fn load(path: &Path, scenario_hash: u64) -> Result<Snapshot, SnapshotError> {
-    decode(&std::fs::read(path)?, scenario_hash)
+    decode(&crate::input::read_bytes(path, crate::input::MAX_BINARY_BYTES)?, scenario_hash)
 }
 
 #[cfg(test)]
@@ -123,7 +123,7 @@ mod tests {
             metrics: vec![],
             compute: 1.0,
             verified_mechanisms: 0,
-            events_len: 10,
+            folder: FolderState { events_len: 10, events_sum: 3, genome_base: "scenarios".into() },
         }
     }
 

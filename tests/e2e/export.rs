@@ -7,7 +7,7 @@ use std::process::Command;
 
 use outerloop::ancestry::Ancestry;
 use outerloop::sim::events::Event;
-use outerloop::store::run_dir::read_events;
+use outerloop::store::run_dir::Run;
 use quick_xml::events::Event as Xml;
 
 fn bin() -> Command {
@@ -25,7 +25,7 @@ fn exports_agree_with_the_event_log() {
         let out = bin().args(["export", run.to_str().unwrap(), "--format", format]).output().unwrap();
         assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let events = read_events(&run.join("events.jsonl")).unwrap();
+    let events = Run::inspect(&run).unwrap().events().unwrap();
     let ancestry = Ancestry::from_events(&events);
     let born = events.iter().filter(|e| matches!(e, Event::Born { .. })).count();
     assert!(ancestry.graph.edge_count() > 0);

@@ -9,6 +9,7 @@ mod genome_props;
 mod gpt_trial;
 mod outer_loop;
 mod reproductions;
+mod run_folder;
 mod scenario_errors;
 mod serde_keys;
 mod swarm;

@@ -258,8 +258,12 @@ impl Table {
 
     /// Read a table file.
     pub fn load(path: &Path) -> Result<Table, TableError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::input::read_bytes(path, crate::input::MAX_TEXT_BYTES)
+            .map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| TableError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")),
+        })?;
         Table::parse(path, &text)
     }
 

@@ -1,0 +1,225 @@
+//! The run folder under faults: a crash at every file-system step resumes to the
+//! uninterrupted run's bytes, damage to the event log or the derived files is found
+//! (exit 2, located), and a second writer is refused while the first holds the folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use outerloop::scenario;
+use outerloop::store::crashpoint;
+use outerloop::store::run_dir::{Run, RunError};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outerloop"))
+}
+
+fn smoke() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml")
+}
+
+/// Every file in a folder, by name.
+fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// Drive a run to its end in this thread (as `outerloop run` and `resume` do).
+fn drive(mut run: Run) -> Result<(), RunError> {
+    while !run.finished() {
+        run.step()?;
+    }
+    run.finish().map(|_| ())
+}
+
+fn run_in(dir: &Path) -> Result<(), RunError> {
+    drive(Run::start(scenario::load(&smoke()).unwrap(), Some(dir.to_path_buf()))?)
+}
+
+#[test]
+fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    crashpoint::arm(u64::MAX);
+    run_in(&clean).unwrap();
+    let steps = crashpoint::disarm();
+    let expected = folder(&clean);
+    assert!(steps > 60, "only {steps} crash points in a six-tick run");
+    for step in 1..=steps {
+        let dir = tmp.path().join(format!("crash{step}"));
+        crashpoint::arm(step);
+        let crashed = run_in(&dir);
+        assert!(crashed.is_err(), "the run survived its crash at step {step}");
+        crashpoint::disarm();
+        // What a user does after a kill: resume a run folder, or run again when the kill
+        // came before the scenario was written.
+        if dir.join("scenario.toml").exists() {
+            drive(Run::resume(&dir).unwrap_or_else(|e| panic!("step {step}: resume: {e}"))).unwrap();
+        } else {
+            run_in(&dir).unwrap_or_else(|e| panic!("step {step}: run again: {e}"));
+        }
+        let got = folder(&dir);
+        let names = |f: &BTreeMap<String, Vec<u8>>| f.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&expected), "files after a crash at step {step}");
+        for (name, bytes) in &expected {
+            assert!(got[name] == *bytes, "{name} differs after a crash at step {step} of {steps}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+fn finished_smoke(dir: &Path) {
+    let out = bin().args(["run", smoke().to_str().unwrap(), "--out", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Run `outerloop ARGS`; expect exit 2 and return stderr.
+fn bad_input(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains("hint:"), "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_flipped_byte_or_a_copied_line_in_the_event_log_is_found_at_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    let log = dir.join("events.jsonl");
+    let clean = fs::read(&log).unwrap();
+    let before = folder(&dir);
+
+    // A digit of line 5's event changed (the checksum field left alone).
+    let mut flipped = clean.clone();
+    let line5 = flipped.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(3).unwrap().0 + 1;
+    let tick = line5 + String::from_utf8_lossy(&flipped[line5..]).find("\"tick\":").unwrap() + 7;
+    flipped[tick] = if flipped[tick] == b'9' { b'8' } else { b'9' };
+    fs::write(&log, &flipped).unwrap();
+    for cmd in [&["resume", d][..], &["inspect", d], &["export", d, "--format", "csv"], &["analyze", d]] {
+        let err = bad_input(cmd);
+        assert!(err.contains("events.jsonl:5:1") && err.contains("checksum mismatch"), "{cmd:?}: {err}");
+    }
+
+    // A valid line copied over the next one.
+    let text = String::from_utf8(clean.clone()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[8] = lines[7];
+    fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let err = bad_input(&["resume", d]);
+    assert!(err.contains("events.jsonl:9:1"), "{err}");
+
+    // Restored, the folder is as it was: nothing was rewritten by the refused commands.
+    fs::write(&log, &clean).unwrap();
+    assert_eq!(folder(&dir), before);
+}
+
+#[test]
+fn a_second_writer_is_refused_and_the_folder_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = bin()
+        .args(["run", smoke().to_str().unwrap(), "--out", dir.to_str().unwrap(), "--stop-after", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = folder(&dir);
+    let held = Run::resume(&dir).unwrap();
+    let after_open = folder(&dir);
+    let d = dir.to_str().unwrap();
+    let err = bad_input(&["resume", d]);
+    assert!(err.contains("another outerloop command is writing"), "{err}");
+    let err = bad_input(&["run", smoke().to_str().unwrap(), "--out", d]);
+    assert!(err.contains("already holds a run"), "{err}");
+    assert_eq!(folder(&dir), after_open, "a refused writer changed the folder");
+    assert_eq!(before, after_open, "resuming a cleanly stopped run rewrote a file differently");
+    drop(held);
+    let out = bin().args(["resume", d]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn damaged_derived_files_are_bad_input_and_resume_rewrites_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    let expected = folder(&dir);
+
+    // genome-base.txt pointed elsewhere: read-only commands refuse, resume rewrites it.
+    fs::write(dir.join("genome-base.txt"), "/elsewhere").unwrap();
+    let err = bad_input(&["inspect", d]);
+    assert!(err.contains("genome-base.txt") && err.contains("checkpoint recorded"), "{err}");
+    let out = bin().args(["resume", d]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(folder(&dir), expected);
+
+    // A derived file replaced by a folder.
+    for name in ["summary.txt", "lessons.bin", "ancestry.dot"] {
+        fs::remove_file(dir.join(name)).unwrap();
+        fs::create_dir(dir.join(name)).unwrap();
+        let err = bad_input(&["resume", d]);
+        assert!(err.contains(name) && err.contains("is a folder"), "{err}");
+        fs::remove_dir(dir.join(name)).unwrap();
+        let out = bin().args(["resume", d]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(folder(&dir), expected, "after restoring {name}");
+    }
+
+    // The event log replaced by a folder, or not UTF-8.
+    let log = dir.join("events.jsonl");
+    let clean = fs::read(&log).unwrap();
+    fs::remove_file(&log).unwrap();
+    fs::create_dir(&log).unwrap();
+    assert!(bad_input(&["inspect", d]).contains("not a file"));
+    fs::remove_dir(&log).unwrap();
+    let mut bad = clean.clone();
+    bad[20] = 0xff;
+    fs::write(&log, &bad).unwrap();
+    assert!(bad_input(&["export", d, "--format", "json"]).contains("events.jsonl:1:1"));
+    fs::write(&log, &clean).unwrap();
+}
+
+#[test]
+fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prior = tmp.path().join("prior");
+    finished_smoke(&prior);
+    let mut lessons: outerloop::store::snapshot::LessonsFile =
+        rmp_serde::from_slice(&fs::read(prior.join("lessons.bin")).unwrap()).unwrap();
+    assert!(!lessons.hall_of_fame.is_empty());
+    lessons.hall_of_fame[0].genome = "(mechanism broken (propose (+ 1 2)))".into();
+    fs::write(prior.join("lessons.bin"), rmp_serde::to_vec_named(&lessons).unwrap()).unwrap();
+    let text = fs::read_to_string(smoke()).unwrap().replace(
+        "reference = ",
+        &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()),
+    );
+    let scenario = tmp.path().join("inherit.toml");
+    fs::write(&scenario, text).unwrap();
+    let out = tmp.path().join("next");
+    let err = bad_input(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(err.contains("lessons.bin") && err.contains("invalid genome"), "{err}");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_every_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    for cmd in [format!("inspect {d}"), "mech list".to_string(), "trial --list".to_string(), format!("export {d} --format csv")]
+    {
+        let script = format!("{} {cmd} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}", env!("CARGO_BIN_EXE_outerloop"));
+        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(status == "0" || status == "141", "{cmd}: exit {status}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+}
