@@ -15,7 +15,7 @@ pub const MAX_GENOME_BYTES: u64 = 64 << 10;
 /// The largest binary file read (checkpoints, lessons).
 pub const MAX_BINARY_BYTES: u64 = 1 << 30;
 /// The largest corpus read.
-pub const MAX_CORPUS_BYTES: u64 = 1 << 30;
+pub const MAX_CORPUS_BYTES: u64 = 256 << 20;
 
 /// Read at most `max` bytes of `path`. A longer file, or an endless one such as
 /// `/dev/zero`, fails with [`std::io::ErrorKind::FileTooLarge`] after reading `max + 1`
@@ -54,9 +54,11 @@ pub fn read_text_limited(path: &Path, max: u64) -> Result<String, InputError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(InputError::file(path, "no such file", "check the path (library mechanisms are named `lib:NAME`)"))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-            Err(InputError::file(path, format!("too large: {e}"), "pass the intended file; inputs this large are refused"))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(InputError::file(
+            path,
+            format!("too large: {e}"),
+            "pass the intended file; inputs this large are refused",
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
             Err(InputError::file(path, "is a folder, not a file", "pass a file"))
         }

@@ -55,6 +55,19 @@ impl fmt::Display for KnobKind {
     }
 }
 
+impl KnobKind {
+    /// Whether `value` lies in the domain (what `trial --list` prints).
+    pub fn admits(&self, value: KnobValue) -> bool {
+        match (self, value) {
+            (KnobKind::Continuous { lo, hi, .. }, KnobValue::Real(v)) => (*lo..=*hi).contains(&v),
+            (KnobKind::Integer { lo, hi }, KnobValue::Int(v)) => (*lo..=*hi).contains(&v),
+            (KnobKind::Ordinal { values }, KnobValue::Real(v)) => values.contains(&v),
+            (KnobKind::Categorical { choices }, KnobValue::Choice(i)) => i < choices.len(),
+            _ => false,
+        }
+    }
+}
+
 /// One hyperparameter of the inner task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Knob {

@@ -142,6 +142,15 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             }
             let objective = objective_by_name(&task)
                 .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            let cheapest = crate::inner::run::cheapest_trial(objective.as_ref());
+            let most = crate::inner::run::max_budget(objective.as_ref());
+            if budget + 1e-9 < cheapest || budget > most {
+                return Err(InputError::usage(
+                    format!("budget {budget} is outside what an episode of {task} can spend"),
+                    format!("use a budget from {cheapest} (its cheapest trial) to {most}"),
+                )
+                .into());
+            }
             let prog = Program::compile(&g, limits).map_err(|d| InputError::Source {
                 path: file.clone().into(),
                 text: syntax::print(&g),

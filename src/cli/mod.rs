@@ -21,6 +21,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::diagnostic::InputError;
 
+/// The most worker threads a command accepts (far above any machine's cores; a larger
+/// number is a typo, and the system may not be able to start them).
+pub const MAX_THREADS: usize = 1024;
+
 /// The `--threads` flag, defined once for every command that takes it.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Threads {
@@ -30,10 +34,15 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// The number of workers: the flag, else every core; 0 is a usage error.
+    /// The number of workers: the flag, else every core; 0 or more than
+    /// [`MAX_THREADS`] is a usage error.
     pub fn count(self) -> Result<usize, InputError> {
         match self.threads {
             Some(0) => Err(InputError::usage("--threads must be at least 1", "e.g. --threads 2")),
+            Some(n) if n > MAX_THREADS => Err(InputError::usage(
+                format!("--threads {n} is more than {MAX_THREADS}"),
+                "results do not depend on it; one per core is fastest",
+            )),
             Some(n) => Ok(n),
             None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
         }
@@ -43,8 +52,14 @@ impl Threads {
     pub fn configure_pool(self) -> Result<(), InputError> {
         if let Some(n) = self.threads {
             self.count()?;
-            // Fails only if the pool was already built; the first configuration stands.
-            let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+            // Fails if the pool was already built (the first configuration stands) or
+            // the system cannot start that many threads.
+            if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global()
+                && rayon::current_num_threads() != n
+                && !e.to_string().contains("already")
+            {
+                return Err(InputError::usage(format!("cannot start {n} worker threads: {e}"), "use fewer --threads"));
+            }
         }
         Ok(())
     }

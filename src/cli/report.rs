@@ -39,6 +39,10 @@ fn input_error(err: &anyhow::Error) -> Option<&InputError> {
     }
 }
 
+/// At most this many diagnostics of one file are printed (then a count of the rest):
+/// a damaged or generated file can have thousands, each quoting a long line.
+pub const MAX_REPORTED: usize = 20;
+
 /// Render an input error.
 pub fn render_input(err: &InputError) -> String {
     match err {
@@ -47,7 +51,7 @@ pub fn render_input(err: &InputError) -> String {
             let file = SimpleFile::new(name.as_str(), text.as_str());
             let config = term::Config::default();
             let mut out = String::new();
-            for d in diagnostics {
+            for d in diagnostics.iter().take(MAX_REPORTED) {
                 let (line, col) = line_col(text, d.span.start);
                 let mut report = Report::error()
                     .with_message(format!("{name}:{line}:{col}: {}", d.message))
@@ -59,6 +63,12 @@ pub fn render_input(err: &InputError) -> String {
                     Ok(s) => out.push_str(&s),
                     Err(_) => out.push_str(&format!("error: {name}:{line}:{col}: {}\n", d.message)),
                 }
+            }
+            if diagnostics.len() > MAX_REPORTED {
+                out.push_str(&format!(
+                    "note: {} more problem(s) in {name} not shown; fix these first\n",
+                    diagnostics.len() - MAX_REPORTED
+                ));
             }
             out
         }

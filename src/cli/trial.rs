@@ -56,6 +56,15 @@ pub struct TrialArgs {
     pub list: bool,
 }
 
+/// The largest `--budget` of one trial, in GFLOP (hours on one core).
+const MAX_BUDGET_GFLOP: f64 = 1e5;
+/// The most exact-match prompts per skill.
+const MAX_EXACT_MATCH: usize = 100_000;
+/// The longest context.
+const MAX_CONTEXT: usize = 4096;
+/// The most held-out bytes scored.
+const MAX_EVAL_TOKENS: usize = 1 << 24;
+
 /// Load the corpus the flags name.
 pub fn load_corpus(corpus: Option<&PathBuf>, skills: Option<&str>) -> anyhow::Result<Corpus> {
     if let Some(path) = corpus {
@@ -121,11 +130,33 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !(args.budget.is_finite() && args.budget > 0.0) {
-        return Err(InputError::usage(format!("budget {} must be positive", args.budget), "e.g. --budget 50").into());
+    if !(args.budget.is_finite() && args.budget > 0.0 && args.budget <= MAX_BUDGET_GFLOP) {
+        return Err(InputError::usage(
+            format!("budget {} must be a positive number of GFLOP, at most {MAX_BUDGET_GFLOP}", args.budget),
+            "e.g. --budget 50 (about a minute on one core)",
+        )
+        .into());
+    }
+    if args.exact_match > MAX_EXACT_MATCH {
+        return Err(InputError::usage(
+            format!("--exact-match {} is more than {MAX_EXACT_MATCH} prompts per skill", args.exact_match),
+            "a few hundred prompts give a percentage to about a point",
+        )
+        .into());
+    }
+    if !(1..=MAX_CONTEXT).contains(&args.context) || !(1..=MAX_EVAL_TOKENS).contains(&args.eval_tokens) {
+        return Err(InputError::usage(
+            format!(
+                "--context {} and --eval-tokens {} must be from 1 to {MAX_CONTEXT} and {MAX_EVAL_TOKENS}",
+                args.context, args.eval_tokens
+            ),
+            "the defaults are --context 64 --eval-tokens 8192",
+        )
+        .into());
     }
     let mut config = default_config(&space);
     apply_sets(&space, &mut config, &args.sets).map_err(set_error)?;
+    gpt::check_in_range(&space, &config).map_err(set_error)?;
     let corpus = load_corpus(args.corpus.as_ref(), args.skills.as_deref())?;
     corpus
         .check_context(args.context)
@@ -138,7 +169,12 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     };
     let objective = gpt::GptObjective::new(Arc::new(corpus), settings.clone(), args.context);
     let objective = match &args.cache {
-        Some(dir) => objective.with_cache(TrialCache::open(dir).context("opening the trial cache")?),
+        Some(dir) => {
+            if dir.exists() && !dir.is_dir() {
+                return Err(InputError::file(dir.clone(), "is a file, not a folder", "--cache names a folder").into());
+            }
+            objective.with_cache(TrialCache::open(dir).context("opening the trial cache")?)
+        }
         None => objective,
     };
     let spec = objective.spec(&config);

@@ -23,8 +23,13 @@ pub struct Limits {
     pub max_updates: usize,
     /// Maximum init count.
     pub max_init: u32,
-    /// Fuel for one hook call (one unit per node evaluation, more for heavy primitives).
+    /// Fuel for one hook call (one unit per node evaluation, more for heavy primitives:
+    /// in proportion to the points built and the trials scanned).
     pub fuel_per_call: u64,
+    /// Fuel for all hook calls of one inner episode. Once spent, every later hook call
+    /// fails at once and is healed (the trace records when), so no genome can make an
+    /// episode's interpreter work unbounded, whatever the budget.
+    pub fuel_per_episode: u64,
     /// How many times `propose` is retried when `filter` rejects, before the last
     /// candidate is taken anyway (a recorded fallback).
     pub max_filter_retries: u32,
@@ -40,6 +45,7 @@ impl Default for Limits {
             max_updates: 8,
             max_init: 1000,
             fuel_per_call: 50_000,
+            fuel_per_episode: 20_000_000,
             max_filter_retries: 16,
         }
     }

@@ -199,6 +199,10 @@ pub struct Machine {
     awaiting_arms: Vec<(u32, usize)>,
     cand: Vec<f64>,
     fuel: u64,
+    /// Fuel at the start of the current call.
+    call_fuel: u64,
+    /// Interpreter work left for the whole episode ([`Limits::fuel_per_episode`]).
+    episode_fuel: u64,
     init_done: u32,
     rng: Rng,
 }
@@ -219,6 +223,8 @@ impl Machine {
             awaiting_arms: Vec::new(),
             cand: Vec::new(),
             fuel: 0,
+            call_fuel: 0,
+            episode_fuel: prog.limits.fuel_per_episode,
             init_done: 0,
             rng,
         }
@@ -249,10 +255,11 @@ impl Machine {
     pub fn propose(&mut self, prog: &Program, env: &Env) -> Result<Vec<f64>, Fault> {
         self.contrib.clear();
         self.pending_arms.clear();
-        self.fuel = prog.limits.fuel_per_call;
+        self.refuel(prog);
         let root = if self.in_init(prog) { prog.init } else { prog.propose };
-        let p = self.eval(prog, root, env)?.p();
-        Ok(fix_point(p, env.dims))
+        let p = self.eval(prog, root, env);
+        self.settle();
+        Ok(fix_point(p?.p(), env.dims))
     }
 
     /// Evaluate `filter` on a candidate; true means accept.
@@ -286,9 +293,11 @@ impl Machine {
         }
         for i in 0..prog.update.len() {
             self.contrib.clear();
-            self.fuel = prog.limits.fuel_per_call;
+            self.refuel(prog);
             self.cand = env.history.last().map(|t| t.point.clone()).unwrap_or_default();
-            self.eval(prog, prog.update[i], env)?;
+            let done = self.eval(prog, prog.update[i], env);
+            self.settle();
+            done?;
             self.mark_reached();
         }
         Ok(())
@@ -296,10 +305,11 @@ impl Machine {
 
     fn call_scalar(&mut self, prog: &Program, root: u32, env: &Env, cand: &[f64]) -> Result<Value, Fault> {
         let saved = std::mem::take(&mut self.contrib);
-        self.fuel = prog.limits.fuel_per_call;
+        self.refuel(prog);
         self.cand.clear();
         self.cand.extend_from_slice(cand);
         let out = self.eval(prog, root, env);
+        self.settle();
         self.mark_reached();
         self.contrib = saved;
         out
@@ -315,6 +325,24 @@ impl Machine {
             }
         }
         self.contrib.clear();
+    }
+
+    /// Whether the episode's interpreter work bound is spent: every later hook call
+    /// fails at once with [`Fault::OutOfFuel`], and the inner loop heals it.
+    pub fn work_exhausted(&self) -> bool {
+        self.episode_fuel == 0
+    }
+
+    /// Fuel for one hook call: the per-call limit, or what is left of the episode's.
+    fn refuel(&mut self, prog: &Program) {
+        self.fuel = prog.limits.fuel_per_call.min(self.episode_fuel);
+        self.call_fuel = self.fuel;
+    }
+
+    /// Charge the finished call's work to the episode.
+    fn settle(&mut self) {
+        self.episode_fuel -= self.call_fuel - self.fuel;
+        self.call_fuel = self.fuel;
     }
 
     fn burn(&mut self, amount: u64) -> Result<(), Fault> {
@@ -357,6 +385,27 @@ impl Machine {
     fn prim(&mut self, prog: &Program, id: u32, p: Prim, n_kids: usize, env: &Env) -> Result<Value, Fault> {
         let h = env.history;
         let d = env.dims;
+        // Work in node-evaluation units: a point of d coordinates costs d / 8 to build,
+        // and a scan over k trials' points costs k * per_point / 4 (one distance each).
+        let per_point = (d as u64).div_ceil(8).max(1);
+        let point_work = d as u64 / 8;
+        if matches!(
+            p,
+            Prim::Uniform
+                | Prim::Perturb
+                | Prim::Toward
+                | Prim::DiffAdd
+                | Prim::Crossover
+                | Prim::EliteSample
+                | Prim::Best
+                | Prim::PickTop
+                | Prim::Last
+                | Prim::Anchor
+                | Prim::Cand
+                | Prim::RungBest
+        ) {
+            self.burn(point_work)?;
+        }
         let v = match p {
             Prim::Uniform => Value::P(self.uniform_point(d)),
             Prim::Latin => {
@@ -392,8 +441,8 @@ impl Machine {
             }
             Prim::MeanTop => {
                 let k = count(self.real(prog, id, 0, env)?, 1, h.len().max(1));
-                // One distance per trial compared: charge what it costs.
-                self.burn(k as u64 / 4)?;
+                // One pass over each elite's point: charge what it costs.
+                self.burn(k as u64 / 4 * per_point)?;
                 match elite_stats(h, k, d) {
                     Some((mean, _)) => Value::P(mean),
                     None => Value::P(self.uniform_point(d)),
@@ -437,8 +486,8 @@ impl Machine {
             Prim::EliteSample => {
                 let k = count(self.real(prog, id, 0, env)?, 1, h.len().max(1));
                 let w = self.real(prog, id, 1, env)?.abs().min(10.0);
-                // One distance per trial compared: charge what it costs.
-                self.burn(k as u64 / 4)?;
+                // Two passes over each elite's point: charge what it costs.
+                self.burn(k as u64 / 4 * per_point)?;
                 match elite_stats(h, k, d) {
                     Some((mean, sd)) => {
                         let x = (0..d)
@@ -480,6 +529,8 @@ impl Machine {
             Prim::Stagnation => Value::R(h.stagnation() as f64),
             Prim::SuccessRate => {
                 let k = count(self.real(prog, id, 0, env)?, 1, usize::MAX);
+                // One look per recent trial.
+                self.burn(k.min(h.len()) as u64 / 8)?;
                 Value::R(h.success_rate(k))
             }
             Prim::Dims => Value::R(d as f64),
@@ -501,7 +552,7 @@ impl Machine {
                 let x = self.point(prog, id, 0, env)?;
                 let k = count(self.real(prog, id, 1, env)?, 1, h.len().max(1));
                 // One distance per trial compared: charge what it costs.
-                self.burn(k as u64 / 4)?;
+                self.burn(k as u64 / 4 * per_point)?;
                 let recent = &h.trials()[h.len().saturating_sub(k)..];
                 let dist = recent.iter().map(|t| rms_distance(&x, &t.point)).fold(f64::INFINITY, f64::min);
                 Value::R(if dist.is_finite() { dist } else { 1.0 })
@@ -511,8 +562,8 @@ impl Machine {
             Prim::DensityRatio => {
                 let g = self.real(prog, id, 0, env)?;
                 // One Gaussian kernel per trial in the history: a distance and an exp
-                // cost about four node evaluations.
-                self.burn(4 * h.len() as u64)?;
+                // cost about four node evaluations (per 8 dimensions).
+                self.burn(4 * h.len() as u64 * per_point)?;
                 Value::R(density_ratio(h, &self.cand, g, d))
             }
             Prim::RungSize => {

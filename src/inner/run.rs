@@ -43,6 +43,22 @@ impl Execution {
     }
 }
 
+/// The most trials one episode runs, whatever its budget (validation refuses budgets
+/// that would allow more: see [`max_budget`]).
+pub const MAX_TRIALS: usize = 100_000;
+
+/// The largest budget an episode on `objective` may have: [`MAX_TRIALS`] of its
+/// cheapest trials.
+pub fn max_budget(objective: &dyn Objective) -> f64 {
+    MAX_TRIALS as f64 * cheapest_trial(objective)
+}
+
+/// The cost of `objective`'s cheapest trial (lowest fidelity): a budget below it runs
+/// no trial at all.
+pub fn cheapest_trial(objective: &dyn Objective) -> f64 {
+    objective.fidelities().first().copied().unwrap_or(1.0) * objective.full_cost()
+}
+
 /// Run `prog` on `objective` with `seed` until `budget` compute units are spent,
 /// healing every fault ([`Execution::SelfHealing`]).
 pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f64) -> Trace {
@@ -75,8 +91,9 @@ pub fn run_inner_with(
     let mut heals = Vec::new();
     let mut crash = None;
     let mut spent = 0.0;
-    let cheapest = levels.first().copied().unwrap_or(1.0) * full_cost;
-    let max_trials = 1_000_000usize;
+    let cheapest = cheapest_trial(objective);
+    let max_trials = MAX_TRIALS;
+    let mut work_spent = false;
     let crash_on_fault = execution == Execution::CrashOnFault;
 
     'trials: while spent + cheapest <= budget + 1e-9 && history.len() < max_trials {
@@ -146,6 +163,10 @@ pub fn run_inner_with(
         let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
         if machine.update(prog, &env).is_err() {
             fault!(HealKind::OutOfFuel { hook: "update" });
+        }
+        if machine.work_exhausted() && !work_spent {
+            work_spent = true;
+            heals.push(Heal { trial: trial_index, kind: HealKind::WorkBoundSpent });
         }
     }
 

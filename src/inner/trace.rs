@@ -22,6 +22,10 @@ pub enum HealKind {
     FidelityLowered,
     /// A trial failed (diverged or invalid); it was recorded with the failure score.
     TrialFailed,
+    /// The episode's interpreter work bound ([`crate::genome::Limits::fuel_per_episode`])
+    /// was spent at this trial: every later hook call is healed with its fallback
+    /// (uniform proposals, accepting filter, full fidelity, no update). Recorded once.
+    WorkBoundSpent,
 }
 
 /// One recovery, at trial index `trial`.

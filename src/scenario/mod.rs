@@ -188,6 +188,33 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
     parse(path, &text)
 }
 
+/// Refuse an inner budget that buys no trial of some task (every episode would be
+/// empty and its fitness undefined) or more trials than an episode may run.
+fn check_budget_fits_tasks(v: &mut Validator<'_>, span: &Spanned<f64>, budget: f64, tasks: &[String]) {
+    use crate::inner::run::{MAX_TRIALS, cheapest_trial};
+    for task in tasks {
+        // Unknown tasks are reported where the names are checked.
+        let Ok(objective) = crate::objective::registry::objective_by_name(task) else { continue };
+        let cheapest = cheapest_trial(objective.as_ref());
+        if budget + 1e-9 < cheapest {
+            v.error(
+                span.span(),
+                format!("`inner.budget` = {budget} is below the cheapest trial of `{task}` ({cheapest})"),
+                format!("raise it to at least {cheapest}; a useful budget buys tens of trials"),
+            );
+            return;
+        }
+        if budget > MAX_TRIALS as f64 * cheapest {
+            v.error(
+                span.span(),
+                format!("`inner.budget` = {budget} buys more than {MAX_TRIALS} trials of `{task}`"),
+                format!("use at most {}", MAX_TRIALS as f64 * cheapest),
+            );
+            return;
+        }
+    }
+}
+
 /// Read a scenario whose genome file paths are relative to `base_dir` (a run folder's
 /// copy of a scenario keeps resolving them where the original file lived).
 pub fn load_in(path: &Path, base_dir: &Path) -> Result<Scenario, InputError> {
@@ -262,6 +289,10 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         }
     }
     let inner_budget = v.real(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
+    if inner_budget == *raw.inner.budget.get_ref() {
+        // Only a budget that is a number in range can be compared with the tasks.
+        check_budget_fits_tasks(&mut v, &raw.inner.budget, inner_budget, &tasks);
+    }
     let inner_seeds = v.int(&raw.inner.seeds, "inner.seeds", 1, 1000) as u32;
     let min_seeds = match &raw.inner.min_seeds {
         Some(m) => v.int(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,

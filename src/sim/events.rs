@@ -208,6 +208,23 @@ pub enum Event {
 }
 
 impl Event {
+    /// The first number of the event that is not finite, by field name: the store
+    /// refuses to log it (JSON would turn it into `null`, and the log would no longer
+    /// read back as the event that happened).
+    pub fn non_finite_field(&self) -> Option<&'static str> {
+        let first_bad = |fields: &[(&'static str, f64)]| fields.iter().find(|(_, v)| !v.is_finite()).map(|(n, _)| *n);
+        match self {
+            Event::Debated { votes, .. } => votes.iter().find(|v| !v.score.is_finite()).map(|_| "votes.score"),
+            Event::Evaluated { claimed, spread, cost, .. } => {
+                first_bad(&[("claimed", *claimed), ("spread", *spread), ("cost", *cost)])
+            }
+            Event::Verified { claimed, verified, spread, gap, .. } => {
+                first_bad(&[("claimed", *claimed), ("verified", *verified), ("spread", *spread), ("gap", *gap)])
+            }
+            _ => None,
+        }
+    }
+
     /// The tick the event happened at.
     pub fn tick(&self) -> u32 {
         match self {

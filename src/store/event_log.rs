@@ -28,11 +28,18 @@ const PREFIX: &str = "{\"sum\":\"";
 const HEADER_LEN: usize = PREFIX.len() + 16 + 2;
 
 /// Encode `events` as log lines following a log that ends at `after`; returns the bytes
-/// to append and the new mark.
+/// to append and the new mark. An event with a number that is not finite is refused
+/// (JSON has no NaN: it would be logged as `null` and read back as something else).
 pub fn encode(events: &[Event], after: LogMark) -> Result<(Vec<u8>, LogMark), serde_json::Error> {
     let mut out = Vec::new();
     let mut sum = after.sum;
     for e in events {
+        if let Some(field) = e.non_finite_field() {
+            return Err(serde::ser::Error::custom(format!(
+                "refusing to log a {} event whose `{field}` is not a finite number",
+                serde_json::to_value(e).ok().and_then(|v| v["event"].as_str().map(String::from)).unwrap_or_default()
+            )));
+        }
         let json = serde_json::to_string(e)?;
         sum = xxhash_rust::xxh3::xxh3_64_with_seed(json.as_bytes(), sum);
         out.extend_from_slice(format!("{PREFIX}{sum:016x}\",").as_bytes());
@@ -173,6 +180,22 @@ mod tests {
         std::fs::write(&path, &doubled).unwrap();
         let err = read(&path, LogMark { len: doubled.len() as u64, sum: 0 }).unwrap_err().to_string();
         assert!(err.contains("events.jsonl:3:1"), "{err}");
+    }
+
+    #[test]
+    fn a_non_finite_number_is_refused() {
+        let e = Event::Evaluated {
+            tick: 1,
+            id: 2,
+            claimed: f64::NAN,
+            spread: 0.0,
+            episodes: 1,
+            cost: 1.0,
+            audited: false,
+            improved: None,
+        };
+        let err = encode(&[e], LogMark::default()).unwrap_err().to_string();
+        assert!(err.contains("`claimed` is not a finite number"), "{err}");
     }
 
     #[test]

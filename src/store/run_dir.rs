@@ -170,8 +170,7 @@ impl Run {
         write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
         write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
         let seeding = sim.drain_events();
-        let mut run =
-            Run { dir, scenario, sim, log: LogMark::default(), genome_base, events: None, _lock: Some(lock) };
+        let mut run = Run { dir, scenario, sim, log: LogMark::default(), genome_base, events: None, _lock: Some(lock) };
         run.append_events(&seeding)?;
         run.persist()?;
         Ok(run)
@@ -239,15 +238,7 @@ impl Run {
         let events_path = dir.join(files::EVENTS);
         let events = event_log::read(&events_path, log)?;
         let sim = Simulation::restore(&scenario, &snap)?;
-        let mut run = Run {
-            dir: dir.to_path_buf(),
-            scenario,
-            sim,
-            log,
-            genome_base,
-            events: None,
-            _lock: lock,
-        };
+        let mut run = Run { dir: dir.to_path_buf(), scenario, sim, log, genome_base, events: None, _lock: lock };
         if resuming {
             // Events of a tick interrupted before its checkpoint are dropped; the tick
             // runs again and writes them anew.

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod bbob_reference;
+mod bombs;
 mod export;
 mod genome_errors;
 mod genome_props;

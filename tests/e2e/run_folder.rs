@@ -196,10 +196,9 @@ fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     assert!(!lessons.hall_of_fame.is_empty());
     lessons.hall_of_fame[0].genome = "(mechanism broken (propose (+ 1 2)))".into();
     fs::write(prior.join("lessons.bin"), rmp_serde::to_vec_named(&lessons).unwrap()).unwrap();
-    let text = fs::read_to_string(smoke()).unwrap().replace(
-        "reference = ",
-        &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()),
-    );
+    let text = fs::read_to_string(smoke())
+        .unwrap()
+        .replace("reference = ", &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()));
     let scenario = tmp.path().join("inherit.toml");
     fs::write(&scenario, text).unwrap();
     let out = tmp.path().join("next");
@@ -213,9 +212,14 @@ fn a_closed_output_pipe_ends_every_command_quietly() {
     let dir = tmp.path().join("run");
     finished_smoke(&dir);
     let d = dir.to_str().unwrap();
-    for cmd in [format!("inspect {d}"), "mech list".to_string(), "trial --list".to_string(), format!("export {d} --format csv")]
-    {
-        let script = format!("{} {cmd} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}", env!("CARGO_BIN_EXE_outerloop"));
+    for cmd in [
+        format!("inspect {d}"),
+        "mech list".to_string(),
+        "trial --list".to_string(),
+        format!("export {d} --format csv"),
+    ] {
+        let script =
+            format!("{} {cmd} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}", env!("CARGO_BIN_EXE_outerloop"));
         let out = Command::new("bash").args(["-c", &script]).output().unwrap();
         let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -61,7 +61,8 @@ impl Corpus {
 
     /// Read a text (or any) file.
     pub fn from_file(path: &Path) -> Result<Self, CorpusError> {
-        let bytes = crate::input::read_bytes(path, crate::input::MAX_CORPUS_BYTES).map_err(|source| CorpusError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::input::read_bytes(path, crate::input::MAX_CORPUS_BYTES)
+            .map_err(|source| CorpusError::Read { path: path.to_path_buf(), source })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         Ok(Corpus::from_bytes(&name, bytes))
     }

@@ -146,7 +146,8 @@ pub fn default_config(space: &SearchSpace) -> Config {
     Config { values }
 }
 
-/// Apply `name=value` assignments to `config`.
+/// Apply `name=value` assignments to `config` (values outside a knob's range are kept:
+/// tests train tiny models outside the search space; see [`check_in_range`]).
 pub fn apply_sets(space: &SearchSpace, config: &mut Config, sets: &[String]) -> Result<(), SetError> {
     for set in sets {
         let (name, value) = set.split_once('=').ok_or_else(|| SetError::Syntax(set.clone()))?;
@@ -156,6 +157,21 @@ pub fn apply_sets(space: &SearchSpace, config: &mut Config, sets: &[String]) -> 
             known: space.knobs().iter().map(|k| k.name.clone()).collect(),
         })?;
         config.values[i] = parse_value(&space.knobs()[i], value)?;
+    }
+    Ok(())
+}
+
+/// Refuse a config with a value outside its knob's domain (as `trial --list` prints
+/// it): what a user's `--set` may ask for, so no request asks for unbounded work.
+pub fn check_in_range(space: &SearchSpace, config: &Config) -> Result<(), SetError> {
+    for (knob, value) in space.knobs().iter().zip(&config.values) {
+        if !knob.kind.admits(*value) {
+            return Err(SetError::BadValue {
+                name: knob.name.clone(),
+                value: knob.display(*value),
+                problem: format!("outside the knob's range ({})", knob.kind),
+            });
+        }
     }
     Ok(())
 }
