@@ -381,26 +381,30 @@ pub fn read_lessons(dir: &Path) -> Result<LessonsFile, RunError> {
             "inherit names a finished run folder, e.g. populations/quickstart",
         )
     })?;
-    let lessons: LessonsFile = rmp_serde::from_slice(&bytes).map_err(|e| {
-        InputError::file(&path, format!("not a lessons file ({e})"), "inherit names a finished run folder")
+    Ok(decode_lessons(&path, &bytes)?)
+}
+
+/// Decode and check a lessons file read from `path` (named in messages): its format
+/// version and every stored genome.
+pub fn decode_lessons(path: &Path, bytes: &[u8]) -> Result<LessonsFile, InputError> {
+    let lessons: LessonsFile = rmp_serde::from_slice(bytes).map_err(|e| {
+        InputError::file(path, format!("not a lessons file ({e})"), "inherit names a finished run folder")
     })?;
     if lessons.version != snapshot::FORMAT_VERSION {
         return Err(InputError::file(
-            &path,
+            path,
             format!("lessons format version {} is not {}", lessons.version, snapshot::FORMAT_VERSION),
             "inherit from a run made by this version",
-        )
-        .into());
+        ));
     }
     for entry in &lessons.hall_of_fame {
         if let Err(diags) = crate::genome::load(&entry.genome, &crate::genome::Limits::default()) {
             let first = diags.first().map(|d| d.message.as_str()).unwrap_or("invalid genome");
             return Err(InputError::file(
-                &path,
+                path,
                 format!("hall-of-fame mechanism #{} has an invalid genome: {first}", entry.id),
                 "the lessons file was edited or damaged; inherit from another finished run",
-            )
-            .into());
+            ));
         }
     }
     Ok(lessons)

@@ -5,6 +5,7 @@ mod analysis;
 mod bbob_reference;
 mod bombs;
 mod export;
+mod fuzz;
 mod genome_errors;
 mod genome_props;
 mod gpt_trial;

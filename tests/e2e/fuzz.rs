@@ -1,0 +1,402 @@
+//! Fuzz targets: the genome parser + checker + interpreter, the scenario loader, the
+//! checkpoint and lessons decoders, and the event-log reader, each fed inputs made by
+//! mutating a seed corpus (the files under `scenarios/`, and a checkpoint, lessons file
+//! and event log of a smoke run made here): bit flips, inserted and deleted runs,
+//! duplicated spans, truncation, and tokens from a dictionary of the formats' words
+//! (primitive names, scenario keys, extreme numbers). Each input must give a result or a
+//! clear error: no panic, and no input may take longer than [`SLOW`].
+//!
+//! The engine is proptest (random mutations, shrinking to a small failing input). A
+//! short run (`SHORT_CASES` per target) is part of the test suite; the long run sets
+//! `OUTERLOOP_FUZZ_CASES`:
+//!
+//! ```text
+//! OUTERLOOP_FUZZ_CASES=220000 OUTERLOOP_FUZZ_SEED=1 cargo test --release --test e2e fuzz:: -- --test-threads 1 --nocapture
+//! ```
+//!
+//! which prints each target's execution count. A watchdog ends the process if a target
+//! makes no progress for [`HANG`] (a hang, reported by name).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use outerloop::ancestry::{Ancestry, export};
+use outerloop::genome::prim::Prim;
+use outerloop::genome::syntax::print;
+use outerloop::genome::{Limits, Program, load};
+use outerloop::inner::run_inner;
+use outerloop::objective::registry::objective_by_name;
+use outerloop::scenario::{self, Scenario};
+use outerloop::sim::Simulation;
+use outerloop::store::event_log::{self, LogMark};
+use outerloop::store::run_dir::{Run, decode_lessons};
+use outerloop::store::snapshot::{FORMAT_VERSION, MAGIC, decode};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+/// Cases per target in the test suite's short run.
+const SHORT_CASES: u32 = 4000;
+/// The longest one input may take.
+const SLOW: Duration = Duration::from_secs(10);
+/// No progress for this long is a hang.
+const HANG: Duration = Duration::from_secs(60);
+
+fn cases() -> u32 {
+    std::env::var("OUTERLOOP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(SHORT_CASES)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One edit of a seed input; positions are taken modulo the input's length.
+#[derive(Debug, Clone)]
+enum Edit {
+    Flip { at: usize, bit: u8 },
+    Insert { at: usize, bytes: Vec<u8> },
+    Token { at: usize, token: usize },
+    Delete { at: usize, len: usize },
+    Duplicate { from: usize, len: usize, to: usize },
+    Truncate { at: usize },
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        3 => (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
+        1 => (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
+        3 => (any::<usize>(), any::<usize>()).prop_map(|(at, token)| Edit::Token { at, token }),
+        2 => (any::<usize>(), 1usize..64).prop_map(|(at, len)| Edit::Delete { at, len }),
+        1 => (any::<usize>(), 1usize..256, any::<usize>()).prop_map(|(from, len, to)| Edit::Duplicate { from, len, to }),
+        1 => any::<usize>().prop_map(|at| Edit::Truncate { at }),
+    ]
+}
+
+/// Words of the formats: mutations that keep inputs close to valid reach deeper code.
+fn dictionary() -> &'static [String] {
+    static WORDS: OnceLock<Vec<String>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut w: Vec<String> = Prim::ALL.iter().map(|p| format!("({} ", p.name())).collect();
+        w.extend(outerloop::scenario::keys::KEYS.iter().map(|k| format!("\n{} = ", k.key.rsplit('.').next().unwrap())));
+        for s in [
+            "(",
+            ")",
+            "\"",
+            "[",
+            "]",
+            "{",
+            "}",
+            "=",
+            ",",
+            "\n",
+            " ",
+            "#",
+            ";",
+            "1e308",
+            "-1e308",
+            "nan",
+            "inf",
+            "0",
+            "-0",
+            "99999999999999999999",
+            "-1",
+            "0.5",
+            "true",
+            "false",
+            "lib:",
+            "(mechanism m ",
+            "(state (a 0))",
+            "(get a)",
+            "(set a ",
+            "[inner]\n",
+            "[population]\n",
+            "[seeds]\n",
+            "\"sum\":\"0000000000000000\",",
+            "\"event\":\"born\",",
+            "\"tick\":4294967295,",
+            "\"id\":18446744073709551615,",
+            "null",
+            "\u{feff}",
+            "\u{0}",
+        ] {
+            w.push(s.to_string());
+        }
+        w
+    })
+}
+
+fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for e in edits {
+        let n = b.len().max(1);
+        match e {
+            Edit::Flip { at, bit } => {
+                if !b.is_empty() {
+                    b[at % n] ^= 1 << bit;
+                }
+            }
+            Edit::Insert { at, bytes } => {
+                let at = at % (b.len() + 1);
+                b.splice(at..at, bytes.iter().copied());
+            }
+            Edit::Token { at, token } => {
+                let words = dictionary();
+                let at = at % (b.len() + 1);
+                b.splice(at..at, words[token % words.len()].bytes());
+            }
+            Edit::Delete { at, len } => {
+                let at = at % n;
+                let end = (at + len).min(b.len());
+                if at < end {
+                    b.drain(at..end);
+                }
+            }
+            Edit::Duplicate { from, len, to } => {
+                let from = from % n;
+                let end = (from + len).min(b.len());
+                let piece = b.get(from..end).map(<[u8]>::to_vec).unwrap_or_default();
+                let to = to % (b.len() + 1);
+                b.splice(to..to, piece);
+            }
+            Edit::Truncate { at } => b.truncate(at % (b.len() + 1)),
+        }
+    }
+    b
+}
+
+/// Files under `scenarios/` with one of `extensions`.
+fn corpus_files(extensions: &[&str]) -> Vec<Vec<u8>> {
+    fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<Vec<u8>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, extensions, out);
+            } else if p.extension().is_some_and(|x| extensions.iter().any(|e| x == *e))
+                && p.metadata().unwrap().len() < 64 << 10
+            {
+                out.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("scenarios"), extensions, &mut out);
+    assert!(!out.is_empty());
+    out
+}
+
+/// A finished smoke run made once per test process: the binary seeds.
+struct SmokeRun {
+    _dir: tempfile::TempDir,
+    scenario: Scenario,
+    checkpoint: Vec<u8>,
+    lessons: Vec<u8>,
+    events: Vec<u8>,
+}
+
+fn smoke_run() -> &'static SmokeRun {
+    static RUN: OnceLock<SmokeRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
+        let mut run = Run::start(scenario.clone(), Some(dir.path().join("run"))).unwrap();
+        while !run.finished() {
+            run.step().unwrap();
+        }
+        run.finish().unwrap();
+        let read = |f: &str| std::fs::read(dir.path().join("run").join(f)).unwrap();
+        SmokeRun {
+            checkpoint: read("checkpoint.bin"),
+            lessons: read("lessons.bin"),
+            events: read("events.jsonl"),
+            scenario,
+            _dir: dir,
+        }
+    })
+}
+
+/// Run `target` on `cases()` mutations of `seeds`, under a watchdog; returns the count.
+/// `target` says whether the input was accepted (reached the code past validation), so
+/// the report shows how deep the mutations reach.
+fn fuzz(name: &str, seeds: Vec<Vec<u8>>, target: impl Fn(&[u8]) -> bool) -> u64 {
+    let executed = Arc::new(AtomicU64::new(0));
+    let accepted = AtomicU64::new(0);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (executed, done, name) = (executed.clone(), done.clone(), name.to_string());
+        std::thread::spawn(move || {
+            let (mut last, mut since) = (0, Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                let now = executed.load(Ordering::Relaxed);
+                if now != last {
+                    (last, since) = (now, Instant::now());
+                } else if since.elapsed() > HANG {
+                    eprintln!("fuzz target {name}: no progress for {HANG:?} after {now} executions: a hang");
+                    std::process::abort();
+                }
+            }
+        })
+    };
+    let config = Config { cases: cases(), failure_persistence: None, max_shrink_iters: 2000, ..Config::default() };
+    // A fixed stream by default (the suite's short run is the same every time);
+    // OUTERLOOP_FUZZ_SEED=N explores another.
+    let seed = std::env::var("OUTERLOOP_FUZZ_SEED").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes);
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let strategy = (0..seeds.len(), prop::collection::vec(edit(), 0..10));
+    let result = runner.run(&strategy, |(seed, edits)| {
+        let input = mutate(&seeds[seed], &edits);
+        let started = Instant::now();
+        if target(&input) {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        executed.fetch_add(1, Ordering::Relaxed);
+        prop_assert!(started.elapsed() < SLOW, "took {:?}", started.elapsed());
+        Ok(())
+    });
+    done.store(true, Ordering::Relaxed);
+    watchdog.join().unwrap();
+    let n = executed.load(Ordering::Relaxed);
+    println!("fuzz target {name}: {n} executions, {} accepted", accepted.load(Ordering::Relaxed));
+    if let Err(e) = result {
+        panic!("fuzz target {name}: {e}");
+    }
+    n
+}
+
+#[test]
+fn fuzz_genome_parser_checker_and_interpreter() {
+    let task = objective_by_name("bbob-f15-i1-d2").unwrap();
+    let limits = Limits::default();
+    fuzz("genome", corpus_files(&["mech"]), |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        match load(&text, &limits) {
+            Ok(genome) => {
+                // Canonical text re-parses to the same canonical text.
+                let printed = print(&genome);
+                let again = load(&printed, &limits).expect("canonical text re-parses");
+                assert_eq!(print(&again), printed);
+                let program = Program::compile(&genome, limits).expect("a loaded genome compiles");
+                let trace = run_inner(&program, task.as_ref(), 3, 6.0);
+                assert!(trace.outcome.regret.is_some_and(f64::is_finite));
+                true
+            }
+            Err(diags) => {
+                assert!(!diags.is_empty());
+                assert!(diags.iter().all(|d| d.span.end <= text.len() && d.span.start <= d.span.end));
+                false
+            }
+        }
+    });
+}
+
+#[test]
+fn fuzz_scenario_loader() {
+    let base = root().join("scenarios");
+    fuzz("scenario", corpus_files(&["toml"]), |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        scenario::parse_in(&base.join("fuzz.toml"), &text, &base).is_ok()
+    });
+}
+
+/// A checkpoint framed around `body` with a correct header, so the body reaches the
+/// decoder past the hash check.
+fn framed(body: &[u8], scenario_hash: u64) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&scenario_hash.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn fuzz_checkpoint_decoder_and_restore() {
+    let smoke = smoke_run();
+    let hash = smoke.scenario.hash;
+    let header = 16 + 4 + 8 + 8 + 8;
+    fuzz("checkpoint", vec![smoke.checkpoint.clone(), smoke.checkpoint[header..].to_vec()], |bytes| {
+        // As found on disk (the header catches almost everything) and re-framed (the
+        // body reaches the decoder and the simulation's restore).
+        let _ = decode(bytes, hash);
+        let body = bytes.get(header..).filter(|_| bytes.starts_with(MAGIC)).unwrap_or(bytes);
+        match decode(&framed(body, hash), hash) {
+            Ok(snapshot) => Simulation::restore(&smoke.scenario, &snapshot).is_ok(),
+            Err(_) => false,
+        }
+    });
+}
+
+#[test]
+fn fuzz_lessons_decoder_and_inherit() {
+    let smoke = smoke_run();
+    fuzz("lessons", vec![smoke.lessons.clone()], |bytes| match decode_lessons(Path::new("lessons.bin"), bytes) {
+        Ok(lessons) => Simulation::new(&smoke.scenario, Some(&lessons)).is_ok(),
+        Err(_) => false,
+    });
+}
+
+#[test]
+fn fuzz_event_log_reader_and_its_consumers() {
+    let smoke = smoke_run();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    // Seeds: the log as written, and a few lines of it (short inputs mutate faster).
+    let text = String::from_utf8(smoke.events.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut seeds = vec![smoke.events.clone()];
+    for chunk in lines.chunks(12).take(8) {
+        seeds.push((chunk.join("\n") + "\n").into_bytes());
+    }
+    fuzz("event-log", seeds, |bytes| {
+        // As found on disk: checksums catch the damage.
+        std::fs::write(&path, bytes).unwrap();
+        let _ = event_log::read(&path, LogMark { len: bytes.len() as u64, sum: 0 });
+        // Re-summed: each line's event JSON (checksum field removed) gets a correct
+        // chained sum, so mutated events reach the JSON decoder and the consumers.
+        let mut resummed = Vec::new();
+        let mut sum = 0u64;
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let json = strip_sum(line);
+            if json.first() != Some(&b'{') {
+                continue;
+            }
+            sum = xxhash_rust::xxh3::xxh3_64_with_seed(&json, sum);
+            resummed.extend_from_slice(format!("{{\"sum\":\"{sum:016x}\",").as_bytes());
+            resummed.extend_from_slice(&json[1..]);
+            resummed.push(b'\n');
+        }
+        std::fs::write(&path, &resummed).unwrap();
+        match event_log::read(&path, LogMark { len: resummed.len() as u64, sum }) {
+            Ok(events) => {
+                let ancestry = Ancestry::from_events(&events);
+                let _ = export::graphml(&ancestry);
+                let _ = export::mechanisms_csv(&ancestry, &events);
+                let _ = export::ancestry_json(&ancestry);
+                let _ = ancestry.to_dot();
+                true
+            }
+            Err(_) => false,
+        }
+    });
+}
+
+/// A log line's event JSON: the line without its `"sum":"…",` field when it has one.
+fn strip_sum(line: &[u8]) -> Vec<u8> {
+    let prefix = b"{\"sum\":\"";
+    if line.starts_with(prefix)
+        && line.len() >= prefix.len() + 18
+        && &line[prefix.len() + 16..prefix.len() + 18] == b"\","
+    {
+        let mut json = b"{".to_vec();
+        json.extend_from_slice(&line[prefix.len() + 18..]);
+        json
+    } else {
+        line.to_vec()
+    }
+}
