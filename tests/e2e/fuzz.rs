@@ -261,7 +261,7 @@ fn fuzz(name: &str, seeds: Vec<Vec<u8>>, target: impl Fn(&[u8]) -> bool) -> u64 
     done.store(true, Ordering::Relaxed);
     watchdog.join().unwrap();
     let n = executed.load(Ordering::Relaxed);
-    println!("fuzz target {name}: {n} executions, {} accepted", accepted.load(Ordering::Relaxed));
+    eprintln!("fuzz target {name}: {n} executions, {} accepted", accepted.load(Ordering::Relaxed));
     if let Err(e) = result {
         panic!("fuzz target {name}: {e}");
     }
