@@ -96,14 +96,20 @@ pub fn read(path: &Path, upto: LogMark) -> Result<Vec<Event>, InputError> {
         let line = &line[..line.len() - 1];
         let at = |message: String| InputError::file_line(path, i + 1, message, damaged);
         let text = std::str::from_utf8(line).map_err(|e| at(format!("not UTF-8 text (byte {})", e.valid_up_to())))?;
-        if text.len() < HEADER_LEN + 1 || !text.starts_with(PREFIX) || !text.is_char_boundary(HEADER_LEN) {
+        if text.len() < HEADER_LEN + 1 || !text.starts_with(PREFIX) {
             return Err(at("not an event line (no checksum field `sum` first)".into()));
         }
-        let stored = u64::from_str_radix(&text[PREFIX.len()..PREFIX.len() + 16], 16)
-            .map_err(|_| at("the checksum field `sum` is not 16 hex digits".into()))?;
-        if &text[PREFIX.len() + 16..HEADER_LEN] != "\"," {
+        // Checked as bytes: a damaged line may hold multi-byte characters anywhere.
+        let digits = &line[PREFIX.len()..PREFIX.len() + 16];
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(at("the checksum field `sum` is not 16 hex digits".into()));
+        }
+        if &line[PREFIX.len() + 16..HEADER_LEN] != b"\"," {
             return Err(at("not an event line (the checksum field is malformed)".into()));
         }
+        // All ASCII so far, so these are character boundaries.
+        let stored = u64::from_str_radix(&text[PREFIX.len()..PREFIX.len() + 16], 16)
+            .map_err(|_| at("the checksum field `sum` is not 16 hex digits".into()))?;
         let json = format!("{{{}", &text[HEADER_LEN..]);
         sum = xxhash_rust::xxh3::xxh3_64_with_seed(json.as_bytes(), sum);
         if sum != stored {
@@ -180,6 +186,17 @@ mod tests {
         std::fs::write(&path, &doubled).unwrap();
         let err = read(&path, LogMark { len: doubled.len() as u64, sum: 0 }).unwrap_err().to_string();
         assert!(err.contains("events.jsonl:3:1"), "{err}");
+    }
+
+    #[test]
+    fn a_multi_byte_character_inside_the_checksum_field_is_an_error_not_a_panic() {
+        // Found by the fuzz target: slicing the field at a byte offset inside a character.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let line = "{\"sum\":\"7762b5ac6d822fa\u{feff}5\",\"event\":\"retired\",\"tick\":2,\"id\":15,\"reason\":\"rejected\"}\n";
+        std::fs::write(&path, line).unwrap();
+        let err = read(&path, LogMark { len: line.len() as u64, sum: 0 }).unwrap_err().to_string();
+        assert!(err.contains("events.jsonl:1:1") && err.contains("16 hex digits"), "{err}");
     }
 
     #[test]
