@@ -212,15 +212,25 @@ fn a_closed_output_pipe_ends_every_command_quietly() {
     let dir = tmp.path().join("run");
     finished_smoke(&dir);
     let d = dir.to_str().unwrap();
-    for cmd in [
+    let commands = [
         format!("inspect {d}"),
+        format!("export {d} --format csv --out {d}/x"),
+        format!("resume {d}"),
+        format!("run {} --out {d}/again", smoke().display()),
+        format!("analyze {d} --out {d}/report"),
         "mech list".to_string(),
+        "mech check scenarios/mechanisms/tabu-search.mech".to_string(),
+        "mech fmt lib:tabu-search".to_string(),
+        "mech run lib:tabu-search --task bbob-f1-i1-d2 --budget 20 --trials".to_string(),
         "trial --list".to_string(),
-        format!("export {d} --format csv"),
-    ] {
+        "task list".to_string(),
+        "table show records-s".to_string(),
+        "help".to_string(),
+    ];
+    for cmd in commands {
         let script =
             format!("{} {cmd} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}", env!("CARGO_BIN_EXE_outerloop"));
-        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        let out = Command::new("bash").current_dir(env!("CARGO_MANIFEST_DIR")).args(["-c", &script]).output().unwrap();
         let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(status == "0" || status == "141", "{cmd}: exit {status}: {stderr}");
