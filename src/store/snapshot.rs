@@ -12,7 +12,8 @@ pub use crate::sim::snapshot::{FORMAT_VERSION, FolderState, LessonsFile, Mechani
 
 /// Magic bytes at the start of every checkpoint.
 pub const MAGIC: &[u8; 16] = b"OUTERLOOP-CKPT\0\0";
-const HEADER: usize = 16 + 4 + 8 + 8 + 8;
+/// Length of the header before the body.
+pub const HEADER: usize = 16 + 4 + 8 + 8 + 8;
 
 /// What can go wrong reading a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +47,18 @@ pub enum SnapshotError {
 
 /// Encode a snapshot with its header.
 pub fn encode(snapshot: &Snapshot, scenario_hash: u64) -> Vec<u8> {
-    let body = rmp_serde::to_vec_named(snapshot).unwrap_or_default();
+    frame(&rmp_serde::to_vec_named(snapshot).unwrap_or_default(), scenario_hash)
+}
+
+/// The checkpoint bytes of an encoded snapshot `body`: the header, then the body.
+pub fn frame(body: &[u8], scenario_hash: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&scenario_hash.to_le_bytes());
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(body).to_le_bytes());
+    out.extend_from_slice(body);
     out
 }
 

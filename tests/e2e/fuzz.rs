@@ -32,7 +32,7 @@ use outerloop::scenario::{self, Scenario};
 use outerloop::sim::Simulation;
 use outerloop::store::event_log::{self, LogMark};
 use outerloop::store::run_dir::{Run, decode_lessons};
-use outerloop::store::snapshot::{FORMAT_VERSION, MAGIC, decode};
+use outerloop::store::snapshot::{HEADER, MAGIC, decode, frame};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -303,29 +303,16 @@ fn fuzz_scenario_loader() {
     });
 }
 
-/// A checkpoint framed around `body` with a correct header, so the body reaches the
-/// decoder past the hash check.
-fn framed(body: &[u8], scenario_hash: u64) -> Vec<u8> {
-    let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&scenario_hash.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(body).to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
 #[test]
 fn fuzz_checkpoint_decoder_and_restore() {
     let smoke = smoke_run();
     let hash = smoke.scenario.hash;
-    let header = 16 + 4 + 8 + 8 + 8;
-    fuzz("checkpoint", vec![smoke.checkpoint.clone(), smoke.checkpoint[header..].to_vec()], |bytes| {
-        // As found on disk (the header catches almost everything) and re-framed (the
-        // body reaches the decoder and the simulation's restore).
+    fuzz("checkpoint", vec![smoke.checkpoint.clone(), smoke.checkpoint[HEADER..].to_vec()], |bytes| {
+        // As found on disk (the header catches almost everything) and re-framed with a
+        // correct header (the body reaches the decoder and the simulation's restore).
         let _ = decode(bytes, hash);
-        let body = bytes.get(header..).filter(|_| bytes.starts_with(MAGIC)).unwrap_or(bytes);
-        match decode(&framed(body, hash), hash) {
+        let body = bytes.get(HEADER..).filter(|_| bytes.starts_with(MAGIC)).unwrap_or(bytes);
+        match decode(&frame(body, hash), hash) {
             Ok(snapshot) => Simulation::restore(&smoke.scenario, &snapshot).is_ok(),
             Err(_) => false,
         }
