@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod ancestry;
 pub mod cli;
+pub mod cluster;
 pub mod diagnostic;
 pub mod genome;
 pub mod history;
@@ -39,7 +40,7 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 17] = [
+    const LAYERS: [&str; 18] = [
         "rng",
         "stats",
         "diagnostic",
@@ -53,6 +54,7 @@ mod layering {
         "sim",
         "ancestry",
         "store",
+        "cluster",
         "analysis",
         "swarm",
         "repro",

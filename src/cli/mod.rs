@@ -5,6 +5,7 @@
 #![expect(clippy::print_stdout, reason = "the CLI is the one place that prints results")]
 
 pub mod analyze;
+pub mod executor;
 pub mod export;
 pub mod inspect;
 pub mod load;
@@ -16,6 +17,7 @@ pub mod swarm;
 pub mod table;
 pub mod task;
 pub mod trial;
+pub mod worker;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -101,6 +103,9 @@ pub enum Command {
     Swarm(swarm::SwarmArgs),
     /// Reproduce the field's claims: run the scenario sets, write REPRODUCTIONS.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// Run one array task of an episode batch (what the Slurm executor submits).
+    #[command(hide = true)]
+    Worker(worker::WorkerArgs),
 }
 
 /// Run a parsed command line.
@@ -118,5 +123,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analyze::compare_runs(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Worker(args) => worker::run(args),
     }
 }

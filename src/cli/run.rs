@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// Worker threads.
     #[command(flatten)]
     pub threads: super::Threads,
+    /// Where episode batches run.
+    #[command(flatten)]
+    pub executor: super::executor::ExecutorArgs,
     /// Stop after this many ticks (the run stays resumable), for testing.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
@@ -45,6 +48,9 @@ pub struct ResumeArgs {
     /// Worker threads.
     #[command(flatten)]
     pub threads: super::Threads,
+    /// Where episode batches run.
+    #[command(flatten)]
+    pub executor: super::executor::ExecutorArgs,
 }
 
 /// Run `outerloop run`.
@@ -56,7 +62,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     args.threads.configure_pool()?;
     let scenario = load_with_overrides(&args)?;
-    let run = Run::start(scenario, args.out)?;
+    let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
+    args.executor.install(&dir)?;
+    let run = Run::start(scenario, Some(dir))?;
     drive(run, args.stop_after)
 }
 
@@ -89,6 +97,7 @@ fn load_with_overrides(args: &RunArgs) -> Result<scenario::Scenario, InputError>
 /// Run `outerloop resume`.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     args.threads.configure_pool()?;
+    args.executor.install(&args.dir)?;
     let run = Run::resume(&args.dir)?;
     drive(run, None)
 }

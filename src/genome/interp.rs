@@ -126,7 +126,7 @@ pub enum Fault {
 
 /// Per-node counts: how often each node was evaluated and how often its value reached
 /// a decision (a proposal, a filter verdict, a fidelity, an executed action).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LiveCounts {
     /// Evaluations per node id.
     pub evaluated: Vec<u64>,

@@ -13,6 +13,7 @@ pub mod diagnosis;
 pub mod episodes;
 pub mod evaluate;
 pub mod events;
+pub mod executor;
 pub mod operators;
 pub mod predictor;
 pub mod record;

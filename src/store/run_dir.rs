@@ -67,6 +67,15 @@ pub enum RunError {
     /// Simulation setup failure.
     #[error(transparent)]
     Sim(#[from] SimError),
+    /// The executor could not run a batch of episodes (after its retries); the tick
+    /// was not persisted.
+    #[error("the executor failed, so tick {tick} was not saved: {message}")]
+    Executor {
+        /// The tick that was being run.
+        tick: u32,
+        /// What failed.
+        message: String,
+    },
 }
 
 fn io_ctx(context: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
@@ -169,6 +178,9 @@ impl Run {
         // genome-base.txt first: a folder with scenario.toml always has it.
         write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
         write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
+        if let Some(message) = crate::sim::executor::take_failure() {
+            return Err(RunError::Executor { tick: 0, message });
+        }
         let seeding = sim.drain_events();
         let mut run = Run { dir, scenario, sim, log: LogMark::default(), genome_base, events: None, _lock: Some(lock) };
         run.append_events(&seeding)?;
@@ -294,7 +306,11 @@ impl Run {
 
     /// Run one tick and persist it. Returns the tick's metrics row.
     pub fn step(&mut self) -> Result<Option<MetricsRow>, RunError> {
+        let tick = self.sim.ticks_done();
         self.sim.tick();
+        if let Some(message) = crate::sim::executor::take_failure() {
+            return Err(RunError::Executor { tick, message });
+        }
         let events = self.sim.drain_events();
         self.append_events(&events)?;
         self.persist()?;

@@ -14,5 +14,6 @@ mod reproductions;
 mod run_folder;
 mod scenario_errors;
 mod serde_keys;
+mod slurm;
 mod swarm;
 mod task_suite;

@@ -1,0 +1,132 @@
+//! The Slurm executor on a real cluster: a run whose episode batches ran as job arrays
+//! equals the local run byte for byte, also when array tasks are cancelled or their
+//! workers killed mid-task (they are resubmitted), and bad executor settings are bad
+//! input that writes nothing.
+//!
+//! Needs a reachable Slurm (`.ci/slurm-setup.sh` starts a one-node cluster, and CI sets
+//! `OUTERLOOP_REQUIRE_SLURM=1` so that a cluster that does not start fails the test);
+//! elsewhere the tests say why they are skipped and pass.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outerloop"))
+}
+
+/// Whether a Slurm cluster answers; panics where CI requires one.
+fn slurm_available() -> bool {
+    let up = Command::new("sinfo").args(["-h", "-o", "%t"]).output().is_ok_and(|o| {
+        let states = String::from_utf8_lossy(&o.stdout).to_string();
+        o.status.success() && (states.contains("idle") || states.contains("mix") || states.contains("alloc"))
+    });
+    if !up {
+        assert!(
+            std::env::var_os("OUTERLOOP_REQUIRE_SLURM").is_none(),
+            "OUTERLOOP_REQUIRE_SLURM is set but no Slurm cluster answers `sinfo` (run .ci/slurm-setup.sh)"
+        );
+        eprintln!("skipped: no Slurm cluster answers `sinfo` (start one with .ci/slurm-setup.sh)");
+    }
+    up
+}
+
+/// A one-tick smoke scenario: few batches, each a job array.
+fn scenario(dir: &Path) -> PathBuf {
+    let text = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+        .unwrap()
+        .replace("ticks = 6", "ticks = 1");
+    let path = dir.join("slurm.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+fn run(scenario: &Path, out: &Path, extra: &[&str]) {
+    let o =
+        bin().args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]).args(extra).output().unwrap();
+    assert!(o.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_run_on_slurm_equals_the_local_run_even_when_tasks_are_cancelled_or_killed() {
+    if !slurm_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = scenario(tmp.path());
+    let local = tmp.path().join("local");
+    run(&scenario, &local, &[]);
+
+    let clean = tmp.path().join("slurm");
+    run(&scenario, &clean, &["--executor", "slurm", "--array-size", "4"]);
+    assert_eq!(folder(&clean), folder(&local), "a run on Slurm differs from the local run");
+    assert!(!clean.join("batches").exists(), "batch folders are removed once merged");
+
+    // Interrupted tasks: cancel one array task and kill -9 another task's worker while
+    // the run goes on; both are resubmitted and the outputs do not change.
+    let hurt = tmp.path().join("hurt");
+    let mut child = bin()
+        .args(["run", scenario.to_str().unwrap(), "--out", hurt.to_str().unwrap()])
+        .args(["--executor", "slurm", "--array-size", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut cancelled, mut killed) = (false, false);
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(600) {
+        if !cancelled {
+            // A running or pending task of a worker array: `JOBID_INDEX`.
+            let q = Command::new("squeue").args(["-h", "-r", "-n", "outerloop-worker", "-o", "%i"]).output().unwrap();
+            if let Some(task) = String::from_utf8_lossy(&q.stdout).split_whitespace().next() {
+                cancelled = Command::new("scancel").arg(task).status().unwrap().success();
+            }
+        } else if !killed {
+            killed = Command::new("pkill").args(["-9", "-f", "outerloop worker"]).status().unwrap().success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(cancelled, "no array task was seen to cancel");
+    assert_eq!(folder(&hurt), folder(&local), "cancelled or killed tasks changed the outputs");
+}
+
+#[test]
+fn bad_executor_settings_are_bad_input_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = scenario(tmp.path());
+    let out = tmp.path().join("run");
+    let expect_bad = |extra: &[&str], path: Option<&str>, needle: &str| {
+        let mut cmd = bin();
+        cmd.args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]).args(extra);
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(needle) && stderr.contains("hint:"), "{extra:?}: {stderr}");
+        assert!(!out.exists(), "{extra:?} created the run folder");
+    };
+    // No Slurm client on PATH.
+    expect_bad(&["--executor", "slurm"], Some("/nonexistent"), "sbatch");
+    // Slurm settings without the Slurm executor.
+    expect_bad(&["--partition", "debug"], None, "without --executor slurm");
+    if !slurm_available() {
+        return;
+    }
+    expect_bad(&["--executor", "slurm", "--partition", "no-such-partition"], None, "no partition");
+    expect_bad(&["--executor", "slurm", "--worker-binary", "/nonexistent/outerloop"], None, "does not start");
+}
