@@ -1,6 +1,6 @@
 //! Atomic file replacement: write a temporary file beside the target, fsync it, rename
 //! it over the target, fsync the directory. A crash leaves either the old file or the
-//! new one, never a torn mix (and at worst a stale `.NAME.tmp-PID` file, which
+//! new one, never a torn mix (and at worst a stale `.NAME.tmp-PID-HOST-N` file, which
 //! [`remove_stale_temps`] clears when the folder is next opened for writing).
 
 use std::fs::{self, File, OpenOptions};
@@ -16,7 +16,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         _ => Path::new("."),
     };
     let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), std::process::id()));
+    // Unique per write: several processes, on several machines sharing a file system
+    // (Slurm workers writing the trial cache), may replace the same file at once.
+    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), unique_suffix()));
     let result = (|| {
         step()?;
         let mut f = File::create(&tmp)?;
@@ -39,6 +41,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// `PID-HOST-N`: no two writers, in this process or another on any machine, share it.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(char::is_ascii_alphanumeric).take(32).collect();
+    format!("{}-{host}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Append `bytes` to `path` (created if missing) and fsync it.
 pub fn append_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     step()?;
@@ -58,7 +69,7 @@ pub fn truncate_synced(path: &Path, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-/// What marks a temporary file of [`write_atomic`]: `.NAME.tmp-PID`.
+/// What marks a temporary file of [`write_atomic`]: `.NAME.tmp-PID-HOST-N`.
 const TEMP_MARK: &str = ".tmp-";
 
 /// Remove the temporary files an interrupted [`write_atomic`] left in `dir`. Call it only
