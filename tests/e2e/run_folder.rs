@@ -49,6 +49,7 @@ fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
     let steps = crashpoint::disarm();
     let expected = folder(&clean);
     assert!(steps > 60, "only {steps} crash points in a six-tick run");
+    eprintln!("crashing at each of {steps} file-system steps");
     for step in 1..=steps {
         let dir = tmp.path().join(format!("crash{step}"));
         crashpoint::arm(step);
