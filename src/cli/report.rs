@@ -13,8 +13,20 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for internal failures.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// Exit code of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// A command stopped by Ctrl-C after saving its work; the message says how to go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// Render an error to standard error and return the exit code it deserves.
 pub fn exit_with(err: &anyhow::Error) -> ExitCode {
+    if let Some(Interrupted(message)) = err.downcast_ref::<Interrupted>() {
+        eprintln!("{message}");
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
     eprint!("{}", render(err));
     match input_error(err) {
         Some(_) => ExitCode::from(EXIT_BAD_INPUT),

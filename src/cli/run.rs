@@ -2,6 +2,8 @@
 //! progress bar, then print the summary.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Args;
@@ -35,6 +37,10 @@ pub struct RunArgs {
     /// Where episode batches run.
     #[command(flatten)]
     pub executor: super::executor::ExecutorArgs,
+    /// Replace a run already in the output folder (its files are deleted first; other
+    /// files there are kept), e.g. a damaged one or one of another scenario.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many ticks (the run stays resumable), for testing.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
@@ -64,6 +70,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = load_with_overrides(&args)?;
     let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
     args.executor.install(&dir)?;
+    if args.force {
+        crate::store::run_dir::remove_run(&dir)?;
+    }
     let run = Run::start(scenario, Some(dir))?;
     drive(run, args.stop_after)
 }
@@ -102,6 +111,21 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     drive(run, None)
 }
 
+/// A flag Ctrl-C sets: the run stops after the tick under way is saved. A second
+/// Ctrl-C ends the process at once (the folder resumes from the last saved tick).
+fn on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    // Fails only if a handler is already set (a second run in this process): keep it.
+    let _ = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(super::report::EXIT_INTERRUPTED));
+        }
+        eprintln!("\nCtrl-C: finishing the current tick (Ctrl-C again to stop at once)");
+    });
+    flag
+}
+
 fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
     let total = run.scenario().ticks as u64;
@@ -111,6 +135,7 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(run.sim().ticks_done() as u64);
+    let interrupted = on_ctrl_c();
     let mut steps = 0;
     while !run.finished() {
         if stop_after.is_some_and(|n| steps >= n) {
@@ -123,6 +148,16 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
         bar.inc(1);
         if let Some(r) = row {
             bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
+        }
+        if interrupted.load(Ordering::SeqCst) && !run.finished() {
+            bar.abandon();
+            return Err(super::report::Interrupted(format!(
+                "interrupted: tick {} of {} is saved; resume with `outerloop resume {}`",
+                run.sim().ticks_done(),
+                run.scenario().ticks,
+                run.dir().display()
+            ))
+            .into());
         }
     }
     bar.finish_and_clear();

@@ -56,7 +56,7 @@ pub fn encode(events: &[Event], after: LogMark) -> Result<(Vec<u8>, LogMark), se
 /// interrupted before its checkpoint) are ignored.
 pub fn read(path: &Path, upto: LogMark) -> Result<Vec<Event>, InputError> {
     let damaged = "the event log was edited or damaged after it was written; restore the run folder from a backup, \
-                   or start the run again in a new folder";
+                   or start the run again (`outerloop run SCENARIO --out DIR --force`)";
     let meta = std::fs::metadata(path).map_err(|e| {
         let message = if e.kind() == std::io::ErrorKind::NotFound {
             "the event log is missing".to_string()

@@ -142,12 +142,23 @@ impl Run {
         let dir = out.unwrap_or_else(|| scenario.out.clone());
         let holds_run = |dir: &Path| dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists();
         let refuse = |dir: &Path| -> RunError {
-            InputError::file(
-                dir,
-                "this folder already holds a run",
-                format!("resume it with `outerloop resume {}`, or choose another folder with --out", dir.display()),
-            )
-            .into()
+            let same = fs::read_to_string(dir.join(files::SCENARIO)).is_ok_and(|t| t == scenario.text);
+            let (message, hint) = if same {
+                (
+                    "this folder already holds a run of this scenario",
+                    format!(
+                        "resume it with `outerloop resume {}`, replace it with --force, or choose another folder with --out",
+                        dir.display()
+                    ),
+                )
+            } else {
+                (
+                    "this folder holds a run of another scenario",
+                    "choose another folder with --out, or replace that run with --force (its files are deleted)"
+                        .to_string(),
+                )
+            };
+            InputError::file(dir, message, hint).into()
         };
         if holds_run(&dir) {
             return Err(refuse(&dir));
@@ -348,6 +359,45 @@ impl Run {
     }
 }
 
+/// Delete the run in `dir` (what `run --force` does before starting): every file a run
+/// writes, its batch folder and stale temporary files, under the folder's lock; other
+/// files (an `analysis/` report, notes) are kept. A folder that does not exist is fine.
+pub fn remove_run(dir: &Path) -> Result<(), RunError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(
+            InputError::file(dir, "is a file, not a folder", "choose a folder for the output (--out DIR)").into()
+        );
+    }
+    let _lock = FolderLock::acquire(dir)?;
+    let names = [
+        files::SCENARIO,
+        files::GENOME_BASE,
+        files::CHECKPOINT,
+        files::EVENTS,
+        files::METRICS,
+        files::ANCESTRY,
+        files::LESSONS,
+        files::SUMMARY,
+    ];
+    for name in names {
+        let path = dir.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => continue,
+        }
+        .map_err(io_ctx(format!("removing {name}")))?;
+    }
+    let batches = dir.join("batches");
+    if batches.is_dir() {
+        fs::remove_dir_all(&batches).map_err(io_ctx("removing batches"))?;
+    }
+    remove_stale_temps(dir).map_err(io_ctx("removing stale temporary files"))
+}
+
 /// Replace `dir/name` atomically; a folder in its place is bad input, not an I/O failure.
 fn write_output(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RunError> {
     let path = dir.join(name);
@@ -382,7 +432,7 @@ fn checkpoint_error(path: &Path, e: SnapshotError) -> RunError {
             "scenario.toml in the run folder was edited after the run started; restore it or start a new run"
         }
         SnapshotError::Version { .. } => "resume it with the outerloop version that wrote it, or start a new run",
-        _ => "the checkpoint is damaged; start the run again",
+        _ => "the checkpoint is damaged; start the run again with `outerloop run SCENARIO --out DIR --force`",
     };
     InputError::file(path, e.to_string(), hint).into()
 }

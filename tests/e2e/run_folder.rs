@@ -24,7 +24,11 @@ fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .map(|e| {
+            let bytes =
+                if e.file_type().unwrap().is_dir() { b"<folder>".to_vec() } else { fs::read(e.path()).unwrap() };
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
         .collect()
 }
 
@@ -237,4 +241,81 @@ fn a_closed_output_pipe_ends_every_command_quietly() {
         assert!(status == "0" || status == "141", "{cmd}: exit {status}: {stderr}");
         assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
     }
+}
+
+/// A smoke run long enough for a signal to land mid-run.
+fn long_smoke(dir: &Path) -> PathBuf {
+    let text =
+        fs::read_to_string(smoke()).unwrap().replace("ticks = 6", "ticks = 60").replace("budget = 40", "budget = 200");
+    let path = dir.join("long.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn ctrl_c_saves_the_tick_says_how_to_resume_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = long_smoke(tmp.path());
+    let clean = tmp.path().join("clean");
+    let out = bin().args(["run", scenario.to_str().unwrap(), "--out", clean.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tmp.path().join("interrupted");
+    let child = bin()
+        .args(["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // SIGINT once the run has saved a few ticks (a row per tick in metrics.csv).
+    let started = std::time::Instant::now();
+    while fs::read_to_string(dir.join("metrics.csv")).map(|m| m.lines().count()).unwrap_or(0) < 4 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "the run made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        // The signal landed in the last tick: nothing to resume, and the run is whole.
+        assert_eq!(folder(&dir), folder(&clean));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("is saved; resume with `outerloop resume"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.join("summary.txt").exists(), "the interrupted run did not stop");
+    let out = bin().args(["resume", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(folder(&dir), folder(&clean), "an interrupted and resumed run differs");
+}
+
+#[test]
+fn force_replaces_a_damaged_or_foreign_run_and_keeps_other_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    finished_smoke(&clean);
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    // A damaged checkpoint: resume says to start again with --force.
+    fs::write(dir.join("checkpoint.bin"), b"OUTERLOOP-CKPT\0\0garbage").unwrap();
+    let err = bad_input(&["resume", d]);
+    assert!(err.contains("--force"), "{err}");
+    // Another scenario into the folder: named as such.
+    let other = tmp.path().join("other.toml");
+    fs::write(&other, fs::read_to_string(smoke()).unwrap().replace("seed = 7", "seed = 8")).unwrap();
+    let err = bad_input(&["run", other.to_str().unwrap(), "--out", d]);
+    assert!(err.contains("another scenario") && err.contains("--force"), "{err}");
+    // --force deletes the run's files, keeps the rest, and starts afresh.
+    fs::create_dir_all(dir.join("analysis")).unwrap();
+    fs::write(dir.join("analysis/notes.txt"), "mine").unwrap();
+    fs::write(dir.join(".events.jsonl.tmp-1-x-0"), "stale").unwrap();
+    let out = bin().args(["run", smoke().to_str().unwrap(), "--out", d, "--force"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read_to_string(dir.join("analysis/notes.txt")).unwrap(), "mine");
+    let mut got = folder(&dir);
+    got.remove("analysis");
+    assert_eq!(got, folder(&clean));
 }
