@@ -108,8 +108,8 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             }
         }
         MechCommand::Fmt { file, write } => {
-            let (g, _) = load_genome(&file, &limits)?;
-            let text = syntax::print(&g);
+            let (g, source) = load_genome(&file, &limits)?;
+            let text = syntax::print_with_comments(&g, &source);
             if write {
                 if file.starts_with("lib:") {
                     return Err(

@@ -9,7 +9,8 @@
 //!
 //! Hooks a file leaves out get their defaults; the printer always writes every hook
 //! (and `state` when non-empty), so `parse(print(g)) == g` and `print(parse(s))` is
-//! canonical. Comments are not part of the genome and are not kept.
+//! canonical. Comments are not part of the genome; [`print_with_comments`] (what `mech
+//! fmt` writes) keeps them beside the hooks they belong to.
 
 use std::fmt::Write as _;
 
@@ -493,31 +494,117 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Print a genome in canonical form (one hook per line, every hook present).
 pub fn print(genome: &Genome) -> String {
     let mut out = format!("(mechanism {}", genome.name);
-    if !genome.state.is_empty() {
-        out.push_str("\n  (state");
-        for v in &genome.state {
-            let _ = write!(out, " ({} {})", v.name, fmt_num(v.init));
-        }
-        out.push(')');
+    for (_, line) in hook_lines(genome) {
+        out.push_str("\n  ");
+        out.push_str(&line);
     }
-    let _ = write!(out, "\n  (init {} {})", genome.init_count, print_expr(&genome.init));
+    out.push_str(")\n");
+    out
+}
+
+/// The canonical hook forms in order, each with its keyword.
+fn hook_lines(genome: &Genome) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if !genome.state.is_empty() {
+        let mut line = String::from("(state");
+        for v in &genome.state {
+            let _ = write!(line, " ({} {})", v.name, fmt_num(v.init));
+        }
+        line.push(')');
+        lines.push(("state", line));
+    }
+    lines.push(("init", format!("(init {} {})", genome.init_count, print_expr(&genome.init))));
     for (hook, e) in
         [(Hook::Propose, &genome.propose), (Hook::Filter, &genome.filter), (Hook::Fidelity, &genome.fidelity)]
     {
-        let _ = write!(out, "\n  ({} {})", hook.name(), print_expr(e));
+        lines.push((hook.name(), format!("({} {})", hook.name(), print_expr(e))));
     }
-    out.push_str("\n  (update");
+    let mut update = String::from("(update");
     for e in &genome.update {
-        out.push(' ');
-        out.push_str(&print_expr(e));
+        update.push(' ');
+        update.push_str(&print_expr(e));
     }
-    out.push(')');
+    update.push(')');
+    lines.push(("update", update));
     // The default rule is not printed, so genomes without the clause keep their text
     // and structural hash.
     if genome.recommend != Recommend::Best {
-        let _ = write!(out, "\n  (recommend {})", genome.recommend.name());
+        lines.push(("recommend", format!("(recommend {})", genome.recommend.name())));
+    }
+    lines
+}
+
+/// Print `genome`, parsed from `source`, in canonical form keeping the source's `;`
+/// comments (what `mech fmt` writes): comments before the mechanism stay on top, a
+/// comment inside or before a hook goes on its own line above that hook's canonical
+/// line, and comments after the last hook follow the form. Formatting the result again
+/// gives the same text.
+pub fn print_with_comments(genome: &Genome, source: &str) -> String {
+    let mut diags = Vec::new();
+    let sexps = read_all(source, &mut diags);
+    let comments = comments_of(source);
+    let Some(Sexp::List(items, form)) = sexps.first() else { return print(genome) };
+    // Hook forms in source order: (keyword, end offset).
+    let hooks: Vec<(&str, usize)> = items
+        .iter()
+        .filter_map(|item| match item {
+            Sexp::List(parts, span) => match parts.first() {
+                Some(Sexp::Atom(word, _)) => Some((word.as_str(), span.end)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let lines = hook_lines(genome);
+    let mut header = Vec::new();
+    let mut trailer = Vec::new();
+    let mut before: Vec<Vec<&str>> = vec![Vec::new(); lines.len()];
+    for (at, text) in comments {
+        if at < form.start {
+            header.push(text);
+            continue;
+        }
+        // The hook the comment belongs to: the first whose form ends after it.
+        let owner = hooks.iter().find(|(_, end)| *end > at).map(|(word, _)| *word);
+        match owner.and_then(|w| lines.iter().position(|(k, _)| *k == w)) {
+            Some(i) => before[i].push(text),
+            // After the last hook, or in a hook the canonical form leaves out
+            // (`(recommend best)`): after the form.
+            None => trailer.push(text),
+        }
+    }
+    let mut out = String::new();
+    for c in header {
+        out.push_str(c);
+        out.push('\n');
+    }
+    let _ = write!(out, "(mechanism {}", genome.name);
+    for ((_, line), comments) in lines.iter().zip(&before) {
+        for c in comments {
+            out.push_str("\n  ");
+            out.push_str(c);
+        }
+        out.push_str("\n  ");
+        out.push_str(line);
     }
     out.push_str(")\n");
+    for c in trailer {
+        out.push_str(c);
+        out.push('\n');
+    }
+    out
+}
+
+/// Every `;` comment of `text` with its offset, trailing whitespace removed.
+fn comments_of(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(at) = text[i..].find(';') {
+        let start = i + at;
+        let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+        out.push((start, text[start..end].trim_end()));
+        i = end;
+    }
     out
 }
 
@@ -556,6 +643,24 @@ fn write_expr(e: &Expr, out: &mut String) {
 /// Shortest text that parses back to exactly `v`.
 pub fn fmt_num(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:?}") }
+}
+
+#[cfg(test)]
+mod comment_tests {
+    use super::*;
+
+    #[test]
+    fn fmt_keeps_every_comment_and_is_idempotent() {
+        let text = "; A header.\n;; Two lines.\n(mechanism m ; after the name\n  (propose (perturb (best 1) ; inside\n     1 0.1))\n  ; before update\n  (update))\n; the end\n";
+        let g = parse(text).genome.unwrap();
+        let once = print_with_comments(&g, text);
+        for c in ["; A header.", ";; Two lines.", "; after the name", "; inside", "; before update", "; the end"] {
+            assert!(once.contains(c), "{c} lost:\n{once}");
+        }
+        let again = print_with_comments(&parse(&once).genome.unwrap(), &once);
+        assert_eq!(again, once);
+        assert_eq!(print(&parse(&once).genome.unwrap()), print(&g), "comments change nothing else");
+    }
 }
 
 #[cfg(test)]

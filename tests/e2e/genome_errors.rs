@@ -495,10 +495,10 @@ fn every_library_mechanism_checks() {
 #[test]
 fn fmt_write_rewrites_atomically_to_canonical_form() {
     let dir = tempfile::tempdir().unwrap();
-    let messy = "; a comment that formatting drops\n(mechanism  es (state (sigma 0.20))\n   (update (set sigma (* (get sigma) 0.9)))\n (propose (perturb (best 1)   (dims) (get sigma))))\n";
+    let messy = "; a comment that formatting keeps\n(mechanism  es (state (sigma 0.20))\n   (update (set sigma (* (get sigma) 0.9)))\n (propose (perturb (best 1)   (dims) (get sigma))))\n";
     let path = write_file(dir.path(), "es.mech", messy.as_bytes());
     let p = path.display().to_string();
-    let canonical = print(&parse(messy).genome.unwrap());
+    let canonical = format!("; a comment that formatting keeps\n{}", print(&parse(messy).genome.unwrap()));
 
     let shown = run(&["mech", "fmt", &p]);
     assert!(shown.status.success(), "{}", stderr(&shown));
@@ -510,7 +510,12 @@ fn fmt_write_rewrites_atomically_to_canonical_form() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("formatted"));
     let written = std::fs::read_to_string(&path).unwrap();
     assert_eq!(written, canonical);
-    assert!(written.starts_with("(mechanism es\n  (state (sigma 0.2))\n  (init 0 (uniform))\n  (propose"), "{written}");
+    assert!(
+        written.starts_with(
+            "; a comment that formatting keeps\n(mechanism es\n  (state (sigma 0.2))\n  (init 0 (uniform))\n  (propose"
+        ),
+        "{written}"
+    );
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["es.mech".to_string()], "no temporary file is left behind");
@@ -560,4 +565,26 @@ fn run_of_a_valid_file_succeeds() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("task probe") && text.contains("live genes"), "{text}");
+}
+
+#[test]
+fn fmt_write_keeps_comments() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "; Why this mechanism exists.\n(mechanism m\n  ; the step size\n  (state (s 0.2))\n  (propose   (perturb (best 1) 1 (get s))) ; one coordinate at a time\n)\n";
+    let path = write_file(dir.path(), "commented.mech", text.as_bytes());
+    let out = Command::new(env!("CARGO_BIN_EXE_outerloop"))
+        .args(["mech", "fmt", "--write", path.to_str().unwrap()])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let formatted = std::fs::read_to_string(&path).expect("readable");
+    for c in ["; Why this mechanism exists.", "; the step size", "; one coordinate at a time"] {
+        assert!(formatted.contains(c), "`{c}` lost:\n{formatted}");
+    }
+    assert!(formatted.contains("  (propose (perturb (best 1) 1 (get s)))"), "{formatted}");
+    let again = Command::new(env!("CARGO_BIN_EXE_outerloop"))
+        .args(["mech", "fmt", path.to_str().unwrap()])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), formatted, "fmt is idempotent");
 }
