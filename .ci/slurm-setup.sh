@@ -14,13 +14,22 @@ LOG=/tmp/slurm-setup-apt.log
 NODE=$(hostname -s)
 CPUS=$(nproc)
 
-running() { pgrep -x "$1" >/dev/null; }
-node_state() { sinfo -h -o %t 2>/dev/null | head -n1 || true; }
+running() { pgrep -x "$1" >/dev/null 2>&1; }
+# timeout: sinfo retries for a long time while slurmctld is not answering yet.
+node_state() { timeout 5 sinfo -h -o %t 2>/dev/null | head -n1 || true; }
 # "Up" = responding and usable; mix/alloc/comp just mean jobs are running.
 node_up() { case "$(node_state)" in idle|mix|alloc|comp) return 0 ;; *) return 1 ;; esac; }
 ready() { running munged && running slurmctld && running slurmd && node_up; }
 report() {
   echo "slurm ready: $(sinfo -V | awk '{print $2}') node $NODE cpus $(sinfo -h -o %c | head -n1)"
+}
+
+fail() {
+  echo "slurm-setup: $*" >&2
+  for f in /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log; do
+    echo "==== $f" >&2; tail -n 40 "$f" >&2 || true
+  done
+  exit 1
 }
 
 install_pkgs() {
@@ -32,13 +41,14 @@ install_pkgs() {
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get update -q >"$LOG" 2>&1 || true   # a broken third-party repo is not fatal
-  if ! apt-get install -y -q --no-install-recommends slurm-wlm munge >>"$LOG" 2>&1; then
+  if ! apt-get install -y -q --no-install-recommends slurm-wlm munge procps >>"$LOG" 2>&1; then
     cat "$LOG" >&2; echo "slurm-setup: apt-get install failed" >&2; exit 1
   fi
 }
 
 setup() {
-  for b in slurmctld slurmd munged sinfo; do command -v $b >/dev/null || { install_pkgs; break; }; done
+  # procps: pgrep, which minimal Debian images lack.
+  for b in slurmctld slurmd munged sinfo pgrep; do command -v $b >/dev/null || { install_pkgs; break; }; done
 
   # Munge: key (munge's postinst usually made one already), socket dir (no
   # systemd-tmpfiles in a container), daemon as the munge user.
@@ -77,23 +87,19 @@ PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
 
   # No systemd: start the daemons directly (each daemonizes itself).
-  running slurmctld || slurmctld
-  running slurmd || slurmd
+  running slurmctld || slurmctld || fail "slurmctld did not start"
+  running slurmd || slurmd || fail "slurmd did not start"
 
   # Wait for the node to register; resume it if an earlier run left it down.
-  for _ in $(seq 60); do
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do
     node_up && return 0
     case "$(node_state)" in
       down|drain|drng) scontrol update NodeName="$NODE" State=RESUME 2>/dev/null || true ;;
     esac
     sleep 1
   done
-  echo "slurm-setup: node not up after 60 s (state: '$(node_state)')" >&2
-  sinfo -R >&2 || true
-  for f in /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log; do
-    echo "==== $f" >&2; tail -n 50 "$f" >&2 || true
-  done
-  exit 1
+  fail "node not up after 60 s (state: '$(node_state)')"
 }
 
 check() {
@@ -102,8 +108,8 @@ check() {
   # shellcheck disable=SC2016  # $SLURM_ARRAY_TASK_ID expands inside the job
   id=$(sbatch --parsable --array=0-3 --output=/dev/null \
          --wrap 'echo $SLURM_ARRAY_TASK_ID > /tmp/slurm-check-$SLURM_ARRAY_TASK_ID')
-  for _ in $(seq 60); do
-    [ -z "$(squeue -h -j "$id" 2>/dev/null)" ] && break
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ] && [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
     sleep 1
   done
   if [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; then

@@ -113,7 +113,7 @@ pub fn attribution(events: &[Event]) -> Attribution {
                 verified.insert(*id, *v);
             }
             Event::Born { id, parents, agent, operator, .. } => {
-                let agent = format!("{agent:?}").to_lowercase();
+                let agent = agent.name().to_string();
                 made.insert(*id, (agent, operator_family(operator).to_string(), parents.first().copied()));
             }
             _ => {}

@@ -48,7 +48,7 @@ pub fn lineage(ancestry: &Ancestry, champion: u64) -> ChampionLineage {
         path.push(Step {
             id,
             tick: node.map_or(0, |n| n.tick),
-            agent: edge.as_ref().map_or("seed".into(), |e| format!("{:?}", e.agent).to_lowercase()),
+            agent: edge.as_ref().map_or("seed".into(), |e| e.agent.name().to_string()),
             operator: edge.as_ref().map_or("seed".into(), |e| e.operator.clone()),
             diagnosis: edge.and_then(|e| e.diagnosis),
             fitness,

@@ -1,12 +1,18 @@
-//! Exports of a run for other tools: GraphML (networkx, Gephi), JSON and CSV tables
-//! (pandas), DOT (Graphviz). Everything is rebuilt from the event log.
+//! Exports of a run for other tools: GraphML (networkx, Gephi), node-link JSON
+//! (networkx), CSV and JSON tables (pandas), DOT (Graphviz). Everything is rebuilt from
+//! the event log, and every format agrees: mechanisms are identified by their integer
+//! id, edges by their integer key (their position in the graph, so parallel edges, a
+//! child with the same parent twice, stay distinct everywhere), agents are spelled as in
+//! the log (`proposer`), and an operator's parameter sits in its own field
+//! (`crossover(d=0.83)` is operator `crossover`, parameter `d=0.83`).
 
 use std::fmt::Write as _;
 
+use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde_json::{Value, json};
 
-use super::{Ancestry, MechNode};
+use super::{Ancestry, Edge, MechNode};
 use crate::sim::events::Event;
 
 /// Escape text for XML attribute and element content.
@@ -14,42 +20,90 @@ fn xml(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Quote a CSV field (RFC 4180).
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+/// An operator name and its parameter: `crossover(d=0.83)` is `("crossover", "d=0.83")`,
+/// `prune-dead` is `("prune-dead", "")`.
+pub fn split_operator(operator: &str) -> (&str, &str) {
+    match operator.split_once('(') {
+        Some((name, rest)) => (name, rest.strip_suffix(')').unwrap_or(rest)),
+        None => (operator, ""),
+    }
 }
 
-fn opt(x: Option<f64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
+/// Everything the exports say about one mechanism.
+struct NodeRow<'a> {
+    node: &'a MechNode,
+    /// The genome's name (`(mechanism NAME ...)`).
+    label: String,
+    /// `alive` or `retired`.
+    status: &'static str,
+    /// Verified fitness when there is one, else the claim.
+    fitness: Option<f64>,
 }
 
-/// The ancestry graph as GraphML: one node per mechanism, one edge per parent link.
+fn node_row(m: &MechNode) -> NodeRow<'_> {
+    let label = m.genome.trim_start().strip_prefix("(mechanism").unwrap_or("").split_whitespace().next().unwrap_or("");
+    NodeRow {
+        node: m,
+        label: label.trim_end_matches(')').to_string(),
+        status: if m.retired.is_some() { "retired" } else { "alive" },
+        fitness: m.verified.or(m.claimed),
+    }
+}
+
+/// The kind of every ancestry node (models join them in the model-swarm lineage).
+const NODE_KIND: &str = "mechanism";
+
+/// The edges in key order with their endpoints' mechanism ids.
+fn edges(a: &Ancestry) -> Vec<(usize, u64, u64, &Edge)> {
+    a.graph
+        .edge_references()
+        .enumerate()
+        .map(|(key, e)| (key, a.graph[e.source()].id, a.graph[e.target()].id, e.weight()))
+        .collect()
+}
+
+fn nodes(a: &Ancestry) -> impl Iterator<Item = NodeRow<'_>> {
+    a.graph.node_indices().map(move |n: NodeIndex| node_row(&a.graph[n]))
+}
+
+/// The ancestry graph as GraphML: one node per mechanism (id = mechanism id), one edge
+/// per parent link (id = edge key).
 pub fn graphml(a: &Ancestry) -> String {
     let mut s = String::from(concat!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
         "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\">\n",
+        "  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>\n",
+        "  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n",
+        "  <key id=\"status\" for=\"node\" attr.name=\"status\" attr.type=\"string\"/>\n",
+        "  <key id=\"fitness\" for=\"node\" attr.name=\"fitness\" attr.type=\"double\"/>\n",
         "  <key id=\"tick\" for=\"node\" attr.name=\"tick\" attr.type=\"int\"/>\n",
         "  <key id=\"hash\" for=\"node\" attr.name=\"hash\" attr.type=\"string\"/>\n",
         "  <key id=\"claimed\" for=\"node\" attr.name=\"claimed\" attr.type=\"double\"/>\n",
         "  <key id=\"verified\" for=\"node\" attr.name=\"verified\" attr.type=\"double\"/>\n",
         "  <key id=\"retired\" for=\"node\" attr.name=\"retired\" attr.type=\"int\"/>\n",
         "  <key id=\"genome\" for=\"node\" attr.name=\"genome\" attr.type=\"string\"/>\n",
-        "  <key id=\"kind\" for=\"edge\" attr.name=\"kind\" attr.type=\"string\"/>\n",
+        "  <key id=\"ekind\" for=\"edge\" attr.name=\"kind\" attr.type=\"string\"/>\n",
         "  <key id=\"agent\" for=\"edge\" attr.name=\"agent\" attr.type=\"string\"/>\n",
         "  <key id=\"operator\" for=\"edge\" attr.name=\"operator\" attr.type=\"string\"/>\n",
+        "  <key id=\"param\" for=\"edge\" attr.name=\"operator_param\" attr.type=\"string\"/>\n",
         "  <key id=\"etick\" for=\"edge\" attr.name=\"tick\" attr.type=\"int\"/>\n",
         "  <key id=\"diagnosis\" for=\"edge\" attr.name=\"diagnosis\" attr.type=\"string\"/>\n",
+        "  <key id=\"rank\" for=\"edge\" attr.name=\"rank\" attr.type=\"int\"/>\n",
         "  <graph id=\"ancestry\" edgedefault=\"directed\">\n",
     ));
-    for n in a.graph.node_indices() {
-        let m = &a.graph[n];
+    for row in nodes(a) {
+        let m = row.node;
         let _ = write!(
             s,
-            "    <node id=\"m{}\"><data key=\"tick\">{}</data><data key=\"hash\">{}</data>",
+            "    <node id=\"{}\"><data key=\"label\">{}</data><data key=\"kind\">{NODE_KIND}</data><data key=\"status\">{}</data>",
             m.id,
-            m.tick,
-            xml(&m.hash)
+            xml(&row.label),
+            row.status
         );
+        if let Some(f) = row.fitness {
+            let _ = write!(s, "<data key=\"fitness\">{f}</data>");
+        }
+        let _ = write!(s, "<data key=\"tick\">{}</data><data key=\"hash\">{}</data>", m.tick, xml(&m.hash));
         if let Some(c) = m.claimed {
             let _ = write!(s, "<data key=\"claimed\">{c}</data>");
         }
@@ -61,128 +115,177 @@ pub fn graphml(a: &Ancestry) -> String {
         }
         let _ = writeln!(s, "<data key=\"genome\">{}</data></node>", xml(&m.genome));
     }
-    for (i, e) in a.graph.edge_references().enumerate() {
-        let w = e.weight();
+    for (key, source, target, w) in edges(a) {
+        let (operator, param) = split_operator(&w.operator);
         let _ = writeln!(
             s,
-            "    <edge id=\"e{i}\" source=\"m{}\" target=\"m{}\"><data key=\"kind\">{}</data><data key=\"agent\">{:?}</data><data key=\"operator\">{}</data><data key=\"etick\">{}</data><data key=\"diagnosis\">{}</data></edge>",
-            a.graph[e.source()].id,
-            a.graph[e.target()].id,
+            "    <edge id=\"{key}\" source=\"{source}\" target=\"{target}\"><data key=\"ekind\">{}</data><data key=\"agent\">{}</data><data key=\"operator\">{}</data><data key=\"param\">{}</data><data key=\"etick\">{}</data><data key=\"diagnosis\">{}</data><data key=\"rank\">{}</data></edge>",
             w.kind.as_str(),
-            w.agent,
-            xml(&w.operator),
+            w.agent.name(),
+            xml(operator),
+            xml(param),
             w.tick,
-            xml(w.diagnosis.as_deref().unwrap_or(""))
+            xml(w.diagnosis.as_deref().unwrap_or("")),
+            w.rank
         );
     }
     s.push_str("  </graph>\n</graphml>\n");
     s
 }
 
-/// How a mechanism was born, from its `Born` event.
-struct BirthRow {
-    id: u64,
+/// Write CSV records (the `csv` crate quotes as RFC 4180 says).
+fn csv_text(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(header);
+    for row in rows {
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn opt<T: ToString>(x: Option<T>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// How each mechanism was born, from its `Born` event: parents in order, agent,
+/// operator, diagnosis.
+struct Birth {
     parents: Vec<u64>,
-    agent: String,
+    agent: &'static str,
     operator: String,
     diagnosis: Option<String>,
 }
 
-/// Every birth in log order.
-fn births(events: &[Event]) -> Vec<BirthRow> {
+fn births(events: &[Event]) -> std::collections::BTreeMap<u64, Birth> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Born { id, parents, agent, operator, diagnosis, .. } => Some(BirthRow {
-                id: *id,
-                parents: parents.clone(),
-                agent: format!("{agent:?}").to_lowercase(),
-                operator: operator.clone(),
-                diagnosis: diagnosis.map(|d| d.as_str().to_string()),
-            }),
+            Event::Born { id, parents, agent, operator, diagnosis, .. } => Some((
+                *id,
+                Birth {
+                    parents: parents.clone(),
+                    agent: agent.name(),
+                    operator: operator.clone(),
+                    diagnosis: diagnosis.map(|d| d.as_str().to_string()),
+                },
+            )),
             _ => None,
         })
         .collect()
 }
 
-fn node_of(a: &Ancestry, id: u64) -> Option<&MechNode> {
-    a.index.get(&id).map(|&n| &a.graph[n])
+/// One row per mechanism (the graph's nodes): the fields every table export shares.
+fn mechanism_rows(a: &Ancestry, events: &[Event]) -> Vec<Value> {
+    let births = births(events);
+    nodes(a)
+        .map(|row| {
+            let m = row.node;
+            let birth = births.get(&m.id);
+            let (operator, param) = birth.map(|b| split_operator(&b.operator)).unwrap_or(("", ""));
+            json!({
+                "id": m.id, "label": row.label, "kind": NODE_KIND, "status": row.status, "tick": m.tick,
+                "parents": birth.map(|b| b.parents.clone()).unwrap_or_default(),
+                "agent": birth.map(|b| b.agent), "operator": operator, "operator_param": param,
+                "diagnosis": birth.and_then(|b| b.diagnosis.clone()),
+                "fitness": row.fitness, "claimed": m.claimed, "verified": m.verified, "retired": m.retired,
+                "hash": m.hash, "genome": m.genome,
+            })
+        })
+        .collect()
 }
 
-/// The mechanisms table as CSV, one row per mechanism ever born.
+const MECHANISM_COLUMNS: [&str; 16] = [
+    "id",
+    "label",
+    "kind",
+    "status",
+    "tick",
+    "parents",
+    "agent",
+    "operator",
+    "operator_param",
+    "diagnosis",
+    "fitness",
+    "claimed",
+    "verified",
+    "retired",
+    "hash",
+    "genome",
+];
+
+/// The mechanisms table as CSV, one row per mechanism ever born (parents space-separated).
 pub fn mechanisms_csv(a: &Ancestry, events: &[Event]) -> String {
-    let mut s = String::from("id,tick,parents,agent,operator,diagnosis,claimed,verified,retired,hash,genome\n");
-    for BirthRow { id, parents, agent, operator, diagnosis } in births(events) {
-        let Some(m) = node_of(a, id) else { continue };
-        let parents: Vec<String> = parents.iter().map(u64::to_string).collect();
-        let _ = writeln!(
-            s,
-            "{id},{},{},{agent},{},{},{},{},{},{},{}",
-            m.tick,
-            csv(&parents.join(" ")),
-            csv(&operator),
-            diagnosis.unwrap_or_default(),
-            opt(m.claimed),
-            opt(m.verified),
-            m.retired.map(|r| r.to_string()).unwrap_or_default(),
-            m.hash,
-            csv(m.genome.trim_end())
-        );
-    }
-    s
+    let cell = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.trim_end().to_string(),
+        Value::Array(xs) => xs.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    };
+    let rows = mechanism_rows(a, events).into_iter().map(|r| MECHANISM_COLUMNS.iter().map(|c| cell(&r[*c])).collect());
+    csv_text(&MECHANISM_COLUMNS, rows)
+}
+
+/// The ancestry edges as CSV, one row per edge in key order.
+pub fn edges_csv(a: &Ancestry) -> String {
+    let rows = edges(a).into_iter().map(|(key, source, target, w)| {
+        let (operator, param) = split_operator(&w.operator);
+        vec![
+            key.to_string(),
+            source.to_string(),
+            target.to_string(),
+            w.kind.as_str().to_string(),
+            w.agent.name().to_string(),
+            operator.to_string(),
+            param.to_string(),
+            w.tick.to_string(),
+            opt(w.diagnosis.clone()),
+            w.rank.to_string(),
+        ]
+    });
+    csv_text(
+        &["key", "source", "target", "kind", "agent", "operator", "operator_param", "tick", "diagnosis", "rank"],
+        rows,
+    )
 }
 
 /// The events table as CSV: tick, event kind, mechanism id (when there is one) and
 /// the whole event as JSON.
 pub fn events_csv(events: &[Event]) -> String {
-    let mut s = String::from("tick,event,id,json\n");
-    for e in events {
+    let rows = events.iter().map(|e| {
         let v = serde_json::to_value(e).unwrap_or(Value::Null);
         let kind = v.get("event").and_then(Value::as_str).unwrap_or("").to_string();
         let id = v.get("id").or_else(|| v.get("parent")).map(|x| x.to_string()).unwrap_or_default();
-        let _ = writeln!(s, "{},{kind},{id},{}", e.tick(), csv(&v.to_string()));
-    }
-    s
+        vec![e.tick().to_string(), kind, id, v.to_string()]
+    });
+    csv_text(&["tick", "event", "id", "json"], rows)
 }
 
-/// The mechanisms table as JSON (an array of objects).
+/// The mechanisms table as JSON (an array of objects, the CSV's columns).
 pub fn mechanisms_json(a: &Ancestry, events: &[Event]) -> String {
-    let rows: Vec<Value> = births(events)
-        .into_iter()
-        .filter_map(|BirthRow { id, parents, agent, operator, diagnosis }| {
-            let m = node_of(a, id)?;
-            Some(json!({
-                "id": id, "tick": m.tick, "parents": parents, "agent": agent, "operator": operator,
-                "diagnosis": diagnosis, "claimed": m.claimed, "verified": m.verified, "retired": m.retired,
-                "hash": m.hash, "genome": m.genome,
-            }))
-        })
-        .collect();
-    serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+    serde_json::to_string_pretty(&mechanism_rows(a, events)).unwrap_or_default() + "\n"
 }
 
-/// The ancestry graph as node-link JSON (the layout networkx's `node_link_graph` reads).
+/// The ancestry graph as node-link JSON (networkx's `node_link_graph`): a multigraph,
+/// each link with its `key`, so parallel edges survive the round trip.
 pub fn ancestry_json(a: &Ancestry) -> String {
-    let nodes: Vec<Value> = a
-        .graph
-        .node_indices()
-        .map(|n| {
-            let m = &a.graph[n];
-            json!({"id": m.id, "tick": m.tick, "hash": m.hash, "claimed": m.claimed, "verified": m.verified, "retired": m.retired})
+    let nodes: Vec<Value> = nodes(a)
+        .map(|row| {
+            let m = row.node;
+            json!({"id": m.id, "label": row.label, "kind": NODE_KIND, "status": row.status, "fitness": row.fitness,
+                   "tick": m.tick, "hash": m.hash, "claimed": m.claimed, "verified": m.verified, "retired": m.retired})
         })
         .collect();
-    let links: Vec<Value> = a
-        .graph
-        .edge_references()
-        .map(|e| {
-            let w = e.weight();
+    let links: Vec<Value> = edges(a)
+        .into_iter()
+        .map(|(key, source, target, w)| {
+            let (operator, param) = split_operator(&w.operator);
             json!({
-                "source": a.graph[e.source()].id, "target": a.graph[e.target()].id, "kind": w.kind.as_str(),
-                "agent": format!("{:?}", w.agent).to_lowercase(), "operator": w.operator, "tick": w.tick, "diagnosis": w.diagnosis,
+                "key": key, "source": source, "target": target, "kind": w.kind.as_str(), "agent": w.agent.name(),
+                "operator": operator, "operator_param": param, "tick": w.tick, "diagnosis": w.diagnosis, "rank": w.rank,
             })
         })
         .collect();
-    let graph = json!({"directed": true, "multigraph": false, "graph": {}, "nodes": nodes, "links": links});
+    let graph = json!({"directed": true, "multigraph": true, "graph": {}, "nodes": nodes, "links": links});
     serde_json::to_string_pretty(&graph).unwrap_or_default() + "\n"
 }
 
@@ -191,10 +294,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv("a"), "a");
-        assert_eq!(csv("a,b"), "\"a,b\"");
-        assert_eq!(csv("say \"x\""), "\"say \"\"x\"\"\"");
+    fn operators_split_from_their_parameters() {
+        assert_eq!(split_operator("crossover(d=0.83)"), ("crossover", "d=0.83"));
+        assert_eq!(split_operator("prune-dead"), ("prune-dead", ""));
         assert_eq!(xml("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
     }
 }

@@ -12,7 +12,7 @@ use crate::store::run_dir::Run;
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// mechanisms.csv and events.csv.
+    /// mechanisms.csv, events.csv and ancestry-edges.csv.
     Csv,
     /// mechanisms.json, events.json and ancestry.json (node-link).
     Json,
@@ -46,6 +46,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         Format::Csv => vec![
             ("mechanisms.csv", export::mechanisms_csv(&ancestry, &events)),
             ("events.csv", export::events_csv(&events)),
+            ("ancestry-edges.csv", export::edges_csv(&ancestry)),
         ],
         Format::Json => vec![
             ("mechanisms.json", export::mechanisms_json(&ancestry, &events)),

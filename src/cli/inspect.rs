@@ -44,9 +44,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         for (id, edge) in ancestry.first_parent_path(c.id) {
             match edge {
                 Some(e) => println!(
-                    "  #{id} <- {} by {:?} at tick {} ({})",
+                    "  #{id} <- {} by {} at tick {} ({})",
                     e.operator,
-                    e.agent,
+                    e.agent.name(),
                     e.tick,
                     e.diagnosis.unwrap_or_default()
                 ),

@@ -89,6 +89,18 @@ pub enum AgentKind {
     Verifier,
 }
 
+impl AgentKind {
+    /// The one spelling every report and export uses (as in the event log).
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Seed => "seed",
+            AgentKind::Proposer => "proposer",
+            AgentKind::Recombiner => "recombiner",
+            AgentKind::Verifier => "verifier",
+        }
+    }
+}
+
 /// Who made a mechanism, from what, how, and why.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct Lineage {

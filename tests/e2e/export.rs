@@ -70,4 +70,65 @@ fn exports_agree_with_the_event_log() {
     assert_eq!(reader_rows, events.len() + 1);
     let dot = fs::read_to_string(run.join("export/ancestry.dot")).unwrap();
     assert_eq!(dot.matches(" -> ").count(), ancestry.graph.edge_count());
+
+    // Every format names the same nodes and edges with the same ids.
+    let mut graphml_nodes = std::collections::BTreeSet::new();
+    let mut graphml_edges = Vec::new();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Xml::Start(e) | Xml::Empty(e) if e.name().as_ref() == "node" => {
+                let id = e.try_get_attribute("id").unwrap().unwrap().value.to_string();
+                graphml_nodes.insert(id.parse::<u64>().expect("integer node ids"));
+            }
+            Xml::Start(e) | Xml::Empty(e) if e.name().as_ref() == "edge" => {
+                let attr = |k: &str| e.try_get_attribute(k).unwrap().unwrap().value.to_string();
+                graphml_edges.push((
+                    attr("id").parse::<u64>().unwrap(),
+                    attr("source").parse::<u64>().unwrap(),
+                    attr("target").parse::<u64>().unwrap(),
+                ));
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    let json_nodes: std::collections::BTreeSet<u64> =
+        graph["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_u64().unwrap()).collect();
+    let json_edges: Vec<(u64, u64, u64)> = graph["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["key"].as_u64().unwrap(), l["source"].as_u64().unwrap(), l["target"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(graph["multigraph"], true, "parallel edges must survive networkx");
+    let out = bin().args(["export", run.to_str().unwrap(), "--format", "csv"]).output().unwrap();
+    assert!(out.status.success());
+    let mut table = csv::Reader::from_path(run.join("export/mechanisms.csv")).unwrap();
+    let headers = table.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id_col, agent_col, op_col) = (column("id"), column("agent"), column("operator"));
+    let mut csv_nodes = std::collections::BTreeSet::new();
+    for r in table.records() {
+        let r = r.unwrap();
+        csv_nodes.insert(r[id_col].parse::<u64>().unwrap());
+        assert!(["seed", "proposer", "recombiner", "verifier"].contains(&&r[agent_col]), "{:?}", &r[agent_col]);
+        assert!(!r[op_col].contains('('), "operator with its parameter: {}", &r[op_col]);
+    }
+    let csv_edges: Vec<(u64, u64, u64)> = csv::Reader::from_path(run.join("export/ancestry-edges.csv"))
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].parse().unwrap(), r[1].parse().unwrap(), r[2].parse().unwrap())
+        })
+        .collect();
+    let table_ids: std::collections::BTreeSet<u64> =
+        mechanisms.as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    assert_eq!(graphml_nodes, json_nodes);
+    assert_eq!(graphml_nodes, csv_nodes);
+    assert_eq!(graphml_nodes, table_ids);
+    assert_eq!(graphml_edges, json_edges);
+    assert_eq!(graphml_edges, csv_edges);
+    assert_eq!(graphml_edges.len(), ancestry.graph.edge_count());
 }
