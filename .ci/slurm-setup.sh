@@ -4,9 +4,6 @@
 #   --check  after setup, run a 4-task sbatch array and verify its outputs.
 # Idempotent: if munged/slurmctld/slurmd already run and the node is up it only
 # prints the "slurm ready" line (and runs the check if asked).
-# Finished jobs: no slurmdbd, so plain `sacct` has no data. Final task states
-# stay in `squeue -t all` / `scontrol show job` for MinJobAge seconds, and
-# jobcomp/filetxt appends one line per finished task to /var/log/slurm/jobcomp.log.
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf            # where Debian's slurm 22.05 looks
@@ -20,10 +17,6 @@ node_state() { timeout 5 sinfo -h -o %t 2>/dev/null | head -n1 || true; }
 # "Up" = responding and usable; mix/alloc/comp just mean jobs are running.
 node_up() { case "$(node_state)" in idle|mix|alloc|comp) return 0 ;; *) return 1 ;; esac; }
 ready() { running munged && running slurmctld && running slurmd && node_up; }
-report() {
-  echo "slurm ready: $(sinfo -V | awk '{print $2}') node $NODE cpus $(sinfo -h -o %c | head -n1)"
-}
-
 fail() {
   echo "slurm-setup: $*" >&2
   for f in /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log; do
@@ -34,8 +27,8 @@ fail() {
 
 install_pkgs() {
   export DEBIAN_FRONTEND=noninteractive
-  # Keep postinst from starting the daemons through /etc/init.d (slurmd would
-  # fail without slurm.conf and abort dpkg); Docker images usually ship this.
+  # Keep postinst from starting munge/slurm through /etc/init.d (Docker images
+  # ship this file; a bare VM may not): we start the daemons ourselves below.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
@@ -56,12 +49,15 @@ setup() {
   chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
   install -d -o munge -g munge -m 0755 /run/munge
   install -d -o munge -g munge -m 0700 /var/lib/munge /var/log/munge
-  running munged || runuser -u munge -- munged
+  running munged || runuser -u munge -- munged || fail "munged did not start"
 
   # slurm.conf. No cgroup.conf on purpose: proctrack/linuxproc + task/none
   # need no cgroups, and 22.05's slurmd refuses "CgroupPlugin=disabled".
   # 127.0.0.1 addresses avoid relying on the container's hostname resolving.
   # RealMemory is a safe lower bound (more than the real RAM drains the node).
+  # No slurmdbd, so `sacct` has no data: finished tasks stay visible in
+  # `squeue -t all`/`scontrol show job` for MinJobAge s, and jobcomp/filetxt
+  # appends one line per finished job/array task (with its final state).
   mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
   cat >"$CONF" <<EOF
 ClusterName=ci
@@ -127,5 +123,5 @@ check() {
 }
 
 ready || setup
-report
+echo "slurm ready: $(sinfo -V | awk '{print $2}') node $NODE cpus $(sinfo -h -o %c | head -n1)"
 if [ "${1:-}" = --check ]; then check; fi
