@@ -184,8 +184,7 @@ impl Run {
 
     fn start_locked(scenario: Scenario, mut sim: Simulation, dir: PathBuf, lock: FolderLock) -> Result<Run, RunError> {
         remove_stale_temps(&dir).map_err(io_ctx("removing stale temporary files"))?;
-        let base = fs::canonicalize(&scenario.base_dir).unwrap_or_else(|_| scenario.base_dir.clone());
-        let genome_base = base.to_string_lossy().into_owned();
+        let genome_base = relative_base(&dir, &scenario.base_dir);
         // genome-base.txt first: a folder with scenario.toml always has it.
         write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
         write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
@@ -236,7 +235,7 @@ impl Run {
             };
             // Killed before the first checkpoint: start over in place.
             let base = read_genome_base(&base_path)?;
-            let scenario = scenario::load_in(&scenario_path, Path::new(&base))?;
+            let scenario = scenario::load_in(&scenario_path, &resolve_base(dir, &base))?;
             let sim = Run::new_simulation(&scenario)?;
             if dir.join(files::EVENTS).exists() {
                 fs::remove_file(dir.join(files::EVENTS)).map_err(io_ctx("removing events.jsonl"))?;
@@ -249,14 +248,14 @@ impl Run {
             Ok(snap) => snap,
             Err(e @ SnapshotError::Scenario { .. }) => {
                 // An edited scenario copy: its own errors first, they say more.
-                let base = read_genome_base(&base_path).unwrap_or_else(|_| dir.display().to_string());
-                scenario::parse_in(&scenario_path, &text, Path::new(&base))?;
+                let base = read_genome_base(&base_path).unwrap_or_else(|_| ".".to_string());
+                scenario::parse_in(&scenario_path, &text, &resolve_base(dir, &base))?;
                 return Err(checkpoint_error(&checkpoint, e));
             }
             Err(e) => return Err(checkpoint_error(&checkpoint, e)),
         };
         let FolderState { events_len, events_sum, genome_base } = snap.folder.clone();
-        let scenario = scenario::parse_in(&scenario_path, &text, Path::new(&genome_base))?;
+        let scenario = scenario::parse_in(&scenario_path, &text, &resolve_base(dir, &genome_base))?;
         let log = LogMark { len: events_len, sum: events_sum };
         let events_path = dir.join(files::EVENTS);
         let events = event_log::read(&events_path, log)?;
@@ -415,6 +414,24 @@ fn refuse_folder(path: &Path) -> Result<(), RunError> {
         .into());
     }
     Ok(())
+}
+
+/// The scenario's base folder as `genome-base.txt` and the checkpoint record it: relative
+/// to the run folder (so no absolute path is stored, and a run folder moved together
+/// with its scenarios, or resumed from another working directory, still finds them).
+fn relative_base(dir: &Path, base: &Path) -> String {
+    let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (dir, base) = (canonical(dir), canonical(base));
+    let rel = pathdiff::diff_paths(&base, &dir).unwrap_or(base);
+    let text = rel.to_string_lossy().into_owned();
+    if text.is_empty() { ".".to_string() } else { text }
+}
+
+/// The folder a recorded base names: relative to the run folder (an absolute path, as
+/// written by older builds, as it is).
+fn resolve_base(dir: &Path, recorded: &str) -> PathBuf {
+    let p = Path::new(recorded);
+    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
 }
 
 /// The base folder `genome-base.txt` names.

@@ -319,3 +319,23 @@ fn force_replaces_a_damaged_or_foreign_run_and_keeps_other_files() {
     got.remove("analysis");
     assert_eq!(got, folder(&clean));
 }
+
+#[test]
+fn a_run_folder_stores_no_absolute_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let base = fs::read_to_string(dir.join("genome-base.txt")).unwrap();
+    assert!(!Path::new(base.trim()).is_absolute(), "genome-base.txt: {base}");
+    let roots = [tmp.path().canonicalize().unwrap(), PathBuf::from(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap()];
+    for (name, bytes) in folder(&dir) {
+        let text = String::from_utf8_lossy(&bytes);
+        for root in &roots {
+            // A relative path up and over (`../../work/...`) may spell a root's tail;
+            // the root itself, not preceded by `..`, must not appear.
+            let root = root.to_str().unwrap();
+            let absolute = text.match_indices(root).any(|(i, _)| i < 2 || &text.as_bytes()[i - 2..i] != b"..");
+            assert!(!absolute, "{name} holds the absolute path {root}");
+        }
+    }
+}
