@@ -153,6 +153,22 @@ pub fn bootstrap_mean(xs: &[f64], seed: u64) -> Interval {
     bootstrap(xs.len(), seed, |idx| idx.iter().map(|&i| xs[i]).sum::<f64>() / idx.len() as f64)
 }
 
+/// Holm's step-down adjustment of a family of p-values (controls the family-wise error
+/// rate without assuming independence): sort ascending, multiply the i-th smallest by
+/// (m - i), keep the running maximum, cap at 1. NaN p-values stay NaN and do not count.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let m = order.len();
+    let mut adjusted = vec![f64::NAN; p.len()];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max((p[i] * (m - rank) as f64).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 /// Two-sided sign-flip permutation test of "the mean of paired differences is zero":
 /// the fraction of random sign assignments whose |mean| reaches the observed one
 /// (with the observed assignment counted, so p is never 0).
@@ -174,6 +190,15 @@ pub fn sign_flip_p(diffs: &[f64], seed: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn holm_adjusts_step_down_and_keeps_order() {
+        let adjusted = holm(&[0.01, 0.04, 0.03, f64::NAN]);
+        assert_eq!(adjusted[..3], [0.03, 0.06, 0.06]);
+        assert!(adjusted[3].is_nan());
+        assert_eq!(holm(&[0.5, 0.9]), vec![1.0, 1.0]);
+    }
+
     use super::*;
 
     #[test]

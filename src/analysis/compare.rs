@@ -15,7 +15,7 @@ use super::plots::{Axes, Series, line_chart};
 use super::progress::progress;
 use super::run_data::RunData;
 use crate::rng;
-use crate::stats::{BOOTSTRAP, Interval, bootstrap_mean, mean, quantile_sorted, sign_flip_p};
+use crate::stats::{BOOTSTRAP, Interval, bootstrap_mean, holm, mean, quantile_sorted, sign_flip_p};
 
 /// Keys that name or place a run rather than change what it does.
 const NOT_FACTORS: [&str; 3] = ["name", "seed", "out"];
@@ -363,7 +363,7 @@ fn f3(x: Option<f64>) -> String {
 pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
     let mut d = Doc { title: format!("outerloop comparison of {} runs", c.runs.len()), blocks: vec![] };
     d.push(Block::Para(format!(
-        "Every champion re-runs on the same {} fresh episodes (tasks {}) against the reference {}; fitness is the mean log10(reference regret / champion regret). Intervals are 95% bootstraps over episodes; p-values are two-sided sign-flip permutation tests of paired per-episode differences.",
+        "Every champion re-runs on the same {} fresh episodes (tasks {}) against the reference {}; fitness is the mean log10(reference regret / champion regret). Intervals are 95% bootstraps over episodes; p-values are two-sided sign-flip permutation tests of paired per-episode differences, shown raw and Holm-adjusted within each table (the pairwise differences are one family of tests, the factorial effects another): read the adjusted column when several tests are looked at together.",
         c.episodes,
         c.tasks.join(", "),
         c.reference
@@ -413,17 +413,20 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
             .into(),
     });
     d.push(Block::Heading(1, "Paired differences".into()));
+    let pair_holm = holm(&c.pairs.iter().map(|p| p.p_value).collect::<Vec<_>>());
     d.push(Block::Table {
-        header: ["a", "b", "a - b", "p"].map(String::from).to_vec(),
+        header: ["a", "b", "a - b", "p", "p (Holm)"].map(String::from).to_vec(),
         rows: c
             .pairs
             .iter()
-            .map(|p| {
+            .zip(&pair_holm)
+            .map(|(p, adjusted)| {
                 vec![
                     c.runs[p.a].name.clone(),
                     c.runs[p.b].name.clone(),
                     p.difference.signed(),
                     format!("{:.4}", p.p_value),
+                    format!("{adjusted:.4}"),
                 ]
             })
             .collect(),
@@ -437,12 +440,16 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
                 header: ["factor", "low (-1)", "high (+1)"].map(String::from).to_vec(),
                 rows: f.factors.iter().map(|x| vec![x.key.clone(), x.low.clone(), x.high.clone()]).collect(),
             });
+            let effect_holm = holm(&f.effects.iter().map(|e| e.p_value).collect::<Vec<_>>());
             d.push(Block::Table {
-                header: ["effect", "estimate [95% CI]", "p"].map(String::from).to_vec(),
+                header: ["effect", "estimate [95% CI]", "p", "p (Holm)"].map(String::from).to_vec(),
                 rows: f
                     .effects
                     .iter()
-                    .map(|e| vec![e.name.clone(), e.estimate.signed(), format!("{:.4}", e.p_value)])
+                    .zip(&effect_holm)
+                    .map(|(e, adjusted)| {
+                        vec![e.name.clone(), e.estimate.signed(), format!("{:.4}", e.p_value), format!("{adjusted:.4}")]
+                    })
                     .collect(),
             });
             if let Some(s) = f.effects.iter().find(|e| e.name == "synergy") {
