@@ -39,6 +39,8 @@ pub struct RunRow {
     pub common: Option<Interval>,
     /// Best verified fitness of the living population per tick.
     pub best_verified: Vec<Option<f64>>,
+    /// Inner compute spent by the end of each tick.
+    pub compute: Vec<f64>,
 }
 
 /// A paired difference of two runs' champions on the common episodes.
@@ -165,6 +167,7 @@ pub fn compare(
             verified: r.champion.as_ref().and_then(|c| c.verified),
             common: g.as_ref().map(|g| bootstrap_mean(g, root)),
             best_verified: progress(&r.events, r.ticks_done).ticks.iter().map(|t| t.best_verified).collect(),
+            compute: r.compute.clone(),
         });
         gains.push(g);
     }
@@ -392,7 +395,9 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
         .iter()
         .map(|r| Series {
             name: r.name.clone(),
-            points: r.best_verified.iter().enumerate().filter_map(|(t, v)| Some((t as f64, (*v)?))).collect(),
+            // Against the compute spent, not ticks: arms that spend more per tick are
+            // not credited with progress they paid for.
+            points: r.best_verified.iter().zip(&r.compute).filter_map(|(v, c)| Some((*c, (*v)?))).collect(),
             bold: false,
         })
         .collect();
@@ -400,8 +405,8 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
         file: "progress.svg".into(),
         svg: line_chart(
             &Axes {
-                title: "best verified fitness per tick",
-                x: "tick",
+                title: "best verified fitness against inner compute spent",
+                x: "inner compute spent (the tasks' units)",
                 y: "fitness",
                 x_log2: false,
                 legend: plotters::prelude::SeriesLabelPosition::LowerRight,
@@ -409,7 +414,7 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
             &series,
         )
         .map_err(AnalysisError::Draw)?,
-        caption: "Best verified fitness of each run's living population per tick (each against its own reference)."
+        caption: "Best verified fitness of each run's living population at the end of each tick, against the inner compute the run had spent by then (each against its own reference): runs that spend more per tick are compared at equal cost."
             .into(),
     });
     d.push(Block::Heading(1, "Paired differences".into()));

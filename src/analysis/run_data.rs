@@ -24,6 +24,8 @@ pub struct RunData {
     pub champion: Option<Champion>,
     /// Completed ticks.
     pub ticks_done: u32,
+    /// Inner compute spent by the end of each completed tick (the checkpoint's metrics).
+    pub compute: Vec<f64>,
 }
 
 impl RunData {
@@ -32,9 +34,18 @@ impl RunData {
         let mut run = Run::inspect(dir)?;
         let ticks_done = run.sim().ticks_done();
         let champion = run.sim().champion();
+        let compute = run.sim().metrics().iter().map(|r| r.compute).collect();
         // The log up to the checkpoint, verified: an interrupted tick is not part of it.
         let events = run.events()?;
         let ancestry = Ancestry::from_events(&events);
-        Ok(RunData { dir: dir.to_path_buf(), scenario: run.scenario().clone(), events, ancestry, champion, ticks_done })
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            scenario: run.scenario().clone(),
+            events,
+            ancestry,
+            champion,
+            ticks_done,
+            compute,
+        })
     }
 }
