@@ -45,7 +45,7 @@ fn assert_same_outputs(a: &Path, b: &Path) {
 }
 
 /// A smoke-sized scenario with enough ticks that a kill lands mid-run.
-fn long_smoke(dir: &Path) -> PathBuf {
+pub(crate) fn long_smoke(dir: &Path) -> PathBuf {
     let text = fs::read_to_string(root().join("scenarios/smoke.toml"))
         .unwrap()
         .replace("ticks = 6", "ticks = 40")

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::outer_loop::long_smoke;
 use outerloop::scenario;
 use outerloop::store::crashpoint;
 use outerloop::store::run_dir::{Run, RunError};
@@ -241,15 +242,6 @@ fn a_closed_output_pipe_ends_every_command_quietly() {
         assert!(status == "0" || status == "141", "{cmd}: exit {status}: {stderr}");
         assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
     }
-}
-
-/// A smoke run long enough for a signal to land mid-run.
-fn long_smoke(dir: &Path) -> PathBuf {
-    let text =
-        fs::read_to_string(smoke()).unwrap().replace("ticks = 6", "ticks = 60").replace("budget = 40", "budget = 200");
-    let path = dir.join("long.toml");
-    fs::write(&path, text).unwrap();
-    path
 }
 
 #[test]
