@@ -249,7 +249,7 @@ fn task_table(
         mechanisms.push((file.clone(), p));
     }
     let started = std::time::Instant::now();
-    let league = run_league(&mechanisms, &tasks, budget, seeds, 0);
+    let league = league_with_progress(&mechanisms, &tasks, budget, seeds);
     let secs = started.elapsed().as_secs_f64();
     if let Some(path) = tsv {
         let mut rows = String::from("mechanism\ttask\tepisode\tseed\tbudget\tregret\n");
@@ -303,8 +303,30 @@ fn library_table(dim: usize, budget: f64, seeds: u32, instance: u32) -> anyhow::
         })
         .collect::<Result<_, _>>()?;
     let started = std::time::Instant::now();
-    let league = run_league(&mechanisms, &tasks, budget, seeds, 0);
+    let league = league_with_progress(&mechanisms, &tasks, budget, seeds);
     Ok(render_table(&league, dim, budget, seeds, instance, started.elapsed().as_secs_f64()))
+}
+
+/// [`run_league`] with a progress bar over its episodes (`-v`: a line per mechanism).
+fn league_with_progress(
+    mechanisms: &[(String, Program)],
+    tasks: &[Box<dyn Objective>],
+    budget: f64,
+    seeds: u32,
+) -> League {
+    let per_mechanism = (tasks.len() * seeds as usize) as u64;
+    let total = mechanisms.len() as u64 * per_mechanism;
+    let bar = super::progress::bar(total, "episodes");
+    let finished = std::sync::atomic::AtomicU64::new(0);
+    let league = run_league(mechanisms, tasks, budget, seeds, 0, &|| {
+        bar.inc(1);
+        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n.is_multiple_of(per_mechanism.max(1)) {
+            super::progress::step_line(|| format!("{n}/{total} episodes done"));
+        }
+    });
+    bar.finish_and_clear();
+    league
 }
 
 fn render_table(league: &League, dim: usize, budget: f64, seeds: u32, instance: u32, secs: f64) -> String {

@@ -10,6 +10,7 @@ pub mod export;
 pub mod inspect;
 pub mod load;
 pub mod mech;
+pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod run;
@@ -71,6 +72,12 @@ impl Threads {
 #[derive(Debug, Parser)]
 #[command(name = "outerloop", version, about, long_about = None)]
 pub struct Cli {
+    /// Print no progress, only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print progress as one line per step instead of a bar (for logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -110,6 +117,7 @@ pub enum Command {
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    progress::set(cli.quiet, cli.verbose);
     match cli.command {
         Command::Trial(args) => trial::run(args),
         Command::Table(args) => table::run(args),

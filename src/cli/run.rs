@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::diagnostic::InputError;
 use crate::scenario;
@@ -129,11 +128,7 @@ fn on_ctrl_c() -> Arc<AtomicBool> {
 fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
     let total = run.scenario().ticks as u64;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} tick {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::progress::bar(total, "tick");
     bar.set_position(run.sim().ticks_done() as u64);
     let interrupted = on_ctrl_c();
     let mut steps = 0;
@@ -148,6 +143,16 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
         bar.inc(1);
         if let Some(r) = row {
             bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
+            super::progress::step_line(|| {
+                format!(
+                    "tick {}/{total}: population {} best verified {:+.3} compute {:.0} ({:.1} s)",
+                    r.tick + 1,
+                    r.population,
+                    r.best_verified,
+                    r.compute,
+                    started.elapsed().as_secs_f64()
+                )
+            });
         }
         if interrupted.load(Ordering::SeqCst) && !run.finished() {
             bar.abandon();

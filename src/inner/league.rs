@@ -21,13 +21,15 @@ pub struct League {
 
 /// Run every mechanism on every task with `seeds` seeds. Seeds are shared across
 /// mechanisms (common random numbers); runs go in parallel and are gathered in order,
-/// so the result does not depend on the thread count.
+/// so the result does not depend on the thread count. `done` is called after each
+/// episode (from worker threads), for progress.
 pub fn run_league(
     mechanisms: &[(String, Program)],
     tasks: &[Box<dyn Objective>],
     budget: f64,
     seeds: u32,
     root_seed: u64,
+    done: &(dyn Fn() + Sync),
 ) -> League {
     let (m, t, s) = (mechanisms.len(), tasks.len(), seeds as usize);
     let flat: Vec<f64> = (0..m * t * s)
@@ -37,6 +39,7 @@ pub fn run_league(
             let (ti, si) = (rest / s, rest % s);
             let seed = league_seed(root_seed, ti, si);
             let trace = run_inner(&mechanisms[mi].1, tasks[ti].as_ref(), seed, budget);
+            done();
             trace.outcome.regret.unwrap_or(trace.outcome.final_score)
         })
         .collect();

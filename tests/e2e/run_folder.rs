@@ -331,3 +331,27 @@ fn a_run_folder_stores_no_absolute_path() {
         }
     }
 }
+
+#[test]
+fn verbose_logs_a_line_per_tick_and_quiet_says_nothing_but_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let verbose = bin()
+        .args(["-v", "run", smoke().to_str().unwrap(), "--out", tmp.path().join("v").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verbose.status.success());
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("tick ")).count(), 6, "{stderr}");
+    let quiet = bin()
+        .args(["run", smoke().to_str().unwrap(), "--out", tmp.path().join("q").to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    // The results printed are the same whatever the verbosity (the folder names aside).
+    let summary = |out: &[u8], dir: &str| String::from_utf8_lossy(out).replace(dir, "DIR");
+    let v_dir = tmp.path().join("v").display().to_string();
+    let q_dir = tmp.path().join("q").display().to_string();
+    let strip = |s: String| s.lines().filter(|l| !l.starts_with("finished in")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(summary(&quiet.stdout, &q_dir)), strip(summary(&verbose.stdout, &v_dir)));
+}
