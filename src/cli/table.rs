@@ -132,13 +132,16 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
     );
     let plan = BuildPlan { spec, budget, seeds, jobs: a.jobs, out: a.out.clone(), limit: a.limit };
     let start = std::time::Instant::now();
+    // A bar with ETA (its length is known once the build has counted what is left);
+    // under -v a line per trial instead.
+    let bar = super::progress::bar(0, "trials");
     let progress = |done: usize, total: usize, config: &str| {
-        if done.is_multiple_of(25) || done == total {
-            let secs = start.elapsed().as_secs_f64();
-            println!("[{done}/{total}] {secs:.0}s {config}");
-        }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        super::progress::step_line(|| format!("[{done}/{total}] {:.0}s {config}", start.elapsed().as_secs_f64()));
     };
     let report = build(&plan, &corpus, &progress).map_err(table_error)?;
+    bar.finish_and_clear();
     println!(
         "done: {} trials existed, {} run now, {} in the table ({:.0}s)",
         report.existing,
