@@ -14,7 +14,7 @@ use crate::scenario::overrides::{self, Override};
 use crate::store::run_dir::Run;
 
 /// Flags of `run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Scenario file (TOML).
     pub scenario: PathBuf,
@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// Where episode batches run.
     #[command(flatten)]
     pub executor: super::executor::ExecutorArgs,
+    /// Run K replicates: the scenario with seeds S, S+1, ..., S+K-1 (S is --seed or the
+    /// file's seed), each in OUT/seed-<s>; finished replicates are kept, interrupted ones
+    /// resumed. Compare them with `outerloop compare OUT/seed-*`.
+    #[arg(long, value_name = "K")]
+    pub replicates: Option<u32>,
     /// Replace a run already in the output folder (its files are deleted first; other
     /// files there are kept), e.g. a damaged one or one of another scenario.
     #[arg(long)]
@@ -66,6 +71,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return super::swarm::run_file(&args.scenario, args.out, args.threads);
     }
     args.threads.configure_pool()?;
+    if let Some(k) = args.replicates {
+        return run_replicates(args.clone(), k);
+    }
     let scenario = load_with_overrides(&args)?;
     let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
     args.executor.install(&dir)?;
@@ -74,6 +82,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let run = Run::start(scenario, Some(dir))?;
     drive(run, args.stop_after)
+}
+
+/// The most replicates one `run --replicates` makes.
+const MAX_REPLICATES: u32 = 1000;
+
+/// `run --replicates K`: K runs of one scenario differing only in their seed.
+fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
+    if k == 0 || k > MAX_REPLICATES {
+        return Err(InputError::usage(
+            format!("--replicates {k} is not from 1 to {MAX_REPLICATES}"),
+            "e.g. --replicates 5",
+        )
+        .into());
+    }
+    let base = load_with_overrides(&args)?;
+    let root = args.out.clone().unwrap_or_else(|| base.out.clone());
+    let first = base.seed;
+    let Some(last) = first.checked_add(u64::from(k) - 1).filter(|s| *s < 1 << 63) else {
+        return Err(InputError::usage("the replicates' seeds would overflow", "use a smaller --seed").into());
+    };
+    for seed in first..=last {
+        let dir = root.join(format!("seed-{seed}"));
+        let one = RunArgs { seed: Some(seed), out: Some(dir.clone()), replicates: None, ..args.clone() };
+        let scenario = load_with_overrides(&one)?;
+        args.executor.install(&dir)?;
+        if one.force {
+            crate::store::run_dir::remove_run(&dir)?;
+        }
+        let run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
+            println!("replicate seed {seed}: finished earlier in {}", dir.display());
+            continue;
+        } else if dir.join(crate::store::run_dir::files::CHECKPOINT).exists() {
+            Run::resume(&dir)?
+        } else {
+            Run::start(scenario, Some(dir))?
+        };
+        println!("\n== replicate seed {seed} ({} of {k})", seed - first + 1);
+        drive(run, args.stop_after)?;
+    }
+    println!(
+        "\n{k} replicates in {}/seed-{first}..seed-{last}; compare them with `outerloop compare {}/seed-*`",
+        root.display(),
+        root.display()
+    );
+    Ok(())
 }
 
 /// The scenario file with `--seed`, `--ticks` and `--set` applied (the file as it is

@@ -355,3 +355,32 @@ fn verbose_logs_a_line_per_tick_and_quiet_says_nothing_but_results() {
     let strip = |s: String| s.lines().filter(|l| !l.starts_with("finished in")).collect::<Vec<_>>().join("\n");
     assert_eq!(strip(summary(&quiet.stdout, &q_dir)), strip(summary(&verbose.stdout, &v_dir)));
 }
+
+#[test]
+fn replicates_are_runs_with_consecutive_seeds_and_a_rerun_keeps_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("reps");
+    let out = bin()
+        .args(["run", smoke().to_str().unwrap(), "--out", root.to_str().unwrap(), "--replicates", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let single = tmp.path().join("single");
+    let out2 = bin()
+        .args(["run", smoke().to_str().unwrap(), "--out", single.to_str().unwrap(), "--seed", "8"])
+        .output()
+        .unwrap();
+    assert!(out2.status.success());
+    // Seeds 7 (the file's) and 8; the second equals a plain `run --seed 8`.
+    assert!(root.join("seed-7/summary.txt").exists());
+    for f in ["scenario.toml", "events.jsonl", "metrics.csv", "ancestry.dot", "lessons.bin", "summary.txt"] {
+        assert_eq!(fs::read(root.join("seed-8").join(f)).unwrap(), fs::read(single.join(f)).unwrap(), "{f}");
+    }
+    let again = bin()
+        .args(["run", smoke().to_str().unwrap(), "--out", root.to_str().unwrap(), "--replicates", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && stdout.matches("finished earlier").count() == 2, "{stdout}");
+    assert!(stdout.contains("outerloop compare"), "{stdout}");
+}
