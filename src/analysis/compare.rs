@@ -407,7 +407,7 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
             &Axes {
                 title: "best verified fitness against inner compute spent",
                 x: "inner compute spent (the tasks' units)",
-                y: "fitness",
+                y: "fitness: log10(reference regret / regret), 0 = reference",
                 x_log2: false,
                 legend: plotters::prelude::SeriesLabelPosition::LowerRight,
             },

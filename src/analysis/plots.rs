@@ -92,9 +92,13 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String, String> 
             .x_desc(axes.x)
             .y_desc(axes.y)
             .x_label_formatter(&fmt_x)
-            .y_label_formatter(&|y| format!("{y:.2}"))
+            .y_label_formatter(&|y| tick(*y))
             .draw()
             .map_err(err)?;
+        // The zero line: on every fitness axis 0 means "as good as the reference".
+        if y0 < 0.0 && y1 > 0.0 {
+            chart.draw_series(LineSeries::new(vec![(x0, 0.0), (x1, 0.0)], BLACK.mix(0.6))).map_err(err)?;
+        }
         for (i, s) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let style = color.stroke_width(if s.bold { 3 } else { 1 });
@@ -139,8 +143,8 @@ pub fn claims_scatter(points: &[(f64, f64)]) -> Result<String, String> {
             .configure_mesh()
             .x_desc("claimed (shared claim episodes)")
             .y_desc("verified (fresh seeds)")
-            .x_label_formatter(&|x| format!("{x:.2}"))
-            .y_label_formatter(&|y| format!("{y:.2}"))
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .draw()
             .map_err(err)?;
         chart.draw_series(LineSeries::new(vec![(lo, lo), (hi, hi)], BLACK.mix(0.5))).map_err(err)?;
@@ -148,6 +152,12 @@ pub fn claims_scatter(points: &[(f64, f64)]) -> Result<String, String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// A tick label with two decimals that never reads `-0.00`.
+fn tick(v: f64) -> String {
+    let text = format!("{v:.2}");
+    if text == "-0.00" { "0.00".to_string() } else { text }
 }
 
 fn edge_color(kind: EdgeKind) -> RGBColor {
@@ -218,4 +228,16 @@ pub fn ancestry_tree(ancestry: &Ancestry, ancestors: &[u64], path: &[u64]) -> Re
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_never_read_negative_zero() {
+        assert_eq!(tick(-0.001), "0.00");
+        assert_eq!(tick(-0.006), "-0.01");
+        assert_eq!(tick(0.25), "0.25");
+    }
 }

@@ -54,7 +54,7 @@ fn progress(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
         &Axes {
             title: "fitness of the living population per tick",
             x: "tick",
-            y: "fitness",
+            y: "fitness: log10(reference regret / regret), 0 = reference",
             x_log2: false,
             legend: plotters::prelude::SeriesLabelPosition::LowerRight,
         },
