@@ -76,3 +76,14 @@ pub fn output_dir(path: &Path) -> Result<(), InputError> {
         InputError::file(path, format!("cannot create this folder: {e}"), "choose a writable folder (--out DIR)")
     })
 }
+
+/// A name part no other writer shares, in this process or another on any machine on a
+/// shared file system: `PID-HOST-N`. Temporary files that are renamed over their
+/// target carry it, so concurrent writers never write into each other's file.
+pub fn unique_writer_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(char::is_ascii_alphanumeric).take(32).collect();
+    format!("{}-{host}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -76,12 +76,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let scenario = load_with_overrides(&args)?;
     let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
-    args.executor.install(&dir)?;
-    if args.force {
-        crate::store::run_dir::remove_run(&dir)?;
-    }
+    prepare_folder(&args, &dir)?;
     let run = Run::start(scenario, Some(dir))?;
     drive(run, args.stop_after)
+}
+
+/// Before a run starts in `dir`: install the executor for it and, with `--force`, delete
+/// the run already there.
+fn prepare_folder(args: &RunArgs, dir: &Path) -> anyhow::Result<()> {
+    args.executor.install(dir)?;
+    if args.force {
+        crate::store::run_dir::remove_run(dir)?;
+    }
+    Ok(())
 }
 
 /// The most replicates one `run --replicates` makes.
@@ -106,10 +113,7 @@ fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
         let dir = root.join(format!("seed-{seed}"));
         let one = RunArgs { seed: Some(seed), out: Some(dir.clone()), replicates: None, ..args.clone() };
         let scenario = load_with_overrides(&one)?;
-        args.executor.install(&dir)?;
-        if one.force {
-            crate::store::run_dir::remove_run(&dir)?;
-        }
+        prepare_folder(&one, &dir)?;
         let run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
             println!("replicate seed {seed}: finished earlier in {}", dir.display());
             continue;

@@ -18,7 +18,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     // Unique per write: several processes, on several machines sharing a file system
     // (Slurm workers writing the trial cache), may replace the same file at once.
-    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), unique_suffix()));
+    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), crate::input::unique_writer_tag()));
     let result = (|| {
         step()?;
         let mut f = File::create(&tmp)?;
@@ -39,15 +39,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
-}
-
-/// `PID-HOST-N`: no two writers, in this process or another on any machine, share it.
-fn unique_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host: String = host.trim().chars().filter(char::is_ascii_alphanumeric).take(32).collect();
-    format!("{}-{host}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Append `bytes` to `path` (created if missing) and fsync it.

@@ -140,9 +140,7 @@ impl TrialCache {
         let path = self.path(key);
         // Unique per writer: workers on several machines may share the cache folder
         // (and their process ids), and each rename replaces the entry whole.
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let host: String = host.trim().chars().filter(char::is_ascii_alphanumeric).take(32).collect();
-        let tmp = path.with_extension(format!("tmp{}-{host}-{:?}", std::process::id(), std::thread::current().id()));
+        let tmp = path.with_extension(format!("tmp{}", crate::input::unique_writer_tag()));
         let bytes = rmp_serde::to_vec_named(entry)?;
         std::fs::write(&tmp, bytes).map_err(|source| CacheError::Io { path: tmp.clone(), source })?;
         std::fs::rename(&tmp, &path).map_err(|source| CacheError::Io { path, source })
