@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 /// Outcome class of one trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum TrialStatus {
     /// The trial ran to its fidelity and produced a finite score.
     Ok,

@@ -1,4 +1,5 @@
-//! `--executor local|slurm` and its settings, shared by `run` and `resume`.
+//! `--executor local|slurm` and its settings, shared by `run`, `resume`, `swarm` and
+//! `table build`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use clap::{Args, ValueEnum};
 use crate::cluster::slurm::{SlurmExecutor, SlurmSettings};
 use crate::diagnostic::InputError;
 
-/// Where episode batches run.
+/// Where batches of work run (episodes, table trials, swarm training and scoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ExecutorKind {
     /// In this process, on every core (`--threads`).
@@ -21,7 +22,7 @@ pub enum ExecutorKind {
 /// The executor flags.
 #[derive(Debug, Clone, Args)]
 pub struct ExecutorArgs {
-    /// Where episode batches run; results are the same bytes either way.
+    /// Where batches of work run; results are the same bytes either way.
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
     /// Slurm partition (default: the cluster's default).
@@ -45,8 +46,9 @@ pub struct ExecutorArgs {
 }
 
 impl ExecutorArgs {
-    /// Install the chosen executor for the run in `run_dir` (nothing for `local`).
-    pub fn install(&self, run_dir: &Path) -> Result<(), InputError> {
+    /// Install the chosen executor, writing its batch files into the folder `batches`
+    /// (nothing for `local`).
+    pub fn install(&self, batches: &Path) -> Result<(), InputError> {
         if self.executor == ExecutorKind::Local {
             let slurm_only = self.partition.is_some()
                 || self.time_limit.is_some()
@@ -58,7 +60,7 @@ impl ExecutorArgs {
                     "add --executor slurm, or drop --partition/--time-limit/--sbatch-arg/--worker-binary",
                 ));
             }
-            crate::sim::executor::install(None);
+            crate::cluster::remote::install(None);
             return Ok(());
         }
         let binary = match &self.worker_binary {
@@ -75,8 +77,8 @@ impl ExecutorArgs {
             max_retries: self.max_retries,
             ..SlurmSettings::new(binary)
         };
-        let executor = SlurmExecutor::new(settings, run_dir)?;
-        crate::sim::executor::install(Some(Arc::new(executor)));
+        let executor = SlurmExecutor::new(settings, batches)?;
+        crate::cluster::remote::install(Some(Arc::new(executor)));
         Ok(())
     }
 }

@@ -68,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Ok(text) = crate::input::read_text(&args.scenario)
         && crate::swarm::is_swarm_scenario(&text)
     {
-        return super::swarm::run_file(&args.scenario, args.out, args.threads);
+        return super::swarm::run_file(&args.scenario, args.out, args.threads, &args.executor);
     }
     args.threads.configure_pool()?;
     if let Some(k) = args.replicates {
@@ -84,7 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 /// Before a run starts in `dir`: install the executor for it and, with `--force`, delete
 /// the run already there.
 fn prepare_folder(args: &RunArgs, dir: &Path) -> anyhow::Result<()> {
-    args.executor.install(dir)?;
+    args.executor.install(&dir.join("batches"))?;
     if args.force {
         crate::store::run_dir::remove_run(dir)?;
     }
@@ -162,7 +162,7 @@ fn load_with_overrides(args: &RunArgs) -> Result<scenario::Scenario, InputError>
 /// Run `outerloop resume`.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     args.threads.configure_pool()?;
-    args.executor.install(&args.dir)?;
+    args.executor.install(&args.dir.join("batches"))?;
     let run = Run::resume(&args.dir)?;
     drive(run, None)
 }

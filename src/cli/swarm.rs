@@ -20,21 +20,30 @@ pub struct SwarmArgs {
     /// Worker threads.
     #[command(flatten)]
     pub threads: super::Threads,
+    /// Where the training and scoring batches run.
+    #[command(flatten)]
+    pub executor: super::executor::ExecutorArgs,
 }
 
 /// Run `outerloop swarm`.
 pub fn run(args: SwarmArgs) -> anyhow::Result<()> {
-    run_file(&args.scenario, args.out, args.threads)
+    run_file(&args.scenario, args.out, args.threads, &args.executor)
 }
 
 /// Run a model-swarm scenario file (shared with `outerloop run`).
-pub fn run_file(path: &Path, out: Option<PathBuf>, threads: super::Threads) -> anyhow::Result<()> {
+pub fn run_file(
+    path: &Path,
+    out: Option<PathBuf>,
+    threads: super::Threads,
+    executor: &super::executor::ExecutorArgs,
+) -> anyhow::Result<()> {
     crate::objective::gpt::init_process_threads();
     let threads = threads.count()?;
     let sc = scenario::load(path)?;
     let dir = out
         .or_else(|| sc.out.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
+    executor.install(&dir.join("batches"))?;
     let started = Instant::now();
     let progress = |msg: &str| eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
     // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.

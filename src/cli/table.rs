@@ -23,7 +23,7 @@ pub struct TableArgs {
 #[derive(Debug, Subcommand)]
 pub enum TableAction {
     /// Run real trials over a grid and append them to a table (resumable).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Summarise a table: size, best configs, per-seed noise.
     Show(ShowArgs),
 }
@@ -56,6 +56,9 @@ pub struct BuildArgs {
     /// Synthetic corpus skills, comma-separated.
     #[arg(long, value_name = "LIST", conflicts_with = "corpus")]
     pub skills: Option<String>,
+    /// Where the trials run (`--jobs` threads here, or Slurm array tasks).
+    #[command(flatten)]
+    pub executor: super::executor::ExecutorArgs,
 }
 
 /// Flags of `outerloop table show`.
@@ -93,7 +96,7 @@ pub fn table_error(e: TableError) -> anyhow::Error {
 pub fn run(args: TableArgs) -> anyhow::Result<()> {
     gpt::init_process_threads();
     match args.action {
-        TableAction::Build(a) => run_build(a),
+        TableAction::Build(a) => run_build(*a),
         TableAction::Show(a) => run_show(a),
     }
 }
@@ -130,6 +133,9 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
         corpus.name(),
         a.out.display()
     );
+    // Slurm batch files go beside the table, in a hidden folder of its own.
+    let name = a.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "table".into());
+    a.executor.install(&a.out.with_file_name(format!(".{name}.batches")))?;
     let plan = BuildPlan { spec, budget, seeds, jobs: a.jobs, out: a.out.clone(), limit: a.limit };
     let start = std::time::Instant::now();
     // A bar with ETA (its length is known once the build has counted what is left);

@@ -1,12 +1,17 @@
-//! The Slurm executor: each episode batch becomes one job array.
+//! The Slurm executor: each batch of work (episodes, table trials, swarm training and
+//! scoring) becomes one job array.
 //!
-//! The coordinator writes `RUN/batches/bNNNNNN/batch.msgpack`, submits `sbatch --array`
-//! whose tasks run `outerloop worker` on contiguous shards of the jobs, and polls: a
+//! The coordinator writes `BATCHES/bNNNNNN/batch.msgpack` (`BATCHES`: `batches/` in the
+//! run or swarm folder, `.TABLE.batches/` beside a table being built), submits
+//! `sbatch --array` whose tasks run `outerloop worker` on contiguous shards of the
+//! jobs, and polls: a
 //! shard is done when its result file exists (written atomically by the worker before it
 //! exits). A shard whose task left the queue (`squeue`) without a result failed or
 //! vanished (node loss, preemption, time limit, `scancel`, a killed worker) and is
-//! resubmitted, up to `max_retries` times. Results are merged in job order and the batch
-//! folder removed, so a run on Slurm writes the same bytes as the local run.
+//! resubmitted, up to `max_retries` times. Each shard's results are handed to the caller
+//! as they arrive (a table build appends its rows at once); the whole is merged in job
+//! order and the batch folder removed, so a run on Slurm writes the same bytes as the
+//! local run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,10 +19,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::worker::{BATCH_FILE, result_path};
+use super::batch::{Batch, Results};
+use super::remote::{OnPart, RemoteExecutor};
+use super::worker::{BATCH_FILE, result_path, shard_range};
 use crate::diagnostic::InputError;
-use crate::sim::episodes::EpisodeResult;
-use crate::sim::executor::{EpisodeBatch, RemoteExecutor};
 use crate::store::atomic::write_atomic;
 
 /// How the coordinator submits and watches job arrays.
@@ -65,10 +70,11 @@ pub struct SlurmExecutor {
 }
 
 impl SlurmExecutor {
-    /// An executor writing its batches under `run_dir/batches`, after checking that
+    /// An executor writing its batches into the folder `batches` (created when needed,
+    /// removed when empty), after checking that
     /// Slurm answers, the partition exists and the worker binary starts: each problem is
     /// bad input (exit 2), found before anything is written.
-    pub fn new(settings: SlurmSettings, run_dir: &Path) -> Result<Self, InputError> {
+    pub fn new(settings: SlurmSettings, batches: &Path) -> Result<Self, InputError> {
         let usage = |message: String, hint: &str| InputError::usage(message, hint.to_string());
         match Command::new("sbatch").arg("--version").output() {
             Ok(out) if out.status.success() => {}
@@ -109,7 +115,7 @@ impl SlurmExecutor {
                 ));
             }
         }
-        Ok(SlurmExecutor { settings, batches: run_dir.join("batches"), counter: AtomicU64::new(0) })
+        Ok(SlurmExecutor { settings, batches: batches.to_path_buf(), counter: AtomicU64::new(0) })
     }
 
     /// Submit the shards `indices` of the batch in `dir`; returns the job id.
@@ -158,8 +164,15 @@ impl SlurmExecutor {
         Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|t| t.parse().ok()).collect())
     }
 
-    fn run_in(&self, dir: &Path, batch: &EpisodeBatch) -> Result<Vec<EpisodeResult>, String> {
-        let shards = batch.jobs.len().min(self.settings.array_size).max(1);
+    /// Read shard `i`'s results.
+    fn read_part(dir: &Path, i: usize) -> Result<Results, String> {
+        let path = result_path(dir, i);
+        let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        rmp_serde::from_slice(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))
+    }
+
+    fn run_in(&self, dir: &Path, batch: &Batch, on_part: OnPart) -> Result<Results, String> {
+        let shards = batch.len().min(self.settings.array_size).max(1);
         let encoded = rmp_serde::to_vec_named(batch).map_err(|e| format!("encoding the batch: {e}"))?;
         write_atomic(&dir.join(BATCH_FILE), &encoded).map_err(|e| format!("writing the batch: {e}"))?;
         let mut pending: BTreeSet<usize> = (0..shards).collect();
@@ -177,7 +190,11 @@ impl SlurmExecutor {
             for id in jobs.values().collect::<BTreeSet<_>>() {
                 alive.extend(Self::queued(id)?.into_iter().filter(|i| jobs.get(i) == Some(id)));
             }
-            pending.retain(|&i| !result_path(dir, i).exists());
+            let arrived: Vec<usize> = pending.iter().copied().filter(|&i| result_path(dir, i).exists()).collect();
+            for i in arrived {
+                pending.remove(&i);
+                on_part(shard_range(batch.len(), shards, i), &Self::read_part(dir, i)?);
+            }
             let failed: BTreeSet<usize> = pending.iter().copied().filter(|i| !alive.contains(i)).collect();
             if failed.is_empty() {
                 continue;
@@ -200,20 +217,16 @@ impl SlurmExecutor {
                 jobs.insert(i, again.clone());
             }
         }
-        let mut results = Vec::with_capacity(batch.jobs.len());
+        let mut results = Results::empty_for(batch);
         for i in 0..shards {
-            let path = result_path(dir, i);
-            let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-            let part: Vec<EpisodeResult> =
-                rmp_serde::from_slice(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))?;
-            results.extend(part);
+            results.append(Self::read_part(dir, i)?)?;
         }
         Ok(results)
     }
 }
 
 impl RemoteExecutor for SlurmExecutor {
-    fn run(&self, batch: &EpisodeBatch) -> Result<Vec<EpisodeResult>, String> {
+    fn run(&self, batch: &Batch, on_part: OnPart) -> Result<Results, String> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let dir = self.batches.join(format!("b{n:06}"));
         if dir.exists() {
@@ -221,7 +234,7 @@ impl RemoteExecutor for SlurmExecutor {
             std::fs::remove_dir_all(&dir).map_err(|e| format!("clearing {}: {e}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let out = self.run_in(&dir, batch);
+        let out = self.run_in(&dir, batch, on_part);
         if out.is_ok() {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_dir(&self.batches);

@@ -1,11 +1,11 @@
 //! `outerloop worker DIR --index I --shards N`: one task of a batch's job array. Reads
 //! `DIR/batch.msgpack`, runs shard `I` of `N` (a contiguous range of jobs) and writes
 //! `DIR/result-I.msgpack` atomically, so the coordinator sees a whole result or none.
+//! A task uses the CPUs Slurm gave it (`SLURM_CPUS_PER_TASK`, one by default).
 
 use std::path::{Path, PathBuf};
 
-use crate::sim::episodes::EpisodeResult;
-use crate::sim::executor::{EpisodeBatch, run_batch};
+use super::batch::{Batch, BatchError};
 use crate::store::atomic::write_atomic;
 
 /// The batch file inside a batch folder.
@@ -38,7 +38,7 @@ pub enum WorkerError {
     },
     /// A job of the batch failed to load.
     #[error(transparent)]
-    Job(#[from] crate::sim::executor::BatchError),
+    Job(#[from] BatchError),
     /// The result could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -49,15 +49,23 @@ pub enum WorkerError {
     },
 }
 
+/// CPUs of this array task: `SLURM_CPUS_PER_TASK` (set by `--cpus-per-task`), else 1.
+fn task_cpus() -> usize {
+    std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse().ok()).filter(|&n| n > 0).unwrap_or(1)
+}
+
 /// Run shard `index` of `shards` of the batch in `dir`.
 pub fn run_shard(dir: &Path, index: usize, shards: usize) -> Result<usize, WorkerError> {
     let path = dir.join(BATCH_FILE);
     let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES)
         .map_err(|e| WorkerError::Batch { path: path.clone(), message: e.to_string() })?;
-    let batch: EpisodeBatch =
+    let batch: Batch =
         rmp_serde::from_slice(&bytes).map_err(|e| WorkerError::Batch { path: path.clone(), message: e.to_string() })?;
-    let range = shard_range(batch.jobs.len(), shards, index);
-    let results: Vec<EpisodeResult> = run_batch(&batch, range)?;
+    let range = shard_range(batch.len(), shards, index);
+    let threads = task_cpus();
+    // Episodes run on the rayon pool: size it to this task's CPUs, not the node's.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let results = batch.run(range, threads)?;
     let out = result_path(dir, index);
     let encoded = rmp_serde::to_vec_named(&results).unwrap_or_default();
     write_atomic(&out, &encoded).map_err(|source| WorkerError::Write { path: out, source })?;

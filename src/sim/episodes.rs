@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::diagnosis::{TraceStats, trace_stats};
 use super::resources::ReferenceCache;
+use crate::cluster::batch::{Batch, Results};
 use crate::genome::interp::{LiveCounts, Program};
 use crate::inner::{Execution, run_inner_with};
 use crate::objective::Objective;
@@ -86,20 +87,21 @@ pub fn run_jobs(
     execution: Execution,
 ) -> Vec<EpisodeResult> {
     let started = std::time::Instant::now();
-    let out = match super::executor::remote() {
+    let out = match crate::cluster::remote::remote() {
         Some(remote) if !jobs.is_empty() => {
-            match remote.run(&super::executor::batch_of(jobs, tasks, budget, execution)) {
-                Ok(results) if results.len() == jobs.len() => results,
+            let batch = Batch::Episodes(super::executor::batch_of(jobs, tasks, budget, execution));
+            match remote.run(&batch, &mut |_, _| {}) {
+                Ok(Results::Episodes(results)) if results.len() == jobs.len() => results,
                 Ok(results) => {
-                    super::executor::record_failure(format!(
-                        "the executor returned {} results for {} episodes",
+                    crate::cluster::remote::record_failure(format!(
+                        "the executor returned {} results of another shape for {} episodes",
                         results.len(),
                         jobs.len()
                     ));
                     placeholders(jobs)
                 }
                 Err(message) => {
-                    super::executor::record_failure(message);
+                    crate::cluster::remote::record_failure(message);
                     placeholders(jobs)
                 }
             }
@@ -111,7 +113,7 @@ pub fn run_jobs(
 }
 
 /// Finite stand-ins for the results of a batch whose executor failed: the tick goes on
-/// without panicking, and the run folder refuses to persist it (`executor::take_failure`).
+/// without panicking, and the run folder refuses to persist it (`cluster::remote::take_failure`).
 fn placeholders(jobs: &[(&Program, usize, u64)]) -> Vec<EpisodeResult> {
     jobs.iter()
         .map(|&(prog, task, seed)| EpisodeResult {

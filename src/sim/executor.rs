@@ -1,19 +1,11 @@
-//! Where episode batches run. By default in this process, on the rayon pool
-//! ([`super::episodes::run_jobs`]); a [`RemoteExecutor`] installed with [`install`] runs
-//! them elsewhere (a Slurm job array, `cluster::slurm`). A batch is plain data (genome
-//! texts, task names, seeds), a worker anywhere turns it into the same results
-//! ([`run_batch`]), and results come back in job order, so where a batch ran never
-//! changes a run's outputs.
-//!
-//! Systems cannot fail, so a remote failure (retries exhausted) is recorded here and the
-//! batch answered with placeholder results; the run folder checks
-//! [`take_failure`] after every tick and refuses to persist a tick that had one.
-
-use std::sync::{Arc, Mutex, RwLock};
+//! Episode batches as plain data (genome texts, task names, seeds): a worker anywhere
+//! turns one into the same results ([`run_batch`]). Where batches run is
+//! `cluster::remote`'s business; [`super::episodes::run_jobs`] sends them there.
 
 use serde::{Deserialize, Serialize};
 
 use super::episodes::{EpisodeResult, run_jobs_locally};
+use crate::cluster::batch::BatchError;
 use crate::genome::{Limits, Program, load};
 use crate::inner::Execution;
 use crate::objective::Objective;
@@ -44,19 +36,6 @@ pub struct EpisodeBatch {
     pub self_heal: bool,
 }
 
-/// Why a batch could not be run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum BatchError {
-    /// A genome or task of the batch does not load (a batch file from another build).
-    #[error("job {job}: {message}")]
-    Job {
-        /// Job index.
-        job: usize,
-        /// What failed.
-        message: String,
-    },
-}
-
 /// Run `batch.jobs[range]` in this process; results in job order.
 pub fn run_batch(batch: &EpisodeBatch, range: std::ops::Range<usize>) -> Result<Vec<EpisodeResult>, BatchError> {
     let tasks: Vec<Box<dyn Objective>> = batch
@@ -80,36 +59,6 @@ pub fn run_batch(batch: &EpisodeBatch, range: std::ops::Range<usize>) -> Result<
         range.clone().zip(&programs).map(|(j, p)| (p, batch.jobs[j].task, batch.jobs[j].seed)).collect();
     let execution = Execution::from_self_heal(batch.self_heal);
     Ok(run_jobs_locally(&jobs, &tasks, batch.budget, execution))
-}
-
-/// Runs whole batches somewhere else and returns their results in job order.
-pub trait RemoteExecutor: Send + Sync {
-    /// Run `batch`; an error is final (the executor has already retried what it could).
-    fn run(&self, batch: &EpisodeBatch) -> Result<Vec<EpisodeResult>, String>;
-}
-
-static REMOTE: RwLock<Option<Arc<dyn RemoteExecutor>>> = RwLock::new(None);
-static FAILURE: Mutex<Option<String>> = Mutex::new(None);
-
-/// Run every episode batch of this process on `executor` from now on (`None`: locally).
-pub fn install(executor: Option<Arc<dyn RemoteExecutor>>) {
-    *REMOTE.write().unwrap_or_else(|e| e.into_inner()) = executor;
-}
-
-/// The remote executor, if one is installed.
-pub(crate) fn remote() -> Option<Arc<dyn RemoteExecutor>> {
-    REMOTE.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Record a remote failure (the first one wins).
-pub(crate) fn record_failure(message: String) {
-    FAILURE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(message);
-}
-
-/// The remote failure since the last call, if any: the tick that saw it must not be
-/// persisted.
-pub fn take_failure() -> Option<String> {
-    FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 /// The batch of `jobs` on `tasks`, as a worker receives it.

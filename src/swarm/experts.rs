@@ -9,7 +9,7 @@ use super::SwarmError;
 use super::weights::{flatten, unflatten};
 
 /// How one training run goes: shape, optimiser and number of steps.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainPlan {
     /// The model shape.
     pub model: ModelConfig,

@@ -46,6 +46,12 @@ pub enum SwarmError {
     /// Training diverged.
     #[error("{0}")]
     Diverged(String),
+    /// A training run or scoring failed (its message, as the job reported it).
+    #[error("{0}")]
+    Job(String),
+    /// The executor could not run a batch (Slurm retries exhausted, say).
+    #[error("executor: {0}")]
+    Executor(String),
     /// Weights of the wrong size or an item that does not fit.
     #[error("{0}")]
     Shape(String),

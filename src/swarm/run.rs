@@ -4,25 +4,27 @@
 //! checkpoints, lineage graphs and the report.
 //!
 //! Parallelism: base models, then all experts, then the positions of each swarm
-//! iteration and the baseline grids are evaluated with [`par_trials`] (one job per
-//! thread, single-threaded candle, results in job order), so the run is a pure function
-//! of the scenario whatever the thread count.
+//! iteration and the baseline grids are batches of work (`cluster::batch`) run here, one
+//! job per thread with single-threaded candle, or on an installed executor (Slurm), with
+//! results in job order, so the run is a pure function of the scenario whatever the
+//! thread count or executor.
 
 use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 
-use super::experts::{TrainPlan, train};
+use super::experts::TrainPlan;
 use super::lineage::{ModelLineage, NodeKind};
 use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
 use super::pso::Swarm;
 use super::report::{MethodResult, SeedResult, SwarmReport};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
-use super::utility::{Scores, score_flat};
+use super::utility::Scores;
 use super::weights::{self, digest};
 use super::{SwarmError, tasks::corpus};
-use crate::objective::gpt::par_trials;
+use crate::cluster::batch::{Batch, CorpusData, Results, ScoringBatch, TrainingBatch, TrainingJob};
+use crate::cluster::remote::execute;
 use crate::rng::{derive, stream};
 use crate::store::atomic::write_atomic;
 
@@ -40,26 +42,43 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
 
     progress(&format!("pretraining {} base model(s), {} steps each", seeds.len(), sc.pretrain_steps));
     let pre = TrainPlan { model: sc.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps };
-    let bases: Vec<Vec<f32>> = par_trials(&seeds, threads, |&s| {
-        let mix = corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[]));
-        train(&pre, &mix, derive(s, "swarm-pretrain", &[]), None)
-    })
-    .into_iter()
-    .collect::<Result<_, _>>()?;
+    let mixtures: Vec<CorpusData> = seeds
+        .iter()
+        .map(|&s| {
+            CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[])))
+        })
+        .collect();
+    let pretraining = TrainingBatch {
+        plan: pre,
+        corpora: mixtures,
+        inits: Vec::new(),
+        jobs: (0..seeds.len())
+            .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-pretrain", &[]), init: None })
+            .collect(),
+    };
+    let bases = train_all(pretraining, threads)?;
 
     progress(&format!("fine-tuning {} expert(s), {} steps each", seeds.len() * k, sc.finetune_steps));
     let ft = TrainPlan { model: sc.model, optim: sc.finetune_optim, steps: sc.finetune_steps };
-    let jobs: Vec<(usize, usize)> = (0..seeds.len()).flat_map(|s| (0..k).map(move |e| (s, e))).collect();
-    let mut tuned = par_trials(&jobs, threads, |&(s, e)| {
-        let skill = sc.skills[e];
-        let data = corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seeds[s], "swarm-corpus-skill", &[e as u64]));
-        train(&ft, &data, derive(seeds[s], "swarm-finetune", &[e as u64]), Some(&bases[s]))
-    })
-    .into_iter();
+    let mut corpora = Vec::with_capacity(seeds.len() * k);
+    let mut jobs = Vec::with_capacity(seeds.len() * k);
+    for (s, &seed) in seeds.iter().enumerate() {
+        for (e, &skill) in sc.skills.iter().enumerate() {
+            let data = corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64]));
+            jobs.push(TrainingJob {
+                corpus: corpora.len(),
+                seed: derive(seed, "swarm-finetune", &[e as u64]),
+                init: Some(s),
+            });
+            corpora.push(CorpusData::of(&data));
+        }
+    }
+    let finetuning = TrainingBatch { plan: ft, corpora, inits: bases.clone(), jobs };
+    let mut tuned = train_all(finetuning, threads)?.into_iter();
 
     let mut results = Vec::new();
     for (i, &seed) in seeds.iter().enumerate() {
-        let experts: Vec<Vec<f32>> = tuned.by_ref().take(k).collect::<Result<_, _>>()?;
+        let experts: Vec<Vec<f32>> = tuned.by_ref().take(k).collect();
         let sub = dir.join(format!("seed-{i}"));
         std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
         let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
@@ -69,6 +88,14 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
     write(&dir.join("report.md"), report.markdown().as_bytes())?;
     write(&dir.join("report.json"), report.json().as_bytes())?;
     Ok(report)
+}
+
+/// Run the training runs of `batch` (here or on the installed executor), in job order.
+fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
+    match execute(&Batch::Training(batch), threads, &mut |_, _| {}).map_err(SwarmError::Executor)? {
+        Results::Training(r) => r.into_iter().map(|r| r.map_err(SwarmError::Job)).collect(),
+        _ => Err(SwarmError::Executor("training runs came back as results of another kind".into())),
+    }
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), SwarmError> {
@@ -101,18 +128,27 @@ struct SeedCtx<'a> {
 impl SeedCtx<'_> {
     /// Score many weight sets on `items`, in order.
     fn score_all(&self, weights: &[&[f32]], items: &[Item]) -> Result<Vec<Scores>, SwarmError> {
-        par_trials(weights, self.threads, |w| score_flat(self.sc.model, w, items)).into_iter().collect()
+        let batch = ScoringBatch {
+            model: self.sc.model,
+            items: items.to_vec(),
+            weights: weights.iter().map(|w| w.to_vec()).collect(),
+        };
+        match execute(&Batch::Scoring(batch), self.threads, &mut |_, _| {}).map_err(SwarmError::Executor)? {
+            Results::Scoring(r) => r.into_iter().map(|r| r.map_err(SwarmError::Job)).collect(),
+            _ => Err(SwarmError::Executor("scorings came back as results of another kind".into())),
+        }
     }
 
-    /// Score weights produced on the fly by `make(i)` for `i < count`.
+    /// Score weights produced by `make(i)` for `i < count`.
     fn score_made(
         &self,
         count: usize,
         items: &[Item],
-        make: impl Fn(usize) -> Vec<f32> + Sync,
+        make: impl Fn(usize) -> Vec<f32>,
     ) -> Result<Vec<Scores>, SwarmError> {
-        let idx: Vec<usize> = (0..count).collect();
-        par_trials(&idx, self.threads, |&i| score_flat(self.sc.model, &make(i), items)).into_iter().collect()
+        let made: Vec<Vec<f32>> = (0..count).map(make).collect();
+        let refs: Vec<&[f32]> = made.iter().map(Vec::as_slice).collect();
+        self.score_all(&refs, items)
     }
 
     fn save(&self, lin: &mut ModelLineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {

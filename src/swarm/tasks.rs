@@ -80,7 +80,7 @@ pub fn corpus(name: &str, skills: &[Skill], len: usize, seed: u64) -> Corpus {
 
 /// One evaluation item: bytes fed to the model and the positions whose next byte is
 /// scored (the answer bytes and the byte that ends each answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Item {
     /// The whole line, starting with `\n` (as after a previous line in training).
     pub bytes: Vec<u8>,

@@ -40,7 +40,7 @@ impl UtilityKind {
 }
 
 /// Scores of one weight set on a list of items.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
     /// Summed bits of each item's scored bytes.
     pub bits: Vec<f64>,

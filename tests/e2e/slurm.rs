@@ -130,3 +130,124 @@ fn bad_executor_settings_are_bad_input_and_write_nothing() {
     expect_bad(&["--executor", "slurm", "--partition", "no-such-partition"], None, "no partition");
     expect_bad(&["--executor", "slurm", "--worker-binary", "/nonexistent/outerloop"], None, "does not start");
 }
+
+/// The table's rows without the wall-clock column, sorted by (config, seed).
+fn rows_without_seconds(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let seconds = header.iter().position(|c| *c == "seconds").unwrap();
+    let mut rows: Vec<(u64, u64, String)> = lines
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split('\t').collect();
+            let key =
+                (cells[0].parse().unwrap(), cells[header.iter().position(|c| *c == "seed").unwrap()].parse().unwrap());
+            cells.remove(seconds);
+            (key.0, key.1, cells.join("\t"))
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|r| r.2).collect()
+}
+
+#[test]
+fn a_table_build_on_slurm_has_the_rows_of_the_local_build() {
+    if !slurm_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("grid.toml");
+    fs::write(&spec, "context = 16\neval_tokens = 128\n[grid]\nlr = [0.003, 0.01, 0.03]\nwidth = [16]\ndepth = [1]\n")
+        .unwrap();
+    let build = |out: &Path, extra: &[&str]| {
+        let o = bin()
+            .args(["table", "build", "--spec", spec.to_str().unwrap(), "--budget", "0.02", "--seeds", "2"])
+            .args(["--skills", "copy", "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let local = tmp.path().join("local.tsv");
+    build(&local, &["--jobs", "1"]);
+    let slurm = tmp.path().join("slurm.tsv");
+    // Four tasks for six trials: shards of one and two trials.
+    build(&slurm, &["--executor", "slurm", "--array-size", "4"]);
+    assert_eq!(rows_without_seconds(&slurm).len(), 6);
+    assert_eq!(rows_without_seconds(&slurm), rows_without_seconds(&local), "trials on Slurm differ from local ones");
+    assert!(!tmp.path().join(".slurm.tsv.batches").exists(), "the batch folder is removed once merged");
+}
+
+/// A model swarm small enough for a test: its training and scoring batches are job arrays.
+const TINY_SWARM: &str = r#"kind = "model-swarm"
+name = "tiny"
+seed = 5
+seeds = 1
+
+[model]
+context = 40
+depth = 1
+width = 16
+heads = 2
+
+[experts]
+skills = ["copy", "add"]
+corpus_bytes = 20000
+pretrain_steps = 10
+finetune_steps = 5
+batch_tokens = 256
+
+[target]
+compose = ["copy", "add"]
+valid_items = 10
+test_items = 10
+
+[swarm]
+grow = 1
+max_iters = 2
+"#;
+
+/// Every file under `dir` (relative path -> bytes).
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_model_swarm_on_slurm_equals_the_local_swarm() {
+    if !slurm_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("tiny.toml");
+    fs::write(&scenario, TINY_SWARM).unwrap();
+    let swarm = |out: &Path, extra: &[&str]| {
+        let o = bin()
+            .args(["swarm", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let local = tmp.path().join("local");
+    swarm(&local, &[]);
+    let slurm = tmp.path().join("slurm");
+    swarm(&slurm, &["--executor", "slurm", "--array-size", "2"]);
+    let (a, b) = (tree(&local), tree(&slurm));
+    assert!(a.contains_key("report.json") && a.keys().any(|k| k.ends_with(".safetensors")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        assert!(b[name] == *bytes, "{name} differs between the local and the Slurm swarm");
+    }
+}

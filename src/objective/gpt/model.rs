@@ -24,7 +24,7 @@ pub const VOCAB: usize = 256;
 pub const INIT_STD: f64 = 0.02;
 
 /// Shape of the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     /// Context length in bytes.
     pub context: usize,
@@ -88,7 +88,7 @@ impl ModelConfig {
 }
 
 /// Which implementation of the layer ops the forward pass uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OpPath {
     /// The fused custom ops with hand-written backward passes (CPU only).
     Fused,

@@ -32,8 +32,9 @@ use std::sync::Mutex;
 
 use super::data::Corpus;
 use super::design::{DesignKind, TableSpec, grid_product, grid_space_from_text, space_from_header, space_to_header};
-use super::train::{FAILURE_BPB, TrainSettings, run_trial};
+use super::train::{FAILURE_BPB, TrainSettings, TrialOutcome, TrialSpec, run_trial};
 use super::{CODE_VERSION, default_config, gpt_space, parse_value, spec_from_config};
+use crate::cluster::batch::{Batch, CorpusData, Results, TrialBatch};
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 use crate::space::{Config, KnobValue, SearchSpace};
 
@@ -75,6 +76,10 @@ pub enum TableError {
         /// The value of this build.
         wanted: String,
     },
+    /// The executor could not run the build's trials (Slurm retries exhausted, say);
+    /// the rows that came back before are in the table.
+    #[error("executor: {0}")]
+    Executor(String),
 }
 
 /// One tabulated trial.
@@ -447,14 +452,21 @@ pub fn build(
     let file = Mutex::new(file);
     let count = std::sync::atomic::AtomicUsize::new(0);
     let full = gpt_space();
-    let results = super::par_trials(&jobs, plan.jobs, |&(id, seed)| -> Result<(), TableError> {
-        // Rows already written fix a config's values (float text may differ across
-        // machines in the last digit of a regenerated design).
-        let values = known.get(&id).cloned().unwrap_or_else(|| plan.spec.configs[id].clone());
-        let config = full_config(&plan.spec.space, &values);
-        let spec = spec_from_config(&full, &config, plan.spec.context);
-        let top = settings.fidelities.len() - 1;
-        let row = match run_trial(&spec, corpus, &settings, 1.0, seed) {
+    // Rows already written fix a config's values (float text may differ across
+    // machines in the last digit of a regenerated design).
+    let prepared: Vec<(Vec<String>, Config)> = jobs
+        .iter()
+        .map(|&(id, _)| {
+            let values = known.get(&id).cloned().unwrap_or_else(|| plan.spec.configs[id].clone());
+            let config = full_config(&plan.spec.space, &values);
+            (values, config)
+        })
+        .collect();
+    let top = settings.fidelities.len() - 1;
+    // Append job `j`'s row as soon as its trial is done, so an interrupted build keeps it.
+    let write_row = |j: usize, outcome: Result<&TrialOutcome, String>| -> Result<(), TableError> {
+        let ((id, seed), (values, config)) = (jobs[j], &prepared[j]);
+        let row = match outcome {
             Ok(o) => Row {
                 config: id,
                 seed,
@@ -472,17 +484,45 @@ pub fn build(
                 curve: vec![FAILURE_BPB; top + 1],
             },
         };
-        let line = format_row(&row, &values);
+        let line = format_row(&row, values);
         {
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             f.write_all(line.as_bytes()).map_err(io)?;
             f.flush().map_err(io)?;
         }
         let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress(existing + n, total, &full.describe(&config));
+        progress(existing + n, total, &full.describe(config));
         Ok(())
-    });
-    results.into_iter().collect::<Result<Vec<()>, TableError>>()?;
+    };
+    let specs = || prepared.iter().map(|(_, config)| spec_from_config(&full, config, plan.spec.context));
+    if crate::cluster::remote::remote().is_some() && !jobs.is_empty() {
+        let batch = Batch::Trials(TrialBatch {
+            corpus: CorpusData::of(corpus),
+            settings: settings.clone(),
+            jobs: specs().zip(jobs.iter().map(|&(_, seed)| seed)).collect(),
+        });
+        let mut written = Ok(());
+        let mut on_part = |range: std::ops::Range<usize>, results: &Results| {
+            if let Results::Trials(outcomes) = results {
+                for (j, o) in range.zip(outcomes) {
+                    let r = write_row(j, o.as_ref().map_err(Clone::clone));
+                    if written.is_ok() {
+                        written = r;
+                    }
+                }
+            }
+        };
+        crate::cluster::remote::execute(&batch, plan.jobs, &mut on_part).map_err(TableError::Executor)?;
+        written?;
+    } else {
+        let specs: Vec<TrialSpec> = specs().collect();
+        let indices: Vec<usize> = (0..jobs.len()).collect();
+        let results = super::par_trials(&indices, plan.jobs, |&j| -> Result<(), TableError> {
+            let outcome = run_trial(&specs[j], corpus, &settings, 1.0, jobs[j].1).map_err(|e| e.to_string());
+            write_row(j, outcome.as_ref().map_err(Clone::clone))
+        });
+        results.into_iter().collect::<Result<Vec<()>, TableError>>()?;
+    }
     Ok(BuildReport { existing, ran: jobs.len(), total })
 }
 

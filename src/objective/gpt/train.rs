@@ -29,7 +29,7 @@ pub const FIDELITIES: [f64; 4] = [0.125, 0.25, 0.5, 1.0];
 pub const EXPLODED_LOSS: f32 = 12.0;
 
 /// Learning-rate decay after warmup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     /// Half a cosine from the peak to zero.
     Cosine,
@@ -54,7 +54,7 @@ impl Schedule {
 }
 
 /// Optimiser hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OptimConfig {
     /// Peak learning rate.
     pub lr: f64,
@@ -90,7 +90,7 @@ impl Default for OptimConfig {
 }
 
 /// A full trial specification: model shape and optimiser.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialSpec {
     /// The model.
     pub model: ModelConfig,
@@ -131,7 +131,7 @@ impl TrialSpec {
 }
 
 /// How trials are run, apart from the config.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainSettings {
     /// Compute budget of a full trial, in GFLOP of training (`6N + 12LTC` per token).
     pub budget_gflop: f64,
@@ -150,7 +150,7 @@ impl Default for TrainSettings {
 }
 
 /// What a trial produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialOutcome {
     /// Ok or diverged.
     pub status: TrialStatus,
