@@ -3,15 +3,20 @@
 //!
 //! Run with `cargo bench --bench gpt_throughput` (add `-- --steps 30` to change the
 //! number of timed steps, `-- --reference` for the reference ops, `-- --config B` for
-//! one config, `-- --single` to skip the machine-wide runs). Compare with
-//! `python3 benches/torch_reference.py`, which trains the same models in PyTorch.
+//! one config, `-- --single` to skip the machine-wide runs, `-- --device cuda` to train on
+//! a GPU with a CUDA build: `cargo bench --features cuda --bench gpt_throughput -- --device
+//! cuda`, one trial per config, A, B and the larger C). Compare with
+//! `python3 benches/torch_reference.py [--device cuda]`, which trains the same models in
+//! PyTorch eager.
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its numbers")]
 
 use std::time::Instant;
 
 use outerloop::objective::gpt::train::Trainer;
-use outerloop::objective::gpt::{Corpus, ModelConfig, OpPath, OptimConfig, TrainSettings, TrialSpec, single_threaded};
+use outerloop::objective::gpt::{
+    Corpus, DeviceChoice, ModelConfig, OpPath, OptimConfig, TrainSettings, TrialSpec, single_threaded,
+};
 
 fn spec(model: ModelConfig) -> TrialSpec {
     TrialSpec { model, optim: OptimConfig { batch_tokens: 16 * model.context, ..OptimConfig::default() } }
@@ -28,7 +33,12 @@ fn thread_cpu_seconds() -> f64 {
 
 /// Wall seconds per step of one trial, after two warm-up steps.
 fn time_trial(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> f64 {
-    time_trial_cpu(spec, corpus, path, steps, seed).mean
+    time_trial_on(spec, corpus, path, DeviceChoice::Cpu, steps, seed).mean
+}
+
+/// Config C, for GPUs: 6 layers, width 384, 6 heads, context 256 (about 11M parameters).
+fn config_c() -> ModelConfig {
+    ModelConfig { context: 256, depth: 6, width: 384, heads: 6, init_scale: 1.0 }
 }
 
 /// Timings of one trial, per step.
@@ -41,9 +51,17 @@ struct Timing {
     fastest: f64,
 }
 
-/// Wall and thread-CPU seconds per step of one single-threaded trial.
-fn time_trial_cpu(spec: TrialSpec, corpus: &Corpus, path: OpPath, steps: usize, seed: u64) -> Timing {
-    let settings = TrainSettings { budget_gflop: 1e6, path, ..TrainSettings::default() };
+/// Wall and thread-CPU seconds per step of one trial on `device` (on the CPU,
+/// single-threaded). Every step reads its loss back, so GPU steps are timed to their end.
+fn time_trial_on(
+    spec: TrialSpec,
+    corpus: &Corpus,
+    path: OpPath,
+    device: DeviceChoice,
+    steps: usize,
+    seed: u64,
+) -> Timing {
+    let settings = TrainSettings { budget_gflop: 1e6, path, device, ..TrainSettings::default() };
     let mut trainer = match Trainer::new(spec, corpus, &settings, seed) {
         Ok(t) => t,
         Err(e) => panic!("benchmark trial failed to start: {e}"),
@@ -82,8 +100,33 @@ fn main() {
     let path = if args.iter().any(|a| a == "--reference") { OpPath::Reference } else { OpPath::Fused };
     let only = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
     let single_only = args.iter().any(|a| a == "--single");
+    let device: DeviceChoice = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)) {
+        Some(d) => d.parse().unwrap_or_else(|e: String| panic!("{e}")),
+        None => DeviceChoice::Cpu,
+    };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let corpus = Corpus::synthetic_default();
+    if !device.is_cpu() {
+        if let Err(e) = device.open() {
+            panic!("{e}");
+        }
+        println!("candle GPT throughput on {device} (reference ops, tensor AdamW, {steps} timed steps)");
+        for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b()), ("C", config_c())] {
+            if only.as_deref().is_some_and(|o| o != name) {
+                continue;
+            }
+            let spec = spec(model);
+            let t = time_trial_on(spec, &corpus, OpPath::Reference, device, steps, 0);
+            println!(
+                "config {name}: {} params, single trial {:.2} ms/step {:.0} tok/s (fastest step {:.2} ms)",
+                model.param_count(),
+                t.mean * 1e3,
+                spec.tokens_per_step() as f64 / t.mean,
+                t.fastest * 1e3
+            );
+        }
+        return;
+    }
     println!("candle GPT throughput ({path:?} ops, {steps} timed steps, {cores} cores)");
     for (name, model) in [("A", ModelConfig::config_a()), ("B", ModelConfig::config_b())] {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -91,7 +134,7 @@ fn main() {
         }
         let spec = spec(model);
         let tokens = spec.tokens_per_step() as f64;
-        let timing = single_threaded(|| time_trial_cpu(spec, &corpus, path, steps, 0));
+        let timing = single_threaded(|| time_trial_on(spec, &corpus, path, DeviceChoice::Cpu, steps, 0));
         let (single, single_cpu) = (timing.mean, timing.cpu);
         if single_only {
             println!(

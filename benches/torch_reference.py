@@ -11,6 +11,11 @@ layer norm, untied head; AdamW betas (0.9, 0.99), weight decay 0.1 on matrices, 
 - machine-wide: one single-thread trial per core in separate processes.
 
 Usage: python3 benches/torch_reference.py [--steps 20] [--config B] [--skip-two-threads]
+       python3 benches/torch_reference.py --device cuda [--steps 50]
+
+With `--device cuda` it trains one trial per config (A, B and the larger C) on the GPU,
+synchronising before reading the clock, next to `cargo bench --features cuda --bench
+gpt_throughput -- --device cuda`.
 
 `--config` limits the run to one config; `--skip-two-threads` drops the 2-thread trial
 (on a loaded 2-core machine its spinning workers make it take minutes and mean little).
@@ -28,6 +33,8 @@ import torch.nn.functional as F
 CONFIGS = {
     "A": dict(depth=2, width=64, heads=4, context=64, batch=16),
     "B": dict(depth=4, width=128, heads=4, context=128, batch=16),
+    # GPU only: about 11M parameters.
+    "C": dict(depth=6, width=384, heads=6, context=256, batch=16),
 }
 
 
@@ -49,7 +56,7 @@ class Block(nn.Module):
         k = k.view(b, t, self.heads, c // self.heads).transpose(1, 2)
         v = v.view(b, t, self.heads, c // self.heads).transpose(1, 2)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.heads)
-        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
         p = scores.masked_fill(mask, float("-inf")).softmax(-1)
         a = (p @ v).transpose(1, 2).reshape(b, t, c)
         x = x + self.out(a)
@@ -72,11 +79,11 @@ class Gpt(nn.Module):
         return self.head(self.norm(x))
 
 
-def time_trial(name, steps, threads, seed=0, cpu_time=False):
+def time_trial(name, steps, threads, seed=0, cpu_time=False, device="cpu"):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     cfg = CONFIGS[name]
-    model = Gpt(cfg["depth"], cfg["width"], cfg["heads"], cfg["context"])
+    model = Gpt(cfg["depth"], cfg["width"], cfg["heads"], cfg["context"]).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -84,7 +91,8 @@ def time_trial(name, steps, threads, seed=0, cpu_time=False):
         lr=3e-3, betas=(0.9, 0.99), eps=1e-8,
     )
     b, t = cfg["batch"], cfg["context"]
-    data = torch.randint(0, 256, (steps + 2, b, t + 1))
+    data = torch.randint(0, 256, (steps + 2, b, t + 1), device=device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def step(i):
         x, y = data[i, :, :-1], data[i, :, 1:]
@@ -96,10 +104,12 @@ def time_trial(name, steps, threads, seed=0, cpu_time=False):
 
     for i in range(2):
         step(i)
+    sync()
     start = time.perf_counter()
     cpu = time.thread_time()
     for i in range(steps):
         step(i + 2)
+    sync()
     if cpu_time:
         return (time.perf_counter() - start) / steps, (time.thread_time() - cpu) / steps
     return (time.perf_counter() - start) / steps
@@ -114,11 +124,21 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--config", choices=sorted(CONFIGS), help="run only this config")
     ap.add_argument("--skip-two-threads", action="store_true", help="skip the 2-thread trial")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N")
     args = ap.parse_args()
+    if args.device != "cpu":
+        print(f"torch {torch.__version__} eager on {args.device} ({torch.cuda.get_device_name(args.device)}, {args.steps} timed steps)")
+        for name, cfg in CONFIGS.items():
+            if args.config and name != args.config:
+                continue
+            tokens = cfg["batch"] * cfg["context"]
+            s = time_trial(name, args.steps, 1, device=args.device)
+            print(f"config {name}: single trial {s * 1e3:.2f} ms/step {tokens / s:.0f} tok/s")
+        return
     cores = os.cpu_count() or 2
     print(f"torch {torch.__version__} eager reference ({args.steps} timed steps, {cores} cores)")
     for name, cfg in CONFIGS.items():
-        if args.config and name != args.config:
+        if (args.config and name != args.config) or (not args.config and name == "C"):
             continue
         tokens = cfg["batch"] * cfg["context"]
         single = float("nan") if args.skip_two_threads else time_trial(name, args.steps, 2)

@@ -42,6 +42,10 @@ pub struct TrialArgs {
     /// Use the reference ops instead of the fused ones (slower; for checking).
     #[arg(long)]
     pub reference: bool,
+    /// Train on `cpu` (fused ops), or `cuda`/`cuda:N` (reference ops and a tensor-op
+    /// AdamW on the GPU; needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: gpt::DeviceChoice,
     /// Persistent trial cache directory.
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -54,6 +58,10 @@ pub struct TrialArgs {
     /// List the knobs with their ranges and defaults, and exit.
     #[arg(long)]
     pub list: bool,
+}
+
+fn parse_device(s: &str) -> Result<gpt::DeviceChoice, String> {
+    s.parse()
 }
 
 /// The largest `--budget` of one trial, in GFLOP (hours on one core).
@@ -165,8 +173,13 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         budget_gflop: args.budget,
         eval_tokens: args.eval_tokens,
         path: if args.reference { OpPath::Reference } else { OpPath::Fused },
+        device: args.device,
         ..TrainSettings::default()
     };
+    // A device that cannot be used is bad input, found before any training.
+    if let Err(message) = args.device.open() {
+        return Err(InputError::usage(message, "use --device cpu, or a CUDA build on a machine with a GPU").into());
+    }
     let objective = gpt::GptObjective::new(Arc::new(corpus), settings.clone(), args.context);
     let objective = match &args.cache {
         Some(dir) => {

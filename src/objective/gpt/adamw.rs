@@ -1,9 +1,11 @@
-//! AdamW over the model's ordered parameter list, updating each parameter's storage in
-//! place (a candle in-place op), so a step copies no parameter.
+//! AdamW over the model's ordered parameter list. On the CPU ([`AdamW`]) it updates each
+//! parameter's storage in place (a candle in-place op), so a step copies no parameter;
+//! on a GPU ([`DeviceAdamW`]) it is the same update written as tensor ops, so gradients
+//! and moments never leave the device.
 
 use std::cell::RefCell;
 
-use candle_core::{CpuStorage, Error, InplaceOp1, Layout, Result, Var};
+use candle_core::{CpuStorage, DType, Error, InplaceOp1, Layout, Result, Tensor, Var};
 
 /// Hyperparameters of one update.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +74,59 @@ impl AdamW {
     }
 }
 
+/// AdamW as tensor ops on the parameters' own device: the update of [`AdamW`] (same
+/// constants, same decay mask, same epsilon), for devices the in-place CPU op cannot
+/// reach.
+pub struct DeviceAdamW {
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    /// 1 on the elements that take weight decay, 0 elsewhere (flat, per parameter).
+    decay_masks: Vec<Tensor>,
+}
+
+impl DeviceAdamW {
+    /// Zero moments for `params`, of which the first `decay_lens[i]` elements (in flat
+    /// order) take weight decay.
+    pub fn new(params: &[(String, Var)], decay_lens: &[usize]) -> Result<Self> {
+        if params.len() != decay_lens.len() {
+            return Err(Error::Msg("adamw: parameter and decay-length counts differ".into()));
+        }
+        let mut out = DeviceAdamW { m: Vec::new(), v: Vec::new(), decay_masks: Vec::new() };
+        for ((_, var), &decay) in params.iter().zip(decay_lens) {
+            let (n, device) = (var.elem_count(), var.device());
+            let mask: Vec<f32> = (0..n).map(|i| if i < decay { 1.0 } else { 0.0 }).collect();
+            out.decay_masks.push(Tensor::from_vec(mask, var.shape(), device)?);
+            out.m.push(Tensor::zeros(var.shape(), DType::F32, device)?);
+            out.v.push(Tensor::zeros(var.shape(), DType::F32, device)?);
+        }
+        Ok(out)
+    }
+
+    /// Apply one update with gradients `grads` (one per parameter, same order and shape).
+    pub fn update(&mut self, params: &[(String, Var)], grads: &[Tensor], h: AdamWStep) -> Result<()> {
+        if params.len() != grads.len() || params.len() != self.m.len() {
+            return Err(Error::Msg("adamw: parameter, gradient and moment counts differ".into()));
+        }
+        let bc1 = 1.0 - h.beta1.powi(h.t);
+        let bc2_sqrt = (1.0 - h.beta2.powi(h.t)).sqrt();
+        let step_size = h.lr / bc1;
+        let decay_rate = h.lr * h.weight_decay;
+        for (i, (_, var)) in params.iter().enumerate() {
+            let g = grads[i].affine(h.clip, 0.0)?;
+            let m = (self.m[i].affine(h.beta1, 0.0)? + g.affine(1.0 - h.beta1, 0.0)?)?;
+            let v = (self.v[i].affine(h.beta2, 0.0)? + g.sqr()?.affine(1.0 - h.beta2, 0.0)?)?;
+            let denom = v.sqrt()?.affine(1.0 / bc2_sqrt, 1e-8)?;
+            let p = var.as_tensor();
+            let decay = (p * &self.decay_masks[i])?.affine(decay_rate, 0.0)?;
+            let next = ((p - (m.affine(step_size, 0.0)? / denom)?)? - decay)?;
+            var.set(&next)?;
+            self.m[i] = m;
+            self.v[i] = v;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Consts {
     step_size: f32,
@@ -131,5 +186,41 @@ fn adamw_lane(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: Consts,
         *v = c.b2 * *v + (1.0 - c.b2) * g * g;
         let denom = v.sqrt() / c.bc2_sqrt + 1e-8;
         *p -= c.step_size * *m / denom + decay * *p;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn params(values: &[&[f32]]) -> Vec<(String, Var)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("p{i}"), Var::from_tensor(&Tensor::new(*v, &Device::Cpu).unwrap()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_tensor_update_matches_the_in_place_update() {
+        let start: [&[f32]; 2] = [&[0.5, -1.0, 2.0, 0.25], &[1.5, -0.5, 0.0]];
+        let (host, dev) = (params(&start), params(&start));
+        let decay = vec![3, 0];
+        let mut a = AdamW::new(&[4, 3], decay.clone());
+        let mut b = DeviceAdamW::new(&dev, &decay).unwrap();
+        for t in 1..=5 {
+            let grads: Vec<Vec<f32>> = vec![vec![0.1 * t as f32, -0.3, 0.7, 0.05], vec![-0.2, 0.4 / t as f32, 1.0]];
+            let h = AdamWStep { lr: 0.01, weight_decay: 0.1, beta1: 0.9, beta2: 0.99, clip: 0.8, t };
+            a.update(&host, &grads, h).unwrap();
+            let tensors: Vec<Tensor> = grads.iter().map(|g| Tensor::new(g.as_slice(), &Device::Cpu).unwrap()).collect();
+            b.update(&dev, &tensors, h).unwrap();
+        }
+        for ((_, x), (_, y)) in host.iter().zip(&dev) {
+            let (x, y) = (x.as_tensor().to_vec1::<f32>().unwrap(), y.as_tensor().to_vec1::<f32>().unwrap());
+            for (p, q) in x.iter().zip(&y) {
+                assert!((p - q).abs() <= 1e-6 * p.abs().max(1.0), "{x:?} vs {y:?}");
+            }
+        }
     }
 }

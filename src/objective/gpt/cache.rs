@@ -37,10 +37,15 @@ pub struct TrialKey(pub u64);
 impl TrialKey {
     /// Key of `spec` trained with `seed` under `settings` on the corpus with `corpus_hash`.
     pub fn new(spec: &TrialSpec, seed: u64, settings: &TrainSettings, corpus_hash: u64) -> Self {
-        let text = format!(
+        let mut text = format!(
             "{CODE_VERSION}|{spec:?}|seed={seed}|budget={:?}|eval={}|fid={:?}|path={:?}|corpus={corpus_hash:016x}",
             settings.budget_gflop, settings.eval_tokens, settings.fidelities, settings.path
         );
+        // Another device sums in another order: its trials are other trials. CPU keys
+        // stay what they were before devices existed.
+        if !settings.device.is_cpu() {
+            text.push_str(&format!("|device={}", settings.device));
+        }
         TrialKey(xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 }

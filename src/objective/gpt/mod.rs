@@ -24,6 +24,7 @@ pub mod cache;
 pub mod corpora;
 pub mod data;
 pub mod design;
+pub mod device;
 pub mod fused;
 mod kernels;
 pub mod live;
@@ -41,6 +42,7 @@ use crate::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
 
 pub use cache::TrialCache;
 pub use data::{Corpus, Skill};
+pub use device::DeviceChoice;
 pub use model::{Gpt, ModelConfig, OpPath};
 pub use train::{FAILURE_BPB, OptimConfig, Schedule, TrainSettings, TrialOutcome, TrialSpec, run_trial};
 

@@ -11,8 +11,9 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rand::RngExt;
 
-use super::adamw::{AdamW, AdamWStep};
+use super::adamw::{AdamW, AdamWStep, DeviceAdamW};
 use super::data::Corpus;
+use super::device::DeviceChoice;
 use super::fused::FusedStep;
 use super::model::{Gpt, ModelConfig, OpPath};
 use crate::history::TrialStatus;
@@ -139,13 +140,23 @@ pub struct TrainSettings {
     pub eval_tokens: usize,
     /// Fidelity levels, increasing and ending in 1.
     pub fidelities: Vec<f64>,
-    /// Fused or reference ops.
+    /// Fused or reference ops (on a GPU always reference ops: the fused ones are CPU
+    /// kernels).
     pub path: OpPath,
+    /// Where the trial trains.
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        TrainSettings { budget_gflop: 50.0, eval_tokens: 8192, fidelities: FIDELITIES.to_vec(), path: OpPath::Fused }
+        TrainSettings {
+            budget_gflop: 50.0,
+            eval_tokens: 8192,
+            fidelities: FIDELITIES.to_vec(),
+            path: OpPath::Fused,
+            device: DeviceChoice::Cpu,
+        }
     }
 }
 
@@ -185,6 +196,9 @@ pub enum TrainError {
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The device cannot be used (no CUDA support in this build, no such GPU).
+    #[error("{0}")]
+    Device(String),
 }
 
 /// Learning rate at `step` (0-based) of `total`.
@@ -213,8 +227,11 @@ pub struct Trainer<'a> {
     step: usize,
     total_steps: usize,
     optimizer: AdamW,
-    /// One gradient buffer per parameter, reused by every step.
+    /// One gradient buffer per parameter, reused by every step (CPU).
     grads: Vec<Vec<f32>>,
+    /// On a GPU: the optimiser and the gradients as tensors on the device, used instead
+    /// of `optimizer` and `grads`.
+    on_device: Option<(DeviceAdamW, Vec<Tensor>)>,
     /// The whole-model fused step (buffers reused by every step); `None` on the
     /// reference path, which runs candle's autograd.
     fused: Option<FusedStep>,
@@ -223,15 +240,37 @@ pub struct Trainer<'a> {
 impl<'a> Trainer<'a> {
     /// A fresh model and optimiser for `spec` on `corpus`.
     pub fn new(spec: TrialSpec, corpus: &'a Corpus, settings: &TrainSettings, seed: u64) -> Result<Self, TrainError> {
+        Self::build(spec, corpus, settings, seed, !settings.device.is_cpu())
+    }
+
+    /// [`Trainer::new`], with the GPU's optimiser (tensor ops, gradients kept as
+    /// tensors) when `tensor_optimizer`, whatever the device: tests run it on the CPU.
+    fn build(
+        spec: TrialSpec,
+        corpus: &'a Corpus,
+        settings: &TrainSettings,
+        seed: u64,
+        tensor_optimizer: bool,
+    ) -> Result<Self, TrainError> {
         if let Some(p) = spec.problem() {
             return Err(TrainError::Invalid(p));
         }
         corpus.check_context(spec.model.context)?;
-        let device = Device::Cpu;
-        let model = Gpt::new(spec.model, seed, settings.path, &device)?;
+        let device = settings.device.open().map_err(TrainError::Device)?;
+        let path = if device.is_cpu() { settings.path } else { OpPath::Reference };
+        let model = Gpt::new(spec.model, seed, path, &device)?;
         let sizes: Vec<usize> = model.params().iter().map(|(_, v)| v.elem_count()).collect();
-        let optimizer = AdamW::new(&sizes, model.decay_lens());
-        let fused = match settings.path {
+        let on_device = match tensor_optimizer {
+            false => None,
+            true => Some((DeviceAdamW::new(model.params(), &model.decay_lens())?, Vec::new())),
+        };
+        // The host optimiser and gradient buffers are not needed on a GPU.
+        let host_sizes: &[usize] = if on_device.is_some() { &[] } else { &sizes };
+        let optimizer = AdamW::new(host_sizes, if on_device.is_some() { Vec::new() } else { model.decay_lens() });
+        let fused = match path {
+            OpPath::Fused if tensor_optimizer => {
+                return Err(TrainError::Invalid("the tensor optimiser needs the reference ops".into()));
+            }
             OpPath::Fused => Some(FusedStep::new(&model, spec.batch())?),
             OpPath::Reference => None,
         };
@@ -244,7 +283,8 @@ impl<'a> Trainer<'a> {
             step: 0,
             total_steps: spec.total_steps(settings.budget_gflop),
             optimizer,
-            grads: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            grads: host_sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            on_device,
             fused,
         })
     }
@@ -325,6 +365,16 @@ impl<'a> Trainer<'a> {
             return Ok(None);
         }
         let store = loss.backward()?;
+        if let Some((_, grads)) = &mut self.on_device {
+            grads.clear();
+            for (_, var) in self.model.params() {
+                grads.push(match store.get(var.as_tensor()) {
+                    Some(t) => t.clone(),
+                    None => var.as_tensor().zeros_like()?,
+                });
+            }
+            return Ok(Some(value));
+        }
         for ((_, var), g) in self.model.params().iter().zip(&mut self.grads) {
             match store.get(var.as_tensor()) {
                 Some(t) => *g = t.flatten_all()?.to_vec1::<f32>()?,
@@ -340,7 +390,17 @@ impl<'a> Trainer<'a> {
         let Some(value) = self.loss_and_grads()? else {
             return Ok(None);
         };
-        let norm = self.grads.iter().map(|g| super::kernels::sum_squares_f64(g)).sum::<f64>().sqrt();
+        let norm = match &self.on_device {
+            // One reduction on the device, one number back.
+            Some((_, grads)) => {
+                let mut total = Tensor::zeros((), candle_core::DType::F32, &self.device)?;
+                for g in grads {
+                    total = (total + g.sqr()?.sum_all()?)?;
+                }
+                (total.to_scalar::<f32>()? as f64).sqrt()
+            }
+            None => self.grads.iter().map(|g| super::kernels::sum_squares_f64(g)).sum::<f64>().sqrt(),
+        };
         if !norm.is_finite() {
             return Ok(None);
         }
@@ -354,7 +414,10 @@ impl<'a> Trainer<'a> {
             clip,
             t: (self.step + 1) as i32,
         };
-        self.optimizer.update(self.model.params(), &self.grads, h)?;
+        match &mut self.on_device {
+            Some((optimizer, grads)) => optimizer.update(self.model.params(), grads, h)?,
+            None => self.optimizer.update(self.model.params(), &self.grads, h)?,
+        }
         self.step += 1;
         Ok(Some(value))
     }
@@ -454,4 +517,33 @@ pub fn run_trial_keep(
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((outcome, trainer.model.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::gpt::Skill;
+
+    /// The GPU's training path (reference ops, gradients kept as tensors, the global
+    /// norm reduced as a tensor, the tensor-op AdamW) run on the CPU follows the CPU
+    /// path's reference-op training step for step.
+    #[test]
+    fn the_gpu_training_path_follows_the_cpu_path() {
+        let corpus = Corpus::synthetic(&[Skill::Copy, Skill::Add], 20_000, 3);
+        let spec = TrialSpec {
+            model: ModelConfig::tiny(),
+            optim: OptimConfig { batch_tokens: 128, grad_clip: 0.5, ..OptimConfig::default() },
+        };
+        let settings = TrainSettings { budget_gflop: 1.0, path: OpPath::Reference, ..TrainSettings::default() };
+        let mut host = Trainer::build(spec, &corpus, &settings, 7, false).unwrap();
+        let mut tensor = Trainer::build(spec, &corpus, &settings, 7, true).unwrap();
+        for step in 0..6 {
+            let (a, b) = (host.step().unwrap().unwrap(), tensor.step().unwrap().unwrap());
+            assert!((a - b).abs() < 1e-5, "step {step}: loss {a} vs {b}");
+        }
+        let (a, b) = (host.eval_bpb(512).unwrap().unwrap(), tensor.eval_bpb(512).unwrap().unwrap());
+        assert!((a - b).abs() < 1e-5, "bpb {a} vs {b}");
+        let fused = TrainSettings { path: OpPath::Fused, ..settings };
+        assert!(Trainer::build(spec, &corpus, &fused, 7, true).is_err(), "fused ops have no tensor optimiser");
+    }
 }
