@@ -41,7 +41,8 @@ pub fn run_file(
     let threads = threads.count()?;
     let sc = scenario::load(path)?;
     let dir = out
-        .or_else(|| sc.out.as_ref().map(PathBuf::from))
+        // A path the file names is relative to the file's folder.
+        .or_else(|| sc.out.as_ref().map(|o| path.parent().unwrap_or(Path::new("")).join(o)))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
     executor.install(&dir.join("batches"))?;
     let started = Instant::now();

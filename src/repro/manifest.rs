@@ -301,8 +301,16 @@ impl ReproSet {
         for (k, v) in set {
             let v = match (k.as_str(), v) {
                 // `inherit = true` names this seed's prior run; `false` removes the key.
+                // Scenario paths are relative to the scenario's folder, here the
+                // manifest's, so name the prior run relative to it.
                 ("inherit", toml::Value::Boolean(true)) => {
-                    toml::Value::String(out.join(format!("prior-s{seed}")).to_string_lossy().into_owned())
+                    let prior = out.join(format!("prior-s{seed}"));
+                    let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                    let relative = match (std::path::absolute(&prior), std::path::absolute(folder)) {
+                        (Ok(p), Ok(f)) => pathdiff::diff_paths(&p, &f).unwrap_or(p),
+                        _ => prior,
+                    };
+                    toml::Value::String(relative.to_string_lossy().into_owned())
                 }
                 ("inherit", toml::Value::Boolean(false)) => {
                     table.remove("inherit");

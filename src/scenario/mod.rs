@@ -41,9 +41,11 @@ pub struct Scenario {
     pub seed: u64,
     /// Outer-loop ticks.
     pub ticks: u32,
-    /// Output folder.
+    /// Output folder: the file's `out` relative to the scenario's folder, else
+    /// `populations/<name>` under the current directory.
     pub out: PathBuf,
-    /// Earlier run to inherit hall of fame and operator statistics from.
+    /// Earlier run to inherit hall of fame and operator statistics from (relative to the
+    /// scenario's folder, like every path the file names).
     pub inherit: Option<PathBuf>,
     /// Maximum live mechanisms.
     pub population_size: usize,
@@ -105,7 +107,9 @@ pub struct Scenario {
     pub text: String,
     /// Hash of the text: checkpoints refuse to resume under another scenario.
     pub hash: u64,
-    /// The folder genome file paths are relative to.
+    /// The folder every relative path of the file (`files`, `reference`, `out`,
+    /// `inherit`) is relative to: the scenario file's folder (for a run folder's copy,
+    /// the folder the original was in).
     pub base_dir: PathBuf,
 }
 
@@ -365,13 +369,18 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         return Err(source_error(v.diags));
     }
     let Some(reference) = reference else { unreachable!("a missing reference was reported above") };
-    let out = raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("populations").join(&name));
+    // One rule for the paths a file names: relative to the file's folder. The default
+    // output folder is not in the file, so it is where the user stands.
+    let out = match raw.out {
+        Some(o) => base_dir.join(o),
+        None => PathBuf::from("populations").join(&name),
+    };
     Ok(Scenario {
         name,
         seed: raw.seed,
         ticks,
         out,
-        inherit: raw.inherit.map(|s| PathBuf::from(s.into_inner())),
+        inherit: raw.inherit.map(|s| base_dir.join(s.into_inner())),
         population_size,
         elites,
         hall_of_fame,

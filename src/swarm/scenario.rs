@@ -29,7 +29,11 @@ pub const KEYS: &[KeyDoc] = &[
     ("name", "-", "run name, also the default output folder `populations/<name>`"),
     ("seed", "-", "root seed of every random stream"),
     ("seeds", "3", "independent repetitions (base, experts, items, swarm), for the spread"),
-    ("out", "populations/<name>", "output folder"),
+    (
+        "out",
+        "populations/<name>",
+        "output folder, relative to the scenario file's folder (the default: under the current directory)",
+    ),
     ("model.context", "64", "context length in bytes (must hold a composed item)"),
     ("model.depth", "2", "transformer blocks"),
     ("model.width", "64", "residual width"),
