@@ -56,6 +56,40 @@ pub struct Pair {
     pub p_value: f64,
 }
 
+/// Runs of one scenario that differ only in name, seed or output folder: replicates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    /// The first run's scenario name.
+    pub name: String,
+    /// Runs (indices) in the group.
+    pub runs: Vec<usize>,
+    /// Mean over the runs of each champion's mean gain on the common episodes, with a
+    /// two-level bootstrap interval (runs resampled, then episodes): run-to-run variance
+    /// is in it. `None` when a run has no champion.
+    pub common: Option<Interval>,
+    /// Standard deviation of the runs' mean gains (run-to-run spread); `None` below two
+    /// runs.
+    pub run_sd: Option<f64>,
+}
+
+/// The difference of two groups of replicates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupPair {
+    /// First group (index).
+    pub a: usize,
+    /// Second group (index).
+    pub b: usize,
+    /// Mean gain of group a minus group b, with a two-level bootstrap interval (each
+    /// group's runs resampled, then the common episodes, paired).
+    pub difference: Interval,
+    /// Permutation p-value over run labels (the runs of both groups reassigned in every
+    /// way, or 20,000 random ways): the unit of replication is the run, not the episode.
+    pub p_value: f64,
+    /// The smallest p-value this many runs can give (1 / the number of reassignments;
+    /// 2 / that number for groups of equal size, whose mirrored split ties).
+    pub min_p: f64,
+}
+
 /// A two-level factor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Factor {
@@ -107,6 +141,10 @@ pub struct Comparison {
     pub runs: Vec<RunRow>,
     /// Paired differences.
     pub pairs: Vec<Pair>,
+    /// The runs grouped by scenario (replicates together), in order of first run.
+    pub groups: Vec<Group>,
+    /// Differences between groups, when some group has replicates.
+    pub group_pairs: Vec<GroupPair>,
     /// Factorial effects, when the runs form a 2^k design.
     pub factorial: Option<Factorial>,
     /// Why there is no factorial analysis, when there is none.
@@ -183,6 +221,8 @@ pub fn compare(
             pairs.push(Pair { a, b, difference: bootstrap_mean(&diffs, s), p_value: sign_flip_p(&diffs, s) });
         }
     }
+    let groups = replicate_groups(runs, &gains, root);
+    let group_pairs = if groups.iter().any(|g| g.runs.len() > 1) { group_pairs(&groups, &gains, root) } else { vec![] };
     let (factorial, design) = match design(runs) {
         Ok((factors, cells)) => match gains.iter().cloned().collect::<Option<Vec<Vec<f64>>>>() {
             Some(g) => {
@@ -200,9 +240,161 @@ pub fn compare(
         reference: first.reference.origin.clone(),
         runs: rows,
         pairs,
+        groups,
+        group_pairs,
         factorial,
         design,
     })
+}
+
+/// A run's scenario without the keys that name or place it: replicates share it.
+fn scenario_key(r: &RunData) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Ok(t) = r.scenario.text.parse::<toml::Table>() {
+        flatten("", &t, &mut m);
+    }
+    for k in NOT_FACTORS {
+        m.remove(k);
+    }
+    // Inheriting is a factor (on or off); which earlier run a replicate inherits from
+    // (its own seed's) is not.
+    if m.contains_key("inherit") {
+        m.insert("inherit".into(), "true".into());
+    }
+    m
+}
+
+/// Mean gain of each run (over the episodes `idx`).
+fn run_mean(gains: &[f64], idx: &[usize]) -> f64 {
+    idx.iter().map(|&e| gains[e]).sum::<f64>() / idx.len().max(1) as f64
+}
+
+/// Group runs by scenario and estimate each group's mean with run-to-run variance.
+fn replicate_groups(runs: &[RunData], gains: &[Option<Vec<f64>>], root: u64) -> Vec<Group> {
+    let keys: Vec<BTreeMap<String, String>> = runs.iter().map(scenario_key).collect();
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        match groups.iter_mut().find(|g| keys[g.runs[0]] == *key) {
+            Some(g) => g.runs.push(i),
+            None => {
+                groups.push(Group { name: runs[i].scenario.name.clone(), runs: vec![i], common: None, run_sd: None })
+            }
+        }
+    }
+    for (gi, g) in groups.iter_mut().enumerate() {
+        let Some(own) = g.runs.iter().map(|&r| gains[r].as_ref()).collect::<Option<Vec<_>>>() else { continue };
+        let n = own[0].len();
+        let all: Vec<usize> = (0..n).collect();
+        let means: Vec<f64> = own.iter().map(|x| run_mean(x, &all)).collect();
+        if means.len() > 1 {
+            g.run_sd = Some(crate::stats::mean_sd(&means).1);
+        }
+        let mut r = rng::stream(root, "group-bootstrap", &[gi as u64]);
+        let mut samples: Vec<f64> = (0..BOOTSTRAP)
+            .map(|_| {
+                let picked: Vec<usize> = (0..own.len()).map(|_| r.random_range(0..own.len())).collect();
+                let idx: Vec<usize> = (0..n).map(|_| r.random_range(0..n)).collect();
+                picked.iter().map(|&k| run_mean(own[k], &idx)).sum::<f64>() / picked.len() as f64
+            })
+            .collect();
+        samples.sort_by(f64::total_cmp);
+        g.common = Some(Interval {
+            estimate: mean(&means),
+            lo: quantile_sorted(&samples, 0.025),
+            hi: quantile_sorted(&samples, 0.975),
+        });
+    }
+    groups
+}
+
+/// Most run-label reassignments a group test enumerates before it samples instead.
+const MAX_REASSIGNMENTS: usize = 20_000;
+
+/// Every way (or `MAX_REASSIGNMENTS` random ways) to choose `k` of `n` runs for the
+/// first group; the identity assignment first.
+fn reassignments(n: usize, k: usize, seed: u64) -> Vec<Vec<bool>> {
+    let total = (0..k).fold(1f64, |c, i| c * (n - i) as f64 / (i + 1) as f64);
+    let identity: Vec<bool> = (0..n).map(|i| i < k).collect();
+    let mut out = vec![identity.clone()];
+    if total <= MAX_REASSIGNMENTS as f64 {
+        // Lexicographic subsets of size k as bit masks (n is small here).
+        for mask in 0u64..(1u64 << n) {
+            let v: Vec<bool> = (0..n).map(|i| mask >> i & 1 == 1).collect();
+            if mask.count_ones() as usize == k && v != identity {
+                out.push(v);
+            }
+        }
+    } else {
+        let mut r = rng::stream(seed, "group-permutation", &[]);
+        for _ in 1..MAX_REASSIGNMENTS {
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                order.swap(i, r.random_range(0..=i));
+            }
+            let mut v = vec![false; n];
+            for &i in &order[..k] {
+                v[i] = true;
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Differences between every two groups whose runs all have champions.
+fn group_pairs(groups: &[Group], gains: &[Option<Vec<f64>>], root: u64) -> Vec<GroupPair> {
+    let mut out = Vec::new();
+    for a in 0..groups.len() {
+        for b in a + 1..groups.len() {
+            let get = |g: &Group| g.runs.iter().map(|&r| gains[r].as_ref()).collect::<Option<Vec<_>>>();
+            let (Some(ga), Some(gb)) = (get(&groups[a]), get(&groups[b])) else { continue };
+            let n = ga[0].len();
+            let all: Vec<usize> = (0..n).collect();
+            let seed = rng::derive(root, "group-pair", &[a as u64, b as u64]);
+            let mut r = rng::stream(seed, "bootstrap", &[]);
+            let group_mean = |runs: &[&Vec<f64>], idx: &[usize]| {
+                runs.iter().map(|x| run_mean(x, idx)).sum::<f64>() / runs.len() as f64
+            };
+            let mut samples: Vec<f64> = (0..BOOTSTRAP)
+                .map(|_| {
+                    let pa: Vec<&Vec<f64>> = (0..ga.len()).map(|_| ga[r.random_range(0..ga.len())]).collect();
+                    let pb: Vec<&Vec<f64>> = (0..gb.len()).map(|_| gb[r.random_range(0..gb.len())]).collect();
+                    let idx: Vec<usize> = (0..n).map(|_| r.random_range(0..n)).collect();
+                    group_mean(&pa, &idx) - group_mean(&pb, &idx)
+                })
+                .collect();
+            samples.sort_by(f64::total_cmp);
+            // Run-level permutation test on the runs' mean gains.
+            let means: Vec<f64> = ga.iter().chain(&gb).map(|x| run_mean(x, &all)).collect();
+            let stat = |first: &[bool]| {
+                let (mut sa, mut na, mut sb, mut nb) = (0.0, 0usize, 0.0, 0usize);
+                for (m, &f) in means.iter().zip(first) {
+                    if f {
+                        (sa, na) = (sa + m, na + 1);
+                    } else {
+                        (sb, nb) = (sb + m, nb + 1);
+                    }
+                }
+                sa / na as f64 - sb / nb as f64
+            };
+            let splits = reassignments(means.len(), ga.len(), seed);
+            let observed = stat(&splits[0]).abs();
+            let extreme = splits.iter().filter(|s| stat(s).abs() >= observed - 1e-12).count();
+            out.push(GroupPair {
+                a,
+                b,
+                difference: Interval {
+                    estimate: group_mean(&ga, &all) - group_mean(&gb, &all),
+                    lo: quantile_sorted(&samples, 0.025),
+                    hi: quantile_sorted(&samples, 0.975),
+                },
+                p_value: extreme as f64 / splits.len() as f64,
+                // Equal sizes: the mirrored relabelling ties the observed one.
+                min_p: if ga.len() == gb.len() { 2.0 } else { 1.0 } / splits.len() as f64,
+            });
+        }
+    }
+    out
 }
 
 /// Flatten a TOML table to `section.key = value` text.
@@ -229,29 +421,12 @@ fn level_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// Detect a 2^k design: keys that differ between runs, each with two levels, every
 /// combination present. Returns the factors and the runs of each cell.
 pub fn design<R: std::borrow::Borrow<RunData>>(runs: &[R]) -> Result<(Vec<Factor>, Vec<Vec<usize>>), String> {
-    let maps: Vec<BTreeMap<String, String>> = runs
-        .iter()
-        .map(|r| {
-            let mut m = BTreeMap::new();
-            if let Ok(t) = r.borrow().scenario.text.parse::<toml::Table>() {
-                flatten("", &t, &mut m);
-            }
-            // Inheriting is a factor (on or off); which earlier run a replicate inherits
-            // from (its own seed's) is not.
-            if m.contains_key("inherit") {
-                m.insert("inherit".into(), "true".into());
-            }
-            m
-        })
-        .collect();
+    let maps: Vec<BTreeMap<String, String>> = runs.iter().map(|r| scenario_key(r.borrow())).collect();
     let mut keys: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
     keys.sort();
     keys.dedup();
     let mut factors = Vec::new();
     for key in keys {
-        if NOT_FACTORS.contains(&key.as_str()) {
-            continue;
-        }
         let mut levels: Vec<String> =
             maps.iter().map(|m| m.get(key).cloned().unwrap_or_else(|| "(default)".into())).collect();
         levels.sort_by(|a, b| level_order(a, b));
@@ -362,6 +537,50 @@ fn f3(x: Option<f64>) -> String {
     x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into())
 }
 
+/// The replicate groups and their differences.
+fn render_groups(d: &mut Doc, c: &Comparison) {
+    d.push(Block::Heading(1, "Scenarios with replicates".into()));
+    d.push(Block::Para(
+        "Runs of the same scenario that differ only in name, seed or output folder are replicates. A group's interval resamples its runs, then the common episodes, so the run-to-run variance (how much the outer loop's own luck moves the champion) is in it, unlike the per-run intervals above. Group differences are tested by permuting run labels: the run is the unit of replication, so with few runs the smallest possible p-value is large, and the table says how small it could be. p-values are Holm-adjusted over the group pairs.".into(),
+    ));
+    d.push(Block::Table {
+        header: ["scenario", "runs", "mean over runs [95% CI, runs and episodes]", "run-to-run sd"]
+            .map(String::from)
+            .to_vec(),
+        rows: c
+            .groups
+            .iter()
+            .map(|g| {
+                vec![
+                    g.name.clone(),
+                    g.runs.iter().map(|r| format!("#{r}")).collect::<Vec<_>>().join(" "),
+                    g.common.map_or("-".into(), |i| i.signed()),
+                    g.run_sd.map_or("- (one run)".into(), |s| format!("{s:.3}")),
+                ]
+            })
+            .collect(),
+    });
+    let adjusted = holm(&c.group_pairs.iter().map(|p| p.p_value).collect::<Vec<_>>());
+    d.push(Block::Table {
+        header: ["a", "b", "a - b [95% CI]", "p (runs)", "smallest possible p", "p (Holm)"].map(String::from).to_vec(),
+        rows: c
+            .group_pairs
+            .iter()
+            .zip(&adjusted)
+            .map(|(p, adj)| {
+                vec![
+                    c.groups[p.a].name.clone(),
+                    c.groups[p.b].name.clone(),
+                    p.difference.signed(),
+                    format!("{:.4}", p.p_value),
+                    format!("{:.4}", p.min_p),
+                    format!("{adj:.4}"),
+                ]
+            })
+            .collect(),
+    });
+}
+
 /// The comparison as a document.
 pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
     let mut d = Doc { title: format!("outerloop comparison of {} runs", c.runs.len()), blocks: vec![] };
@@ -418,6 +637,11 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
             .into(),
     });
     d.push(Block::Heading(1, "Paired differences".into()));
+    if c.groups.iter().any(|g| g.runs.len() > 1) {
+        d.push(Block::Para(
+            "These intervals and p-values treat each run's champion as fixed: they leave out run-to-run variance. For claims about scenarios, read the replicate groups below.".into(),
+        ));
+    }
     let pair_holm = holm(&c.pairs.iter().map(|p| p.p_value).collect::<Vec<_>>());
     d.push(Block::Table {
         header: ["a", "b", "a - b", "p", "p (Holm)"].map(String::from).to_vec(),
@@ -436,6 +660,9 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
             })
             .collect(),
     });
+    if !c.group_pairs.is_empty() {
+        render_groups(&mut d, c);
+    }
     d.push(Block::Heading(1, "Factorial effects".into()));
     match &c.factorial {
         None => d.push(Block::Para(format!("No factorial analysis: {}.", c.design))),
@@ -484,6 +711,43 @@ pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reassignments_enumerate_every_split_once_with_the_observed_first() {
+        let all = reassignments(6, 3, 1);
+        assert_eq!(all.len(), 20);
+        assert_eq!(all[0], vec![true, true, true, false, false, false]);
+        let mut distinct = all.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 20);
+        assert!(all.iter().all(|v| v.iter().filter(|&&b| b).count() == 3));
+        // Too many to enumerate: sampled, the observed split still first.
+        let sampled = reassignments(40, 20, 1);
+        assert_eq!(sampled.len(), MAX_REASSIGNMENTS);
+        assert!(sampled[0][..20].iter().all(|&b| b));
+    }
+
+    #[test]
+    fn run_to_run_spread_widens_a_group_difference_and_the_run_test_knows_its_limit() {
+        // Two groups of three runs; within each group the runs differ a lot (run luck),
+        // the episodes little. The group interval must cover that spread.
+        let ep = |level: f64| (0..50).map(|e| level + 0.01 * (e % 5) as f64).collect::<Vec<f64>>();
+        let gains: Vec<Option<Vec<f64>>> = [0.0, 0.6, 1.2, 0.2, 0.8, 1.4].iter().map(|&l| Some(ep(l))).collect();
+        let groups = vec![
+            Group { name: "a".into(), runs: vec![0, 1, 2], common: None, run_sd: None },
+            Group { name: "b".into(), runs: vec![3, 4, 5], common: None, run_sd: None },
+        ];
+        let p = &group_pairs(&groups, &gains, 9)[0];
+        assert!((p.difference.estimate + 0.2).abs() < 1e-12);
+        assert!(p.difference.lo < -0.6 && p.difference.hi > 0.2, "{:?}", p.difference);
+        assert!((p.min_p - 0.1).abs() < 1e-12, "3 against 3: 2 of 20 splits are as extreme");
+        assert!(p.p_value > 0.5, "a shift far inside the run spread is not significant: {}", p.p_value);
+        // Well separated groups reach the smallest possible p.
+        let far: Vec<Option<Vec<f64>>> = [0.0, 0.1, 0.2, 5.0, 5.1, 5.2].iter().map(|&l| Some(ep(l))).collect();
+        let q = &group_pairs(&groups, &far, 9)[0];
+        assert!((q.p_value - q.min_p).abs() < 1e-12, "both extreme splits: {}", q.p_value);
+    }
 
     #[test]
     fn effects_of_an_additive_two_factor_design_have_no_interaction() {

@@ -165,6 +165,17 @@ pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
             r.common.map_or("-".into(), |i| i.signed())
         );
     }
+    if !comparison.group_pairs.is_empty() {
+        // Replicates: the numbers that carry run-to-run variance.
+        for g in &comparison.groups {
+            println!(
+                "scenario {:<15} {} run(s)  mean over runs {}",
+                g.name,
+                g.runs.len(),
+                g.common.map_or("-".into(), |i| i.signed())
+            );
+        }
+    }
     println!("design: {}", comparison.design);
     println!("comparison: {}", html.display());
     Ok(())

@@ -344,6 +344,49 @@ fn compare_finds_a_two_by_two_design_and_its_effects() {
 }
 
 #[test]
+fn compare_groups_replicates_and_tests_them_at_the_run_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+        .unwrap()
+        .replace("ticks = 6", "ticks = 2");
+    let mut dirs = Vec::new();
+    for (arm, debate) in [("with", true), ("without", false)] {
+        let path = tmp.path().join(format!("{arm}.toml"));
+        fs::write(&path, base.replace("[debater]\n", &format!("[debater]\nenabled = {debate}\n"))).unwrap();
+        let root = tmp.path().join(arm);
+        let o = bin()
+            .args(["run", path.to_str().unwrap(), "--out", root.to_str().unwrap(), "--replicates", "2"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut seeds: Vec<PathBuf> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+        seeds.sort();
+        dirs.extend(seeds);
+    }
+    let out = tmp.path().join("cmp");
+    let mut args = vec!["compare".to_string()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), out.display().to_string(), "--episodes".into(), "3".into()]);
+    let o = bin().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: Value = serde_json::from_str(&fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    let groups = c["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "two scenarios, two replicates each");
+    let runs: Vec<Vec<u64>> =
+        groups.iter().map(|g| g["runs"].as_array().unwrap().iter().map(|r| r.as_u64().unwrap()).collect()).collect();
+    assert_eq!(runs, vec![vec![0, 1], vec![2, 3]]);
+    // The group mean is the mean of its runs' means on the common episodes.
+    let y: Vec<f64> = c["runs"].as_array().unwrap().iter().map(|r| r["common"]["estimate"].as_f64().unwrap()).collect();
+    assert!((groups[0]["common"]["estimate"].as_f64().unwrap() - (y[0] + y[1]) / 2.0).abs() < 1e-9);
+    let pair = &c["group_pairs"][0];
+    // Two runs a side: 6 relabellings, the observed one and its mirror as extreme.
+    assert!((pair["min_p"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert!(pair["p_value"].as_f64().unwrap() >= 1.0 / 3.0 - 1e-9);
+    let report = fs::read_to_string(out.join("comparison.md")).unwrap();
+    assert!(report.contains("Scenarios with replicates") && report.contains("smallest possible p"), "{report}");
+}
+
+#[test]
 fn analyze_rejects_a_folder_that_is_not_a_run() {
     let tmp = tempfile::tempdir().unwrap();
     let o = bin().args(["analyze", tmp.path().to_str().unwrap()]).output().unwrap();
