@@ -46,12 +46,21 @@ pub fn run_file(
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
     executor.install(&dir.join("batches"))?;
     let started = Instant::now();
-    let progress = |msg: &str| eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
+    // One step per phase message: the two training phases, then per seed the swarm's
+    // start, each iteration (at most max_iters: patience may stop it sooner) and the test.
+    let steps = 2 + sc.seeds * (sc.pso.max_iters + 2);
+    let bar = super::progress::bar(steps as u64, "swarm steps");
+    let progress = |msg: &str| {
+        bar.inc(1);
+        bar.set_message(msg.to_string());
+        super::progress::step_line(|| format!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64()));
+    };
     // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.
     let report = crate::swarm::run::run(&sc, &dir, threads, &progress).map_err(|e| match e {
         SwarmError::Input(input) => anyhow::Error::from(input),
         other => anyhow::Error::from(other),
     })?;
+    bar.finish_and_clear();
     print!("{}", report.markdown());
     println!(
         "results in {}: report.md report.json scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",
