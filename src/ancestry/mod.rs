@@ -198,7 +198,9 @@ impl Ancestry {
         path
     }
 
-    /// Graphviz DOT text (nodes labelled with id and fitness, edges with operator).
+    /// Graphviz DOT text (nodes labelled with id and fitness, edges with operator). Node
+    /// ids are mechanism ids and each edge's `id` its edge key, as in every other export
+    /// (petgraph's DOT writer numbers nodes by graph index, so it does not fit here).
     pub fn to_dot(&self) -> String {
         let mut s = String::from("digraph ancestry {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
         for n in self.graph.node_indices() {
@@ -208,20 +210,27 @@ impl Ancestry {
                 (None, Some(c)) => format!("claimed {c:.3}"),
                 _ => "unevaluated".to_string(),
             };
-            let _ = writeln!(s, "  m{} [label=\"#{} t{}\\n{}\"];", m.id, m.id, m.tick, fit);
+            let _ = writeln!(s, "  {} [label=\"{}\"];", m.id, dot_text(&format!("#{} t{}\n{fit}", m.id, m.tick)));
         }
-        for e in self.graph.edge_references() {
+        for (key, e) in self.graph.edge_references().enumerate() {
             let w = e.weight();
+            let label =
+                format!("{}{}", w.operator, w.diagnosis.as_ref().map(|d| format!(" ({d})")).unwrap_or_default());
             let _ = writeln!(
                 s,
-                "  m{} -> m{} [label=\"{}{}\"];",
+                "  {} -> {} [id={key}, label=\"{}\"];",
                 self.graph[e.source()].id,
                 self.graph[e.target()].id,
-                w.operator,
-                w.diagnosis.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+                dot_text(&label)
             );
         }
         s.push_str("}\n");
         s
     }
+}
+
+/// Text inside a DOT double-quoted string: backslashes and quotes escaped, line breaks
+/// as DOT's `\n`.
+fn dot_text(t: &str) -> String {
+    t.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

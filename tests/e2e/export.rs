@@ -130,5 +130,24 @@ fn exports_agree_with_the_event_log() {
     assert_eq!(graphml_nodes, table_ids);
     assert_eq!(graphml_edges, json_edges);
     assert_eq!(graphml_edges, csv_edges);
+    // DOT: `ID [label=...]` nodes and `SOURCE -> TARGET [id=KEY, ...]` edges, same ids.
+    let mut dot_nodes = std::collections::BTreeSet::new();
+    let mut dot_edges = Vec::new();
+    for line in dot.lines().map(str::trim) {
+        if let Some((head, _)) = line.split_once(" [") {
+            match head.split_once(" -> ") {
+                Some((a, b)) => {
+                    let key = line.split("[id=").nth(1).and_then(|r| r.split(',').next()).unwrap();
+                    dot_edges.push((key.parse::<u64>().unwrap(), a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
+                }
+                None if head.parse::<u64>().is_ok() => {
+                    dot_nodes.insert(head.parse::<u64>().unwrap());
+                }
+                None => {}
+            }
+        }
+    }
+    assert_eq!(graphml_nodes, dot_nodes);
+    assert_eq!(graphml_edges, dot_edges);
     assert_eq!(graphml_edges.len(), ancestry.graph.edge_count());
 }
