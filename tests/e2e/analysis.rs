@@ -157,6 +157,26 @@ fn report_figures_match_an_independent_replay_of_the_event_log() {
         let b = born[&s["id"].as_u64().unwrap()];
         assert_eq!((&s["operator"], &s["agent"]), (&b["operator"], &b["agent"]));
     }
+    // Ancestors: every mechanism reachable through any parent, the champion itself not
+    // counted in the sentence ("N ancestors").
+    let mut ancestors = std::collections::BTreeSet::new();
+    let mut stack = vec![champion.0];
+    while let Some(id) = stack.pop() {
+        for p in born[&id]["parents"].as_array().unwrap() {
+            if ancestors.insert(p.as_u64().unwrap()) {
+                stack.push(p.as_u64().unwrap());
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<u64> =
+        report["lineage"]["ancestors"].as_array().unwrap().iter().map(|a| a.as_u64().unwrap()).collect();
+    assert!(listed.contains(&champion.0), "the list holds the champion too");
+    assert_eq!(
+        listed.iter().filter(|&&a| a != champion.0).copied().collect::<std::collections::BTreeSet<_>>(),
+        ancestors
+    );
+    let md = fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(md.contains(&format!("; {} ancestors,", ancestors.len())), "the report counts proper ancestors");
 
     // Attribution: debate precision, audits and the verifier gap.
     // Accepted: debated children evaluated without an audit (proposer and recombiner).
