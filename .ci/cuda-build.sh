@@ -16,7 +16,10 @@
 #      cudarc declares: the real driver is only on the GPU machine, as with NVIDIA's own
 #      stubs in lib64/stubs.
 #   3. `cargo build --release --features cuda` with CUDA_COMPUTE_CAP (90 = Hopper) into
-#      target/cuda/build, and copies the binaries, stripped, to target/cuda/dist.
+#      target/cuda/build, and puts the binaries, stripped and xz-compressed, with the
+#      check script and the PyTorch reference into target/cuda/dist (~14 MB).
+# Measured on a 2-core AMD EPYC VM: 12 min 20 s for a cold build (the wheels, ~300 MB,
+# downloaded before).
 # Carry target/cuda/dist to the GPU machine and run .ci/gpu-check.sh there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,10 +76,15 @@ export LIBRARY_PATH="$CUDA_HOME/lib:$CUDA_HOME/lib/stubs${LIBRARY_PATH:+:$LIBRAR
 # Find the libraries at run time where PyTorch's wheels put them, then beside the binary.
 export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-rpath,\$ORIGIN/lib -C link-arg=-Wl,--allow-shlib-undefined"
 cargo build --release --features cuda --target-dir "$WORK/build" --bin outerloop --bench gpt_throughput
-mkdir -p "$WORK/dist"
-strip -o "$WORK/dist/outerloop" "$WORK/build/release/outerloop"
+# Stripped, the two binaries are ~113 MB (candle's CUDA kernels are in them); xz makes
+# them ~14 MB, inside the device tool's 64 MiB for everything carried. gpu-check.sh
+# unpacks them with Python's lzma (no xz needed there).
+rm -rf "$WORK/dist"
+mkdir -p "$WORK/bin" "$WORK/dist"
+strip -o "$WORK/bin/outerloop" "$WORK/build/release/outerloop"
 bench="$(ls -t "$WORK"/build/release/deps/gpt_throughput-* | grep -v '\.d$' | head -1)"
-strip -o "$WORK/dist/gpt_throughput" "$bench"
+strip -o "$WORK/bin/gpt_throughput" "$bench"
+for b in outerloop gpt_throughput; do xz -9 -T0 -c "$WORK/bin/$b" >"$WORK/dist/$b.xz"; done
 cp benches/torch_reference.py .ci/gpu-check.sh "$WORK/dist/"
 ls -la "$WORK/dist"
 echo "carry target/cuda/dist to the GPU machine and run: bash target/cuda/dist/gpu-check.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, run on the GPU machine with the folder .ci/cuda-build.sh made
-# (target/cuda/dist: outerloop and gpt_throughput built with `--features cuda`, this
-# script, torch_reference.py). That machine has the driver and PyTorch with its CUDA
+# (target/cuda/dist: outerloop.xz and gpt_throughput.xz built with `--features cuda`,
+# this script, torch_reference.py). That machine has the driver and PyTorch with its CUDA
 # libraries but no Rust, so nothing is built there.
 #
 #   bash target/cuda/dist/gpu-check.sh [STEPS]      # writes $OUT/gpu-check.log if OUT is set
@@ -17,6 +17,14 @@ STEPS="${1:-50}"
 LOG="${OUT:-/tmp}/gpu-check.log"
 exec > >(tee "$LOG") 2>&1
 
+echo "== unpack the binaries"
+BIN=/tmp/outerloop-cuda
+mkdir -p "$BIN"
+for b in outerloop gpt_throughput; do
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    "$DIST/$b.xz" "$BIN/$b" && chmod +x "$BIN/$b"
+done
+
 echo "== machine"
 nvidia-smi -L || echo "nvidia-smi failed"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
@@ -29,14 +37,14 @@ for so in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13 libcu
   if [ -z "$found" ]; then echo "missing $so under $SITE"; else echo "$found"; LIBS="$LIBS:$(dirname "$found")"; fi
 done
 export LD_LIBRARY_PATH="${LIBS#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-ldd "$DIST/outerloop" | grep -E 'not found|cuda|cublas|curand|nvrtc' || true
+ldd "$BIN/outerloop" | grep -E 'not found|cuda|cublas|curand|nvrtc' || true
 
 echo "== one trial on the GPU and on the CPU"
 for device in cuda cpu; do
-  /usr/bin/time -f "wall %e s" "$DIST/outerloop" trial --device "$device" --budget 20 --seed 0 || echo "trial on $device failed"
+  time "$BIN/outerloop" trial --device "$device" --budget 20 --seed 0 || echo "trial on $device failed"
 done
 
 echo "== throughput: candle on the GPU, then PyTorch eager on the same GPU"
-"$DIST/gpt_throughput" --device cuda --steps "$STEPS" || echo "candle bench failed"
+"$BIN/gpt_throughput" --device cuda --steps "$STEPS" || echo "candle bench failed"
 python3 "$DIST/torch_reference.py" --device cuda --steps "$STEPS" || echo "torch reference failed"
 echo "log: $LOG"

@@ -36,7 +36,10 @@ impl DeviceChoice {
                         "device {self}: this outerloop was built without CUDA support (build it with `cargo build --release --features cuda` on a machine with the CUDA toolkit)"
                     ));
                 }
-                Device::new_cuda(n).map_err(|e| format!("device {self}: cannot open the GPU: {e}"))
+                // candle appends a backtrace to driver errors: the first line says it.
+                Device::new_cuda(n).map_err(|e| {
+                    format!("device {self}: cannot open the GPU: {}", e.to_string().lines().next().unwrap_or_default())
+                })
             }
         }
     }
