@@ -17,8 +17,9 @@ const PALETTE: [RGBColor; 12] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
-    RGBColor(90, 90, 160),
-    RGBColor(160, 90, 90),
+    // Past the ten of tab10: black and a dark teal, which no earlier colour resembles.
+    RGBColor(0, 0, 0),
+    RGBColor(0, 95, 95),
 ];
 
 /// A named polyline.

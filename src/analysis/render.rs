@@ -388,8 +388,11 @@ fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
         return Ok(());
     };
     let held: Vec<String> = s.tasks.iter().zip(&s.held_out).map(|(t, h)| format!("{t} ({h})")).collect();
+    // A task the run evolved on, scored on fresh seeds, is not held out: say which.
+    let own = s.tasks.iter().any(|t| r.tasks.contains(t));
     d.push(Block::Para(format!(
-        "Held-out tasks: {}; {} episodes per point, the same seeds for every mechanism. Score: mean log10 regret (lower is better) at multiples of the run's inner budget ({}).",
+        "{}: {}; {} episodes per point, the same seeds for every mechanism. Score: mean log10 regret (lower is better) at multiples of the run's inner budget ({}).",
+        if own { "Tasks (the run's own, on fresh seeds: not held out)" } else { "Held-out tasks" },
         held.join(", "),
         s.episodes,
         s.budget
@@ -408,7 +411,11 @@ fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
         file: "scaling.svg".into(),
         svg: line_chart(
             &Axes {
-                title: "best score against inner budget (held-out tasks)",
+                title: if own {
+                    "best score against inner budget (the run's own tasks, fresh seeds)"
+                } else {
+                    "best score against inner budget (held-out tasks)"
+                },
                 x: "inner budget",
                 y: "mean log10 regret",
                 x_log2: true,
