@@ -5,6 +5,7 @@ pub mod ancestry;
 pub mod cli;
 pub mod cluster;
 pub mod diagnostic;
+pub mod exec;
 pub mod genome;
 pub mod history;
 pub mod inner;
@@ -40,11 +41,12 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 18] = [
+    const LAYERS: [&str; 19] = [
         "rng",
         "stats",
         "diagnostic",
         "input",
+        "exec",
         "space",
         "history",
         "genome",
@@ -54,9 +56,9 @@ mod layering {
         "sim",
         "ancestry",
         "store",
-        "cluster",
         "analysis",
         "swarm",
+        "cluster",
         "repro",
         "cli",
     ];

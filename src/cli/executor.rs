@@ -60,7 +60,7 @@ impl ExecutorArgs {
                     "add --executor slurm, or drop --partition/--time-limit/--sbatch-arg/--worker-binary",
                 ));
             }
-            crate::cluster::remote::install(None);
+            crate::exec::install(None);
             return Ok(());
         }
         let binary = match &self.worker_binary {
@@ -78,7 +78,7 @@ impl ExecutorArgs {
             ..SlurmSettings::new(binary)
         };
         let executor = SlurmExecutor::new(settings, batches)?;
-        crate::cluster::remote::install(Some(Arc::new(executor)));
+        crate::exec::install(Some(Arc::new(executor)));
         Ok(())
     }
 }

@@ -19,10 +19,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::batch::{Batch, Results};
-use super::remote::{OnPart, RemoteExecutor};
 use super::worker::{BATCH_FILE, result_path, shard_range};
 use crate::diagnostic::InputError;
+use crate::exec::{OnEncodedPart, RemoteExecutor, WorkFile};
 use crate::store::atomic::write_atomic;
 
 /// How the coordinator submits and watches job arrays.
@@ -164,16 +163,9 @@ impl SlurmExecutor {
         Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|t| t.parse().ok()).collect())
     }
 
-    /// Read shard `i`'s results.
-    fn read_part(dir: &Path, i: usize) -> Result<Results, String> {
-        let path = result_path(dir, i);
-        let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        rmp_serde::from_slice(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))
-    }
-
-    fn run_in(&self, dir: &Path, batch: &Batch, on_part: OnPart) -> Result<Results, String> {
-        let shards = batch.len().min(self.settings.array_size).max(1);
-        let encoded = rmp_serde::to_vec_named(batch).map_err(|e| format!("encoding the batch: {e}"))?;
+    fn run_in(&self, dir: &Path, file: &WorkFile, on_part: OnEncodedPart) -> Result<(), String> {
+        let shards = file.jobs.min(self.settings.array_size).max(1);
+        let encoded = rmp_serde::to_vec_named(file).map_err(|e| format!("encoding the batch: {e}"))?;
         write_atomic(&dir.join(BATCH_FILE), &encoded).map_err(|e| format!("writing the batch: {e}"))?;
         let mut pending: BTreeSet<usize> = (0..shards).collect();
         let mut jobs: BTreeMap<usize, String> = BTreeMap::new();
@@ -193,7 +185,9 @@ impl SlurmExecutor {
             let arrived: Vec<usize> = pending.iter().copied().filter(|&i| result_path(dir, i).exists()).collect();
             for i in arrived {
                 pending.remove(&i);
-                on_part(shard_range(batch.len(), shards, i), &Self::read_part(dir, i)?);
+                let path = result_path(dir, i);
+                let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                on_part(shard_range(file.jobs, shards, i), &bytes)?;
             }
             let failed: BTreeSet<usize> = pending.iter().copied().filter(|i| !alive.contains(i)).collect();
             if failed.is_empty() {
@@ -217,16 +211,12 @@ impl SlurmExecutor {
                 jobs.insert(i, again.clone());
             }
         }
-        let mut results = Results::empty_for(batch);
-        for i in 0..shards {
-            results.append(Self::read_part(dir, i)?)?;
-        }
-        Ok(results)
+        Ok(())
     }
 }
 
 impl RemoteExecutor for SlurmExecutor {
-    fn run(&self, batch: &Batch, on_part: OnPart) -> Result<Results, String> {
+    fn run(&self, file: &WorkFile, on_part: OnEncodedPart) -> Result<(), String> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let dir = self.batches.join(format!("b{n:06}"));
         if dir.exists() {
@@ -234,7 +224,7 @@ impl RemoteExecutor for SlurmExecutor {
             std::fs::remove_dir_all(&dir).map_err(|e| format!("clearing {}: {e}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let out = self.run_in(&dir, batch, on_part);
+        let out = self.run_in(&dir, file, on_part);
         if out.is_ok() {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_dir(&self.batches);

@@ -1,12 +1,17 @@
 //! `outerloop worker DIR --index I --shards N`: one task of a batch's job array. Reads
 //! `DIR/batch.msgpack`, runs shard `I` of `N` (a contiguous range of jobs) and writes
 //! `DIR/result-I.msgpack` atomically, so the coordinator sees a whole result or none.
-//! A task uses the CPUs Slurm gave it (`SLURM_CPUS_PER_TASK`, one by default).
+//! A task uses the CPUs Slurm gave it (`SLURM_CPUS_PER_TASK`, one by default). This is
+//! the one place that knows every kind of work: it turns the batch file's kind back into
+//! its type.
 
 use std::path::{Path, PathBuf};
 
-use super::batch::{Batch, BatchError};
+use crate::exec::{Work, WorkFile, encode_outputs};
+use crate::objective::gpt::table::TrialBatch;
+use crate::sim::executor::EpisodeBatch;
 use crate::store::atomic::write_atomic;
+use crate::swarm::work::{ScoringBatch, TrainingBatch};
 
 /// The batch file inside a batch folder.
 pub const BATCH_FILE: &str = "batch.msgpack";
@@ -36,9 +41,9 @@ pub enum WorkerError {
         /// Why.
         message: String,
     },
-    /// A job of the batch failed to load.
-    #[error(transparent)]
-    Job(#[from] BatchError),
+    /// The batch cannot be run (another build's file, a job out of range).
+    #[error("{0}")]
+    Job(String),
     /// The result could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -54,22 +59,33 @@ fn task_cpus() -> usize {
     std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse().ok()).filter(|&n| n > 0).unwrap_or(1)
 }
 
+/// Decode `file` as `W`, run `range` and encode the results.
+fn run_part<W: Work>(file: &WorkFile, range: std::ops::Range<usize>, threads: usize) -> Result<Vec<u8>, String> {
+    encode_outputs(&file.decode::<W>()?.run(range, threads)?)
+}
+
 /// Run shard `index` of `shards` of the batch in `dir`.
 pub fn run_shard(dir: &Path, index: usize, shards: usize) -> Result<usize, WorkerError> {
     let path = dir.join(BATCH_FILE);
     let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES)
         .map_err(|e| WorkerError::Batch { path: path.clone(), message: e.to_string() })?;
-    let batch: Batch =
+    let file: WorkFile =
         rmp_serde::from_slice(&bytes).map_err(|e| WorkerError::Batch { path: path.clone(), message: e.to_string() })?;
-    let range = shard_range(batch.len(), shards, index);
+    let range = shard_range(file.jobs, shards, index);
     let threads = task_cpus();
     // Episodes run on the rayon pool: size it to this task's CPUs, not the node's.
     let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    let results = batch.run(range, threads)?;
+    let encoded = match file.kind.as_str() {
+        EpisodeBatch::KIND => run_part::<EpisodeBatch>(&file, range.clone(), threads),
+        TrialBatch::KIND => run_part::<TrialBatch>(&file, range.clone(), threads),
+        TrainingBatch::KIND => run_part::<TrainingBatch>(&file, range.clone(), threads),
+        ScoringBatch::KIND => run_part::<ScoringBatch>(&file, range.clone(), threads),
+        other => Err(format!("unknown kind of work `{other}` (a batch from another build?)")),
+    }
+    .map_err(WorkerError::Job)?;
     let out = result_path(dir, index);
-    let encoded = rmp_serde::to_vec_named(&results).unwrap_or_default();
     write_atomic(&out, &encoded).map_err(|source| WorkerError::Write { path: out, source })?;
-    Ok(results.len())
+    Ok(range.len())
 }
 
 #[cfg(test)]

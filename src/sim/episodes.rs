@@ -8,7 +8,6 @@ use rayon::prelude::*;
 
 use super::diagnosis::{TraceStats, trace_stats};
 use super::resources::ReferenceCache;
-use crate::cluster::batch::{Batch, Results};
 use crate::genome::interp::{LiveCounts, Program};
 use crate::inner::{Execution, run_inner_with};
 use crate::objective::Objective;
@@ -87,21 +86,13 @@ pub fn run_jobs(
     execution: Execution,
 ) -> Vec<EpisodeResult> {
     let started = std::time::Instant::now();
-    let out = match crate::cluster::remote::remote() {
-        Some(remote) if !jobs.is_empty() => {
-            let batch = Batch::Episodes(super::executor::batch_of(jobs, tasks, budget, execution));
-            match remote.run(&batch, &mut |_, _| {}) {
-                Ok(Results::Episodes(results)) if results.len() == jobs.len() => results,
-                Ok(results) => {
-                    crate::cluster::remote::record_failure(format!(
-                        "the executor returned {} results of another shape for {} episodes",
-                        results.len(),
-                        jobs.len()
-                    ));
-                    placeholders(jobs)
-                }
+    let out = match crate::exec::remote() {
+        Some(_) if !jobs.is_empty() => {
+            let batch = super::executor::batch_of(jobs, tasks, budget, execution);
+            match crate::exec::execute(&batch, 1, &mut |_, _| {}) {
+                Ok(results) => results,
                 Err(message) => {
-                    crate::cluster::remote::record_failure(message);
+                    crate::exec::record_failure(message);
                     placeholders(jobs)
                 }
             }
@@ -113,7 +104,7 @@ pub fn run_jobs(
 }
 
 /// Finite stand-ins for the results of a batch whose executor failed: the tick goes on
-/// without panicking, and the run folder refuses to persist it (`cluster::remote::take_failure`).
+/// without panicking, and the run folder refuses to persist it (`exec::take_failure`).
 fn placeholders(jobs: &[(&Program, usize, u64)]) -> Vec<EpisodeResult> {
     jobs.iter()
         .map(|&(prog, task, seed)| EpisodeResult {

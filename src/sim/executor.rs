@@ -1,11 +1,12 @@
 //! Episode batches as plain data (genome texts, task names, seeds): a worker anywhere
-//! turns one into the same results ([`run_batch`]). Where batches run is
-//! `cluster::remote`'s business; [`super::episodes::run_jobs`] sends them there.
+//! turns one into the same results ([`run_batch`]). An [`EpisodeBatch`] is an
+//! `exec::Work`; where batches run is `exec`'s business, and
+//! [`super::episodes::run_jobs`] sends them there when a remote executor is installed.
 
 use serde::{Deserialize, Serialize};
 
 use super::episodes::{EpisodeResult, run_jobs_locally};
-use crate::cluster::batch::BatchError;
+use crate::exec::Work;
 use crate::genome::{Limits, Program, load};
 use crate::inner::Execution;
 use crate::objective::Objective;
@@ -34,6 +35,36 @@ pub struct EpisodeBatch {
     pub budget: f64,
     /// Whether faults are healed (`true`) or crash the episode.
     pub self_heal: bool,
+}
+
+/// Why a batch could not be run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchError {
+    /// A genome or task of the batch does not load (a batch file from another build).
+    #[error("job {job}: {message}")]
+    Job {
+        /// Job index.
+        job: usize,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl Work for EpisodeBatch {
+    type Output = EpisodeResult;
+    const KIND: &'static str = "episodes";
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Episodes run on the rayon pool (sized by the caller), not on `threads`.
+    fn run(&self, range: std::ops::Range<usize>, _threads: usize) -> Result<Vec<EpisodeResult>, String> {
+        if range.end > self.jobs.len() {
+            return Err(format!("jobs {range:?} of a batch of {}", self.jobs.len()));
+        }
+        run_batch(self, range).map_err(|e| e.to_string())
+    }
 }
 
 /// Run `batch.jobs[range]` in this process; results in job order.

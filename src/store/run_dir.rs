@@ -188,7 +188,7 @@ impl Run {
         // genome-base.txt first: a folder with scenario.toml always has it.
         write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
         write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
-        if let Some(message) = crate::cluster::remote::take_failure() {
+        if let Some(message) = crate::exec::take_failure() {
             return Err(RunError::Executor { tick: 0, message });
         }
         let seeding = sim.drain_events();
@@ -318,7 +318,7 @@ impl Run {
     pub fn step(&mut self) -> Result<Option<MetricsRow>, RunError> {
         let tick = self.sim.ticks_done();
         self.sim.tick();
-        if let Some(message) = crate::cluster::remote::take_failure() {
+        if let Some(message) = crate::exec::take_failure() {
             return Err(RunError::Executor { tick, message });
         }
         let events = self.sim.drain_events();

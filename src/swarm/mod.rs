@@ -10,6 +10,7 @@
 //! - [`merge`]: interpolation, uniform soup, task arithmetic, TIES.
 //! - [`lineage`]: the model-node graph with merge edges carrying coefficients.
 //! - [`scenario`]: the TOML file, in two stages.
+//! - [`work`]: training runs and scorings as batches of work (here or on Slurm).
 //! - [`run`]: orchestration; [`report`]: the tables.
 //!
 //! `src/swarm/README.md` describes the method, the outputs and the measured results.
@@ -24,6 +25,7 @@ pub mod scenario;
 pub mod tasks;
 pub mod utility;
 pub mod weights;
+pub mod work;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! checkpoints, lineage graphs and the report.
 //!
 //! Parallelism: base models, then all experts, then the positions of each swarm
-//! iteration and the baseline grids are batches of work (`cluster::batch`) run here, one
+//! iteration and the baseline grids are batches of work (`swarm::work`) run here, one
 //! job per thread with single-threaded candle, or on an installed executor (Slurm), with
 //! results in job order, so the run is a pure function of the scenario whatever the
 //! thread count or executor.
@@ -22,9 +22,10 @@ use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
 use super::utility::Scores;
 use super::weights::{self, digest};
+use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
 use super::{SwarmError, tasks::corpus};
-use crate::cluster::batch::{Batch, CorpusData, Results, ScoringBatch, TrainingBatch, TrainingJob};
-use crate::cluster::remote::execute;
+use crate::exec::execute;
+use crate::objective::gpt::CorpusData;
 use crate::rng::{derive, stream};
 use crate::store::atomic::write_atomic;
 
@@ -92,10 +93,8 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
 
 /// Run the training runs of `batch` (here or on the installed executor), in job order.
 fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
-    match execute(&Batch::Training(batch), threads, &mut |_, _| {}).map_err(SwarmError::Executor)? {
-        Results::Training(r) => r.into_iter().map(|r| r.map_err(SwarmError::Job)).collect(),
-        _ => Err(SwarmError::Executor("training runs came back as results of another kind".into())),
-    }
+    let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
+    trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), SwarmError> {
@@ -133,10 +132,8 @@ impl SeedCtx<'_> {
             items: items.to_vec(),
             weights: weights.iter().map(|w| w.to_vec()).collect(),
         };
-        match execute(&Batch::Scoring(batch), self.threads, &mut |_, _| {}).map_err(SwarmError::Executor)? {
-            Results::Scoring(r) => r.into_iter().map(|r| r.map_err(SwarmError::Job)).collect(),
-            _ => Err(SwarmError::Executor("scorings came back as results of another kind".into())),
-        }
+        let scores = execute(&batch, self.threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
+        scores.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
     }
 
     /// Score weights produced by `make(i)` for `i < count`.

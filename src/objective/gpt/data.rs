@@ -42,6 +42,28 @@ pub enum CorpusError {
     },
 }
 
+/// A corpus as it travels in a batch file: its name and bytes (a node needs no path to
+/// the file the coordinator read).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CorpusData {
+    /// The corpus name (reports, cache keys).
+    pub name: String,
+    /// All bytes; the split and hash are recomputed from them.
+    pub bytes: Vec<u8>,
+}
+
+impl CorpusData {
+    /// The travelling form of `corpus`.
+    pub fn of(corpus: &Corpus) -> Self {
+        CorpusData { name: corpus.name().to_string(), bytes: corpus.bytes().to_vec() }
+    }
+
+    /// The corpus again (byte-identical, same split and hash).
+    pub fn corpus(&self) -> Corpus {
+        Corpus::from_bytes(&self.name, self.bytes.clone())
+    }
+}
+
 /// A byte corpus with a train/validation split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Corpus {
@@ -228,6 +250,14 @@ pub fn synthetic_bytes(skills: &[Skill], len: usize, seed: u64) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn corpus_data_rebuilds_the_same_corpus() {
+        let c = Corpus::synthetic(&[Skill::Add], 5000, 2);
+        let back = CorpusData::of(&c).corpus();
+        assert_eq!(back, c);
+        assert_eq!(back.hash(), c.hash());
+    }
+
     use super::*;
 
     #[test]

@@ -41,7 +41,7 @@ use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 use crate::space::{Config, Knob, KnobKind, KnobValue, SearchSpace};
 
 pub use cache::TrialCache;
-pub use data::{Corpus, Skill};
+pub use data::{Corpus, CorpusData, Skill};
 pub use device::DeviceChoice;
 pub use model::{Gpt, ModelConfig, OpPath};
 pub use train::{FAILURE_BPB, OptimConfig, Schedule, TrainSettings, TrialOutcome, TrialSpec, run_trial};

@@ -31,10 +31,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::data::Corpus;
+use super::data::CorpusData;
 use super::design::{DesignKind, TableSpec, grid_product, grid_space_from_text, space_from_header, space_to_header};
 use super::train::{FAILURE_BPB, TrainSettings, TrialOutcome, TrialSpec, run_trial};
 use super::{CODE_VERSION, default_config, gpt_space, parse_value, spec_from_config};
-use crate::cluster::batch::{Batch, CorpusData, Results, TrialBatch};
+use crate::exec::Work;
 use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 use crate::space::{Config, KnobValue, SearchSpace};
 
@@ -495,24 +496,22 @@ pub fn build(
         Ok(())
     };
     let specs = || prepared.iter().map(|(_, config)| spec_from_config(&full, config, plan.spec.context));
-    if crate::cluster::remote::remote().is_some() && !jobs.is_empty() {
-        let batch = Batch::Trials(TrialBatch {
+    if crate::exec::remote().is_some() && !jobs.is_empty() {
+        let batch = TrialBatch {
             corpus: CorpusData::of(corpus),
             settings: settings.clone(),
             jobs: specs().zip(jobs.iter().map(|&(_, seed)| seed)).collect(),
-        });
+        };
         let mut written = Ok(());
-        let mut on_part = |range: std::ops::Range<usize>, results: &Results| {
-            if let Results::Trials(outcomes) = results {
-                for (j, o) in range.zip(outcomes) {
-                    let r = write_row(j, o.as_ref().map_err(Clone::clone));
-                    if written.is_ok() {
-                        written = r;
-                    }
+        let mut on_part = |range: std::ops::Range<usize>, outcomes: &[Result<TrialOutcome, String>]| {
+            for (j, o) in range.zip(outcomes) {
+                let r = write_row(j, o.as_ref().map_err(Clone::clone));
+                if written.is_ok() {
+                    written = r;
                 }
             }
         };
-        crate::cluster::remote::execute(&batch, plan.jobs, &mut on_part).map_err(TableError::Executor)?;
+        crate::exec::execute(&batch, plan.jobs, &mut on_part).map_err(TableError::Executor)?;
         written?;
     } else {
         let specs: Vec<TrialSpec> = specs().collect();
@@ -524,6 +523,37 @@ pub fn build(
         results.into_iter().collect::<Result<Vec<()>, TableError>>()?;
     }
     Ok(BuildReport { existing, ran: jobs.len(), total })
+}
+
+/// The GPT trials of a table build as a batch of work: each job a spec and a seed,
+/// trained at full fidelity (what `outerloop table build --executor slurm` sends out).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialBatch {
+    /// The training corpus.
+    pub corpus: CorpusData,
+    /// Budget, evaluation tokens and fidelity levels.
+    pub settings: TrainSettings,
+    /// `(spec, seed)` per job.
+    pub jobs: Vec<(TrialSpec, u64)>,
+}
+
+impl Work for TrialBatch {
+    /// The trial, or why it could not start (the build records it as invalid).
+    type Output = Result<TrialOutcome, String>;
+    const KIND: &'static str = "trials";
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn run(&self, range: std::ops::Range<usize>, threads: usize) -> Result<Vec<Self::Output>, String> {
+        let jobs =
+            self.jobs.get(range.clone()).ok_or_else(|| format!("jobs {range:?} of a batch of {}", self.jobs.len()))?;
+        let corpus = self.corpus.corpus();
+        Ok(super::par_trials(jobs, threads, |(spec, seed)| {
+            run_trial(spec, &corpus, &self.settings, 1.0, *seed).map_err(|e| e.to_string())
+        }))
+    }
 }
 
 /// One answerable config of a [`GptTable`].
@@ -721,5 +751,32 @@ impl Objective for GptTable {
 
     fn failure_score(&self) -> f64 {
         FAILURE_BPB
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::WorkFile;
+    use crate::objective::gpt::{ModelConfig, OptimConfig, Skill};
+
+    #[test]
+    fn a_trial_batch_survives_its_work_file_and_shards_concatenate_to_the_whole() {
+        let spec =
+            TrialSpec { model: ModelConfig::tiny(), optim: OptimConfig { batch_tokens: 64, ..OptimConfig::default() } };
+        let settings = TrainSettings { budget_gflop: 0.002, eval_tokens: 256, ..TrainSettings::default() };
+        let corpus = Corpus::synthetic(&[Skill::Copy], 6000, 1);
+        let batch =
+            TrialBatch { corpus: CorpusData::of(&corpus), settings, jobs: vec![(spec, 0), (spec, 1), (spec, 2)] };
+        let back: TrialBatch = WorkFile::of(&batch).unwrap().decode().unwrap();
+        assert_eq!(back, batch);
+        let strip = |v: Vec<Result<TrialOutcome, String>>| {
+            v.into_iter().map(|o| o.map(|o| (o.curve, o.steps))).collect::<Vec<_>>()
+        };
+        let whole = strip(batch.run(0..3, 2).unwrap());
+        let mut parts = strip(back.run(0..1, 1).unwrap());
+        parts.extend(strip(back.run(1..3, 1).unwrap()));
+        assert_eq!(whole, parts);
+        assert!(batch.run(2..4, 1).is_err(), "a range past the end is refused");
     }
 }
