@@ -583,7 +583,7 @@ fn render_groups(d: &mut Doc, c: &Comparison) {
 
 /// The comparison as a document.
 pub fn render(c: &Comparison) -> Result<Doc, AnalysisError> {
-    let mut d = Doc { title: format!("outerloop comparison of {} runs", c.runs.len()), blocks: vec![] };
+    let mut d = Doc { title: format!("outerloop comparison of {} runs", c.runs.len()), ..Doc::default() };
     d.push(Block::Para(format!(
         "Every champion re-runs on the same {} fresh episodes (tasks {}) against the reference {}; fitness is the mean log10(reference regret / champion regret). Intervals are 95% bootstraps over episodes; p-values are two-sided sign-flip permutation tests of paired per-episode differences, shown raw and Holm-adjusted within each table (the pairwise differences are one family of tests, the factorial effects another): read the adjusted column when several tests are looked at together.",
         c.episodes,

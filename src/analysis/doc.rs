@@ -32,14 +32,23 @@ pub enum Block {
     },
 }
 
-/// A report: title and blocks.
+/// A report: title and blocks, and optionally the data of its interactive part.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Doc {
     /// Title.
     pub title: String,
     /// Content.
     pub blocks: Vec<Block>,
+    /// JSON for the interactive part (`explore::Explorer`), drawn by `report.js` at the
+    /// top of the HTML page; the Markdown rendering leaves it out.
+    pub explorer: Option<String>,
 }
+
+/// The script that draws the interactive part (hand-written, no dependencies).
+const REPORT_JS: &str = include_str!("report.js");
+
+/// Styles of the interactive part.
+const EXPLORER_CSS: &str = "#explorer{border:1px solid #ccc;padding:8px;margin:1em 0}#explorer h2{margin-top:0}.ex-row{display:flex;gap:12px;flex-wrap:wrap}.ex-panel{flex:1 1 420px;min-width:320px}#lineage-view{width:100%;height:460px;border:1px solid #ddd;background:#fcfcfc;cursor:grab}#node-info pre{max-height:360px;overflow:auto;white-space:pre-wrap;word-break:break-word}#tooltip{position:fixed;pointer-events:none;background:#fff;border:1px solid #888;padding:4px 6px;font-size:12px;display:none;max-width:360px}.diff-add{background:#e6ffe6}.diff-del{background:#ffe6e6;text-decoration:line-through}.ex-note{color:#666;font-size:13px}";
 
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -104,9 +113,15 @@ impl Doc {
     /// One self-contained HTML page with the SVGs inlined.
     pub fn html(&self) -> String {
         let mut s = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}pre{{background:#f6f6f6;padding:8px;overflow-x:auto}}figure{{margin:1em 0}}</style></head><body>\n<h1>{t}</h1>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}pre{{background:#f6f6f6;padding:8px;overflow-x:auto}}figure{{margin:1em 0}}</style></head><body>\n<h1>{t}</h1>\n",
             t = html(&self.title)
         );
+        if let Some(data) = &self.explorer {
+            let _ = write!(
+                s,
+                "<style>{EXPLORER_CSS}</style>\n<div id=\"explorer\"></div><div id=\"tooltip\"></div>\n<script type=\"application/json\" id=\"explorer-data\">{data}</script>\n<script>{REPORT_JS}</script>\n"
+            );
+        }
         for b in &self.blocks {
             match b {
                 Block::Heading(level, t) => {
@@ -157,7 +172,7 @@ mod tests {
 
     #[test]
     fn both_renderings_carry_every_block() {
-        let mut d = Doc { title: "t".into(), blocks: vec![] };
+        let mut d = Doc { title: "t".into(), ..Doc::default() };
         d.push(Block::Heading(1, "Progress".into()));
         d.push(Block::Table { header: vec!["a|b".into()], rows: vec![vec!["<1>".into()]] });
         d.push(Block::Figure { file: "p.svg".into(), svg: "<svg></svg>".into(), caption: "cap".into() });

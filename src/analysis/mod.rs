@@ -13,6 +13,7 @@ pub mod attribution;
 pub mod compare;
 pub mod doc;
 pub mod episodes;
+pub mod explore;
 pub mod genes;
 pub mod held_out;
 pub mod lineage;
@@ -119,6 +120,9 @@ pub struct AnalysisReport {
     pub attribution: Attribution,
     /// Search-step scaling on held-out tasks.
     pub scaling: Option<Scaling>,
+    /// The configs the champion's inner loop tried on one fresh episode of the run's
+    /// first task (the report's parallel coordinates).
+    pub knobs: Option<explore::KnobsView>,
 }
 
 /// Analysis failures that are not bad input.
@@ -169,6 +173,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, Analysi
         genes: None,
         attribution,
         scaling: None,
+        knobs: None,
     };
     let Some(champ) = champion else { return Ok(report) };
     report.lineage = Some(lineage::lineage(&data.ancestry, champ.id));
@@ -180,6 +185,7 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, Analysi
     let champ_results = fresh.run(&champ_prog, sc.inner_budget);
     report.genes = Some(genes::genes(champ.id, &champ_genome, &champ_results, &data.events));
     report.fresh_fitness = Some(crate::stats::bootstrap_mean(&fresh.gains(&champ_results, &reference), root));
+    report.knobs = sc.tasks.first().and_then(|t| explore::champion_knobs(&champ_prog, t, sc.inner_budget, root));
 
     // Everything below is measured on tasks the run never saw.
     let (held_names, how) = match &opts.held_out {

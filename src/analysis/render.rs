@@ -22,7 +22,10 @@ fn multiplier(x: f64) -> String {
 
 /// Build the document of an analysis.
 pub fn render(report: &AnalysisReport, data: &RunData) -> Result<Doc, AnalysisError> {
-    let mut d = Doc { title: format!("outerloop analysis: {}", report.run), blocks: vec![] };
+    let mut explorer = super::explore::Explorer::new(data, &report.progress);
+    explorer.knobs = report.knobs.clone();
+    let mut d =
+        Doc { title: format!("outerloop analysis: {}", report.run), blocks: vec![], explorer: Some(explorer.json()) };
     d.push(Block::Para(format!(
         "Run {} (seed {}), {} ticks done, tasks {}, inner budget {}, reference {}. Fitness is the mean over episodes of log10(reference regret / mechanism regret): 0 = as good as the reference, +1 = ten times lower regret. Intervals are 95% percentile bootstraps over episodes.",
         report.run,

@@ -18,6 +18,7 @@ pub mod swarm;
 pub mod table;
 pub mod task;
 pub mod trial;
+pub mod watch;
 pub mod worker;
 
 use clap::{Args, Parser, Subcommand};
@@ -110,6 +111,8 @@ pub enum Command {
     Swarm(swarm::SwarmArgs),
     /// Reproduce the field's claims: run the scenario sets, write REPRODUCTIONS.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// Serve a live view of a run (ancestry, history, progress) on 127.0.0.1.
+    Watch(watch::WatchArgs),
     /// Run one array task of an episode batch (what the Slurm executor submits).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -131,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analyze::compare_runs(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Worker(args) => worker::run(args),
     }
 }

@@ -219,6 +219,12 @@ fn check_budget_fits_tasks(v: &mut Validator<'_>, span: &Spanned<f64>, budget: f
     }
 }
 
+/// `path` relative to the scenario's folder `base` (`./` is not added for a scenario in
+/// the current directory, so messages show the path as written).
+fn under(base: &Path, path: &str) -> PathBuf {
+    if base.as_os_str().is_empty() || base == Path::new(".") { PathBuf::from(path) } else { base.join(path) }
+}
+
 /// Read a scenario whose genome file paths are relative to `base_dir` (a run folder's
 /// copy of a scenario keeps resolving them where the original file lived).
 pub fn load_in(path: &Path, base_dir: &Path) -> Result<Scenario, InputError> {
@@ -372,7 +378,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     // One rule for the paths a file names: relative to the file's folder. The default
     // output folder is not in the file, so it is where the user stands.
     let out = match raw.out {
-        Some(o) => base_dir.join(o),
+        Some(o) => under(base_dir, &o),
         None => PathBuf::from("populations").join(&name),
     };
     Ok(Scenario {
@@ -380,7 +386,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         seed: raw.seed,
         ticks,
         out,
-        inherit: raw.inherit.map(|s| base_dir.join(s.into_inner())),
+        inherit: raw.inherit.map(|s| under(base_dir, &s.into_inner())),
         population_size,
         elites,
         hall_of_fame,

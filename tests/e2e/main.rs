@@ -10,6 +10,7 @@ mod genome_errors;
 mod genome_props;
 mod gpt_trial;
 mod outer_loop;
+mod report_browser;
 mod reproductions;
 mod run_folder;
 mod scenario_errors;
