@@ -121,7 +121,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         live_episodes: args.live_episodes,
     };
     let data = RunData::load(&args.dir)?;
-    let report = analyze(&data, &opts)?;
+    let report = super::progress::counting_episodes("analysing", || analyze(&data, &opts))?;
     let doc = render::render(&report, &data)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("analysis"));
     let html = write_doc(&out, "report", &doc, &report)?;
@@ -154,7 +154,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
 pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
     let runs = args.dirs.iter().map(|d| RunData::load(d)).collect::<Result<Vec<_>, _>>()?;
     let tasks = args.tasks.as_deref().map(task_list).transpose()?;
-    let comparison = compare::compare(&runs, tasks.as_deref(), args.episodes, args.seed)?;
+    let comparison = super::progress::counting_episodes("comparing", || {
+        compare::compare(&runs, tasks.as_deref(), args.episodes, args.seed)
+    })?;
     let doc = compare::render(&comparison)?;
     let html = write_doc(&args.out, "comparison", &doc, &comparison)?;
     for r in &comparison.runs {

@@ -62,3 +62,44 @@ pub fn step_line(line: impl FnOnce() -> String) {
         eprintln!("{}", line());
     }
 }
+
+/// A spinner counting the inner-loop episodes this process finishes while `work` runs
+/// (`analyze` and `compare` run several batches whose total depends on the run, so it
+/// shows the count and the elapsed time rather than an ETA); lines every 5 s under
+/// `-v`, nothing under `-q`.
+pub fn counting_episodes<T>(what: &str, work: impl FnOnce() -> T) -> T {
+    use crate::sim::episodes::EPISODES_DONE;
+    let start = EPISODES_DONE.load(Ordering::Relaxed);
+    let level = verbosity();
+    if level == Verbosity::Quiet {
+        return work();
+    }
+    let bar = bar(0, what);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {what}: {{msg}} episodes run [{{elapsed_precise}}]"))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            let began = std::time::Instant::now();
+            let mut last_line = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let n = EPISODES_DONE.load(Ordering::Relaxed) - start;
+                bar.set_message(n.to_string());
+                bar.tick();
+                let secs = began.elapsed().as_secs();
+                if level == Verbosity::Verbose && secs >= last_line + 5 {
+                    last_line = secs;
+                    eprintln!("[{secs:>5} s] {what}: {n} episodes run");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let out = work();
+        done.store(true, Ordering::Relaxed);
+        out
+    });
+    bar.finish_and_clear();
+    out
+}

@@ -77,6 +77,10 @@ pub fn report_episodes(root: u64, tasks: usize, per_task: u32) -> Vec<(usize, u6
 /// simulation itself, so it cannot influence a run.
 pub static EPISODE_NANOS: AtomicU64 = AtomicU64::new(0);
 
+/// Episodes finished by [`run_jobs`] in this process, for progress displays (read,
+/// never used by the simulation).
+pub static EPISODES_DONE: AtomicU64 = AtomicU64::new(0);
+
 /// Run every `(program, task, seed)` job under `execution` (self-healing or crashing
 /// on the first fault); results come back in job order.
 pub fn run_jobs(
@@ -100,6 +104,7 @@ pub fn run_jobs(
         _ => run_jobs_locally(jobs, tasks, budget, execution),
     };
     EPISODE_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    EPISODES_DONE.fetch_add(jobs.len() as u64, Ordering::Relaxed);
     out
 }
 
