@@ -178,34 +178,11 @@ fn a_table_build_on_slurm_has_the_rows_of_the_local_build() {
     assert!(!tmp.path().join(".slurm.tsv.batches").exists(), "the batch folder is removed once merged");
 }
 
-/// A model swarm small enough for a test: its training and scoring batches are job arrays.
-const TINY_SWARM: &str = r#"kind = "model-swarm"
-name = "tiny"
-seed = 5
-seeds = 1
-
-[model]
-context = 40
-depth = 1
-width = 16
-heads = 2
-
-[experts]
-skills = ["copy", "add"]
-corpus_bytes = 20000
-pretrain_steps = 10
-finetune_steps = 5
-batch_tokens = 256
-
-[target]
-compose = ["copy", "add"]
-valid_items = 10
-test_items = 10
-
-[swarm]
-grow = 1
-max_iters = 2
-"#;
+/// The swarm tests' tiny scenario with one seed and two iterations: few batches, each
+/// a job array.
+fn tiny_swarm() -> String {
+    crate::swarm::TINY.replace("seeds = 2", "seeds = 1").replace("max_iters = 4", "max_iters = 2")
+}
 
 /// Every file under `dir` (relative path -> bytes).
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -231,7 +208,7 @@ fn a_model_swarm_on_slurm_equals_the_local_swarm() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("tiny.toml");
-    fs::write(&scenario, TINY_SWARM).unwrap();
+    fs::write(&scenario, tiny_swarm()).unwrap();
     let swarm = |out: &Path, extra: &[&str]| {
         let o = bin()
             .args(["swarm", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])

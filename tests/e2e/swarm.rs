@@ -21,7 +21,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_outerloop");
 
 /// A tiny scenario: three experts of a one-block width-16 model, two seeds, four swarm
 /// iterations.
-const TINY: &str = r#"kind = "model-swarm"
+pub const TINY: &str = r#"kind = "model-swarm"
 name = "tiny"
 seed = 5
 seeds = 2
