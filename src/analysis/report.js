@@ -61,7 +61,7 @@
   }
   const ticks = [...columns.keys()].sort((a, b) => a - b);
   // Column spacing that keeps the drawing about 1.5 times as wide as it is tall.
-  const tallest = Math.max(...[...columns.values()].map((c) => c.length));
+  const tallest = Math.max(1, ...[...columns.values()].map((c) => c.length));
   const dx = Math.max(8, Math.min(60, (1.5 * (40 + tallest * 22)) / Math.max(1, ticks.length)));
   const colX = new Map(ticks.map((t, i) => [t, 30 + i * dx]));
   const pos = new Map();
@@ -211,7 +211,9 @@
   // ---- Parallel coordinates of the champion's inner-loop configs ------------------------
   const pc = el("div", {}, root);
   const k = data.knobs;
-  if (!k) {
+  if (k && !k.trials.length) {
+    el("p", { class: "ex-note", text: `The champion tried no config on its fresh episode of ${k.task}.` }, pc);
+  } else if (!k) {
     el("p", { class: "ex-note", text: "Parallel coordinates of the champion's inner-loop configs: made by `outerloop analyze` (it runs the champion on a fresh episode)." }, pc);
   } else {
     el("p", {
