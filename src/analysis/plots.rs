@@ -32,6 +32,14 @@ pub struct Series {
     pub bold: bool,
 }
 
+/// A shaded spread band behind a series: at each x, a lower and an upper value.
+pub struct Band {
+    /// Index of the series it belongs to (it takes that series' colour).
+    pub series: usize,
+    /// `(x, lower, upper)` in x order; points with a non-finite coordinate are skipped.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// Axis labels and title of a chart.
 pub struct Axes<'a> {
     /// Title.
@@ -62,12 +70,23 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// A line chart of several series with a legend.
 pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String, String> {
+    line_chart_with_bands(axes, series, &[])
+}
+
+/// A line chart whose series may carry shaded spread bands (drawn first, translucent,
+/// so the lines stay readable on top).
+pub fn line_chart_with_bands(axes: &Axes<'_>, series: &[Series], bands: &[Band]) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let finite = |b: &&(f64, f64, f64)| b.0.is_finite() && b.1.is_finite() && b.2.is_finite();
+        let band_points = || bands.iter().flat_map(|b| b.points.iter().filter(finite));
+        let (x0, x1) =
+            range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(band_points().map(|p| p.0)));
+        let (y0, y1) = range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(band_points().flat_map(|p| [p.1, p.2])),
+        );
         let mut chart = ChartBuilder::on(&root)
             .caption(axes.title, ("sans-serif", 18))
             .margin(12)
@@ -96,6 +115,17 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String, String> 
             .y_label_formatter(&|y| tick(*y))
             .draw()
             .map_err(err)?;
+        for b in bands {
+            let pts: Vec<&(f64, f64, f64)> = b.points.iter().filter(finite).collect();
+            if pts.len() < 2 {
+                continue;
+            }
+            // The band's outline: along the upper values, back along the lower ones.
+            let outline: Vec<(f64, f64)> =
+                pts.iter().map(|p| (p.0, p.2)).chain(pts.iter().rev().map(|p| (p.0, p.1))).collect();
+            let color = PALETTE[b.series % PALETTE.len()];
+            chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled()))).map_err(err)?;
+        }
         // The zero line: on every fitness axis 0 means "as good as the reference".
         if y0 < 0.0 && y1 > 0.0 {
             chart.draw_series(LineSeries::new(vec![(x0, 0.0), (x1, 0.0)], BLACK.mix(0.6))).map_err(err)?;

@@ -1,12 +1,13 @@
-//! Progress per tick, replayed from the event log: best and median verified fitness of
-//! the living population, best claim, and every claim next to its verification.
+//! Progress per tick, replayed from the event log: best, median and interquartile range of
+//! the verified fitness of the living population, best claim, and every claim next to
+//! its verification.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::sim::events::Event;
-use crate::stats::median;
+use crate::stats::{median, quantile_sorted};
 
 /// The population at the end of one tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,6 +22,11 @@ pub struct TickRow {
     pub best_verified: Option<f64>,
     /// Median verified fitness among the living.
     pub median_verified: Option<f64>,
+    /// Lower quartile of the living's verified fitness (linear interpolation): with
+    /// `q75_verified`, the spread band around the median.
+    pub q25_verified: Option<f64>,
+    /// Upper quartile of the living's verified fitness.
+    pub q75_verified: Option<f64>,
     /// Best claimed fitness among the living.
     pub best_claimed: Option<f64>,
 }
@@ -90,7 +96,9 @@ pub fn progress(events: &[Event], ticks_done: u32) -> Progress {
                 _ => {}
             }
         }
-        let verified: Vec<f64> = alive.values().filter_map(|m| m.verified).collect();
+        let mut verified: Vec<f64> = alive.values().filter_map(|m| m.verified).collect();
+        verified.sort_by(f64::total_cmp);
+        let quartile = |q: f64| (!verified.is_empty()).then(|| quantile_sorted(&verified, q));
         let max =
             |xs: &mut dyn Iterator<Item = f64>| xs.fold(None, |b: Option<f64>, x| Some(b.map_or(x, |b| b.max(x))));
         ticks.push(TickRow {
@@ -99,6 +107,8 @@ pub fn progress(events: &[Event], ticks_done: u32) -> Progress {
             verified_alive: verified.len(),
             best_verified: max(&mut verified.iter().copied()),
             median_verified: (!verified.is_empty()).then(|| median(&verified)),
+            q25_verified: quartile(0.25),
+            q75_verified: quartile(0.75),
             best_claimed: max(&mut alive.values().filter_map(|m| m.claimed)),
         });
     }

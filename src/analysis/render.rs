@@ -1,7 +1,7 @@
 //! The report as a document: one section per question, each with its table and figure.
 
 use super::doc::{Block, Doc};
-use super::plots::{Axes, Series, ancestry_tree, claims_scatter, line_chart};
+use super::plots::{Axes, Band, Series, ancestry_tree, claims_scatter, line_chart_with_bands};
 use super::run_data::RunData;
 use super::{AnalysisError, AnalysisReport};
 
@@ -53,7 +53,11 @@ fn progress(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
         points: ticks.iter().filter_map(|t| Some((t.tick as f64, f(t)?))).collect(),
         bold,
     };
-    let svg = line_chart(
+    let quartiles = Band {
+        series: 1,
+        points: ticks.iter().filter_map(|t| Some((t.tick as f64, t.q25_verified?, t.q75_verified?))).collect(),
+    };
+    let svg = line_chart_with_bands(
         &Axes {
             title: "fitness of the living population per tick",
             x: "tick",
@@ -66,14 +70,14 @@ fn progress(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
             series("median verified", false, &|t| t.median_verified),
             series("best claimed", false, &|t| t.best_claimed),
         ],
+        &[quartiles],
     )
     .map_err(AnalysisError::Draw)?;
     d.push(Block::Figure {
         file: "progress.svg".into(),
         svg,
-        caption:
-            "Best and median verified fitness of the living mechanisms, and the best claim, at the end of each tick."
-                .into(),
+        caption: "Best and median verified fitness of the living mechanisms (shaded: their interquartile range), and the best claim, at the end of each tick."
+            .into(),
     });
     let last = ticks.last();
     d.push(Block::Para(format!(
@@ -410,9 +414,25 @@ fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
             bold: i == 0,
         })
         .collect();
+    // Bands for the two curves the budget multiplier compares; more would hide the lines.
+    let best = s.curves.iter().position(|c| c.name == s.best_library);
+    let bands: Vec<Band> = [Some(0), best]
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let c = s.curves.get(i)?;
+            let points = s
+                .multipliers
+                .iter()
+                .zip(c.mean_log_regret.iter().zip(&c.half_width))
+                .map(|(m, (y, h))| (m.log2(), y - h, y + h))
+                .collect();
+            Some(Band { series: i, points })
+        })
+        .collect();
     d.push(Block::Figure {
         file: "scaling.svg".into(),
-        svg: line_chart(
+        svg: line_chart_with_bands(
             &Axes {
                 title: if own {
                     "best score against inner budget (the run's own tasks, fresh seeds)"
@@ -425,9 +445,10 @@ fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
                 legend: plotters::prelude::SeriesLabelPosition::LowerLeft,
             },
             &series,
+            &bands,
         )
         .map_err(AnalysisError::Draw)?,
-        caption: "Mean log10 regret against inner budget for the champion (thick) and every library mechanism.".into(),
+        caption: "Mean log10 regret against inner budget for the champion (thick) and every library mechanism; shaded: the 95% interval of the mean over episodes for the champion and the best library mechanism.".into(),
     });
     let mut header = vec!["mechanism".to_string()];
     header.extend(s.multipliers.iter().map(|m| format!("{m}x")));

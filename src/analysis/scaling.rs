@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::episodes::Episodes;
 use super::novelty::LibraryEntry;
 use crate::genome::interp::Program;
-use crate::stats::{Interval, bootstrap, mean};
+use crate::stats::{Interval, bootstrap, mean, mean_half_width};
 
 /// Budget multipliers of the curves (times the run's inner budget).
 pub const MULTIPLIERS: [f64; 6] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0];
@@ -19,6 +19,9 @@ pub struct Curve {
     pub name: String,
     /// Mean log10 regret per multiplier (lower is better).
     pub mean_log_regret: Vec<f64>,
+    /// Per multiplier, the half-width of the mean's 95% t interval over episodes (the
+    /// spread band of the figure).
+    pub half_width: Vec<f64>,
     /// Per multiplier, per episode log10 regret (the bootstrap's units).
     #[serde(skip)]
     pub per_episode: Vec<Vec<f64>>,
@@ -76,7 +79,12 @@ pub fn scaling(
     let curve = |name: String, prog: &Program| {
         let per_episode: Vec<Vec<f64>> =
             MULTIPLIERS.iter().map(|m| episodes.log_regrets(&episodes.run(prog, budget * m))).collect();
-        Curve { name, mean_log_regret: per_episode.iter().map(|v| mean(v)).collect(), per_episode }
+        Curve {
+            name,
+            mean_log_regret: per_episode.iter().map(|v| mean(v)).collect(),
+            half_width: per_episode.iter().map(|v| mean_half_width(v).1).collect(),
+            per_episode,
+        }
     };
     let mut curves = vec![curve(champion.0.to_string(), champion.1)];
     curves.extend(lib.iter().map(|l| curve(l.name.to_string(), &l.program)));
