@@ -11,7 +11,8 @@
 
 use rand::RngExt;
 
-use crate::objective::gpt::{Corpus, Skill, data::Example};
+use crate::objective::gpt::data::{Example, SkillSizes};
+use crate::objective::gpt::{Corpus, Skill};
 use crate::rng::{Rng, stream};
 
 /// An upper bound on the length in bytes of an item [`compose`] makes from `skills`
@@ -20,49 +21,10 @@ pub fn max_item_len(skills: usize) -> usize {
     1 + 17 * skills
 }
 
-/// One small example of `skill`.
+/// One small example of `skill` (the synthetic skills' one generator, with
+/// [`SkillSizes::SMALL`]).
 pub fn example(skill: Skill, rng: &mut Rng) -> Example {
-    let word = |rng: &mut Rng| -> String {
-        let n = rng.random_range(2..=5);
-        (0..n).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
-    };
-    match skill {
-        Skill::Copy => {
-            let w = word(rng);
-            Example { prompt: format!("c {w}>"), answer: w }
-        }
-        Skill::Reverse => {
-            let w = word(rng);
-            Example { prompt: format!("r {w}>"), answer: w.chars().rev().collect() }
-        }
-        Skill::Add => {
-            let a: u32 = rng.random_range(0..50);
-            let b: u32 = rng.random_range(0..50);
-            Example { prompt: format!("a {a}+{b}>"), answer: (a + b).to_string() }
-        }
-        Skill::Brackets => {
-            let pairs = [('(', ')'), ('[', ']'), ('{', '}'), ('<', '>')];
-            let n = rng.random_range(1..=4);
-            let opened: Vec<usize> = (0..n).map(|_| rng.random_range(0..pairs.len())).collect();
-            let prompt: String = opened.iter().map(|&i| pairs[i].0).collect();
-            let answer: String = opened.iter().rev().map(|&i| pairs[i].1).collect();
-            Example { prompt: format!("b {prompt}|"), answer }
-        }
-        Skill::Recall => {
-            let n = rng.random_range(2..=3);
-            let mut keys: Vec<char> = Vec::new();
-            while keys.len() < n {
-                let k = (b'a' + rng.random_range(0..26u8)) as char;
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-            let vals: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
-            let pairs: Vec<String> = keys.iter().zip(&vals).map(|(k, v)| format!("{k}{v}")).collect();
-            let q = rng.random_range(0..n);
-            Example { prompt: format!("k {} {}>", pairs.join(" "), keys[q]), answer: vals[q].to_string() }
-        }
-    }
+    skill.example_sized(&SkillSizes::SMALL, rng)
 }
 
 /// A training corpus of about `len` bytes of lines drawn uniformly from `skills`.

@@ -136,6 +136,27 @@ impl Corpus {
     }
 }
 
+/// How large a skill's examples are: the one generator serves the synthetic corpora and
+/// the model swarm's small experts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkillSizes {
+    /// Letters of a copy/reverse word (inclusive range).
+    pub word: (usize, usize),
+    /// Operands of an addition lie below this.
+    pub add_below: u32,
+    /// Brackets opened (inclusive range).
+    pub brackets: (usize, usize),
+    /// Key-value pairs of a recall line (inclusive range).
+    pub recall: (usize, usize),
+}
+
+impl SkillSizes {
+    /// The synthetic corpora's sizes.
+    pub const CORPUS: SkillSizes = SkillSizes { word: (3, 10), add_below: 1000, brackets: (2, 8), recall: (2, 5) };
+    /// The model swarm's smaller examples (tiny experts learn them in few steps).
+    pub const SMALL: SkillSizes = SkillSizes { word: (2, 5), add_below: 50, brackets: (1, 4), recall: (2, 3) };
+}
+
 /// One synthetic skill. Each line is `prompt answer\n`; the prompt ends in `>` (`|` for
 /// brackets, where `>` is itself a bracket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -183,34 +204,39 @@ impl Skill {
 
     /// Draw one example.
     pub fn example(self, rng: &mut Rng) -> Example {
-        let word = |rng: &mut Rng, lo: usize, hi: usize| -> String {
-            let n = rng.random_range(lo..=hi);
+        self.example_sized(&SkillSizes::CORPUS, rng)
+    }
+
+    /// One example with the sizes `sizes` (the model swarm uses smaller ones).
+    pub fn example_sized(self, sizes: &SkillSizes, rng: &mut Rng) -> Example {
+        let word = |rng: &mut Rng| -> String {
+            let n = rng.random_range(sizes.word.0..=sizes.word.1);
             (0..n).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
         };
         match self {
             Skill::Copy => {
-                let w = word(rng, 3, 10);
+                let w = word(rng);
                 Example { prompt: format!("c {w}>"), answer: w }
             }
             Skill::Reverse => {
-                let w = word(rng, 3, 10);
+                let w = word(rng);
                 Example { prompt: format!("r {w}>"), answer: w.chars().rev().collect() }
             }
             Skill::Add => {
-                let a: u32 = rng.random_range(0..1000);
-                let b: u32 = rng.random_range(0..1000);
+                let a: u32 = rng.random_range(0..sizes.add_below);
+                let b: u32 = rng.random_range(0..sizes.add_below);
                 Example { prompt: format!("a {a}+{b}>"), answer: (a + b).to_string() }
             }
             Skill::Brackets => {
                 let pairs = [('(', ')'), ('[', ']'), ('{', '}'), ('<', '>')];
-                let n = rng.random_range(2..=8);
+                let n = rng.random_range(sizes.brackets.0..=sizes.brackets.1);
                 let opened: Vec<usize> = (0..n).map(|_| rng.random_range(0..pairs.len())).collect();
                 let prompt: String = opened.iter().map(|&i| pairs[i].0).collect();
                 let answer: String = opened.iter().rev().map(|&i| pairs[i].1).collect();
                 Example { prompt: format!("b {prompt}|"), answer }
             }
             Skill::Recall => {
-                let n = rng.random_range(2..=5);
+                let n = rng.random_range(sizes.recall.0..=sizes.recall.1);
                 let mut keys: Vec<char> = Vec::new();
                 while keys.len() < n {
                     let k = (b'a' + rng.random_range(0..26u8)) as char;
