@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
@@ -135,8 +134,7 @@ impl Explorer {
             .node_indices()
             .map(|n| {
                 let m = &g[n];
-                let primary =
-                    g.edges_directed(n, Direction::Incoming).min_by_key(|e| (e.weight().rank, g[e.source()].id));
+                let primary = data.ancestry.primary_incoming(n);
                 let (agent, operator, diagnosis) = match primary {
                     Some(e) => {
                         let w = e.weight();
@@ -171,12 +169,8 @@ impl Explorer {
             })
             .collect();
         edges.sort_by_key(|e| (e.target, e.rank, e.source));
-        let worst = worst_verified_per_tick(&data.events);
-        let progress = progress
-            .ticks
-            .iter()
-            .map(|r| (r.tick, r.best_verified, r.median_verified, worst.get(&r.tick).copied()))
-            .collect();
+        let progress =
+            progress.ticks.iter().map(|r| (r.tick, r.best_verified, r.median_verified, r.worst_verified)).collect();
         Explorer {
             run: data.scenario.name.clone(),
             ticks: data.ticks_done,
@@ -196,47 +190,6 @@ impl Explorer {
         // `</` would end the script element early; JSON allows `<\/`.
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into()).replace("</", "<\\/")
     }
-}
-
-/// The worst verified fitness among the living at the end of each tick, replayed from
-/// the log (the lower edge of the progress band).
-fn worst_verified_per_tick(events: &[Event]) -> BTreeMap<u32, f64> {
-    let mut alive = std::collections::BTreeSet::new();
-    let mut verified: BTreeMap<u64, f64> = BTreeMap::new();
-    let mut out = BTreeMap::new();
-    let mut current: Option<u32> = None;
-    let close = |t: Option<u32>,
-                 alive: &std::collections::BTreeSet<u64>,
-                 verified: &BTreeMap<u64, f64>,
-                 out: &mut BTreeMap<u32, f64>| {
-        if let Some(t) = t {
-            let low = alive.iter().filter_map(|id| verified.get(id)).copied().fold(f64::INFINITY, f64::min);
-            if low.is_finite() {
-                out.insert(t, low);
-            }
-        }
-    };
-    for e in events {
-        let tick = e.tick();
-        if current != Some(tick) {
-            close(current, &alive, &verified, &mut out);
-            current = Some(tick);
-        }
-        match e {
-            Event::Born { id, .. } => {
-                alive.insert(*id);
-            }
-            Event::Verified { id, verified: v, .. } => {
-                verified.insert(*id, *v);
-            }
-            Event::Retired { id, .. } => {
-                alive.remove(id);
-            }
-            _ => {}
-        }
-    }
-    close(current, &alive, &verified, &mut out);
-    out
 }
 
 /// The configs the champion's inner loop tries on one fresh episode of `task` (seeded
@@ -267,44 +220,4 @@ pub fn champion_knobs(prog: &crate::genome::interp::Program, task: &str, budget:
         axes,
         trials: trace.trials.iter().map(|t| (t.point.clone(), t.score)).collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sim::components::AgentKind;
-    use crate::sim::events::RetireReason;
-
-    fn born(tick: u32, id: u64) -> Event {
-        Event::Born {
-            tick,
-            id,
-            parents: vec![],
-            agent: AgentKind::Seed,
-            operator: "seed".into(),
-            diagnosis: None,
-            hash: String::new(),
-            genome: String::new(),
-        }
-    }
-
-    fn verified(tick: u32, id: u64, v: f64) -> Event {
-        Event::Verified { tick, id, claimed: v, verified: v, spread: 0.0, gap: 0.0, integrity: true }
-    }
-
-    #[test]
-    fn the_band_follows_the_living_and_their_latest_verification() {
-        let events = vec![
-            born(0, 1),
-            born(0, 2),
-            verified(0, 1, 0.5),
-            verified(0, 2, -0.2),
-            verified(1, 2, 0.1),
-            Event::Retired { tick: 2, id: 2, reason: RetireReason::AgedOut },
-        ];
-        let worst = worst_verified_per_tick(&events);
-        assert_eq!(worst.get(&0), Some(&-0.2));
-        assert_eq!(worst.get(&1), Some(&0.1), "the latest verification counts");
-        assert_eq!(worst.get(&2), Some(&0.5), "the retired no longer count");
-    }
 }

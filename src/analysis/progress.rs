@@ -27,6 +27,8 @@ pub struct TickRow {
     pub q25_verified: Option<f64>,
     /// Upper quartile of the living's verified fitness.
     pub q75_verified: Option<f64>,
+    /// Worst verified fitness among the living (the interactive band's lower edge).
+    pub worst_verified: Option<f64>,
     /// Best claimed fitness among the living.
     pub best_claimed: Option<f64>,
 }
@@ -109,8 +111,49 @@ pub fn progress(events: &[Event], ticks_done: u32) -> Progress {
             median_verified: (!verified.is_empty()).then(|| median(&verified)),
             q25_verified: quartile(0.25),
             q75_verified: quartile(0.75),
+            worst_verified: verified.first().copied(),
             best_claimed: max(&mut alive.values().filter_map(|m| m.claimed)),
         });
     }
     Progress { ticks, checks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::components::AgentKind;
+    use crate::sim::events::RetireReason;
+
+    fn born(tick: u32, id: u64) -> Event {
+        Event::Born {
+            tick,
+            id,
+            parents: vec![],
+            agent: AgentKind::Seed,
+            operator: "seed".into(),
+            diagnosis: None,
+            hash: String::new(),
+            genome: String::new(),
+        }
+    }
+
+    fn verified(tick: u32, id: u64, v: f64) -> Event {
+        Event::Verified { tick, id, claimed: v, verified: v, spread: 0.0, gap: 0.0, integrity: true }
+    }
+
+    #[test]
+    fn the_worst_follows_the_living_and_their_latest_verification() {
+        let events = vec![
+            born(0, 1),
+            born(0, 2),
+            verified(0, 1, 0.5),
+            verified(0, 2, -0.2),
+            verified(1, 2, 0.1),
+            Event::Retired { tick: 2, id: 2, reason: RetireReason::AgedOut },
+        ];
+        let worst: Vec<Option<f64>> = progress(&events, 3).ticks.iter().map(|t| t.worst_verified).collect();
+        assert_eq!(worst[0], Some(-0.2));
+        assert_eq!(worst[1], Some(0.1), "the latest verification counts");
+        assert_eq!(worst[2], Some(0.5), "the retired no longer count");
+    }
 }

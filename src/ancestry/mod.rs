@@ -182,15 +182,19 @@ impl Ancestry {
         ids
     }
 
+    /// The edge from node `n`'s primary parent (lowest rank, then lowest parent id), if
+    /// it has parents.
+    pub fn primary_incoming(&self, n: NodeIndex) -> Option<petgraph::graph::EdgeReference<'_, Edge>> {
+        self.graph.edges_directed(n, Direction::Incoming).min_by_key(|e| (e.weight().rank, self.graph[e.source()].id))
+    }
+
     /// The path from a seed to `id` following primary parents (`parents[0]` of each
     /// birth).
     pub fn first_parent_path(&self, id: u64) -> Vec<(u64, Option<Edge>)> {
         let mut path = Vec::new();
         let mut cur = self.index.get(&id).copied();
         while let Some(n) = cur {
-            let mut incoming: Vec<_> = self.graph.edges_directed(n, Direction::Incoming).collect();
-            incoming.sort_by_key(|e| (e.weight().rank, self.graph[e.source()].id));
-            let first = incoming.first();
+            let first = self.primary_incoming(n);
             path.push((self.graph[n].id, first.map(|e| e.weight().clone())));
             cur = first.map(|e| e.source());
         }
