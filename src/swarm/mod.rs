@@ -11,6 +11,8 @@
 //! - [`lineage`]: the model-node graph with merge edges carrying coefficients.
 //! - [`scenario`]: the TOML file, in two stages.
 //! - [`work`]: training runs and scorings as batches of work (here or on Slurm).
+//! - [`routing`]: the Avengers-Pro router across the run's models and two specialists
+//!   of other sizes (a `[routing]` table).
 //! - [`run`]: orchestration; [`report`]: the tables.
 //!
 //! `src/swarm/README.md` describes the method, the outputs and the measured results.
@@ -20,6 +22,7 @@ pub mod lineage;
 pub mod merge;
 pub mod pso;
 pub mod report;
+pub mod routing;
 pub mod run;
 pub mod scenario;
 pub mod tasks;

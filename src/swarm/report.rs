@@ -84,6 +84,8 @@ pub struct SwarmReport {
     pub compose: Vec<String>,
     /// Per-seed results.
     pub seeds: Vec<SeedResult>,
+    /// The routing stage, when the scenario has one.
+    pub routing: Option<super::routing::RoutingReport>,
 }
 
 use crate::stats::mean_sd;
@@ -96,6 +98,7 @@ impl SwarmReport {
             utility: sc.utility.name().to_string(),
             compose: sc.compose.iter().map(|s| s.name().to_string()).collect(),
             seeds,
+            routing: None,
         }
     }
 
@@ -154,6 +157,10 @@ impl SwarmReport {
         let wrong: Vec<f64> = self.seeds.iter().map(|r| r.all_wrong as f64 / r.test_items.max(1) as f64).collect();
         let (wm, wsd) = mean_sd(&wrong);
         let _ = writeln!(s, "\nTest items every expert gets wrong: {:.1}% ± {:.1}.\n", 100.0 * wm, 100.0 * wsd);
+        if let Some(r) = &self.routing {
+            s.push_str(&r.markdown());
+            s.push('\n');
+        }
         s.push_str("## Per seed\n\n");
         for r in &self.seeds {
             let _ = writeln!(s, "### Seed {} (derived seed {})\n", r.index, r.seed);
@@ -281,10 +288,13 @@ impl SwarmReport {
                 json!({"versus": p.versus, "test_bpb_diff": p.test_bpb, "test_exact_diff": p.test_exact, "emergence_diff": p.emergence})
             })
             .collect();
-        let v = json!({
+        let mut v = json!({
             "name": self.name, "utility": self.utility, "compose": self.compose,
             "summary": summary, "swarm_minus": paired, "seeds": seeds,
         });
+        if let Some(r) = &self.routing {
+            v["routing"] = r.json();
+        }
         let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
         text.push('\n');
         text
@@ -328,6 +338,7 @@ mod tests {
             utility: "bpb".into(),
             compose: vec![],
             seeds: vec![seed(0, 2.0, 1.5), seed(1, 1.0, 1.25)],
+            routing: None,
         };
         let p = r.paired();
         assert_eq!(p.len(), 1);

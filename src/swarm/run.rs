@@ -85,7 +85,10 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
         let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
         results.push(ctx.run(&bases[i], &experts)?);
     }
-    let report = SwarmReport::new(sc, results);
+    let mut report = SwarmReport::new(sc, results);
+    if let Some(cfg) = &sc.routing {
+        report.routing = Some(super::routing::run(sc, cfg, dir, threads, progress)?);
+    }
     write(&dir.join("report.md"), report.markdown().as_bytes())?;
     write(&dir.join("report.json"), report.json().as_bytes())?;
     Ok(report)

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pso::PsoConfig;
+use super::routing::{RoutingConfig, SizedExpert};
 use super::tasks::max_item_len;
 use super::utility::UtilityKind;
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, int_in_range, parse_toml};
@@ -88,6 +89,37 @@ pub const KEYS: &[KeyDoc] = &[
         "[0.2, 0.5, 0.8]",
         "fractions of each task vector TIES keeps; the scale grid is split among them",
     ),
+    (
+        "routing.queries",
+        "[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\", \"copy+recall\"]",
+        "query types of the routing stage (a `[routing]` table turns the stage on): a skill, or skills joined by `+` composed into one item; each query draws its type uniformly",
+    ),
+    (
+        "routing.valid_items",
+        "300",
+        "validation queries: the clusters and each cluster's model scores are fitted on them",
+    ),
+    ("routing.test_items", "600", "test queries every routing number is measured on"),
+    ("routing.clusters", "8", "k of the k-means over the queries' byte n-gram embeddings"),
+    ("routing.top_clusters", "1", "nearest clusters whose scores are summed to route a query"),
+    (
+        "routing.alphas",
+        "[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]",
+        "trade-offs swept: a model's score in a cluster is alpha x normalised utility + (1 - alpha) x (1 - normalised cost)",
+    ),
+    (
+        "routing.utility",
+        "\"exact-match\"",
+        "per-query utility of the router: `\"exact-match\"` (1 or 0) or `\"bpb\"` (minus bits per answer byte)",
+    ),
+    ("routing.small_skill", "\"copy\"", "skill of the smaller specialist (one of `experts.skills`)"),
+    ("routing.small_depth", "1", "blocks of the smaller specialist"),
+    ("routing.small_width", "32", "residual width of the smaller specialist"),
+    ("routing.small_heads", "2", "attention heads of the smaller specialist"),
+    ("routing.large_skill", "\"add\"", "skill of the larger specialist (one of `experts.skills`)"),
+    ("routing.large_depth", "2", "blocks of the larger specialist"),
+    ("routing.large_width", "96", "residual width of the larger specialist"),
+    ("routing.large_heads", "4", "attention heads of the larger specialist"),
 ];
 
 /// The `KEYS` table as Markdown (key, default, meaning).
@@ -128,6 +160,8 @@ pub struct SwarmFile {
     /// `[baselines]`.
     #[serde(default)]
     pub baselines: BaselinesFile,
+    /// `[routing]` (the routing stage runs only when the table is present).
+    pub routing: Option<RoutingFile>,
 }
 
 /// `[model]`.
@@ -220,6 +254,42 @@ pub struct BaselinesFile {
     pub ties_densities: Option<Spanned<Vec<Spanned<f64>>>>,
 }
 
+/// `[routing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    /// Query types.
+    pub queries: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Validation queries.
+    pub valid_items: Option<Spanned<i64>>,
+    /// Test queries.
+    pub test_items: Option<Spanned<i64>>,
+    /// k of k-means.
+    pub clusters: Option<Spanned<i64>>,
+    /// Nearest clusters summed.
+    pub top_clusters: Option<Spanned<i64>>,
+    /// Alphas.
+    pub alphas: Option<Spanned<Vec<Spanned<f64>>>>,
+    /// Utility name.
+    pub utility: Option<Spanned<String>>,
+    /// Smaller specialist's skill.
+    pub small_skill: Option<Spanned<String>>,
+    /// Smaller specialist's blocks.
+    pub small_depth: Option<Spanned<i64>>,
+    /// Smaller specialist's width.
+    pub small_width: Option<Spanned<i64>>,
+    /// Smaller specialist's heads.
+    pub small_heads: Option<Spanned<i64>>,
+    /// Larger specialist's skill.
+    pub large_skill: Option<Spanned<String>>,
+    /// Larger specialist's blocks.
+    pub large_depth: Option<Spanned<i64>>,
+    /// Larger specialist's width.
+    pub large_width: Option<Spanned<i64>>,
+    /// Larger specialist's heads.
+    pub large_heads: Option<Spanned<i64>>,
+}
+
 /// A validated model-swarm scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwarmScenario {
@@ -263,6 +333,8 @@ pub struct SwarmScenario {
     pub scale_max: f64,
     /// TIES densities.
     pub ties_densities: Vec<f64>,
+    /// The routing stage, when the file has a `[routing]` table.
+    pub routing: Option<RoutingConfig>,
     /// The file's text (copied into the run folder).
     pub text: String,
 }
@@ -326,6 +398,141 @@ impl Validator {
             self.error(list.span(), format!("`{key}` needs at least two skills"), "name two or more distinct skills");
         }
         out
+    }
+}
+
+/// A sized specialist's four keys: skill, depth, width, heads.
+type SizedKeys<'a> =
+    (&'a Option<Spanned<String>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>);
+
+impl Validator {
+    fn utility(&mut self, u: &Option<Spanned<String>>, default: UtilityKind) -> UtilityKind {
+        let Some(u) = u else { return default };
+        UtilityKind::from_name(u.get_ref()).unwrap_or_else(|| {
+            self.error(u.span(), format!("unknown utility `{}`", u.get_ref()), "use \"bpb\" or \"exact-match\"");
+            default
+        })
+    }
+
+    /// A specialist's skill: one of the experts' skills (its corpus is theirs).
+    fn expert_skill(&mut self, v: &Option<Spanned<String>>, key: &str, default: Skill, skills: &[Skill]) -> Skill {
+        let Some(name) = v else { return default };
+        match Skill::from_name(name.get_ref()) {
+            Some(skill) if skills.contains(&skill) => skill,
+            _ => {
+                self.error(
+                    name.span(),
+                    format!("`{key}` = `{}` is not one of the experts' skills", name.get_ref()),
+                    "name a skill listed in experts.skills",
+                );
+                default
+            }
+        }
+    }
+
+    fn sized(
+        &mut self,
+        which: &str,
+        (skill, depth, width, heads): SizedKeys,
+        defaults: (Skill, i64, i64, i64),
+        skills: &[Skill],
+        context: usize,
+    ) -> SizedExpert {
+        let skill = self.expert_skill(skill, &format!("routing.{which}_skill"), defaults.0, skills);
+        let model = ModelConfig {
+            context,
+            depth: self.int(depth, &format!("routing.{which}_depth"), defaults.1, 1, 12),
+            width: self.int(width, &format!("routing.{which}_width"), defaults.2, 4, 1024),
+            heads: self.int(heads, &format!("routing.{which}_heads"), defaults.3, 1, 64),
+            init_scale: 1.0,
+        };
+        if !model.width.is_multiple_of(model.heads) {
+            let span = heads.as_ref().or(width.as_ref()).map(|h| h.span()).unwrap_or(0..0);
+            self.error(
+                span,
+                format!("{} heads do not divide width {} of the {which} specialist", model.heads, model.width),
+                format!("choose routing.{which}_heads that divide routing.{which}_width"),
+            );
+        }
+        SizedExpert { skill, model }
+    }
+
+    fn routing(&mut self, r: &RoutingFile, skills: &[Skill], model: ModelConfig) -> RoutingConfig {
+        let queries = match &r.queries {
+            None => {
+                let mut q: Vec<Vec<Skill>> = Skill::ALL.iter().map(|&s| vec![s]).collect();
+                q.push(vec![Skill::Copy, Skill::Recall]);
+                q
+            }
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.error(list.span(), "`routing.queries` is empty", "list at least two query types");
+                }
+                let mut out = Vec::new();
+                for q in list.get_ref() {
+                    let parts: Option<Vec<Skill>> =
+                        q.get_ref().split('+').map(|p| Skill::from_name(p.trim())).collect();
+                    match parts {
+                        Some(p) if max_item_len(p.len()) > model.context + 1 => self.error(
+                            q.span(),
+                            format!("a `{}` query can be {} bytes, more than context {} + 1", q.get_ref(), max_item_len(p.len()), model.context),
+                            "compose fewer skills or raise model.context",
+                        ),
+                        Some(p) if out.contains(&p) => {
+                            self.error(q.span(), format!("query type `{}` is listed twice", q.get_ref()), "list each type once")
+                        }
+                        Some(p) => out.push(p),
+                        None => self.error(
+                            q.span(),
+                            format!("query type `{}` names an unknown skill", q.get_ref()),
+                            "a skill (copy, reverse, add, brackets, recall) or skills joined by `+`, like \"copy+recall\"",
+                        ),
+                    }
+                }
+                out
+            }
+        };
+        let alphas = match &r.alphas {
+            None => (0..=10).map(|i| i as f64 / 10.0).collect(),
+            Some(list) => {
+                let xs: Vec<f64> = list
+                    .get_ref()
+                    .iter()
+                    .map(|x| self.real(&Some(x.clone()), "routing.alphas", 0.5, 0.0, 1.0))
+                    .collect();
+                if xs.is_empty() || xs.windows(2).any(|w| w[0] >= w[1]) {
+                    self.error(
+                        list.span(),
+                        "`routing.alphas` must be non-empty and ascending",
+                        "list alphas from 0 to 1, ascending",
+                    );
+                }
+                xs
+            }
+        };
+        RoutingConfig {
+            queries,
+            valid_items: self.int(&r.valid_items, "routing.valid_items", 300, 2, 1_000_000),
+            test_items: self.int(&r.test_items, "routing.test_items", 600, 1, 1_000_000),
+            clusters: self.int(&r.clusters, "routing.clusters", 8, 1, 1000),
+            top_clusters: self.int(&r.top_clusters, "routing.top_clusters", 1, 1, 1000),
+            alphas,
+            utility: self.utility(&r.utility, UtilityKind::ExactMatch),
+            small: self.sized(
+                "small",
+                (&r.small_skill, &r.small_depth, &r.small_width, &r.small_heads),
+                (Skill::Copy, 1, 32, 2),
+                skills,
+                model.context,
+            ),
+            large: self.sized(
+                "large",
+                (&r.large_skill, &r.large_depth, &r.large_width, &r.large_heads),
+                (Skill::Add, 2, 96, 4),
+                skills,
+                model.context,
+            ),
+        }
     }
 }
 
@@ -414,13 +621,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     }
     let valid_items = v.int(&t.valid_items, "target.valid_items", 200, 1, 1_000_000);
     let test_items = v.int(&t.test_items, "target.test_items", 400, 1, 1_000_000);
-    let utility = match &t.utility {
-        None => UtilityKind::Bpb,
-        Some(u) => UtilityKind::from_name(u.get_ref()).unwrap_or_else(|| {
-            v.error(u.span(), format!("unknown utility `{}`", u.get_ref()), "use \"bpb\" or \"exact-match\"");
-            UtilityKind::Bpb
-        }),
-    };
+    let utility = v.utility(&t.utility, UtilityKind::Bpb);
     let s = &raw.swarm;
     let d = PsoConfig::default();
     let grow = v.int(&s.grow, "swarm.grow", 5, 0, 10_000);
@@ -469,6 +670,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
                 .collect()
         }
     };
+    let routing = raw.routing.as_ref().map(|r| v.routing(r, &skills, model));
     if !v.diags.is_empty() {
         return Err(source_error(v.diags));
     }
@@ -493,6 +695,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         pso,
         scale_max,
         ties_densities,
+        routing,
         text: text.to_string(),
     })
 }

@@ -12,6 +12,7 @@ mod gpt_trial;
 mod outer_loop;
 mod report_browser;
 mod reproductions;
+mod routing;
 mod run_folder;
 mod scenario_errors;
 mod serde_keys;

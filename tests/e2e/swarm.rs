@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use outerloop::swarm::report::SwarmReport;
 use outerloop::swarm::scenario::{
-    BaselinesFile, ExpertsFile, KEYS, ModelFile, SwarmFile, SwarmTable, TargetFile, keys_markdown, parse,
+    BaselinesFile, ExpertsFile, KEYS, ModelFile, RoutingFile, SwarmFile, SwarmTable, TargetFile, keys_markdown, parse,
 };
 use outerloop::swarm::tasks::items;
 use outerloop::swarm::utility::score_flat;
@@ -195,12 +195,13 @@ fn bad_scenarios_exit_2_with_a_located_message_and_a_hint() {
 
 #[test]
 fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
-    let tables: [(&str, &[&str]); 5] = [
+    let tables: [(&str, &[&str]); 6] = [
         ("model", fields_of::<ModelFile>()),
         ("experts", fields_of::<ExpertsFile>()),
         ("target", fields_of::<TargetFile>()),
         ("swarm", fields_of::<SwarmTable>()),
         ("baselines", fields_of::<BaselinesFile>()),
+        ("routing", fields_of::<RoutingFile>()),
     ];
     let fields = dotted_keys(fields_of::<SwarmFile>(), &tables);
     let keys: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.0.to_string()).collect();
@@ -208,21 +209,25 @@ fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("scenarios/README.md")).unwrap();
     assert!(readme.contains(&keys_markdown()), "scenarios/README.md lacks the current key table:\n{}", keys_markdown());
-    // The shipped scenario is valid and states its defaults explicitly, each the
+    // The shipped scenarios are valid and state their defaults explicitly, each the
     // documented one.
-    let text = std::fs::read_to_string(root.join("scenarios/model-swarm.toml")).unwrap();
-    let shipped = parse(Path::new("model-swarm.toml"), &text).expect("the shipped scenario is valid");
-    let table: toml::Table = toml::from_str(&text).unwrap();
-    for (key, default, _) in KEYS {
-        let value = match key.split_once('.') {
-            Some((t, k)) => table.get(t).and_then(|t| t.get(k)),
-            None => table.get(*key),
-        };
-        let Some(value) = value else { continue };
-        if *default != "-" && *default != "populations/<name>" && *key != "seeds" {
-            let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("x = {default}")).unwrap()["x"].clone();
-            assert_eq!(value, &parsed, "{key}: the shipped scenario differs from the documented default");
+    for file in ["model-swarm.toml", "model-swarm-routing.toml"] {
+        let text = std::fs::read_to_string(root.join("scenarios").join(file)).unwrap();
+        let shipped = parse(Path::new(file), &text).expect("the shipped scenario is valid");
+        assert_eq!(shipped.seeds, 3);
+        assert_eq!(shipped.routing.is_some(), file.contains("routing"));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        for (key, default, _) in KEYS {
+            let value = match key.split_once('.') {
+                Some((t, k)) => table.get(t).and_then(|t| t.get(k)),
+                None => table.get(*key),
+            };
+            let Some(value) = value else { continue };
+            if *default != "-" && *default != "populations/<name>" && *key != "seeds" {
+                let parsed: toml::Value =
+                    toml::from_str::<toml::Table>(&format!("x = {default}")).unwrap()["x"].clone();
+                assert_eq!(value, &parsed, "{file}: {key}: the shipped scenario differs from the documented default");
+            }
         }
     }
-    assert_eq!(shipped.seeds, 3);
 }
