@@ -1,11 +1,25 @@
-//! Every key of an outer-loop scenario, defined once: its type, default, range and
-//! meaning. `scenarios/README.md` carries [`keys_markdown`]'s tables word for word, and
-//! the tests check that this table, the file format ([`super::file`]) and the defaults
-//! the loader applies agree, so a new key is written here, in `file.rs` and in the
-//! validation, and the README follows by regenerating its table.
+//! The one config layer of every scenario kind: a key is documented once, as a
+//! [`KeyDoc`] (type, default, range, meaning, and a typed [`Check`]), in the table of its
+//! kind ([`KEYS`] here for outer-loop scenarios, `swarm::scenario::KEYS` for model-swarm
+//! scenarios). The table drives the loaders' defaults and range checks through
+//! [`super::validate::Validator`] (the one validator: located errors, the same messages
+//! for every kind) and the README's key tables ([`table_markdown`], word for word, checked
+//! by tests that also compare each table with its file format's fields).
+
+/// What the validator checks of a number-valued key (the `range` text starts with the
+/// same bounds, checked by a test).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// A whole number in `lo..=hi`.
+    Int(i64, i64),
+    /// A finite number in `lo..=hi`.
+    Real(f64, f64),
+    /// Checked by the loader's own rule (names, lists, bounds that depend on other keys).
+    Any,
+}
 
 /// One documented key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyDoc {
     /// Dotted name (`inner.seeds`; top-level keys have no section).
     pub key: &'static str,
@@ -17,6 +31,8 @@ pub struct KeyDoc {
     pub range: &'static str,
     /// What it does.
     pub meaning: &'static str,
+    /// The typed check the validator applies.
+    pub check: Check,
 }
 
 impl KeyDoc {
@@ -43,52 +59,76 @@ pub const SECTIONS: [&str; 8] = ["", "population", "inner", "seeds", "proposer",
 /// Every key of an outer-loop scenario, in README order.
 #[rustfmt::skip]
 pub const KEYS: &[KeyDoc] = &[
-    KeyDoc { key: "name", ty: "string", default: "*required*", range: "letters, digits, `-`, `_`, starting with a letter", meaning: "Run name; also the default output folder `populations/<name>` and the prefix of new mechanisms' names." },
-    KeyDoc { key: "seed", ty: "integer", default: "*required*", range: "0 to 2^64-1", meaning: "Root seed: every random stream of the run is derived from it." },
-    KeyDoc { key: "ticks", ty: "integer", default: "*required*", range: "1 to 1000000", meaning: "Outer-loop ticks (one pass of propose, debate, evaluate, credit, verify, recombine, select, record)." },
-    KeyDoc { key: "reference", ty: "genome spec", default: "*required*", range: "a valid genome", meaning: "The mechanism fitness is measured against: a mechanism's fitness is the mean over episodes of log10(reference regret / its regret), so 0 means \"as good as the reference\" and +1 means ten times smaller regret." },
-    KeyDoc { key: "out", ty: "path", default: "`populations/<name>`", range: "any folder", meaning: "Output folder of `run`, relative to the scenario file's folder (like every path in the file); when absent, `populations/<name>` under the current directory. `run --out DIR` (relative to the current directory, like every command-line path) overrides it." },
-    KeyDoc { key: "inherit", ty: "path", default: "none", range: "a finished run folder", meaning: "An earlier run whose hall of fame (added to the initial population) and lessons (operator credit per diagnosis, failure signatures) seed this run. Relative to the scenario file's folder. See [Inherit](#inherit)." },
-    KeyDoc { key: "population.size", ty: "integer", default: "`16`", range: "2 to 1000000", meaning: "Maximum evaluated mechanisms kept alive; above it the oldest leave first (age-regularised selection)." },
-    KeyDoc { key: "population.elites", ty: "integer", default: "`4`", range: "0 to 1000000, and below `size`", meaning: "The best verified mechanisms, protected from removal; also how many elites the verifier and recombiner work with." },
-    KeyDoc { key: "population.hall_of_fame", ty: "integer", default: "`10`", range: "0 to 100000", meaning: "Distinct best verified genomes kept in the hall of fame (`lessons.bin`), which a later run with `inherit` adds to its initial population." },
-    KeyDoc { key: "inner.tasks", ty: "list of task names", default: "*required*", range: "at least one; see [Task names](#task-names)", meaning: "The inner-loop tasks every mechanism is scored on." },
-    KeyDoc { key: "inner.budget", ty: "number", default: "*required*", range: "from the cheapest trial of every task to 100000 of them", meaning: "Compute budget of one inner-loop episode, in the tasks' compute units: a full-fidelity trial costs 1 on BBOB, the suite's tables and live tasks, 20 (GFLOP) on `gpt-table`; lower fidelities cost less." },
-    KeyDoc { key: "inner.seeds", ty: "integer", default: "`3`", range: "1 to 1000", meaning: "Episode seeds per task used for a claimed fitness (episodes = tasks x seeds): the most a race spends on one child. Claim episodes come in blocks of one episode per task, the same seeds for every mechanism." },
-    KeyDoc { key: "inner.min_seeds", ty: "integer", default: "`seeds`", range: "1 to `seeds`", meaning: "Blocks every child gets before the race may drop it. After each further block a child is compared with its primary parent episode by episode; when the 95% upper bound of the paired difference is below zero it leaves as `raced-out`. Equal to `seeds`: a fixed claim set, no race." },
-    KeyDoc { key: "inner.aggregate", ty: "string", default: "`\"mean\"`", range: "`\"mean\"`, `\"worst-task\"`", meaning: "How gains on several tasks become one fitness (claims and verification): the mean of the per-task means, or the worst per-task mean (a mechanism must be good on every task). On the suite, five replicate runs each showed no difference on the held-out tasks (-0.000 [-0.113, +0.117], see `ablation-suite/RESULTS.md`). The printed report fitness is always the mean over report episodes." },
-    KeyDoc { key: "inner.self_heal", ty: "bool", default: "`true`", range: "", meaning: "Whether the inner loop heals genome faults and failed trials: a hook out of fuel gets a fallback value, a diverged or invalid trial is recorded with the failure score, and the episode goes on. `false`: no self-healing, the first out-of-fuel hook (propose, filter, fidelity, update) or failed trial crashes the episode; it stops there with the rest of its budget unspent and is scored on the trials it ran (the failed one counts as failed). When no trial succeeded it hands in an untuned config, one uniformly random point trained at full fidelity, so its regret stays finite. A filter that never accepts and a fidelity lowered to fit the budget are normal behaviour, never crashes. Every episode of the run (claims, verification, the reference, the report) runs this way; fingerprints on the probe task always heal." },
-    KeyDoc { key: "seeds.library", ty: "list of strings", default: "`[]`", range: "library names, or `\"all\"`", meaning: "Seed-library mechanisms by bare name (`\"tabu-search\"`, not `\"lib:tabu-search\"`); `\"all\"` adds every library mechanism." },
-    KeyDoc { key: "seeds.files", ty: "list of paths", default: "`[]`", range: "readable genome files", meaning: "Genome files, relative to the folder of the scenario file." },
-    KeyDoc { key: "seeds.inline", ty: "list of strings", default: "`[]`", range: "valid genomes", meaning: "Genomes written inline, e.g. `\"(mechanism my-random (propose (uniform)))\"`." },
-    KeyDoc { key: "proposer.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the proposer runs (it mutates parents chosen by tournament, with operators chosen from a diagnosis of the parent's trace)." },
-    KeyDoc { key: "proposer.children_per_tick", ty: "integer", default: "`4`", range: "0 to 100000", meaning: "The proposer's evaluation slots per tick (0 turns the proposer off). It writes new children (duplicates of known structures or behaviours do not count, up to 4 attempts per child) for the slots the recombiner's children leave free, plus the debate's `extra`." },
-    KeyDoc { key: "proposer.tournament", ty: "integer", default: "`3`", range: "1 to 1000", meaning: "Tournament size for choosing a parent." },
-    KeyDoc { key: "proposer.operators", ty: "string", default: "`\"all\"`", range: "`\"all\"`, `\"constants\"`, `\"structure\"`", meaning: "The operators the proposer may use. `\"constants\"`: only `mutate-constant` (tuning a mechanism's numeric parameters and its initial-design size, never its structure); `\"structure\"`: every operator except `mutate-constant` (replace-subtree, insert/delete wrapper, the structural additions, graft, crossover). A parent the restricted set cannot change yields no child that attempt. The recombiner is not affected (turn it off with `[recombiner] enabled = false`)." },
-    KeyDoc { key: "debater.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the panel (innovator, pragmatist, contrarian) screens proposals before compute is spent. On, the proposer writes `extra` proposals beyond the tick's evaluation slots and the panel keeps the ones its pragmatist (a model learned online from the run's evaluated children) ranks highest; off, every proposal is accepted. Either way the same number of children is evaluated per tick (`proposer.children_per_tick + recombiner.children_per_tick`)." },
-    KeyDoc { key: "debater.audit_rate", ty: "number", default: "`0.25`", range: "0 to 1", meaning: "Fraction of rejected proposals evaluated anyway (each audit takes the slot of the lowest-ranked accepted one), so the debate's precision is measured against the improvement rate of what it rejects." },
-    KeyDoc { key: "debater.novelty_threshold", ty: "number", default: "`0.15`", range: "0 to 1", meaning: "Novelty (distance to the population) below which the innovator votes reject. Votes are recorded; the ranking is the pragmatist's, whose inputs include novelty and risk." },
-    KeyDoc { key: "debater.extra", ty: "integer", default: "`2`", range: "1 to `max_extra`", meaning: "Proposals per tick beyond the evaluation slots at the start: how many the debate may reject. After 10 audits it grows by one per tick while the debate's value (precision minus the audited improvement rate) has a 95% interval above zero, and shrinks (not below 1) while its estimate is not positive." },
-    KeyDoc { key: "debater.max_extra", ty: "integer", default: "`6`", range: "1 to 100000", meaning: "The most the budget may grow to." },
-    KeyDoc { key: "verifier.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether would-be elites are re-evaluated on fresh episodes; off, claimed fitness is never confirmed." },
-    KeyDoc { key: "verifier.seeds", ty: "integer", default: "`6`", range: "1 to 1000", meaning: "Verification seeds per task: disjoint from every claim and report seed, shared by every mechanism (elites are compared episode by episode). The champion is chosen on these." },
-    KeyDoc { key: "verifier.max_per_tick", ty: "integer", default: "`2`", range: "0 to 100000", meaning: "Verifications per tick at most (0 turns the verifier off)." },
-    KeyDoc { key: "verifier.report_seeds", ty: "integer", default: "`10`", range: "1 to 10000", meaning: "Report seeds per task: at the end of a run the champion and the reference run on these, and `summary.txt` prints that mean as the champion's fitness. They play no part in choosing anything, so the number is unbiased; the verified and claimed numbers it was chosen on are printed beside it as selection-biased." },
-    KeyDoc { key: "verifier.max_rounds", ty: "integer", default: "`4`", range: "1 to 1000", meaning: "How far spare verification slots extend the best elites' verification: up to this many times `seeds` episodes per task in all, so a lucky first verification regresses before it picks the champion. `1`: no extension." },
-    KeyDoc { key: "recombiner.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the recombiner runs (type-safe crossover between elites, preferring structurally distant parents)." },
-    KeyDoc { key: "recombiner.children_per_tick", ty: "integer", default: "`1`", range: "0 to 100000", meaning: "Crossover children per tick at the start (0 turns the recombiner off). Its slots count toward the tick's evaluation slots; with the recombiner off the proposer fills them." },
-    KeyDoc { key: "recombiner.adaptive", ty: "bool", default: "`true`", range: "", meaning: "Whether the recombiner's share of the slots follows its measured yield: verified wins (a child whose verified fitness beats its parent's) per evaluated child, against the proposer's, blended with the configured share by 20 pseudo-evaluations; at least one slot each." },
+    KeyDoc { key: "name", ty: "string", default: "*required*", range: "letters, digits, `-`, `_`, starting with a letter", meaning: "Run name; also the default output folder `populations/<name>` and the prefix of new mechanisms' names.", check: Check::Any },
+    KeyDoc { key: "seed", ty: "integer", default: "*required*", range: "0 to 2^64-1", meaning: "Root seed: every random stream of the run is derived from it.", check: Check::Any },
+    KeyDoc { key: "ticks", ty: "integer", default: "*required*", range: "1 to 1000000", meaning: "Outer-loop ticks (one pass of propose, debate, evaluate, credit, verify, recombine, select, record).", check: Check::Int(1, 1_000_000) },
+    KeyDoc { key: "reference", ty: "genome spec", default: "*required*", range: "a valid genome", meaning: "The mechanism fitness is measured against: a mechanism's fitness is the mean over episodes of log10(reference regret / its regret), so 0 means \"as good as the reference\" and +1 means ten times smaller regret.", check: Check::Any },
+    KeyDoc { key: "out", ty: "path", default: "`populations/<name>`", range: "any folder", meaning: "Output folder of `run`, relative to the scenario file's folder (like every path in the file); when absent, `populations/<name>` under the current directory. `run --out DIR` (relative to the current directory, like every command-line path) overrides it.", check: Check::Any },
+    KeyDoc { key: "inherit", ty: "path", default: "none", range: "a finished run folder", meaning: "An earlier run whose hall of fame (added to the initial population) and lessons (operator credit per diagnosis, failure signatures) seed this run. Relative to the scenario file's folder. See [Inherit](#inherit).", check: Check::Any },
+    KeyDoc { key: "population.size", ty: "integer", default: "`16`", range: "2 to 1000000", meaning: "Maximum evaluated mechanisms kept alive; above it the oldest leave first (age-regularised selection).", check: Check::Int(2, 1_000_000) },
+    KeyDoc { key: "population.elites", ty: "integer", default: "`4`", range: "0 to 1000000, and below `size`", meaning: "The best verified mechanisms, protected from removal; also how many elites the verifier and recombiner work with.", check: Check::Int(0, 1_000_000) },
+    KeyDoc { key: "population.hall_of_fame", ty: "integer", default: "`10`", range: "0 to 100000", meaning: "Distinct best verified genomes kept in the hall of fame (`lessons.bin`), which a later run with `inherit` adds to its initial population.", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "inner.tasks", ty: "list of task names", default: "*required*", range: "at least one; see [Task names](#task-names)", meaning: "The inner-loop tasks every mechanism is scored on.", check: Check::Any },
+    KeyDoc { key: "inner.budget", ty: "number", default: "*required*", range: "from the cheapest trial of every task to 100000 of them", meaning: "Compute budget of one inner-loop episode, in the tasks' compute units: a full-fidelity trial costs 1 on BBOB, the suite's tables and live tasks, 20 (GFLOP) on `gpt-table`; lower fidelities cost less.", check: Check::Any },
+    KeyDoc { key: "inner.seeds", ty: "integer", default: "`3`", range: "1 to 1000", meaning: "Episode seeds per task used for a claimed fitness (episodes = tasks x seeds): the most a race spends on one child. Claim episodes come in blocks of one episode per task, the same seeds for every mechanism.", check: Check::Int(1, 1000) },
+    KeyDoc { key: "inner.min_seeds", ty: "integer", default: "`seeds`", range: "1 to `seeds`", meaning: "Blocks every child gets before the race may drop it. After each further block a child is compared with its primary parent episode by episode; when the 95% upper bound of the paired difference is below zero it leaves as `raced-out`. Equal to `seeds`: a fixed claim set, no race.", check: Check::Any },
+    KeyDoc { key: "inner.aggregate", ty: "string", default: "`\"mean\"`", range: "`\"mean\"`, `\"worst-task\"`", meaning: "How gains on several tasks become one fitness (claims and verification): the mean of the per-task means, or the worst per-task mean (a mechanism must be good on every task). On the suite, five replicate runs each showed no difference on the held-out tasks (-0.000 [-0.113, +0.117], see `ablation-suite/RESULTS.md`). The printed report fitness is always the mean over report episodes.", check: Check::Any },
+    KeyDoc { key: "inner.self_heal", ty: "bool", default: "`true`", range: "", meaning: "Whether the inner loop heals genome faults and failed trials: a hook out of fuel gets a fallback value, a diverged or invalid trial is recorded with the failure score, and the episode goes on. `false`: no self-healing, the first out-of-fuel hook (propose, filter, fidelity, update) or failed trial crashes the episode; it stops there with the rest of its budget unspent and is scored on the trials it ran (the failed one counts as failed). When no trial succeeded it hands in an untuned config, one uniformly random point trained at full fidelity, so its regret stays finite. A filter that never accepts and a fidelity lowered to fit the budget are normal behaviour, never crashes. Every episode of the run (claims, verification, the reference, the report) runs this way; fingerprints on the probe task always heal.", check: Check::Any },
+    KeyDoc { key: "seeds.library", ty: "list of strings", default: "`[]`", range: "library names, or `\"all\"`", meaning: "Seed-library mechanisms by bare name (`\"tabu-search\"`, not `\"lib:tabu-search\"`); `\"all\"` adds every library mechanism.", check: Check::Any },
+    KeyDoc { key: "seeds.files", ty: "list of paths", default: "`[]`", range: "readable genome files", meaning: "Genome files, relative to the folder of the scenario file.", check: Check::Any },
+    KeyDoc { key: "seeds.inline", ty: "list of strings", default: "`[]`", range: "valid genomes", meaning: "Genomes written inline, e.g. `\"(mechanism my-random (propose (uniform)))\"`.", check: Check::Any },
+    KeyDoc { key: "proposer.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the proposer runs (it mutates parents chosen by tournament, with operators chosen from a diagnosis of the parent's trace).", check: Check::Any },
+    KeyDoc { key: "proposer.children_per_tick", ty: "integer", default: "`4`", range: "0 to 100000", meaning: "The proposer's evaluation slots per tick (0 turns the proposer off). It writes new children (duplicates of known structures or behaviours do not count, up to 4 attempts per child) for the slots the recombiner's children leave free, plus the debate's `extra`.", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "proposer.tournament", ty: "integer", default: "`3`", range: "1 to 1000", meaning: "Tournament size for choosing a parent.", check: Check::Int(1, 1000) },
+    KeyDoc { key: "proposer.operators", ty: "string", default: "`\"all\"`", range: "`\"all\"`, `\"constants\"`, `\"structure\"`", meaning: "The operators the proposer may use. `\"constants\"`: only `mutate-constant` (tuning a mechanism's numeric parameters and its initial-design size, never its structure); `\"structure\"`: every operator except `mutate-constant` (replace-subtree, insert/delete wrapper, the structural additions, graft, crossover). A parent the restricted set cannot change yields no child that attempt. The recombiner is not affected (turn it off with `[recombiner] enabled = false`).", check: Check::Any },
+    KeyDoc { key: "debater.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the panel (innovator, pragmatist, contrarian) screens proposals before compute is spent. On, the proposer writes `extra` proposals beyond the tick's evaluation slots and the panel keeps the ones its pragmatist (a model learned online from the run's evaluated children) ranks highest; off, every proposal is accepted. Either way the same number of children is evaluated per tick (`proposer.children_per_tick + recombiner.children_per_tick`).", check: Check::Any },
+    KeyDoc { key: "debater.audit_rate", ty: "number", default: "`0.25`", range: "0 to 1", meaning: "Fraction of rejected proposals evaluated anyway (each audit takes the slot of the lowest-ranked accepted one), so the debate's precision is measured against the improvement rate of what it rejects.", check: Check::Real(0.0, 1.0) },
+    KeyDoc { key: "debater.novelty_threshold", ty: "number", default: "`0.15`", range: "0 to 1", meaning: "Novelty (distance to the population) below which the innovator votes reject. Votes are recorded; the ranking is the pragmatist's, whose inputs include novelty and risk.", check: Check::Real(0.0, 1.0) },
+    KeyDoc { key: "debater.extra", ty: "integer", default: "`2`", range: "1 to `max_extra`", meaning: "Proposals per tick beyond the evaluation slots at the start: how many the debate may reject. After 10 audits it grows by one per tick while the debate's value (precision minus the audited improvement rate) has a 95% interval above zero, and shrinks (not below 1) while its estimate is not positive.", check: Check::Any },
+    KeyDoc { key: "debater.max_extra", ty: "integer", default: "`6`", range: "1 to 100000", meaning: "The most the budget may grow to.", check: Check::Int(1, 100_000) },
+    KeyDoc { key: "verifier.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether would-be elites are re-evaluated on fresh episodes; off, claimed fitness is never confirmed.", check: Check::Any },
+    KeyDoc { key: "verifier.seeds", ty: "integer", default: "`6`", range: "1 to 1000", meaning: "Verification seeds per task: disjoint from every claim and report seed, shared by every mechanism (elites are compared episode by episode). The champion is chosen on these.", check: Check::Int(1, 1000) },
+    KeyDoc { key: "verifier.max_per_tick", ty: "integer", default: "`2`", range: "0 to 100000", meaning: "Verifications per tick at most (0 turns the verifier off).", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "verifier.report_seeds", ty: "integer", default: "`10`", range: "1 to 10000", meaning: "Report seeds per task: at the end of a run the champion and the reference run on these, and `summary.txt` prints that mean as the champion's fitness. They play no part in choosing anything, so the number is unbiased; the verified and claimed numbers it was chosen on are printed beside it as selection-biased.", check: Check::Int(1, 10_000) },
+    KeyDoc { key: "verifier.max_rounds", ty: "integer", default: "`4`", range: "1 to 1000", meaning: "How far spare verification slots extend the best elites' verification: up to this many times `seeds` episodes per task in all, so a lucky first verification regresses before it picks the champion. `1`: no extension.", check: Check::Int(1, 1000) },
+    KeyDoc { key: "recombiner.enabled", ty: "bool", default: "`true`", range: "", meaning: "Whether the recombiner runs (type-safe crossover between elites, preferring structurally distant parents).", check: Check::Any },
+    KeyDoc { key: "recombiner.children_per_tick", ty: "integer", default: "`1`", range: "0 to 100000", meaning: "Crossover children per tick at the start (0 turns the recombiner off). Its slots count toward the tick's evaluation slots; with the recombiner off the proposer fills them.", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "recombiner.adaptive", ty: "bool", default: "`true`", range: "", meaning: "Whether the recombiner's share of the slots follows its measured yield: verified wins (a child whose verified fitness beats its parent's) per evaluated child, against the proposer's, blended with the configured share by 20 pseudo-evaluations; at least one slot each.", check: Check::Any },
 ];
 
-/// The README table of one section (header and one row per key).
-pub fn keys_markdown(section: &str) -> String {
+/// A README key table: header and one row per key, each named by `name`.
+fn markdown<'a>(keys: impl Iterator<Item = &'a KeyDoc>, name: impl Fn(&KeyDoc) -> &'static str) -> String {
     let mut s = String::from("| Key | Type | Default | Range | Meaning |\n| --- | --- | --- | --- | --- |\n");
-    for k in KEYS.iter().filter(|k| k.section() == section) {
-        let row = format!("| `{}` | {} | {} | {} | {} |", k.name(), k.ty, k.default, k.range, k.meaning);
+    for k in keys {
+        let row = format!("| `{}` | {} | {} | {} | {} |", name(k), k.ty, k.default, k.range, k.meaning);
         s.push_str(&row.replace("|  |", "| |"));
         s.push('\n');
     }
     s
+}
+
+/// The README table of one section of the outer-loop keys (keys named within it).
+pub fn keys_markdown(section: &str) -> String {
+    markdown(KEYS.iter().filter(|k| k.section() == section), |k| k.name())
+}
+
+/// The README table of a whole key table (keys by their dotted names).
+pub fn table_markdown(keys: &[KeyDoc]) -> String {
+    markdown(keys.iter(), |k| k.key)
+}
+
+/// The documented key `key` of `keys`.
+pub fn find<'a>(keys: &'a [KeyDoc], key: &str) -> Option<&'a KeyDoc> {
+    keys.iter().find(|k| k.key == key)
+}
+
+/// Every number-valued key's `range` text states its check's bounds first.
+pub fn check_matches_range(k: &KeyDoc) -> bool {
+    match k.check {
+        Check::Int(lo, hi) => k.range.starts_with(&format!("{lo} to {hi}")),
+        Check::Real(lo, hi) => k.range.starts_with(&format!("{lo} to {hi}")),
+        Check::Any => true,
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +144,9 @@ mod tests {
         }
         for s in SECTIONS {
             assert!(keys_markdown(s).lines().count() > 2, "section `{s}` has no keys");
+        }
+        for k in KEYS {
+            assert!(check_matches_range(k), "{}: range `{}` and check {:?} differ", k.key, k.range, k.check);
         }
     }
 }

@@ -9,14 +9,15 @@ pub mod choices;
 pub mod file;
 pub mod keys;
 pub mod overrides;
+pub mod validate;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use self::choices::{Aggregate, OperatorSet};
-use crate::diagnostic::{Diagnostic, InputError, TomlHints, int_in_range, parse_toml};
+use self::validate::Validator;
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::Execution;
@@ -113,70 +114,48 @@ pub struct Scenario {
     pub base_dir: PathBuf,
 }
 
-struct Validator<'a> {
-    base_dir: &'a Path,
-    diags: Vec<Diagnostic>,
-}
-
-impl Validator<'_> {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::new(message, span).with_hint(hint));
-    }
-
-    fn int(&mut self, v: &Spanned<i64>, key: &str, lo: i64, hi: i64) -> i64 {
-        int_in_range(&mut self.diags, v, key, lo, hi)
-    }
-
-    fn real(&mut self, v: &Spanned<f64>, key: &str, lo: f64, hi: f64) -> f64 {
-        let x = *v.get_ref();
-        if !(x.is_finite() && x >= lo && x <= hi) {
-            self.error(v.span(), format!("`{key}` = {x} is out of range"), format!("use a number from {lo} to {hi}"));
-            return lo;
-        }
-        x
-    }
-
-    fn genome_spec(&mut self, spec: &Spanned<String>, origin: String) -> Option<SeedGenome> {
-        let s = spec.get_ref().trim();
-        let span = spec.span();
-        let limits = Limits::default();
-        if let Some(name) = s.strip_prefix("lib:") {
-            return match library_text(name) {
-                Some(t) => load_genome(t, &limits).ok().map(|genome| SeedGenome { origin: s.to_string(), genome }),
-                None => {
-                    self.error(span, format!("no library mechanism named `{name}`"), library_hint());
-                    None
-                }
-            };
-        }
-        let (text, origin) = if s.starts_with('(') {
-            (s.to_string(), origin)
-        } else {
-            let file = self.base_dir.join(s);
-            match crate::input::read_text_limited(&file, crate::input::MAX_GENOME_BYTES) {
-                Ok(t) => (t, file.display().to_string()),
-                Err(e) => {
-                    self.error(
-                        span,
-                        format!("cannot read genome file: {e}"),
-                        "paths are relative to the scenario file; library mechanisms are `lib:NAME`",
-                    );
-                    return None;
-                }
-            }
-        };
-        match load_genome(&text, &limits) {
-            Ok(genome) => Some(SeedGenome { origin, genome }),
-            Err(diags) => {
-                let first = &diags[0];
-                let (line, col) = crate::diagnostic::line_col(&text, first.span.start);
-                self.error(
-                    span,
-                    format!("invalid genome ({origin} {line}:{col}): {}", first.message),
-                    first.hint.clone().unwrap_or_else(|| "check it with `outerloop mech check`".into()),
-                );
+/// A seed or reference genome named in the file: `lib:NAME`, inline text, or a file
+/// relative to `base_dir`; a problem is reported at the spec's span.
+fn genome_spec(v: &mut Validator<'_>, base_dir: &Path, spec: &Spanned<String>, origin: String) -> Option<SeedGenome> {
+    let s = spec.get_ref().trim();
+    let span = spec.span();
+    let limits = Limits::default();
+    if let Some(name) = s.strip_prefix("lib:") {
+        return match library_text(name) {
+            Some(t) => load_genome(t, &limits).ok().map(|genome| SeedGenome { origin: s.to_string(), genome }),
+            None => {
+                v.error(span, format!("no library mechanism named `{name}`"), library_hint());
                 None
             }
+        };
+    }
+    let (text, origin) = if s.starts_with('(') {
+        (s.to_string(), origin)
+    } else {
+        let file = base_dir.join(s);
+        match crate::input::read_text_limited(&file, crate::input::MAX_GENOME_BYTES) {
+            Ok(t) => (t, file.display().to_string()),
+            Err(e) => {
+                v.error(
+                    span,
+                    format!("cannot read genome file: {e}"),
+                    "paths are relative to the scenario file; library mechanisms are `lib:NAME`",
+                );
+                return None;
+            }
+        }
+    };
+    match load_genome(&text, &limits) {
+        Ok(genome) => Some(SeedGenome { origin, genome }),
+        Err(diags) => {
+            let first = &diags[0];
+            let (line, col) = crate::diagnostic::line_col(&text, first.span.start);
+            v.error(
+                span,
+                format!("invalid genome ({origin} {line}:{col}): {}", first.message),
+                first.hint.clone().unwrap_or_else(|| "check it with `outerloop mech check`".into()),
+            );
+            None
         }
     }
 }
@@ -254,7 +233,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         diagnostics,
     };
     let raw: ScenarioFile = parse_toml(path, text, HINTS)?;
-    let mut v = Validator { base_dir, diags: Vec::new() };
+    let mut v = Validator::new(keys::KEYS);
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         v.error(raw.name.span(), format!("run name `{name}` cannot name a folder"), "use letters, digits, `-` and `_`");
@@ -266,9 +245,9 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             "the run name prefixes every new mechanism's name, which starts with a letter",
         );
     }
-    let ticks = v.int(&raw.ticks, "ticks", 1, 1_000_000) as u32;
-    let population_size = v.int(&raw.population.size, "population.size", 2, 1_000_000) as usize;
-    let elites = v.int(&raw.population.elites, "population.elites", 0, 1_000_000) as usize;
+    let ticks = v.int(&raw.ticks, "ticks") as u32;
+    let population_size = v.int(&raw.population.size, "population.size") as usize;
+    let elites = v.int(&raw.population.elites, "population.elites") as usize;
     if elites >= population_size {
         // A defaulted `elites` has no span of its own: point at the `size` that is too small.
         let span = if raw.population.elites.span().is_empty() {
@@ -298,14 +277,14 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
         }
     }
-    let inner_budget = v.real(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
+    let inner_budget = v.real_within(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
     if inner_budget == *raw.inner.budget.get_ref() {
         // Only a budget that is a number in range can be compared with the tasks.
         check_budget_fits_tasks(&mut v, &raw.inner.budget, inner_budget, &tasks);
     }
-    let inner_seeds = v.int(&raw.inner.seeds, "inner.seeds", 1, 1000) as u32;
+    let inner_seeds = v.int(&raw.inner.seeds, "inner.seeds") as u32;
     let min_seeds = match &raw.inner.min_seeds {
-        Some(m) => v.int(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,
+        Some(m) => v.int_within(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,
         None => inner_seeds,
     };
     let aggregate = match raw.inner.aggregate.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
@@ -325,18 +304,18 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         if l.get_ref() == "all" {
             for (n, _) in LIBRARY {
                 let spec = Spanned::new(l.span(), format!("lib:{n}"));
-                seed_genomes.extend(v.genome_spec(&spec, String::new()));
+                seed_genomes.extend(genome_spec(&mut v, base_dir, &spec, String::new()));
             }
         } else {
             let spec = Spanned::new(l.span(), format!("lib:{}", l.get_ref()));
-            seed_genomes.extend(v.genome_spec(&spec, String::new()));
+            seed_genomes.extend(genome_spec(&mut v, base_dir, &spec, String::new()));
         }
     }
     for f in &raw.seeds.files {
-        seed_genomes.extend(v.genome_spec(f, f.get_ref().clone()));
+        seed_genomes.extend(genome_spec(&mut v, base_dir, f, f.get_ref().clone()));
     }
     for (i, g) in raw.seeds.inline.iter().enumerate() {
-        seed_genomes.extend(v.genome_spec(g, format!("inline[{i}]")));
+        seed_genomes.extend(genome_spec(&mut v, base_dir, g, format!("inline[{i}]")));
     }
     if seed_genomes.is_empty() && v.diags.is_empty() && raw.inherit.is_none() {
         v.error(
@@ -345,9 +324,9 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             "add `[seeds] library = [\"all\"]` (or files, inline genomes, or inherit)",
         );
     }
-    let reference = v.genome_spec(&raw.reference, "reference".into());
-    let children_per_tick = v.int(&raw.proposer.children_per_tick, "proposer.children_per_tick", 0, 100_000) as usize;
-    let tournament = v.int(&raw.proposer.tournament, "proposer.tournament", 1, 1000) as usize;
+    let reference = genome_spec(&mut v, base_dir, &raw.reference, "reference".into());
+    let children_per_tick = v.int(&raw.proposer.children_per_tick, "proposer.children_per_tick") as usize;
+    let tournament = v.int(&raw.proposer.tournament, "proposer.tournament") as usize;
     let operators = match raw.proposer.operators.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
         None => OperatorSet::All,
         Some((name, span)) => OperatorSet::parse(name).unwrap_or_else(|| {
@@ -360,17 +339,16 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             OperatorSet::All
         }),
     };
-    let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate", 0.0, 1.0);
-    let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold", 0.0, 1.0);
-    let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds", 1, 1000) as u32;
-    let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick", 0, 100_000) as usize;
-    let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds", 1, 10_000) as u32;
-    let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds", 1, 1000) as u32;
-    let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame", 0, 100_000) as usize;
-    let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra", 1, 100_000) as usize;
-    let debate_extra = v.int(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
-    let crossover_per_tick =
-        v.int(&raw.recombiner.children_per_tick, "recombiner.children_per_tick", 0, 100_000) as usize;
+    let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate");
+    let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold");
+    let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds") as u32;
+    let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick") as usize;
+    let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds") as u32;
+    let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds") as u32;
+    let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame") as usize;
+    let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra") as usize;
+    let debate_extra = v.int_within(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
+    let crossover_per_tick = v.int(&raw.recombiner.children_per_tick, "recombiner.children_per_tick") as usize;
     if !v.diags.is_empty() {
         return Err(source_error(v.diags));
     }

@@ -4,7 +4,6 @@
 //! default and its meaning are defined once, in [`KEYS`]; `scenarios/README.md` carries
 //! [`keys_markdown`]'s table (checked by `tests/e2e/swarm.rs`).
 
-use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -14,121 +13,73 @@ use super::pso::PsoConfig;
 use super::routing::{RoutingConfig, SizedExpert};
 use super::tasks::max_item_len;
 use super::utility::UtilityKind;
-use crate::diagnostic::{Diagnostic, InputError, TomlHints, int_in_range, parse_toml};
+use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::objective::gpt::{ModelConfig, OptimConfig, Skill};
+use crate::scenario::keys::{Check, KeyDoc, table_markdown};
+use crate::scenario::validate::Validator;
 
 /// The value of the `kind` key that marks a model-swarm scenario.
 pub const KIND: &str = "model-swarm";
 
-/// One documented key: dotted name, default (as written in TOML, `-` when required)
-/// and meaning.
-pub type KeyDoc = (&'static str, &'static str, &'static str);
-
-/// Every key of a model-swarm scenario.
+/// Every key of a model-swarm scenario, in README order: the kind's row of the one
+/// config layer ([`crate::scenario::keys`]).
+#[rustfmt::skip]
 pub const KEYS: &[KeyDoc] = &[
-    ("kind", "-", "must be `\"model-swarm\"`; tells `outerloop run` this is a model-swarm scenario"),
-    ("name", "-", "run name, also the default output folder `populations/<name>`"),
-    ("seed", "-", "root seed of every random stream"),
-    ("seeds", "3", "independent repetitions (base, experts, items, swarm), for the spread"),
-    (
-        "out",
-        "populations/<name>",
-        "output folder, relative to the scenario file's folder (the default: under the current directory)",
-    ),
-    ("model.context", "64", "context length in bytes (must hold a composed item)"),
-    ("model.depth", "2", "transformer blocks"),
-    ("model.width", "64", "residual width"),
-    ("model.heads", "4", "attention heads (must divide the width)"),
-    (
-        "experts.skills",
-        "[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\"]",
-        "one expert is fine-tuned per skill; the base is pretrained on their mixture",
-    ),
-    ("experts.corpus_bytes", "100000", "bytes of each training corpus (the mixture and each skill)"),
-    ("experts.pretrain_steps", "1500", "optimiser steps of the base model"),
-    ("experts.finetune_steps", "300", "optimiser steps of each expert, starting from the base"),
-    ("experts.batch_tokens", "1024", "tokens per optimiser step"),
-    ("experts.lr", "0.003", "peak learning rate of pretraining (AdamW, 5 % warmup, cosine)"),
-    ("experts.finetune_lr", "0.0005", "peak learning rate of fine-tuning"),
-    (
-        "target.compose",
-        "[\"copy\", \"recall\"]",
-        "skills chained in one target item, one example each, line after line; an item is solved when every answer is exact (at least two skills, each an expert skill)",
-    ),
-    ("target.valid_items", "200", "validation items: the utility the swarm and the baselines are tuned on"),
-    ("target.test_items", "400", "test items the report is measured on"),
-    (
-        "target.utility",
-        "\"bpb\"",
-        "`\"bpb\"` (bits per answer byte) or `\"exact-match\"` (searches minimise 1 - accuracy)",
-    ),
-    (
-        "swarm.grow",
-        "5",
-        "pool members added before the search by interpolating or extrapolating random pairs of experts",
-    ),
-    ("swarm.grow_min", "-0.5", "lowest pair coefficient t of a grown member a + t (b - a)"),
-    ("swarm.grow_max", "1.5", "highest pair coefficient t"),
-    ("swarm.inertia", "0.4", "weight of the previous velocity"),
-    ("swarm.cognitive", "0.3", "weight of the pull toward the personal best"),
-    ("swarm.social", "0.5", "weight of the pull toward the global best"),
-    ("swarm.repel", "0.1", "weight of the push away from the global worst"),
-    ("swarm.step", "1.0", "initial step length"),
-    ("swarm.step_decay", "0.95", "step length factor per iteration"),
-    ("swarm.step_floor", "0.1", "the step length never decays below this"),
-    (
-        "swarm.restart_patience",
-        "5",
-        "iterations without a personal-best improvement before a particle restarts at its personal best (0 = never)",
-    ),
-    ("swarm.patience", "6", "iterations without a global-best improvement before the search stops"),
-    ("swarm.max_iters", "25", "maximum iterations"),
-    ("baselines.scale_max", "1.5", "task arithmetic and TIES try scales evenly spaced over (0, scale_max]"),
-    (
-        "baselines.ties_densities",
-        "[0.2, 0.5, 0.8]",
-        "fractions of each task vector TIES keeps; the scale grid is split among them",
-    ),
-    (
-        "routing.queries",
-        "[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\", \"copy+recall\"]",
-        "query types of the routing stage (a `[routing]` table turns the stage on): a skill, or skills joined by `+` composed into one item; each query draws its type uniformly",
-    ),
-    (
-        "routing.valid_items",
-        "300",
-        "validation queries: the clusters and each cluster's model scores are fitted on them",
-    ),
-    ("routing.test_items", "600", "test queries every routing number is measured on"),
-    ("routing.clusters", "8", "k of the k-means over the queries' byte n-gram embeddings"),
-    ("routing.top_clusters", "1", "nearest clusters whose scores are summed to route a query"),
-    (
-        "routing.alphas",
-        "[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]",
-        "trade-offs swept: a model's score in a cluster is alpha x normalised utility + (1 - alpha) x (1 - normalised cost)",
-    ),
-    (
-        "routing.utility",
-        "\"exact-match\"",
-        "per-query utility of the router: `\"exact-match\"` (1 or 0) or `\"bpb\"` (minus bits per answer byte)",
-    ),
-    ("routing.small_skill", "\"copy\"", "skill of the smaller specialist (one of `experts.skills`)"),
-    ("routing.small_depth", "1", "blocks of the smaller specialist"),
-    ("routing.small_width", "32", "residual width of the smaller specialist"),
-    ("routing.small_heads", "2", "attention heads of the smaller specialist"),
-    ("routing.large_skill", "\"add\"", "skill of the larger specialist (one of `experts.skills`)"),
-    ("routing.large_depth", "2", "blocks of the larger specialist"),
-    ("routing.large_width", "96", "residual width of the larger specialist"),
-    ("routing.large_heads", "4", "attention heads of the larger specialist"),
+    KeyDoc { key: "kind", ty: "string", default: "*required*", range: "`\"model-swarm\"`", meaning: "must be `\"model-swarm\"`; tells `outerloop run` this is a model-swarm scenario", check: Check::Any },
+    KeyDoc { key: "name", ty: "string", default: "*required*", range: "letters, digits, `-`, `_`", meaning: "run name, also the default output folder `populations/<name>`", check: Check::Any },
+    KeyDoc { key: "seed", ty: "integer", default: "*required*", range: "0 to 2^64-1", meaning: "root seed of every random stream", check: Check::Any },
+    KeyDoc { key: "seeds", ty: "integer", default: "`3`", range: "1 to 100", meaning: "independent repetitions (base, experts, items, swarm), for the spread", check: Check::Int(1, 100) },
+    KeyDoc { key: "out", ty: "path", default: "`populations/<name>`", range: "any folder", meaning: "output folder, relative to the scenario file's folder (the default: under the current directory)", check: Check::Any },
+    KeyDoc { key: "model.context", ty: "integer", default: "`64`", range: "8 to 1024", meaning: "context length in bytes (must hold a composed item)", check: Check::Int(8, 1024) },
+    KeyDoc { key: "model.depth", ty: "integer", default: "`2`", range: "1 to 12", meaning: "transformer blocks", check: Check::Int(1, 12) },
+    KeyDoc { key: "model.width", ty: "integer", default: "`64`", range: "4 to 1024", meaning: "residual width", check: Check::Int(4, 1024) },
+    KeyDoc { key: "model.heads", ty: "integer", default: "`4`", range: "1 to 64, dividing the width", meaning: "attention heads (must divide the width)", check: Check::Int(1, 64) },
+    KeyDoc { key: "experts.skills", ty: "list of skill names", default: "`[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\"]`", range: "two or more of copy, reverse, add, brackets, recall", meaning: "one expert is fine-tuned per skill; the base is pretrained on their mixture", check: Check::Any },
+    KeyDoc { key: "experts.corpus_bytes", ty: "integer", default: "`100000`", range: "2000 to 100000000", meaning: "bytes of each training corpus (the mixture and each skill)", check: Check::Int(2000, 100_000_000) },
+    KeyDoc { key: "experts.pretrain_steps", ty: "integer", default: "`1500`", range: "1 to 10000000", meaning: "optimiser steps of the base model", check: Check::Int(1, 10_000_000) },
+    KeyDoc { key: "experts.finetune_steps", ty: "integer", default: "`300`", range: "1 to 10000000", meaning: "optimiser steps of each expert, starting from the base", check: Check::Int(1, 10_000_000) },
+    KeyDoc { key: "experts.batch_tokens", ty: "integer", default: "`1024`", range: "1 to 1000000", meaning: "tokens per optimiser step", check: Check::Int(1, 1_000_000) },
+    KeyDoc { key: "experts.lr", ty: "number", default: "`0.003`", range: "0.000001 to 1", meaning: "peak learning rate of pretraining (AdamW, 5 % warmup, cosine)", check: Check::Real(1e-6, 1.0) },
+    KeyDoc { key: "experts.finetune_lr", ty: "number", default: "`0.0005`", range: "0.000001 to 1", meaning: "peak learning rate of fine-tuning", check: Check::Real(1e-6, 1.0) },
+    KeyDoc { key: "target.compose", ty: "list of skill names", default: "`[\"copy\", \"recall\"]`", range: "two or more of `experts.skills`", meaning: "skills chained in one target item, one example each, line after line; an item is solved when every answer is exact (at least two skills, each an expert skill)", check: Check::Any },
+    KeyDoc { key: "target.valid_items", ty: "integer", default: "`200`", range: "1 to 1000000", meaning: "validation items: the utility the swarm and the baselines are tuned on", check: Check::Int(1, 1_000_000) },
+    KeyDoc { key: "target.test_items", ty: "integer", default: "`400`", range: "1 to 1000000", meaning: "test items the report is measured on", check: Check::Int(1, 1_000_000) },
+    KeyDoc { key: "target.utility", ty: "string", default: "`\"bpb\"`", range: "`\"bpb\"`, `\"exact-match\"`", meaning: "`\"bpb\"` (bits per answer byte) or `\"exact-match\"` (searches minimise 1 - accuracy)", check: Check::Any },
+    KeyDoc { key: "swarm.grow", ty: "integer", default: "`5`", range: "0 to 10000", meaning: "pool members added before the search by interpolating or extrapolating random pairs of experts", check: Check::Int(0, 10_000) },
+    KeyDoc { key: "swarm.grow_min", ty: "number", default: "`-0.5`", range: "-10 to 10", meaning: "lowest pair coefficient t of a grown member a + t (b - a)", check: Check::Real(-10.0, 10.0) },
+    KeyDoc { key: "swarm.grow_max", ty: "number", default: "`1.5`", range: "-10 to 10, at least `grow_min`", meaning: "highest pair coefficient t", check: Check::Real(-10.0, 10.0) },
+    KeyDoc { key: "swarm.inertia", ty: "number", default: "`0.4`", range: "0 to 100", meaning: "weight of the previous velocity", check: Check::Real(0.0, 100.0) },
+    KeyDoc { key: "swarm.cognitive", ty: "number", default: "`0.3`", range: "0 to 100", meaning: "weight of the pull toward the personal best", check: Check::Real(0.0, 100.0) },
+    KeyDoc { key: "swarm.social", ty: "number", default: "`0.5`", range: "0 to 100", meaning: "weight of the pull toward the global best", check: Check::Real(0.0, 100.0) },
+    KeyDoc { key: "swarm.repel", ty: "number", default: "`0.1`", range: "0 to 100", meaning: "weight of the push away from the global worst", check: Check::Real(0.0, 100.0) },
+    KeyDoc { key: "swarm.step", ty: "number", default: "`1.0`", range: "0.000001 to 100", meaning: "initial step length", check: Check::Real(1e-6, 100.0) },
+    KeyDoc { key: "swarm.step_decay", ty: "number", default: "`0.95`", range: "0.000001 to 1", meaning: "step length factor per iteration", check: Check::Real(1e-6, 1.0) },
+    KeyDoc { key: "swarm.step_floor", ty: "number", default: "`0.1`", range: "0 to 100", meaning: "the step length never decays below this", check: Check::Real(0.0, 100.0) },
+    KeyDoc { key: "swarm.restart_patience", ty: "integer", default: "`5`", range: "0 to 100000", meaning: "iterations without a personal-best improvement before a particle restarts at its personal best (0 = never)", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "swarm.patience", ty: "integer", default: "`6`", range: "1 to 100000", meaning: "iterations without a global-best improvement before the search stops", check: Check::Int(1, 100_000) },
+    KeyDoc { key: "swarm.max_iters", ty: "integer", default: "`25`", range: "0 to 100000", meaning: "maximum iterations", check: Check::Int(0, 100_000) },
+    KeyDoc { key: "baselines.scale_max", ty: "number", default: "`1.5`", range: "0.000001 to 100", meaning: "task arithmetic and TIES try scales evenly spaced over (0, scale_max]", check: Check::Real(1e-6, 100.0) },
+    KeyDoc { key: "baselines.ties_densities", ty: "list of numbers", default: "`[0.2, 0.5, 0.8]`", range: "each 0.000001 to 1, at least one", meaning: "fractions of each task vector TIES keeps; the scale grid is split among them", check: Check::Any },
+    KeyDoc { key: "routing.queries", ty: "list of strings", default: "`[\"copy\", \"reverse\", \"add\", \"brackets\", \"recall\", \"copy+recall\"]`", range: "skills, or skills joined by `+`", meaning: "query types of the routing stage (a `[routing]` table turns the stage on): a skill, or skills joined by `+` composed into one item; each query draws its type uniformly", check: Check::Any },
+    KeyDoc { key: "routing.valid_items", ty: "integer", default: "`300`", range: "2 to 1000000", meaning: "validation queries: the clusters and each cluster's model scores are fitted on them", check: Check::Int(2, 1_000_000) },
+    KeyDoc { key: "routing.test_items", ty: "integer", default: "`600`", range: "1 to 1000000", meaning: "test queries every routing number is measured on", check: Check::Int(1, 1_000_000) },
+    KeyDoc { key: "routing.clusters", ty: "integer", default: "`8`", range: "1 to 1000", meaning: "k of the k-means over the queries' byte n-gram embeddings", check: Check::Int(1, 1000) },
+    KeyDoc { key: "routing.top_clusters", ty: "integer", default: "`1`", range: "1 to 1000", meaning: "nearest clusters whose scores are summed to route a query", check: Check::Int(1, 1000) },
+    KeyDoc { key: "routing.alphas", ty: "list of numbers", default: "`[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]`", range: "each 0 to 1, ascending", meaning: "trade-offs swept: a model's score in a cluster is alpha x normalised utility + (1 - alpha) x (1 - normalised cost)", check: Check::Any },
+    KeyDoc { key: "routing.utility", ty: "string", default: "`\"exact-match\"`", range: "`\"exact-match\"`, `\"bpb\"`", meaning: "per-query utility of the router: `\"exact-match\"` (1 or 0) or `\"bpb\"` (minus bits per answer byte)", check: Check::Any },
+    KeyDoc { key: "routing.small_skill", ty: "string", default: "`\"copy\"`", range: "one of `experts.skills`", meaning: "skill of the smaller specialist (one of `experts.skills`)", check: Check::Any },
+    KeyDoc { key: "routing.small_depth", ty: "integer", default: "`1`", range: "1 to 12", meaning: "blocks of the smaller specialist", check: Check::Int(1, 12) },
+    KeyDoc { key: "routing.small_width", ty: "integer", default: "`32`", range: "4 to 1024", meaning: "residual width of the smaller specialist", check: Check::Int(4, 1024) },
+    KeyDoc { key: "routing.small_heads", ty: "integer", default: "`2`", range: "1 to 64, dividing the width", meaning: "attention heads of the smaller specialist", check: Check::Int(1, 64) },
+    KeyDoc { key: "routing.large_skill", ty: "string", default: "`\"add\"`", range: "one of `experts.skills`", meaning: "skill of the larger specialist (one of `experts.skills`)", check: Check::Any },
+    KeyDoc { key: "routing.large_depth", ty: "integer", default: "`2`", range: "1 to 12", meaning: "blocks of the larger specialist", check: Check::Int(1, 12) },
+    KeyDoc { key: "routing.large_width", ty: "integer", default: "`96`", range: "4 to 1024", meaning: "residual width of the larger specialist", check: Check::Int(4, 1024) },
+    KeyDoc { key: "routing.large_heads", ty: "integer", default: "`4`", range: "1 to 64, dividing the width", meaning: "attention heads of the larger specialist", check: Check::Int(1, 64) },
 ];
 
-/// The `KEYS` table as Markdown (key, default, meaning).
+/// The README's model-swarm key table.
 pub fn keys_markdown() -> String {
-    let mut s = String::from("| Key | Default | Meaning |\n| --- | --- | --- |\n");
-    for (k, d, m) in KEYS {
-        s.push_str(&format!("| `{k}` | `{d}` | {m} |\n"));
-    }
-    s
+    table_markdown(KEYS)
 }
 
 /// The whole file.
@@ -352,30 +303,16 @@ pub fn load(path: &Path) -> Result<SwarmScenario, InputError> {
     parse(path, &text)
 }
 
-struct Validator {
-    diags: Vec<Diagnostic>,
+/// The model-swarm checks beyond a key's table range.
+trait SwarmChecks {
+    fn skills(&mut self, v: &Option<Spanned<Vec<Spanned<String>>>>, key: &str, default: &[Skill]) -> Vec<Skill>;
+    fn utility(&mut self, u: &Option<Spanned<String>>, default: UtilityKind) -> UtilityKind;
+    fn expert_skill(&mut self, v: &Option<Spanned<String>>, key: &str, default: Skill, skills: &[Skill]) -> Skill;
+    fn sized(&mut self, which: &str, keys: SizedKeys, skills: &[Skill], context: usize) -> SizedExpert;
+    fn routing(&mut self, r: &RoutingFile, skills: &[Skill], model: ModelConfig) -> RoutingConfig;
 }
 
-impl Validator {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::new(message, span).with_hint(hint));
-    }
-
-    fn int(&mut self, v: &Option<Spanned<i64>>, key: &str, default: i64, lo: i64, hi: i64) -> usize {
-        let Some(v) = v else { return default as usize };
-        int_in_range(&mut self.diags, v, key, lo, hi) as usize
-    }
-
-    fn real(&mut self, v: &Option<Spanned<f64>>, key: &str, default: f64, lo: f64, hi: f64) -> f64 {
-        let Some(v) = v else { return default };
-        let x = *v.get_ref();
-        if !(x.is_finite() && x >= lo && x <= hi) {
-            self.error(v.span(), format!("`{key}` = {x} is out of range"), format!("use a number from {lo} to {hi}"));
-            return default;
-        }
-        x
-    }
-
+impl SwarmChecks for Validator<'_> {
     fn skills(&mut self, v: &Option<Spanned<Vec<Spanned<String>>>>, key: &str, default: &[Skill]) -> Vec<Skill> {
         let Some(list) = v else { return default.to_vec() };
         let mut out = Vec::new();
@@ -399,13 +336,7 @@ impl Validator {
         }
         out
     }
-}
 
-/// A sized specialist's four keys: skill, depth, width, heads.
-type SizedKeys<'a> =
-    (&'a Option<Spanned<String>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>);
-
-impl Validator {
     fn utility(&mut self, u: &Option<Spanned<String>>, default: UtilityKind) -> UtilityKind {
         let Some(u) = u else { return default };
         UtilityKind::from_name(u.get_ref()).unwrap_or_else(|| {
@@ -434,16 +365,18 @@ impl Validator {
         &mut self,
         which: &str,
         (skill, depth, width, heads): SizedKeys,
-        defaults: (Skill, i64, i64, i64),
         skills: &[Skill],
         context: usize,
     ) -> SizedExpert {
-        let skill = self.expert_skill(skill, &format!("routing.{which}_skill"), defaults.0, skills);
+        let key = |name: &str| format!("routing.{which}_{name}");
+        let default_skill = self.default_of::<String>(&key("skill")).map(|s| s.trim_matches('"').to_string());
+        let default_skill = default_skill.as_deref().and_then(Skill::from_name).unwrap_or(Skill::Copy);
+        let skill = self.expert_skill(skill, &key("skill"), default_skill, skills);
         let model = ModelConfig {
             context,
-            depth: self.int(depth, &format!("routing.{which}_depth"), defaults.1, 1, 12),
-            width: self.int(width, &format!("routing.{which}_width"), defaults.2, 4, 1024),
-            heads: self.int(heads, &format!("routing.{which}_heads"), defaults.3, 1, 64),
+            depth: self.int_or_default(depth.as_ref(), &key("depth")) as usize,
+            width: self.int_or_default(width.as_ref(), &key("width")) as usize,
+            heads: self.int_or_default(heads.as_ref(), &key("heads")) as usize,
             init_scale: 1.0,
         };
         if !model.width.is_multiple_of(model.heads) {
@@ -495,11 +428,8 @@ impl Validator {
         let alphas = match &r.alphas {
             None => (0..=10).map(|i| i as f64 / 10.0).collect(),
             Some(list) => {
-                let xs: Vec<f64> = list
-                    .get_ref()
-                    .iter()
-                    .map(|x| self.real(&Some(x.clone()), "routing.alphas", 0.5, 0.0, 1.0))
-                    .collect();
+                let xs: Vec<f64> =
+                    list.get_ref().iter().map(|x| self.real_within(x, "routing.alphas", 0.0, 1.0)).collect();
                 if xs.is_empty() || xs.windows(2).any(|w| w[0] >= w[1]) {
                     self.error(
                         list.span(),
@@ -512,29 +442,31 @@ impl Validator {
         };
         RoutingConfig {
             queries,
-            valid_items: self.int(&r.valid_items, "routing.valid_items", 300, 2, 1_000_000),
-            test_items: self.int(&r.test_items, "routing.test_items", 600, 1, 1_000_000),
-            clusters: self.int(&r.clusters, "routing.clusters", 8, 1, 1000),
-            top_clusters: self.int(&r.top_clusters, "routing.top_clusters", 1, 1, 1000),
+            valid_items: self.int_or_default(r.valid_items.as_ref(), "routing.valid_items") as usize,
+            test_items: self.int_or_default(r.test_items.as_ref(), "routing.test_items") as usize,
+            clusters: self.int_or_default(r.clusters.as_ref(), "routing.clusters") as usize,
+            top_clusters: self.int_or_default(r.top_clusters.as_ref(), "routing.top_clusters") as usize,
             alphas,
             utility: self.utility(&r.utility, UtilityKind::ExactMatch),
             small: self.sized(
                 "small",
                 (&r.small_skill, &r.small_depth, &r.small_width, &r.small_heads),
-                (Skill::Copy, 1, 32, 2),
                 skills,
                 model.context,
             ),
             large: self.sized(
                 "large",
                 (&r.large_skill, &r.large_depth, &r.large_width, &r.large_heads),
-                (Skill::Add, 2, 96, 4),
                 skills,
                 model.context,
             ),
         }
     }
 }
+
+/// A sized specialist's four keys: skill, depth, width, heads.
+type SizedKeys<'a> =
+    (&'a Option<Spanned<String>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>, &'a Option<Spanned<i64>>);
 
 /// The model-swarm format's hints for files that do not deserialize.
 const HINTS: TomlHints = TomlHints {
@@ -552,7 +484,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         diagnostics,
     };
     let raw: SwarmFile = parse_toml(path, text, HINTS)?;
-    let mut v = Validator { diags: Vec::new() };
+    let mut v = Validator::new(KEYS);
     if raw.kind.get_ref() != KIND {
         v.error(
             raw.kind.span(),
@@ -564,13 +496,13 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         v.error(raw.name.span(), format!("run name `{name}` cannot name a folder"), "use letters, digits, `-` and `_`");
     }
-    let seeds = v.int(&raw.seeds, "seeds", 3, 1, 100);
+    let seeds = v.int_or_default(raw.seeds.as_ref(), "seeds") as usize;
     let m = &raw.model;
     let model = ModelConfig {
-        context: v.int(&m.context, "model.context", 64, 8, 1024),
-        depth: v.int(&m.depth, "model.depth", 2, 1, 12),
-        width: v.int(&m.width, "model.width", 64, 4, 1024),
-        heads: v.int(&m.heads, "model.heads", 4, 1, 64),
+        context: v.int_or_default(m.context.as_ref(), "model.context") as usize,
+        depth: v.int_or_default(m.depth.as_ref(), "model.depth") as usize,
+        width: v.int_or_default(m.width.as_ref(), "model.width") as usize,
+        heads: v.int_or_default(m.heads.as_ref(), "model.heads") as usize,
         init_scale: 1.0,
     };
     if !model.width.is_multiple_of(model.heads)
@@ -584,12 +516,12 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
     }
     let e = &raw.experts;
     let skills = v.skills(&e.skills, "experts.skills", Skill::ALL);
-    let corpus_bytes = v.int(&e.corpus_bytes, "experts.corpus_bytes", 100_000, 2_000, 100_000_000);
-    let pretrain_steps = v.int(&e.pretrain_steps, "experts.pretrain_steps", 1500, 1, 10_000_000);
-    let finetune_steps = v.int(&e.finetune_steps, "experts.finetune_steps", 300, 1, 10_000_000);
-    let batch_tokens = v.int(&e.batch_tokens, "experts.batch_tokens", 1024, 1, 1_000_000);
-    let lr = v.real(&e.lr, "experts.lr", 0.003, 1e-6, 1.0);
-    let finetune_lr = v.real(&e.finetune_lr, "experts.finetune_lr", 0.0005, 1e-6, 1.0);
+    let corpus_bytes = v.int_or_default(e.corpus_bytes.as_ref(), "experts.corpus_bytes") as usize;
+    let pretrain_steps = v.int_or_default(e.pretrain_steps.as_ref(), "experts.pretrain_steps") as usize;
+    let finetune_steps = v.int_or_default(e.finetune_steps.as_ref(), "experts.finetune_steps") as usize;
+    let batch_tokens = v.int_or_default(e.batch_tokens.as_ref(), "experts.batch_tokens") as usize;
+    let lr = v.real_or_default(e.lr.as_ref(), "experts.lr");
+    let finetune_lr = v.real_or_default(e.finetune_lr.as_ref(), "experts.finetune_lr");
     let pretrain_optim = OptimConfig { lr, batch_tokens, ..OptimConfig::default() };
     let finetune_optim = OptimConfig { lr: finetune_lr, ..pretrain_optim };
     let t = &raw.target;
@@ -619,14 +551,13 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
             format!("raise model.context to at least {}", max_item_len(compose.len()) - 1),
         );
     }
-    let valid_items = v.int(&t.valid_items, "target.valid_items", 200, 1, 1_000_000);
-    let test_items = v.int(&t.test_items, "target.test_items", 400, 1, 1_000_000);
+    let valid_items = v.int_or_default(t.valid_items.as_ref(), "target.valid_items") as usize;
+    let test_items = v.int_or_default(t.test_items.as_ref(), "target.test_items") as usize;
     let utility = v.utility(&t.utility, UtilityKind::Bpb);
     let s = &raw.swarm;
-    let d = PsoConfig::default();
-    let grow = v.int(&s.grow, "swarm.grow", 5, 0, 10_000);
-    let grow_min = v.real(&s.grow_min, "swarm.grow_min", -0.5, -10.0, 10.0);
-    let grow_max = v.real(&s.grow_max, "swarm.grow_max", 1.5, -10.0, 10.0);
+    let grow = v.int_or_default(s.grow.as_ref(), "swarm.grow") as usize;
+    let grow_min = v.real_or_default(s.grow_min.as_ref(), "swarm.grow_min");
+    let grow_max = v.real_or_default(s.grow_max.as_ref(), "swarm.grow_max");
     if grow_min > grow_max
         && let Some(g) = &s.grow_max
     {
@@ -637,16 +568,16 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         );
     }
     let pso = PsoConfig {
-        inertia: v.real(&s.inertia, "swarm.inertia", d.inertia, 0.0, 100.0),
-        cognitive: v.real(&s.cognitive, "swarm.cognitive", d.cognitive, 0.0, 100.0),
-        social: v.real(&s.social, "swarm.social", d.social, 0.0, 100.0),
-        repel: v.real(&s.repel, "swarm.repel", d.repel, 0.0, 100.0),
-        step: v.real(&s.step, "swarm.step", d.step, 1e-6, 100.0),
-        step_decay: v.real(&s.step_decay, "swarm.step_decay", d.step_decay, 1e-6, 1.0),
-        step_floor: v.real(&s.step_floor, "swarm.step_floor", d.step_floor, 0.0, 100.0),
-        restart_patience: v.int(&s.restart_patience, "swarm.restart_patience", d.restart_patience as i64, 0, 100_000),
-        patience: v.int(&s.patience, "swarm.patience", d.patience as i64, 1, 100_000),
-        max_iters: v.int(&s.max_iters, "swarm.max_iters", d.max_iters as i64, 0, 100_000),
+        inertia: v.real_or_default(s.inertia.as_ref(), "swarm.inertia"),
+        cognitive: v.real_or_default(s.cognitive.as_ref(), "swarm.cognitive"),
+        social: v.real_or_default(s.social.as_ref(), "swarm.social"),
+        repel: v.real_or_default(s.repel.as_ref(), "swarm.repel"),
+        step: v.real_or_default(s.step.as_ref(), "swarm.step"),
+        step_decay: v.real_or_default(s.step_decay.as_ref(), "swarm.step_decay"),
+        step_floor: v.real_or_default(s.step_floor.as_ref(), "swarm.step_floor"),
+        restart_patience: v.int_or_default(s.restart_patience.as_ref(), "swarm.restart_patience") as usize,
+        patience: v.int_or_default(s.patience.as_ref(), "swarm.patience") as usize,
+        max_iters: v.int_or_default(s.max_iters.as_ref(), "swarm.max_iters") as usize,
     };
     if pso.inertia + pso.cognitive + pso.social + pso.repel <= 0.0 {
         let span = s.inertia.as_ref().map(|x| x.span()).unwrap_or(0..0);
@@ -657,17 +588,14 @@ pub fn parse(path: &Path, text: &str) -> Result<SwarmScenario, InputError> {
         );
     }
     let b = &raw.baselines;
-    let scale_max = v.real(&b.scale_max, "baselines.scale_max", 1.5, 1e-6, 100.0);
+    let scale_max = v.real_or_default(b.scale_max.as_ref(), "baselines.scale_max");
     let ties_densities = match &b.ties_densities {
         None => vec![0.2, 0.5, 0.8],
         Some(list) => {
             if list.get_ref().is_empty() {
                 v.error(list.span(), "`baselines.ties_densities` is empty", "list at least one density in (0, 1]");
             }
-            list.get_ref()
-                .iter()
-                .map(|x| v.real(&Some(x.clone()), "baselines.ties_densities", 0.5, 1e-6, 1.0))
-                .collect()
+            list.get_ref().iter().map(|x| v.real_within(x, "baselines.ties_densities", 1e-6, 1.0)).collect()
         }
     };
     let routing = raw.routing.as_ref().map(|r| v.routing(r, &skills, model));
@@ -717,6 +645,19 @@ mod tests {
         assert_eq!(s.compose, vec![Skill::Copy, Skill::Recall]);
         assert_eq!(s.pso, PsoConfig::default());
         assert_eq!(s.model, ModelConfig { context: 64, depth: 2, width: 64, heads: 4, init_scale: 1.0 });
+    }
+
+    #[test]
+    fn the_key_table_states_every_check_and_parsable_defaults() {
+        let v = Validator::new(KEYS);
+        for k in KEYS {
+            assert!(crate::scenario::keys::check_matches_range(k), "{}: range and check differ", k.key);
+            match k.check {
+                Check::Int(..) => assert!(v.default_of::<i64>(k.key).is_some(), "{}", k.key),
+                Check::Real(..) => assert!(v.default_of::<f64>(k.key).is_some(), "{}", k.key),
+                Check::Any => {}
+            }
+        }
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
         ("routing", fields_of::<RoutingFile>()),
     ];
     let fields = dotted_keys(fields_of::<SwarmFile>(), &tables);
-    let keys: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.0.to_string()).collect();
+    let keys: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.key.to_string()).collect();
     assert_eq!(fields, keys, "SwarmFile's keys and scenario::KEYS differ");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("scenarios/README.md")).unwrap();
@@ -217,13 +217,16 @@ fn every_key_is_defined_once_documented_and_set_by_the_shipped_scenario() {
         assert_eq!(shipped.seeds, 3);
         assert_eq!(shipped.routing.is_some(), file.contains("routing"));
         let table: toml::Table = toml::from_str(&text).unwrap();
-        for (key, default, _) in KEYS {
+        for doc in KEYS {
+            let key = doc.key;
             let value = match key.split_once('.') {
                 Some((t, k)) => table.get(t).and_then(|t| t.get(k)),
-                None => table.get(*key),
+                None => table.get(key),
             };
             let Some(value) = value else { continue };
-            if *default != "-" && *default != "populations/<name>" && *key != "seeds" {
+            if let Some(default) = doc.default_literal()
+                && key != "seeds"
+            {
                 let parsed: toml::Value =
                     toml::from_str::<toml::Table>(&format!("x = {default}")).unwrap()["x"].clone();
                 assert_eq!(value, &parsed, "{file}: {key}: the shipped scenario differs from the documented default");
