@@ -84,9 +84,14 @@ pub fn step<T: Coordinate>(coef: [f64; 4], step: f64, x: &mut [T], v: &mut [T], 
 }
 
 /// The coefficients each source enters the new position with, for a velocity
-/// `k (m1 - m2)`: `x' = position x + personal_best p + global_best g + global_worst w
-/// + momentum k m1 - momentum k m2`. `position + personal_best + global_best +
-/// global_worst = 1` (the momentum terms cancel).
+/// `k (m1 - m2)`:
+///
+/// ```text
+/// x' = position x + personal_best p + global_best g + global_worst w + momentum k (m1 - m2)
+/// ```
+///
+/// and `position + personal_best + global_best + global_worst = 1` (the momentum terms
+/// cancel).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Terms {
     /// Coefficient of the particle's current position: `1 - step (b + c - d)`.

@@ -87,6 +87,7 @@ pub fn recombine(
             diagnosis: None,
             parent_fitness: Some(a.1.max(b.1)),
             parent: parent_info(a.2, a.3, &a.4.0, &candidate.mechanism),
+            coefficients: Vec::new(),
         };
         births.spawn(candidate, birth, Status::Proposed, Fitness::default());
         made += 1;
