@@ -15,6 +15,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
+use crate::sim::agents::recombiner::CONSTANT_SWARM;
 use crate::sim::components::AgentKind;
 use crate::sim::events::Event;
 
@@ -205,9 +206,6 @@ impl EdgeKind {
         }
     }
 }
-
-/// The operator name of the recombiner's constant-swarm merges.
-pub const CONSTANT_SWARM: &str = "constant-swarm";
 
 /// An edge from parent to child.
 #[derive(Debug, Clone, PartialEq)]
