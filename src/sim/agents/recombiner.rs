@@ -217,9 +217,9 @@ fn constant_swarm(births: &mut Births, sc: &crate::scenario::Scenario, rows: &[R
     let fitness = |i: usize| (*rows[i].2 == elite_status).then(|| rows[i].3.best_known()).flatten();
     // Groups of elites sharing a structure, members best first.
     let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
-    for i in 0..rows.len() {
+    for (i, key) in keys.iter().enumerate() {
         if fitness(i).is_some() {
-            groups.entry(keys[i].as_str()).or_default().push(i);
+            groups.entry(key.as_str()).or_default().push(i);
         }
     }
     let by_fitness = |a: &usize, b: &usize| {
