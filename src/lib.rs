@@ -11,6 +11,7 @@ pub mod history;
 pub mod inner;
 pub mod input;
 pub mod objective;
+pub mod pso;
 pub mod repro;
 pub mod rng;
 pub mod scenario;
@@ -41,9 +42,10 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 19] = [
+    const LAYERS: [&str; 20] = [
         "rng",
         "stats",
+        "pso",
         "diagnostic",
         "input",
         "exec",

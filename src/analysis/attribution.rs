@@ -31,6 +31,15 @@ pub struct Credit {
     pub verified_gain: f64,
 }
 
+impl Credit {
+    /// The yield of the operator: verified improvements per child born (`None` before
+    /// any birth). Comparable across operators whatever their share of the slots, e.g.
+    /// the recombiner's `constant-swarm` merges beside its `crossover`.
+    pub fn wins_per_birth(&self) -> Option<f64> {
+        (self.born > 0).then(|| self.verified_improvements as f64 / self.born as f64)
+    }
+}
+
 /// The debate's record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Debate {
@@ -191,6 +200,51 @@ pub fn attribution(events: &[Event]) -> Attribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::components::AgentKind;
+
+    fn born(id: u64, parents: Vec<u64>, agent: AgentKind, operator: &str, coefficients: Vec<f64>) -> Event {
+        let (hash, genome) = (String::new(), String::new());
+        Event::Born {
+            tick: 1,
+            id,
+            parents,
+            agent,
+            operator: operator.into(),
+            diagnosis: None,
+            hash,
+            genome,
+            coefficients,
+        }
+    }
+
+    fn verified(id: u64, v: f64) -> Event {
+        Event::Verified { tick: 1, id, claimed: v, verified: v, spread: 0.0, gap: 0.0, integrity: true }
+    }
+
+    #[test]
+    fn constant_swarm_merges_have_their_own_row_beside_crossover() {
+        let events = vec![
+            born(1, vec![], AgentKind::Seed, "seed", vec![]),
+            born(2, vec![], AgentKind::Seed, "seed", vec![]),
+            verified(1, 0.1),
+            verified(2, 0.2),
+            born(3, vec![1, 2], AgentKind::Recombiner, "crossover(d=0.50)", vec![]),
+            born(4, vec![1, 2], AgentKind::Recombiner, "constant-swarm", vec![1.5, -0.5]),
+            born(5, vec![2, 1], AgentKind::Recombiner, "constant-swarm", vec![0.75, 0.25]),
+            verified(3, 0.0),
+            verified(4, 0.3),
+            verified(5, 0.25),
+        ];
+        let a = attribution(&events);
+        let row = |op: &str| a.credits.iter().find(|c| c.agent == "recombiner" && c.operator == op).unwrap().clone();
+        let (cross, swarm) = (row("crossover"), row("constant-swarm"));
+        assert_eq!((cross.born, cross.verified, cross.verified_improvements), (1, 1, 0));
+        assert_eq!((swarm.born, swarm.verified, swarm.verified_improvements), (2, 2, 2));
+        assert_eq!(swarm.wins_per_birth(), Some(1.0));
+        assert_eq!(cross.wins_per_birth(), Some(0.0));
+        assert!((swarm.verified_gain - (0.2 + 0.05)).abs() < 1e-12, "judged against the primary parent");
+        assert_eq!(Credit::default().wins_per_birth(), None);
+    }
 
     #[test]
     fn operator_families_drop_details() {

@@ -132,8 +132,8 @@ impl Explorer {
         let g = &data.ancestry.graph;
         let mut nodes: Vec<NodeView> = g
             .node_indices()
-            .map(|n| {
-                let m = &g[n];
+            .filter_map(|n| {
+                let (id, m) = (g[n].id, g[n].mechanism()?);
                 let primary = data.ancestry.primary_incoming(n);
                 let (agent, operator, diagnosis) = match primary {
                     Some(e) => {
@@ -143,8 +143,8 @@ impl Explorer {
                     }
                     None => ("seed".to_string(), "seed".to_string(), None),
                 };
-                NodeView {
-                    id: m.id,
+                Some(NodeView {
+                    id,
                     tick: m.tick,
                     agent,
                     operator,
@@ -152,10 +152,10 @@ impl Explorer {
                     parent: primary.map(|e| g[e.source()].id),
                     claimed: m.claimed,
                     verified: m.verified,
-                    evaluations: evaluations.get(&m.id).copied().unwrap_or(0),
+                    evaluations: evaluations.get(&id).copied().unwrap_or(0),
                     status: if m.retired.is_some() { "retired" } else { "alive" },
                     genome: m.genome.clone(),
-                }
+                })
             })
             .collect();
         nodes.sort_by_key(|n| n.id);

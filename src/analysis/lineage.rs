@@ -42,7 +42,7 @@ pub struct ChampionLineage {
 pub fn lineage(ancestry: &Ancestry, champion: u64) -> ChampionLineage {
     let mut path: Vec<Step> = Vec::new();
     for (id, edge) in ancestry.first_parent_path(champion) {
-        let node = ancestry.index.get(&id).map(|&n| &ancestry.graph[n]);
+        let node = ancestry.mechanism(id);
         let fitness = node.and_then(|n| n.verified.or(n.claimed));
         let previous = path.last().and_then(|s| s.fitness);
         path.push(Step {

@@ -221,8 +221,9 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, Analysi
         .ancestry
         .graph
         .node_weights()
-        .filter(|n| n.retired.is_none() && n.id != champ.id)
-        .filter_map(|n| Some((n.id, n.verified?, n.genome.as_str())))
+        .filter_map(|n| Some((n.id, n.mechanism()?)))
+        .filter(|(id, m)| m.retired.is_none() && *id != champ.id)
+        .filter_map(|(id, m)| Some((id, m.verified?, m.genome.as_str())))
         .collect();
     others.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     others.truncate(opts.top.saturating_sub(1));

@@ -197,6 +197,7 @@ fn edge_color(kind: EdgeKind) -> RGBColor {
         EdgeKind::Crossover => PALETTE[1],
         EdgeKind::Graft => PALETTE[2],
         EdgeKind::Repair => PALETTE[3],
+        EdgeKind::Merge | EdgeKind::FineTune => PALETTE[4],
     }
 }
 
@@ -204,7 +205,7 @@ fn edge_color(kind: EdgeKind) -> RGBColor {
 /// (y), edges coloured by kind, the first-parent path drawn thick.
 pub fn ancestry_tree(ancestry: &Ancestry, ancestors: &[u64], path: &[u64]) -> Result<String, String> {
     let mut nodes: Vec<(u32, u64)> =
-        ancestors.iter().filter_map(|id| ancestry.index.get(id).map(|&n| (ancestry.graph[n].tick, *id))).collect();
+        ancestors.iter().filter_map(|id| ancestry.mechanism(*id).map(|m| (m.tick, *id))).collect();
     nodes.sort_unstable();
     let rows = nodes.len().max(1);
     let (width, height) = (900u32, (60 + 24 * rows) as u32);
@@ -244,7 +245,7 @@ pub fn ancestry_tree(ancestry: &Ancestry, ancestors: &[u64], path: &[u64]) -> Re
         }
         for &(_, id) in &nodes {
             let p = place[&id];
-            let n = &ancestry.graph[ancestry.index[&id]];
+            let Some(n) = ancestry.mechanism(id) else { continue };
             let fill = if path.last() == Some(&id) { PALETTE[3] } else { BLACK };
             root.draw(&Circle::new(p, 4, fill.filled())).map_err(err)?;
             let fitness = match (n.verified, n.claimed) {

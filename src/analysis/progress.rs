@@ -134,6 +134,7 @@ mod tests {
             diagnosis: None,
             hash: String::new(),
             genome: String::new(),
+            coefficients: vec![],
         }
     }
 

@@ -329,7 +329,7 @@ fn attribution(d: &mut Doc, r: &AnalysisReport) {
     let a = &r.attribution;
     d.push(Block::Heading(1, "Attribution".into()));
     d.push(Block::Para(
-        "Who produced the improvements: per agent and operator family, children born, evaluated, claimed improvements (claim above the first parent's fitness), verified, and verified improvements (verified fitness above the first parent's verified fitness) with their summed gain.".into(),
+        "Who produced the improvements: per agent and operator family, children born, evaluated, claimed improvements (claim above the first parent's fitness), verified, and verified improvements (verified fitness above the first parent's verified fitness) with their summed gain and their number per child born (the recombiner's `constant-swarm` merges beside its `crossover`).".into(),
     ));
     d.push(Block::Table {
         header: [
@@ -341,6 +341,7 @@ fn attribution(d: &mut Doc, r: &AnalysisReport) {
             "verified",
             "verified impr.",
             "verified gain",
+            "verified impr. / born",
         ]
         .map(String::from)
         .to_vec(),
@@ -357,6 +358,7 @@ fn attribution(d: &mut Doc, r: &AnalysisReport) {
                     c.verified.to_string(),
                     c.verified_improvements.to_string(),
                     format!("{:+.3}", c.verified_gain),
+                    c.wins_per_birth().map_or_else(|| "-".to_string(), |y| format!("{y:.3}")),
                 ]
             })
             .collect(),

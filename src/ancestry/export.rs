@@ -4,7 +4,9 @@
 //! id, edges by their integer key (their position in the graph, so parallel edges, a
 //! child with the same parent twice, stay distinct everywhere), agents are spelled as in
 //! the log (`proposer`), and an operator's parameter sits in its own field
-//! (`crossover(d=0.83)` is operator `crossover`, parameter `d=0.83`).
+//! (`crossover(d=0.83)` is operator `crossover`, parameter `d=0.83`). The graph writers
+//! (GraphML, node-link JSON, the edges table) serve every ancestry, mechanisms and models
+//! alike: a node's `kind` says which, and merge edges carry their exact `coefficient`.
 
 use std::fmt::Write as _;
 
@@ -12,7 +14,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde_json::{Value, json};
 
-use super::{Ancestry, Edge, MechNode};
+use super::{Ancestry, Edge, MechNode, ModelNode, NodeKind};
 use crate::sim::events::Event;
 
 /// Escape text for XML attribute and element content.
@@ -31,6 +33,7 @@ pub fn split_operator(operator: &str) -> (&str, &str) {
 
 /// Everything the exports say about one mechanism.
 struct NodeRow<'a> {
+    id: u64,
     node: &'a MechNode,
     /// The genome's name (`(mechanism NAME ...)`).
     label: String,
@@ -40,20 +43,17 @@ struct NodeRow<'a> {
     fitness: Option<f64>,
 }
 
-fn node_row(m: &MechNode) -> NodeRow<'_> {
-    let label = m.genome.trim_start().strip_prefix("(mechanism").unwrap_or("").split_whitespace().next().unwrap_or("");
+fn node_row(id: u64, m: &MechNode) -> NodeRow<'_> {
     NodeRow {
+        id,
         node: m,
-        label: label.trim_end_matches(')').to_string(),
+        label: m.name().to_string(),
         status: if m.retired.is_some() { "retired" } else { "alive" },
         fitness: m.verified.or(m.claimed),
     }
 }
 
-/// The kind of every ancestry node (models join them in the model-swarm lineage).
-const NODE_KIND: &str = "mechanism";
-
-/// The edges in key order with their endpoints' mechanism ids.
+/// The edges in key order with their endpoints' ids.
 fn edges(a: &Ancestry) -> Vec<(usize, u64, u64, &Edge)> {
     a.graph
         .edge_references()
@@ -62,12 +62,16 @@ fn edges(a: &Ancestry) -> Vec<(usize, u64, u64, &Edge)> {
         .collect()
 }
 
+/// The mechanism nodes in graph order.
 fn nodes(a: &Ancestry) -> impl Iterator<Item = NodeRow<'_>> {
-    a.graph.node_indices().map(move |n: NodeIndex| node_row(&a.graph[n]))
+    a.graph.node_indices().filter_map(move |n: NodeIndex| {
+        let node = &a.graph[n];
+        node.mechanism().map(|m| node_row(node.id, m))
+    })
 }
 
-/// The ancestry graph as GraphML: one node per mechanism (id = mechanism id), one edge
-/// per parent link (id = edge key).
+/// The ancestry graph as GraphML: one node per mechanism or model (id = its id), one
+/// edge per parent link (id = edge key), merges with their coefficient.
 pub fn graphml(a: &Ancestry) -> String {
     let mut s = String::from(concat!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
@@ -91,35 +95,18 @@ pub fn graphml(a: &Ancestry) -> String {
         "  <key id=\"rank\" for=\"edge\" attr.name=\"rank\" attr.type=\"int\"/>\n",
         "  <graph id=\"ancestry\" edgedefault=\"directed\">\n",
     ));
-    for row in nodes(a) {
-        let m = row.node;
-        let _ = write!(
-            s,
-            "    <node id=\"{}\"><data key=\"label\">{}</data><data key=\"kind\">{NODE_KIND}</data><data key=\"status\">{}</data>",
-            m.id,
-            xml(&row.label),
-            row.status
-        );
-        if let Some(f) = row.fitness {
-            let _ = write!(s, "<data key=\"fitness\">{f}</data>");
+    for n in a.graph.node_indices() {
+        let node = &a.graph[n];
+        match &node.kind {
+            NodeKind::Mechanism(m) => graphml_mechanism(&mut s, &node_row(node.id, m)),
+            NodeKind::Model(m) => graphml_model(&mut s, node.id, m),
         }
-        let _ = write!(s, "<data key=\"tick\">{}</data><data key=\"hash\">{}</data>", m.tick, xml(&m.hash));
-        if let Some(c) = m.claimed {
-            let _ = write!(s, "<data key=\"claimed\">{c}</data>");
-        }
-        if let Some(v) = m.verified {
-            let _ = write!(s, "<data key=\"verified\">{v}</data>");
-        }
-        if let Some(r) = m.retired {
-            let _ = write!(s, "<data key=\"retired\">{r}</data>");
-        }
-        let _ = writeln!(s, "<data key=\"genome\">{}</data></node>", xml(&m.genome));
     }
     for (key, source, target, w) in edges(a) {
         let (operator, param) = split_operator(&w.operator);
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "    <edge id=\"{key}\" source=\"{source}\" target=\"{target}\"><data key=\"ekind\">{}</data><data key=\"agent\">{}</data><data key=\"operator\">{}</data><data key=\"param\">{}</data><data key=\"etick\">{}</data><data key=\"diagnosis\">{}</data><data key=\"rank\">{}</data></edge>",
+            "    <edge id=\"{key}\" source=\"{source}\" target=\"{target}\"><data key=\"ekind\">{}</data><data key=\"agent\">{}</data><data key=\"operator\">{}</data><data key=\"param\">{}</data><data key=\"etick\">{}</data><data key=\"diagnosis\">{}</data><data key=\"rank\">{}</data>",
             w.kind.as_str(),
             w.agent.name(),
             xml(operator),
@@ -128,9 +115,54 @@ pub fn graphml(a: &Ancestry) -> String {
             xml(w.diagnosis.as_deref().unwrap_or("")),
             w.rank
         );
+        if let Some(c) = w.coefficient {
+            let _ = write!(s, "<data key=\"coefficient\">{c}</data>");
+        }
+        s.push_str("</edge>\n");
     }
     s.push_str("  </graph>\n</graphml>\n");
     s
+}
+
+fn graphml_mechanism(s: &mut String, row: &NodeRow) {
+    let m = row.node;
+    let _ = write!(
+        s,
+        "    <node id=\"{}\"><data key=\"label\">{}</data><data key=\"kind\">mechanism</data><data key=\"status\">{}</data>",
+        row.id,
+        xml(&row.label),
+        row.status
+    );
+    if let Some(f) = row.fitness {
+        let _ = write!(s, "<data key=\"fitness\">{f}</data>");
+    }
+    let _ = write!(s, "<data key=\"tick\">{}</data><data key=\"hash\">{}</data>", m.tick, xml(&m.hash));
+    if let Some(c) = m.claimed {
+        let _ = write!(s, "<data key=\"claimed\">{c}</data>");
+    }
+    if let Some(v) = m.verified {
+        let _ = write!(s, "<data key=\"verified\">{v}</data>");
+    }
+    if let Some(r) = m.retired {
+        let _ = write!(s, "<data key=\"retired\">{r}</data>");
+    }
+    let _ = writeln!(s, "<data key=\"genome\">{}</data></node>", xml(&m.genome));
+}
+
+fn graphml_model(s: &mut String, id: u64, m: &ModelNode) {
+    let _ = write!(
+        s,
+        "    <node id=\"{id}\"><data key=\"label\">{}</data><data key=\"kind\">model</data><data key=\"tick\">{}</data>",
+        xml(&m.kind.label()),
+        m.kind.iteration()
+    );
+    if let Some(v) = m.valid {
+        let _ = write!(s, "<data key=\"valid\">{v}</data>");
+    }
+    if let Some(c) = &m.checkpoint {
+        let _ = write!(s, "<data key=\"checkpoint\">{}</data>", xml(c));
+    }
+    s.push_str("</node>\n");
 }
 
 /// Write CSV records (the `csv` crate quotes as RFC 4180 says).
@@ -180,10 +212,10 @@ fn mechanism_rows(a: &Ancestry, events: &[Event]) -> Vec<Value> {
     nodes(a)
         .map(|row| {
             let m = row.node;
-            let birth = births.get(&m.id);
+            let birth = births.get(&row.id);
             let (operator, param) = birth.map(|b| split_operator(&b.operator)).unwrap_or(("", ""));
             json!({
-                "id": m.id, "label": row.label, "kind": NODE_KIND, "status": row.status, "tick": m.tick,
+                "id": row.id, "label": row.label, "kind": "mechanism", "status": row.status, "tick": m.tick,
                 "parents": birth.map(|b| b.parents.clone()).unwrap_or_default(),
                 "agent": birth.map(|b| b.agent), "operator": operator, "operator_param": param,
                 "diagnosis": birth.and_then(|b| b.diagnosis.clone()),
@@ -225,7 +257,8 @@ pub fn mechanisms_csv(a: &Ancestry, events: &[Event]) -> String {
     csv_text(&MECHANISM_COLUMNS, rows)
 }
 
-/// The ancestry edges as CSV, one row per edge in key order.
+/// The ancestry edges as CSV, one row per edge in key order (`coefficient` empty but for
+/// merges and fine-tunes).
 pub fn edges_csv(a: &Ancestry) -> String {
     let rows = edges(a).into_iter().map(|(key, source, target, w)| {
         let (operator, param) = split_operator(&w.operator);
@@ -240,10 +273,23 @@ pub fn edges_csv(a: &Ancestry) -> String {
             w.tick.to_string(),
             opt(w.diagnosis.clone()),
             w.rank.to_string(),
+            opt(w.coefficient),
         ]
     });
     csv_text(
-        &["key", "source", "target", "kind", "agent", "operator", "operator_param", "tick", "diagnosis", "rank"],
+        &[
+            "key",
+            "source",
+            "target",
+            "kind",
+            "agent",
+            "operator",
+            "operator_param",
+            "tick",
+            "diagnosis",
+            "rank",
+            "coefficient",
+        ],
         rows,
     )
 }
@@ -268,11 +314,17 @@ pub fn mechanisms_json(a: &Ancestry, events: &[Event]) -> String {
 /// The ancestry graph as node-link JSON (networkx's `node_link_graph`): a multigraph,
 /// each link with its `key`, so parallel edges survive the round trip.
 pub fn ancestry_json(a: &Ancestry) -> String {
-    let nodes: Vec<Value> = nodes(a)
-        .map(|row| {
-            let m = row.node;
-            json!({"id": m.id, "label": row.label, "kind": NODE_KIND, "status": row.status, "fitness": row.fitness,
-                   "tick": m.tick, "hash": m.hash, "claimed": m.claimed, "verified": m.verified, "retired": m.retired})
+    let nodes: Vec<Value> = a
+        .graph
+        .node_weights()
+        .map(|node| match &node.kind {
+            NodeKind::Mechanism(m) => {
+                let row = node_row(node.id, m);
+                json!({"id": row.id, "label": row.label, "kind": "mechanism", "status": row.status, "fitness": row.fitness,
+                       "tick": m.tick, "hash": m.hash, "claimed": m.claimed, "verified": m.verified, "retired": m.retired})
+            }
+            NodeKind::Model(m) => json!({"id": node.id, "label": m.kind.label(), "kind": "model",
+                                         "tick": m.kind.iteration(), "valid": m.valid, "checkpoint": m.checkpoint}),
         })
         .collect();
     let links: Vec<Value> = edges(a)
@@ -282,6 +334,7 @@ pub fn ancestry_json(a: &Ancestry) -> String {
             json!({
                 "key": key, "source": source, "target": target, "kind": w.kind.as_str(), "agent": w.agent.name(),
                 "operator": operator, "operator_param": param, "tick": w.tick, "diagnosis": w.diagnosis, "rank": w.rank,
+                "coefficient": w.coefficient,
             })
         })
         .collect();

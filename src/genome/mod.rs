@@ -5,6 +5,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod constants;
 pub mod hash;
 pub mod interp;
 pub mod library;

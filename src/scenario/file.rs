@@ -212,10 +212,17 @@ pub struct RecombinerFile {
     pub children_per_tick: Spanned<i64>,
     /// Whether the recombiner's share of the slots follows its measured yield.
     pub adaptive: bool,
+    /// Of the recombiner's children per tick, how many are constant-swarm merges.
+    pub constant_swarm: Spanned<i64>,
 }
 
 impl Default for RecombinerFile {
     fn default() -> Self {
-        RecombinerFile { enabled: true, children_per_tick: Spanned::new(0..0, 1), adaptive: true }
+        RecombinerFile {
+            enabled: true,
+            children_per_tick: Spanned::new(0..0, 1),
+            adaptive: true,
+            constant_swarm: Spanned::new(0..0, 0),
+        }
     }
 }

@@ -104,6 +104,9 @@ pub struct Scenario {
     pub crossover_per_tick: usize,
     /// Whether the recombiner's share follows its measured yield.
     pub recombiner_adaptive: bool,
+    /// Of the recombiner's children per tick, at most this many are constant-swarm
+    /// merges of verified elites sharing a structure (0: off).
+    pub constant_swarm: usize,
     /// The file's text, as loaded (copied into the run folder).
     pub text: String,
     /// Hash of the text: checkpoints refuse to resume under another scenario.
@@ -349,6 +352,16 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra") as usize;
     let debate_extra = v.int_within(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
     let crossover_per_tick = v.int(&raw.recombiner.children_per_tick, "recombiner.children_per_tick") as usize;
+    let constant_swarm = v.int_within(&raw.recombiner.constant_swarm, "recombiner.constant_swarm", 0, 100_000) as usize;
+    if constant_swarm > crossover_per_tick {
+        v.error(
+            raw.recombiner.constant_swarm.span(),
+            format!(
+                "`recombiner.constant_swarm` = {constant_swarm} is more than `recombiner.children_per_tick` = {crossover_per_tick}"
+            ),
+            format!("merges take the recombiner's slots: use 0 to {crossover_per_tick}, or raise `children_per_tick`"),
+        );
+    }
     if !v.diags.is_empty() {
         return Err(source_error(v.diags));
     }
@@ -393,6 +406,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         recombiner_enabled: raw.recombiner.enabled,
         crossover_per_tick,
         recombiner_adaptive: raw.recombiner.adaptive,
+        constant_swarm,
         text: text.to_string(),
         hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
         base_dir: base_dir.to_path_buf(),

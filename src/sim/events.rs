@@ -113,6 +113,13 @@ pub enum Event {
         hash: String,
         /// Canonical genome text.
         genome: String,
+        /// For a merge (the recombiner's constant swarm), the coefficient of each
+        /// parent, in `parents` order: the child's constants are exactly the sum of each
+        /// parent's constants (`genome::constants`) times its coefficient. Empty (and
+        /// not written) for every other birth, so logs without merges read and write as
+        /// before.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        coefficients: Vec<f64>,
     },
     /// A proposal duplicated a known mechanism and was not evaluated.
     Duplicate {
@@ -214,6 +221,7 @@ impl Event {
     pub fn non_finite_field(&self) -> Option<&'static str> {
         let first_bad = |fields: &[(&'static str, f64)]| fields.iter().find(|(_, v)| !v.is_finite()).map(|(n, _)| *n);
         match self {
+            Event::Born { coefficients, .. } => coefficients.iter().find(|c| !c.is_finite()).map(|_| "coefficients"),
             Event::Debated { votes, .. } => votes.iter().find(|v| !v.score.is_finite()).map(|_| "votes.score"),
             Event::Evaluated { claimed, spread, cost, .. } => {
                 first_bad(&[("claimed", *claimed), ("spread", *spread), ("cost", *cost)])
@@ -260,6 +268,16 @@ mod tests {
             serde_json::from_str(retired).unwrap(),
             Event::Retired { reason: RetireReason::RacedOut, .. }
         ));
+        // A birth without coefficients reads and writes as before; a merge keeps them.
+        let born = r#"{"event":"born","tick":1,"id":5,"parents":[2,3],"agent":"recombiner","operator":"crossover(d=0.50)","diagnosis":null,"hash":"00","genome":"(mechanism m)"}"#;
+        let e: Event = serde_json::from_str(born).unwrap();
+        assert!(matches!(&e, Event::Born { coefficients, .. } if coefficients.is_empty()));
+        assert_eq!(serde_json::to_string(&e).unwrap(), born);
+        let merge =
+            born.replace("crossover(d=0.50)", "constant-swarm").replace('}', r#","coefficients":[1.25,-0.25]}"#);
+        let e: Event = serde_json::from_str(&merge).unwrap();
+        assert!(matches!(&e, Event::Born { coefficients, .. } if coefficients == &[1.25, -0.25]));
+        assert_eq!(serde_json::to_string(&e).unwrap(), merge);
         // A value nothing emits is an error, not a silent string.
         assert!(serde_json::from_str::<Event>(&retired.replace("raced-out", "replaced")).is_err());
     }

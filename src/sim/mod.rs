@@ -175,6 +175,7 @@ impl Simulation {
                     diagnosis: None,
                     parent_fitness: None,
                     parent: ParentInfo::default(),
+                    coefficients: Vec::new(),
                 };
                 spawn(
                     &mut commands,

@@ -145,6 +145,8 @@ pub struct Birth {
     pub parent_fitness: Option<f64>,
     /// The primary parent's claim, traits and distance (default for seeds).
     pub parent: ParentInfo,
+    /// For a merge, each parent's coefficient in `parents` order (empty otherwise).
+    pub coefficients: Vec<f64>,
 }
 
 /// What a child records of its primary parent.
@@ -204,6 +206,7 @@ pub fn spawn(
         diagnosis: birth.diagnosis,
         hash: format!("{:016x}", m.hash),
         genome: syntax::print(&m.genome),
+        coefficients: birth.coefficients.clone(),
     });
     let lineage = Lineage {
         parents: birth.parents,

@@ -77,7 +77,7 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
             let path = ancestry.first_parent_path(c.id);
             let _ = writeln!(s, "\nlineage ({} steps from a seed):", path.len().saturating_sub(1));
             for (id, edge) in path {
-                let node = ancestry.index.get(&id).map(|&n| &ancestry.graph[n]);
+                let node = ancestry.mechanism(id);
                 let fit = node
                     .and_then(|n| n.verified.or(n.claimed))
                     .map(|f| format!("{f:+.3}"))

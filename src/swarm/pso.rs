@@ -1,4 +1,6 @@
-//! The Model Swarms update rule over flat `f32` vectors, with its own random stream.
+//! The Model Swarms search over flat `f32` vectors, with its own random stream. The
+//! update rule itself is [`crate::pso`] (shared with the recombiner's constant swarm);
+//! this module keeps the particles, bests, restarts and step schedule.
 //!
 //! Scores are losses: lower is better. The caller evaluates positions (in parallel if it
 //! likes) and hands the scores back in particle order, so the search is a pure function
@@ -27,6 +29,7 @@
 
 use rand::RngExt;
 
+use crate::pso::{self, Weights};
 use crate::rng::Rng;
 
 /// Coefficients of the search. Defaults follow the Model Swarms paper's ranges.
@@ -52,6 +55,13 @@ pub struct PsoConfig {
     pub patience: usize,
     /// Maximum iterations.
     pub max_iters: usize,
+}
+
+impl PsoConfig {
+    /// The four weights of the shared update rule.
+    pub fn weights(&self) -> Weights {
+        Weights { inertia: self.inertia, cognitive: self.cognitive, social: self.social, repel: self.repel }
+    }
 }
 
 impl Default for PsoConfig {
@@ -255,34 +265,25 @@ impl Swarm {
             return None;
         }
         let n = self.x.len();
-        let c = &self.cfg;
+        let weights = self.cfg.weights();
         let s = self.step;
         let mut moves = Vec::with_capacity(n);
         for i in 0..n {
-            let r: [f64; 4] = std::array::from_fn(|_| self.rng.random::<f64>());
-            let w = [c.inertia * r[0], c.cognitive * r[1], c.social * r[2], c.repel * r[3]];
-            let total: f64 = w.iter().sum();
-            let [a, b, cs, d] = if total > 0.0 { w.map(|t| t / total) } else { [0.0; 4] };
-            let (af, bf, cf, df, sf) = (a as f32, b as f32, cs as f32, d as f32, s as f32);
+            let coef = pso::coefficients(&weights, pso::draw(&mut self.rng));
             let (x, v) = (&mut self.x[i], &mut self.v[i]);
-            let (p, g, wst) = (&self.best[i].x, &self.global_best.x, &self.global_worst.x);
-            for j in 0..x.len() {
-                let xj = x[j];
-                let nv = af * v[j] + bf * (p[j] - xj) + cf * (g[j] - xj) + df * (xj - wst[j]);
-                v[j] = nv;
-                x[j] = xj + sf * nv;
-            }
+            pso::step(coef, s, x, v, &self.best[i].x, &self.global_best.x, &self.global_worst.x);
             let id = self.next_id;
             self.next_id += 1;
-            let momentum = self.v_src[i].map(|(plus, minus, k)| [(plus, s * a * k), (minus, -s * a * k)]);
+            let t = pso::terms(coef, s);
+            let momentum = self.v_src[i].map(|(plus, minus, k)| [(plus, t.momentum * k), (minus, -t.momentum * k)]);
             self.v_src[i] = (s > 0.0).then_some((id, self.x_id[i], 1.0 / s));
             moves.push(Move {
                 particle: i,
                 id,
-                position: (self.x_id[i], 1.0 - s * (b + cs - d)),
-                personal_best: (self.best[i].id, s * b),
-                global_best: (self.global_best.id, s * cs),
-                global_worst: (self.global_worst.id, -s * d),
+                position: (self.x_id[i], t.position),
+                personal_best: (self.best[i].id, t.personal_best),
+                global_best: (self.global_best.id, t.global_best),
+                global_worst: (self.global_worst.id, t.global_worst),
                 momentum,
             });
             self.x_id[i] = id;

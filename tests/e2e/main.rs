@@ -4,6 +4,7 @@
 mod analysis;
 mod bbob_reference;
 mod bombs;
+mod constant_swarm;
 mod export;
 mod fuzz;
 mod genome_errors;

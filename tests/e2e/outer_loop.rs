@@ -17,7 +17,7 @@ use outerloop::sim::episodes::{gain, run_jobs};
 use outerloop::sim::events::Event;
 use outerloop::sim::spawn::prepare;
 
-const OUTPUTS: [&str; 7] =
+pub(crate) const OUTPUTS: [&str; 7] =
     ["scenario.toml", "checkpoint.bin", "events.jsonl", "metrics.csv", "ancestry.dot", "lessons.bin", "summary.txt"];
 
 fn bin() -> Command {
@@ -28,7 +28,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run_to(dir: &Path, scenario: &Path, threads: usize) {
+pub(crate) fn run_to(dir: &Path, scenario: &Path, threads: usize) {
     let out = bin()
         .args(["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--threads", &threads.to_string()])
         .output()
@@ -36,7 +36,7 @@ fn run_to(dir: &Path, scenario: &Path, threads: usize) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn assert_same_outputs(a: &Path, b: &Path) {
+pub(crate) fn assert_same_outputs(a: &Path, b: &Path) {
     for f in OUTPUTS {
         let x = fs::read(a.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         let y = fs::read(b.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));

@@ -21,7 +21,7 @@ fn smoke() -> PathBuf {
 }
 
 /// Every file in a folder, by name.
-fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
@@ -34,7 +34,7 @@ fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Drive a run to its end in this thread (as `outerloop run` and `resume` do).
-fn drive(mut run: Run) -> Result<(), RunError> {
+pub(crate) fn drive(mut run: Run) -> Result<(), RunError> {
     while !run.finished() {
         run.step()?;
     }

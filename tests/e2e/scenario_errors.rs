@@ -285,6 +285,21 @@ fn audit_rate_above_one() {
 }
 
 #[test]
+fn constant_swarm_above_the_recombiners_slots() {
+    let text = format!("{BASE}\n[recombiner]\nchildren_per_tick = 1\nconstant_swarm = 3\n");
+    bad_scenario(
+        "constant swarm",
+        &text,
+        {
+            let (line, col) = loc(&text, "constant_swarm = 3", "constant_swarm = ".len());
+            (line, Some(col))
+        },
+        "`recombiner.constant_swarm` = 3 is more than `recombiner.children_per_tick` = 1",
+        "use 0 to 1, or raise `children_per_tick`",
+    );
+}
+
+#[test]
 fn unknown_operator_set() {
     let text = base_with("children_per_tick = 2", "children_per_tick = 2\noperators = \"mutations\"");
     bad_scenario(
@@ -677,6 +692,7 @@ max_rounds = 2
 enabled = false
 children_per_tick = 2
 adaptive = false
+constant_swarm = 1
 "#;
 
 /// The keys `ScenarioFile` accepts, from its derived `Deserialize` impls.
@@ -794,6 +810,7 @@ fn readme_defaults_match_the_code() {
         ("verifier.max_per_tick", sc.verify_per_tick.to_string()),
         ("recombiner.enabled", sc.recombiner_enabled.to_string()),
         ("recombiner.children_per_tick", sc.crossover_per_tick.to_string()),
+        ("recombiner.constant_swarm", sc.constant_swarm.to_string()),
     ]
     .into_iter()
     .collect();

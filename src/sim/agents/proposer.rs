@@ -148,6 +148,7 @@ pub fn propose(
                 diagnosis: Some(parent.diagnosis),
                 parent_fitness: Some(parent.fitness),
                 parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
+                coefficients: Vec::new(),
             };
             births.spawn(candidate, birth, Status::Proposed, Fitness::default());
             made += 1;

@@ -183,6 +183,7 @@ pub fn verify(
             diagnosis: None,
             parent_fitness: Some(value),
             parent: parent_info(&mechanism, &fitness, &traits.0, &candidate.mechanism),
+            coefficients: Vec::new(),
         };
         // The pruned genome differs only in genes that never fired, but it has not been
         // verified itself: it enters with its parent's claim (the claim seeds, so races
