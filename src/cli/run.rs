@@ -161,6 +161,11 @@ fn load_with_overrides(args: &RunArgs) -> Result<scenario::Scenario, InputError>
 
 /// Run `outerloop resume`.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
+    if let Ok(text) = crate::input::read_text(&args.dir.join("scenario.toml"))
+        && crate::swarm::is_swarm_scenario(&text)
+    {
+        return super::swarm::resume_dir(&args.dir, args.threads, &args.executor);
+    }
     args.threads.configure_pool()?;
     args.executor.install(&args.dir.join("batches"))?;
     let run = Run::resume(&args.dir)?;

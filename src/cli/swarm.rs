@@ -45,6 +45,24 @@ pub fn run_file(
         .or_else(|| sc.out.as_ref().map(|o| path.parent().unwrap_or(Path::new("")).join(o)))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
     executor.install(&dir.join("batches"))?;
+    drive(&sc, &dir, |progress| crate::swarm::run::run(&sc, &dir, threads, progress))
+}
+
+/// Resume a stopped model-swarm run folder (shared with `outerloop resume`).
+pub fn resume_dir(dir: &Path, threads: super::Threads, executor: &super::executor::ExecutorArgs) -> anyhow::Result<()> {
+    crate::objective::gpt::init_process_threads();
+    let threads = threads.count()?;
+    let sc = scenario::load(&dir.join("scenario.toml"))?;
+    executor.install(&dir.join("batches"))?;
+    drive(&sc, dir, |progress| crate::swarm::run::resume(dir, threads, progress).map(|(_, report)| report))
+}
+
+/// Show progress while `work` runs, then print the report and where the files are.
+fn drive(
+    sc: &scenario::SwarmScenario,
+    dir: &Path,
+    work: impl FnOnce(crate::swarm::run::Progress) -> Result<crate::swarm::SwarmReport, SwarmError>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     // One step per phase message: the two training phases, then per seed the swarm's
     // start, each iteration (at most max_iters: patience may stop it sooner) and the test.
@@ -56,14 +74,14 @@ pub fn run_file(
         super::progress::step_line(|| format!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64()));
     };
     // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.
-    let report = crate::swarm::run::run(&sc, &dir, threads, &progress).map_err(|e| match e {
+    let report = work(&progress).map_err(|e| match e {
         SwarmError::Input(input) => anyhow::Error::from(input),
         other => anyhow::Error::from(other),
     })?;
     bar.finish_and_clear();
     print!("{}", report.markdown());
     println!(
-        "results in {}: report.md report.json scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",
+        "results in {}: report.md report.json events.jsonl scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",
         dir.display()
     );
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());

@@ -10,8 +10,24 @@
 
 use std::path::Path;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::diagnostic::InputError;
 use crate::sim::events::Event;
+
+/// What a log line can hold: the outer loop's [`Event`] and the model swarm's events,
+/// each a serde enum tagged by `"event"`, written and verified by the same code.
+pub trait LogEvent: Serialize + DeserializeOwned {
+    /// The name of a field whose number is not finite (JSON has no NaN), if any.
+    fn non_finite_field(&self) -> Option<&'static str>;
+}
+
+impl LogEvent for Event {
+    fn non_finite_field(&self) -> Option<&'static str> {
+        Event::non_finite_field(self)
+    }
+}
 
 /// Where the log stands: its length in bytes and the checksum of its last line (0 for
 /// an empty log).
@@ -30,7 +46,7 @@ const HEADER_LEN: usize = PREFIX.len() + 16 + 2;
 /// Encode `events` as log lines following a log that ends at `after`; returns the bytes
 /// to append and the new mark. An event with a number that is not finite is refused
 /// (JSON has no NaN: it would be logged as `null` and read back as something else).
-pub fn encode(events: &[Event], after: LogMark) -> Result<(Vec<u8>, LogMark), serde_json::Error> {
+pub fn encode<E: LogEvent>(events: &[E], after: LogMark) -> Result<(Vec<u8>, LogMark), serde_json::Error> {
     let mut out = Vec::new();
     let mut sum = after.sum;
     for e in events {
@@ -54,7 +70,7 @@ pub fn encode(events: &[Event], after: LogMark) -> Result<(Vec<u8>, LogMark), se
 /// Read and verify the first `upto.len` bytes of the log at `path`: every line's
 /// checksum, and the last one against `upto.sum`. Bytes after `upto.len` (a tick
 /// interrupted before its checkpoint) are ignored.
-pub fn read(path: &Path, upto: LogMark) -> Result<Vec<Event>, InputError> {
+pub fn read<E: LogEvent>(path: &Path, upto: LogMark) -> Result<Vec<E>, InputError> {
     let damaged = "the event log was edited or damaged after it was written; restore the run folder from a backup, \
                    or start the run again (`outerloop run SCENARIO --out DIR --force`)";
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -115,7 +131,7 @@ pub fn read(path: &Path, upto: LogMark) -> Result<Vec<Event>, InputError> {
         if sum != stored {
             return Err(at("checksum mismatch: this line, or one before it, was changed".into()));
         }
-        let event: Event = serde_json::from_str(&json).map_err(|e| at(format!("not an event ({e})")))?;
+        let event: E = serde_json::from_str(&json).map_err(|e| at(format!("not an event ({e})")))?;
         events.push(event);
     }
     if complete < bytes.len() {
@@ -156,8 +172,8 @@ mod tests {
         let (rest, end) = encode(&all[2..], mark).unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, [first, rest].concat()).unwrap();
-        assert_eq!(read(&path, end).unwrap(), all);
-        assert_eq!(read(&path, mark).unwrap(), all[..2]);
+        assert_eq!(read::<Event>(&path, end).unwrap(), all);
+        assert_eq!(read::<Event>(&path, mark).unwrap(), all[..2]);
         let text = std::fs::read_to_string(&path).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["event"], "retired", "each line stays a plain JSON object");
@@ -172,7 +188,7 @@ mod tests {
         let tick = third + String::from_utf8_lossy(&bytes[third..]).find("\"tick\":").unwrap() + 7;
         bytes[tick] = if bytes[tick] == b'9' { b'8' } else { b'9' };
         std::fs::write(&path, &bytes).unwrap();
-        let err = read(&path, mark).unwrap_err().to_string();
+        let err = read::<Event>(&path, mark).unwrap_err().to_string();
         assert!(err.contains("events.jsonl:3:1") && err.contains("checksum mismatch"), "{err}");
     }
 
@@ -184,7 +200,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         let doubled = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[1]);
         std::fs::write(&path, &doubled).unwrap();
-        let err = read(&path, LogMark { len: doubled.len() as u64, sum: 0 }).unwrap_err().to_string();
+        let err = read::<Event>(&path, LogMark { len: doubled.len() as u64, sum: 0 }).unwrap_err().to_string();
         assert!(err.contains("events.jsonl:3:1"), "{err}");
     }
 
@@ -195,7 +211,7 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let line = "{\"sum\":\"7762b5ac6d822fa\u{feff}5\",\"event\":\"retired\",\"tick\":2,\"id\":15,\"reason\":\"rejected\"}\n";
         std::fs::write(&path, line).unwrap();
-        let err = read(&path, LogMark { len: line.len() as u64, sum: 0 }).unwrap_err().to_string();
+        let err = read::<Event>(&path, LogMark { len: line.len() as u64, sum: 0 }).unwrap_err().to_string();
         assert!(err.contains("events.jsonl:1:1") && err.contains("16 hex digits"), "{err}");
     }
 
@@ -220,9 +236,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, mark) = write(dir.path(), &events());
         std::fs::write(&path, b"").unwrap();
-        assert!(read(&path, mark).unwrap_err().to_string().contains("checkpoint recorded"));
+        assert!(read::<Event>(&path, mark).unwrap_err().to_string().contains("checkpoint recorded"));
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
-        assert!(read(&path, mark).unwrap_err().to_string().contains("not a file"));
+        assert!(read::<Event>(&path, mark).unwrap_err().to_string().contains("not a file"));
     }
 }

@@ -86,10 +86,11 @@ fn io_ctx(context: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
 /// An exclusive lock on a run folder (`flock` on the folder itself), released when
 /// dropped or when the process ends, however it ends.
 #[derive(Debug)]
-struct FolderLock(#[allow(dead_code)] File);
+pub struct FolderLock(#[allow(dead_code)] File);
 
 impl FolderLock {
-    fn acquire(dir: &Path) -> Result<FolderLock, RunError> {
+    /// Take the lock on `dir`, or report that another command holds it (bad input).
+    pub fn acquire(dir: &Path) -> Result<FolderLock, RunError> {
         let handle = File::open(dir).map_err(io_ctx(format!("opening {}", dir.display())))?;
         // A lock can outlive its holder by the instant a process it spawned takes to
         // exec (the child holds a copy of every descriptor until then): retry briefly

@@ -64,6 +64,12 @@ pub fn frame(body: &[u8], scenario_hash: u64) -> Vec<u8> {
 
 /// Decode a checkpoint, checking magic, version, scenario hash, length and body hash.
 pub fn decode(bytes: &[u8], scenario_hash: u64) -> Result<Snapshot, SnapshotError> {
+    rmp_serde::from_slice(unframe(bytes, scenario_hash)?).map_err(|e| SnapshotError::Corrupt(e.to_string()))
+}
+
+/// The body of a framed checkpoint (the outer loop's or a model swarm's), after checking
+/// magic, version, scenario hash, length and body hash.
+pub fn unframe(bytes: &[u8], scenario_hash: u64) -> Result<&[u8], SnapshotError> {
     if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
         return Err(SnapshotError::Corrupt(format!("{} bytes, shorter than the header", bytes.len())));
     }
@@ -91,7 +97,7 @@ pub fn decode(bytes: &[u8], scenario_hash: u64) -> Result<Snapshot, SnapshotErro
     if xxhash_rust::xxh3::xxh3_64(body) != u64_at(36) {
         return Err(SnapshotError::Corrupt("body hash mismatch".into()));
     }
-    rmp_serde::from_slice(body).map_err(|e| SnapshotError::Corrupt(e.to_string()))
+    Ok(body)
 }
 
 /// Write a checkpoint atomically.

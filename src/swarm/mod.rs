@@ -13,6 +13,7 @@
 //! - [`work`]: training runs and scorings as batches of work (here or on Slurm).
 //! - [`routing`]: the Avengers-Pro router across the run's models and two specialists
 //!   of other sizes (a `[routing]` table).
+//! - [`record`]: the run folder's event log and checkpoint (resume).
 //! - [`run`]: orchestration; [`report`]: the tables.
 //!
 //! `src/swarm/README.md` describes the method, the outputs and the measured results.
@@ -21,6 +22,7 @@ pub mod experts;
 pub mod lineage;
 pub mod merge;
 pub mod pso;
+pub mod record;
 pub mod report;
 pub mod routing;
 pub mod run;

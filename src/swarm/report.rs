@@ -50,6 +50,8 @@ pub struct SeedResult {
     pub mixture: Vec<(String, f64)>,
     /// xxh3 of the global best's weight bits.
     pub best_digest: u64,
+    /// Swarm iterations run.
+    pub iterations: usize,
     /// ModelLineage node of the global best.
     pub best_node: u64,
     /// Experts among the global best's ancestors.
@@ -329,6 +331,7 @@ mod tests {
             mixture: vec![],
             best_digest: 0,
             best_node: 0,
+            iterations: 0,
             experts_reached: 0,
             best_weights: vec![],
             lineage: ModelLineage::default(),

@@ -17,6 +17,7 @@ use super::experts::TrainPlan;
 use super::lineage::{ModelLineage, NodeKind};
 use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
 use super::pso::Swarm;
+use super::record::{Record, SwarmEvent};
 use super::report::{MethodResult, SeedResult, SwarmReport};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
@@ -36,10 +37,92 @@ pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 /// `threads` worker threads. Returns the report, also written as `report.md` and
 /// `report.json`.
 pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
-    prepare_dir(dir)?;
-    write(&dir.join("scenario.toml"), sc.text.as_bytes())?;
-    let seeds: Vec<u64> = (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect();
+    let rec = Record::create(dir, sc)?;
+    drive(sc, rec, dir, threads, progress)
+}
+
+/// Resume the stopped run in `dir`: training the log records is loaded from its
+/// checkpoints, the rest of the run is done again (deterministically, checked against
+/// the log), and the folder ends with the uninterrupted run's bytes.
+pub fn resume(dir: &Path, threads: usize, progress: Progress) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
+    let (sc, rec) = Record::open(dir)?;
+    if rec.finished() {
+        return Err(SwarmError::Input(crate::diagnostic::InputError::file(
+            dir,
+            "this model-swarm run has finished; there is nothing to resume",
+            "its results are report.md and report.json; `outerloop analyze DIR` renders them again",
+        )));
+    }
+    let report = drive(&sc, rec, dir, threads, progress)?;
+    Ok((sc, report))
+}
+
+/// The seeds of a run, derived from its root seed.
+pub fn seeds_of(sc: &SwarmScenario) -> Vec<u64> {
+    (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect()
+}
+
+/// Train `batch` (one job per `(seed, model)` of `names`, whose weights have shape
+/// `shape`) unless the log records every one of them: then the checkpoints are loaded
+/// and checked against the recorded xxh3. Fresh weights are saved as
+/// `seed-<seed>/<model>.safetensors`, then logged.
+pub(super) fn train_logged(
+    rec: &mut Record,
+    dir: &Path,
+    shape: crate::objective::gpt::ModelConfig,
+    names: &[(usize, String)],
+    threads: usize,
+    batch: impl FnOnce(&mut Record) -> Result<TrainingBatch, SwarmError>,
+) -> Result<Vec<Vec<f32>>, SwarmError> {
+    let file = |seed: usize, model: &str| dir.join(format!("seed-{seed}/{model}.safetensors"));
+    let logged = |seed: usize, model: &str, w: &[f32]| SwarmEvent::Trained {
+        seed,
+        model: model.to_string(),
+        file: format!("{model}.safetensors"),
+        xxh3: format!("{:016x}", digest(w)),
+    };
+    let trained = if names.iter().all(|(s, m)| rec.trained(*s, m).is_some()) {
+        let mut loaded = Vec::with_capacity(names.len());
+        for (s, m) in names {
+            let path = file(*s, m);
+            let w = weights::load(shape, &path)?;
+            if rec.trained(*s, m) != Some(format!("{:016x}", digest(&w)).as_str()) {
+                return Err(SwarmError::Input(crate::diagnostic::InputError::file(
+                    &path,
+                    "this checkpoint is not the one the event log recorded",
+                    "restore the run folder from a backup, or start the run again",
+                )));
+            }
+            loaded.push(w);
+        }
+        loaded
+    } else {
+        let batch = batch(rec)?;
+        let trained = train_all(batch, threads)?;
+        for ((s, m), w) in names.iter().zip(&trained) {
+            let path = file(*s, m);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| SwarmError::io(parent, e))?;
+            }
+            weights::save(shape, w, &path)?;
+        }
+        trained
+    };
+    // Logged either way: a resumed run replays the recorded events in order.
+    rec.log(names.iter().zip(&trained).map(|((s, m), w)| logged(*s, m, w)).collect())?;
+    Ok(trained)
+}
+
+fn drive(
+    sc: &SwarmScenario,
+    mut rec: Record,
+    dir: &Path,
+    threads: usize,
+    progress: Progress,
+) -> Result<SwarmReport, SwarmError> {
+    let seeds = seeds_of(sc);
     let k = sc.skills.len();
+    rec.log(vec![SwarmEvent::Started { seeds: sc.seeds }])?;
 
     progress(&format!("pretraining {} base model(s), {} steps each", seeds.len(), sc.pretrain_steps));
     let pre = TrainPlan { model: sc.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps };
@@ -49,33 +132,40 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
             CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[])))
         })
         .collect();
-    let pretraining = TrainingBatch {
-        plan: pre,
-        corpora: mixtures,
-        inits: Vec::new(),
-        jobs: (0..seeds.len())
-            .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-pretrain", &[]), init: None })
-            .collect(),
-    };
-    let bases = train_all(pretraining, threads)?;
+    let base_names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, "base".to_string())).collect();
+    let bases = train_logged(&mut rec, dir, sc.model, &base_names, threads, |_| {
+        Ok(TrainingBatch {
+            plan: pre,
+            corpora: mixtures,
+            inits: Vec::new(),
+            jobs: (0..seeds.len())
+                .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-pretrain", &[]), init: None })
+                .collect(),
+        })
+    })?;
 
     progress(&format!("fine-tuning {} expert(s), {} steps each", seeds.len() * k, sc.finetune_steps));
     let ft = TrainPlan { model: sc.model, optim: sc.finetune_optim, steps: sc.finetune_steps };
-    let mut corpora = Vec::with_capacity(seeds.len() * k);
-    let mut jobs = Vec::with_capacity(seeds.len() * k);
-    for (s, &seed) in seeds.iter().enumerate() {
-        for (e, &skill) in sc.skills.iter().enumerate() {
-            let data = corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64]));
-            jobs.push(TrainingJob {
-                corpus: corpora.len(),
-                seed: derive(seed, "swarm-finetune", &[e as u64]),
-                init: Some(s),
-            });
-            corpora.push(CorpusData::of(&data));
+    let expert_names: Vec<(usize, String)> =
+        (0..seeds.len()).flat_map(|i| sc.skills.iter().map(move |s| (i, format!("expert-{}", s.name())))).collect();
+    let tuned = train_logged(&mut rec, dir, sc.model, &expert_names, threads, |_| {
+        let mut corpora = Vec::with_capacity(seeds.len() * k);
+        let mut jobs = Vec::with_capacity(seeds.len() * k);
+        for (s, &seed) in seeds.iter().enumerate() {
+            for (e, &skill) in sc.skills.iter().enumerate() {
+                let data =
+                    corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64]));
+                jobs.push(TrainingJob {
+                    corpus: corpora.len(),
+                    seed: derive(seed, "swarm-finetune", &[e as u64]),
+                    init: Some(s),
+                });
+                corpora.push(CorpusData::of(&data));
+            }
         }
-    }
-    let finetuning = TrainingBatch { plan: ft, corpora, inits: bases.clone(), jobs };
-    let mut tuned = train_all(finetuning, threads)?.into_iter();
+        Ok(TrainingBatch { plan: ft, corpora, inits: bases.clone(), jobs })
+    })?;
+    let mut tuned = tuned.into_iter();
 
     let mut results = Vec::new();
     for (i, &seed) in seeds.iter().enumerate() {
@@ -83,34 +173,34 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
         let sub = dir.join(format!("seed-{i}"));
         std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
         let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
-        results.push(ctx.run(&bases[i], &experts)?);
+        let result = ctx.run(&bases[i], &experts)?;
+        let swarm = result.methods.iter().find(|m| m.name == super::report::SWARM);
+        rec.log(vec![SwarmEvent::Searched {
+            seed: i,
+            iterations: result.iterations,
+            evals: swarm.map_or(0, |m| m.evals),
+            best_valid: swarm.map_or(f64::NAN, |m| m.valid),
+            best_xxh3: format!("{:016x}", result.best_digest),
+        }])?;
+        results.push(result);
     }
     let mut report = SwarmReport::new(sc, results);
     if let Some(cfg) = &sc.routing {
-        report.routing = Some(super::routing::run(sc, cfg, dir, threads, progress)?);
+        report.routing = Some(super::routing::run(sc, cfg, &mut rec, dir, threads, progress)?);
     }
+    let json = report.json();
     write(&dir.join("report.md"), report.markdown().as_bytes())?;
-    write(&dir.join("report.json"), report.json().as_bytes())?;
+    write(&dir.join("report.json"), json.as_bytes())?;
+    rec.log(vec![SwarmEvent::Finished {
+        report_xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())),
+    }])?;
     Ok(report)
 }
 
 /// Run the training runs of `batch` (here or on the installed executor), in job order.
-fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
+pub(super) fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
     let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
     trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
-}
-
-fn prepare_dir(dir: &Path) -> Result<(), SwarmError> {
-    if let Ok(mut entries) = std::fs::read_dir(dir)
-        && entries.next().is_some()
-    {
-        return Err(SwarmError::Input(crate::diagnostic::InputError::file(
-            dir,
-            "this folder already holds files",
-            "choose another --out folder or remove this one",
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| SwarmError::io(dir, e))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
@@ -354,9 +444,10 @@ impl SeedCtx<'_> {
             (0..k).map(|e| row(sc.skills[e].name(), String::new(), 1, &expert_valid[e], &expert_test[e])).collect();
 
         // Checkpoints and lineage.
-        self.save(&mut lin, base_id, "base.safetensors", base)?;
+        // The base and the experts were saved when they were trained.
+        lin.set_checkpoint(base_id, "base.safetensors");
         for e in 0..k {
-            self.save(&mut lin, pool_ids[e], &format!("expert-{}.safetensors", sc.skills[e].name()), &experts[e])?;
+            lin.set_checkpoint(pool_ids[e], &format!("expert-{}.safetensors", sc.skills[e].name()));
         }
         self.save(&mut lin, soup_node, "soup.safetensors", &soup_w)?;
         self.save(&mut lin, ta_node, "task-arithmetic.safetensors", &ta_w)?;
@@ -376,6 +467,7 @@ impl SeedCtx<'_> {
             mixture: sc.skills.iter().map(|s| s.name().to_string()).zip(mixture).collect(),
             best_digest: digest(&best_w),
             best_node,
+            iterations: swarm_iterations,
             experts_reached,
             best_weights: best_w,
             lineage: lin,

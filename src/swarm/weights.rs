@@ -43,10 +43,13 @@ pub fn save(cfg: ModelConfig, flat: &[f32], path: &Path) -> Result<(), SwarmErro
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = model.save(&tmp).map_err(SwarmError::from).and_then(|()| {
+        // The run folder's crash points (tests): a kill before the rename leaves the
+        // temporary file, which a resumed run writes again.
+        crate::store::crashpoint::step().map_err(|e| SwarmError::io(path, e))?;
         std::fs::rename(&tmp, path).map_err(|e| SwarmError::io(path, e))?;
         Ok(())
     });
-    if result.is_err() {
+    if result.is_err() && !crate::store::crashpoint::crashed() {
         let _ = std::fs::remove_file(&tmp);
     }
     result

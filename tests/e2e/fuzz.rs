@@ -343,7 +343,7 @@ fn fuzz_event_log_reader_and_its_consumers() {
     fuzz("event-log", seeds, |bytes| {
         // As found on disk: checksums catch the damage.
         std::fs::write(&path, bytes).unwrap();
-        let _ = event_log::read(&path, LogMark { len: bytes.len() as u64, sum: 0 });
+        let _ = event_log::read::<outerloop::sim::events::Event>(&path, LogMark { len: bytes.len() as u64, sum: 0 });
         // Re-summed: each line's event JSON (checksum field removed) gets a correct
         // chained sum, so mutated events reach the JSON decoder and the consumers.
         let mut resummed = Vec::new();

@@ -19,4 +19,5 @@ mod scenario_errors;
 mod serde_keys;
 mod slurm;
 mod swarm;
+mod swarm_resume;
 mod task_suite;

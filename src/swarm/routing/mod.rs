@@ -28,7 +28,8 @@ pub use router::{Decision, Router};
 
 use super::SwarmError;
 use super::experts::TrainPlan;
-use super::run::Progress;
+use super::record::Record;
+use super::run::{Progress, seeds_of, train_all, train_logged};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item, corpus};
 use super::utility::{Scores, UtilityKind};
@@ -120,24 +121,25 @@ struct Candidate {
 }
 
 /// Run the routing stage on the finished swarm run in `dir` (its per-seed checkpoints
-/// are read back): train the sized specialists and the mixture model, score everything
-/// on the routing queries, fit the router, sweep alpha. Writes `seed-<i>/routing.json`
-/// (cluster scores, every decision), the new checkpoints, and returns the report.
+/// are read back): train the sized specialists and the mixture model (checkpoints logged
+/// in `rec`, loaded instead of trained on resume), score everything on the routing
+/// queries, fit the router, sweep alpha. Writes `seed-<i>/routing.json` (cluster scores,
+/// every decision) and returns the report.
 pub fn run(
     sc: &SwarmScenario,
     cfg: &RoutingConfig,
+    rec: &mut Record,
     dir: &Path,
     threads: usize,
     progress: Progress,
 ) -> Result<RoutingReport, SwarmError> {
-    let seeds: Vec<u64> = (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect();
+    let seeds = seeds_of(sc);
     let mixtures: Vec<CorpusData> = seeds
         .iter()
         .map(|&s| {
             CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[])))
         })
         .collect();
-    let train_all = |batch: TrainingBatch| train_all_on(batch, threads);
     let skill_corpus = |seed: u64, skill: Skill| {
         let e = sc.skills.iter().position(|&s| s == skill).unwrap_or(0);
         CorpusData::of(&corpus(
@@ -148,7 +150,8 @@ pub fn run(
         ))
     };
 
-    // The two sized specialists: pretraining on the mixture, then fine-tuning.
+    // The two sized specialists: pretraining on the mixture, then fine-tuning (only the
+    // fine-tuned weights are checkpoints: a resumed run trains both or neither).
     let mut sized = Vec::new();
     for (which, spec) in [("small", cfg.small), ("large", cfg.large)] {
         progress(&format!(
@@ -158,43 +161,53 @@ pub fn run(
             spec.model.width,
             seeds.len()
         ));
-        let pre = TrainingBatch {
-            plan: TrainPlan { model: spec.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps },
-            corpora: mixtures.clone(),
-            inits: Vec::new(),
-            jobs: (0..seeds.len())
-                .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-routing-pretrain", &[]), init: None })
-                .collect(),
-        };
-        let bases = train_all(pre)?;
-        let tune = TrainingBatch {
-            plan: TrainPlan { model: spec.model, optim: sc.finetune_optim, steps: sc.finetune_steps },
-            corpora: seeds.iter().map(|&s| skill_corpus(s, spec.skill)).collect(),
-            inits: bases,
-            jobs: (0..seeds.len())
-                .map(|i| TrainingJob {
-                    corpus: i,
-                    seed: derive(seeds[i], "swarm-routing-finetune", &[]),
-                    init: Some(i),
-                })
-                .collect(),
-        };
-        sized.push(train_all(tune)?);
+        let names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, format!("routing-{which}"))).collect();
+        let tuned = train_logged(rec, dir, spec.model, &names, threads, |_| {
+            let pre = TrainingBatch {
+                plan: TrainPlan { model: spec.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps },
+                corpora: mixtures.clone(),
+                inits: Vec::new(),
+                jobs: (0..seeds.len())
+                    .map(|i| TrainingJob {
+                        corpus: i,
+                        seed: derive(seeds[i], "swarm-routing-pretrain", &[]),
+                        init: None,
+                    })
+                    .collect(),
+            };
+            Ok(TrainingBatch {
+                plan: TrainPlan { model: spec.model, optim: sc.finetune_optim, steps: sc.finetune_steps },
+                corpora: seeds.iter().map(|&s| skill_corpus(s, spec.skill)).collect(),
+                inits: train_all(pre, threads)?,
+                jobs: (0..seeds.len())
+                    .map(|i| TrainingJob {
+                        corpus: i,
+                        seed: derive(seeds[i], "swarm-routing-finetune", &[]),
+                        init: Some(i),
+                    })
+                    .collect(),
+            })
+        })?;
+        sized.push(tuned);
     }
+
     // The mixture model: the base, trained on the mixture with the specialists' compute.
     let steps = mixture_steps(sc, cfg);
     progress(&format!("routing: training the mixture model ({steps} steps from the base) for {} seed(s)", seeds.len()));
-    let mut bases = Vec::new();
-    for i in 0..seeds.len() {
-        bases.push(weights::load(sc.model, &dir.join(format!("seed-{i}/base.safetensors")))?);
-    }
-    let mixture_models = train_all(TrainingBatch {
-        plan: TrainPlan { model: sc.model, optim: sc.finetune_optim, steps },
-        corpora: mixtures,
-        inits: bases,
-        jobs: (0..seeds.len())
-            .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-routing-mixture", &[]), init: Some(i) })
-            .collect(),
+    let names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, "routing-mixture".to_string())).collect();
+    let mixture_models = train_logged(rec, dir, sc.model, &names, threads, |_| {
+        let mut bases = Vec::new();
+        for i in 0..seeds.len() {
+            bases.push(weights::load(sc.model, &dir.join(format!("seed-{i}/base.safetensors")))?);
+        }
+        Ok(TrainingBatch {
+            plan: TrainPlan { model: sc.model, optim: sc.finetune_optim, steps },
+            corpora: mixtures.clone(),
+            inits: bases,
+            jobs: (0..seeds.len())
+                .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-routing-mixture", &[]), init: Some(i) })
+                .collect(),
+        })
     })?;
 
     let mut results = Vec::new();
@@ -224,13 +237,6 @@ pub fn run(
             });
         }
         let mixture = Candidate { name: report::MIXTURE.into(), model: sc.model, weights: mixture_models[i].clone() };
-        for (c, file) in [
-            (&cands[cands.len() - 2], "routing-small.safetensors"),
-            (&cands[cands.len() - 1], "routing-large.safetensors"),
-            (&mixture, "routing-mixture.safetensors"),
-        ] {
-            weights::save(c.model, &c.weights, &sub.join(file))?;
-        }
         let valid = queries(cfg, cfg.valid_items, seed, 0);
         let test = queries(cfg, cfg.test_items, seed, 1);
         let items: Vec<Item> = valid.iter().chain(&test).map(|(_, it)| it.clone()).collect();
@@ -265,12 +271,6 @@ pub fn run(
         alphas: cfg.alphas.clone(),
         seeds: results,
     })
-}
-
-/// Run the training runs of `batch` (here or on the installed executor), in job order.
-fn train_all_on(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
-    let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
-    trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
 }
 
 /// Score candidates (grouped by shape, one batch per shape) on `items`, in order.

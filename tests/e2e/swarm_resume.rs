@@ -1,0 +1,135 @@
+//! A model-swarm run folder is a run folder like an evolution run's: a crash at any
+//! file-system step, or a `kill -9` of the process, resumes to the uninterrupted run's
+//! bytes; a finished run is not resumed; `analyze` renders a swarm folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use outerloop::store::crashpoint;
+use outerloop::swarm::scenario::parse;
+
+use crate::swarm::TINY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_outerloop");
+
+/// Every file under `dir` (relative path → bytes).
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn assert_same(got: &BTreeMap<String, Vec<u8>>, expected: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let names = |f: &BTreeMap<String, Vec<u8>>| f.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(got), names(expected), "files after {what}");
+    for (name, bytes) in expected {
+        assert!(got[name] == *bytes, "{name} differs after {what}");
+    }
+}
+
+fn run_in(dir: &Path, text: &str) -> Result<(), outerloop::swarm::SwarmError> {
+    let sc = parse(Path::new("tiny.toml"), text).unwrap();
+    outerloop::swarm::run::run(&sc, dir, 2, &|_| {}).map(|_| ())
+}
+
+#[test]
+fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    crashpoint::arm(u64::MAX);
+    run_in(&clean, TINY).unwrap();
+    let steps = crashpoint::disarm();
+    let expected = files(&clean);
+    assert!(expected.contains_key("events.jsonl") && expected.contains_key("checkpoint.bin"));
+    assert!(steps > 40, "only {steps} crash points in a swarm run");
+    eprintln!("crashing at each of {steps} file-system steps");
+    for step in 1..=steps {
+        let dir = tmp.path().join(format!("crash{step}"));
+        crashpoint::arm(step);
+        assert!(run_in(&dir, TINY).is_err(), "the run survived its crash at step {step}");
+        crashpoint::disarm();
+        // What a user does after a kill: resume a folder that holds its scenario; a
+        // folder killed before that holds nothing of value and is run again.
+        if dir.join("scenario.toml").exists() {
+            match outerloop::swarm::run::resume(&dir, 2, &|_| {}) {
+                Ok(_) => {}
+                // A kill after the last write: the run is complete.
+                Err(e) if e.to_string().contains("has finished") && step + 2 > steps => {}
+                Err(e) => panic!("step {step}: resume: {e}"),
+            }
+        } else {
+            fs::remove_dir_all(&dir).ok();
+            run_in(&dir, TINY).unwrap_or_else(|e| panic!("step {step}: run again: {e}"));
+        }
+        assert_same(&files(&dir), &expected, &format!("a crash at step {step} of {steps}"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The tiny scenario with longer training, so a run lasts long enough to be killed
+/// part-way.
+fn slower() -> String {
+    TINY.replace("pretrain_steps = 20", "pretrain_steps = 400").replace("finetune_steps = 10", "finetune_steps = 150")
+}
+
+fn outerloop(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
+}
+
+#[test]
+fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_is_not_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("slow.toml"), slower()).unwrap();
+    let out = outerloop(&["-q", "swarm", "slow.toml", "--out", "whole"], tmp.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = files(&tmp.path().join("whole"));
+
+    // Kill once the bases are recorded (the experts are then training).
+    let killed: PathBuf = tmp.path().join("killed");
+    let mut child = Command::new(BIN)
+        .args(["-q", "swarm", "slow.toml", "--out", "killed"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let log = fs::read_to_string(killed.join("events.jsonl")).unwrap_or_default();
+        if log.contains("\"model\":\"base\"") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the bases were never recorded");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let log = fs::read_to_string(killed.join("events.jsonl")).unwrap();
+    assert!(!log.contains("\"event\":\"finished\""), "killed too late to test anything");
+
+    let out = outerloop(&["-q", "resume", "killed"], tmp.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same(&files(&killed), &expected, "kill -9 and resume");
+
+    // A finished run: exit 2, a hint, nothing changed.
+    let out = outerloop(&["resume", "killed"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has finished") && stderr.contains("hint:"), "{stderr}");
+    assert_same(&files(&killed), &expected, "resuming a finished run");
+}
