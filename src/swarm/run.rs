@@ -446,8 +446,8 @@ impl SeedCtx<'_> {
         // Checkpoints and lineage.
         // The base and the experts were saved when they were trained.
         lin.set_checkpoint(base_id, "base.safetensors");
-        for e in 0..k {
-            lin.set_checkpoint(pool_ids[e], &format!("expert-{}.safetensors", sc.skills[e].name()));
+        for (&id, skill) in pool_ids.iter().zip(&sc.skills) {
+            lin.set_checkpoint(id, &format!("expert-{}.safetensors", skill.name()));
         }
         self.save(&mut lin, soup_node, "soup.safetensors", &soup_w)?;
         self.save(&mut lin, ta_node, "task-arithmetic.safetensors", &ta_w)?;
