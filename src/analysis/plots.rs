@@ -262,6 +262,84 @@ pub fn ancestry_tree(ancestry: &Ancestry, ancestors: &[u64], path: &[u64]) -> Re
     Ok(svg)
 }
 
+/// The lineage of a model swarm's global best `best`: every model the graph holds, in
+/// columns (base, experts, grown pool members, each swarm iteration, then the baseline
+/// merges), the best's ancestors black and the rest grey, its primary-parent `path`
+/// thick, the best red. Edges are the fine-tune and merge edges (their coefficients are
+/// in the GraphML and DOT files).
+pub fn model_lineage(ancestry: &Ancestry, best: u64, path: &[u64]) -> Result<String, String> {
+    use crate::ancestry::ModelKind;
+    let ancestors: std::collections::BTreeSet<u64> = ancestry.ancestors(best).into_iter().collect();
+    let models: Vec<(u64, &ModelKind)> = petgraph::visit::IntoNodeReferences::node_references(&ancestry.graph)
+        .filter_map(|(_, n)| n.model().map(|m| (n.id, &m.kind)))
+        .collect();
+    let last_iteration = models.iter().map(|(_, k)| k.iteration()).max().unwrap_or(0);
+    let column = |k: &ModelKind| -> u32 {
+        match k {
+            ModelKind::Base => 0,
+            ModelKind::Expert(_) => 1,
+            ModelKind::Grown => 2,
+            ModelKind::Particle { iteration, .. } => 3 + *iteration as u32,
+            ModelKind::Baseline(_) => 4 + last_iteration,
+        }
+    };
+    let columns = 5 + last_iteration;
+    let mut rows = vec![0usize; columns as usize];
+    let mut place = std::collections::BTreeMap::new();
+    for &(id, k) in &models {
+        let c = column(k);
+        let r = rows[c as usize];
+        rows[c as usize] += 1;
+        place.insert(id, (c, r));
+    }
+    let tallest = rows.iter().copied().max().unwrap_or(1).max(1);
+    let (width, height) = (900u32, (70 + 22 * tallest) as u32);
+    let xy = |(c, r): (u32, usize)| -> (i32, i32) {
+        (50 + (c as f64 / (columns - 1).max(1) as f64 * 800.0) as i32, 55 + 22 * r as i32)
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        root.draw(&Text::new(
+            "lineage of the swarm's global best (columns: base, experts, grown, each iteration, baselines; \
+             black: its ancestors; thick: primary parents)",
+            (10, 10),
+            ("sans-serif", 13),
+        ))
+        .map_err(err)?;
+        for (label, c) in [("base", 0), ("experts", 1), ("grown", 2), ("baselines", columns - 1)] {
+            root.draw(&Text::new(label, (xy((c, 0)).0 - 14, 30), ("sans-serif", 11))).map_err(err)?;
+        }
+        let grey = RGBColor(200, 200, 200);
+        for e in petgraph::visit::IntoEdgeReferences::edge_references(&ancestry.graph) {
+            use petgraph::visit::EdgeRef;
+            let (s, t) = (ancestry.graph[e.source()].id, ancestry.graph[e.target()].id);
+            let (Some(&a), Some(&b)) = (place.get(&s), place.get(&t)) else { continue };
+            let on_path = path.windows(2).any(|w| w[0] == s && w[1] == t);
+            let color = if ancestors.contains(&t) { BLACK.mix(0.35) } else { grey.mix(0.5) };
+            let style = if on_path { PALETTE[4].stroke_width(3) } else { color.stroke_width(1) };
+            root.draw(&PathElement::new(vec![xy(a), xy(b)], style)).map_err(err)?;
+        }
+        for &(id, k) in &models {
+            let p = xy(place[&id]);
+            let fill = if id == best {
+                PALETTE[3]
+            } else if ancestors.contains(&id) {
+                BLACK
+            } else {
+                grey
+            };
+            root.draw(&Circle::new(p, 3, fill.filled())).map_err(err)?;
+            if !matches!(k, ModelKind::Particle { .. }) || id == best {
+                root.draw(&Text::new(k.label(), (p.0 + 6, p.1 - 5), ("sans-serif", 10))).map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

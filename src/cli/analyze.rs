@@ -93,6 +93,24 @@ fn task_list(list: &str) -> Result<Vec<String>, InputError> {
 }
 
 /// Write a document's Markdown, HTML, figures and JSON; returns the HTML path.
+/// `analyze` on a model-swarm run folder: replay the finished run (recorded training
+/// loaded, everything else redone and checked against the log) and write its report, with
+/// a figure of each seed's model lineage, into `out` (default `DIR/analysis`).
+fn swarm(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
+    crate::objective::gpt::init_process_threads();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = crate::swarm::run::analyze(dir, threads, &|_| {}).map_err(|e| match e {
+        crate::swarm::SwarmError::Input(input) => anyhow::Error::from(input),
+        other => anyhow::Error::from(other),
+    })?;
+    let out = out.unwrap_or_else(|| dir.join("analysis"));
+    crate::input::output_dir(&out)?;
+    // The run's own writer: the replayed report is the run's, file for file.
+    crate::swarm::run::write_report(&out, &report)?;
+    println!("model-swarm report: {} (and report.md, report.json, lineage figures)", out.join("report.html").display());
+    Ok(())
+}
+
 fn write_doc(out: &Path, stem: &str, doc: &Doc, json: &impl serde::Serialize) -> anyhow::Result<PathBuf> {
     crate::input::output_dir(out)?;
     for (file, svg) in doc.figures() {
@@ -107,6 +125,11 @@ fn write_doc(out: &Path, stem: &str, doc: &Doc, json: &impl serde::Serialize) ->
 
 /// Run `outerloop analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    if let Ok(text) = crate::input::read_text(&args.dir.join("scenario.toml"))
+        && crate::swarm::is_swarm_scenario(&text)
+    {
+        return swarm(&args.dir, args.out.clone());
+    }
     let opts = Options {
         episodes: args.episodes,
         scaling_episodes: args.scaling_episodes,

@@ -97,6 +97,8 @@ pub struct Record {
     logged: Vec<SwarmEvent>,
     /// How many of `logged` the run has produced again so far.
     cursor: usize,
+    /// Opened to replay a finished run: nothing may be written.
+    read_only: bool,
 }
 
 fn run_error(e: RunError) -> SwarmError {
@@ -143,6 +145,7 @@ impl Record {
             mark: LogMark::default(),
             logged: Vec::new(),
             cursor: 0,
+            read_only: false,
         };
         // The checkpoint first: a folder that holds a scenario always holds a checkpoint.
         rec.write_checkpoint()?;
@@ -186,7 +189,38 @@ impl Record {
                 remove_stale_temps(&sub).map_err(io(&sub))?;
             }
         }
-        Ok((sc, Record { dir: dir.to_path_buf(), _lock: lock, hash, mark, logged, cursor: 0 }))
+        Ok((sc, Record { dir: dir.to_path_buf(), _lock: lock, hash, mark, logged, cursor: 0, read_only: false }))
+    }
+
+    /// Open a finished run to replay it without writing (`analyze`); a run that has not
+    /// finished is refused.
+    pub fn open_finished(dir: &Path) -> Result<(SwarmScenario, Record), SwarmError> {
+        let lock = FolderLock::acquire(dir).map_err(run_error)?;
+        let sc = scenario::load(&dir.join("scenario.toml"))?;
+        let logged = read_events(dir)?;
+        if !logged.iter().any(|e| matches!(e, SwarmEvent::Finished { .. })) {
+            return Err(SwarmError::Input(InputError::file(
+                dir,
+                "this model-swarm run has not finished",
+                "finish it with `outerloop resume DIR`, then analyze it",
+            )));
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes());
+        let rec = Record {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            hash,
+            mark: LogMark::default(),
+            logged,
+            cursor: 0,
+            read_only: true,
+        };
+        Ok((sc, rec))
+    }
+
+    /// Whether this record only replays a finished run (nothing is written).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Whether the log records a finished run.
@@ -225,6 +259,12 @@ impl Record {
         }
         if fresh.is_empty() {
             return Ok(());
+        }
+        if self.read_only {
+            return Err(SwarmError::Job(format!(
+                "the replay produced {} event(s) past the end of the finished run's log",
+                fresh.len()
+            )));
         }
         let (bytes, mark) =
             event_log::encode(&fresh, self.mark).map_err(|e| SwarmError::Job(format!("event log: {e}")))?;

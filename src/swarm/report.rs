@@ -2,8 +2,6 @@
 //! as Markdown and JSON. Nothing in it depends on timing, so the same scenario gives
 //! byte-identical reports.
 
-use std::fmt::Write as _;
-
 use serde_json::json;
 
 use super::lineage::ModelLineage;
@@ -90,7 +88,13 @@ pub struct SwarmReport {
     pub routing: Option<super::routing::RoutingReport>,
 }
 
+use crate::analysis::doc::{Block, Doc};
 use crate::stats::mean_sd;
+
+/// A table block from a header and rows.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
+    Block::Table { header: header.iter().map(|h| h.to_string()).collect(), rows }
+}
 
 impl SwarmReport {
     /// Collect seed results.
@@ -122,81 +126,98 @@ impl SwarmReport {
             .collect()
     }
 
-    /// The report as Markdown.
-    pub fn markdown(&self) -> String {
-        let mut s = String::new();
+    /// The report as one document (the model shared with `outerloop analyze`): the
+    /// summary tables, the routing section when there is one, and per seed the methods,
+    /// the global best and a figure of its lineage.
+    pub fn doc(&self) -> Doc {
+        let mut d = Doc { title: format!("Model swarm: {}", self.name), ..Doc::default() };
         let seeds = self.seeds.len();
-        let _ = writeln!(s, "# Model swarm: {}\n", self.name);
-        let _ = writeln!(
-            s,
+        d.push(Block::Para(format!(
             "Target: `{}` (one example of each skill, line after line; exact means every answer exact). Utility searched on: validation `{}`. \
              Mean ± sd over {seeds} seed(s). Test bpb is bits per answer byte (lower is better); exact is \
              exact-match accuracy; emergent is the fraction of test items that every expert gets wrong and \
-             the model gets right. Evals are utility evaluations on the validation items.\n",
+             the model gets right. Evals are utility evaluations on the validation items.",
             self.compose.join(" + "),
             self.utility
-        );
-        s.push_str("| Method | Test bpb | Test exact | Emergent | Valid loss | Evals |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        )));
         let count = self.seeds.first().map_or(0, |r| r.methods.len());
-        for i in 0..count {
-            let name = &self.seeds[0].methods[i].name;
-            let cell = |f: &dyn Fn(&MethodResult) -> f64, pct: bool| {
-                let (m, sd) = mean_sd(&self.column(i, f));
-                if pct { format!("{:.1}% ± {:.1}", 100.0 * m, 100.0 * sd) } else { format!("{m:.4} ± {sd:.4}") }
-            };
-            let (evals, _) = mean_sd(&self.column(i, |r| r.evals as f64));
-            let _ = writeln!(
-                s,
-                "| {name} | {} | {} | {} | {} | {evals:.0} |",
-                cell(&|r| r.test_bpb, false),
-                cell(&|r| r.test_exact, true),
-                cell(&|r| r.emergence, true),
-                cell(&|r| r.valid, false),
-            );
-        }
-        s.push_str(&self.paired_markdown());
+        let rows = (0..count)
+            .map(|i| {
+                let cell = |f: &dyn Fn(&MethodResult) -> f64, pct: bool| {
+                    let (m, sd) = mean_sd(&self.column(i, f));
+                    if pct { format!("{:.1}% ± {:.1}", 100.0 * m, 100.0 * sd) } else { format!("{m:.4} ± {sd:.4}") }
+                };
+                let (evals, _) = mean_sd(&self.column(i, |r| r.evals as f64));
+                vec![
+                    self.seeds[0].methods[i].name.clone(),
+                    cell(&|r| r.test_bpb, false),
+                    cell(&|r| r.test_exact, true),
+                    cell(&|r| r.emergence, true),
+                    cell(&|r| r.valid, false),
+                    format!("{evals:.0}"),
+                ]
+            })
+            .collect();
+        d.push(table(&["Method", "Test bpb", "Test exact", "Emergent", "Valid loss", "Evals"], rows));
+        d.push(Block::Para(
+            "Paired by seed, model swarm minus each method (negative bpb and positive exact favour the swarm):".into(),
+        ));
+        d.push(self.paired_table());
         let wrong: Vec<f64> = self.seeds.iter().map(|r| r.all_wrong as f64 / r.test_items.max(1) as f64).collect();
         let (wm, wsd) = mean_sd(&wrong);
-        let _ = writeln!(s, "\nTest items every expert gets wrong: {:.1}% ± {:.1}.\n", 100.0 * wm, 100.0 * wsd);
+        d.push(Block::Para(format!("Test items every expert gets wrong: {:.1}% ± {:.1}.", 100.0 * wm, 100.0 * wsd)));
         if let Some(r) = &self.routing {
-            s.push_str(&r.markdown());
-            s.push('\n');
+            d.blocks.extend(r.blocks());
         }
-        s.push_str("## Per seed\n\n");
+        d.push(Block::Heading(1, "Per seed".into()));
         for r in &self.seeds {
-            let _ = writeln!(s, "### Seed {} (derived seed {})\n", r.index, r.seed);
-            s.push_str("| Model | Chosen | Test bpb | Test exact | Emergent | Valid loss | Evals |\n");
-            s.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
-            for m in r.methods.iter().chain(&r.experts) {
-                let label = if r.experts.iter().any(|e| std::ptr::eq(e, m)) {
-                    format!("expert {}", m.name)
-                } else {
-                    m.name.clone()
-                };
-                let _ = writeln!(
-                    s,
-                    "| {label} | {} | {:.4} | {:.1}% | {:.1}% | {:.4} | {} |",
-                    m.detail,
-                    m.test_bpb,
-                    100.0 * m.test_exact,
-                    100.0 * m.emergence,
-                    m.valid,
-                    m.evals
-                );
-            }
+            d.push(Block::Heading(2, format!("Seed {} (derived seed {})", r.index, r.seed)));
+            let rows = r
+                .methods
+                .iter()
+                .map(|m| (m.name.clone(), m))
+                .chain(r.experts.iter().map(|m| (format!("expert {}", m.name), m)))
+                .map(|(label, m)| {
+                    vec![
+                        label,
+                        m.detail.clone(),
+                        format!("{:.4}", m.test_bpb),
+                        format!("{:.1}%", 100.0 * m.test_exact),
+                        format!("{:.1}%", 100.0 * m.emergence),
+                        format!("{:.4}", m.valid),
+                        m.evals.to_string(),
+                    ]
+                })
+                .collect();
+            d.push(table(&["Model", "Chosen", "Test bpb", "Test exact", "Emergent", "Valid loss", "Evals"], rows));
             let mix: Vec<String> = r.mixture.iter().map(|(n, a)| format!("{a:+.3} {n}")).collect();
-            let _ = writeln!(
-                s,
-                "\nGlobal best = {} (weights xxh3 {:016x}, lineage node {}, reaches {} of {} experts).\n",
+            d.push(Block::Para(format!(
+                "Global best = {} (weights xxh3 {:016x}, lineage node {}, reaches {} of {} experts).",
                 mix.join(" "),
                 r.best_digest,
                 r.best_node,
                 r.experts_reached,
                 r.experts.len()
-            );
+            )));
+            let path: Vec<u64> = r.lineage.first_parent_path(r.best_node).into_iter().map(|(id, _)| id).collect();
+            match crate::analysis::plots::model_lineage(&r.lineage, r.best_node, &path) {
+                Ok(svg) => d.push(Block::Figure {
+                    file: format!("lineage-seed-{}.svg", r.index),
+                    svg,
+                    caption: format!(
+                        "Seed {}: every model of the search; the global best's ancestors in black, its primary parents thick",
+                        r.index
+                    ),
+                }),
+                Err(e) => d.push(Block::Para(format!("(lineage figure not drawn: {e})"))),
+            }
         }
-        s
+        d
+    }
+
+    /// The report as Markdown (the document's Markdown rendering).
+    pub fn markdown(&self) -> String {
+        self.doc().markdown()
     }
 
     /// Per seed, the swarm's numbers minus each other method's, seeds in order.
@@ -219,29 +240,25 @@ impl SwarmReport {
             .collect()
     }
 
-    fn paired_markdown(&self) -> String {
-        let mut s = String::from(
-            "\nPaired by seed, model swarm minus each method (negative bpb and positive exact favour the swarm):\n\n",
-        );
-        s.push_str("| Versus | Δ test bpb | Δ test exact | Δ emergent | Swarm lower bpb |\n");
-        s.push_str("| --- | --- | --- | --- | --- |\n");
-        for p in self.paired() {
-            let (bm, bs) = mean_sd(&p.test_bpb);
-            let (em, es) = mean_sd(&p.test_exact);
-            let (gm, gs) = mean_sd(&p.emergence);
-            let wins = p.test_bpb.iter().filter(|&&d| d < 0.0).count();
-            let (name, seeds) = (&p.versus, p.test_bpb.len());
-            let _ = writeln!(
-                s,
-                "| {name} | {bm:+.4} ± {bs:.4} | {:+.1} ± {:.1} pts | {:+.1} ± {:.1} pts | {wins} of {} seeds |",
-                100.0 * em,
-                100.0 * es,
-                100.0 * gm,
-                100.0 * gs,
-                seeds
-            );
-        }
-        s
+    fn paired_table(&self) -> Block {
+        let rows = self
+            .paired()
+            .into_iter()
+            .map(|p| {
+                let (bm, bs) = mean_sd(&p.test_bpb);
+                let (em, es) = mean_sd(&p.test_exact);
+                let (gm, gs) = mean_sd(&p.emergence);
+                let wins = p.test_bpb.iter().filter(|&&d| d < 0.0).count();
+                vec![
+                    p.versus.clone(),
+                    format!("{bm:+.4} ± {bs:.4}"),
+                    format!("{:+.1} ± {:.1} pts", 100.0 * em, 100.0 * es),
+                    format!("{:+.1} ± {:.1} pts", 100.0 * gm, 100.0 * gs),
+                    format!("{wins} of {} seeds", p.test_bpb.len()),
+                ]
+            })
+            .collect();
+        table(&["Versus", "Δ test bpb", "Δ test exact", "Δ emergent", "Swarm lower bpb"], rows)
     }
 
     /// The report as JSON.

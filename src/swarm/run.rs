@@ -171,8 +171,11 @@ fn drive(
     for (i, &seed) in seeds.iter().enumerate() {
         let experts: Vec<Vec<f32>> = tuned.by_ref().take(k).collect();
         let sub = dir.join(format!("seed-{i}"));
-        std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
-        let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress };
+        let write = !rec.read_only();
+        if write {
+            std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
+        }
+        let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress, write };
         let result = ctx.run(&bases[i], &experts)?;
         let swarm = result.methods.iter().find(|m| m.name == super::report::SWARM);
         rec.log(vec![SwarmEvent::Searched {
@@ -189,12 +192,33 @@ fn drive(
         report.routing = Some(super::routing::run(sc, cfg, &mut rec, dir, threads, progress)?);
     }
     let json = report.json();
-    write(&dir.join("report.md"), report.markdown().as_bytes())?;
-    write(&dir.join("report.json"), json.as_bytes())?;
+    if !rec.read_only() {
+        write_report(dir, &report)?;
+    }
     rec.log(vec![SwarmEvent::Finished {
         report_xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())),
     }])?;
     Ok(report)
+}
+
+/// Write `report` into `dir`: `report.md` (figures linked), the figures, `report.html`
+/// (self-contained) and `report.json`.
+pub fn write_report(dir: &Path, report: &SwarmReport) -> Result<(), SwarmError> {
+    let doc = report.doc();
+    for (file, svg) in doc.figures() {
+        write(&dir.join(file), svg.as_bytes())?;
+    }
+    write(&dir.join("report.md"), doc.markdown().as_bytes())?;
+    write(&dir.join("report.html"), doc.html().as_bytes())?;
+    write(&dir.join("report.json"), report.json().as_bytes())
+}
+
+/// Replay the finished run in `dir` without writing to it: the recorded training is
+/// loaded, the searches, baselines and routing are redone and checked against the log
+/// event by event, and the report comes back (`outerloop analyze` writes it elsewhere).
+pub fn analyze(dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
+    let (sc, rec) = Record::open_finished(dir)?;
+    drive(&sc, rec, dir, threads, progress)
 }
 
 /// Run the training runs of `batch` (here or on the installed executor), in job order.
@@ -215,6 +239,8 @@ struct SeedCtx<'a> {
     threads: usize,
     dir: PathBuf,
     progress: Progress<'a>,
+    /// Whether files are written (off when `analyze` replays a finished run).
+    write: bool,
 }
 
 impl SeedCtx<'_> {
@@ -242,7 +268,9 @@ impl SeedCtx<'_> {
     }
 
     fn save(&self, lin: &mut ModelLineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {
-        weights::save(self.sc.model, flat, &self.dir.join(file))?;
+        if self.write {
+            weights::save(self.sc.model, flat, &self.dir.join(file))?;
+        }
         lin.set_checkpoint(node, file);
         Ok(())
     }
@@ -453,8 +481,10 @@ impl SeedCtx<'_> {
         self.save(&mut lin, ta_node, "task-arithmetic.safetensors", &ta_w)?;
         self.save(&mut lin, ties_node, "ties.safetensors", &ties_w)?;
         self.save(&mut lin, best_node, "swarm-best.safetensors", &best_w)?;
-        write(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
-        write(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
+        if self.write {
+            write(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
+            write(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
+        }
         let ancestors = lin.ancestors(best_node);
         let experts_reached = pool_ids[..k].iter().filter(|e| ancestors.contains(e)).count();
         Ok(SeedResult {

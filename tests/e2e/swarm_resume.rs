@@ -122,9 +122,29 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
     let log = fs::read_to_string(killed.join("events.jsonl")).unwrap();
     assert!(!log.contains("\"event\":\"finished\""), "killed too late to test anything");
 
+    // A stopped run cannot be analysed yet: exit 2, a hint, nothing written.
+    let before = files(&killed);
+    let out = outerloop(&["analyze", "killed"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has not finished") && stderr.contains("outerloop resume"), "{stderr}");
+    assert_same(&files(&killed), &before, "analyzing a stopped run");
+
     let out = outerloop(&["-q", "resume", "killed"], tmp.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_same(&files(&killed), &expected, "kill -9 and resume");
+
+    // `analyze` replays the finished run without writing to it and renders the same
+    // report, with a lineage figure per seed.
+    let out = outerloop(&["analyze", "killed", "--out", "analysis"], tmp.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same(&files(&killed), &expected, "analyze");
+    let analysis = files(&tmp.path().join("analysis"));
+    for name in ["report.md", "report.json", "report.html", "lineage-seed-0.svg", "lineage-seed-1.svg"] {
+        assert!(analysis[name] == expected[name], "analyze's {name} differs from the run's");
+    }
+    let html = String::from_utf8_lossy(&analysis["report.html"]);
+    assert!(html.contains("<svg") && html.contains("global best (columns: base, experts"), "no lineage figure");
 
     // A finished run: exit 2, a hint, nothing changed.
     let out = outerloop(&["resume", "killed"], tmp.path());

@@ -262,7 +262,9 @@ pub fn run(
             (&test, &test_scores),
             n,
         );
-        write(&sub.join("routing.json"), &seed_result.json_with_decisions())?;
+        if !rec.read_only() {
+            write(&sub.join("routing.json"), &seed_result.json_with_decisions())?;
+        }
         results.push(seed_result);
     }
     Ok(RoutingReport {

@@ -2,12 +2,12 @@
 //! over seeds (mean ± sd, paired differences with the best single model), as Markdown and
 //! JSON. Nothing depends on timing.
 
-use std::fmt::Write as _;
-
 use serde_json::{Value, json};
 
 use super::router::{Decision, Router};
+use crate::analysis::doc::Block;
 use crate::stats::mean_sd;
+use crate::swarm::report::table;
 
 /// The name of the swarm's global best among the candidates.
 pub const SWARM_BEST: &str = "swarm best";
@@ -174,124 +174,148 @@ impl RoutingReport {
         self.seeds.iter().map(f).collect()
     }
 
-    /// The routing section as Markdown.
-    pub fn markdown(&self) -> String {
-        let mut s = String::from("\n## Routing across specialists (Avengers-Pro)\n\n");
-        let Some(first) = self.seeds.first() else { return s };
-        let _ = writeln!(
-            s,
+    /// The routing section as document blocks (rendered with the rest of the report).
+    pub fn blocks(&self) -> Vec<Block> {
+        let mut b = vec![Block::Heading(1, "Routing across specialists (Avengers-Pro)".into())];
+        let Some(first) = self.seeds.first() else { return b };
+        let n = self.seeds.len();
+        b.push(Block::Para(format!(
             "Query types: {}. Candidates: the run's models plus a smaller and a larger specialist; \
              the mixture model is the base trained {} more steps on the mixture (the specialists' \
-             training FLOPs). Cost is forward MFLOP per query. {} seed(s), mean ± sd.\n",
+             training FLOPs). Cost is forward MFLOP per query. {n} seed(s), mean ± sd.",
             self.queries.join(", "),
             self.mixture_steps,
-            self.seeds.len()
-        );
-        s.push_str("| Model | Params | MFLOP/query | Test exact | Test bpb | Best single on |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
-        let row =
-            |s: &mut String, name: &str, params: usize, f: &dyn Fn(&RoutingSeed) -> &CandidateResult, best: usize| {
-                let _ = writeln!(
-                    s,
-                    "| {name} | {params} | {} | {}% | {} | {best} of {} seeds |",
-                    ms(&self.per_seed(|r| f(r).test_cost), 1.0 / MFLOP, 2),
-                    ms(&self.per_seed(|r| f(r).test_exact), 100.0, 1),
-                    ms(&self.per_seed(|r| f(r).test_bpb), 1.0, 3),
-                    self.seeds.len()
-                );
-            };
-        for (m, c) in first.candidates.iter().enumerate() {
-            let best = self.seeds.iter().filter(|r| r.best_single == m).count();
-            row(&mut s, &c.name, c.params, &|r| &r.candidates[m], best);
-        }
-        row(&mut s, MIXTURE, first.mixture.params, &|r| &r.mixture, 0);
-        let _ = writeln!(
-            s,
-            "\nSome candidate answers exactly: {}% of test queries (the oracle router).\n",
+        )));
+        let row = |name: &str, params: usize, f: &dyn Fn(&RoutingSeed) -> &CandidateResult, best: usize| {
+            vec![
+                name.to_string(),
+                params.to_string(),
+                ms(&self.per_seed(|r| f(r).test_cost), 1.0 / MFLOP, 2),
+                format!("{}%", ms(&self.per_seed(|r| f(r).test_exact), 100.0, 1)),
+                ms(&self.per_seed(|r| f(r).test_bpb), 1.0, 3),
+                format!("{best} of {n} seeds"),
+            ]
+        };
+        let mut rows: Vec<Vec<String>> = first
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(m, c)| {
+                let best = self.seeds.iter().filter(|r| r.best_single == m).count();
+                row(&c.name, c.params, &|r| &r.candidates[m], best)
+            })
+            .collect();
+        rows.push(row(MIXTURE, first.mixture.params, &|r| &r.mixture, 0));
+        b.push(table(&["Model", "Params", "MFLOP/query", "Test exact", "Test bpb", "Best single on"], rows));
+        b.push(Block::Para(format!(
+            "Some candidate answers exactly: {}% of test queries (the oracle router).",
             ms(&self.per_seed(|r| r.oracle_exact), 100.0, 1)
-        );
+        )));
 
-        s.push_str("Frontier over alpha (the router on the test queries):\n\n");
-        s.push_str("| alpha | Test exact | Test bpb | MFLOP/query | Cost vs best single | Valid utility |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
-        for (a, alpha) in self.alphas.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "| {alpha:.2} | {}% | {} | {} | {}% | {} |",
-                ms(&self.per_seed(|r| r.frontier[a].test_exact), 100.0, 1),
-                ms(&self.per_seed(|r| r.frontier[a].test_bpb), 1.0, 3),
-                ms(&self.per_seed(|r| r.frontier[a].test_cost), 1.0 / MFLOP, 2),
-                ms(&self.per_seed(|r| r.frontier[a].test_cost / r.candidates[r.best_single].test_cost - 1.0), 100.0, 1),
-                ms(&self.per_seed(|r| r.frontier[a].valid_utility), 1.0, 3),
-            );
-        }
+        b.push(Block::Para("Frontier over alpha (the router on the test queries):".into()));
+        let rows = self
+            .alphas
+            .iter()
+            .enumerate()
+            .map(|(a, alpha)| {
+                vec![
+                    format!("{alpha:.2}"),
+                    format!("{}%", ms(&self.per_seed(|r| r.frontier[a].test_exact), 100.0, 1)),
+                    ms(&self.per_seed(|r| r.frontier[a].test_bpb), 1.0, 3),
+                    ms(&self.per_seed(|r| r.frontier[a].test_cost), 1.0 / MFLOP, 2),
+                    format!(
+                        "{}%",
+                        ms(
+                            &self.per_seed(|r| r.frontier[a].test_cost / r.candidates[r.best_single].test_cost - 1.0),
+                            100.0,
+                            1
+                        )
+                    ),
+                    ms(&self.per_seed(|r| r.frontier[a].valid_utility), 1.0, 3),
+                ]
+            })
+            .collect();
+        b.push(table(
+            &["alpha", "Test exact", "Test bpb", "MFLOP/query", "Cost vs best single", "Valid utility"],
+            rows,
+        ));
 
-        s.push_str("\nPaired by seed against the best single model (chosen on validation):\n\n");
-        s.push_str("| Method | Test exact | Δ exact vs best single | Δ exact relative | Cost vs best single |\n");
-        s.push_str("| --- | --- | --- | --- | --- |\n");
+        b.push(Block::Para("Paired by seed against the best single model (chosen on validation):".into()));
         let top = self.alphas.len().saturating_sub(1);
-        let versus = |s: &mut String, name: String, f: &dyn Fn(&RoutingSeed) -> (f64, f64)| {
+        let versus = |name: String, f: &dyn Fn(&RoutingSeed) -> (f64, f64)| {
             let exact = self.per_seed(|r| f(r).0);
             let d = self.per_seed(|r| f(r).0 - r.candidates[r.best_single].test_exact);
             let rel = self.per_seed(|r| f(r).0 / r.candidates[r.best_single].test_exact - 1.0);
             let cost = self.per_seed(|r| f(r).1 / r.candidates[r.best_single].test_cost - 1.0);
-            let _ = writeln!(
-                s,
-                "| {name} | {}% | {} pts | {}% | {}% |",
-                ms(&exact, 100.0, 1),
-                ms(&d, 100.0, 1),
-                ms(&rel, 100.0, 1),
-                ms(&cost, 100.0, 1)
-            );
+            vec![
+                name,
+                format!("{}%", ms(&exact, 100.0, 1)),
+                format!("{} pts", ms(&d, 100.0, 1)),
+                format!("{}%", ms(&rel, 100.0, 1)),
+                format!("{}%", ms(&cost, 100.0, 1)),
+            ]
         };
-        versus(&mut s, "best single model".into(), &|r| {
-            let b = &r.candidates[r.best_single];
-            (b.test_exact, b.test_cost)
-        });
-        versus(&mut s, SWARM_BEST.into(), &|r| (r.candidates[r.swarm].test_exact, r.candidates[r.swarm].test_cost));
-        versus(&mut s, MIXTURE.into(), &|r| (r.mixture.test_exact, r.mixture.test_cost));
+        let mut rows = vec![
+            versus("best single model".into(), &|r| {
+                let b = &r.candidates[r.best_single];
+                (b.test_exact, b.test_cost)
+            }),
+            versus(SWARM_BEST.into(), &|r| (r.candidates[r.swarm].test_exact, r.candidates[r.swarm].test_cost)),
+            versus(MIXTURE.into(), &|r| (r.mixture.test_exact, r.mixture.test_cost)),
+        ];
         if let Some(alpha) = self.alphas.get(top) {
-            versus(&mut s, format!("router, alpha {alpha:.2} (top end)"), &|r| {
+            rows.push(versus(format!("router, alpha {alpha:.2} (top end)"), &|r| {
                 (r.frontier[top].test_exact, r.frontier[top].test_cost)
-            });
+            }));
         }
-        let parity: Vec<&RoutingSeed> = self.seeds.iter().filter(|r| r.parity.is_some()).collect();
+        let with_parity = self.seeds.iter().filter(|r| r.parity.is_some()).count();
         let alphas: Vec<String> = self
             .seeds
             .iter()
             .map(|r| r.parity.map_or("none".into(), |p| format!("{:.2}", r.frontier[p].alpha)))
             .collect();
-        if !parity.is_empty() {
-            versus(&mut s, format!("router at parity (alpha per seed: {})", alphas.join(", ")), &|r| match r.parity {
-                Some(p) => (r.frontier[p].test_exact, r.frontier[p].test_cost),
-                None => (f64::NAN, f64::NAN),
-            });
+        if with_parity > 0 {
+            rows.push(versus(
+                format!("router at parity (alpha per seed: {})", alphas.join(", ")),
+                &|r| match r.parity {
+                    Some(p) => (r.frontier[p].test_exact, r.frontier[p].test_cost),
+                    None => (f64::NAN, f64::NAN),
+                },
+            ));
         }
-        s.push_str("\nTest exact-match accuracy by query type (mean over seeds, %):\n\n");
-        let _ = writeln!(s, "| Model | {} |", self.queries.join(" | "));
-        let _ = writeln!(s, "| --- |{}", " --- |".repeat(self.queries.len()));
-        let by_type = |s: &mut String, name: &str, f: &dyn Fn(&RoutingSeed) -> Vec<f64>| {
-            let cells: Vec<String> = (0..self.queries.len())
-                .map(|t| format!("{:.1}", 100.0 * crate::stats::mean(&self.per_seed(|r| f(r)[t]))))
-                .collect();
-            let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
+        b.push(table(
+            &["Method", "Test exact", "Δ exact vs best single", "Δ exact relative", "Cost vs best single"],
+            rows,
+        ));
+
+        b.push(Block::Para("Test exact-match accuracy by query type (mean over seeds, %):".into()));
+        let by_type = |name: &str, f: &dyn Fn(&RoutingSeed) -> Vec<f64>| {
+            let mut cells = vec![name.to_string()];
+            cells.extend(
+                (0..self.queries.len())
+                    .map(|t| format!("{:.1}", 100.0 * crate::stats::mean(&self.per_seed(|r| f(r)[t])))),
+            );
+            cells
         };
-        for (m, c) in first.candidates.iter().enumerate() {
-            by_type(&mut s, &c.name, &|r| r.candidates[m].per_type.clone());
-        }
-        by_type(&mut s, MIXTURE, &|r| r.mixture.per_type.clone());
+        let mut rows: Vec<Vec<String>> = first
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(m, c)| by_type(&c.name, &|r| r.candidates[m].per_type.clone()))
+            .collect();
+        rows.push(by_type(MIXTURE, &|r| r.mixture.per_type.clone()));
         if let Some(alpha) = self.alphas.get(top) {
-            by_type(&mut s, &format!("router, alpha {alpha:.2}"), &|r| r.frontier[top].per_type.clone());
+            rows.push(by_type(&format!("router, alpha {alpha:.2}"), &|r| r.frontier[top].per_type.clone()));
         }
-        let _ = writeln!(
-            s,
-            "\nParity: the smallest alpha whose routed *validation* utility reaches the best single \
-             model's ({} of {} seeds have one); its test numbers are then measured on test queries that \
-             played no part in choosing it.",
-            parity.len(),
-            self.seeds.len()
-        );
-        s
+        let mut header = vec!["Model"];
+        header.extend(self.queries.iter().map(String::as_str));
+        b.push(table(&header, rows));
+        b.push(Block::Para(format!(
+            "Parity: the smallest alpha whose routed *validation* utility reaches the best single \
+             model's ({with_parity} of {n} seeds have one); its test numbers are then measured on test queries that \
+             played no part in choosing it."
+        )));
+        b
     }
 
     /// The routing section as JSON (per-seed summaries; decisions are in each seed's
