@@ -68,6 +68,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Ok(text) = crate::input::read_text(&args.scenario)
         && crate::swarm::is_swarm_scenario(&text)
     {
+        let outer_loop_only = [
+            (args.seed.is_some(), "--seed"),
+            (args.ticks.is_some(), "--ticks"),
+            (!args.set.is_empty(), "--set"),
+            (args.replicates.is_some(), "--replicates"),
+            (args.force, "--force"),
+            (args.stop_after.is_some(), "--stop-after"),
+        ];
+        if let Some((_, flag)) = outer_loop_only.iter().find(|(given, _)| *given) {
+            return Err(crate::diagnostic::InputError::usage(
+                format!(
+                    "{flag} applies to outer-loop scenarios, not to the model-swarm scenario {}",
+                    args.scenario.display()
+                ),
+                "edit the swarm scenario's keys instead (seed, seeds, ...), or choose another --out folder",
+            )
+            .into());
+        }
         return super::swarm::run_file(&args.scenario, args.out, args.threads, &args.executor);
     }
     args.threads.configure_pool()?;

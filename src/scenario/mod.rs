@@ -168,6 +168,12 @@ fn library_hint() -> String {
     format!("library mechanisms: {}", names.join(", "))
 }
 
+/// Whether scenario text declares a scenario kind of its own (a top-level `kind` key:
+/// `kind = "model-swarm"`); outer-loop scenarios have none. Text that is not TOML does not.
+pub fn declares_kind(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|table| table.contains_key("kind"))
+}
+
 /// Read, parse and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     let text = crate::input::read_text(path)?;

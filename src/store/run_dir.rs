@@ -222,6 +222,14 @@ impl Run {
             )
             .into());
         }
+        if crate::input::read_text(&scenario_path).is_ok_and(|text| scenario::declares_kind(&text)) {
+            return Err(InputError::file(
+                dir,
+                "this is a model-swarm run folder; this command reads outer-loop runs",
+                "`outerloop resume DIR` continues a swarm run and `outerloop analyze DIR` renders its report",
+            )
+            .into());
+        }
         let lock = if resuming { Some(FolderLock::acquire(dir)?) } else { None };
         let checkpoint = dir.join(files::CHECKPOINT);
         let base_path = dir.join(files::GENOME_BASE);

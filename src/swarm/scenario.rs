@@ -294,7 +294,7 @@ pub struct SwarmScenario {
 /// the file: it has a top-level `kind` key (outer-loop scenarios have none; a wrong
 /// value is then reported by [`parse`] at the key). Text that is not TOML is not.
 pub fn is_swarm_scenario(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text).is_ok_and(|table| table.contains_key("kind"))
+    crate::scenario::declares_kind(text)
 }
 
 /// Read and validate a model-swarm scenario file.

@@ -143,6 +143,27 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
     for name in ["report.md", "report.json", "report.html", "lineage-seed-0.svg", "lineage-seed-1.svg"] {
         assert!(analysis[name] == expected[name], "analyze's {name} differs from the run's");
     }
+    // Commands that read outer-loop runs say what a swarm folder is instead of calling it
+    // damaged; outer-loop flags on a swarm scenario are refused, not ignored.
+    for args in [
+        vec!["inspect", "killed"],
+        vec!["export", "killed", "--format", "graphml"],
+        vec!["watch", "killed", "--stop-after", "1"],
+    ] {
+        let out = outerloop(&args, tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("model-swarm run folder") && stderr.contains("outerloop analyze"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = outerloop(&["run", "slow.toml", "--seed", "3", "--out", "other"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--seed applies to outer-loop scenarios"), "{stderr}");
+    assert!(!tmp.path().join("other").exists());
+    assert_same(&files(&killed), &expected, "the refused commands");
     let html = String::from_utf8_lossy(&analysis["report.html"]);
     assert!(html.contains("<svg") && html.contains("global best (columns: base, experts"), "no lineage figure");
 
