@@ -190,9 +190,10 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     drive(run, None)
 }
 
-/// A flag Ctrl-C sets: the run stops after the tick under way is saved. A second
+/// A flag Ctrl-C sets: the run stops after the tick (a swarm run: the step) under way is
+/// saved. A second
 /// Ctrl-C ends the process at once (the folder resumes from the last saved tick).
-fn on_ctrl_c() -> Arc<AtomicBool> {
+pub(super) fn on_ctrl_c() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let seen = flag.clone();
     // Fails only if a handler is already set (a second run in this process): keep it.
@@ -200,7 +201,7 @@ fn on_ctrl_c() -> Arc<AtomicBool> {
         if seen.swap(true, Ordering::SeqCst) {
             std::process::exit(i32::from(super::report::EXIT_INTERRUPTED));
         }
-        eprintln!("\nCtrl-C: finishing the current tick (Ctrl-C again to stop at once)");
+        eprintln!("\nCtrl-C: finishing the step under way (Ctrl-C again to stop at once)");
     });
     flag
 }

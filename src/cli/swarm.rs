@@ -45,7 +45,7 @@ pub fn run_file(
         .or_else(|| sc.out.as_ref().map(|o| path.parent().unwrap_or(Path::new("")).join(o)))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
     executor.install(&dir.join("batches"))?;
-    drive(&sc, &dir, |progress| crate::swarm::run::run(&sc, &dir, threads, progress))
+    drive(&sc, &dir, |progress, stop| crate::swarm::run::run_until(&sc, &dir, threads, progress, Some(stop)))
 }
 
 /// Resume a stopped model-swarm run folder (shared with `outerloop resume`).
@@ -54,14 +54,19 @@ pub fn resume_dir(dir: &Path, threads: super::Threads, executor: &super::executo
     let threads = threads.count()?;
     let sc = scenario::load(&dir.join("scenario.toml"))?;
     executor.install(&dir.join("batches"))?;
-    drive(&sc, dir, |progress| crate::swarm::run::resume(dir, threads, progress).map(|(_, report)| report))
+    drive(&sc, dir, |progress, stop| {
+        crate::swarm::run::resume_until(dir, threads, progress, Some(stop)).map(|(_, report)| report)
+    })
 }
 
 /// Show progress while `work` runs, then print the report and where the files are.
 fn drive(
     sc: &scenario::SwarmScenario,
     dir: &Path,
-    work: impl FnOnce(crate::swarm::run::Progress) -> Result<crate::swarm::SwarmReport, SwarmError>,
+    work: impl FnOnce(
+        crate::swarm::run::Progress,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<crate::swarm::SwarmReport, SwarmError>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     // One step per phase message: the two training phases, then per seed the swarm's
@@ -73,9 +78,17 @@ fn drive(
         bar.set_message(msg.to_string());
         super::progress::step_line(|| format!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64()));
     };
-    // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2.
-    let report = work(&progress).map_err(|e| match e {
+    // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2;
+    // a Ctrl-C stop as `Interrupted`, exit 130.
+    let report = work(&progress, super::run::on_ctrl_c()).map_err(|e| match e {
         SwarmError::Input(input) => anyhow::Error::from(input),
+        SwarmError::Stopped => {
+            bar.abandon();
+            anyhow::Error::from(super::report::Interrupted(format!(
+                "interrupted: the last step is saved; resume with `outerloop resume {}`",
+                dir.display()
+            )))
+        }
         other => anyhow::Error::from(other),
     })?;
     bar.finish_and_clear();

@@ -59,6 +59,9 @@ pub enum SwarmError {
     /// The executor could not run a batch (Slurm retries exhausted, say).
     #[error("executor: {0}")]
     Executor(String),
+    /// Stopped on request (Ctrl-C) after a saved step; `resume` continues the run.
+    #[error("stopped after a saved step")]
+    Stopped,
     /// Weights of the wrong size or an item that does not fit.
     #[error("{0}")]
     Shape(String),

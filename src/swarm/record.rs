@@ -13,6 +13,8 @@
 //! with the uninterrupted run's bytes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +101,8 @@ pub struct Record {
     cursor: usize,
     /// Opened to replay a finished run: nothing may be written.
     read_only: bool,
+    /// Set by Ctrl-C: stop after the next saved step.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 fn run_error(e: RunError) -> SwarmError {
@@ -146,6 +150,7 @@ impl Record {
             logged: Vec::new(),
             cursor: 0,
             read_only: false,
+            stop: None,
         };
         // The checkpoint first: a folder that holds a scenario always holds a checkpoint.
         rec.write_checkpoint()?;
@@ -189,7 +194,10 @@ impl Record {
                 remove_stale_temps(&sub).map_err(io(&sub))?;
             }
         }
-        Ok((sc, Record { dir: dir.to_path_buf(), _lock: lock, hash, mark, logged, cursor: 0, read_only: false }))
+        Ok((
+            sc,
+            Record { dir: dir.to_path_buf(), _lock: lock, hash, mark, logged, cursor: 0, read_only: false, stop: None },
+        ))
     }
 
     /// Open a finished run to replay it without writing (`analyze`); a run that has not
@@ -214,8 +222,15 @@ impl Record {
             logged,
             cursor: 0,
             read_only: true,
+            stop: None,
         };
         Ok((sc, rec))
+    }
+
+    /// Stop the run ([`SwarmError::Stopped`]) after the next step that [`Record::log`]
+    /// saves once `flag` is set (none of a finished run's).
+    pub fn stop_when(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.stop = flag;
     }
 
     /// Whether this record only replays a finished run (nothing is written).
@@ -271,7 +286,12 @@ impl Record {
         let log = self.log_path();
         append_synced(&log, &bytes).map_err(io(&log))?;
         self.mark = mark;
-        self.write_checkpoint()
+        self.write_checkpoint()?;
+        let finished = fresh.iter().any(|e| matches!(e, SwarmEvent::Finished { .. }));
+        if !finished && self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            return Err(SwarmError::Stopped);
+        }
+        Ok(())
     }
 
     /// The events of the log (as opened, then as produced) up to now.

@@ -10,6 +10,8 @@
 //! thread count or executor.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use rand::RngExt;
 
@@ -37,7 +39,20 @@ pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 /// `threads` worker threads. Returns the report, also written as `report.md` and
 /// `report.json`.
 pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
-    let rec = Record::create(dir, sc)?;
+    run_until(sc, dir, threads, progress, None)
+}
+
+/// [`run`], stopping with [`SwarmError::Stopped`] at the first saved step after `stop`
+/// is set (Ctrl-C): the folder then resumes like after a kill.
+pub fn run_until(
+    sc: &SwarmScenario,
+    dir: &Path,
+    threads: usize,
+    progress: Progress,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<SwarmReport, SwarmError> {
+    let mut rec = Record::create(dir, sc)?;
+    rec.stop_when(stop);
     drive(sc, rec, dir, threads, progress)
 }
 
@@ -45,7 +60,17 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
 /// checkpoints, the rest of the run is done again (deterministically, checked against
 /// the log), and the folder ends with the uninterrupted run's bytes.
 pub fn resume(dir: &Path, threads: usize, progress: Progress) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
-    let (sc, rec) = Record::open(dir)?;
+    resume_until(dir, threads, progress, None)
+}
+
+/// [`resume`], stopping like [`run_until`] when `stop` is set.
+pub fn resume_until(
+    dir: &Path,
+    threads: usize,
+    progress: Progress,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
+    let (sc, mut rec) = Record::open(dir)?;
     if rec.finished() {
         return Err(SwarmError::Input(crate::diagnostic::InputError::file(
             dir,
@@ -53,6 +78,7 @@ pub fn resume(dir: &Path, threads: usize, progress: Progress) -> Result<(SwarmSc
             "its results are report.md and report.json; `outerloop analyze DIR` renders them again",
         )));
     }
+    rec.stop_when(stop);
     let report = drive(&sc, rec, dir, threads, progress)?;
     Ok((sc, report))
 }

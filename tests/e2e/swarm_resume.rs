@@ -122,6 +122,32 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
     let log = fs::read_to_string(killed.join("events.jsonl")).unwrap();
     assert!(!log.contains("\"event\":\"finished\""), "killed too late to test anything");
 
+    // Ctrl-C (SIGINT) once the bases are recorded: the step under way finishes and is
+    // saved, the command exits 130 naming `resume`, and resuming gives the same bytes.
+    let interrupted = tmp.path().join("interrupted");
+    let child = Command::new(BIN)
+        .args(["-q", "swarm", "slow.toml", "--out", "interrupted"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !fs::read_to_string(interrupted.join("events.jsonl")).unwrap_or_default().contains("\"model\":\"base\"") {
+        assert!(started.elapsed() < Duration::from_secs(120), "the bases were never recorded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("outerloop resume"), "{stderr}");
+    assert!(!fs::read_to_string(interrupted.join("events.jsonl")).unwrap().contains("\"event\":\"finished\""));
+    let out = outerloop(&["-q", "resume", "interrupted"], tmp.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same(&files(&interrupted), &expected, "Ctrl-C and resume");
+
     // A stopped run cannot be analysed yet: exit 2, a hint, nothing written.
     let before = files(&killed);
     let out = outerloop(&["analyze", "killed"], tmp.path());
