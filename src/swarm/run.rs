@@ -28,7 +28,7 @@ use super::weights::{self, digest};
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
 use super::{SwarmError, tasks::corpus};
 use crate::exec::execute;
-use crate::objective::gpt::CorpusData;
+use crate::objective::gpt::{CorpusData, Skill};
 use crate::rng::{derive, stream};
 use crate::store::atomic::write_atomic;
 
@@ -152,17 +152,11 @@ fn drive(
 
     progress(&format!("pretraining {} base model(s), {} steps each", seeds.len(), sc.pretrain_steps));
     let pre = TrainPlan { model: sc.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps };
-    let mixtures: Vec<CorpusData> = seeds
-        .iter()
-        .map(|&s| {
-            CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[])))
-        })
-        .collect();
     let base_names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, "base".to_string())).collect();
     let bases = train_logged(&mut rec, dir, sc.model, &base_names, threads, |_| {
         Ok(TrainingBatch {
             plan: pre,
-            corpora: mixtures,
+            corpora: seeds.iter().map(|&s| mixture_corpus(sc, s)).collect(),
             inits: Vec::new(),
             jobs: (0..seeds.len())
                 .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-pretrain", &[]), init: None })
@@ -179,14 +173,12 @@ fn drive(
         let mut jobs = Vec::with_capacity(seeds.len() * k);
         for (s, &seed) in seeds.iter().enumerate() {
             for (e, &skill) in sc.skills.iter().enumerate() {
-                let data =
-                    corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64]));
                 jobs.push(TrainingJob {
                     corpus: corpora.len(),
                     seed: derive(seed, "swarm-finetune", &[e as u64]),
                     init: Some(s),
                 });
-                corpora.push(CorpusData::of(&data));
+                corpora.push(skill_corpus(sc, seed, skill));
             }
         }
         Ok(TrainingBatch { plan: ft, corpora, inits: bases.clone(), jobs })
@@ -247,13 +239,27 @@ pub fn analyze(dir: &Path, threads: usize, progress: Progress) -> Result<SwarmRe
     drive(&sc, rec, dir, threads, progress)
 }
 
+/// The skill-mixture training corpus of the run's seed `seed` (the base's, and the
+/// routing stage's sized specialists' and mixture model's).
+pub(super) fn mixture_corpus(sc: &SwarmScenario, seed: u64) -> CorpusData {
+    CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(seed, "swarm-corpus-mixture", &[])))
+}
+
+/// The training corpus of expert skill `skill` for the run's seed `seed` (one of
+/// `sc.skills`: its stream is keyed by the skill's position there).
+pub(super) fn skill_corpus(sc: &SwarmScenario, seed: u64, skill: Skill) -> CorpusData {
+    let e = sc.skills.iter().position(|&s| s == skill).unwrap_or(0);
+    CorpusData::of(&corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64])))
+}
+
 /// Run the training runs of `batch` (here or on the installed executor), in job order.
 pub(super) fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
     let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
     trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
+/// Write `bytes` to `path` atomically (with the run folder's crash points).
+pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
     write_atomic(path, bytes).map_err(|e| SwarmError::io(path, e))
 }
 

@@ -29,16 +29,15 @@ pub use router::{Decision, Router};
 use super::SwarmError;
 use super::experts::TrainPlan;
 use super::record::Record;
-use super::run::{Progress, seeds_of, train_all, train_logged};
+use super::run::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, train_logged, write};
 use super::scenario::SwarmScenario;
-use super::tasks::{self, Item, corpus};
+use super::tasks::{self, Item};
 use super::utility::{Scores, UtilityKind};
 use super::weights;
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
 use crate::exec::execute;
-use crate::objective::gpt::{CorpusData, ModelConfig, Skill};
+use crate::objective::gpt::{ModelConfig, Skill};
 use crate::rng::{derive, stream};
-use crate::store::atomic::write_atomic;
 
 /// A specialist of its own size: pretrained on the mixture, fine-tuned on `skill`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,22 +133,6 @@ pub fn run(
     progress: Progress,
 ) -> Result<RoutingReport, SwarmError> {
     let seeds = seeds_of(sc);
-    let mixtures: Vec<CorpusData> = seeds
-        .iter()
-        .map(|&s| {
-            CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(s, "swarm-corpus-mixture", &[])))
-        })
-        .collect();
-    let skill_corpus = |seed: u64, skill: Skill| {
-        let e = sc.skills.iter().position(|&s| s == skill).unwrap_or(0);
-        CorpusData::of(&corpus(
-            skill.name(),
-            &[skill],
-            sc.corpus_bytes,
-            derive(seed, "swarm-corpus-skill", &[e as u64]),
-        ))
-    };
-
     // The two sized specialists: pretraining on the mixture, then fine-tuning (only the
     // fine-tuned weights are checkpoints: a resumed run trains both or neither).
     let mut sized = Vec::new();
@@ -165,7 +148,7 @@ pub fn run(
         let tuned = train_logged(rec, dir, spec.model, &names, threads, |_| {
             let pre = TrainingBatch {
                 plan: TrainPlan { model: spec.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps },
-                corpora: mixtures.clone(),
+                corpora: seeds.iter().map(|&s| mixture_corpus(sc, s)).collect(),
                 inits: Vec::new(),
                 jobs: (0..seeds.len())
                     .map(|i| TrainingJob {
@@ -177,7 +160,7 @@ pub fn run(
             };
             Ok(TrainingBatch {
                 plan: TrainPlan { model: spec.model, optim: sc.finetune_optim, steps: sc.finetune_steps },
-                corpora: seeds.iter().map(|&s| skill_corpus(s, spec.skill)).collect(),
+                corpora: seeds.iter().map(|&s| skill_corpus(sc, s, spec.skill)).collect(),
                 inits: train_all(pre, threads)?,
                 jobs: (0..seeds.len())
                     .map(|i| TrainingJob {
@@ -202,7 +185,7 @@ pub fn run(
         }
         Ok(TrainingBatch {
             plan: TrainPlan { model: sc.model, optim: sc.finetune_optim, steps },
-            corpora: mixtures.clone(),
+            corpora: seeds.iter().map(|&s| mixture_corpus(sc, s)).collect(),
             inits: bases,
             jobs: (0..seeds.len())
                 .map(|i| TrainingJob { corpus: i, seed: derive(seeds[i], "swarm-routing-mixture", &[]), init: Some(i) })
@@ -263,7 +246,7 @@ pub fn run(
             n,
         );
         if !rec.read_only() {
-            write(&sub.join("routing.json"), &seed_result.json_with_decisions())?;
+            write(&sub.join("routing.json"), seed_result.json_with_decisions().as_bytes())?;
         }
         results.push(seed_result);
     }
@@ -297,10 +280,6 @@ fn score_candidates(cands: &[&Candidate], items: &[Item], threads: usize) -> Res
         }
     }
     out.into_iter().map(|s| s.ok_or_else(|| SwarmError::Shape("a candidate was not scored".into()))).collect()
-}
-
-fn write(path: &Path, text: &str) -> Result<(), SwarmError> {
-    write_atomic(path, text.as_bytes()).map_err(|e| SwarmError::io(path, e))
 }
 
 /// Which seed a measurement belongs to.
