@@ -167,22 +167,8 @@ impl Record {
         let scenario = dir.join("scenario.toml");
         let sc = scenario::load(&scenario)?;
         let hash = xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes());
-        let path = dir.join("checkpoint.bin");
-        let damaged = "restore the run folder from a backup, or start the run again";
-        let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES).map_err(|e| {
-            SwarmError::Input(InputError::file(&path, format!("cannot read the checkpoint: {e}"), damaged))
-        })?;
-        let body =
-            unframe(&bytes, hash).map_err(|e| SwarmError::Input(InputError::file(&path, e.to_string(), damaged)))?;
-        let cp: SwarmCheckpoint = rmp_serde::from_slice(body)
-            .ok()
-            .filter(|c: &SwarmCheckpoint| c.kind == KIND)
-            .ok_or_else(|| SwarmError::Input(InputError::file(&path, "not a model-swarm checkpoint", damaged)))?;
-        let mark = LogMark { len: cp.log_len, sum: cp.log_sum };
+        let (mark, logged) = read_record(dir, hash)?;
         let log = dir.join("events.jsonl");
-        // A kill before the first line leaves no log: nothing was recorded.
-        let logged: Vec<SwarmEvent> =
-            if mark.len == 0 && !log.exists() { Vec::new() } else { event_log::read(&log, mark)? };
         if log.exists() {
             truncate_synced(&log, mark.len).map_err(io(&log))?;
         }
@@ -205,7 +191,8 @@ impl Record {
     pub fn open_finished(dir: &Path) -> Result<(SwarmScenario, Record), SwarmError> {
         let lock = FolderLock::acquire(dir).map_err(run_error)?;
         let sc = scenario::load(&dir.join("scenario.toml"))?;
-        let logged = read_events(dir)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes());
+        let (_, logged) = read_record(dir, hash)?;
         if !logged.iter().any(|e| matches!(e, SwarmEvent::Finished { .. })) {
             return Err(SwarmError::Input(InputError::file(
                 dir,
@@ -213,7 +200,6 @@ impl Record {
                 "finish it with `outerloop resume DIR`, then analyze it",
             )));
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes());
         let rec = Record {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -304,15 +290,26 @@ impl Record {
 /// truncation), for `analyze` and `inspect`.
 pub fn read_events(dir: &Path) -> Result<Vec<SwarmEvent>, SwarmError> {
     let sc = scenario::load(&dir.join("scenario.toml"))?;
-    let hash = xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes());
+    Ok(read_record(dir, xxhash_rust::xxh3::xxh3_64(sc.text.as_bytes()))?.1)
+}
+
+/// The record of the run in `dir` whose scenario text hashes to `hash`: the log's mark
+/// from `checkpoint.bin` and the verified events up to it (none when a kill came before
+/// the first line). Reads only.
+fn read_record(dir: &Path, hash: u64) -> Result<(LogMark, Vec<SwarmEvent>), SwarmError> {
     let path = dir.join("checkpoint.bin");
     let damaged = "restore the run folder from a backup, or start the run again";
     let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES)
         .map_err(|e| SwarmError::Input(InputError::file(&path, format!("cannot read the checkpoint: {e}"), damaged)))?;
     let body = unframe(&bytes, hash).map_err(|e| SwarmError::Input(InputError::file(&path, e.to_string(), damaged)))?;
     let cp: SwarmCheckpoint = rmp_serde::from_slice(body)
-        .map_err(|_| SwarmError::Input(InputError::file(&path, "not a model-swarm checkpoint", damaged)))?;
-    Ok(event_log::read(&dir.join("events.jsonl"), LogMark { len: cp.log_len, sum: cp.log_sum })?)
+        .ok()
+        .filter(|c: &SwarmCheckpoint| c.kind == KIND)
+        .ok_or_else(|| SwarmError::Input(InputError::file(&path, "not a model-swarm checkpoint", damaged)))?;
+    let mark = LogMark { len: cp.log_len, sum: cp.log_sum };
+    let log = dir.join("events.jsonl");
+    let logged = if mark.len == 0 && !log.exists() { Vec::new() } else { event_log::read(&log, mark)? };
+    Ok((mark, logged))
 }
 
 #[cfg(test)]
