@@ -90,6 +90,27 @@ fn outerloop(args: &[&str], cwd: &Path) -> std::process::Output {
     Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
 }
 
+/// Start `outerloop swarm slow.toml --out OUT` in `cwd` (stderr captured) and return it
+/// once the bases are recorded in its log (the experts are then training); it must still
+/// be running then.
+fn spawn_until_bases_recorded(cwd: &Path, out: &str) -> std::process::Child {
+    let mut child = Command::new(BIN)
+        .args(["-q", "swarm", "slow.toml", "--out", out])
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = cwd.join(out).join("events.jsonl");
+    let started = Instant::now();
+    while !fs::read_to_string(&log).unwrap_or_default().contains("\"model\":\"base\"") {
+        assert!(started.elapsed() < Duration::from_secs(120), "the bases were never recorded");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the bases were seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 #[test]
 fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_is_not_resumed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -100,23 +121,7 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
 
     // Kill once the bases are recorded (the experts are then training).
     let killed: PathBuf = tmp.path().join("killed");
-    let mut child = Command::new(BIN)
-        .args(["-q", "swarm", "slow.toml", "--out", "killed"])
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let log = fs::read_to_string(killed.join("events.jsonl")).unwrap_or_default();
-        if log.contains("\"model\":\"base\"") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "the bases were never recorded");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = spawn_until_bases_recorded(tmp.path(), "killed");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let log = fs::read_to_string(killed.join("events.jsonl")).unwrap();
@@ -125,18 +130,7 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
     // Ctrl-C (SIGINT) once the bases are recorded: the step under way finishes and is
     // saved, the command exits 130 naming `resume`, and resuming gives the same bytes.
     let interrupted = tmp.path().join("interrupted");
-    let child = Command::new(BIN)
-        .args(["-q", "swarm", "slow.toml", "--out", "interrupted"])
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !fs::read_to_string(interrupted.join("events.jsonl")).unwrap_or_default().contains("\"model\":\"base\"") {
-        assert!(started.elapsed() < Duration::from_secs(120), "the bases were never recorded");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = spawn_until_bases_recorded(tmp.path(), "interrupted");
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
