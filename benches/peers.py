@@ -2,9 +2,10 @@
 """Peers: the optimizers a user would pick instead of an evolved mechanism, run on the
 same tasks, episodes and budget as `outerloop mech table`, scored the same way.
 
-    pip install optuna cmaes
+    pip install optuna cmaes            # + dehb for dehb, + torch scipy for optuna-gp
     python3 benches/peers.py --tasks suite:gpt-heldout --budget 15 --seeds 10 \\
-        [--mech champion.mech ...] [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha] \\
+        [--mech champion.mech ...] \\
+        [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha,dehb,optuna-gp] \\
         [--out peers-out] [--binary target/release/outerloop]
 
 1. `outerloop mech table --tasks ... --tsv OUT/library.tsv` runs the seed library (and
@@ -29,10 +30,13 @@ import random
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 
-OPTIMIZERS = ["random", "tpe", "cmaes", "tpe-hyperband", "tpe-sha"]
+OPTIMIZERS = ["random", "tpe", "cmaes", "tpe-hyperband", "tpe-sha", "dehb", "optuna-gp"]
+# Run only when named in --optimizers (they need packages the others do not: dehb; torch).
+EXTRA = ["dehb", "optuna-gp"]
 HUGE = 1.7976931348623157e308  # what the server reports for a non-finite score
 
 
@@ -164,11 +168,13 @@ def make_sampler(name, seed):
     seed %= 2**32  # numpy's RandomState takes 32-bit seeds
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "optuna-gp":
+        return optuna.samplers.GPSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
 def run_full_fidelity(episode, seed, sampler_name):
-    """TPE or CMA-ES through ask/tell, every trial at full fidelity."""
+    """TPE, CMA-ES or the GP sampler through ask/tell, every trial at full fidelity."""
     import optuna
 
     study = optuna.create_study(study_name=f"peers-{seed}", sampler=make_sampler(sampler_name, seed))
@@ -278,11 +284,59 @@ def run_pruned(episode, seed, pruner_name):
                 break
 
 
+def dehb_ladder(levels):
+    """DEHB's (min_fidelity, max_fidelity, eta) for the task's fidelity levels.
+
+    DEHB's rungs are max * eta^-k down to min. The levels of the tasks here double
+    (0.125, 0.25, 0.5, 1), so eta = 2 puts a rung on every level and on nothing else; a
+    geometric ladder with another ratio gets that ratio. Otherwise eta = 2, and each rung is
+    evaluated at the lowest level at or above it.
+    """
+    lo, hi = levels[0], levels[-1]
+    ratios = [b / a for a, b in zip(levels, levels[1:])]
+    if ratios and all(abs(r - ratios[0]) < 1e-9 * ratios[0] for r in ratios) and ratios[0] > 1:
+        return lo, hi, ratios[0]
+    return lo, hi, 2.0
+
+
+def run_dehb(episode, seed):
+    """DEHB (the `dehb` package) over the unit cube, ask/tell, rungs on the fidelity levels.
+
+    Every evaluation is a new trial at its rung's level and pays that level (DEHB promotes a
+    config by evaluating it again at the next rung; the protocol resumes nothing, as for the
+    pruned TPE variants). DEHB is told the score at the level evaluated and its cost.
+    """
+    from dehb import DEHB
+    from loguru import logger
+
+    levels = episode.task.levels
+    if len(levels) < 2:
+        die(f"{episode.task.name}: dehb needs at least two fidelity levels (the task has {levels})")
+    lo, hi, eta = dehb_ladder(levels)
+    with tempfile.TemporaryDirectory(prefix="peers-dehb-") as scratch:
+        # DEHB writes a log (and, with save_freq "end", state files only in run(), not used here).
+        dehb = DEHB(f=None, dimensions=len(episode.task.space), min_fidelity=lo, max_fidelity=hi, eta=eta,
+                    n_workers=1, seed=seed % 2**32, output_path=scratch, save_freq="end", log_level="WARNING")
+        logger.remove()  # DEHB points loguru at stdout (where the table goes) and at a file
+        logger.add(sys.stderr, level="WARNING")
+        while episode.can_afford(0):
+            job = dehb.ask()
+            wanted = float(job["fidelity"])
+            level = min((i for i, f in enumerate(levels) if f >= wanted - 1e-9), default=len(levels) - 1)
+            reply = episode.eval(levels[level], unit=[float(u) for u in job["config"]])
+            if reply is None:
+                break
+            dehb.tell(job, {"fitness": number(reply["score"]), "cost": float(reply["cost"])})
+        logger.remove()
+
+
 def run_optimizer(name, episode, seed):
     if name == "random":
         run_random(episode, seed)
-    elif name in ("tpe", "cmaes"):
+    elif name in ("tpe", "cmaes", "optuna-gp"):
         run_full_fidelity(episode, seed, name)
+    elif name == "dehb":
+        run_dehb(episode, seed)
     elif name == "tpe-hyperband":
         run_pruned(episode, seed, "hyperband")
     elif name == "tpe-sha":
@@ -353,7 +407,9 @@ def main():
     ap.add_argument("--budget", type=float, default=15.0, help="cost units per episode (default 15)")
     ap.add_argument("--seeds", type=int, default=10, help="episodes per task (default 10)")
     ap.add_argument("--mech", action="append", default=[], help="extra mechanism file for mech table (repeatable)")
-    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated, of " + ",".join(OPTIMIZERS))
+    default = [o for o in OPTIMIZERS if o not in EXTRA]
+    ap.add_argument("--optimizers", default=",".join(default), help="comma-separated, of " + ",".join(OPTIMIZERS)
+                    + " (default " + ",".join(default) + ")")
     ap.add_argument("--out", default="peers-out", help="output folder (default peers-out)")
     ap.add_argument("--binary", default=None, help="outerloop binary (default target/release/outerloop)")
     args = ap.parse_args()
@@ -363,7 +419,7 @@ def main():
         if o not in OPTIMIZERS:
             die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)})")
     versions = []
-    if any(o != "random" for o in optimizers):
+    if any(o not in ("random", "dehb") for o in optimizers):
         try:
             import optuna
         except ImportError:
@@ -376,6 +432,25 @@ def main():
         except ImportError:
             die("cmaes (needed by Optuna's CmaEsSampler) is missing: pip install optuna cmaes")
         versions.append(f"cmaes {getattr(cmaes, '__version__', '?')}")
+    if "optuna-gp" in optimizers:
+        try:
+            import scipy
+            import torch
+        except ImportError as e:
+            die(f"Optuna's GPSampler needs torch and scipy ({e}): pip install torch scipy "
+                "(CPU wheels: --index-url https://download.pytorch.org/whl/cpu), or leave optuna-gp out")
+        # One thread: the GP's matrices are tiny; on the 2-core VM with other work running, torch's
+        # default 2 threads made a 100-trial d=5 episode ~4x slower (31 s against 8 s).
+        torch.set_num_threads(1)
+        versions.append(f"torch {torch.__version__} (1 thread), scipy {scipy.__version__}")
+    if "dehb" in optimizers:
+        try:
+            import importlib.metadata
+
+            import dehb  # noqa: F401
+        except ImportError as e:
+            die(f"the dehb package is missing ({e}): pip install dehb")
+        versions.append(f"dehb {importlib.metadata.version('dehb')}")
 
     binary = args.binary
     if binary is None:

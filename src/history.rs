@@ -222,6 +222,21 @@ impl History {
         with_point_key(point, |k| self.point_ids.get(k)).map(|&id| self.point_level[id as usize])
     }
 
+    /// The distinct-point id of trial `index` (trials of the same point share it).
+    pub fn point_id_of_trial(&self, index: usize) -> u32 {
+        self.point_of[index]
+    }
+
+    /// The distinct-point id of `point`, when it was evaluated.
+    pub fn point_id(&self, point: &[f64]) -> Option<u32> {
+        with_point_key(point, |k| self.point_ids.get(k).copied())
+    }
+
+    /// Number of distinct points evaluated.
+    pub fn distinct_points(&self) -> usize {
+        self.point_level.len()
+    }
+
     /// Highest level at which the point of trial `index` was evaluated (by this trial or
     /// a later one); the same as `max_level_of(&trials()[index].point)`, without hashing.
     pub fn trial_max_level(&self, index: usize) -> usize {

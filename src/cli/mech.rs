@@ -65,6 +65,9 @@ pub enum MechCommand {
     },
     /// List the seed library.
     List,
+    /// Print the language reference: every primitive with its signature and meaning
+    /// (Markdown, generated from the primitive table).
+    Prims,
     /// Run every library mechanism on the 24 BBOB functions (or on `--tasks`) and print
     /// the median final regret per function group (Markdown).
     Table {
@@ -174,6 +177,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             }
             print!("{}", render_gene_report(&g, &trace.live));
         }
+        MechCommand::Prims => print!("{}", crate::genome::reference::markdown()),
         MechCommand::List => {
             for (name, text) in LIBRARY {
                 let first = text.lines().find(|l| l.starts_with(';')).unwrap_or("").trim_start_matches(';').trim();

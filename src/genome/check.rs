@@ -23,9 +23,14 @@ pub struct Limits {
     pub max_updates: usize,
     /// Maximum init count.
     pub max_init: u32,
-    /// Fuel for one hook call (one unit per node evaluation, more for heavy primitives:
-    /// in proportion to the points built and the trials scanned).
+    /// Fuel for one hook call before any trial (one unit per node evaluation, more for
+    /// heavy primitives: in proportion to the points built, the trials scanned and the
+    /// floating-point work of the models).
     pub fuel_per_call: u64,
+    /// Fuel a hook call gains per trial in the history: reading the history (a density
+    /// ratio, a model's predictions) costs in proportion to its length, so the allowance
+    /// grows with it while a call on a short history stays cheap.
+    pub fuel_per_trial: u64,
     /// Fuel for all hook calls of one inner episode. Once spent, every later hook call
     /// fails at once and is healed (the trace records when), so no genome can make an
     /// episode's interpreter work unbounded, whatever the budget.
@@ -45,9 +50,17 @@ impl Default for Limits {
             max_updates: 8,
             max_init: 1000,
             fuel_per_call: 50_000,
-            fuel_per_episode: 20_000_000,
+            fuel_per_trial: 2_000,
+            fuel_per_episode: 50_000_000,
             max_filter_retries: 16,
         }
+    }
+}
+
+impl Limits {
+    /// Fuel of one hook call on a history of `trials` trials.
+    pub fn call_fuel(&self, trials: usize) -> u64 {
+        self.fuel_per_call.saturating_add(self.fuel_per_trial.saturating_mul(trials as u64))
     }
 }
 

@@ -15,6 +15,12 @@ pub const LIBRARY: &[(&str, &str)] = &[
     ("tpe-density-ratio", include_str!("../../scenarios/mechanisms/tpe-density-ratio.mech")),
     ("successive-halving", include_str!("../../scenarios/mechanisms/successive-halving.mech")),
     ("cross-entropy", include_str!("../../scenarios/mechanisms/cross-entropy.mech")),
+    ("cma-es", include_str!("../../scenarios/mechanisms/cma-es.mech")),
+    ("gp-ei", include_str!("../../scenarios/mechanisms/gp-ei.mech")),
+    ("knn-ei", include_str!("../../scenarios/mechanisms/knn-ei.mech")),
+    ("bohb", include_str!("../../scenarios/mechanisms/bohb.mech")),
+    ("dehb", include_str!("../../scenarios/mechanisms/dehb.mech")),
+    ("asha-curve", include_str!("../../scenarios/mechanisms/asha-curve.mech")),
 ];
 
 /// The text of a library mechanism by name.

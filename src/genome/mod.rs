@@ -9,10 +9,14 @@ pub mod constants;
 pub mod hash;
 pub mod interp;
 pub mod library;
+pub mod mvn;
 pub mod ops;
 pub mod prim;
+pub mod reference;
+pub mod rungs;
 pub mod simplify;
 pub mod structural;
+pub mod surrogate;
 pub mod syntax;
 
 pub use ast::Genome;

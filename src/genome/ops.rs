@@ -23,12 +23,20 @@ pub enum Mutation {
     InsertWrapper,
     /// Replace a node by one of its same-typed children.
     DeleteWrapper,
+    /// Swap a node's primitive for another with the same signature, keeping its
+    /// arguments (`ei` for `pi`, `mvn-rank-one` for `mvn-csa`, `best` for `pick-top`).
+    SwapPrimitive,
 }
 
 impl Mutation {
     /// Every mutation operator.
-    pub const ALL: [Mutation; 4] =
-        [Mutation::Constant, Mutation::ReplaceSubtree, Mutation::InsertWrapper, Mutation::DeleteWrapper];
+    pub const ALL: [Mutation; 5] = [
+        Mutation::Constant,
+        Mutation::ReplaceSubtree,
+        Mutation::InsertWrapper,
+        Mutation::DeleteWrapper,
+        Mutation::SwapPrimitive,
+    ];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -37,6 +45,7 @@ impl Mutation {
             Mutation::ReplaceSubtree => "replace-subtree",
             Mutation::InsertWrapper => "insert-wrapper",
             Mutation::DeleteWrapper => "delete-wrapper",
+            Mutation::SwapPrimitive => "swap-primitive",
         }
     }
 }
@@ -48,6 +57,7 @@ pub fn mutate(g: &Genome, op: Mutation, rng: &mut Rng, limits: &Limits) -> Optio
         Mutation::ReplaceSubtree => replace_subtree(g, rng),
         Mutation::InsertWrapper => insert_wrapper(g, rng),
         Mutation::DeleteWrapper => delete_wrapper(g, rng),
+        Mutation::SwapPrimitive => swap_primitive(g, rng),
     }?;
     accept(child, limits)
 }
@@ -152,12 +162,17 @@ pub fn insert_wrapper(g: &Genome, rng: &mut Rng) -> Option<Genome> {
 fn wrap(inner: Expr, ty: Type, vars: &[String], rng: &mut Rng) -> Expr {
     let leaf = |t: Type, rng: &mut Rng| grow(t, 1, vars, rng);
     match ty {
-        Type::Point => match rng.random_range(0..5) {
+        Type::Point => match rng.random_range(0..6) {
             0 => Expr::prim(Prim::Perturb, vec![inner, Expr::num(1.0), Expr::num(0.05)]),
             1 => Expr::prim(Prim::ChooseUcb, vec![Expr::num(0.5), inner, leaf(Type::Point, rng)]),
             2 => Expr::prim(Prim::If, vec![leaf(Type::Bool, rng), inner, leaf(Type::Point, rng)]),
             3 => Expr::prim(Prim::Toward, vec![inner, leaf(Type::Point, rng), Expr::num(0.3)]),
-            _ => Expr::prim(Prim::BestOf, vec![Expr::num(4.0), leaf(Type::Real, rng), inner]),
+            4 => Expr::prim(Prim::BestOf, vec![Expr::num(4.0), leaf(Type::Real, rng), inner]),
+            // Screen the wrapped source's candidates by a surrogate's expected improvement.
+            _ => {
+                let acquisition = Expr::prim(Prim::Ei, vec![leaf(Type::Model, rng)]);
+                Expr::prim(Prim::BestOf, vec![Expr::num(16.0), acquisition, inner])
+            }
         },
         Type::Real => match rng.random_range(0..3) {
             0 => Expr::prim(Prim::Mul, vec![inner, Expr::num(1.5)]),
@@ -169,7 +184,36 @@ fn wrap(inner: Expr, ty: Type, vars: &[String], rng: &mut Rng) -> Expr {
             _ => Expr::prim(Prim::And, vec![inner, leaf(Type::Bool, rng)]),
         },
         Type::Action => Expr::prim(Prim::If, vec![leaf(Type::Bool, rng), inner, Expr::prim(Prim::Skip, vec![])]),
+        Type::Model => Expr::prim(Prim::If, vec![leaf(Type::Bool, rng), inner, leaf(Type::Model, rng)]),
     }
+}
+
+/// The primitives a node using `p` can switch to: the others with the same argument
+/// list and result (never `if`, whose result is its context's).
+pub fn swappable(p: Prim) -> Vec<Prim> {
+    if p == Prim::If {
+        return Vec::new();
+    }
+    Prim::ALL.iter().copied().filter(|&q| q != p && q.params() == p.params() && q.result() == p.result()).collect()
+}
+
+/// Swap one node's primitive for another with the same signature, keeping its arguments.
+pub fn swap_primitive(g: &Genome, rng: &mut Rng) -> Option<Genome> {
+    let sites: Vec<(NodePath, Vec<Prim>)> = g
+        .paths()
+        .into_iter()
+        .filter_map(|p| match g.node(&p)?.op {
+            Op::Prim(prim) => {
+                let others = swappable(prim);
+                (!others.is_empty()).then_some((p, others))
+            }
+            _ => None,
+        })
+        .collect();
+    let (path, others) = pick(&sites, rng)?.clone();
+    let mut child = g.clone();
+    child.node_mut(&path)?.op = Op::Prim(*pick(&others, rng)?);
+    Some(child)
 }
 
 /// Replace a random node by one of its children that has the same type.
@@ -320,6 +364,8 @@ pub fn grow(ty: Type, depth: usize, vars: &[String], rng: &mut Rng) -> Expr {
             Type::Bool => Expr::new(Op::Flag(rng.random()), vec![]),
             Type::Point => Expr::prim(Prim::Uniform, vec![]),
             Type::Action => Expr::prim(Prim::Skip, vec![]),
+            // The cheapest model on the top rung: a leaf in spirit.
+            Type::Model => Expr::prim(Prim::Knn, vec![Expr::num(5.0), Expr::num(1.0)]),
         };
     }
     if ty == Type::Action && !vars.is_empty() && depth > 1 && rng.random::<f64>() < 0.5 {
@@ -413,6 +459,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn swap_primitive_keeps_arguments_and_signature() {
+        let g = genome("(mechanism m (propose (best-of 8 (ei (gp 1)) (uniform))))");
+        let mut rng = Rng::seed_from_u64(5);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let c = mutate(&g, Mutation::SwapPrimitive, &mut rng, &Limits::default()).unwrap();
+            assert_eq!(c.size(), g.size());
+            seen.insert(crate::genome::syntax::print_expr(&c.propose));
+        }
+        // `ei` can become `pi`, `thompson`, `predict` or `uncertainty`; `gp` and
+        // `uniform` have their own partners (`top-rung` is real, not a model: never).
+        assert!(seen.iter().any(|t| t.contains("(pi (gp 1))")), "{seen:?}");
+        assert!(seen.iter().all(|t| !t.contains("top-rung")));
+        assert!(swappable(Prim::If).is_empty());
+        assert!(swappable(Prim::MvnRankOne).contains(&Prim::MvnCsa));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Type {
     Point,
     /// A state change, run in the `update` hook.
     Action,
+    /// A surrogate model fitted to the history, queried at the candidate.
+    Model,
 }
 
 impl fmt::Display for Type {
@@ -27,6 +29,7 @@ impl fmt::Display for Type {
             Type::Bool => "bool",
             Type::Point => "point",
             Type::Action => "action",
+            Type::Model => "model",
         })
     }
 }
@@ -43,11 +46,11 @@ pub enum Params {
 }
 
 macro_rules! prims {
-    ($( $(#[$doc:meta])* $variant:ident = $name:literal : $params:expr => $ret:expr ;)*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal : $params:expr => $ret:expr ;)*) => {
         /// A primitive operation of the mechanism language.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Prim {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl Prim {
@@ -68,12 +71,17 @@ macro_rules! prims {
             pub fn result(self) -> Option<Type> {
                 match self { $(Prim::$variant => $ret,)* }
             }
+
+            /// The documentation of the primitive (its doc comment, one line per line).
+            pub fn doc(self) -> &'static str {
+                match self { $(Prim::$variant => concat!($($doc, "\n"),*),)* }
+            }
         }
     };
 }
 
 use Params::{Fixed, Variadic};
-use Type::{Action as A, Bool as B, Point as P, Real as R};
+use Type::{Action as A, Bool as B, Model as M, Point as P, Real as R};
 
 prims! {
     /// A uniformly random point.
@@ -108,6 +116,58 @@ prims! {
     BestOf = "best-of": Fixed(&[R, R, P]) => Some(P);
     /// A UCB bandit over the arm expressions, rewarded when the proposal improves the incumbent.
     ChooseUcb = "choose-ucb": Variadic(&[R], P) => Some(P);
+    /// A sample of the multivariate normal search distribution (CMA-ES's), reflected into
+    /// the unit cube. The distribution is made on first use: at the incumbent (the
+    /// centre of the cube before any trial), step size S, identity covariance. Every
+    /// trial joins its current generation (one it did not sample is injected).
+    MvnSample = "mvn-sample": Fixed(&[R]) => Some(P);
+    /// The search distribution's mean, reflected into the unit cube.
+    MvnMean = "mvn-mean": Fixed(&[]) => Some(P);
+    /// The rank-weighted mean of the K best points (CMA-ES's log-rank weights).
+    WeightedMean = "weighted-mean": Fixed(&[R]) => Some(P);
+    /// A uniformly chosen point among the K best run at fidelity F.
+    RungPick = "rung-pick": Fixed(&[R, R]) => Some(P);
+    /// A Gaussian process (Matérn 5/2, a length scale per dimension, fitted by marginal
+    /// likelihood) on the trials run at fidelity F (at most 128: the best 64 and the most
+    /// recent).
+    Gp = "gp": Fixed(&[R]) => Some(M);
+    /// k-nearest-neighbour regression with K neighbours (at most 64) on the trials run at
+    /// fidelity F.
+    Knn = "knn": Fixed(&[R, R]) => Some(M);
+    /// The model's predicted score at the candidate (lower is better).
+    Predict = "predict": Fixed(&[M]) => Some(R);
+    /// The model's uncertainty (standard deviation) at the candidate.
+    Uncertainty = "uncertainty": Fixed(&[M]) => Some(R);
+    /// Expected improvement of the candidate over the model's best score.
+    Ei = "ei": Fixed(&[M]) => Some(R);
+    /// Probability that the candidate improves on the model's best score.
+    Pi = "pi": Fixed(&[M]) => Some(R);
+    /// Optimistic bound at the candidate: minus (prediction - B uncertainty).
+    Ucb = "ucb": Fixed(&[M, R]) => Some(R);
+    /// A Thompson draw of the candidate's score from the model, negated (higher is better).
+    Thompson = "thompson": Fixed(&[M]) => Some(R);
+    /// Log density ratio of the candidate under the best fraction G of the trials run at
+    /// fidelity F versus the rest of them (TPE's score within one rung, as BOHB uses it).
+    KdeRatio = "kde-ratio": Fixed(&[R, R]) => Some(R);
+    /// The highest fidelity with at least N successful trials (the lowest when none has).
+    TopRung = "top-rung": Fixed(&[R]) => Some(R);
+    /// The candidate's predicted full-fidelity score, extrapolated from the rungs it
+    /// reached (a line fitted across configs run at both rungs, else its own curve).
+    CurvePred = "curve-pred": Fixed(&[]) => Some(R);
+    /// Where the candidate's predicted full-fidelity score ranks among the scores seen at
+    /// full fidelity (0 = better than all, 1 = worse than all, 0.5 when there are none).
+    CurveRank = "curve-rank": Fixed(&[]) => Some(R);
+    /// Spearman rank correlation between the scores at fidelity F and at the next level
+    /// up, over configs run at both (0 with fewer than three, 1 at the top level).
+    RungCorr = "rung-corr": Fixed(&[R]) => Some(R);
+    /// The starting fidelity of the next new config under Hyperband's bracket cycle with
+    /// reduction factor ETA (each call takes the next slot of the cycle).
+    HbStart = "hb-start": Fixed(&[R]) => Some(R);
+    /// The search distribution's largest standard deviation (step size times the root of
+    /// the covariance's largest eigenvalue).
+    MvnSd = "mvn-sd": Fixed(&[]) => Some(R);
+    /// CMA-ES's default population size for the space, 4 + floor(3 ln d).
+    Popsize = "popsize": Fixed(&[]) => Some(R);
     /// Number of trials so far.
     Iter = "iter": Fixed(&[]) => Some(R);
     /// Fraction of the compute budget spent, in [0, 1].
@@ -158,6 +218,18 @@ prims! {
     If = "if": Params::If => None;
     /// Move the anchor to the last evaluated point.
     MoveAnchor = "move-anchor": Fixed(&[]) => Some(A);
+    /// Close the search distribution's generation once it holds N trials: move the mean
+    /// to the weighted mean of its best half and update the evolution paths.
+    MvnRecenter = "mvn-recenter": Fixed(&[R]) => Some(A);
+    /// Rank-one covariance update from the evolution path, learning rate R times CMA-ES's
+    /// (applies only after `mvn-recenter` closed a generation in the same update).
+    MvnRankOne = "mvn-rank-one": Fixed(&[R]) => Some(A);
+    /// Rank-mu covariance update from the closed generation, learning rate R times CMA-ES's.
+    MvnRankMu = "mvn-rank-mu": Fixed(&[R]) => Some(A);
+    /// Cumulative step-size adaptation, its exponent scaled by R.
+    MvnCsa = "mvn-csa": Fixed(&[R]) => Some(A);
+    /// Restart the search distribution at point P with step size S (identity covariance).
+    MvnRestart = "mvn-restart": Fixed(&[P, R]) => Some(A);
     /// Do nothing.
     Skip = "skip": Fixed(&[]) => Some(A);
 }
@@ -205,6 +277,9 @@ impl Prim {
                 | Prim::ChooseUcb
                 | Prim::Rand
                 | Prim::Chance
+                | Prim::MvnSample
+                | Prim::RungPick
+                | Prim::Thompson
         )
     }
 
@@ -261,8 +336,11 @@ mod tests {
             assert_eq!(Prim::from_name(p.name()), Some(*p));
             assert!(Prim::ALL[..i].iter().all(|q| q.name() != p.name()));
         }
-        // Plus `get`, `set` and literals: about 40 in all.
-        assert!(Prim::ALL.len() <= 42, "{} primitives", Prim::ALL.len());
+        // Plus `get`, `set` and literals: pieces, never whole algorithms.
+        assert!(Prim::ALL.len() <= 72, "{} primitives", Prim::ALL.len());
+        for p in Prim::ALL {
+            assert!(!p.doc().trim().is_empty(), "{} has no documentation", p.name());
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Structural operators: add a kind of primitive the parent lacks (a memory-based
 //! filter, a selector over alternatives, a budget schedule, a fidelity rule, a step-size
-//! rule), so evolution creates new combinations, not only new constants.
+//! rule, a surrogate with an acquisition function, a covariance-adapting search
+//! distribution, Hyperband's brackets, a learning-curve jump), so evolution creates new
+//! combinations, not only new constants.
 
 use rand::RngExt;
 
@@ -25,17 +27,32 @@ pub enum Structural {
     /// Recommend the config with the best mean over its repeats (`(recommend mean)`)
     /// instead of the luckiest single draw.
     AddMeanRecommendation,
+    /// Rank `propose`'s candidates by an acquisition function over a surrogate model:
+    /// `(best-of N (ACQ MODEL) own)`.
+    AddSurrogate,
+    /// Add CMA-ES's search distribution: its samples as a new `choose-ucb` arm and its
+    /// generation updates (recentring, rank-one, rank-mu, step-size adaptation).
+    AddCovariance,
+    /// Start new configs of a fidelity rule at Hyperband's bracket fidelities.
+    AddBrackets,
+    /// Let a promoted config whose extrapolated learning curve ranks well skip to full
+    /// fidelity.
+    AddCurveJump,
 }
 
 impl Structural {
     /// Every structural operator.
-    pub const ALL: [Structural; 6] = [
+    pub const ALL: [Structural; 10] = [
         Structural::AddMemoryFilter,
         Structural::AddSelector,
         Structural::AddSchedule,
         Structural::AddFidelityRule,
         Structural::AddStepRule,
         Structural::AddMeanRecommendation,
+        Structural::AddSurrogate,
+        Structural::AddCovariance,
+        Structural::AddBrackets,
+        Structural::AddCurveJump,
     ];
 
     /// Lower-case name.
@@ -47,6 +64,10 @@ impl Structural {
             Structural::AddFidelityRule => "add-fidelity-rule",
             Structural::AddStepRule => "add-step-rule",
             Structural::AddMeanRecommendation => "add-mean-recommendation",
+            Structural::AddSurrogate => "add-surrogate",
+            Structural::AddCovariance => "add-covariance",
+            Structural::AddBrackets => "add-brackets",
+            Structural::AddCurveJump => "add-curve-jump",
         }
     }
 }
@@ -97,6 +118,38 @@ fn fresh_point(rng: &mut Rng) -> Expr {
             ],
         ),
     }
+}
+
+/// A surrogate model: a Gaussian process or k-NN regression on the top rung.
+fn fresh_model(rng: &mut Rng) -> Expr {
+    let num = Expr::num;
+    if rng.random::<bool>() {
+        Expr::prim(Prim::Gp, vec![num(1.0)])
+    } else {
+        Expr::prim(Prim::Knn, vec![num(choose(&[3.0, 5.0, 10.0], rng)), num(1.0)])
+    }
+}
+
+/// An acquisition function over `model`.
+fn fresh_acquisition(model: Expr, rng: &mut Rng) -> Expr {
+    match rng.random_range(0..4) {
+        0 => Expr::prim(Prim::Ei, vec![model]),
+        1 => Expr::prim(Prim::Pi, vec![model]),
+        2 => Expr::prim(Prim::Ucb, vec![model, Expr::num(choose(&[0.5, 1.0, 2.0], rng))]),
+        _ => Expr::prim(Prim::Thompson, vec![model]),
+    }
+}
+
+/// The pieces that make a search distribution learn: recentring on each generation of
+/// the default population size, the two covariance updates and step-size adaptation.
+fn covariance_updates() -> Vec<Expr> {
+    let one = || Expr::num(1.0);
+    vec![
+        Expr::prim(Prim::MvnRecenter, vec![Expr::prim(Prim::Popsize, vec![])]),
+        Expr::prim(Prim::MvnRankOne, vec![one()]),
+        Expr::prim(Prim::MvnRankMu, vec![one()]),
+        Expr::prim(Prim::MvnCsa, vec![one()]),
+    ]
 }
 
 /// Apply a structural operator; `None` when the parent already has that kind of piece
@@ -172,6 +225,51 @@ pub fn apply_structural(g: &Genome, op: Structural, rng: &mut Rng, limits: &Limi
                 Prim::Add,
                 vec![num(0.25), Expr::prim(Prim::Mul, vec![num(2.0), Expr::prim(Prim::CandFid, vec![])])],
             );
+        }
+        Structural::AddSurrogate => {
+            let models = [Prim::Gp, Prim::Knn];
+            if models.iter().any(|&m| uses(&g.propose, m)) {
+                return None;
+            }
+            let own = std::mem::replace(&mut child.propose, num(0.0));
+            let acquisition = fresh_acquisition(fresh_model(rng), rng);
+            child.propose = Expr::prim(Prim::BestOf, vec![num(choose(&[16.0, 64.0, 256.0], rng)), acquisition, own]);
+        }
+        Structural::AddCovariance => {
+            if genome_uses(g, Prim::MvnSample) {
+                return None;
+            }
+            let own = std::mem::replace(&mut child.propose, num(0.0));
+            let sample = Expr::prim(Prim::MvnSample, vec![num(choose(&[0.1, 0.2, 0.3], rng))]);
+            child.propose = match own.op {
+                Op::Prim(Prim::ChooseUcb) => {
+                    let mut own = own;
+                    own.args.push(sample);
+                    own
+                }
+                _ => Expr::prim(Prim::ChooseUcb, vec![num(0.5), own, sample]),
+            };
+            if !genome_uses(g, Prim::MvnRecenter) {
+                child.update.extend(covariance_updates());
+            }
+        }
+        Structural::AddBrackets => {
+            if !uses(&g.fidelity, Prim::CandFid) || uses(&g.fidelity, Prim::HbStart) {
+                return None;
+            }
+            let own = std::mem::replace(&mut child.fidelity, num(0.0));
+            let fresh = Expr::prim(Prim::Lt, vec![Expr::prim(Prim::CandFid, vec![]), num(0.1)]);
+            let start = Expr::prim(Prim::HbStart, vec![num(choose(&[2.0, 3.0], rng))]);
+            child.fidelity = Expr::prim(Prim::If, vec![fresh, start, own]);
+        }
+        Structural::AddCurveJump => {
+            if !uses(&g.fidelity, Prim::CandFid) || uses(&g.fidelity, Prim::CurveRank) {
+                return None;
+            }
+            let own = std::mem::replace(&mut child.fidelity, num(0.0));
+            let promising =
+                Expr::prim(Prim::Lt, vec![Expr::prim(Prim::CurveRank, vec![]), num(choose(&[0.1, 0.2, 0.3], rng))]);
+            child.fidelity = Expr::prim(Prim::If, vec![promising, num(1.0), own]);
         }
         Structural::AddStepRule => {
             let name = (0..).map(|i| format!("step{i}")).find(|n| g.var_index(n).is_none())?;

@@ -219,8 +219,8 @@ mod tests {
     use crate::genome::{Limits, load};
     use crate::objective::bbob::BbobObjective;
 
-    /// 64 candidates a call, each scored by a density ratio over the whole history: the
-    /// default fuel runs out once the history holds about 190 trials.
+    /// 64 candidates a call, each scored by a density ratio over the whole history: a
+    /// call's fuel of 50,000 runs out once the history holds about 190 trials.
     const HUNGRY: &str = "(mechanism hungry (propose (best-of 64 (density-ratio 0.2) (uniform))))";
 
     fn program(text: &str, limits: Limits) -> Program {
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_late_fuel_fault_is_healed_or_crashes_the_episode() {
-        let prog = program(HUNGRY, Limits::default());
+        let prog = program(HUNGRY, Limits { fuel_per_call: 50_000, fuel_per_trial: 0, ..Limits::default() });
         let task = BbobObjective::from_name("bbob-f1-i1-d2").unwrap();
         let healed = run_inner(&prog, &task, 3, 400.0);
         assert_eq!(healed, run_inner_with(&prog, &task, 3, 400.0, Execution::SelfHealing));
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn a_crash_before_any_success_hands_in_one_random_config() {
         // Ten units of fuel: `propose` runs dry on the very first call.
-        let prog = program(HUNGRY, Limits { fuel_per_call: 10, ..Limits::default() });
+        let prog = program(HUNGRY, Limits { fuel_per_call: 10, fuel_per_trial: 0, ..Limits::default() });
         let task = BbobObjective::from_name("bbob-f8-i1-d5").unwrap();
         let healed = run_inner(&prog, &task, 5, 30.0);
         assert_eq!(healed.trials.len(), 30);

@@ -60,20 +60,34 @@ impl Operator {
         use Operator::*;
         use Structural::*;
         match d {
-            Diagnosis::Stagnation => {
-                matches!(self, Add(AddSchedule) | Add(AddSelector) | Mutate(Mutation::ReplaceSubtree) | Graft)
-            }
+            Diagnosis::Stagnation => matches!(
+                self,
+                Add(AddSchedule) | Add(AddSelector) | Add(AddCovariance) | Mutate(Mutation::ReplaceSubtree) | Graft
+            ),
             Diagnosis::Repeats => matches!(
                 self,
                 Add(AddMemoryFilter) | Add(AddStepRule) | Add(AddMeanRecommendation) | Mutate(Mutation::Constant)
             ),
-            Diagnosis::LowDiversity => matches!(self, Add(AddSelector) | Add(AddSchedule) | Add(AddMemoryFilter)),
+            Diagnosis::LowDiversity => {
+                matches!(self, Add(AddSelector) | Add(AddSchedule) | Add(AddMemoryFilter) | Add(AddSurrogate))
+            }
             Diagnosis::Failures => matches!(
                 self,
                 Mutate(Mutation::DeleteWrapper) | Mutate(Mutation::ReplaceSubtree) | Mutate(Mutation::Constant)
             ),
-            Diagnosis::BadRegions => matches!(self, Add(AddFidelityRule) | Add(AddMemoryFilter) | Add(AddStepRule)),
-            Diagnosis::Healthy => matches!(self, Mutate(Mutation::Constant) | Add(AddStepRule) | Graft | Crossover),
+            Diagnosis::BadRegions => matches!(
+                self,
+                Add(AddFidelityRule)
+                    | Add(AddMemoryFilter)
+                    | Add(AddStepRule)
+                    | Add(AddSurrogate)
+                    | Add(AddBrackets)
+                    | Add(AddCurveJump)
+            ),
+            Diagnosis::Healthy => matches!(
+                self,
+                Mutate(Mutation::Constant) | Mutate(Mutation::SwapPrimitive) | Add(AddStepRule) | Graft | Crossover
+            ),
         }
     }
 }

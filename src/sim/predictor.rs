@@ -13,7 +13,7 @@ use super::diagnosis::Diagnosis;
 use super::operators::Operator;
 
 /// Number of proposer operators (one indicator feature each).
-const OPERATORS: usize = 12;
+const OPERATORS: usize = 17;
 /// Number of features (bias included).
 pub const FEATURES: usize = 21 + OPERATORS;
 /// Step size of the online gradient step.
@@ -90,6 +90,11 @@ impl Default for Predictor {
 impl Predictor {
     /// Predicted probability that the proposal beats its parent.
     pub fn predict(&self, x: &[f64; FEATURES]) -> f64 {
+        // Weights learnt over another feature set (an older operator list) mean nothing
+        // here: no opinion until the first update resets them.
+        if self.weights.len() != FEATURES {
+            return 0.5;
+        }
         let z: f64 = self.weights.iter().zip(x).map(|(w, v)| w * v).sum();
         1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
     }

@@ -50,6 +50,33 @@ fn a_work_bomb_runs_to_a_recorded_healed_outcome_in_bounded_time() {
     assert!(crashed.crash.is_some());
 }
 
+/// A genome built to make the model pieces work as hard as they can: Gaussian processes
+/// on every rung scored for the most candidates, candidates from the search distribution
+/// with absurd learning rates and a generation closed after every two trials, fidelities
+/// drawn at random so every rung grows.
+fn model_bomb() -> &'static str {
+    "(mechanism model-bomb
+       (propose (best-of 256 (+ (ei (gp 1)) (+ (ucb (gp 0.5) 2) (+ (thompson (gp 0.25)) (pi (gp 0.125)))))
+                  (if (chance 0.5) (mvn-sample 0.3) (uniform))))
+       (fidelity (rand 0 1))
+       (update (mvn-recenter 2) (mvn-rank-one 10) (mvn-rank-mu 10) (mvn-csa 10)
+               (if (< (mvn-sd) 0.001) (mvn-restart (uniform) 1000) (skip))))"
+}
+
+#[test]
+fn a_model_bomb_runs_to_a_recorded_healed_outcome_in_bounded_time() {
+    let genome = load(model_bomb(), &Limits::default()).expect("the bomb passes the checker");
+    let prog = Program::compile(&genome, Limits::default()).unwrap();
+    let task = objective_by_name("bbob-f10-i1-d20").unwrap();
+    let started = Instant::now();
+    let trace = run_inner(&prog, task.as_ref(), 1, 2000.0);
+    let took = started.elapsed();
+    assert!(trace.heals.iter().any(|h| h.kind == HealKind::WorkBoundSpent), "the work bound is reached");
+    assert!(trace.outcome.regret.is_some_and(f64::is_finite));
+    assert!(trace.trials.iter().all(|t| t.point.iter().all(|x| (0.0..=1.0).contains(x))));
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}
+
 fn check_file(dir: &Path, name: &str, text: &str) -> (std::process::Output, Duration) {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();

@@ -230,7 +230,7 @@ proptest! {
     #[test]
     fn interpreter_terminates_inside_the_budget(g in any_genome(), seed in any::<u64>()) {
         let bbob = BbobObjective::from_name(BBOB_TASK).expect("a valid task name");
-        let tiny = Limits { fuel_per_call: 5, ..Default::default() };
+        let tiny = Limits { fuel_per_call: 5, fuel_per_trial: 0, ..Default::default() };
         for limits in [Limits::default(), tiny] {
             let prog = Program::compile(&g, limits).expect("checked genome");
             let a = run_and_check(&prog, &Probe::default(), seed, 6.0)?;
@@ -246,7 +246,7 @@ proptest! {
 #[test]
 fn tiny_fuel_is_healed_not_fatal() {
     let g = load(outerloop::genome::library::library_text("tpe-density-ratio").unwrap(), &Limits::default()).unwrap();
-    let prog = Program::compile(&g, Limits { fuel_per_call: 5, ..Default::default() }).unwrap();
+    let prog = Program::compile(&g, Limits { fuel_per_call: 5, fuel_per_trial: 0, ..Default::default() }).unwrap();
     let bbob = BbobObjective::from_name(BBOB_TASK).unwrap();
     let trace = run_inner(&prog, &bbob, 7, 20.0);
     assert!(trace.outcome.spent <= 20.0 + 1e-9);

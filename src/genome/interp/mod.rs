@@ -4,9 +4,14 @@
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
+mod pieces;
+
 use super::ast::{Expr, Genome, Op};
 use super::check::{Limits, check};
+use super::mvn::Mvn;
 use super::prim::{Prim, apply_real, sanitize};
+use super::surrogate::Fitted;
+use super::surrogate::gp::Hyper;
 use crate::diagnostic::Diagnostic;
 use crate::history::History;
 use crate::rng::Rng;
@@ -140,6 +145,9 @@ enum Value {
     R(f64),
     B(bool),
     P(Vec<f64>),
+    /// A surrogate: the model node whose memory holds the fitted model, and the
+    /// fidelity level it was fitted at.
+    M(u32, usize),
     Unit,
 }
 
@@ -161,15 +169,43 @@ impl Value {
     }
 }
 
-/// A best-of candidate: score, point, contributing nodes, bandit choices.
-type Scored = (f64, Vec<f64>, Vec<u32>, Vec<(u32, usize)>);
+/// A best-of candidate: score, point, contributing nodes, bandit choices, draws from
+/// the search distribution.
+type Scored = (f64, Vec<f64>, Vec<u32>, Vec<(u32, usize)>, Vec<Draw>);
+
+/// A sample of the search distribution: its genotype and the point it became.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Draw {
+    genotype: Vec<f64>,
+    point: Vec<f64>,
+}
+
+/// A model node's fitted surrogate at one fidelity level, kept while the data it learnt
+/// from is unchanged.
+#[derive(Debug, Clone)]
+struct ModelMemory {
+    /// (trials in the rung, neighbours): the data and settings it fits.
+    key: (usize, usize),
+    fitted: Fitted,
+    /// The Gaussian process's hyperparameters and the rung size they were fitted at.
+    hyper: Option<(Hyper, usize)>,
+}
 
 /// Per-node memory that persists across calls within one inner run.
 #[derive(Debug, Clone)]
 enum Memory {
     None,
-    Design { points: Vec<Vec<f64>>, cursor: usize },
-    Bandit { pulls: Vec<f64>, rewards: Vec<f64> },
+    Design {
+        points: Vec<Vec<f64>>,
+        cursor: usize,
+    },
+    Bandit {
+        pulls: Vec<f64>,
+        rewards: Vec<f64>,
+    },
+    /// One fitted model per fidelity level the node was asked for.
+    Models(Vec<Option<ModelMemory>>),
+    Counter(u64),
 }
 
 /// What the machine may read about the run besides the history.
@@ -197,6 +233,14 @@ pub struct Machine {
     contrib: Vec<u32>,
     pending_arms: Vec<(u32, usize)>,
     awaiting_arms: Vec<(u32, usize)>,
+    /// The search distribution (made on first use by an `mvn-` primitive).
+    mvn: Option<Mvn>,
+    /// Samples of the distribution drawn for the proposal under way.
+    pending_draws: Vec<Draw>,
+    /// The genotype of the committed proposal, when the distribution sampled it.
+    awaiting_draw: Option<Vec<f64>>,
+    /// The point the last `propose` call returned.
+    last_proposal: Vec<f64>,
     cand: Vec<f64>,
     fuel: u64,
     /// Fuel at the start of the current call.
@@ -221,6 +265,10 @@ impl Machine {
             contrib: Vec::new(),
             pending_arms: Vec::new(),
             awaiting_arms: Vec::new(),
+            mvn: None,
+            pending_draws: Vec::new(),
+            awaiting_draw: None,
+            last_proposal: Vec::new(),
             cand: Vec::new(),
             fuel: 0,
             call_fuel: 0,
@@ -255,11 +303,14 @@ impl Machine {
     pub fn propose(&mut self, prog: &Program, env: &Env) -> Result<Vec<f64>, Fault> {
         self.contrib.clear();
         self.pending_arms.clear();
-        self.refuel(prog);
+        self.pending_draws.clear();
+        self.refuel(prog, env);
         let root = if self.in_init(prog) { prog.init } else { prog.propose };
         let p = self.eval(prog, root, env);
         self.settle();
-        Ok(fix_point(p?.p(), env.dims))
+        let p = fix_point(p?.p(), env.dims);
+        self.last_proposal.clone_from(&p);
+        Ok(p)
     }
 
     /// Evaluate `filter` on a candidate; true means accept.
@@ -277,6 +328,10 @@ impl Machine {
     pub fn commit(&mut self, prog: &Program) {
         self.mark_reached();
         self.awaiting_arms = std::mem::take(&mut self.pending_arms);
+        // The distribution learns from its own genotype only when the proposal is its
+        // sample as drawn; anything else (a transformed sample, another source) is injected.
+        let draws = std::mem::take(&mut self.pending_draws);
+        self.awaiting_draw = draws.into_iter().rev().find(|d| d.point == self.last_proposal).map(|d| d.genotype);
         if self.in_init(prog) {
             self.init_done += 1;
         }
@@ -291,9 +346,22 @@ impl Machine {
                 rewards[arm] += if improved { 1.0 } else { 0.0 };
             }
         }
+        let genotype = self.awaiting_draw.take();
+        if let (Some(mvn), Some(t)) = (&mut self.mvn, env.history.last()) {
+            mvn.tell(genotype.as_deref(), &t.point, t.score);
+        }
+        let done = self.run_updates(prog, env);
+        // The covariance changes of this update's pieces apply together, whatever ran.
+        if let Some(mvn) = &mut self.mvn {
+            mvn.finish_update();
+        }
+        done
+    }
+
+    fn run_updates(&mut self, prog: &Program, env: &Env) -> Result<(), Fault> {
         for i in 0..prog.update.len() {
             self.contrib.clear();
-            self.refuel(prog);
+            self.refuel(prog, env);
             self.cand = env.history.last().map(|t| t.point.clone()).unwrap_or_default();
             let done = self.eval(prog, prog.update[i], env);
             self.settle();
@@ -305,7 +373,7 @@ impl Machine {
 
     fn call_scalar(&mut self, prog: &Program, root: u32, env: &Env, cand: &[f64]) -> Result<Value, Fault> {
         let saved = std::mem::take(&mut self.contrib);
-        self.refuel(prog);
+        self.refuel(prog, env);
         self.cand.clear();
         self.cand.extend_from_slice(cand);
         let out = self.eval(prog, root, env);
@@ -333,9 +401,30 @@ impl Machine {
         self.episode_fuel == 0
     }
 
-    /// Fuel for one hook call: the per-call limit, or what is left of the episode's.
-    fn refuel(&mut self, prog: &Program) {
-        self.fuel = prog.limits.fuel_per_call.min(self.episode_fuel);
+    /// Charge `work` to the episode's fuel but not to the call's: for a model fit, which
+    /// is bounded by its own design and happens only as the history grows, so that a call
+    /// can afford it without a per-call limit that would let cheap nodes run wild. The
+    /// call's remaining fuel never exceeds what the episode has left.
+    fn burn_episode(&mut self, work: u64) -> Result<(), Fault> {
+        let used = self.call_fuel - self.fuel;
+        let left = self.episode_fuel - used;
+        if work > left {
+            self.episode_fuel = used;
+            self.call_fuel -= self.fuel;
+            self.fuel = 0;
+            return Err(Fault::OutOfFuel);
+        }
+        self.episode_fuel -= work;
+        let cut = self.fuel.saturating_sub(self.episode_fuel - used);
+        self.fuel -= cut;
+        self.call_fuel -= cut;
+        Ok(())
+    }
+
+    /// Fuel for one hook call: the per-call limit ([`Limits::call_fuel`], growing with the
+    /// history), or what is left of the episode's.
+    fn refuel(&mut self, prog: &Program, env: &Env) {
+        self.fuel = prog.limits.call_fuel(env.history.len()).min(self.episode_fuel);
         self.call_fuel = self.fuel;
     }
 
@@ -429,16 +518,7 @@ impl Machine {
                 Some((pt, _)) => Value::P(pt.clone()),
                 None => Value::P(self.ranked(h, 0, d)),
             },
-            Prim::Cand => {
-                if self.cand.len() == d {
-                    Value::P(self.cand.clone())
-                } else {
-                    match h.last() {
-                        Some(t) => Value::P(t.point.clone()),
-                        None => Value::P(self.uniform_point(d)),
-                    }
-                }
-            }
+            Prim::Cand => Value::P(self.candidate(h, d)),
             Prim::MeanTop => {
                 let k = count(self.real(prog, id, 0, env)?, 1, h.len().max(1));
                 // One pass over each elite's point: charge what it costs.
@@ -602,34 +682,51 @@ impl Machine {
                 Value::Unit
             }
             Prim::Skip => Value::Unit,
+            _ => self.piece(prog, id, p, env)?,
         };
         Ok(v)
     }
 
+    /// The candidate under review; outside a review, the last evaluated point (a
+    /// uniform point before any trial).
+    fn candidate(&mut self, h: &History, d: usize) -> Vec<f64> {
+        if self.cand.len() == d {
+            self.cand.clone()
+        } else {
+            match h.last() {
+                Some(t) => t.point.clone(),
+                None => self.uniform_point(d),
+            }
+        }
+    }
+
     /// `(best-of N score gen)`: only the winning candidate's genes reach the proposal.
     fn best_of(&mut self, prog: &Program, id: u32, env: &Env) -> Result<Value, Fault> {
-        let n = count(self.real(prog, id, 0, env)?, 1, 64);
+        let n = count(self.real(prog, id, 0, env)?, 1, MAX_BEST_OF);
         let saved_cand = std::mem::take(&mut self.cand);
         let mut best: Option<Scored> = None;
         let mut score_contrib = Vec::new();
         for _ in 0..n {
             let mark = self.contrib.len();
             let arms_mark = self.pending_arms.len();
+            let draws_mark = self.pending_draws.len();
             let x = self.point(prog, id, 2, env)?;
             let gen_contrib: Vec<u32> = self.contrib.drain(mark..).collect();
             let arms: Vec<(u32, usize)> = self.pending_arms.drain(arms_mark..).collect();
+            let draws: Vec<Draw> = self.pending_draws.drain(draws_mark..).collect();
             self.cand = x.clone();
             let s = self.real(prog, id, 1, env)?;
             score_contrib.extend(self.contrib.drain(mark..));
             if best.as_ref().is_none_or(|(b, ..)| s > *b) {
-                best = Some((s, x, gen_contrib, arms));
+                best = Some((s, x, gen_contrib, arms, draws));
             }
         }
         self.cand = saved_cand;
-        let (_, x, gen_contrib, arms) = best.unwrap_or_default();
+        let (_, x, gen_contrib, arms, draws) = best.unwrap_or_default();
         self.contrib.extend(gen_contrib);
         self.contrib.extend(score_contrib);
         self.pending_arms.extend(arms);
+        self.pending_draws.extend(draws);
         Ok(Value::P(x))
     }
 
@@ -686,6 +783,9 @@ impl Machine {
         }
     }
 }
+
+/// The most candidates one `best-of` scores (acquisition functions want many).
+pub const MAX_BEST_OF: usize = 256;
 
 fn count(v: f64, lo: usize, hi: usize) -> usize {
     let r = v.round();
@@ -744,29 +844,8 @@ fn elite_stats(h: &History, k: usize, d: usize) -> Option<(Vec<f64>, Vec<f64>)> 
 /// Log ratio of Parzen densities of `x` under the best fraction `gamma` of trials
 /// versus the rest (a TPE-style acquisition score).
 fn density_ratio(h: &History, x: &[f64], gamma: f64, d: usize) -> f64 {
-    let n = h.len();
-    if n < 4 || x.len() != d {
-        return 0.0;
-    }
-    let g = gamma.clamp(0.01, 0.99);
-    let n_good = ((g * n as f64).ceil() as usize).clamp(1, n - 1);
-    let bw = (0.3 * (n as f64).powf(-1.0 / (d as f64 + 4.0))).max(0.02);
-    let inv = 1.0 / (2.0 * bw * bw);
-    let mut good = 0.0;
-    let mut bad = 0.0;
-    for (rank, &i) in h.sorted().iter().enumerate() {
-        let p = &h.trials()[i as usize].point;
-        let sq: f64 = x.iter().zip(p).map(|(a, b)| (a - b) * (a - b)).sum();
-        let k = (-sq * inv).exp();
-        if rank < n_good {
-            good += k;
-        } else {
-            bad += k;
-        }
-    }
-    let good = good / n_good as f64 + 1e-300;
-    let bad = bad / (n - n_good) as f64 + 1e-300;
-    sanitize(good.ln() - bad.ln())
+    let points = h.sorted().iter().map(|&i| h.trials()[i as usize].point.as_slice());
+    super::rungs::parzen_ratio(points, x, gamma, d)
 }
 
 #[cfg(test)]
