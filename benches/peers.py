@@ -6,6 +6,7 @@ same tasks, episodes and budget as `outerloop mech table`, scored the same way.
     python3 benches/peers.py --tasks suite:gpt-heldout --budget 15 --seeds 10 \\
         [--mech champion.mech ...] \\
         [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha,dehb,optuna-gp] \\
+        [--budgets 5,15,45 [--force]] [--pair MECH=REF ...] \\
         [--out peers-out] [--binary target/release/outerloop]
 
 1. `outerloop mech table --tasks ... --tsv OUT/library.tsv` runs the seed library (and
@@ -16,7 +17,15 @@ same tasks, episodes and budget as `outerloop mech table`, scored the same way.
    true-regret score as the mechanisms get.
 3. OUT/episodes.tsv holds every (optimizer or mechanism, task, episode) row; OUT/peers.md
    the summary table (median regret per task, geometric mean, mean paired rank), which
-   is also printed on stdout. Progress goes to stderr.
+   is also printed on stdout. Progress goes to stderr. An optimizer named like a library
+   mechanism (dehb) gets the rows `peer:NAME`.
+4. With `--budgets B1,B2,...` steps 1-3 run once per budget into OUT/b<B>/ (with a
+   run.json of the settings); a budget whose episodes.tsv exists is kept (unless --force).
+5. With `--pair MECH=REF` (repeatable), OUT/parity.md (also printed): per (task, budget)
+   cell the ratio median(MECH) / median(REF) of the regrets over the same episodes, each
+   floored at the task's resolution; the cells within 1.25x; per cell and per pair the
+   paired win/tie/loss counts and seeded bootstrap 95% intervals. On the REF side a name
+   that is both a mechanism and an optimizer means the optimizer (`dehb` = `peer:dehb`).
 
 See benches/peers.md for how budget and fidelity are charged to each peer.
 """
@@ -398,21 +407,309 @@ def summary(rows, tasks, resolution):
     return "\n".join(lines) + "\n" + note
 
 
+# --- parity -----------------------------------------------------------------------
+
+WITHIN = 1.25  # a parity cell passes when median(MECH) / median(REF) <= this
+BOOT = 2000  # bootstrap resamples for the intervals
+PEER = "peer:"  # prefix of an optimizer's rows whose name is also a mechanism's (dehb)
+
+
+def quantile(sorted_xs, q):
+    """Nearest-rank quantile of a sorted list."""
+    return sorted_xs[min(len(sorted_xs) - 1, max(0, round(q * (len(sorted_xs) - 1))))]
+
+
+def compare(m, r):
+    """Paired win / tie / loss counts of regrets m against r (lower is better)."""
+    win = sum(1 for a, b in zip(m, r) if a < b and not math.isclose(a, b, rel_tol=1e-12))
+    tie = sum(1 for a, b in zip(m, r) if math.isclose(a, b, rel_tol=1e-12))
+    return win, tie, len(m) - win - tie
+
+
+def cell_stats(m, r, rng):
+    """Ratio of medians of paired floored regrets, with a paired bootstrap 95% interval."""
+    n = len(m)
+    ratio = median(m) / median(r)
+    boots = []
+    for _ in range(BOOT):
+        idx = [rng.randrange(n) for _ in range(n)]
+        boots.append(median([m[i] for i in idx]) / median([r[i] for i in idx]))
+    boots.sort()
+    return ratio, quantile(boots, 0.025), quantile(boots, 0.975)
+
+
+def pair_names(spec):
+    """`MECH=REF` -> (MECH, REF)."""
+    if spec.count("=") != 1 or not all(spec.split("=")):
+        die(f"--pair `{spec}` is not MECH=REF")
+    return tuple(spec.split("="))
+
+
+def resolve(name, columns, side):
+    """The column of a pair's side: a name that is both a mechanism and an optimizer means the
+    mechanism on the MECH side and the optimizer (`peer:NAME`) on the REF side."""
+    if side == "ref" and PEER + name in columns:
+        return PEER + name
+    return name
+
+
+def parity_report(pairs, per_budget, header):
+    """The parity section: per pair, a table of ratios (task x budget), the paired counts and
+    intervals. `per_budget` maps budget -> (rows, tasks, resolution)."""
+    budgets = sorted(per_budget)
+    # regret[budget][column][(task, episode)] = regret floored at the task's resolution
+    regret = {}
+    tasks = []
+    for b in budgets:
+        rows, ts, resolution = per_budget[b]
+        regret[b] = defaultdict(dict)
+        for r in rows:
+            regret[b][r["optimizer"]][(r["task"], r["episode"])] = max(float(r["regret"]), resolution[r["task"]])
+        tasks += [t for t in ts if t not in tasks]
+    out = [header,
+           f"For each pair MECH=REF and each cell (task, budget): the median regret of MECH over REF over the "
+           f"episodes both played (the same seeds), each regret floored at the task's resolution first. A cell is "
+           f"within when the ratio is at most {WITHIN} (MECH better, or at most {100 * (WITHIN - 1):.0f}% worse); "
+           f"bold cells are outside. The 95% intervals are percentile intervals of {BOOT} paired bootstrap resamples "
+           f"of the episodes (seeded: reruns give the same numbers). W/T/L counts the episodes where MECH's regret "
+           f"is lower / equal / higher than REF's. Lower regret is better.\n"]
+    for mech_name, ref_name in pairs:
+        cols = set().union(*(regret[b].keys() for b in budgets))
+        mech, ref = resolve(mech_name, cols, "mech"), resolve(ref_name, cols, "ref")
+        rng = random.Random(f"{mech}={ref}")
+        cells = {}  # (task, budget) -> (ratio, lo, hi, median mech, median ref, n, (w, t, l))
+        logs, total = [], [0, 0, 0]
+        for b in budgets:
+            if mech not in regret[b] or ref not in regret[b]:
+                continue
+            for t in tasks:
+                keys = sorted(k for k in regret[b][mech] if k[0] == t and k in regret[b][ref])
+                if not keys:
+                    continue
+                m = [regret[b][mech][k] for k in keys]
+                r = [regret[b][ref][k] for k in keys]
+                wtl = compare(m, r)
+                total = [x + y for x, y in zip(total, wtl)]
+                logs += [math.log(x / y) for x, y in zip(m, r)]
+                cells[(t, b)] = cell_stats(m, r, rng) + (median(m), median(r), len(keys), wtl)
+        out.append(f"\n## {mech} = {ref}\n")
+        if not cells:
+            out.append(f"No cell has both `{mech}` and `{ref}`.\n")
+            continue
+        within = [k for k, v in cells.items() if v[0] <= WITHIN]
+        geo = math.exp(sum(math.log(v[0]) for v in cells.values()) / len(cells))
+        boots = []
+        for _ in range(BOOT):
+            boots.append(median([logs[rng.randrange(len(logs))] for _ in logs]))
+        boots.sort()
+        lo, hi = math.exp(quantile(boots, 0.025)), math.exp(quantile(boots, 0.975))
+        out.append(f"**{len(within)} of {len(cells)} cells within {WITHIN}x** ({100 * len(within) / len(cells):.0f}%); "
+                   f"geometric mean of the cell ratios {geo:.3g}. Over all {len(logs)} paired episodes: "
+                   f"W/T/L {total[0]}/{total[1]}/{total[2]}; median paired ratio (MECH / REF per episode) "
+                   f"{math.exp(median(logs)):.3g}, 95% interval [{lo:.3g}, {hi:.3g}].\n")
+        bs = [b for b in budgets if any(k[1] == b for k in cells)]
+        out.append("| task | " + " | ".join(f"budget {b:g}" for b in bs) + " |")
+        out.append("|---|" + "---|" * len(bs))
+        for t in tasks:
+            row = []
+            for b in bs:
+                v = cells.get((t, b))
+                row.append("–" if v is None else (f"{v[0]:.3g}" if v[0] <= WITHIN else f"**{v[0]:.3g}**"))
+            out.append(f"| {t} | " + " | ".join(row) + " |")
+        counts = []
+        for b in bs:
+            n = [k for k in cells if k[1] == b]
+            counts.append(f"{sum(1 for k in n if cells[k][0] <= WITHIN)}/{len(n)}")
+        out.append("| within | " + " | ".join(counts) + " |")
+        out.append(f"\n| task | budget | median {mech} | median {ref} | ratio | 95% interval | W/T/L | episodes |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for b in bs:
+            for t in tasks:
+                v = cells.get((t, b))
+                if v is None:
+                    continue
+                ratio, clo, chi, mm, mr, n, (w, ti, lo_) = v
+                mark = f"**{ratio:.3g}**" if ratio > WITHIN else f"{ratio:.3g}"
+                out.append(f"| {t} | {b:g} | {mm:.4f} | {mr:.4f} | {mark} | [{clo:.3g}, {chi:.3g}] | {w}/{ti}/{lo_} | {n} |")
+        outside = sorted(((k, v) for k, v in cells.items() if v[0] > WITHIN), key=lambda kv: -kv[1][0])
+        if outside:
+            out.append(f"\nCells outside {WITHIN}x, worst first (an interval reaching down to {WITHIN} or below means "
+                       f"the episodes do not rule out parity):\n")
+            for (t, b), (ratio, clo, chi, mm, mr, n, (w, ti, lo_)) in outside:
+                verdict = "interval above 1.25" if clo > WITHIN else "interval reaches 1.25"
+                out.append(f"- {t} budget {b:g}: {ratio:.3g}x ({mm:.4f} / {mr:.4f}), 95% [{clo:.3g}, {chi:.3g}], "
+                           f"W/T/L {w}/{ti}/{lo_}: {verdict}")
+        else:
+            out.append(f"\nNo cell outside {WITHIN}x.")
+    return "\n".join(out) + "\n"
+
+
 # --- main -------------------------------------------------------------------------
+
+
+def mechanism_names(binary, mech_files):
+    """The library's mechanism names (`mech list`) and those of the `--mech` files."""
+    import re
+
+    listed = subprocess.run([binary, "mech", "list"], stdout=subprocess.PIPE, text=True).stdout
+    names = [line.split()[0][len("lib:"):] for line in listed.splitlines() if line.startswith("lib:")]
+    for m in mech_files:
+        if m.startswith("lib:"):
+            names.append(m[len("lib:"):])
+            continue
+        try:
+            with open(m) as f:
+                found = re.search(r"\(\s*mechanism\s+([^\s()]+)", f.read())
+        except OSError:
+            found = None
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def run_budget(args, budget, out, optimizers, versions, binary, progress, rename):
+    """One `mech table` and every optimizer on every episode at `budget`: OUT/library.tsv,
+    OUT/episodes.tsv and OUT/peers.md. Returns (rows, tasks, resolution, table)."""
+    os.makedirs(out, exist_ok=True)
+    library_tsv = os.path.join(out, "library.tsv")
+    command = [binary, "mech", "table", "--tasks", args.tasks, "--budget", repr(budget),
+               "--seeds", str(args.seeds), "--tsv", library_tsv]
+    for m in args.mech:
+        command += ["--mech", m]
+    progress("library: " + shlex.join(command))
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        die(f"`mech table` failed with exit code {done.returncode}")
+    sys.stderr.write(done.stdout)
+    library = read_tsv(library_tsv)
+    if not library:
+        die(f"{library_tsv} has no rows")
+    progress(f"library: {len(library)} episodes")
+
+    # Episode seeds per task, from the rows of one mechanism (all share them).
+    first = library[0]["mechanism"]
+    episodes = defaultdict(list)  # task -> [(episode, seed, budget as mech table wrote it)]
+    for row in library:
+        if row["mechanism"] == first:
+            episodes[row["task"]].append((row["episode"], int(row["seed"]), row["budget"]))
+    tasks = list(episodes)
+    mechanisms = {r["mechanism"] for r in library}
+
+    rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library]
+    resolution = {}
+    for task_name in tasks:
+        task = Task(binary, task_name, budget)
+        resolution[task_name] = task.resolution
+        for opt in optimizers:
+            t0 = time.time()
+            trials = 0
+            # An optimizer named like a mechanism (dehb) gets its own rows: peer:dehb.
+            label = PEER + opt if rename and opt in mechanisms else opt
+            for episode_index, seed, budget_text in episodes[task_name]:
+                episode = Episode(task, seed)
+                run_optimizer(opt, episode, seed)
+                result = episode.finish()
+                regret = result["regret"] if result["regret"] is not None else result["true_score"]
+                trials += result["trials"]
+                rows.append({
+                    "optimizer": label, "task": task_name, "episode": episode_index, "seed": str(seed),
+                    "budget": budget_text, "regret": repr(float(regret)),
+                    "trials": str(result["trials"]), "spent": repr(float(result["spent"])),
+                })
+            n = len(episodes[task_name])
+            progress(f"{task_name} {label}: {n} episodes, {trials / n:.1f} trials each, {time.time() - t0:.1f} s")
+        task.close()
+
+    cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
+    with open(os.path.join(out, "episodes.tsv.partial"), "w") as f:
+        f.write("\t".join(cols) + "\n")
+        for r in rows:
+            f.write("\t".join(r[c] for c in cols) + "\n")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"`{shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n\n"
+        f"{when}; {', '.join(versions) or 'no Optuna'}; tasks {', '.join(tasks)}; budget {budget:g} "
+        f"per episode, {args.seeds} episodes per task\n\n"
+    )
+    table = head + summary(rows, tasks, resolution)
+    with open(os.path.join(out, "peers.md"), "w") as f:
+        f.write(table)
+    return rows, tasks, resolution, table
+
+
+def finish_episodes(out):
+    """Move OUT/episodes.tsv into place: its presence marks a finished budget."""
+    os.replace(os.path.join(out, "episodes.tsv.partial"), os.path.join(out, "episodes.tsv"))
+
+
+def environment(binary):
+    """Python, numpy, CPU, binary and checkout, for the parity report."""
+    import platform
+
+    parts = [f"Python {platform.python_version()}"]
+    try:
+        import numpy
+
+        parts.append(f"numpy {numpy.__version__}")
+    except ImportError:
+        pass
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    version = subprocess.run([binary, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    here = os.path.dirname(os.path.abspath(__file__))
+    commit = subprocess.run(["git", "-C", here, "describe", "--always", "--dirty"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True).stdout.strip() or "?"
+    return parts, f"{cpu}, {os.cpu_count()} cores", f"{version} ({binary}, sha256 {binary_hash(binary)})", commit
+
+
+def binary_hash(binary):
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(binary, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", required=True, help="tasks or suites, comma-separated (as mech table --tasks)")
-    ap.add_argument("--budget", type=float, default=15.0, help="cost units per episode (default 15)")
+    ap.add_argument("--budget", type=float, default=None, help="cost units per episode (default 15)")
+    ap.add_argument("--budgets", default=None, help="several budgets, comma-separated (e.g. 5,15,45): each runs "
+                    "into OUT/b<B>/, then OUT/parity.md compares the --pair columns across them")
     ap.add_argument("--seeds", type=int, default=10, help="episodes per task (default 10)")
     ap.add_argument("--mech", action="append", default=[], help="extra mechanism file for mech table (repeatable)")
     default = [o for o in OPTIMIZERS if o not in EXTRA]
     ap.add_argument("--optimizers", default=",".join(default), help="comma-separated, of " + ",".join(OPTIMIZERS)
                     + " (default " + ",".join(default) + ")")
+    ap.add_argument("--pair", action="append", default=[], help="MECH=REF: parity of a mechanism against a reference, "
+                    "per (task, budget) (repeatable; writes OUT/parity.md)")
+    ap.add_argument("--force", action="store_true", help="with --budgets: rerun budgets whose episodes.tsv exists")
     ap.add_argument("--out", default="peers-out", help="output folder (default peers-out)")
     ap.add_argument("--binary", default=None, help="outerloop binary (default target/release/outerloop)")
     args = ap.parse_args()
+
+    budgets = None
+    if args.budgets is not None:
+        if args.budget is not None:
+            die("give --budget or --budgets, not both")
+        try:
+            budgets = sorted({float(b) for b in args.budgets.split(",") if b.strip()})
+        except ValueError:
+            die(f"--budgets `{args.budgets}` is not a comma-separated list of numbers")
+        if not budgets or not all(b > 0 for b in budgets):
+            die("--budgets must list positive budgets")
+    elif args.budget is None:
+        args.budget = 15.0
+    pairs = [pair_names(p) for p in args.pair]
 
     optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     for o in optimizers:
@@ -459,8 +756,15 @@ def main():
             binary = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "outerloop")
     if not os.path.exists(binary):
         die(f"no binary at {binary}: cargo build --release, or pass --binary")
-    if args.seeds < 1 or not (args.budget > 0):
+    if args.seeds < 1 or not (budgets or args.budget > 0):
         die("--seeds must be at least 1 and --budget positive")
+    names = mechanism_names(binary, args.mech) if pairs else []
+    for pair in pairs:
+        for side, name in zip(("MECH", "REF"), pair):
+            bare = name[len(PEER):] if name.startswith(PEER) else name
+            if name not in names and bare not in optimizers:
+                die(f"--pair {'='.join(pair)}: {side} `{name}` is neither a mechanism ({', '.join(names)}) "
+                    f"nor one of --optimizers ({', '.join(optimizers)})")
 
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
@@ -468,68 +772,83 @@ def main():
     def progress(message):
         print(f"[{time.time() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    library_tsv = os.path.join(args.out, "library.tsv")
-    command = [binary, "mech", "table", "--tasks", args.tasks, "--budget", repr(args.budget),
-               "--seeds", str(args.seeds), "--tsv", library_tsv]
-    for m in args.mech:
-        command += ["--mech", m]
-    progress("library: " + shlex.join(command))
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        die(f"`mech table` failed with exit code {done.returncode}")
-    sys.stderr.write(done.stdout)
-    library = read_tsv(library_tsv)
-    if not library:
-        die(f"{library_tsv} has no rows")
-    progress(f"library: {len(library)} episodes")
-
-    # Episode seeds per task, from the rows of one mechanism (all share them).
-    first = library[0]["mechanism"]
-    episodes = defaultdict(list)  # task -> [(episode, seed, budget as mech table wrote it)]
-    for row in library:
-        if row["mechanism"] == first:
-            episodes[row["task"]].append((row["episode"], int(row["seed"]), row["budget"]))
-    tasks = list(episodes)
-
-    rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library]
-    resolution = {}
-    for task_name in tasks:
-        task = Task(binary, task_name, args.budget)
-        resolution[task_name] = task.resolution
-        for opt in optimizers:
+    if budgets is None:
+        # One budget: OUT/library.tsv, episodes.tsv, peers.md as always; parity.md with --pair.
+        rows, tasks, resolution, table = run_budget(args, args.budget, args.out, optimizers, versions, binary,
+                                                    progress, rename=True)
+        finish_episodes(args.out)
+        progress(f"wrote {os.path.join(args.out, 'episodes.tsv')} and {os.path.join(args.out, 'peers.md')}")
+        print(table, end="")
+        per_budget = {args.budget: (rows, tasks, resolution)}
+        runs = {args.budget: {"seconds": time.time() - started}}
+    else:
+        per_budget, runs = {}, {}
+        settings = {"tasks": args.tasks, "seeds": args.seeds, "mech": args.mech}
+        for b in budgets:
+            out = os.path.join(args.out, f"b{b:g}")
+            episodes_tsv = os.path.join(out, "episodes.tsv")
+            run_json = os.path.join(out, "run.json")
+            if os.path.exists(episodes_tsv) and not args.force:
+                try:
+                    with open(run_json) as f:
+                        run = json.load(f)
+                except (OSError, ValueError):
+                    die(f"{episodes_tsv} exists without a readable {run_json}: --force to rerun budget {b:g}")
+                if {k: run.get(k) for k in settings} != settings or not set(optimizers) <= set(run["optimizers"]):
+                    die(f"{out} was run with other settings ({json.dumps({k: run.get(k) for k in settings})}, "
+                        f"optimizers {','.join(run['optimizers'])}): --force to rerun, or another --out")
+                rows = read_tsv(episodes_tsv)
+                ran = {r["optimizer"] for r in rows if r["trials"]}
+                keep = {PEER + o if PEER + o in ran else o for o in optimizers}
+                rows = [r for r in rows if not r["trials"] or r["optimizer"] in keep]
+                progress(f"budget {b:g}: kept {episodes_tsv} ({len(rows)} rows, run {run['when']})")
+                per_budget[b] = (rows, run["tasks_run"], run["resolution"])
+                runs[b] = run
+                continue
             t0 = time.time()
-            trials = 0
-            for episode_index, seed, budget_text in episodes[task_name]:
-                episode = Episode(task, seed)
-                run_optimizer(opt, episode, seed)
-                result = episode.finish()
-                regret = result["regret"] if result["regret"] is not None else result["true_score"]
-                trials += result["trials"]
-                rows.append({
-                    "optimizer": opt, "task": task_name, "episode": episode_index, "seed": str(seed),
-                    "budget": budget_text, "regret": repr(float(regret)),
-                    "trials": str(result["trials"]), "spent": repr(float(result["spent"])),
-                })
-            n = len(episodes[task_name])
-            progress(f"{task_name} {opt}: {n} episodes, {trials / n:.1f} trials each, {time.time() - t0:.1f} s")
-        task.close()
+            progress(f"budget {b:g} into {out}")
+            rows, tasks, resolution, _ = run_budget(args, b, out, optimizers, versions, binary, progress, rename=True)
+            runs[b] = dict(settings, optimizers=optimizers, tasks_run=tasks, resolution=resolution,
+                           seconds=round(time.time() - t0, 1), binary=binary_hash(binary),
+                           when=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+            with open(run_json, "w") as f:
+                json.dump(runs[b], f, indent=1)
+                f.write("\n")
+            finish_episodes(out)
+            progress(f"budget {b:g}: wrote {episodes_tsv} and {os.path.join(out, 'peers.md')} "
+                     f"in {runs[b]['seconds']:.0f} s")
+            per_budget[b] = (rows, tasks, resolution)
+    if not pairs:
+        return
 
-    cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
-    with open(os.path.join(args.out, "episodes.tsv"), "w") as f:
-        f.write("\t".join(cols) + "\n")
-        for r in rows:
-            f.write("\t".join(r[c] for c in cols) + "\n")
+    env, cpu, binary_text, commit = environment(binary)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    head = (
-        f"`{shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n\n"
-        f"{when}; {', '.join(versions) or 'no Optuna'}; tasks {', '.join(tasks)}; budget {args.budget:g} "
-        f"per episode, {args.seeds} episodes per task\n\n"
-    )
-    table = head + summary(rows, tasks, resolution)
-    with open(os.path.join(args.out, "peers.md"), "w") as f:
-        f.write(table)
-    progress(f"wrote {os.path.join(args.out, 'episodes.tsv')} and {os.path.join(args.out, 'peers.md')}")
-    print(table, end="")
+    nice = os.nice(0)
+    lines = [
+        "# Parity on the GPT tables\n",
+        f"`{(f'nice -n {nice} ' if nice else '') + shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n",
+        f"{when}; {cpu}; {', '.join(env + versions)}; {binary_text}; checkout {commit}; "
+        f"this invocation {time.time() - started:.0f} s wall.\n",
+        f"Tasks {', '.join(per_budget[min(per_budget)][1])}; {args.seeds} episodes per task and budget; the "
+        f"per-budget tables (all optimizers and mechanisms) are in "
+        + (f"`{os.path.join(args.out, 'peers.md')}`." if budgets is None else
+           ", ".join(f"`{os.path.join(args.out, f'b{b:g}', 'peers.md')}`" for b in sorted(per_budget)) + ".") + "\n",
+    ]
+    if budgets is not None:
+        lines.append("| budget | ran | wall (s) | binary sha256 |")
+        lines.append("|---|---|---|---|")
+        here = binary_hash(binary)
+        for b in sorted(runs):
+            other = "" if runs[b].get("binary") == here else " (**not the binary above**)"
+            lines.append(f"| {b:g} | {runs[b].get('when', '?')} | {runs[b].get('seconds', 0):.0f} | "
+                         f"{runs[b].get('binary', '?')}{other} |")
+        lines.append("")
+    report = parity_report(pairs, per_budget, "\n".join(lines) + "\n")
+    path = os.path.join(args.out, "parity.md")
+    with open(path, "w") as f:
+        f.write(report)
+    progress(f"wrote {path}")
+    print(report, end="")
 
 
 if __name__ == "__main__":

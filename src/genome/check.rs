@@ -50,8 +50,8 @@ impl Default for Limits {
             max_updates: 8,
             max_init: 1000,
             fuel_per_call: 50_000,
-            fuel_per_trial: 2_000,
-            fuel_per_episode: 50_000_000,
+            fuel_per_trial: 500,
+            fuel_per_episode: 20_000_000,
             max_filter_retries: 16,
         }
     }

@@ -233,7 +233,7 @@ pub fn apply_structural(g: &Genome, op: Structural, rng: &mut Rng, limits: &Limi
             }
             let own = std::mem::replace(&mut child.propose, num(0.0));
             let acquisition = fresh_acquisition(fresh_model(rng), rng);
-            child.propose = Expr::prim(Prim::BestOf, vec![num(choose(&[16.0, 64.0, 256.0], rng)), acquisition, own]);
+            child.propose = Expr::prim(Prim::BestOf, vec![num(choose(&[16.0, 32.0, 64.0], rng)), acquisition, own]);
         }
         Structural::AddCovariance => {
             if genome_uses(g, Prim::MvnSample) {

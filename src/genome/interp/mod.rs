@@ -784,8 +784,8 @@ impl Machine {
     }
 }
 
-/// The most candidates one `best-of` scores (acquisition functions want many).
-pub const MAX_BEST_OF: usize = 256;
+/// The most candidates one `best-of` scores.
+pub const MAX_BEST_OF: usize = 64;
 
 fn count(v: f64, lo: usize, hi: usize) -> usize {
     let r = v.round();

@@ -21,7 +21,7 @@ pub const FLOPS_PER_FUEL: u64 = 16;
 /// fraction since the last fit (and at least by one trial); in between it conditions on
 /// the new data with the hyperparameters it has. Keeps the cubic fits rare as the
 /// history grows.
-const REFIT_GROWTH: f64 = 0.2;
+const REFIT_GROWTH: f64 = 0.3;
 
 impl Machine {
     /// Evaluate one of the pieces (primitives not handled by the core interpreter).
@@ -198,14 +198,14 @@ impl Machine {
     fn fit_model(&mut self, id: u32, p: Prim, level: usize, k: usize, h: &History, d: usize) -> Result<(), Fault> {
         let rung_len = h.rung(level).len();
         let key = (rung_len, k);
-        let slot = |memory: &Memory| match memory {
-            Memory::Models(models) => models.get(level).cloned().flatten(),
+        // Borrowed, never cloned: this runs for every candidate a `best-of` scores.
+        let previous = match &self.memory[id as usize] {
+            Memory::Models(models) => match models.get(level) {
+                Some(Some(m)) if m.key == key => return Ok(()),
+                Some(Some(m)) => m.hyper.clone(),
+                _ => None,
+            },
             _ => None,
-        };
-        let previous = match slot(&self.memory[id as usize]) {
-            Some(m) if m.key == key => return Ok(()),
-            Some(m) => m.hyper,
-            None => None,
         };
         let data = Data::at_level(h, level);
         let n = data.len() as u64;

@@ -26,7 +26,7 @@ const LOG_NOISE: (f64, f64) = (-13.8, 2.3);
 const FIT_ITERATIONS: u64 = 40;
 /// Likelihood evaluations per start of a fit (line-search steps included): the hard
 /// bound on a fit's work.
-pub const FIT_EVALUATIONS: u64 = 60;
+pub const FIT_EVALUATIONS: u64 = 30;
 
 /// The hyperparameters, in log space (scikit-learn's `theta`, in the order amplitude,
 /// length scales, noise).
@@ -195,6 +195,8 @@ struct Objective<'a> {
     /// The best point evaluated, kept in case the line search gives up.
     best: &'a RefCell<Option<(f64, Vec<f64>)>>,
     evaluations: &'a RefCell<u64>,
+    /// The most likelihood evaluations this start may spend.
+    max_evaluations: u64,
 }
 
 impl Objective<'_> {
@@ -204,7 +206,7 @@ impl Objective<'_> {
         {
             return Ok((*c, g.clone()));
         }
-        if *self.evaluations.borrow() >= FIT_EVALUATIONS {
+        if *self.evaluations.borrow() >= self.max_evaluations {
             return Err(Error::msg("evaluation budget of the fit spent"));
         }
         *self.evaluations.borrow_mut() += 1;
@@ -318,15 +320,17 @@ impl Gp {
     }
 
     /// Fit the hyperparameters to `(x, y)` by maximising the log marginal likelihood plus
-    /// `prior`, starting from each of `starts` (the best result wins). Returns the
-    /// hyperparameters and the likelihood evaluations spent.
-    pub fn fit_hyper(x: &[Vec<f64>], y: &[f64], starts: &[Hyper], prior: Prior) -> (Hyper, u64) {
+    /// `prior`, starting from each of `starts` (the best result wins), spending at most
+    /// `max_evaluations` likelihood evaluations per start ([`FIT_EVALUATIONS`] in the
+    /// interpreter). Returns the hyperparameters and the likelihood evaluations spent.
+    pub fn fit_hyper(x: &[Vec<f64>], y: &[f64], starts: &[Hyper], prior: Prior, max_evaluations: u64) -> (Hyper, u64) {
         let pairs = Pairs::new(x);
         let mut best: Option<(f64, Vec<f64>)> = None;
         let mut evaluations = 0;
         for start in starts {
             let (last, found, count) = (RefCell::new(None), RefCell::new(None), RefCell::new(0));
-            let objective = Objective { pairs: &pairs, y, prior, last: &last, best: &found, evaluations: &count };
+            let objective =
+                Objective { pairs: &pairs, y, prior, last: &last, best: &found, evaluations: &count, max_evaluations };
             // Backtracking: L-BFGS's unit step is usually accepted, so an iteration costs
             // about one likelihood evaluation (More-Thuente spent three to five).
             let Ok(armijo) = ArmijoCondition::new(1e-4) else { break };
@@ -467,7 +471,7 @@ mod tests {
         let (at_theirs, grad) = Gp::log_marginal_likelihood(&x, &y, &theirs).expect("definite");
         assert!(grad.iter().all(|g| g.abs() < 1e-3), "{grad:?}");
         let start = Hyper::from_vec(&floats(&case["initial_kernel"]["theta"]));
-        let (ours, _) = Gp::fit_hyper(&x, &y, &[start], Prior::Flat);
+        let (ours, _) = Gp::fit_hyper(&x, &y, &[start], Prior::Flat, 200);
         let (at_ours, _) = Gp::log_marginal_likelihood(&x, &y, &ours).expect("definite");
         assert!(at_ours > at_theirs - 1e-4, "{at_ours} vs {at_theirs}: {ours:?} vs {theirs:?}");
     }
@@ -498,7 +502,7 @@ mod tests {
             (0..24).map(|i| vec![(0.5 + i as f64 * 0.754_877_7) % 1.0, (0.5 + i as f64 * 0.569_840_3) % 1.0]).collect();
         let y: Vec<f64> = x.iter().map(|p| (6.0 * p[0]).sin()).collect();
         let start = Hyper::initial(2, 0.5);
-        let (fitted, evals) = Gp::fit_hyper(&x, &y, std::slice::from_ref(&start), Prior::Weak);
+        let (fitted, evals) = Gp::fit_hyper(&x, &y, std::slice::from_ref(&start), Prior::Weak, FIT_EVALUATIONS);
         assert!(evals > 1);
         let lml = |h: &Hyper| Gp::log_marginal_likelihood(&x, &y, h).unwrap().0;
         assert!(lml(&fitted) > lml(&start));

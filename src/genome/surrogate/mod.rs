@@ -20,7 +20,7 @@ use knn::Knn;
 pub const MAX_POINTS: usize = 128;
 /// The most trials a Gaussian process fits its hyperparameters on (chosen the same way
 /// from its data): each likelihood evaluation of the fit is cubic in them.
-pub const FIT_POINTS: usize = 64;
+pub const FIT_POINTS: usize = 48;
 
 /// Which of `scores` (in time order) to keep under `cap`: all when they fit, else the
 /// best `cap / 2` (ties by time) and the most recent of the rest. Indices ascending.
@@ -156,7 +156,7 @@ impl Fitted {
             (warm, _) => {
                 let starts = fit_starts(warm, d);
                 let fit = Data { x: data.x.clone(), y: ys.clone() }.capped(FIT_POINTS);
-                let (h, evals) = Gp::fit_hyper(&fit.x, &fit.y, &starts, Prior::Weak);
+                let (h, evals) = Gp::fit_hyper(&fit.x, &fit.y, &starts, Prior::Weak, gp::FIT_EVALUATIONS);
                 (h, evals * likelihood_work(fit.len(), d) + cube / 3)
             }
         };
