@@ -567,9 +567,8 @@ def mechanism_names(binary, mech_files):
     return names
 
 
-def run_budget(args, budget, out, optimizers, versions, binary, progress, rename):
-    """One `mech table` and every optimizer on every episode at `budget`: OUT/library.tsv,
-    OUT/episodes.tsv and OUT/peers.md. Returns (rows, tasks, resolution, table)."""
+def run_library(args, budget, out, binary, progress):
+    """One `mech table` at `budget` into OUT/library.tsv; returns its rows."""
     os.makedirs(out, exist_ok=True)
     library_tsv = os.path.join(out, "library.tsv")
     command = [binary, "mech", "table", "--tasks", args.tasks, "--budget", repr(budget),
@@ -585,6 +584,18 @@ def run_budget(args, budget, out, optimizers, versions, binary, progress, rename
     if not library:
         die(f"{library_tsv} has no rows")
     progress(f"library: {len(library)} episodes")
+    return library
+
+
+def episode_keys(rows):
+    """(task, episode, seed) of every episode in `rows`."""
+    return {(r["task"], r["episode"], r["seed"]) for r in rows}
+
+
+def run_budget(args, budget, out, optimizers, versions, binary, progress, rename):
+    """One `mech table` and every optimizer on every episode at `budget`: OUT/library.tsv,
+    OUT/episodes.tsv and OUT/peers.md. Returns (rows, tasks, resolution, table)."""
+    library = run_library(args, budget, out, binary, progress)
 
     # Episode seeds per task, from the rows of one mechanism (all share them).
     first = library[0]["mechanism"]
@@ -619,7 +630,13 @@ def run_budget(args, budget, out, optimizers, versions, binary, progress, rename
             n = len(episodes[task_name])
             progress(f"{task_name} {label}: {n} episodes, {trials / n:.1f} trials each, {time.time() - t0:.1f} s")
         task.close()
+    table = write_budget(args, budget, out, rows, tasks, resolution, versions)
+    return rows, tasks, resolution, table
 
+
+def write_budget(args, budget, out, rows, tasks, resolution, versions):
+    """OUT/episodes.tsv.partial (moved into place by `finish_episodes`) and OUT/peers.md;
+    returns the table."""
     cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
     with open(os.path.join(out, "episodes.tsv.partial"), "w") as f:
         f.write("\t".join(cols) + "\n")
@@ -634,7 +651,7 @@ def run_budget(args, budget, out, optimizers, versions, binary, progress, rename
     table = head + summary(rows, tasks, resolution)
     with open(os.path.join(out, "peers.md"), "w") as f:
         f.write(table)
-    return rows, tasks, resolution, table
+    return table
 
 
 def finish_episodes(out):
@@ -693,6 +710,8 @@ def main():
     ap.add_argument("--pair", action="append", default=[], help="MECH=REF: parity of a mechanism against a reference, "
                     "per (task, budget) (repeatable; writes OUT/parity.md)")
     ap.add_argument("--force", action="store_true", help="with --budgets: rerun budgets whose episodes.tsv exists")
+    ap.add_argument("--rerun-library", action="store_true", help="with --budgets: run the library (mech table) "
+                    "again with this binary on a kept budget, keeping its optimizers' rows")
     ap.add_argument("--out", default="peers-out", help="output folder (default peers-out)")
     ap.add_argument("--binary", default=None, help="outerloop binary (default target/release/outerloop)")
     args = ap.parse_args()
@@ -762,9 +781,10 @@ def main():
     for pair in pairs:
         for side, name in zip(("MECH", "REF"), pair):
             bare = name[len(PEER):] if name.startswith(PEER) else name
-            if name not in names and bare not in optimizers:
+            # Any known optimizer: a kept budget may have run one this invocation does not ask for.
+            if name not in names and bare not in OPTIMIZERS:
                 die(f"--pair {'='.join(pair)}: {side} `{name}` is neither a mechanism ({', '.join(names)}) "
-                    f"nor one of --optimizers ({', '.join(optimizers)})")
+                    f"nor an optimizer ({', '.join(OPTIMIZERS)})")
 
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
@@ -797,11 +817,25 @@ def main():
                 if {k: run.get(k) for k in settings} != settings or not set(optimizers) <= set(run["optimizers"]):
                     die(f"{out} was run with other settings ({json.dumps({k: run.get(k) for k in settings})}, "
                         f"optimizers {','.join(run['optimizers'])}): --force to rerun, or another --out")
+                # Every optimizer the budget ran stays (a pair may need one not asked for now).
                 rows = read_tsv(episodes_tsv)
-                ran = {r["optimizer"] for r in rows if r["trials"]}
-                keep = {PEER + o if PEER + o in ran else o for o in optimizers}
-                rows = [r for r in rows if not r["trials"] or r["optimizer"] in keep]
                 progress(f"budget {b:g}: kept {episodes_tsv} ({len(rows)} rows, run {run['when']})")
+                if args.rerun_library:
+                    peers = [r for r in rows if r["trials"]]
+                    library = run_library(args, b, out, binary, progress)
+                    if episode_keys(library) != episode_keys(peers):
+                        die(f"budget {b:g}: the library's episodes differ from the kept optimizers' "
+                            f"(other --tasks or --seeds?): --force to rerun the budget")
+                    rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library] + peers
+                    run.update(library_binary=binary_hash(binary),
+                               library_when=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                    write_budget(args, b, out, rows, run["tasks_run"], run["resolution"], versions)
+                    with open(run_json + ".partial", "w") as f:
+                        json.dump(run, f, indent=1)
+                        f.write("\n")
+                    finish_episodes(out)
+                    os.replace(run_json + ".partial", run_json)
+                    progress(f"budget {b:g}: library rerun, {len(library)} episodes")
                 per_budget[b] = (rows, run["tasks_run"], run["resolution"])
                 runs[b] = run
                 continue
@@ -835,13 +869,15 @@ def main():
            ", ".join(f"`{os.path.join(args.out, f'b{b:g}', 'peers.md')}`" for b in sorted(per_budget)) + ".") + "\n",
     ]
     if budgets is not None:
-        lines.append("| budget | ran | wall (s) | binary sha256 |")
-        lines.append("|---|---|---|---|")
+        # The optimizers need the binary only to serve the tables; the library's rows are its own.
+        lines.append("| budget | ran | wall (s) | library's binary sha256 | library ran |")
+        lines.append("|---|---|---|---|---|")
         here = binary_hash(binary)
         for b in sorted(runs):
-            other = "" if runs[b].get("binary") == here else " (**not the binary above**)"
+            library = runs[b].get("library_binary", runs[b].get("binary"))
+            other = "" if library == here else " (**not the binary above**)"
             lines.append(f"| {b:g} | {runs[b].get('when', '?')} | {runs[b].get('seconds', 0):.0f} | "
-                         f"{runs[b].get('binary', '?')}{other} |")
+                         f"{library or '?'}{other} | {runs[b].get('library_when', runs[b].get('when', '?'))} |")
         lines.append("")
     report = parity_report(pairs, per_budget, "\n".join(lines) + "\n")
     path = os.path.join(args.out, "parity.md")

@@ -75,6 +75,9 @@ pub struct History {
     sorted: Vec<u32>,
     /// Trial indices per fidelity level.
     rungs: Vec<Vec<u32>>,
+    /// Trial indices per fidelity level, sorted by (score, index): the rung pieces rank a
+    /// rung for every candidate they score, so the order is kept, not re-sorted.
+    ranked_rungs: Vec<Vec<u32>>,
     /// Id of each distinct point, by exact identity.
     point_ids: HashMap<Vec<u64>, u32>,
     /// Distinct point id of each trial.
@@ -107,7 +110,8 @@ fn with_point_key<R>(p: &[f64], f: impl FnOnce(&[u64]) -> R) -> R {
 impl History {
     /// An empty history for objectives with `levels` fidelity levels.
     pub fn new(levels: usize) -> Self {
-        History { rungs: vec![Vec::new(); levels.max(1)], ..Default::default() }
+        let rungs = vec![Vec::new(); levels.max(1)];
+        History { ranked_rungs: rungs.clone(), rungs, ..Default::default() }
     }
 
     /// Record a trial; sets its `improved` flag and returns it.
@@ -124,6 +128,11 @@ impl History {
         self.sorted.insert(pos, idx as u32);
         let level = trial.level.min(self.rungs.len() - 1);
         self.rungs[level].push(idx as u32);
+        let ranked = &mut self.ranked_rungs[level];
+        let pos = ranked.partition_point(|&j| {
+            self.trials[j as usize].score.total_cmp(&trial.score).then((j as usize).cmp(&idx)).is_lt()
+        });
+        ranked.insert(pos, idx as u32);
         let known = with_point_key(&trial.point, |k| self.point_ids.get(k).copied());
         let id = match known {
             Some(id) => {
@@ -212,6 +221,11 @@ impl History {
         &self.rungs[level.min(self.rungs.len() - 1)]
     }
 
+    /// Trial indices run at fidelity level `level`, best first (ties by index).
+    pub fn ranked_rung(&self, level: usize) -> &[u32] {
+        &self.ranked_rungs[level.min(self.ranked_rungs.len() - 1)]
+    }
+
     /// Number of fidelity levels.
     pub fn levels(&self) -> usize {
         self.rungs.len()
@@ -278,5 +292,23 @@ mod tests {
         h.push(trial(0.1, 4.0, 1));
         assert_eq!((h.trial_max_level(0), h.trial_max_level(1), h.trial_max_level(3)), (1, 0, 1));
         assert_eq!(h.max_level_of(&[0.1]), Some(1));
+    }
+
+    /// The kept rung order equals sorting the rung by (score, index), ties and
+    /// repeated scores included.
+    #[test]
+    fn ranked_rungs_equal_a_sort_of_each_rung() {
+        let mut h = History::new(3);
+        for i in 0..200u32 {
+            let score = f64::from((i * 37) % 23) * 0.5;
+            h.push(trial(f64::from(i) / 200.0, score, (i % 3) as usize));
+            for level in 0..3 {
+                let mut want = h.rung(level).to_vec();
+                want.sort_by(|&a, &b| {
+                    h.trials()[a as usize].score.total_cmp(&h.trials()[b as usize].score).then(a.cmp(&b))
+                });
+                assert_eq!(h.ranked_rung(level), want.as_slice());
+            }
+        }
     }
 }

@@ -18,13 +18,6 @@ pub fn top_rung(h: &History, min_trials: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// The trials of rung `level`, best score first (ties by trial index).
-pub fn ranked_rung(h: &History, level: usize) -> Vec<u32> {
-    let mut idx = h.rung(level).to_vec();
-    idx.sort_by(|&a, &b| h.trials()[a as usize].score.total_cmp(&h.trials()[b as usize].score).then(a.cmp(&b)));
-    idx
-}
-
 /// Log ratio of Parzen densities of `x` under the best fraction `gamma` of `points`
 /// (given best first) versus the rest: TPE's acquisition score. 0 with fewer than four
 /// points. The bandwidth shrinks with the number of points as Scott's rule does.
@@ -296,6 +289,6 @@ mod tests {
         assert_eq!(rung_correlation(&h, 1), 1.0);
         assert_eq!(top_rung(&h, 4), 1);
         assert_eq!(top_rung(&h, 5), 0);
-        assert_eq!(ranked_rung(&h, 1), vec![1, 3, 7, 5]);
+        assert_eq!(h.ranked_rung(1), [1, 3, 7, 5]);
     }
 }

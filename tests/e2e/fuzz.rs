@@ -270,7 +270,7 @@ fn fuzz(name: &str, seeds: Vec<Vec<u8>>, target: impl Fn(&[u8]) -> bool) -> u64 
 
 #[test]
 fn fuzz_genome_parser_checker_and_interpreter() {
-    let task = objective_by_name("bbob-f15-i1-d2").unwrap();
+    let task = objective_by_name("bbob-f15-i1-d3").unwrap();
     let limits = Limits::default();
     fuzz("genome", corpus_files(&["mech"]), |bytes| {
         let text = String::from_utf8_lossy(bytes);
@@ -281,7 +281,9 @@ fn fuzz_genome_parser_checker_and_interpreter() {
                 let again = load(&printed, &limits).expect("canonical text re-parses");
                 assert_eq!(print(&again), printed);
                 let program = Program::compile(&genome, limits).expect("a loaded genome compiles");
-                let trace = run_inner(&program, task.as_ref(), 3, 6.0);
+                // 20 trials: past the library's largest initial design (10), so the
+                // surrogates, the search distribution and the rung pieces all run.
+                let trace = run_inner(&program, task.as_ref(), 3, 20.0);
                 assert!(trace.outcome.regret.is_some_and(f64::is_finite));
                 true
             }

@@ -104,7 +104,7 @@ impl Machine {
                 let level = fidelity_level(env.levels, self.real(prog, id, 0, env)?);
                 let k = self.real(prog, id, 1, env)?;
                 self.burn(h.rung(level).len() as u64 / 4 + d as u64 / 8)?;
-                let ranked = rungs::ranked_rung(h, level);
+                let ranked = h.ranked_rung(level);
                 if ranked.is_empty() {
                     return Ok(Value::P(self.ranked(h, 0, d)));
                 }
@@ -139,7 +139,7 @@ impl Machine {
             Prim::KdeRatio => {
                 let g = self.real(prog, id, 0, env)?;
                 let level = fidelity_level(env.levels, self.real(prog, id, 1, env)?);
-                let ranked = rungs::ranked_rung(h, level);
+                let ranked = h.ranked_rung(level);
                 self.burn(4 * ranked.len() as u64 * (d as u64).div_ceil(8))?;
                 let x = self.candidate(h, d);
                 let points = ranked.iter().map(|&i| h.trials()[i as usize].point.as_slice());
