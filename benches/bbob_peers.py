@@ -6,9 +6,9 @@ the same way, with a parity check of library mechanisms against them.
     pip install cma optuna cmaes scipy torch greenlet
     python3 benches/bbob_peers.py [--dims 5,10] [--functions 1-24] [--instances 1-15] \\
         [--budgets 100,500,2000] [--seeds 1] \\
-        [--optimizers pycma,optuna-cmaes,optuna-gp,random] \\
+        [--optimizers pycma,purecma,optuna-cmaes,optuna-gp,random] \\
         [--gp-dims 5] [--gp-budgets 50,100] [--gp-instances 1-15] [--gp-functions 1-24] \\
-        [--mech FILE_OR_lib:NAME ...] [--pair MECH=REF ...] \\
+        [--mech FILE_OR_lib:NAME ...] [--pair MECH=REF ...] [--rerun-library | --report-only] \\
         [--binary target/release/outerloop] [--out bbob-peers-out]
 
 1. For every (dimension, budget) of the grid, `outerloop mech table --tasks LIST --budget B
@@ -30,6 +30,8 @@ the same way, with a parity check of library mechanisms against them.
    instances per function and per BBOB function group, for the optimizers and the library;
    then for each `--pair MECH=REF` the ratio of the medians per (function, dim, budget) cell
    (regrets floored at the task's resolution first), the cells within 1.25x and the others.
+   `--report-only` runs nothing and writes this report from what OUT holds, saying how
+   many episodes each optimizer still lacks (a partial report while a long run goes on).
 
 Progress goes to stderr.
 """
@@ -48,7 +50,7 @@ import time
 import warnings
 from collections import defaultdict
 
-OPTIMIZERS = ["pycma", "optuna-cmaes", "optuna-gp", "random"]
+OPTIMIZERS = ["pycma", "purecma", "optuna-cmaes", "optuna-gp", "random"]
 HUGE = 1.7976931348623157e308  # what the server reports for a non-finite score
 GROUPS = [
     ("separable (1-5)", range(1, 6)),
@@ -264,6 +266,42 @@ def run_pycma(nested, seed):
         s = rng.randrange(1, 2**32)
 
 
+def reflect(x):
+    """Into [0, 1] by reflection at the faces, as the language's `mvn-sample` maps a genotype."""
+    y = x % 2.0
+    return 2.0 - y if y > 1.0 else y
+
+
+def run_purecma(nested, seed):
+    """pycma's `purecma.CMAES`, the readable reference the library's `cma-es` replays step by
+    step (tests/fixtures/cma/purecma.json): x0 = centre, sigma0 = 0.2, default population;
+    each genotype is evaluated at its reflection into [0,1]^d (as the mechanism does: purecma
+    has no bounds) and told as it was drawn. Only complete generations are told. When
+    `es.stop()` reports a termination criterion CMA-ES restarts from a uniform x0 with the
+    same sigma0, as pycma's runs here do. purecma draws from Python's `random`, seeded per
+    episode with `random.Random(seed)`'s first draw.
+    """
+    from cma.more_algorithms import purecma
+
+    rng = random.Random(seed)
+    d = nested.dim
+    x0 = [0.5] * d
+    draws = random.Random(rng.randrange(1, 2**32))
+    while nested.can_afford():
+        es = purecma.CMAES(x0, 0.2, randn=draws.normalvariate)
+        while not es.stop():
+            xs = es.ask()
+            fits = []
+            for x in xs:
+                f = nested.eval([reflect(v) for v in x])
+                if f is None:
+                    return
+                fits.append(f)
+            es.tell(xs, fits)
+        nested.restarts += 1
+        x0 = [rng.random() for _ in range(d)]
+
+
 def run_optuna(nested, seed, which):
     """Optuna ask/tell over FloatDistribution(0, 1) per coordinate, every trial at full fidelity."""
     import optuna
@@ -292,6 +330,8 @@ def run_optimizer(name, nested, seed):
         run_random(nested, seed)
     elif name == "pycma":
         run_pycma(nested, seed)
+    elif name == "purecma":
+        run_purecma(nested, seed)
     else:
         run_optuna(nested, seed, name)
 
@@ -305,7 +345,7 @@ def versions_of(optimizers):
         out.append(f"numpy {numpy.__version__}")
     except ImportError:
         pass
-    if "pycma" in need:
+    if need & {"pycma", "purecma"}:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Could not import matplotlib.pyplot"
@@ -400,6 +440,8 @@ def main():
     ap.add_argument("--pair", action="append", default=[], help="MECH=REF: parity of a mechanism against a reference "
                     "(repeatable; either side may be a mechanism or an optimizer)")
     ap.add_argument("--rerun-library", action="store_true", help="run mech table again even where its TSV exists")
+    ap.add_argument("--report-only", action="store_true", help="run nothing: write the report from what OUT holds "
+                    "(say how many episodes each optimizer still lacks), e.g. while a long run goes on")
     ap.add_argument("--binary", default=None, help="outerloop binary (default target/release/outerloop)")
     ap.add_argument("--out", default="bbob-peers-out", help="output folder (default bbob-peers-out)")
     args = ap.parse_args()
@@ -463,6 +505,8 @@ def main():
         tasks = [task_name(f, i, d) for f in sorted(fs) for i in sorted(is_)]
         path = os.path.join(args.out, f"library-d{d}-b{b}.tsv")
         rows = read_tsv(path) if os.path.exists(path) and not args.rerun_library else None
+        if rows is None and args.report_only:
+            die(f"{path} is missing: --report-only reports on a folder a run has written (drop --rerun-library)")
         if rows is not None:
             listed = []
             for r in rows:
@@ -509,6 +553,7 @@ def main():
         for r in read_tsv(episodes_tsv):
             done_cells.add((r["optimizer"], r["task"], int(r["budget"]), int(r["episode"]), int(r["seed"])))
     resolution = {}
+    missing = defaultdict(int)  # optimizer -> episodes not run (with --report-only)
     for opt in optimizers:
         dims, fs, is_, budgets = grid[opt]
         for d in dims:
@@ -526,6 +571,9 @@ def main():
                             if (opt, name, b, e, s) not in done_cells:
                                 todo[s].append(b)
                         for s, bs in todo.items():
+                            if args.report_only:
+                                missing[opt] += len(bs)
+                                continue
                             for b in bs:
                                 if b not in servers:
                                     servers[b] = Server(binary, name, b)
@@ -537,7 +585,7 @@ def main():
                                     "optimizer": opt, "task": name, "dim": d, "function": f, "instance": i,
                                     "budget": b, "episode": e, "seed": s, "regret": repr(float(regret)),
                                     "trials": reply["trials"], "spent": repr(float(reply["spent"])),
-                                    "restarts": restarts if opt == "pycma" else "",
+                                    "restarts": restarts if opt in ("pycma", "purecma") else "",
                                     "resolution": repr(servers[b].resolution),
                                     "seconds": f"{time.time() - t_run:.2f}"})
                                 done_cells.add((opt, name, b, e, s))
@@ -561,7 +609,7 @@ def main():
 
     # --- 3. the report
     report = make_report(args, optimizers, grid, main_grid, cells, library, seeds, episodes_tsv, timings_tsv,
-                         pairs, resolution, binary, versions, started)
+                         pairs, resolution, binary, versions, started, missing)
     path = os.path.join(args.out, "bbob_peers.md")
     with open(path, "w") as f:
         f.write(report)
@@ -570,7 +618,7 @@ def main():
 
 
 def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episodes_tsv, timings_tsv, pairs,
-                resolution, binary, versions, started):
+                resolution, binary, versions, started, missing):
     # regret[(dim, budget)][column][(function, instance, episode)] = regret floored at the resolution
     regret = defaultdict(lambda: defaultdict(dict))
     columns = defaultdict(list)  # (dim, budget) -> column names in order: optimizers, then mechanisms
@@ -631,6 +679,10 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
         grids.append(f"optuna-gp: dims {args.gp_dims}, functions {args.gp_functions or args.functions}, "
                      f"instances {args.gp_instances}, budgets {args.gp_budgets}")
     out.append(f"Grid: {'; '.join(grids)}; {args.seeds} episode(s) per task.\n")
+    if any(missing.values()):
+        out.append("**A partial report (--report-only): episodes of the grid not run yet: "
+                   + ", ".join(f"{o} {n}" for o, n in missing.items() if n)
+                   + ".** Cells without them are left out of the tables and the pairs.\n")
     if stale:
         out.append(f"**{stale} rows of {episodes_tsv} have seeds the library TSVs no longer give; they are left "
                    "out** (the library was rerun on another task list or binary).\n")

@@ -7,6 +7,8 @@ pub mod fingerprint;
 pub mod league;
 pub mod run;
 pub mod serve;
+pub mod study;
 pub mod trace;
 
 pub use run::{Execution, run_inner, run_inner_with};
+pub use study::Study;

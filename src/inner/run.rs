@@ -9,10 +9,11 @@
 
 use rand::RngExt;
 
-use super::trace::{Crash, Heal, HealKind, Trace, outcome};
+use super::study::Study;
+use super::trace::{Crash, Heal, HealKind, Trace};
 use crate::genome::interp::{Env, Machine, Program};
-use crate::history::{History, Source, Trial};
-use crate::objective::{Objective, TrialStatus, fidelity_level};
+use crate::history::Source;
+use crate::objective::{Objective, TrialStatus};
 use crate::rng;
 
 /// How the inner loop meets a genome fault (a hook out of fuel) or a failed trial
@@ -43,21 +44,7 @@ impl Execution {
     }
 }
 
-/// The most trials one episode runs, whatever its budget (validation refuses budgets
-/// that would allow more: see [`max_budget`]).
-pub const MAX_TRIALS: usize = 100_000;
-
-/// The largest budget an episode on `objective` may have: [`MAX_TRIALS`] of its
-/// cheapest trials.
-pub fn max_budget(objective: &dyn Objective) -> f64 {
-    MAX_TRIALS as f64 * cheapest_trial(objective)
-}
-
-/// The cost of `objective`'s cheapest trial (lowest fidelity): a budget below it runs
-/// no trial at all.
-pub fn cheapest_trial(objective: &dyn Objective) -> f64 {
-    objective.fidelities().first().copied().unwrap_or(1.0) * objective.full_cost()
-}
+pub use super::study::{MAX_TRIALS, cheapest_trial, max_budget};
 
 /// Run `prog` on `objective` with `seed` until `budget` compute units are spent,
 /// healing every fault ([`Execution::SelfHealing`]).
@@ -85,19 +72,15 @@ pub fn run_inner_with(
     let space = objective.space();
     let levels = objective.fidelities().to_vec();
     let dims = space.dim();
-    let full_cost = objective.full_cost();
     let mut machine = Machine::new(prog, rng::stream(seed, "mechanism", &[]));
-    let mut history = History::new(levels.len());
+    let mut study = Study::new(objective, seed, budget);
     let mut heals = Vec::new();
     let mut crash = None;
-    let mut spent = 0.0;
-    let cheapest = cheapest_trial(objective);
-    let max_trials = MAX_TRIALS;
     let mut work_spent = false;
     let crash_on_fault = execution == Execution::CrashOnFault;
 
-    'trials: while spent + cheapest <= budget + 1e-9 && history.len() < max_trials {
-        let trial_index = history.len();
+    'trials: while study.can_afford() {
+        let trial_index = study.history().len();
         // A fault: healed (recorded, the caller applies the fallback) or the crash.
         macro_rules! fault {
             ($kind:expr) => {{
@@ -109,7 +92,7 @@ pub fn run_inner_with(
                 heals.push(Heal { trial: trial_index, kind });
             }};
         }
-        let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
+        let env = Env { history: study.history(), dims, budget_used: study.budget_used(), levels: &levels };
         let from_init = machine.in_init(prog);
         let mut source = if from_init { Source::Init } else { Source::Propose };
         let mut cand = Vec::new();
@@ -146,21 +129,15 @@ pub fn run_inner_with(
                 1.0
             }
         };
-        let mut level = fidelity_level(&levels, requested);
-        while level > 0 && spent + levels[level] * full_cost > budget + 1e-9 {
-            level -= 1;
-        }
-        if level != fidelity_level(&levels, requested) {
+        let grant = study.grant(requested);
+        if grant.lowered {
             heals.push(Heal { trial: trial_index, kind: HealKind::FidelityLowered });
         }
-        let trial = run_trial(objective, seed, trial_index, cand, level, source);
-        let failed = trial.status != TrialStatus::Ok;
-        spent += trial.cost;
-        history.push(trial);
-        if failed {
+        let (trial, _) = study.evaluate(cand, grant.level, source);
+        if trial.status != TrialStatus::Ok {
             fault!(HealKind::TrialFailed);
         }
-        let env = Env { history: &history, dims, budget_used: (spent / budget).min(1.0), levels: &levels };
+        let env = Env { history: study.history(), dims, budget_used: study.budget_used(), levels: &levels };
         if machine.update(prog, &env).is_err() {
             fault!(HealKind::OutOfFuel { hook: "update" });
         }
@@ -170,47 +147,25 @@ pub fn run_inner_with(
         }
     }
 
-    if crash.is_some() && !history.trials().iter().any(|t| t.status == TrialStatus::Ok) {
+    if crash.is_some() && !study.history().trials().iter().any(|t| t.status == TrialStatus::Ok) {
+        // The untuned config is handed in whatever the budget left: at full fidelity.
         let mut draw = rng::stream(seed, "crash-fallback", &[]);
         let point: Vec<f64> = (0..dims).map(|_| draw.random::<f64>()).collect();
         let top = levels.len().saturating_sub(1);
-        history.push(run_trial(objective, seed, history.len(), space.snap(&point), top, Source::Fallback));
+        study.evaluate(space.snap(&point), top, Source::Fallback);
     }
 
-    let trials = history.trials().to_vec();
-    let rule = prog.genome().recommend;
-    let outcome =
-        outcome(&trials, budget, objective.optimum(), rule, |t| objective.true_score(&space.decode(&t.point)));
+    let outcome = study.outcome(prog.genome().recommend);
     Trace {
         task: objective.name().to_string(),
         seed,
         budget,
-        trials,
+        trials: study.history().trials().to_vec(),
         heals,
         crash,
         live: machine.live().clone(),
         outcome,
     }
-}
-
-/// Score the snapped unit point `cand` at fidelity `level` as trial `index` of the
-/// episode with `seed`.
-fn run_trial(
-    objective: &dyn Objective,
-    seed: u64,
-    index: usize,
-    cand: Vec<f64>,
-    level: usize,
-    source: Source,
-) -> Trial {
-    let levels = objective.fidelities();
-    let full_cost = objective.full_cost();
-    let config = objective.space().decode(&cand);
-    let result = objective.score(&config, levels[level], rng::derive(seed, "trial", &[index as u64]));
-    // A cost of zero would let a broken objective loop forever; charge the level.
-    let cost = if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { levels[level] * full_cost };
-    let score = if result.score.is_finite() { result.score } else { f64::MAX };
-    Trial { point: cand, level, score, cost, status: result.status, improved: false, source }
 }
 
 #[cfg(test)]

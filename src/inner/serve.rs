@@ -26,17 +26,17 @@
 //!   "observed_score":...,"trials":n,"spent":...}`.
 //!
 //! Any malformed or impossible request gets `{"ok":false,"error":"..."}` and the server
-//! goes on; nothing a client sends can make it panic. Budget accounting is identical to
-//! the inner loop's: each trial costs its objective cost (a fraction of `full_cost` at
-//! the fidelity it ran), and no trial starts unless the cheapest level still fits.
+//! goes on; nothing a client sends can make it panic. Budget accounting is the inner
+//! loop's own, the [`Study`] both drive: each trial costs its objective cost (a fraction
+//! of `full_cost` at the fidelity it ran), and no trial starts unless the cheapest level
+//! still fits.
 
 use serde_json::{Value, json};
 
+use super::study::Study;
 use crate::genome::ast::Recommend;
-use crate::history::{History, Source, Trial};
-use crate::inner::trace::outcome;
-use crate::objective::{Objective, fidelity_level};
-use crate::rng;
+use crate::history::Source;
+use crate::objective::Objective;
 use crate::space::{Config, KnobKind, SearchSpace};
 
 /// Protocol name in the hello line.
@@ -44,30 +44,26 @@ pub const PROTOCOL: &str = "outerloop-task/1";
 
 /// One served task with the current episode's state.
 pub struct Server<'a> {
-    objective: &'a dyn Objective,
-    budget: f64,
-    seed: u64,
-    history: History,
-    spent: f64,
+    /// The episode under way: the inner loop's own accounting.
+    study: Study<'a>,
 }
 
 impl<'a> Server<'a> {
     /// Serve `objective` with `budget` cost units per episode, starting in episode `seed`.
     pub fn new(objective: &'a dyn Objective, budget: f64, seed: u64) -> Self {
-        let levels = objective.fidelities().len();
-        Server { objective, budget, seed, history: History::new(levels), spent: 0.0 }
+        Server { study: Study::new(objective, seed, budget) }
     }
 
     /// The hello line.
     pub fn hello(&self) -> String {
-        let o = self.objective;
+        let o = self.study.objective();
         json!({
             "hello": PROTOCOL,
             "task": o.name(),
             "space": space_json(o.space()),
             "fidelities": o.fidelities(),
             "full_cost": o.full_cost(),
-            "budget": self.budget,
+            "budget": self.study.budget(),
             "optimum": o.optimum(),
             "resolution": o.resolution(),
         })
@@ -89,8 +85,8 @@ impl<'a> Server<'a> {
             "reset" => {
                 let seed =
                     req.get("seed").and_then(Value::as_u64).ok_or("reset needs \"seed\": a non-negative integer")?;
-                self.reset(seed);
-                Ok(json!({"ok": true, "seed": seed, "budget": self.budget}))
+                self.study.reset(seed);
+                Ok(json!({"ok": true, "seed": seed, "budget": self.study.budget()}))
             }
             "eval" => self.eval(&req),
             "finish" => self.finish(&req),
@@ -98,15 +94,9 @@ impl<'a> Server<'a> {
         }
     }
 
-    fn reset(&mut self, seed: u64) {
-        self.seed = seed;
-        self.history = History::new(self.objective.fidelities().len());
-        self.spent = 0.0;
-    }
-
     /// The snapped unit point of a request's `config` or `unit`.
     fn point(&self, req: &Value) -> Result<Vec<f64>, String> {
-        let space = self.objective.space();
+        let space = self.study.objective().space();
         match (req.get("config"), req.get("unit")) {
             (Some(c), None) => Ok(space.snap(&space.encode(&config_from_json(space, c)?))),
             (None, Some(u)) => {
@@ -126,8 +116,6 @@ impl<'a> Server<'a> {
     }
 
     fn eval(&mut self, req: &Value) -> Result<Value, String> {
-        let o = self.objective;
-        let levels = o.fidelities();
         let point = self.point(req)?;
         let fidelity = match req.get("fidelity") {
             None => 1.0,
@@ -135,30 +123,21 @@ impl<'a> Server<'a> {
                 f.as_f64().filter(|f| f.is_finite() && *f > 0.0).ok_or("\"fidelity\" must be a positive number")?
             }
         };
-        let cheapest = levels.first().copied().unwrap_or(1.0) * o.full_cost();
-        if self.spent + cheapest > self.budget + 1e-9 {
-            return Err(format!("budget exhausted ({:.4} of {} spent); send finish", self.spent, self.budget));
+        let study = &mut self.study;
+        if !study.can_afford() {
+            return Err(format!(
+                "budget exhausted ({:.4} of {} spent, {} trials); send finish",
+                study.spent(),
+                study.budget(),
+                study.history().len()
+            ));
         }
-        let mut level = fidelity_level(levels, fidelity);
-        while level > 0 && self.spent + levels[level] * o.full_cost() > self.budget + 1e-9 {
-            level -= 1;
-        }
-        let index = self.history.len();
-        let config = o.space().decode(&point);
-        let result = o.score(&config, levels[level], rng::derive(self.seed, "trial", &[index as u64]));
-        let cost =
-            if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { levels[level] * o.full_cost() };
-        self.spent += cost;
-        let score = if result.score.is_finite() { result.score } else { f64::MAX };
-        self.history.push(Trial {
-            point,
-            level,
-            score,
-            cost,
-            status: result.status,
-            improved: false,
-            source: Source::Propose,
-        });
+        let o = study.objective();
+        let level = study.grant(fidelity).level;
+        let index = study.history().len();
+        let (trial, result) = study.evaluate(point, level, Source::Propose);
+        let (score, cost, status) = (trial.score, trial.cost, trial.status);
+        let config = o.space().decode(&trial.point);
         Ok(json!({
             "ok": true,
             "trial": index,
@@ -167,27 +146,26 @@ impl<'a> Server<'a> {
             "score": score,
             "curve": result.curve,
             "cost": cost,
-            "status": result.status.as_str(),
-            "spent": self.spent,
-            "remaining": (self.budget - self.spent).max(0.0),
+            "status": status.as_str(),
+            "spent": study.spent(),
+            "remaining": study.remaining(),
         }))
     }
 
     fn finish(&mut self, req: &Value) -> Result<Value, String> {
-        let o = self.objective;
-        if self.history.is_empty() {
+        let o = self.study.objective();
+        if self.study.history().is_empty() {
             return Err("no trial in this episode yet".into());
         }
         let explicit =
             if req.get("config").is_some() || req.get("unit").is_some() { Some(self.point(req)?) } else { None };
         let space = o.space();
-        let trials = self.history.trials().to_vec();
         let rule = match req.get("rule").map(|r| r.as_str().and_then(Recommend::from_name)) {
             None => Recommend::Best,
             Some(Some(rule)) => rule,
             Some(None) => return Err("\"rule\" must be \"best\" or \"mean\"".into()),
         };
-        let out = outcome(&trials, self.budget, o.optimum(), rule, |t| o.true_score(&space.decode(&t.point)));
+        let out = self.study.outcome(rule);
         let (true_score, regret) = match &explicit {
             None => (out.final_score, out.regret),
             Some(point) => {
@@ -203,9 +181,9 @@ impl<'a> Server<'a> {
             "observed_score": out.observed_score,
             "trials": out.trials,
             "spent": out.spent,
-            "seed": self.seed,
+            "seed": self.study.seed(),
         });
-        self.reset(self.seed);
+        self.study.reset(self.study.seed());
         Ok(reply)
     }
 }
