@@ -38,7 +38,6 @@ Progress goes to stderr.
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -50,8 +49,9 @@ import time
 import warnings
 from collections import defaultdict
 
+from serve_client import Episode, Task, die, number  # benches/ is on sys.path
+
 OPTIMIZERS = ["pycma", "purecma", "optuna-cmaes", "optuna-gp", "random"]
-HUGE = 1.7976931348623157e308  # what the server reports for a non-finite score
 GROUPS = [
     ("separable (1-5)", range(1, 6)),
     ("low/moderate conditioning (6-9)", range(6, 10)),
@@ -64,14 +64,6 @@ EPISODE_COLS = ["optimizer", "task", "dim", "function", "instance", "budget", "e
                 "regret", "trials", "spent", "restarts", "resolution", "seconds"]
 
 
-def die(message):
-    print(f"bbob_peers.py: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def number(x):
-    """A score as a float (the server writes non-finite values as null)."""
-    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else HUGE
 
 
 def int_list(text, what):
@@ -105,75 +97,6 @@ def task_name(f, i, d):
 
 
 # --- the protocol -------------------------------------------------------------------
-
-
-class Server:
-    """One `outerloop task serve TASK --budget B` process."""
-
-    def __init__(self, binary, name, budget):
-        self.name = name
-        self.budget = budget
-        self.proc = subprocess.Popen(
-            [binary, "task", "serve", name, "--budget", str(budget)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            die(f"`{binary} task serve {name}` printed no hello line (is the task name right?)")
-        self.hello = json.loads(line)
-        self.dim = len(self.hello["space"])
-        self.levels = self.hello["fidelities"]
-        self.full_cost = self.hello["full_cost"]
-        self.resolution = self.hello["resolution"]
-
-    def ask(self, request):
-        try:
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        except BrokenPipeError:
-            line = ""
-        if not line:
-            die(f"`task serve {self.name}` exited (code {self.proc.poll()}) on {json.dumps(request)}")
-        return json.loads(line)
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
-class Episode:
-    """One episode on one server: reset with the seed, budget bookkeeping."""
-
-    def __init__(self, server, seed):
-        self.server = server
-        reply = server.ask({"op": "reset", "seed": seed})
-        if not reply.get("ok"):
-            die(f"{server.name}: reset failed: {reply}")
-        self.remaining = reply["budget"]
-
-    def can_afford(self):
-        # The cheapest level: the server lowers the level of a last trial that no longer fits.
-        return self.remaining + 1e-9 >= self.server.levels[0] * self.server.full_cost
-
-    def eval(self, unit):
-        reply = self.server.ask({"op": "eval", "fidelity": 1.0, "unit": unit})
-        if not reply.get("ok"):
-            if "budget exhausted" in str(reply.get("error")):
-                self.remaining = 0.0
-                return None
-            die(f"{self.server.name}: eval failed: {reply.get('error')}")
-        self.remaining = reply["remaining"]
-        return reply
-
-    def finish(self):
-        reply = self.server.ask({"op": "finish"})
-        if not reply.get("ok"):
-            die(f"{self.server.name}: finish failed: {reply}")
-        return reply
 
 
 class Nested:
@@ -210,13 +133,13 @@ class Nested:
         if not self.open:
             return None
         unit = [min(1.0, max(0.0, float(u))) for u in unit]
-        replies = [ep.eval(unit) for _, ep in self.open]
+        replies = [ep.eval(1.0, unit=unit) for _, ep in self.open]
         last = replies[-1]
         if last is None:
             return None
         for (b, _), r in zip(self.open, replies):
             if r is None or r["score"] != last["score"] or r["trial"] != last["trial"]:
-                die(f"{self.open[-1][1].server.name}: budget {b} answered trial {last['trial']} differently "
+                die(f"{self.open[-1][1].task.name}: budget {b} answered trial {last['trial']} differently "
                     f"({r and r.get('score')} against {last['score']}): nested budgets do not apply")
         return number(last["score"])
 
@@ -576,7 +499,7 @@ def main():
                                 continue
                             for b in bs:
                                 if b not in servers:
-                                    servers[b] = Server(binary, name, b)
+                                    servers[b] = Task(binary, name, b)
                                     resolution[name] = servers[b].resolution
 
                             def on_finish(b, reply, restarts, s=s, e=e, name=name):
@@ -625,7 +548,7 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
 
     def floor(task, value):
         if task not in resolution:
-            server = Server(binary, task, 1)
+            server = Task(binary, task, 1)
             resolution[task] = server.resolution
             server.close()
         return max(float(value), resolution[task])
@@ -675,7 +598,6 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
     grids = [f"library and {', '.join(o for o in optimizers if grid[o] is main_grid) or 'no optimizer'}: "
              f"dims {args.dims}, functions {args.functions}, instances {args.instances}, budgets {args.budgets}"]
     if "optuna-gp" in optimizers:
-        g = grid["optuna-gp"]
         grids.append(f"optuna-gp: dims {args.gp_dims}, functions {args.gp_functions or args.functions}, "
                      f"instances {args.gp_instances}, budgets {args.gp_budgets}")
     out.append(f"Grid: {'; '.join(grids)}; {args.seeds} episode(s) per task.\n")

@@ -25,7 +25,8 @@ pub mod swarm;
 mod layering {
     //! Dependency rules the compiler cannot see, checked on the source text so that the
     //! next leak fails CI (ARCHITECTURE.md lists them as invariants): the library never
-    //! imports the CLI, and every module imports only its own layer and those below.
+    //! imports the CLI, every module imports only its own layer and those below, and no
+    //! files import each other, directly or through others.
 
     use std::path::{Path, PathBuf};
 
@@ -127,6 +128,145 @@ mod layering {
         std::fs::remove_dir_all(&tmp).unwrap();
         assert_eq!(leaks.len(), 1, "{leaks:?}");
         assert!(leaks[0].contains("ops.rs:1: `genome` imports `sim`"), "{leaks:?}");
+    }
+
+    /// A file's module path: `sim/agents/verifier.rs` is `[sim, agents, verifier]`,
+    /// `sim/mod.rs` is `[sim]`.
+    fn module_path(rel: &Path) -> Vec<String> {
+        let mut parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+        if let Some(last) = parts.pop() {
+            let stem = last.trim_end_matches(".rs").to_string();
+            if stem != "mod" && stem != "lib" && stem != "main" {
+                parts.push(stem);
+            }
+        }
+        parts
+    }
+
+    /// Module paths a line of code names: `crate::a::b`, `super::a`, `self::a` and the
+    /// groups `super::{a, b}` and `crate::m::{a, b}` (first segment of each member).
+    fn named_paths(line: &str, me: &[String]) -> Vec<Vec<String>> {
+        let ident = |t: &str| -> String {
+            t.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect()
+        };
+        let mut out = Vec::new();
+        for head in ["crate::", "super::", "self::"] {
+            let mut rest = line;
+            while let Some(at) = rest.find(head) {
+                let before = rest[..at].chars().next_back();
+                rest = &rest[at + head.len()..];
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue; // `my_crate::`, not `crate::`
+                }
+                let mut base: Vec<String> = match head {
+                    "crate::" => Vec::new(),
+                    "super::" => me[..me.len().saturating_sub(1)].to_vec(),
+                    _ => me.to_vec(),
+                };
+                let mut tail = rest;
+                loop {
+                    let name = ident(tail);
+                    if name.is_empty() {
+                        break;
+                    }
+                    base.push(name.clone());
+                    tail = &tail[name.len()..];
+                    match tail.strip_prefix("::") {
+                        Some(t) => tail = t,
+                        None => break,
+                    }
+                }
+                if let Some(group) = tail.strip_prefix('{') {
+                    let group = group.split('}').next().unwrap_or("");
+                    for member in group.split(',') {
+                        let name = ident(member.trim());
+                        if !name.is_empty() {
+                            out.push(base.iter().cloned().chain([name]).collect());
+                        }
+                    }
+                }
+                out.push(base);
+            }
+        }
+        out
+    }
+
+    /// Import circles between the files under `src`: each a list of files (relative),
+    /// from the strongly connected components of the graph "file A names a path that
+    /// resolves into file B" (test modules left out; `lib.rs` and `main.rs` too).
+    fn file_circles(src: &Path) -> Vec<Vec<String>> {
+        use petgraph::algo::tarjan_scc;
+        use petgraph::graph::DiGraph;
+        let mut files = Vec::new();
+        rust_files(src, &mut files);
+        let rel: Vec<PathBuf> = files.iter().map(|p| p.strip_prefix(src).unwrap().to_path_buf()).collect();
+        let known: std::collections::BTreeSet<&PathBuf> = rel.iter().collect();
+        // The file a module path lands in: its longest prefix that is a file.
+        let file_of = |parts: &[String]| -> Option<PathBuf> {
+            (1..=parts.len()).rev().find_map(|k| {
+                let base = parts[..k].join("/");
+                [PathBuf::from(format!("{base}.rs")), PathBuf::from(format!("{base}/mod.rs"))]
+                    .into_iter()
+                    .find(|c| known.contains(c))
+            })
+        };
+        let mut graph = DiGraph::<PathBuf, ()>::new();
+        let nodes: std::collections::BTreeMap<PathBuf, _> =
+            rel.iter().map(|r| (r.clone(), graph.add_node(r.clone()))).collect();
+        for (path, r) in files.iter().zip(&rel) {
+            if r == Path::new("lib.rs") || r == Path::new("main.rs") {
+                continue;
+            }
+            let me = module_path(r);
+            let text = std::fs::read_to_string(path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for target in named_paths(line, &me).iter().filter_map(|p| file_of(p)) {
+                    if &target != r {
+                        graph.update_edge(nodes[r], nodes[&target], ());
+                    }
+                }
+            }
+        }
+        let mut circles: Vec<Vec<String>> = tarjan_scc(&graph)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| {
+                let mut names: Vec<String> = c.iter().map(|&n| graph[n].display().to_string()).collect();
+                names.sort();
+                names
+            })
+            .collect();
+        circles.sort();
+        circles
+    }
+
+    #[test]
+    fn no_two_files_import_each_other_even_through_others() {
+        let circles = file_circles(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+        assert!(
+            circles.is_empty(),
+            "import circles between files (move what both need below both; ARCHITECTURE.md, layering):\n{}",
+            circles.iter().map(|c| c.join(" <-> ")).collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    #[test]
+    fn a_planted_import_circle_is_caught() {
+        let tmp = std::env::temp_dir().join(format!("outerloop-circles-{}", std::process::id()));
+        std::fs::create_dir_all(tmp.join("sim/agents")).unwrap();
+        std::fs::write(tmp.join("sim/mod.rs"), "pub mod a;\npub mod b;\npub mod agents;\n").unwrap();
+        std::fs::write(tmp.join("sim/a.rs"), "use super::b::Thing;\n").unwrap();
+        std::fs::write(tmp.join("sim/b.rs"), "// super::a in a comment is fine\nuse crate::sim::agents::Agent;\n")
+            .unwrap();
+        std::fs::write(tmp.join("sim/agents/mod.rs"), "use crate::rng::Rng;\nuse self::c;\n").unwrap();
+        assert!(file_circles(&tmp).is_empty());
+        // agents -> a -> b -> agents: one circle of three files.
+        std::fs::write(tmp.join("sim/agents/mod.rs"), "use super::{a::Other, c};\nuse crate::sim::a;\n").unwrap();
+        std::fs::write(tmp.join("sim/a.rs"), "use super::b::Thing;\n").unwrap();
+        let circles = file_circles(&tmp);
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(circles, vec![vec!["sim/a.rs", "sim/agents/mod.rs", "sim/b.rs"]], "{circles:?}");
     }
 
     #[test]

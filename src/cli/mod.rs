@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod executor;
 pub mod export;
 pub mod inspect;
+pub mod interrupt;
 pub mod load;
 pub mod mech;
 pub mod progress;

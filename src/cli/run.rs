@@ -2,8 +2,7 @@
 //! progress bar, then print the summary.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use clap::Args;
@@ -190,28 +189,12 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     drive(run, None)
 }
 
-/// A flag Ctrl-C sets: the run stops after the tick (a swarm run: the step) under way is
-/// saved. A second
-/// Ctrl-C ends the process at once (the folder resumes from the last saved tick).
-pub(super) fn on_ctrl_c() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let seen = flag.clone();
-    // Fails only if a handler is already set (a second run in this process): keep it.
-    let _ = ctrlc::set_handler(move || {
-        if seen.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(super::report::EXIT_INTERRUPTED));
-        }
-        eprintln!("\nCtrl-C: finishing the step under way (Ctrl-C again to stop at once)");
-    });
-    flag
-}
-
 fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
     let total = run.scenario().ticks as u64;
     let bar = super::progress::bar(total, "tick");
     bar.set_position(run.sim().ticks_done() as u64);
-    let interrupted = on_ctrl_c();
+    let interrupted = super::interrupt::on_ctrl_c();
     let mut steps = 0;
     while !run.finished() {
         if stop_after.is_some_and(|n| steps >= n) {

@@ -80,7 +80,7 @@ fn drive(
     };
     // Bad input (a used output folder) goes up as an `InputError`, so it exits with 2;
     // a Ctrl-C stop as `Interrupted`, exit 130.
-    let report = work(&progress, super::run::on_ctrl_c()).map_err(|e| match e {
+    let report = work(&progress, super::interrupt::on_ctrl_c()).map_err(|e| match e {
         SwarmError::Input(input) => anyhow::Error::from(input),
         SwarmError::Stopped => {
             bar.abandon();

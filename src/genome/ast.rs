@@ -236,6 +236,29 @@ impl Genome {
         out
     }
 
+    /// Whether any node reads or writes the state variable `name`.
+    pub fn uses_var(&self, name: &str) -> bool {
+        let mut used = false;
+        for (_, e) in self.roots() {
+            e.walk(&mut |n| {
+                if let Op::Get(v) | Op::Set(v) = &n.op {
+                    used |= v == name;
+                }
+            });
+        }
+        used
+    }
+
+    /// Remove the state declarations no node uses.
+    pub fn drop_unused_state(&mut self) {
+        let keep: Vec<bool> = self.state.iter().map(|v| self.uses_var(&v.name)).collect();
+        let mut i = 0;
+        self.state.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+
     /// The root expression with this id.
     pub fn root(&self, id: RootId) -> Option<&Expr> {
         match id.hook {

@@ -63,7 +63,7 @@ pub fn mutate(g: &Genome, op: Mutation, rng: &mut Rng, limits: &Limits) -> Optio
 }
 
 fn accept(mut g: Genome, limits: &Limits) -> Option<Genome> {
-    drop_unused_state(&mut g);
+    g.drop_unused_state();
     check(&g, limits).is_empty().then_some(g)
 }
 
@@ -313,33 +313,10 @@ pub fn graft(recipient: &Genome, donor: &Genome, rng: &mut Rng, limits: &Limits)
 /// Declare in `g` every state variable `g` uses that `donor` declares.
 fn bring_state(g: &mut Genome, donor: &Genome) {
     for v in &donor.state {
-        if g.var_index(&v.name).is_none() && uses_var(g, &v.name) {
+        if g.var_index(&v.name).is_none() && g.uses_var(&v.name) {
             g.state.push(StateVar { name: v.name.clone(), init: v.init, span: 0..0 });
         }
     }
-}
-
-/// Remove state declarations no node uses.
-pub fn drop_unused_state(g: &mut Genome) {
-    let keep: Vec<bool> = g.state.iter().map(|v| uses_var(g, &v.name)).collect();
-    let mut i = 0;
-    g.state.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-}
-
-/// Whether any node reads or writes the variable.
-pub fn uses_var(g: &Genome, name: &str) -> bool {
-    let mut used = false;
-    for (_, e) in g.roots() {
-        e.walk(&mut |n| {
-            if let Op::Get(v) | Op::Set(v) = &n.op {
-                used |= v == name;
-            }
-        });
-    }
-    used
 }
 
 /// Grow a random well-typed expression of type `ty` with at most `depth` levels.

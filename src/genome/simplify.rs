@@ -3,7 +3,6 @@
 //! through the random stream (a removed random condition no longer draws numbers).
 
 use super::ast::{Expr, Genome, Op};
-use super::ops::drop_unused_state;
 use super::prim::{Prim, apply_real};
 
 /// Simplify a genome to a fixpoint.
@@ -15,7 +14,7 @@ pub fn simplify(g: &Genome) -> Genome {
             *root = simplify_expr(root);
         }
         next.update = next.update.iter().map(simplify_expr).filter(|e| !is_skip(e)).collect();
-        drop_unused_state(&mut next);
+        next.drop_unused_state();
         if next == cur && next.state == cur.state {
             return next;
         }

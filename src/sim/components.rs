@@ -142,13 +142,3 @@ pub struct Cost(pub f64);
 /// Trace statistics of the claim episodes, read by the proposer's diagnosis.
 #[derive(Component, Debug, Clone, Default, PartialEq)]
 pub struct Traits(pub TraceStats);
-
-/// The pragmatist's prediction for a debated proposal, kept until its evaluation
-/// labels it (then the predictor learns from it and the prediction is scored).
-#[derive(Component, Debug, Clone, PartialEq)]
-pub struct Prediction {
-    /// The features the panel saw.
-    pub features: [f64; super::predictor::FEATURES],
-    /// Predicted probability of beating the parent.
-    pub probability: f64,
-}

@@ -7,7 +7,8 @@
 
 use bevy_ecs::prelude::*;
 
-use super::components::{AgentKind, Lineage, Prediction};
+use super::components::{AgentKind, Lineage};
+use super::predictor::Prediction;
 use super::resources::{AgentYield, Credit, DebateBudget, DebateStats, Lessons, OperatorStats, Pragmatist, Settings};
 
 /// A child that does this much worse than its parent (in log10 regret ratio) is

@@ -4,33 +4,13 @@
 pub use crate::scenario::choices::Aggregate;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rayon::prelude::*;
-
-use super::diagnosis::{TraceStats, trace_stats};
+use super::diagnosis::TraceStats;
+pub use super::executor::{EpisodeResult, run_jobs_locally};
 use super::resources::ReferenceCache;
 use crate::genome::interp::{LiveCounts, Program};
-use crate::inner::{Execution, run_inner_with};
+use crate::inner::Execution;
 use crate::objective::Objective;
 use crate::rng;
-
-/// The outcome of one episode.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpisodeResult {
-    /// Task index.
-    pub task: usize,
-    /// Episode seed.
-    pub seed: u64,
-    /// Final regret (final score when the optimum is unknown).
-    pub regret: f64,
-    /// Final score.
-    pub final_score: f64,
-    /// Trace statistics for diagnosis.
-    pub stats: TraceStats,
-    /// Live-gene counts.
-    pub live: LiveCounts,
-    /// Compute spent.
-    pub spent: f64,
-}
 
 /// The three disjoint kinds of episode seeds. Each is one stream shared by every
 /// mechanism (common random numbers make comparisons paired), ordered in blocks of one
@@ -120,30 +100,6 @@ fn placeholders(jobs: &[(&Program, usize, u64)]) -> Vec<EpisodeResult> {
             stats: TraceStats::default(),
             live: LiveCounts { evaluated: vec![0; prog.len()], reached: vec![0; prog.len()] },
             spent: 0.0,
-        })
-        .collect()
-}
-
-/// [`run_jobs`] in this process, on the rayon pool, whatever executor is installed.
-pub fn run_jobs_locally(
-    jobs: &[(&Program, usize, u64)],
-    tasks: &[Box<dyn Objective>],
-    budget: f64,
-    execution: Execution,
-) -> Vec<EpisodeResult> {
-    jobs.par_iter()
-        .map(|&(prog, task, seed)| {
-            let objective = tasks[task].as_ref();
-            let trace = run_inner_with(prog, objective, seed, budget, execution);
-            EpisodeResult {
-                task,
-                seed,
-                regret: trace.outcome.regret.unwrap_or(trace.outcome.final_score),
-                final_score: trace.outcome.final_score,
-                stats: trace_stats(&trace),
-                live: trace.live,
-                spent: trace.outcome.spent,
-            }
         })
         .collect()
 }

@@ -15,11 +15,12 @@
 
 use bevy_ecs::prelude::*;
 
-use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Prediction, Status, Traits};
+use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 use super::credit::{Outcome, Outcomes};
 use super::diagnosis::{TraceStats, mean_stats};
 use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
 use super::events::{Event, LessonKind, RetireReason};
+use super::predictor::Prediction;
 use super::resources::{Clock, EventQueue, Metrics, Reference, ReferenceCache, Settings, Tasks};
 use crate::genome::Program;
 use crate::stats::{mean, mean_half_width, mean_sd};

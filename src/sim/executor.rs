@@ -3,14 +3,59 @@
 //! `exec::Work`; where batches run is `exec`'s business, and
 //! [`super::episodes::run_jobs`] sends them there when a remote executor is installed.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::episodes::{EpisodeResult, run_jobs_locally};
+use super::diagnosis::{TraceStats, trace_stats};
 use crate::exec::Work;
+use crate::genome::interp::LiveCounts;
 use crate::genome::{Limits, Program, load};
-use crate::inner::Execution;
+use crate::inner::{Execution, run_inner_with};
 use crate::objective::Objective;
 use crate::objective::registry::objective_by_name;
+
+/// The outcome of one episode.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpisodeResult {
+    /// Task index.
+    pub task: usize,
+    /// Episode seed.
+    pub seed: u64,
+    /// Final regret (final score when the optimum is unknown).
+    pub regret: f64,
+    /// Final score.
+    pub final_score: f64,
+    /// Trace statistics for diagnosis.
+    pub stats: TraceStats,
+    /// Live-gene counts.
+    pub live: LiveCounts,
+    /// Compute spent.
+    pub spent: f64,
+}
+
+/// [`super::episodes::run_jobs`] in this process, on the rayon pool, whatever executor is installed.
+pub fn run_jobs_locally(
+    jobs: &[(&Program, usize, u64)],
+    tasks: &[Box<dyn Objective>],
+    budget: f64,
+    execution: Execution,
+) -> Vec<EpisodeResult> {
+    jobs.par_iter()
+        .map(|&(prog, task, seed)| {
+            let objective = tasks[task].as_ref();
+            let trace = run_inner_with(prog, objective, seed, budget, execution);
+            EpisodeResult {
+                task,
+                seed,
+                regret: trace.outcome.regret.unwrap_or(trace.outcome.final_score),
+                final_score: trace.outcome.final_score,
+                stats: trace_stats(&trace),
+                live: trace.live,
+                spent: trace.outcome.spent,
+            }
+        })
+        .collect()
+}
 
 /// One episode of a batch: a mechanism (canonical genome text), a task (index into the
 /// batch's task names) and an episode seed.

@@ -1,16 +1,31 @@
 //! The proposer's operator set and its diagnosis-conditioned choice.
 
+use std::collections::BTreeMap;
+
 pub use crate::scenario::choices::OperatorSet;
+use bevy_ecs::prelude::Resource;
 use rand::RngExt;
 use rand_distr::{Beta, Distribution};
 
 use super::diagnosis::Diagnosis;
-use super::resources::OperatorStats;
 use crate::genome::Genome;
 use crate::genome::check::Limits;
 use crate::genome::ops::{Mutation, crossover, graft, mutate};
 use crate::genome::structural::{Structural, apply_structural};
 use crate::rng::Rng;
+
+/// Success counts of one operator under one diagnosis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Credit {
+    /// Children evaluated.
+    pub trials: u64,
+    /// Children that beat their parent.
+    pub wins: u64,
+}
+
+/// Operator credit per diagnosis, learned online and carried across runs.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct OperatorStats(pub BTreeMap<(Diagnosis, String), Credit>);
 
 /// An operator the proposer can apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,8 @@
 //! step per labelled child in id order, so it is deterministic; its weights are part of
 //! the checkpoint and travel to `inherit`ing runs in the lessons file.
 
+use bevy_ecs::prelude::Component;
+
 use super::components::{AgentKind, Lineage};
 use super::diagnosis::Diagnosis;
 use super::operators::Operator;
@@ -16,6 +18,16 @@ use super::operators::Operator;
 const OPERATORS: usize = 17;
 /// Number of features (bias included).
 pub const FEATURES: usize = 21 + OPERATORS;
+/// The pragmatist's prediction for a debated proposal, kept until its evaluation
+/// labels it (then the predictor learns from it and the prediction is scored).
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The features the panel saw.
+    pub features: [f64; FEATURES],
+    /// Predicted probability of beating the parent.
+    pub probability: f64,
+}
+
 /// Step size of the online gradient step.
 const LEARNING_RATE: f64 = 0.1;
 /// L2 penalty per step (keeps rare features from running away).

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bevy_ecs::prelude::*;
 
-use super::diagnosis::Diagnosis;
 use super::events::Event;
 use crate::objective::Objective;
 use crate::scenario::Scenario;
@@ -49,18 +48,7 @@ pub struct Known {
     pub behaviours: BTreeMap<u64, u64>,
 }
 
-/// Success counts of one operator under one diagnosis.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Credit {
-    /// Children evaluated.
-    pub trials: u64,
-    /// Children that beat their parent.
-    pub wins: u64,
-}
-
-/// Operator credit per diagnosis, learned online and carried across runs.
-#[derive(Resource, Debug, Clone, Default, PartialEq)]
-pub struct OperatorStats(pub BTreeMap<(Diagnosis, String), Credit>);
+pub use super::operators::{Credit, OperatorStats};
 
 /// One hall-of-fame entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

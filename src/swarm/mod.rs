@@ -28,6 +28,7 @@ pub mod routing;
 pub mod run;
 pub mod scenario;
 pub mod tasks;
+pub mod train;
 pub mod utility;
 pub mod weights;
 pub mod work;

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 
 use rand::RngExt;
 
+use super::SwarmError;
 use super::experts::TrainPlan;
 use super::lineage::{ModelLineage, NodeKind};
 use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
@@ -23,17 +24,13 @@ use super::record::{Record, SwarmEvent};
 use super::report::{MethodResult, SeedResult, SwarmReport};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
+pub use super::train::{Progress, seeds_of};
+use super::train::{mixture_corpus, skill_corpus, train_logged, write};
 use super::utility::Scores;
 use super::weights::{self, digest};
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
-use super::{SwarmError, tasks::corpus};
 use crate::exec::execute;
-use crate::objective::gpt::{CorpusData, Skill};
 use crate::rng::{derive, stream};
-use crate::store::atomic::write_atomic;
-
-/// Progress messages for the caller to show (the library never prints).
-pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
 /// Run `sc` into the folder `dir` (created; refused if it exists and is not empty) with
 /// `threads` worker threads. Returns the report, also written as `report.md` and
@@ -81,62 +78,6 @@ pub fn resume_until(
     rec.stop_when(stop);
     let report = drive(&sc, rec, dir, threads, progress)?;
     Ok((sc, report))
-}
-
-/// The seeds of a run, derived from its root seed.
-pub fn seeds_of(sc: &SwarmScenario) -> Vec<u64> {
-    (0..sc.seeds as u64).map(|i| derive(sc.seed, "swarm-seed", &[i])).collect()
-}
-
-/// Train `batch` (one job per `(seed, model)` of `names`, whose weights have shape
-/// `shape`) unless the log records every one of them: then the checkpoints are loaded
-/// and checked against the recorded xxh3. Fresh weights are saved as
-/// `seed-<seed>/<model>.safetensors`, then logged.
-pub(super) fn train_logged(
-    rec: &mut Record,
-    dir: &Path,
-    shape: crate::objective::gpt::ModelConfig,
-    names: &[(usize, String)],
-    threads: usize,
-    batch: impl FnOnce(&mut Record) -> Result<TrainingBatch, SwarmError>,
-) -> Result<Vec<Vec<f32>>, SwarmError> {
-    let file = |seed: usize, model: &str| dir.join(format!("seed-{seed}/{model}.safetensors"));
-    let logged = |seed: usize, model: &str, w: &[f32]| SwarmEvent::Trained {
-        seed,
-        model: model.to_string(),
-        file: format!("{model}.safetensors"),
-        xxh3: format!("{:016x}", digest(w)),
-    };
-    let trained = if names.iter().all(|(s, m)| rec.trained(*s, m).is_some()) {
-        let mut loaded = Vec::with_capacity(names.len());
-        for (s, m) in names {
-            let path = file(*s, m);
-            let w = weights::load(shape, &path)?;
-            if rec.trained(*s, m) != Some(format!("{:016x}", digest(&w)).as_str()) {
-                return Err(SwarmError::Input(crate::diagnostic::InputError::file(
-                    &path,
-                    "this checkpoint is not the one the event log recorded",
-                    "restore the run folder from a backup, or start the run again",
-                )));
-            }
-            loaded.push(w);
-        }
-        loaded
-    } else {
-        let batch = batch(rec)?;
-        let trained = train_all(batch, threads)?;
-        for ((s, m), w) in names.iter().zip(&trained) {
-            let path = file(*s, m);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| SwarmError::io(parent, e))?;
-            }
-            weights::save(shape, w, &path)?;
-        }
-        trained
-    };
-    // Logged either way: a resumed run replays the recorded events in order.
-    rec.log(names.iter().zip(&trained).map(|((s, m), w)| logged(*s, m, w)).collect())?;
-    Ok(trained)
 }
 
 fn drive(
@@ -237,30 +178,6 @@ pub fn write_report(dir: &Path, report: &SwarmReport) -> Result<(), SwarmError> 
 pub fn analyze(dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
     let (sc, rec) = Record::open_finished(dir)?;
     drive(&sc, rec, dir, threads, progress)
-}
-
-/// The skill-mixture training corpus of the run's seed `seed` (the base's, and the
-/// routing stage's sized specialists' and mixture model's).
-pub(super) fn mixture_corpus(sc: &SwarmScenario, seed: u64) -> CorpusData {
-    CorpusData::of(&corpus("mixture", &sc.skills, sc.corpus_bytes, derive(seed, "swarm-corpus-mixture", &[])))
-}
-
-/// The training corpus of expert skill `skill` for the run's seed `seed` (one of
-/// `sc.skills`: its stream is keyed by the skill's position there).
-pub(super) fn skill_corpus(sc: &SwarmScenario, seed: u64, skill: Skill) -> CorpusData {
-    let e = sc.skills.iter().position(|&s| s == skill).unwrap_or(0);
-    CorpusData::of(&corpus(skill.name(), &[skill], sc.corpus_bytes, derive(seed, "swarm-corpus-skill", &[e as u64])))
-}
-
-/// Run the training runs of `batch` (here or on the installed executor), in job order.
-pub(super) fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
-    let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
-    trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
-}
-
-/// Write `bytes` to `path` atomically (with the run folder's crash points).
-pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
-    write_atomic(path, bytes).map_err(|e| SwarmError::io(path, e))
 }
 
 /// Everything one seed's search needs.

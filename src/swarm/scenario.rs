@@ -10,7 +10,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pso::PsoConfig;
-use super::routing::{RoutingConfig, SizedExpert};
 use super::tasks::max_item_len;
 use super::utility::UtilityKind;
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
@@ -239,6 +238,39 @@ pub struct RoutingFile {
     pub large_width: Option<Spanned<i64>>,
     /// Larger specialist's heads.
     pub large_heads: Option<Spanned<i64>>,
+}
+
+/// A specialist of its own size: pretrained on the mixture, fine-tuned on `skill`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SizedExpert {
+    /// The skill it is fine-tuned on (one of the experts' skills).
+    pub skill: Skill,
+    /// Its shape (context as the run's model).
+    pub model: ModelConfig,
+}
+
+/// `[routing]`: the routing stage's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingConfig {
+    /// Query types: each a list of skills composed into one item (one skill: a single
+    /// example). Every query draws its type uniformly.
+    pub queries: Vec<Vec<Skill>>,
+    /// Validation queries (fit the clusters and the per-cluster scores).
+    pub valid_items: usize,
+    /// Test queries (every number reported).
+    pub test_items: usize,
+    /// k of k-means.
+    pub clusters: usize,
+    /// Nearest clusters whose scores a query sums.
+    pub top_clusters: usize,
+    /// The trade-off values swept, ascending.
+    pub alphas: Vec<f64>,
+    /// Per-query utility: exact match (1 or 0) or minus bits per answer byte.
+    pub utility: UtilityKind,
+    /// The smaller specialist.
+    pub small: SizedExpert,
+    /// The larger specialist.
+    pub large: SizedExpert,
 }
 
 /// A validated model-swarm scenario.

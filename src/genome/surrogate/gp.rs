@@ -122,6 +122,21 @@ fn scaled_distance(sq: &[f64], inv_sq_lengths: &[f64]) -> f64 {
     sq.iter().zip(inv_sq_lengths).map(|(s, l)| s * l).sum::<f64>().sqrt()
 }
 
+/// The noise-free kernel matrix of the pairs' points: amplitude `a` times Matérn 5/2 of
+/// the distance scaled by the inverse squared length scales `inv_sq`.
+fn kernel_matrix(pairs: &Pairs, a: f64, inv_sq: &[f64]) -> DMatrix<f64> {
+    let n = pairs.n;
+    let mut k = DMatrix::zeros(n, n);
+    for i in 0..n {
+        for j in 0..=i {
+            let v = a * matern52(scaled_distance(pairs.at(i, j), inv_sq));
+            k[(i, j)] = v;
+            k[(j, i)] = v;
+        }
+    }
+    k
+}
+
 /// The log marginal likelihood of `y` at `hyper` and, when `gradient` is set, its
 /// gradient with respect to the log hyperparameters (amplitude, lengths, noise).
 /// `None` when the kernel matrix is not positive definite.
@@ -130,13 +145,8 @@ fn log_marginal_likelihood(pairs: &Pairs, y: &[f64], hyper: &Hyper, gradient: bo
     let a = hyper.log_amplitude.exp();
     let noise = hyper.log_noise.exp();
     let inv_sq: Vec<f64> = hyper.log_lengths.iter().map(|t| (-2.0 * t).exp()).collect();
-    let mut k = DMatrix::zeros(n, n);
+    let mut k = kernel_matrix(pairs, a, &inv_sq);
     for i in 0..n {
-        for j in 0..=i {
-            let v = a * matern52(scaled_distance(pairs.at(i, j), &inv_sq));
-            k[(i, j)] = v;
-            k[(j, i)] = v;
-        }
         k[(i, i)] += noise;
     }
     let chol = Cholesky::new(k)?;
@@ -287,14 +297,7 @@ impl Gp {
         let pairs = Pairs::new(x);
         let a = hyper.log_amplitude.exp();
         let inv_sq: Vec<f64> = hyper.log_lengths.iter().map(|t| (-2.0 * t).exp()).collect();
-        let mut k = DMatrix::zeros(n, n);
-        for i in 0..n {
-            for j in 0..=i {
-                let v = a * matern52(scaled_distance(pairs.at(i, j), &inv_sq));
-                k[(i, j)] = v;
-                k[(j, i)] = v;
-            }
-        }
+        let k = kernel_matrix(&pairs, a, &inv_sq);
         let mut jitter = hyper.log_noise.exp();
         for _ in 0..12 {
             let mut kk = k.clone();

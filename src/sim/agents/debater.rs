@@ -24,9 +24,10 @@ use rand::RngExt;
 use crate::genome::Limits;
 use crate::inner::fingerprint::behavioural_distance;
 use crate::rng;
-use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Prediction, Status};
+use crate::sim::components::{Fitness, Lineage, MechId, Mechanism, Status};
 use crate::sim::diagnosis::Diagnosis;
 use crate::sim::events::{Ballot, Event, RetireReason, Role, Verdict, Vote};
+use crate::sim::predictor::Prediction;
 use crate::sim::predictor::{Signals, features};
 use crate::sim::resources::{Clock, DebateStats, EventQueue, Lessons, OperatorStats, Pragmatist, Settings};
 

@@ -29,48 +29,16 @@ pub use router::{Decision, Router};
 use super::SwarmError;
 use super::experts::TrainPlan;
 use super::record::Record;
-use super::run::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, train_logged, write};
 use super::scenario::SwarmScenario;
+pub use super::scenario::{RoutingConfig, SizedExpert};
 use super::tasks::{self, Item};
+use super::train::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, train_logged, write};
 use super::utility::{Scores, UtilityKind};
 use super::weights;
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
 use crate::exec::execute;
 use crate::objective::gpt::{ModelConfig, Skill};
 use crate::rng::{derive, stream};
-
-/// A specialist of its own size: pretrained on the mixture, fine-tuned on `skill`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SizedExpert {
-    /// The skill it is fine-tuned on (one of the experts' skills).
-    pub skill: Skill,
-    /// Its shape (context as the run's model).
-    pub model: ModelConfig,
-}
-
-/// `[routing]`: the routing stage's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RoutingConfig {
-    /// Query types: each a list of skills composed into one item (one skill: a single
-    /// example). Every query draws its type uniformly.
-    pub queries: Vec<Vec<Skill>>,
-    /// Validation queries (fit the clusters and the per-cluster scores).
-    pub valid_items: usize,
-    /// Test queries (every number reported).
-    pub test_items: usize,
-    /// k of k-means.
-    pub clusters: usize,
-    /// Nearest clusters whose scores a query sums.
-    pub top_clusters: usize,
-    /// The trade-off values swept, ascending.
-    pub alphas: Vec<f64>,
-    /// Per-query utility: exact match (1 or 0) or minus bits per answer byte.
-    pub utility: UtilityKind,
-    /// The smaller specialist.
-    pub small: SizedExpert,
-    /// The larger specialist.
-    pub large: SizedExpert,
-}
 
 /// Forward FLOPs per input byte of a model of shape `m`.
 pub fn forward_flops_per_token(m: &ModelConfig) -> f64 {
