@@ -186,7 +186,8 @@ impl SlurmExecutor {
             for i in arrived {
                 pending.remove(&i);
                 let path = result_path(dir, i);
-                let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let bytes = crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
                 on_part(shard_range(file.jobs, shards, i), &bytes)?;
             }
             let failed: BTreeSet<usize> = pending.iter().copied().filter(|i| !alive.contains(i)).collect();
@@ -197,7 +198,7 @@ impl SlurmExecutor {
                 let t = tries.entry(i).or_insert(0);
                 *t += 1;
                 if *t > self.settings.max_retries {
-                    let log = std::fs::read_to_string(dir.join(format!("task-{i}.log"))).unwrap_or_default();
+                    let log = crate::input::read_text(&dir.join(format!("task-{i}.log"))).unwrap_or_default();
                     let tail: String =
                         log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
                     return Err(format!(

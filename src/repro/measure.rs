@@ -621,7 +621,7 @@ fn swarm(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), Rep
     let jobs = set.jobs(out)?;
     let Some(job) = jobs.first() else { return Ok(()) };
     let path = job_dir(out, job).join("report.json");
-    let text = std::fs::read_to_string(&path).map_err(|_| {
+    let text = crate::input::read_text(&path).map_err(|_| {
         ReproError::Input(crate::diagnostic::InputError::file(
             &path,
             "the swarm run of the set is missing or unfinished",

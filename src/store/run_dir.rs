@@ -143,7 +143,8 @@ impl Run {
         let dir = out.unwrap_or_else(|| scenario.out.clone());
         let holds_run = |dir: &Path| dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists();
         let refuse = |dir: &Path| -> RunError {
-            let same = fs::read_to_string(dir.join(files::SCENARIO)).is_ok_and(|t| t == scenario.text);
+            let same = crate::input::read_bytes(&dir.join(files::SCENARIO), crate::input::MAX_TEXT_BYTES)
+                .is_ok_and(|t| t == scenario.text.as_bytes());
             let (message, hint) = if same {
                 (
                     "this folder already holds a run of this scenario",

@@ -130,7 +130,7 @@ impl TrialCache {
 
     /// The entry for `key` if it covers `level`; unreadable entries count as misses.
     pub fn get(&self, key: &TrialKey, level: usize) -> Option<CachedTrial> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        let bytes = crate::input::read_bytes(&self.path(key), crate::input::MAX_BINARY_BYTES).ok()?;
         let entry: CachedTrial = rmp_serde::from_slice(&bytes).ok()?;
         entry.covers(level).then_some(entry)
     }

@@ -395,12 +395,19 @@ pub fn build(
     let io = |source| TableError::Io { path: path.clone(), source };
     let mut done: HashSet<(usize, u64)> = HashSet::new();
     let mut known: HashMap<usize, Vec<String>> = HashMap::new();
-    let existing_text = match std::fs::read_to_string(path) {
+    let existing_bytes = match crate::input::read_bytes(path, crate::input::MAX_TEXT_BYTES) {
         // An empty file is a table not started yet (the shipped placeholders).
         Ok(t) if t.is_empty() => None,
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
+    };
+    let existing_text = match existing_bytes {
+        None => None,
+        Some(bytes) => Some(
+            String::from_utf8(bytes)
+                .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))?,
+        ),
     };
     let file = match &existing_text {
         Some(text) => {
