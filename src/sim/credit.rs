@@ -92,3 +92,92 @@ pub fn credit(
     }
     budget.follow(&debate, cfg.0.debate_max_extra);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::diagnosis::Diagnosis;
+    use crate::sim::predictor::FEATURES;
+    use bevy_ecs::system::RunSystemOnce;
+
+    fn lineage(agent: AgentKind, diagnosis: Option<Diagnosis>, parent_fitness: Option<f64>) -> Lineage {
+        Lineage {
+            parents: vec![1],
+            agent,
+            operator: "mutate-constant".into(),
+            diagnosis,
+            tick: 3,
+            parent_fitness,
+            parent: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_child_credits_its_operator_under_the_diagnosis_and_its_agent() {
+        let (mut stats, mut yields) = (OperatorStats::default(), AgentYield::default());
+        let key = (Diagnosis::Stagnation, "mutate-constant".to_string());
+        credit_child(&mut stats, &mut yields, &lineage(AgentKind::Proposer, Some(Diagnosis::Stagnation), None), |c| {
+            c.trials += 1
+        });
+        credit_child(&mut stats, &mut yields, &lineage(AgentKind::Recombiner, None, None), |c| c.wins += 1);
+        // The verifier's repairs credit no agent; without a diagnosis no operator either.
+        credit_child(&mut stats, &mut yields, &lineage(AgentKind::Verifier, None, None), |c| c.trials += 5);
+        assert_eq!(stats.0.len(), 1);
+        assert_eq!(stats.0[&key], Credit { trials: 1, wins: 0 });
+        assert_eq!(yields.proposer, Credit { trials: 1, wins: 0 });
+        assert_eq!(yields.recombiner, Credit { trials: 0, wins: 1 });
+    }
+
+    fn run(outcomes: Vec<Outcome>) -> World {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+        let mut w = World::new();
+        w.insert_resource(Settings(crate::scenario::load(&path).unwrap()));
+        w.insert_resource(Outcomes(outcomes));
+        w.insert_resource(OperatorStats::default());
+        w.insert_resource(DebateStats::default());
+        w.insert_resource(DebateBudget { extra: 2 });
+        w.insert_resource(Pragmatist::default());
+        w.insert_resource(AgentYield::default());
+        w.insert_resource(Lessons::default());
+        w.run_system_once(credit).unwrap();
+        w
+    }
+
+    fn outcome(audited: bool, improved: Option<bool>, claimed: f64, predicted: Option<f64>) -> Outcome {
+        Outcome {
+            audited,
+            improved,
+            claimed,
+            prediction: predicted.map(|probability| Prediction { features: [0.5; FEATURES], probability }),
+            lineage: lineage(AgentKind::Proposer, Some(Diagnosis::Stagnation), Some(1.0)),
+            signatures: [11, 22],
+        }
+    }
+
+    #[test]
+    fn the_credit_step_counts_trials_scores_predictions_and_remembers_failures() {
+        let w = run(vec![
+            // Debated, accepted, better than its parent.
+            outcome(false, Some(true), 1.2, Some(0.8)),
+            // An audited rejection that did not improve and fell far below its parent.
+            outcome(true, Some(false), 1.0 - FAILURE_MARGIN - 0.01, Some(0.3)),
+            // A seed: no parent to compare with, no prediction.
+            outcome(false, None, 0.0, None),
+        ]);
+        assert!(w.resource::<Outcomes>().0.is_empty(), "the outcomes are consumed");
+        let key = (Diagnosis::Stagnation, "mutate-constant".to_string());
+        // Trials only for the evaluated, non-audited child with a parent; wins come from the verifier.
+        assert_eq!(w.resource::<OperatorStats>().0[&key], Credit { trials: 1, wins: 0 });
+        assert_eq!(w.resource::<AgentYield>().proposer, Credit { trials: 1, wins: 0 });
+        let debate = w.resource::<DebateStats>();
+        assert_eq!((debate.accepted, debate.accepted_improved, debate.audited, debate.audited_improved), (1, 1, 1, 0));
+        assert_eq!(debate.scored, 2);
+        assert!((debate.brier_sum - (0.2f64.powi(2) + 0.3f64.powi(2))).abs() < 1e-12);
+        // Only the child below its parent by more than the margin left its signatures.
+        assert_eq!(w.resource::<Lessons>().failures.iter().copied().collect::<Vec<_>>(), vec![11, 22]);
+        // The pragmatist learned from both labelled predictions.
+        assert_ne!(w.resource::<Pragmatist>().0, crate::sim::predictor::Predictor::default());
+        // Too few audits for the budget to move.
+        assert_eq!(w.resource::<DebateBudget>().extra, 2);
+    }
+}
