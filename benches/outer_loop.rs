@@ -17,7 +17,7 @@ use outerloop::rng;
 use outerloop::scenario;
 use outerloop::sim::Simulation;
 use outerloop::sim::components::{Fitness, Status};
-use outerloop::sim::episodes::EPISODE_NANOS;
+use outerloop::sim::evaluator::EPISODE_NANOS;
 use outerloop::sim::spawn::{FINGERPRINT_NANOS, prepare};
 use rand::RngExt;
 
@@ -86,18 +86,18 @@ fn plant(sim: &mut Simulation, n: usize) {
 
 fn measure(label: &str, text: &str, planted: usize, ticks: u32) {
     let sc = scenario::parse(Path::new("bench.toml"), text).unwrap();
-    let mut sim = Simulation::new(&sc, None).unwrap();
+    let mut sim = Simulation::new(&sc, None, outerloop::exec::Executor::local()).unwrap();
     let before = rss_kib("VmRSS:");
     let t_plant = Instant::now();
     plant(&mut sim, planted);
     let plant_s = t_plant.elapsed().as_secs_f64();
     // The first tick evaluates the seed library; time steady-state ticks after it.
-    sim.tick();
+    sim.tick().expect("local episodes cannot fail");
     EPISODE_NANOS.store(0, Ordering::Relaxed);
     FINGERPRINT_NANOS.store(0, Ordering::Relaxed);
     let started = Instant::now();
     for _ in 0..ticks {
-        sim.tick();
+        sim.tick().expect("local episodes cannot fail");
         let _ = sim.drain_events();
     }
     let total = started.elapsed().as_secs_f64();

@@ -1,8 +1,8 @@
 //! Where batches of work run. A batch is plain data whose jobs are pure functions of it
-//! ([`Work`]): inner-loop episodes (`sim::executor::EpisodeBatch`), the trials of a table
+//! ([`Work`]): inner-loop episodes (`sim::episode_batch::EpisodeBatch`), the trials of a table
 //! build (`objective::gpt::table::TrialBatch`), the swarm's training runs and scorings
-//! (`swarm::work`). [`execute`] runs one here on local threads, or, when a
-//! [`RemoteExecutor`] is installed (the Slurm executor of `cluster`), sends it there as a
+//! (`swarm::work`). [`Executor::execute`] runs one here on local threads, or, for a remote
+//! [`Executor`] (the Slurm executor of `cluster`), sends it there as a
 //! [`WorkFile`] and decodes the results, in job order either way: where a batch ran never
 //! changes a command's outputs.
 //!
@@ -10,12 +10,12 @@
 //! place that knows every kind of work, and turns a work file back into its type, is the
 //! worker in `cluster` (near the top).
 //!
-//! The outer loop's systems cannot fail, so a remote failure of an episode batch is
-//! recorded here ([`record_failure`]) and the run folder checks [`take_failure`] after
-//! every tick, refusing to persist a tick that had one.
+//! Where batches run is a value ([`Executor`]) that a command builds from its flags and
+//! hands to whatever runs batches: no process-wide state, and a failure comes back as an
+//! error to the caller that sent the batch.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ pub fn encode_outputs<T: Serialize>(outputs: &[T]) -> Result<Vec<u8>, String> {
 }
 
 /// Called with each part of a batch's results as it arrives: the job range and the
-/// encoded results (decoded by [`execute`] before its caller sees them).
+/// encoded results (decoded by [`Executor::execute`] before its caller sees them).
 pub type OnEncodedPart<'a> = &'a mut dyn FnMut(Range<usize>, &[u8]) -> Result<(), String>;
 
 /// Called with each part of a batch's decoded results as it arrives: the job range and
@@ -86,58 +86,86 @@ pub trait RemoteExecutor: Send + Sync {
     fn run(&self, file: &WorkFile, on_part: OnEncodedPart) -> Result<(), String>;
 }
 
-static REMOTE: RwLock<Option<Arc<dyn RemoteExecutor>>> = RwLock::new(None);
-static FAILURE: Mutex<Option<String>> = Mutex::new(None);
-
-/// Run every batch of this process on `executor` from now on (`None`: locally).
-pub fn install(executor: Option<Arc<dyn RemoteExecutor>>) {
-    *REMOTE.write().unwrap_or_else(|e| e.into_inner()) = executor;
+/// Where a command's batches run: here on local threads, or on a [`RemoteExecutor`].
+/// Cheap to clone; the default runs locally.
+#[derive(Clone, Default)]
+pub struct Executor {
+    remote: Option<Arc<dyn RemoteExecutor>>,
 }
 
-/// The remote executor, if one is installed.
-pub fn remote() -> Option<Arc<dyn RemoteExecutor>> {
-    REMOTE.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Record a remote failure (the first one wins).
-pub fn record_failure(message: String) {
-    FAILURE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(message);
-}
-
-/// The remote failure since the last call, if any: the tick that saw it must not be
-/// persisted.
-pub fn take_failure() -> Option<String> {
-    FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take()
-}
-
-/// Run `work` on the installed executor, or here with `threads` threads. `on_part` sees
-/// results as they arrive (here: once, the whole batch); the return value is every
-/// result in job order, checked to be one per job.
-pub fn execute<W: Work>(work: &W, threads: usize, on_part: OnPart<W::Output>) -> Result<Vec<W::Output>, String> {
-    if work.is_empty() {
-        return Ok(Vec::new());
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_remote() { "Executor(remote)" } else { "Executor(local)" })
     }
-    let Some(executor) = remote() else {
-        let out = work.run(0..work.len(), threads)?;
-        on_part(0..work.len(), &out);
-        return Ok(out);
-    };
-    let mut parts: Vec<(usize, Vec<W::Output>)> = Vec::new();
-    executor.run(&WorkFile::of(work)?, &mut |range, bytes| {
-        let part: Vec<W::Output> = rmp_serde::from_slice(bytes).map_err(|e| format!("decoding results: {e}"))?;
-        if part.len() != range.len() {
-            return Err(format!("a part of {} results for jobs {range:?}", part.len()));
+}
+
+impl Executor {
+    /// Run every batch in this process.
+    pub fn local() -> Self {
+        Executor::default()
+    }
+
+    /// Send every batch to `executor`.
+    pub fn remote(executor: Arc<dyn RemoteExecutor>) -> Self {
+        Executor { remote: Some(executor) }
+    }
+
+    /// Whether batches leave this process.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Run `work` remotely, or here with `threads` threads. `on_part` sees results as
+    /// they arrive (here: once, the whole batch); the return value is every result in
+    /// job order, checked to be one per job.
+    pub fn execute<W: Work>(
+        &self,
+        work: &W,
+        threads: usize,
+        on_part: OnPart<W::Output>,
+    ) -> Result<Vec<W::Output>, String> {
+        if work.is_empty() {
+            return Ok(Vec::new());
         }
-        on_part(range.clone(), &part);
-        parts.push((range.start, part));
-        Ok(())
-    })?;
-    parts.sort_by_key(|p| p.0);
-    let out: Vec<W::Output> = parts.into_iter().flat_map(|p| p.1).collect();
-    if out.len() != work.len() {
-        return Err(format!("the executor returned {} results for {} {}", out.len(), work.len(), W::KIND));
+        let Some(executor) = &self.remote else {
+            let out = work.run(0..work.len(), threads)?;
+            on_part(0..work.len(), &out);
+            return Ok(out);
+        };
+        let mut parts: Vec<(usize, Vec<W::Output>)> = Vec::new();
+        executor.run(&WorkFile::of(work)?, &mut |range, bytes| {
+            let part: Vec<W::Output> = rmp_serde::from_slice(bytes).map_err(|e| format!("decoding results: {e}"))?;
+            if part.len() != range.len() {
+                return Err(format!("a part of {} results for jobs {range:?}", part.len()));
+            }
+            on_part(range.clone(), &part);
+            parts.push((range.start, part));
+            Ok(())
+        })?;
+        parts.sort_by_key(|p| p.0);
+        let out: Vec<W::Output> = parts.into_iter().flat_map(|p| p.1).collect();
+        if out.len() != work.len() {
+            return Err(format!("the executor returned {} results for {} {}", out.len(), work.len(), W::KIND));
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// An executor and the threads a batch gets when it runs here: what a command that
+/// runs several kinds of batch (the model swarm) hands down.
+#[derive(Clone, Debug)]
+pub struct Workers {
+    /// Where batches run.
+    pub executor: Executor,
+    /// Threads for a batch run in this process.
+    pub threads: usize,
+}
+
+impl Workers {
+    /// [`Executor::execute`] with these threads, ignoring parts as they arrive.
+    pub fn execute<W: Work>(&self, work: &W) -> Result<Vec<W::Output>, String> {
+        self.executor.execute(work, self.threads, &mut |_, _| {})
+    }
 }
 
 #[cfg(test)]
@@ -172,9 +200,10 @@ mod tests {
     #[test]
     fn local_execution_reports_one_part_in_job_order() {
         let mut seen = Vec::new();
-        let out = execute(&Squares(vec![3, 1, 2]), 2, &mut |r, p| seen.push((r, p.to_vec()))).unwrap();
+        let local = Executor::local();
+        let out = local.execute(&Squares(vec![3, 1, 2]), 2, &mut |r, p| seen.push((r, p.to_vec()))).unwrap();
         assert_eq!(out, vec![9, 1, 4]);
         assert_eq!(seen, vec![(0..3, vec![9, 1, 4])]);
-        assert!(execute(&Squares(vec![]), 1, &mut |_, _| panic!("no part for no jobs")).unwrap().is_empty());
+        assert!(local.execute(&Squares(vec![]), 1, &mut |_, _| panic!("no part for no jobs")).unwrap().is_empty());
     }
 }

@@ -5,13 +5,14 @@ pub mod ancestry;
 pub mod cli;
 pub mod cluster;
 pub mod diagnostic;
+pub mod driver;
 pub mod exec;
 pub mod genome;
 pub mod history;
 pub mod inner;
 pub mod input;
 pub mod objective;
-pub mod pso;
+pub mod pso_update;
 pub mod repro;
 pub mod rng;
 pub mod scenario;
@@ -43,10 +44,10 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 20] = [
+    const LAYERS: [&str; 21] = [
         "rng",
         "stats",
-        "pso",
+        "pso_update",
         "diagnostic",
         "input",
         "exec",
@@ -59,6 +60,7 @@ mod layering {
         "sim",
         "ancestry",
         "store",
+        "driver",
         "analysis",
         "swarm",
         "cluster",

@@ -2,14 +2,16 @@
 //! seeds no claim or verification used, gains against the run's reference mechanism,
 //! and scores for budget curves.
 
+use crate::exec::Executor;
 use crate::genome::interp::Program;
 use crate::genome::{Genome, Limits, load};
-use crate::inner::Execution;
+use crate::inner::FaultPolicy;
 use crate::objective::Objective;
 use crate::objective::registry::objective_by_name;
 use crate::rng;
 use crate::scenario::Scenario;
-use crate::sim::episodes::{EpisodeResult, gain, run_jobs};
+use crate::sim::episode_batch::EpisodeResult;
+use crate::sim::evaluator::Evaluator;
 
 /// The held-out variant of a task: BBOB tasks move to another instance (a different
 /// optimum, rotation and conditioning), other tasks keep their name and differ only by
@@ -28,16 +30,14 @@ pub fn held_out_task(name: &str) -> (String, &'static str) {
     (name.to_string(), "same task, fresh seeds")
 }
 
-/// A set of episodes: tasks, one seed list shared by every mechanism, a budget.
+/// A set of episodes: tasks, one seed list shared by every mechanism, and the
+/// evaluator that runs them (self-healing, in this process).
 pub struct Episodes {
     /// Task names.
     pub names: Vec<String>,
-    /// The objectives.
-    pub tasks: Vec<Box<dyn Objective>>,
     /// `(task index, seed)` pairs, the same for every mechanism (common random numbers).
     pub jobs: Vec<(usize, u64)>,
-    /// How the episodes meet genome faults and failed trials (self-healing by default).
-    pub execution: Execution,
+    evaluator: Evaluator,
 }
 
 impl Episodes {
@@ -47,30 +47,38 @@ impl Episodes {
         let jobs = (0..names.len())
             .flat_map(|t| (0..per_task).map(move |k| (t, rng::derive(root, purpose, &[t as u64, k as u64]))))
             .collect();
-        Ok(Episodes { names: names.to_vec(), tasks, jobs, execution: Execution::SelfHealing })
+        // Budgets are per call: the evaluator's own is never used here.
+        let evaluator = Evaluator::new(tasks, f64::NAN, FaultPolicy::SelfHealing, Executor::local());
+        Ok(Episodes { names: names.to_vec(), jobs, evaluator })
     }
 
-    /// Run one program on every episode at `budget` under the episodes' `execution`,
-    /// results in episode order.
+    /// The objectives, in name order.
+    pub fn tasks(&self) -> &[Box<dyn Objective>] {
+        self.evaluator.tasks()
+    }
+
+    /// Run one program on every episode at `budget`, self-healing; results in episode
+    /// order.
     pub fn run(&self, prog: &Program, budget: f64) -> Vec<EpisodeResult> {
-        self.run_with(prog, budget, self.execution)
+        self.run_with(prog, budget, FaultPolicy::SelfHealing)
     }
 
-    /// [`Episodes::run`] under a given `execution` (self-healing or crashing on the
+    /// [`Episodes::run`] under a given fault `policy` (self-healing or crashing on the
     /// first fault).
-    pub fn run_with(&self, prog: &Program, budget: f64, execution: Execution) -> Vec<EpisodeResult> {
+    pub fn run_with(&self, prog: &Program, budget: f64, policy: FaultPolicy) -> Vec<EpisodeResult> {
         let jobs: Vec<(&Program, usize, u64)> = self.jobs.iter().map(|&(t, s)| (prog, t, s)).collect();
-        run_jobs(&jobs, &self.tasks, budget, execution)
+        // Only a remote executor can fail, and the analysis runs in this process.
+        self.evaluator.run_at(&jobs, budget, policy).unwrap_or_else(|e| unreachable!("a local batch failed: {e}"))
     }
 
     /// Per-episode gains of `results` over `reference` results on the same episodes.
     pub fn gains(&self, results: &[EpisodeResult], reference: &[EpisodeResult]) -> Vec<f64> {
-        results.iter().zip(reference).map(|(r, b)| gain(r.regret, b.regret, self.tasks[r.task].resolution())).collect()
+        self.evaluator.paired_gains(results, reference)
     }
 
     /// Per-episode log10 regret, floored at each task's resolution (lower is better).
     pub fn log_regrets(&self, results: &[EpisodeResult]) -> Vec<f64> {
-        results.iter().map(|r| (r.regret.max(0.0) + self.tasks[r.task].resolution()).log10()).collect()
+        results.iter().map(|r| (r.regret.max(0.0) + self.tasks()[r.task].resolution()).log10()).collect()
     }
 }
 

@@ -198,7 +198,7 @@ pub fn champion_knobs(prog: &crate::genome::interp::Program, task: &str, budget:
     let objective = crate::objective::registry::objective_by_name(task).ok()?;
     let episode = crate::rng::derive(seed, "explore-knobs", &[]);
     let trace =
-        crate::inner::run_inner_with(prog, objective.as_ref(), episode, budget, crate::inner::Execution::SelfHealing);
+        crate::inner::run_inner_with(prog, objective.as_ref(), episode, budget, crate::inner::FaultPolicy::SelfHealing);
     let space = objective.space();
     // Each axis runs over the knob's range: its values at the cube's two corners.
     let corner = |u: f64| -> Vec<String> {

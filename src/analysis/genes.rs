@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::genome::Genome;
 use crate::inner::trace::gene_report;
-use crate::sim::episodes::{EpisodeResult, sum_live};
+use crate::sim::episode_batch::EpisodeResult;
+use crate::sim::evaluator::sum_live;
 use crate::sim::events::Event;
 
 /// One gene (node) of the champion.

@@ -16,7 +16,7 @@ use super::episodes::{Episodes, held_out_task};
 use super::novelty::LibraryEntry;
 use crate::genome::interp::Program;
 use crate::objective::registry::{Suite, objective_by_name};
-use crate::sim::episodes::EpisodeResult;
+use crate::sim::episode_batch::EpisodeResult;
 use crate::stats::{Interval, bootstrap_mean, median};
 
 /// The champion on one held-out task.

@@ -13,7 +13,7 @@ use crate::genome::hash::shape_distance;
 use crate::genome::interp::Program;
 use crate::genome::library::LIBRARY;
 use crate::inner::fingerprint::{Fingerprint, behavioural_distance, fingerprint};
-use crate::sim::episodes::EpisodeResult;
+use crate::sim::episode_batch::EpisodeResult;
 use crate::stats::{Interval, bootstrap_mean, sign_flip_p};
 
 /// Thresholds a mechanism must pass on both distances to count as new.

@@ -130,7 +130,7 @@ mod tests {
             id,
             parents: vec![],
             agent: AgentKind::Seed,
-            operator: "seed".into(),
+            operator: "seed".parse().unwrap(),
             diagnosis: None,
             hash: String::new(),
             genome: String::new(),

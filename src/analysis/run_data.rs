@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::ancestry::Ancestry;
+use crate::driver::Run;
 use crate::scenario::Scenario;
 use crate::sim::Champion;
 use crate::sim::events::Event;
-use crate::store::run_dir::{Run, RunError};
+use crate::store::run_dir::RunError;
 
 /// Everything read from one run folder.
 pub struct RunData {

@@ -197,7 +197,7 @@ fn births(events: &[Event]) -> std::collections::BTreeMap<u64, Birth> {
                 Birth {
                     parents: parents.clone(),
                     agent: agent.name(),
-                    operator: operator.clone(),
+                    operator: operator.to_string(),
                     diagnosis: diagnosis.map(|d| d.as_str().to_string()),
                 },
             )),

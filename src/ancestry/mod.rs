@@ -15,9 +15,9 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::sim::agents::recombiner::CONSTANT_SWARM;
 use crate::sim::components::AgentKind;
 use crate::sim::events::Event;
+use crate::sim::operators::{MadeBy, Operator};
 
 /// What the ancestry records of a mechanism.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,18 +191,14 @@ impl EdgeKind {
         }
     }
 
-    /// The kind of a mechanism birth by `operator`.
-    pub fn of_operator(operator: &str) -> EdgeKind {
-        if operator == "prune-dead" {
-            EdgeKind::Repair
-        } else if operator.starts_with("crossover") {
-            EdgeKind::Crossover
-        } else if operator == "graft" {
-            EdgeKind::Graft
-        } else if operator.starts_with(CONSTANT_SWARM) {
-            EdgeKind::Merge
-        } else {
-            EdgeKind::Mutation
+    /// The kind of a mechanism birth made by `made`.
+    pub fn of_birth(made: MadeBy) -> EdgeKind {
+        match made {
+            MadeBy::PruneDead => EdgeKind::Repair,
+            MadeBy::Crossover { .. } | MadeBy::Operator(Operator::Crossover) => EdgeKind::Crossover,
+            MadeBy::Operator(Operator::Graft) => EdgeKind::Graft,
+            MadeBy::ConstantSwarm => EdgeKind::Merge,
+            _ => EdgeKind::Mutation,
         }
     }
 }
@@ -295,12 +291,12 @@ impl Ancestry {
                         retired: None,
                     };
                     a.add(*id, NodeKind::Mechanism(node));
-                    let kind = EdgeKind::of_operator(operator);
+                    let kind = EdgeKind::of_birth(*operator);
                     for (rank, p) in parents.iter().enumerate() {
                         let edge = Edge {
                             kind,
                             agent: *agent,
-                            operator: operator.clone(),
+                            operator: operator.to_string(),
                             tick: *tick,
                             diagnosis: diagnosis.map(|d| d.as_str().to_string()),
                             rank,

@@ -99,7 +99,12 @@ fn task_list(list: &str) -> Result<Vec<String>, InputError> {
 fn swarm(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     crate::objective::gpt::init_process_threads();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let report = crate::swarm::run::analyze(dir, threads, &|_| {}).map_err(|e| match e {
+    let report = crate::swarm::run::analyze(
+        dir,
+        &crate::exec::Workers { executor: crate::exec::Executor::local(), threads },
+        &|_| {},
+    )
+    .map_err(|e| match e {
         crate::swarm::SwarmError::Input(input) => anyhow::Error::from(input),
         other => anyhow::Error::from(other),
     })?;

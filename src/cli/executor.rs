@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cluster::slurm::{SlurmExecutor, SlurmSettings};
 use crate::diagnostic::InputError;
+use crate::exec::Executor;
 
 /// Where batches of work run (episodes, table trials, swarm training and scoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -46,9 +47,9 @@ pub struct ExecutorArgs {
 }
 
 impl ExecutorArgs {
-    /// Install the chosen executor, writing its batch files into the folder `batches`
-    /// (nothing for `local`).
-    pub fn install(&self, batches: &Path) -> Result<(), InputError> {
+    /// The chosen executor, writing its batch files into the folder `batches` (nothing
+    /// for `local`).
+    pub fn build(&self, batches: &Path) -> Result<Executor, InputError> {
         if self.executor == ExecutorKind::Local {
             let slurm_only = self.partition.is_some()
                 || self.time_limit.is_some()
@@ -60,8 +61,7 @@ impl ExecutorArgs {
                     "add --executor slurm, or drop --partition/--time-limit/--sbatch-arg/--worker-binary",
                 ));
             }
-            crate::exec::install(None);
-            return Ok(());
+            return Ok(Executor::local());
         }
         let binary = match &self.worker_binary {
             Some(b) => b.clone(),
@@ -78,7 +78,6 @@ impl ExecutorArgs {
             ..SlurmSettings::new(binary)
         };
         let executor = SlurmExecutor::new(settings, batches)?;
-        crate::exec::install(Some(Arc::new(executor)));
-        Ok(())
+        Ok(Executor::remote(Arc::new(executor)))
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::ancestry::{Ancestry, export};
+use crate::driver::Run;
 use crate::store::atomic::write_atomic;
-use crate::store::run_dir::Run;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::ancestry::Ancestry;
-use crate::store::run_dir::Run;
+use crate::driver::Run;
 
 /// Flags of `inspect`.
 #[derive(Debug, Args)]

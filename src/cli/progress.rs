@@ -68,7 +68,7 @@ pub fn step_line(line: impl FnOnce() -> String) {
 /// shows the count and the elapsed time rather than an ETA); lines every 5 s under
 /// `-v`, nothing under `-q`.
 pub fn counting_episodes<T>(what: &str, work: impl FnOnce() -> T) -> T {
-    use crate::sim::episodes::EPISODES_DONE;
+    use crate::sim::evaluator::EPISODES_DONE;
     let start = EPISODES_DONE.load(Ordering::Relaxed);
     let level = verbosity();
     if level == Verbosity::Quiet {

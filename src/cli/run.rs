@@ -2,15 +2,15 @@
 //! progress bar, then print the summary.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use clap::Args;
 
 use crate::diagnostic::InputError;
+use crate::driver::{Driven, Run, Stops};
+use crate::exec::Executor;
 use crate::scenario;
 use crate::scenario::overrides::{self, Override};
-use crate::store::run_dir::Run;
 
 /// Flags of `run`.
 #[derive(Debug, Clone, Args)]
@@ -93,19 +93,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let scenario = load_with_overrides(&args)?;
     let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
-    prepare_folder(&args, &dir)?;
-    let run = Run::start(scenario, Some(dir))?;
+    let executor = prepare_folder(&args, &dir)?;
+    let run = Run::start(scenario, Some(dir), executor)?;
     drive(run, args.stop_after)
 }
 
-/// Before a run starts in `dir`: install the executor for it and, with `--force`, delete
-/// the run already there.
-fn prepare_folder(args: &RunArgs, dir: &Path) -> anyhow::Result<()> {
-    args.executor.install(&dir.join("batches"))?;
+/// Before a run starts in `dir`: the executor for it and, with `--force`, the run
+/// already there deleted.
+fn prepare_folder(args: &RunArgs, dir: &Path) -> anyhow::Result<Executor> {
+    let executor = args.executor.build(&dir.join("batches"))?;
     if args.force {
         crate::store::run_dir::remove_run(dir)?;
     }
-    Ok(())
+    Ok(executor)
 }
 
 /// The most replicates one `run --replicates` makes.
@@ -130,14 +130,14 @@ fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
         let dir = root.join(format!("seed-{seed}"));
         let one = RunArgs { seed: Some(seed), out: Some(dir.clone()), replicates: None, ..args.clone() };
         let scenario = load_with_overrides(&one)?;
-        prepare_folder(&one, &dir)?;
+        let executor = prepare_folder(&one, &dir)?;
         let run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
             println!("replicate seed {seed}: finished earlier in {}", dir.display());
             continue;
         } else if dir.join(crate::store::run_dir::files::CHECKPOINT).exists() {
-            Run::resume(&dir)?
+            Run::resume(&dir, executor)?
         } else {
-            Run::start(scenario, Some(dir))?
+            Run::start(scenario, Some(dir), executor)?
         };
         println!("\n== replicate seed {seed} ({} of {k})", seed - first + 1);
         drive(run, args.stop_after)?;
@@ -184,41 +184,42 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
         return super::swarm::resume_dir(&args.dir, args.threads, &args.executor);
     }
     args.threads.configure_pool()?;
-    args.executor.install(&args.dir.join("batches"))?;
-    let run = Run::resume(&args.dir)?;
+    let executor = args.executor.build(&args.dir.join("batches"))?;
+    let run = Run::resume(&args.dir, executor)?;
     drive(run, None)
 }
 
+/// Drive `run` with a progress bar (a line per tick under `-v`), stopping after
+/// `stop_after` ticks or at Ctrl-C, then print the summary and where the files are.
 fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
     let total = run.scenario().ticks as u64;
     let bar = super::progress::bar(total, "tick");
     bar.set_position(run.sim().ticks_done() as u64);
     let interrupted = super::interrupt::on_ctrl_c();
-    let mut steps = 0;
-    while !run.finished() {
-        if stop_after.is_some_and(|n| steps >= n) {
+    let stops = Stops { after: stop_after, flag: Some(interrupted.as_ref()) };
+    let driven = crate::driver::drive(&mut run, stops, |r| {
+        bar.inc(1);
+        bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
+        super::progress::step_line(|| {
+            format!(
+                "tick {}/{total}: population {} best verified {:+.3} compute {:.0} ({:.1} s)",
+                r.tick + 1,
+                r.population,
+                r.best_verified,
+                r.compute,
+                started.elapsed().as_secs_f64()
+            )
+        });
+    })?;
+    let summary = match driven {
+        Driven::Finished(summary) => summary,
+        Driven::StoppedAfter(steps) => {
             bar.abandon();
             println!("stopped after {steps} ticks; resume with `outerloop resume {}`", run.dir().display());
             return Ok(());
         }
-        let row = run.step()?;
-        steps += 1;
-        bar.inc(1);
-        if let Some(r) = row {
-            bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
-            super::progress::step_line(|| {
-                format!(
-                    "tick {}/{total}: population {} best verified {:+.3} compute {:.0} ({:.1} s)",
-                    r.tick + 1,
-                    r.population,
-                    r.best_verified,
-                    r.compute,
-                    started.elapsed().as_secs_f64()
-                )
-            });
-        }
-        if interrupted.load(Ordering::SeqCst) && !run.finished() {
+        Driven::Interrupted => {
             bar.abandon();
             return Err(super::report::Interrupted(format!(
                 "interrupted: tick {} of {} is saved; resume with `outerloop resume {}`",
@@ -228,9 +229,8 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
             ))
             .into());
         }
-    }
+    };
     bar.finish_and_clear();
-    let summary = run.finish()?;
     print!("{summary}");
     println!(
         "\nresults in {}: summary.txt metrics.csv events.jsonl ancestry.dot checkpoint.bin lessons.bin scenario.toml",

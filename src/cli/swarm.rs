@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::exec::Workers;
 use crate::swarm::{SwarmError, scenario};
 
 /// Flags of `swarm`.
@@ -44,8 +45,8 @@ pub fn run_file(
         // A path the file names is relative to the file's folder.
         .or_else(|| sc.out.as_ref().map(|o| path.parent().unwrap_or(Path::new("")).join(o)))
         .unwrap_or_else(|| PathBuf::from("populations").join(&sc.name));
-    executor.install(&dir.join("batches"))?;
-    drive(&sc, &dir, |progress, stop| crate::swarm::run::run_until(&sc, &dir, threads, progress, Some(stop)))
+    let workers = Workers { executor: executor.build(&dir.join("batches"))?, threads };
+    drive(&sc, &dir, |progress, stop| crate::swarm::run::run_until(&sc, &dir, &workers, progress, Some(stop)))
 }
 
 /// Resume a stopped model-swarm run folder (shared with `outerloop resume`).
@@ -53,9 +54,9 @@ pub fn resume_dir(dir: &Path, threads: super::Threads, executor: &super::executo
     crate::objective::gpt::init_process_threads();
     let threads = threads.count()?;
     let sc = scenario::load(&dir.join("scenario.toml"))?;
-    executor.install(&dir.join("batches"))?;
+    let workers = Workers { executor: executor.build(&dir.join("batches"))?, threads };
     drive(&sc, dir, |progress, stop| {
-        crate::swarm::run::resume_until(dir, threads, progress, Some(stop)).map(|(_, report)| report)
+        crate::swarm::run::resume_until(dir, &workers, progress, Some(stop)).map(|(_, report)| report)
     })
 }
 

@@ -135,7 +135,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
     );
     // Slurm batch files go beside the table, in a hidden folder of its own.
     let name = a.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "table".into());
-    a.executor.install(&a.out.with_file_name(format!(".{name}.batches")))?;
+    let executor = a.executor.build(&a.out.with_file_name(format!(".{name}.batches")))?;
     let plan = BuildPlan { spec, budget, seeds, jobs: a.jobs, out: a.out.clone(), limit: a.limit };
     let start = std::time::Instant::now();
     // A bar with ETA (its length is known once the build has counted what is left);
@@ -146,7 +146,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
         bar.set_position(done as u64);
         super::progress::step_line(|| format!("[{done}/{total}] {:.0}s {config}", start.elapsed().as_secs_f64()));
     };
-    let report = build(&plan, &corpus, &progress).map_err(table_error)?;
+    let report = build(&plan, &corpus, &executor, &progress).map_err(table_error)?;
     bar.finish_and_clear();
     println!(
         "done: {} trials existed, {} run now, {} in the table ({:.0}s)",

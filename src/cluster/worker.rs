@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exec::{Work, WorkFile, encode_outputs};
 use crate::objective::gpt::table::TrialBatch;
-use crate::sim::executor::EpisodeBatch;
+use crate::sim::episode_batch::EpisodeBatch;
 use crate::store::atomic::write_atomic;
 use crate::swarm::work::{ScoringBatch, TrainingBatch};
 

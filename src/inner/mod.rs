@@ -10,5 +10,5 @@ pub mod serve;
 pub mod study;
 pub mod trace;
 
-pub use run::{Execution, run_inner, run_inner_with};
+pub use run::{FaultPolicy, run_inner, run_inner_with};
 pub use study::Study;

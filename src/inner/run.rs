@@ -2,9 +2,9 @@
 //!
 //! Each step: propose (or take the next initial-design point), snap to the space's
 //! grid, filter (retrying propose on rejection), choose a fidelity, run the trial,
-//! record it, run `update`. Under [`Execution::SelfHealing`] (the default) genome faults
+//! record it, run `update`. Under [`FaultPolicy::SelfHealing`] (the default) genome faults
 //! and failed trials never abort the loop: each is healed with a defined fallback and
-//! recorded in the trace. Under [`Execution::CrashOnFault`] the first out-of-fuel hook
+//! recorded in the trace. Under [`FaultPolicy::CrashOnFault`] the first out-of-fuel hook
 //! or failed trial ends the episode (see [`run_inner_with`]).
 
 use rand::RngExt;
@@ -20,7 +20,7 @@ use crate::rng;
 /// (diverged or invalid). A filter that never accepts and a fidelity lowered to fit the
 /// budget are normal behaviour under both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum Execution {
+pub enum FaultPolicy {
     /// Heal every fault with a defined fallback and go on (the default).
     #[default]
     SelfHealing,
@@ -29,17 +29,17 @@ pub enum Execution {
     CrashOnFault,
 }
 
-impl Execution {
+impl FaultPolicy {
     /// The mode of the scenario key `[inner] self_heal`.
     pub fn from_self_heal(self_heal: bool) -> Self {
-        if self_heal { Execution::SelfHealing } else { Execution::CrashOnFault }
+        if self_heal { FaultPolicy::SelfHealing } else { FaultPolicy::CrashOnFault }
     }
 
     /// Lower-case name for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Execution::SelfHealing => "self-healing",
-            Execution::CrashOnFault => "crash-on-fault",
+            FaultPolicy::SelfHealing => "self-healing",
+            FaultPolicy::CrashOnFault => "crash-on-fault",
         }
     }
 }
@@ -47,15 +47,15 @@ impl Execution {
 pub use super::study::{MAX_TRIALS, cheapest_trial, max_budget};
 
 /// Run `prog` on `objective` with `seed` until `budget` compute units are spent,
-/// healing every fault ([`Execution::SelfHealing`]).
+/// healing every fault ([`FaultPolicy::SelfHealing`]).
 pub fn run_inner(prog: &Program, objective: &dyn Objective, seed: u64, budget: f64) -> Trace {
-    run_inner_with(prog, objective, seed, budget, Execution::SelfHealing)
+    run_inner_with(prog, objective, seed, budget, FaultPolicy::SelfHealing)
 }
 
 /// Run `prog` on `objective` with `seed` until `budget` compute units are spent, meeting
 /// faults as `execution` says.
 ///
-/// Under [`Execution::CrashOnFault`] the first out-of-fuel hook (propose, filter,
+/// Under [`FaultPolicy::CrashOnFault`] the first out-of-fuel hook (propose, filter,
 /// fidelity, update) or failed trial stops the loop with the budget unspent; the trace
 /// records the [`Crash`], a failed trial stays in the history as failed, and the outcome
 /// is computed over the trials run so far. When no trial succeeded, the episode hands in
@@ -67,7 +67,7 @@ pub fn run_inner_with(
     objective: &dyn Objective,
     seed: u64,
     budget: f64,
-    execution: Execution,
+    execution: FaultPolicy,
 ) -> Trace {
     let space = objective.space();
     let levels = objective.fidelities().to_vec();
@@ -77,7 +77,7 @@ pub fn run_inner_with(
     let mut heals = Vec::new();
     let mut crash = None;
     let mut work_spent = false;
-    let crash_on_fault = execution == Execution::CrashOnFault;
+    let crash_on_fault = execution == FaultPolicy::CrashOnFault;
 
     'trials: while study.can_afford() {
         let trial_index = study.history().len();
@@ -187,13 +187,13 @@ mod tests {
         let prog = program(HUNGRY, Limits { fuel_per_call: 50_000, fuel_per_trial: 0, ..Limits::default() });
         let task = BbobObjective::from_name("bbob-f1-i1-d2").unwrap();
         let healed = run_inner(&prog, &task, 3, 400.0);
-        assert_eq!(healed, run_inner_with(&prog, &task, 3, 400.0, Execution::SelfHealing));
+        assert_eq!(healed, run_inner_with(&prog, &task, 3, 400.0, FaultPolicy::SelfHealing));
         let out_of_fuel = HealKind::OutOfFuel { hook: "propose" };
         let first = healed.heals.iter().find(|h| h.kind == out_of_fuel).expect("the history outgrows the fuel").trial;
         assert!(first > 100, "the fault comes late, at trial {first}");
         assert_eq!((healed.crash.as_ref(), healed.trials.len()), (None, 400));
 
-        let crashed = run_inner_with(&prog, &task, 3, 400.0, Execution::CrashOnFault);
+        let crashed = run_inner_with(&prog, &task, 3, 400.0, FaultPolicy::CrashOnFault);
         assert_eq!(crashed.crash, Some(Crash { trial: first, fault: out_of_fuel }));
         // The same trials up to the fault, then nothing: the rest of the budget is unspent.
         assert_eq!(crashed.trials[..], healed.trials[..first]);
@@ -213,7 +213,7 @@ mod tests {
         let task = BbobObjective::from_name("bbob-f8-i1-d5").unwrap();
         let healed = run_inner(&prog, &task, 5, 30.0);
         assert_eq!(healed.trials.len(), 30);
-        let crashed = run_inner_with(&prog, &task, 5, 30.0, Execution::CrashOnFault);
+        let crashed = run_inner_with(&prog, &task, 5, 30.0, FaultPolicy::CrashOnFault);
         assert_eq!(crashed.crash, Some(Crash { trial: 0, fault: HealKind::OutOfFuel { hook: "propose" } }));
         assert_eq!(crashed.trials.len(), 1);
         let t = &crashed.trials[0];
@@ -234,7 +234,7 @@ mod tests {
             let healed = run_inner(&prog, task.as_ref(), seed, 30.0);
             let first = healed.trials.iter().position(|t| t.status == TrialStatus::Diverged).unwrap();
             assert!(healed.heals.contains(&Heal { trial: first, kind: HealKind::TrialFailed }));
-            let crashed = run_inner_with(&prog, task.as_ref(), seed, 30.0, Execution::CrashOnFault);
+            let crashed = run_inner_with(&prog, task.as_ref(), seed, 30.0, FaultPolicy::CrashOnFault);
             assert_eq!(crashed.crash, Some(Crash { trial: first, fault: HealKind::TrialFailed }));
             assert_eq!(crashed.trials[..=first], healed.trials[..=first]);
             assert!(crashed.outcome.regret.unwrap().is_finite());

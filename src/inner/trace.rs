@@ -38,7 +38,7 @@ pub struct Heal {
 }
 
 /// The fault that ended an episode run without self-healing
-/// ([`crate::inner::run::Execution::CrashOnFault`]).
+/// ([`crate::inner::run::FaultPolicy::CrashOnFault`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Crash {
     /// Index of the trial the fault belongs to (the failed trial, or the trial whose

@@ -18,10 +18,10 @@ use crate::analysis::novelty::{Candidate, LibraryEntry, Thresholds, best_library
 use crate::analysis::run_data::RunData;
 use crate::analysis::scaling::MULTIPLIERS;
 use crate::genome::interp::Program;
-use crate::inner::Execution;
+use crate::inner::FaultPolicy;
 use crate::objective::registry::expand_tasks;
 use crate::rng;
-use crate::sim::episodes::EpisodeResult;
+use crate::sim::episode_batch::EpisodeResult;
 use crate::stats::mean_half_width;
 use crate::stats::{Interval, bootstrap, mean};
 
@@ -515,7 +515,13 @@ pub fn fit_line(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
 
 /// Per multiplier, per episode log10 regret of a program run under `execution`; the
 /// results at 1x are passed in (already run for the held-out and novelty numbers).
-fn curve(ep: &Episodes, prog: &Program, budget: f64, execution: Execution, at_one: &[EpisodeResult]) -> Vec<Vec<f64>> {
+fn curve(
+    ep: &Episodes,
+    prog: &Program,
+    budget: f64,
+    execution: FaultPolicy,
+    at_one: &[EpisodeResult],
+) -> Vec<Vec<f64>> {
     MULTIPLIERS
         .iter()
         .map(
@@ -541,8 +547,13 @@ fn scaling(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), R
     let xs: Vec<f64> = MULTIPLIERS.iter().map(|m| (m * eval.held_budget).log10()).collect();
     let all: Vec<usize> = (0..eval.held.jobs.len()).collect();
     let lib_best = best_library(&eval.held, &eval.lib_held);
-    let lib_curve =
-        curve(&eval.held, &eval.lib[lib_best].program, eval.held_budget, eval.held.execution, &eval.lib_held[lib_best]);
+    let lib_curve = curve(
+        &eval.held,
+        &eval.lib[lib_best].program,
+        eval.held_budget,
+        FaultPolicy::SelfHealing,
+        &eval.lib_held[lib_best],
+    );
     let (lib_a, lib_b, lib_r2) = fit_line(&xs, &mean_curve(&lib_curve, &all));
     let lib_slope = bootstrap(all.len(), root(set), |idx| fit_line(&xs, &mean_curve(&lib_curve, idx)).1);
     let mut rows = Vec::new();

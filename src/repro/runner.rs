@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{ClaimKind, Job, ReproSet};
 use crate::diagnostic::InputError;
-use crate::store::run_dir::{Run, RunError, files};
+use crate::driver::{Run, Stops};
+use crate::exec::{Executor, Workers};
+use crate::store::run_dir::{RunError, files};
 
 /// What happened to one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +93,7 @@ pub fn run_set(
         progress(i, jobs.len(), job, outcome);
         match outcome {
             JobOutcome::Skipped => {}
-            JobOutcome::Resumed => drive(Run::resume(&dir)?)?,
+            JobOutcome::Resumed => drive(Run::resume(&dir, Executor::local())?)?,
             JobOutcome::Ran => start(set, out, job, &dir, threads)?,
         }
         outcomes.push(outcome);
@@ -107,20 +109,19 @@ fn start(set: &ReproSet, out: &Path, job: &Job, dir: &Path, threads: usize) -> R
     let base_dir = set.folder().to_path_buf();
     if set.manifest.claim == ClaimKind::Swarm {
         let sc = crate::swarm::scenario::parse(&path, &job.text)?;
-        crate::swarm::run::run(&sc, dir, threads, &|_: &str| {}).map_err(|e| match e {
-            crate::swarm::SwarmError::Input(input) => ReproError::Input(input),
-            other => ReproError::Swarm(other.to_string()),
-        })?;
+        crate::swarm::run::run(&sc, dir, &Workers { executor: Executor::local(), threads }, &|_: &str| {}).map_err(
+            |e| match e {
+                crate::swarm::SwarmError::Input(input) => ReproError::Input(input),
+                other => ReproError::Swarm(other.to_string()),
+            },
+        )?;
         return Ok(());
     }
     let scenario = crate::scenario::parse_in(&path, &job.text, &base_dir)?;
-    drive(Run::start(scenario, Some(dir.to_path_buf()))?)
+    drive(Run::start(scenario, Some(dir.to_path_buf()), Executor::local())?)
 }
 
 fn drive(mut run: Run) -> Result<(), ReproError> {
-    while !run.finished() {
-        run.step()?;
-    }
-    run.finish()?;
+    crate::driver::drive(&mut run, Stops::default(), |_| {})?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use self::validate::Validator;
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::genome::library::{LIBRARY, library_text};
 use crate::genome::{Genome, Limits, load as load_genome};
-use crate::inner::Execution;
+use crate::inner::FaultPolicy;
 use crate::objective::registry::{TASK_FORMS, expand_tasks};
 use file::ScenarioFile;
 
@@ -65,7 +65,7 @@ pub struct Scenario {
     /// How per-task gains become one fitness.
     pub aggregate: Aggregate,
     /// How episodes meet genome faults and failed trials (`[inner] self_heal`).
-    pub execution: Execution,
+    pub execution: FaultPolicy,
     /// Initial mechanisms.
     pub seed_genomes: Vec<SeedGenome>,
     /// The reference mechanism.
@@ -392,7 +392,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         inner_seeds,
         min_seeds,
         aggregate,
-        execution: Execution::from_self_heal(raw.inner.self_heal),
+        execution: FaultPolicy::from_self_heal(raw.inner.self_heal),
         seed_genomes,
         reference,
         proposer_enabled: raw.proposer.enabled,

@@ -3,6 +3,7 @@
 use bevy_ecs::prelude::*;
 
 use super::diagnosis::{Diagnosis, TraceStats};
+use super::operators::MadeBy;
 use crate::genome::Genome;
 use crate::genome::hash::SubtreeBag;
 use crate::genome::interp::Program;
@@ -108,8 +109,8 @@ pub struct Lineage {
     pub parents: Vec<u64>,
     /// The creating agent.
     pub agent: AgentKind,
-    /// The operator name (`seed` for seeds).
-    pub operator: String,
+    /// What made it.
+    pub operator: MadeBy,
     /// The diagnosis that motivated the operator.
     pub diagnosis: Option<Diagnosis>,
     /// Tick of birth.

@@ -46,7 +46,7 @@ pub fn credit_child(
     update: impl Fn(&mut Credit),
 ) {
     if let Some(diagnosis) = lineage.diagnosis {
-        update(stats.0.entry((diagnosis, lineage.operator.clone())).or_default());
+        update(stats.0.entry((diagnosis, lineage.operator.to_string())).or_default());
     }
     match lineage.agent {
         AgentKind::Proposer => update(&mut yields.proposer),
@@ -104,7 +104,7 @@ mod tests {
         Lineage {
             parents: vec![1],
             agent,
-            operator: "mutate-constant".into(),
+            operator: "mutate-constant".parse().unwrap(),
             diagnosis,
             tick: 3,
             parent_fitness,

@@ -18,10 +18,11 @@ use bevy_ecs::prelude::*;
 use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 use super::credit::{Outcome, Outcomes};
 use super::diagnosis::{TraceStats, mean_stats};
-use super::episodes::{SeedKind, ensure_reference, episode_blocks, gains, run_jobs};
+use super::evaluator::Evaluator;
 use super::events::{Event, LessonKind, RetireReason};
 use super::predictor::Prediction;
-use super::resources::{Clock, EventQueue, Metrics, Reference, ReferenceCache, Settings, Tasks};
+use super::resources::{Clock, EventQueue, Metrics, Settings};
+use super::seeds::{SeedKind, episode_blocks};
 use crate::genome::Program;
 use crate::stats::{mean, mean_half_width, mean_sd};
 
@@ -78,9 +79,7 @@ pub fn evaluate(
     mut commands: Commands,
     cfg: Res<Settings>,
     clock: Res<Clock>,
-    tasks: Res<Tasks>,
-    reference: Res<Reference>,
-    mut cache: ResMut<ReferenceCache>,
+    mut evaluator: ResMut<Evaluator>,
     mut outcomes: ResMut<Outcomes>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
@@ -101,22 +100,25 @@ pub fn evaluate(
             Some(Racer { entity, id, program, gains: Vec::new(), stats: Vec::new(), spent: 0.0, racing: true })
         })
         .collect();
-    let ntasks = tasks.0.len();
+    let ntasks = evaluator.tasks().len();
     let mut done = 0;
     while done < sc.inner_seeds && racers.iter().any(|r| r.racing) {
         let next = if done == 0 { sc.min_seeds } else { done + 1 };
         let episodes = episode_blocks(sc.seed, SeedKind::Claim, ntasks, done..next);
-        metrics.compute +=
-            ensure_reference(&mut cache, &reference.0, &episodes, &tasks.0, sc.inner_budget, sc.execution);
         let active: Vec<usize> = (0..racers.len()).filter(|&i| racers[i].racing).collect();
         let racing = &racers;
         let jobs: Vec<(&Program, usize, u64)> =
             active.iter().flat_map(|&i| episodes.iter().map(move |&(t, s)| (&racing[i].program, t, s))).collect();
-        let results = run_jobs(&jobs, &tasks.0, sc.inner_budget, sc.execution);
+        let run = evaluator.ensure_reference(&episodes).and_then(|spent| Ok((spent, evaluator.run(&jobs)?)));
+        let (reference_spent, results) = match run {
+            Ok(ran) => ran,
+            Err(failure) => return evaluator.fail(failure),
+        };
+        metrics.compute += reference_spent;
         for (k, &i) in active.iter().enumerate() {
             let chunk = &results[k * episodes.len()..(k + 1) * episodes.len()];
             let r = &mut racers[i];
-            r.gains.extend(gains(chunk, &cache, &tasks.0));
+            r.gains.extend(evaluator.gains(chunk));
             r.stats.extend(chunk.iter().map(|e| e.stats));
             r.spent += chunk.iter().map(|e| e.spent).sum::<f64>();
             if next < sc.inner_seeds
@@ -194,7 +196,7 @@ mod tests {
         Lineage {
             parents: vec![1],
             agent: AgentKind::Proposer,
-            operator: "mutate-constant".into(),
+            operator: "mutate-constant".parse().unwrap(),
             diagnosis: None,
             tick: 0,
             parent_fitness: Some(parent_claim.iter().sum::<f64>() / parent_claim.len() as f64),

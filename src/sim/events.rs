@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::components::AgentKind;
 use super::diagnosis::Diagnosis;
+use super::operators::MadeBy;
 
 /// A debate panel role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,8 +106,8 @@ pub enum Event {
         parents: Vec<u64>,
         /// Creating agent.
         agent: AgentKind,
-        /// Operator name.
-        operator: String,
+        /// What made it (stored as its text, e.g. `crossover(d=0.83)`).
+        operator: MadeBy,
         /// Diagnosis that motivated the operator.
         diagnosis: Option<Diagnosis>,
         /// Canonical structural hash (hex).
@@ -128,7 +129,7 @@ pub enum Event {
         /// Parent of the would-be child.
         parent: u64,
         /// Operator that produced it.
-        operator: String,
+        operator: MadeBy,
         /// What it duplicated.
         kind: DuplicateKind,
         /// The known mechanism it duplicates.

@@ -10,15 +10,16 @@ pub mod agents;
 pub mod components;
 pub mod credit;
 pub mod diagnosis;
-pub mod episodes;
+pub mod episode_batch;
 pub mod evaluate;
+pub mod evaluator;
 pub mod events;
-pub mod executor;
 pub mod operators;
 pub mod predictor;
 pub mod record;
 pub mod resources;
 pub mod schedule;
+pub mod seeds;
 pub mod select;
 pub mod snapshot;
 pub mod spawn;
@@ -28,10 +29,13 @@ use bevy_ecs::world::CommandQueue;
 
 use components::{AgentKind, Cost, Fitness, Lineage, MechId, Mechanism, ParentInfo, Status, Traits};
 use events::Event;
+use operators::MadeBy;
 use resources::*;
 use spawn::{Birth, novelty, prepare, spawn};
 
+use self::evaluator::{EvaluationError, Evaluator};
 use self::snapshot::{FolderState, LessonsFile, MechanismDto, Snapshot};
+use crate::exec::Executor;
 use crate::genome::{Limits, Program, load as load_genome, syntax};
 use crate::objective::registry::objective_by_name;
 use crate::scenario::Scenario;
@@ -103,8 +107,8 @@ pub struct PopulationRow {
     pub verified: Option<f64>,
     /// Birth tick.
     pub tick: u32,
-    /// Operator that made it.
-    pub operator: String,
+    /// What made it.
+    pub operator: MadeBy,
     /// Parent ids.
     pub parents: Vec<u64>,
     /// Genome size in nodes.
@@ -115,15 +119,19 @@ fn build_tasks(sc: &Scenario) -> Result<Vec<Box<dyn crate::objective::Objective>
     sc.tasks.iter().map(|t| objective_by_name(t).map_err(|e| SimError::Task(e.to_string()))).collect()
 }
 
-fn base_world(sc: &Scenario) -> Result<World, SimError> {
+/// The world every run starts from; `cached` are reference regrets a checkpoint kept.
+fn base_world(
+    sc: &Scenario,
+    executor: Executor,
+    cached: std::collections::BTreeMap<(usize, u64), f64>,
+) -> Result<World, SimError> {
     let mut world = World::new();
     let reference = Program::compile(&sc.reference.genome, Limits::default())
         .map_err(|d| SimError::Genome { id: 0, message: d.first().map(|x| x.message.clone()).unwrap_or_default() })?;
-    world.insert_resource(Tasks(build_tasks(sc)?));
-    world.insert_resource(Reference(reference));
+    let evaluator = Evaluator::new(build_tasks(sc)?, sc.inner_budget, sc.execution, executor);
+    world.insert_resource(evaluator.with_reference(reference, cached));
     world.insert_resource(Settings(sc.clone()));
     world.insert_resource(Clock::default());
-    world.insert_resource(ReferenceCache::default());
     world.insert_resource(Known::default());
     world.insert_resource(OperatorStats::default());
     world.insert_resource(Lessons::default());
@@ -139,11 +147,12 @@ fn base_world(sc: &Scenario) -> Result<World, SimError> {
 
 impl Simulation {
     /// A fresh run: the scenario's seed genomes (and an inherited hall of fame) become
-    /// the initial population, accepted for evaluation in the first tick.
-    pub fn new(sc: &Scenario, inherited: Option<&LessonsFile>) -> Result<Self, SimError> {
-        let mut world = base_world(sc)?;
-        let mut seeds: Vec<(crate::genome::Genome, String)> =
-            sc.seed_genomes.iter().map(|s| (s.genome.clone(), "seed".to_string())).collect();
+    /// the initial population, accepted for evaluation in the first tick. Episodes run
+    /// on `executor` (where they run never changes a result).
+    pub fn new(sc: &Scenario, inherited: Option<&LessonsFile>, executor: Executor) -> Result<Self, SimError> {
+        let mut world = base_world(sc, executor, Default::default())?;
+        let mut seeds: Vec<(crate::genome::Genome, MadeBy)> =
+            sc.seed_genomes.iter().map(|s| (s.genome.clone(), MadeBy::Seed)).collect();
         if let Some(l) = inherited {
             world.resource_mut::<OperatorStats>().0 =
                 l.operator_stats.iter().map(|(d, o, c)| ((*d, o.clone()), *c)).collect();
@@ -154,7 +163,7 @@ impl Simulation {
                     id: h.id,
                     message: d.first().map(|x| x.message.clone()).unwrap_or_default(),
                 })?;
-                seeds.push((g, "inherit".to_string()));
+                seeds.push((g, MadeBy::Inherited));
             }
         }
         let mut clock = Clock::default();
@@ -196,11 +205,11 @@ impl Simulation {
         Ok(Simulation { world, schedule: schedule::tick_schedule(), ticks_done: 0 })
     }
 
-    /// Rebuild a simulation from a checkpoint.
-    pub fn restore(sc: &Scenario, snap: &Snapshot) -> Result<Self, SimError> {
-        let mut world = base_world(sc)?;
+    /// Rebuild a simulation from a checkpoint, its episodes running on `executor`.
+    pub fn restore(sc: &Scenario, snap: &Snapshot, executor: Executor) -> Result<Self, SimError> {
+        let cached = snap.reference_cache.iter().map(|&(t, s, r)| ((t, s), r)).collect();
+        let mut world = base_world(sc, executor, cached)?;
         world.insert_resource(Clock { tick: snap.ticks_done, next_id: snap.next_id });
-        world.insert_resource(ReferenceCache(snap.reference_cache.iter().map(|&(t, s, r)| ((t, s), r)).collect()));
         world.insert_resource(Known {
             structures: snap.known_structures.iter().copied().collect(),
             behaviours: snap.known_behaviours.iter().copied().collect(),
@@ -271,12 +280,18 @@ impl Simulation {
         std::mem::take(&mut self.world.resource_mut::<EventQueue>().0)
     }
 
-    /// Run one tick.
-    pub fn tick(&mut self) {
+    /// Run one tick. When a batch of episodes fails the rest of the tick is skipped and
+    /// the failure returned: the world is then mid-tick, and the simulation must be
+    /// dropped without being persisted (resuming from the last checkpoint redoes it).
+    pub fn tick(&mut self) -> Result<(), EvaluationError> {
         self.world.resource_mut::<Clock>().tick = self.ticks_done;
         self.schedule.run(&mut self.world);
+        if let Some(failure) = self.world.resource_mut::<Evaluator>().take_failure() {
+            return Err(failure);
+        }
         self.ticks_done += 1;
         self.world.resource_mut::<Clock>().tick = self.ticks_done;
+        Ok(())
     }
 
     /// The metrics rows so far.
@@ -321,35 +336,34 @@ impl Simulation {
 
     /// Run the champion and the reference on the report seeds
     /// (`verifier.report_seeds` per task). A pure function of the state: it changes
-    /// nothing in the world, so a resumed run reports the same numbers.
-    pub fn report(&mut self) -> Option<ChampionReport> {
-        let champion = self.champion()?;
-        let genome = load_genome(&champion.genome, &Limits::default()).ok()?;
-        let program = Program::compile(&genome, Limits::default()).ok()?;
+    /// nothing in the world, so a resumed run reports the same numbers. `None` when no
+    /// mechanism was evaluated.
+    pub fn report(&mut self) -> Result<Option<ChampionReport>, EvaluationError> {
+        let Some(champion) = self.champion() else { return Ok(None) };
+        let compiled = load_genome(&champion.genome, &Limits::default())
+            .ok()
+            .and_then(|genome| Program::compile(&genome, Limits::default()).ok());
+        let Some(program) = compiled else { return Ok(None) };
         let w = &self.world;
         let sc = &w.resource::<Settings>().0;
-        let tasks = &w.resource::<Tasks>().0;
-        let episodes = episodes::report_episodes(sc.seed, tasks.len(), sc.report_seeds);
-        let reference = &w.resource::<Reference>().0;
+        let evaluator = w.resource::<Evaluator>();
+        let episodes = seeds::report_episodes(sc.seed, evaluator.tasks().len(), sc.report_seeds);
+        let reference = evaluator.reference().expect("a simulation's evaluator has a reference");
         let jobs: Vec<(&Program, usize, u64)> = episodes
             .iter()
             .map(|&(t, s)| (reference, t, s))
             .chain(episodes.iter().map(|&(t, s)| (&program, t, s)))
             .collect();
-        let results = episodes::run_jobs(&jobs, tasks, sc.inner_budget, sc.execution);
+        let results = evaluator.run(&jobs)?;
         let (base, mine) = results.split_at(episodes.len());
-        let gains = mine
-            .iter()
-            .zip(base)
-            .map(|(m, r)| episodes::gain(m.regret, r.regret, tasks[m.task].resolution()))
-            .collect();
+        let gains = evaluator.paired_gains(mine, base);
         let metrics = w.resource::<Metrics>();
         let chosen_from = if sc.verifier_enabled {
             metrics.verified_mechanisms as usize
         } else {
             metrics.rows.iter().map(|r| r.evaluated).sum()
         };
-        Some(ChampionReport { champion, gains, chosen_from })
+        Ok(Some(ChampionReport { champion, gains, chosen_from }))
     }
 
     /// The live population, by id.
@@ -363,7 +377,7 @@ impl Simulation {
                 claimed: f.claimed,
                 verified: f.verified,
                 tick: l.tick,
-                operator: l.operator.clone(),
+                operator: l.operator,
                 parents: l.parents.clone(),
                 size: m.genome.size(),
             })
@@ -409,7 +423,7 @@ impl Simulation {
             ticks_done: self.ticks_done,
             next_id: w.resource::<Clock>().next_id,
             mechanisms,
-            reference_cache: w.resource::<ReferenceCache>().0.iter().map(|(&(t, s), &r)| (t, s, r)).collect(),
+            reference_cache: w.resource::<Evaluator>().reference_regrets().map(|((t, s), r)| (t, s, r)).collect(),
             known_structures: w.resource::<Known>().structures.iter().map(|(&a, &b)| (a, b)).collect(),
             known_behaviours: w.resource::<Known>().behaviours.iter().map(|(&a, &b)| (a, b)).collect(),
             operator_stats: w.resource::<OperatorStats>().0.iter().map(|((d, o), c)| (*d, o.clone(), *c)).collect(),
@@ -450,7 +464,7 @@ impl Simulation {
             Lineage {
                 parents: vec![],
                 agent: AgentKind::Seed,
-                operator: "planted".into(),
+                operator: MadeBy::Planted,
                 diagnosis: None,
                 tick: 0,
                 parent_fitness: None,

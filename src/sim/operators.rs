@@ -1,4 +1,5 @@
-//! The proposer's operator set and its diagnosis-conditioned choice.
+//! The proposer's operator set and its diagnosis-conditioned choice, and [`MadeBy`],
+//! what made a mechanism as lineages and logs record it.
 
 use std::collections::BTreeMap;
 
@@ -107,6 +108,86 @@ impl Operator {
     }
 }
 
+/// What made a mechanism, with its parameters: lineages, events and checkpoints hold
+/// this, never a name to be parsed back. Its text (`mutate-constant`, `crossover(d=0.83)`,
+/// `seed`) is the form logs and checkpoints store, so older ones read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MadeBy {
+    /// A seed of the scenario (`seed`).
+    Seed,
+    /// A hall-of-fame mechanism inherited from an earlier run (`inherit`).
+    Inherited,
+    /// Put into the population by a test or benchmark (`planted`).
+    Planted,
+    /// One of the proposer's operators (its name).
+    Operator(Operator),
+    /// The recombiner's crossover of two distant elites, `distance` apart
+    /// (`crossover(d=0.83)`, two decimals).
+    Crossover {
+        /// Behavioural distance between the parents.
+        distance: f64,
+    },
+    /// A constant-swarm merge of elites sharing a structure (`constant-swarm`).
+    ConstantSwarm,
+    /// The verifier's pruning of genes that never fired (`prune-dead`).
+    PruneDead,
+}
+
+impl MadeBy {
+    /// The name without parameters (`crossover` for `crossover(d=0.83)`): the operator
+    /// family the attribution groups by and operator credit is kept under.
+    pub fn name(self) -> &'static str {
+        match self {
+            MadeBy::Seed => "seed",
+            MadeBy::Inherited => "inherit",
+            MadeBy::Planted => "planted",
+            MadeBy::Operator(op) => op.name(),
+            MadeBy::Crossover { .. } => "crossover",
+            MadeBy::ConstantSwarm => "constant-swarm",
+            MadeBy::PruneDead => "prune-dead",
+        }
+    }
+}
+
+impl std::fmt::Display for MadeBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MadeBy::Crossover { distance } => write!(f, "crossover(d={distance:.2})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl std::str::FromStr for MadeBy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Some(d) = text.strip_prefix("crossover(d=").and_then(|r| r.strip_suffix(')')) {
+            let distance = d.parse().map_err(|_| format!("`{text}`: the distance is not a number"))?;
+            return Ok(MadeBy::Crossover { distance });
+        }
+        let fixed = [MadeBy::Seed, MadeBy::Inherited, MadeBy::Planted, MadeBy::ConstantSwarm, MadeBy::PruneDead];
+        fixed
+            .into_iter()
+            .chain(Operator::all().into_iter().map(MadeBy::Operator))
+            .find(|m| m.name() == text)
+            .ok_or_else(|| format!("`{text}` is not an operator"))
+    }
+}
+
+impl serde::Serialize for MadeBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MadeBy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Whether `op` belongs to the proposer's operator set.
 pub fn allows(set: OperatorSet, op: Operator) -> bool {
     let constant = op == Operator::Mutate(Mutation::Constant);
@@ -143,6 +224,32 @@ pub fn rank_operators(stats: &OperatorStats, d: Diagnosis, set: OperatorSet, rng
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_made_a_mechanism_reads_back_from_its_stored_text() {
+        let mut all = vec![
+            MadeBy::Seed,
+            MadeBy::Inherited,
+            MadeBy::Planted,
+            MadeBy::ConstantSwarm,
+            MadeBy::PruneDead,
+            MadeBy::Crossover { distance: 0.5 },
+        ];
+        all.extend(Operator::all().into_iter().map(MadeBy::Operator));
+        for made in all {
+            let text = made.to_string();
+            assert_eq!(text.parse::<MadeBy>(), Ok(made), "{text}");
+            let json = serde_json::to_string(&made).unwrap();
+            assert_eq!(json, format!("\"{text}\""), "stored as its text");
+            assert_eq!(serde_json::from_str::<MadeBy>(&json).unwrap(), made);
+        }
+        // The recombiner's crossover keeps two decimals of its distance, as logs did.
+        assert_eq!(MadeBy::Crossover { distance: 0.83456 }.to_string(), "crossover(d=0.83)");
+        assert_eq!(MadeBy::Crossover { distance: 0.83 }.name(), "crossover");
+        assert_eq!("crossover".parse(), Ok(MadeBy::Operator(Operator::Crossover)));
+        assert!("crossover(d=x)".parse::<MadeBy>().unwrap_err().contains("not a number"));
+        assert!("mutate-everything".parse::<MadeBy>().unwrap_err().contains("not an operator"));
+    }
 
     #[test]
     fn operator_sets_split_tuning_from_generation() {

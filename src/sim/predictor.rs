@@ -12,7 +12,7 @@ use bevy_ecs::prelude::Component;
 
 use super::components::{AgentKind, Lineage};
 use super::diagnosis::Diagnosis;
-use super::operators::Operator;
+use super::operators::{MadeBy, Operator};
 
 /// Number of proposer operators (one indicator feature each).
 const OPERATORS: usize = 17;
@@ -77,7 +77,8 @@ pub fn features(lineage: &Lineage, signals: Signals) -> [f64; FEATURES] {
     let ops = Operator::all();
     debug_assert_eq!(ops.len(), OPERATORS);
     if lineage.agent == AgentKind::Proposer
-        && let Some(k) = ops.iter().position(|o| o.name() == lineage.operator)
+        && let MadeBy::Operator(op) = lineage.operator
+        && let Some(k) = ops.iter().position(|o| *o == op)
     {
         x[21 + k] = 1.0;
     }

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use bevy_ecs::prelude::*;
 
 use super::events::Event;
-use crate::objective::Objective;
 use crate::scenario::Scenario;
 use crate::stats::wilson;
 
@@ -13,10 +12,6 @@ use crate::stats::wilson;
 /// is one assignment of the knobs).
 #[derive(Resource, Debug, Clone)]
 pub struct Settings(pub Scenario);
-
-/// The tasks' objectives, in scenario order.
-#[derive(Resource)]
-pub struct Tasks(pub Vec<Box<dyn Objective>>);
 
 /// The current tick and the next mechanism id.
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
@@ -34,10 +29,6 @@ impl Clock {
         self.next_id
     }
 }
-
-/// Reference mechanism regrets per (task index, episode seed).
-#[derive(Resource, Debug, Clone, Default, PartialEq)]
-pub struct ReferenceCache(pub BTreeMap<(usize, u64), f64>);
 
 /// Known structural hashes and fingerprint hashes, mapped to the first mechanism id.
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
@@ -228,10 +219,6 @@ pub struct Metrics {
     /// Distinct mechanisms verified so far (the pool a champion is the best of).
     pub verified_mechanisms: u64,
 }
-
-/// The compiled reference mechanism.
-#[derive(Resource, Debug, Clone)]
-pub struct Reference(pub crate::genome::Program);
 
 /// The pragmatist's learned predictor.
 #[derive(Resource, Debug, Clone, Default, PartialEq)]

@@ -6,16 +6,20 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use super::agents::{debater::debate, proposer::propose, recombiner::recombine, verifier::verify};
 use super::credit::credit;
 use super::evaluate::evaluate;
+use super::evaluator::healthy;
 use super::record::record;
 use super::select::select;
 
 /// propose -> debate -> evaluate -> credit -> verify -> recombine -> select -> record.
 ///
 /// Commands (spawns, despawns) are applied between the chained systems, so each agent
-/// sees what the previous one did. Parallelism lives only inside evaluate and verify.
+/// sees what the previous one did. A system runs only while no batch of episodes has
+/// failed this tick ([`healthy`]).
 pub fn tick_schedule() -> Schedule {
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
-    schedule.add_systems((propose, debate, evaluate, credit, verify, recombine, select, record).chain());
+    schedule.add_systems(
+        (propose, debate, evaluate, credit, verify, recombine, select, record).chain().distributive_run_if(healthy),
+    );
     schedule
 }

@@ -53,7 +53,7 @@ mod tests {
         Lineage {
             parents: Vec::new(),
             agent: AgentKind::Seed,
-            operator: "seed".into(),
+            operator: "seed".parse().unwrap(),
             diagnosis: None,
             tick,
             parent_fitness: None,

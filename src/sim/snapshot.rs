@@ -1,6 +1,6 @@
 //! The simulation's serialized form: the checkpoint body (`Snapshot`, one
 //! `MechanismDto` per mechanism) and the lessons a run leaves for later runs. The
-//! World <-> snapshot conversion lives in `sim/mod.rs`; `store::snapshot` only frames
+//! World <-> snapshot conversion lives in `sim/mod.rs`; `store::checkpoint` only frames
 //! these types on disk (magic, version, hashes), so `store` sits above `sim` and never
 //! the other way round.
 
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::components::{AgentKind, Status};
 use super::diagnosis::{Diagnosis, TraceStats};
+use super::operators::MadeBy;
 use super::predictor::Predictor;
 use super::resources::{AgentYield, Credit, DebateBudget, DebateStats, HallEntry, MetricsRow};
 
@@ -76,7 +77,7 @@ pub struct MechanismDto {
     /// Creating agent.
     pub agent: AgentKind,
     /// Operator.
-    pub operator: String,
+    pub operator: MadeBy,
     /// Diagnosis.
     pub diagnosis: Option<Diagnosis>,
     /// Birth tick.

@@ -1,5 +1,6 @@
-//! A run folder and the loop that drives a simulation tick by tick, persisting after
-//! every tick so that a killed run resumes to exactly the same outputs.
+//! A run folder: its files, written so that a run persisted after every tick (by the
+//! driver, `crate::driver`) and killed at any instant resumes to exactly the same
+//! outputs. This module reads and writes bytes; it never runs a simulation.
 //!
 //! Files: `genome-base.txt` (the folder the scenario's relative paths resolve from,
 //! written first), `scenario.toml` (the scenario as given), `checkpoint.bin` (latest
@@ -21,14 +22,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::atomic::{append_synced, remove_stale_temps, truncate_synced, write_atomic};
+use super::checkpoint::{self, FolderState, LessonsFile, Snapshot, SnapshotError};
 use super::event_log::{self, LogMark};
-use super::snapshot::{self, FolderState, LessonsFile, SnapshotError};
-use crate::ancestry::Ancestry;
 use crate::diagnostic::InputError;
 use crate::scenario::{self, Scenario};
+use crate::sim::SimError;
 use crate::sim::events::Event;
 use crate::sim::resources::MetricsRow;
-use crate::sim::{SimError, Simulation};
 
 /// File names inside a run folder.
 pub mod files {
@@ -76,6 +76,10 @@ pub enum RunError {
         /// What failed.
         message: String,
     },
+    /// The executor could not run the champion's report episodes; the summary was not
+    /// written (resuming the finished run writes it).
+    #[error("the executor failed while running the champion's report episodes, so summary.txt was not written: {0}")]
+    ReportExecutor(String),
 }
 
 fn io_ctx(context: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
@@ -124,96 +128,104 @@ impl FolderLock {
 /// How often a busy folder lock is retried, 20 ms apart.
 const LOCK_RETRIES: u32 = 25;
 
-/// A simulation bound to its folder.
-pub struct Run {
+/// A run folder held for one command: its lock (when writing), where its event log
+/// ends, and the genome base it records. It reads and writes the folder's files; the
+/// driver (`crate::driver`) decides what goes in them.
+pub struct RunFolder {
     dir: PathBuf,
-    scenario: Scenario,
-    sim: Simulation,
     log: LogMark,
     genome_base: String,
-    /// The verified events up to the checkpoint, kept when opened read-only.
-    events: Option<Vec<Event>>,
     _lock: Option<FolderLock>,
 }
 
-impl Run {
-    /// Start a new run in `out` (or the scenario's folder). Refuses a folder that
-    /// already holds a run, so nothing written earlier is overwritten.
-    pub fn start(scenario: Scenario, out: Option<PathBuf>) -> Result<Run, RunError> {
-        let dir = out.unwrap_or_else(|| scenario.out.clone());
-        let holds_run = |dir: &Path| dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists();
-        let refuse = |dir: &Path| -> RunError {
-            let same = crate::input::read_bytes(&dir.join(files::SCENARIO), crate::input::MAX_TEXT_BYTES)
-                .is_ok_and(|t| t == scenario.text.as_bytes());
-            let (message, hint) = if same {
-                (
-                    "this folder already holds a run of this scenario",
-                    format!(
-                        "resume it with `outerloop resume {}`, replace it with --force, or choose another folder with --out",
-                        dir.display()
-                    ),
-                )
-            } else {
-                (
-                    "this folder holds a run of another scenario",
-                    "choose another folder with --out, or replace that run with --force (its files are deleted)"
-                        .to_string(),
-                )
-            };
-            InputError::file(dir, message, hint).into()
+/// A run folder as [`RunFolder::open`] found it.
+pub enum Opened {
+    /// Killed before its first checkpoint: the run starts over in place (the folder is
+    /// locked; [`RunFolder::restart`] clears it).
+    Unstarted {
+        /// The folder.
+        folder: RunFolder,
+        /// Its scenario.
+        scenario: Scenario,
+    },
+    /// At its latest checkpoint.
+    Checkpointed {
+        /// The folder.
+        folder: RunFolder,
+        /// Its scenario.
+        scenario: Scenario,
+        /// The checkpoint.
+        snapshot: Box<Snapshot>,
+        /// The event log up to the checkpoint, verified against it.
+        events: Vec<Event>,
+    },
+}
+
+impl RunFolder {
+    /// Refuse `dir` if it already holds a run, saying whether it is a run of `scenario`
+    /// (resume it) or of another one (choose another folder), so nothing written earlier
+    /// is overwritten.
+    pub fn refuse_existing(dir: &Path, scenario: &Scenario) -> Result<(), RunError> {
+        let holds_run = dir.join(files::CHECKPOINT).exists() || dir.join(files::EVENTS).exists();
+        if !holds_run {
+            return Ok(());
+        }
+        let same = crate::input::read_bytes(&dir.join(files::SCENARIO), crate::input::MAX_TEXT_BYTES)
+            .is_ok_and(|t| t == scenario.text.as_bytes());
+        let (message, hint) = if same {
+            (
+                "this folder already holds a run of this scenario",
+                format!(
+                    "resume it with `outerloop resume {}`, replace it with --force, or choose another folder with --out",
+                    dir.display()
+                ),
+            )
+        } else {
+            (
+                "this folder holds a run of another scenario",
+                "choose another folder with --out, or replace that run with --force (its files are deleted)"
+                    .to_string(),
+            )
         };
-        if holds_run(&dir) {
-            return Err(refuse(&dir));
-        }
-        // Everything that can fail on bad input (the inherited lessons, the simulation's
-        // setup) fails before the folder is touched.
-        let sim = Run::new_simulation(&scenario)?;
-        crate::input::output_dir(&dir)?;
-        let lock = FolderLock::acquire(&dir)?;
-        if holds_run(&dir) {
-            return Err(refuse(&dir));
-        }
-        Run::start_locked(scenario, sim, dir, lock)
+        Err(InputError::file(dir, message, hint).into())
     }
 
-    fn new_simulation(scenario: &Scenario) -> Result<Simulation, RunError> {
-        let inherited = match &scenario.inherit {
-            Some(p) => Some(read_lessons(p)?),
-            None => None,
+    /// Create the folder of a new run of `scenario` in `dir` and lock it: refused when
+    /// it holds a run (checked again under the lock); writes `genome-base.txt`, then
+    /// `scenario.toml`.
+    pub fn create(dir: &Path, scenario: &Scenario) -> Result<RunFolder, RunError> {
+        RunFolder::refuse_existing(dir, scenario)?;
+        crate::input::output_dir(dir)?;
+        let lock = FolderLock::acquire(dir)?;
+        RunFolder::refuse_existing(dir, scenario)?;
+        let mut folder = RunFolder {
+            dir: dir.to_path_buf(),
+            log: LogMark::default(),
+            genome_base: relative_base(dir, &scenario.base_dir),
+            _lock: Some(lock),
         };
-        Ok(Simulation::new(scenario, inherited.as_ref())?)
+        folder.restart(scenario)?;
+        Ok(folder)
     }
 
-    fn start_locked(scenario: Scenario, mut sim: Simulation, dir: PathBuf, lock: FolderLock) -> Result<Run, RunError> {
-        remove_stale_temps(&dir).map_err(io_ctx("removing stale temporary files"))?;
-        let genome_base = relative_base(&dir, &scenario.base_dir);
-        // genome-base.txt first: a folder with scenario.toml always has it.
-        write_output(&dir, files::GENOME_BASE, genome_base.as_bytes())?;
-        write_output(&dir, files::SCENARIO, scenario.text.as_bytes())?;
-        if let Some(message) = crate::exec::take_failure() {
-            return Err(RunError::Executor { tick: 0, message });
+    /// Clear a folder for a run starting over in place: stale temporary files and any
+    /// event log go, then `genome-base.txt` (first: a folder with `scenario.toml` always
+    /// has it) and `scenario.toml` are written.
+    pub fn restart(&mut self, scenario: &Scenario) -> Result<(), RunError> {
+        remove_stale_temps(&self.dir).map_err(io_ctx("removing stale temporary files"))?;
+        let events = self.dir.join(files::EVENTS);
+        if events.exists() {
+            fs::remove_file(&events).map_err(io_ctx("removing events.jsonl"))?;
         }
-        let seeding = sim.drain_events();
-        let mut run = Run { dir, scenario, sim, log: LogMark::default(), genome_base, events: None, _lock: Some(lock) };
-        run.append_events(&seeding)?;
-        run.persist()?;
-        Ok(run)
+        self.log = LogMark::default();
+        write_output(&self.dir, files::GENOME_BASE, self.genome_base.as_bytes())?;
+        write_output(&self.dir, files::SCENARIO, scenario.text.as_bytes())
     }
 
-    /// Reopen a run folder at its latest checkpoint, to continue it: verifies the log,
-    /// cuts off an interrupted tick, removes stale temporary files and rewrites the
-    /// derived files. Holds the folder's lock until the `Run` is dropped.
-    pub fn resume(dir: &Path) -> Result<Run, RunError> {
-        Run::open(dir, true)
-    }
-
-    /// Open a run folder at its latest checkpoint without changing any file (the event
-    /// log and `genome-base.txt` are verified against the checkpoint).
-    pub fn inspect(dir: &Path) -> Result<Run, RunError> {
-        Run::open(dir, false)
-    }
-
-    fn open(dir: &Path, resuming: bool) -> Result<Run, RunError> {
+    /// Open a run folder at its latest checkpoint, changing no file. With `lock` the
+    /// folder is locked for this command (to continue the run); without, it is read as
+    /// it is, and `genome-base.txt` must agree with the checkpoint.
+    pub fn open(dir: &Path, lock: bool) -> Result<Opened, RunError> {
         let scenario_path = dir.join(files::SCENARIO);
         if !scenario_path.is_file() {
             return Err(InputError::file(
@@ -231,30 +243,31 @@ impl Run {
             )
             .into());
         }
-        let lock = if resuming { Some(FolderLock::acquire(dir)?) } else { None };
+        let lock = if lock { Some(FolderLock::acquire(dir)?) } else { None };
         let checkpoint = dir.join(files::CHECKPOINT);
         let base_path = dir.join(files::GENOME_BASE);
         if !checkpoint.exists() {
-            let Some(lock) = lock else {
+            if lock.is_none() {
                 return Err(InputError::file(
                     dir,
                     "the run has no checkpoint yet",
                     "resume it first with `outerloop resume`",
                 )
                 .into());
-            };
-            // Killed before the first checkpoint: start over in place.
+            }
             let base = read_genome_base(&base_path)?;
             let scenario = scenario::load_in(&scenario_path, &resolve_base(dir, &base))?;
-            let sim = Run::new_simulation(&scenario)?;
-            if dir.join(files::EVENTS).exists() {
-                fs::remove_file(dir.join(files::EVENTS)).map_err(io_ctx("removing events.jsonl"))?;
-            }
-            return Run::start_locked(scenario, sim, dir.to_path_buf(), lock);
+            let folder = RunFolder {
+                dir: dir.to_path_buf(),
+                log: LogMark::default(),
+                genome_base: relative_base(dir, &scenario.base_dir),
+                _lock: lock,
+            };
+            return Ok(Opened::Unstarted { folder, scenario });
         }
         let text = crate::input::read_text(&scenario_path)?;
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-        let snap = match snapshot::load(&checkpoint, hash) {
+        let snapshot = match checkpoint::load(&checkpoint, hash) {
             Ok(snap) => snap,
             Err(e @ SnapshotError::Scenario { .. }) => {
                 // An edited scenario copy: its own errors first, they say more.
@@ -264,92 +277,57 @@ impl Run {
             }
             Err(e) => return Err(checkpoint_error(&checkpoint, e)),
         };
-        let FolderState { events_len, events_sum, genome_base } = snap.folder.clone();
+        let FolderState { events_len, events_sum, genome_base } = snapshot.folder.clone();
         let scenario = scenario::parse_in(&scenario_path, &text, &resolve_base(dir, &genome_base))?;
         let log = LogMark { len: events_len, sum: events_sum };
-        let events_path = dir.join(files::EVENTS);
-        let events = event_log::read(&events_path, log)?;
-        let sim = Simulation::restore(&scenario, &snap)?;
-        let mut run = Run { dir: dir.to_path_buf(), scenario, sim, log, genome_base, events: None, _lock: lock };
-        if resuming {
-            // Events of a tick interrupted before its checkpoint are dropped; the tick
-            // runs again and writes them anew.
-            if fs::metadata(&events_path).map(|m| m.len()).unwrap_or(0) > log.len {
-                truncate_synced(&events_path, log.len).map_err(io_ctx("truncating events.jsonl"))?;
-            }
-            remove_stale_temps(dir).map_err(io_ctx("removing stale temporary files"))?;
-            write_output(dir, files::GENOME_BASE, run.genome_base.as_bytes())?;
-            write_output(dir, files::METRICS, metrics_csv(run.sim.metrics()).as_bytes())?;
-        } else {
+        let events = event_log::read(&dir.join(files::EVENTS), log)?;
+        if lock.is_none() {
             let found = read_genome_base(&base_path)?;
-            if found != run.genome_base {
+            if found != genome_base {
                 return Err(InputError::file(
                     &base_path,
-                    format!("says `{found}`, but the checkpoint recorded `{}`", run.genome_base),
+                    format!("says `{found}`, but the checkpoint recorded `{genome_base}`"),
                     "`outerloop resume` rewrites it from the checkpoint",
                 )
                 .into());
             }
-            run.events = Some(events);
         }
-        Ok(run)
+        let folder = RunFolder { dir: dir.to_path_buf(), log, genome_base, _lock: lock };
+        Ok(Opened::Checkpointed { folder, scenario, snapshot: Box::new(snapshot), events })
     }
 
-    /// The run folder.
+    /// Bring a folder opened to continue back to its checkpoint: the events of a tick
+    /// interrupted before its checkpoint are cut off (the tick runs again and writes them
+    /// anew), stale temporary files removed, `genome-base.txt` and `metrics.csv`
+    /// rewritten.
+    pub fn rewind(&mut self, metrics: &[MetricsRow]) -> Result<(), RunError> {
+        let events_path = self.dir.join(files::EVENTS);
+        if fs::metadata(&events_path).map(|m| m.len()).unwrap_or(0) > self.log.len {
+            truncate_synced(&events_path, self.log.len).map_err(io_ctx("truncating events.jsonl"))?;
+        }
+        remove_stale_temps(&self.dir).map_err(io_ctx("removing stale temporary files"))?;
+        write_output(&self.dir, files::GENOME_BASE, self.genome_base.as_bytes())?;
+        self.write_metrics(metrics)
+    }
+
+    /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The scenario.
-    pub fn scenario(&self) -> &Scenario {
-        &self.scenario
+    /// What the checkpoint records about the folder (the log's length and checksum, the
+    /// genome base).
+    pub fn state(&self) -> FolderState {
+        FolderState { events_len: self.log.len, events_sum: self.log.sum, genome_base: self.genome_base.clone() }
     }
 
-    /// The simulation.
-    pub fn sim(&mut self) -> &mut Simulation {
-        &mut self.sim
-    }
-
-    /// The events up to the checkpoint, verified against it (read from the log when the
-    /// run was not opened with [`Run::inspect`]).
+    /// The event log up to the last append, verified.
     pub fn events(&self) -> Result<Vec<Event>, RunError> {
-        match &self.events {
-            Some(events) => Ok(events.clone()),
-            None => Ok(event_log::read(&self.dir.join(files::EVENTS), self.log)?),
-        }
+        Ok(event_log::read(&self.dir.join(files::EVENTS), self.log)?)
     }
 
-    /// Whether all ticks are done.
-    pub fn finished(&self) -> bool {
-        self.sim.ticks_done() >= self.scenario.ticks
-    }
-
-    /// Run one tick and persist it. Returns the tick's metrics row.
-    pub fn step(&mut self) -> Result<Option<MetricsRow>, RunError> {
-        let tick = self.sim.ticks_done();
-        self.sim.tick();
-        if let Some(message) = crate::exec::take_failure() {
-            return Err(RunError::Executor { tick, message });
-        }
-        let events = self.sim.drain_events();
-        self.append_events(&events)?;
-        self.persist()?;
-        Ok(self.sim.metrics().last().cloned())
-    }
-
-    /// Write the derived outputs (ancestry, lessons, summary) once all ticks are done.
-    pub fn finish(&mut self) -> Result<String, RunError> {
-        let events = self.events()?;
-        let ancestry = Ancestry::from_events(&events);
-        write_output(&self.dir, files::ANCESTRY, ancestry.to_dot().as_bytes())?;
-        let lessons = rmp_serde::to_vec_named(&self.sim.lessons()).unwrap_or_default();
-        write_output(&self.dir, files::LESSONS, &lessons)?;
-        let summary = crate::store::summary::summary(&mut self.sim, &self.scenario, &ancestry);
-        write_output(&self.dir, files::SUMMARY, summary.as_bytes())?;
-        Ok(summary)
-    }
-
-    fn append_events(&mut self, events: &[Event]) -> Result<(), RunError> {
+    /// Append events to the log (fsynced).
+    pub fn append_events(&mut self, events: &[Event]) -> Result<(), RunError> {
         let (bytes, next) = event_log::encode(events, self.log)
             .map_err(|e| RunError::Io { context: "encoding an event".into(), source: e.into() })?;
         append_synced(&self.dir.join(files::EVENTS), &bytes).map_err(io_ctx("appending to events.jsonl"))?;
@@ -357,14 +335,21 @@ impl Run {
         Ok(())
     }
 
-    fn persist(&mut self) -> Result<(), RunError> {
-        let folder =
-            FolderState { events_len: self.log.len, events_sum: self.log.sum, genome_base: self.genome_base.clone() };
-        let snap = self.sim.snapshot(folder);
+    /// Replace the checkpoint (it records `scenario_hash`).
+    pub fn save_checkpoint(&self, snap: &Snapshot, scenario_hash: u64) -> Result<(), RunError> {
         let path = self.dir.join(files::CHECKPOINT);
         refuse_folder(&path)?;
-        snapshot::save(&path, &snap, self.scenario.hash).map_err(io_ctx("writing checkpoint.bin"))?;
-        write_output(&self.dir, files::METRICS, metrics_csv(self.sim.metrics()).as_bytes())
+        checkpoint::save(&path, snap, scenario_hash).map_err(io_ctx("writing checkpoint.bin"))
+    }
+
+    /// Replace `metrics.csv`.
+    pub fn write_metrics(&self, rows: &[MetricsRow]) -> Result<(), RunError> {
+        write_output(&self.dir, files::METRICS, metrics_csv(rows).as_bytes())
+    }
+
+    /// Replace the derived file `name` (ancestry, lessons, summary).
+    pub fn write_output(&self, name: &str, bytes: &[u8]) -> Result<(), RunError> {
+        write_output(&self.dir, name, bytes)
     }
 }
 
@@ -483,10 +468,10 @@ pub fn decode_lessons(path: &Path, bytes: &[u8]) -> Result<LessonsFile, InputErr
     let lessons: LessonsFile = rmp_serde::from_slice(bytes).map_err(|e| {
         InputError::file(path, format!("not a lessons file ({e})"), "inherit names a finished run folder")
     })?;
-    if lessons.version != snapshot::FORMAT_VERSION {
+    if lessons.version != checkpoint::FORMAT_VERSION {
         return Err(InputError::file(
             path,
-            format!("lessons format version {} is not {}", lessons.version, snapshot::FORMAT_VERSION),
+            format!("lessons format version {} is not {}", lessons.version, checkpoint::FORMAT_VERSION),
             "inherit from a run made by this version",
         ));
     }

@@ -1,5 +1,5 @@
 //! The Model Swarms search over flat `f32` vectors, with its own random stream. The
-//! update rule itself is [`crate::pso`] (shared with the recombiner's constant swarm);
+//! update rule itself is [`crate::pso_update`] (shared with the recombiner's constant swarm);
 //! this module keeps the particles, bests, restarts and step schedule.
 //!
 //! Scores are losses: lower is better. The caller evaluates positions (in parallel if it
@@ -29,7 +29,7 @@
 
 use rand::RngExt;
 
-use crate::pso::{self, Weights};
+use crate::pso_update::{self, Weights};
 use crate::rng::Rng;
 
 /// Coefficients of the search. Defaults follow the Model Swarms paper's ranges.
@@ -269,12 +269,12 @@ impl Swarm {
         let s = self.step;
         let mut moves = Vec::with_capacity(n);
         for i in 0..n {
-            let coef = pso::coefficients(&weights, pso::draw(&mut self.rng));
+            let coef = pso_update::coefficients(&weights, pso_update::draw(&mut self.rng));
             let (x, v) = (&mut self.x[i], &mut self.v[i]);
-            pso::step(coef, s, x, v, &self.best[i].x, &self.global_best.x, &self.global_worst.x);
+            pso_update::step(coef, s, x, v, &self.best[i].x, &self.global_best.x, &self.global_worst.x);
             let id = self.next_id;
             self.next_id += 1;
-            let t = pso::terms(coef, s);
+            let t = pso_update::terms(coef, s);
             let momentum = self.v_src[i].map(|(plus, minus, k)| [(plus, t.momentum * k), (minus, -t.momentum * k)]);
             self.v_src[i] = (s > 0.0).then_some((id, self.x_id[i], 1.0 / s));
             moves.push(Move {

@@ -22,9 +22,9 @@ use super::SwarmError;
 use super::scenario::{self, SwarmScenario};
 use crate::diagnostic::InputError;
 use crate::store::atomic::{append_synced, remove_stale_temps, truncate_synced, write_atomic};
+use crate::store::checkpoint::{frame, unframe};
 use crate::store::event_log::{self, LogEvent, LogMark};
 use crate::store::run_dir::{FolderLock, RunError};
-use crate::store::snapshot::{frame, unframe};
 
 /// The log of a model-swarm run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

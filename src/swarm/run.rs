@@ -29,14 +29,14 @@ use super::train::{mixture_corpus, skill_corpus, train_logged, write};
 use super::utility::Scores;
 use super::weights::{self, digest};
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
-use crate::exec::execute;
+use crate::exec::Workers;
 use crate::rng::{derive, stream};
 
 /// Run `sc` into the folder `dir` (created; refused if it exists and is not empty) with
-/// `threads` worker threads. Returns the report, also written as `report.md` and
+/// `workers` (an executor and its local threads). Returns the report, also written as `report.md` and
 /// `report.json`.
-pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
-    run_until(sc, dir, threads, progress, None)
+pub fn run(sc: &SwarmScenario, dir: &Path, workers: &Workers, progress: Progress) -> Result<SwarmReport, SwarmError> {
+    run_until(sc, dir, workers, progress, None)
 }
 
 /// [`run`], stopping with [`SwarmError::Stopped`] at the first saved step after `stop`
@@ -44,26 +44,26 @@ pub fn run(sc: &SwarmScenario, dir: &Path, threads: usize, progress: Progress) -
 pub fn run_until(
     sc: &SwarmScenario,
     dir: &Path,
-    threads: usize,
+    workers: &Workers,
     progress: Progress,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<SwarmReport, SwarmError> {
     let mut rec = Record::create(dir, sc)?;
     rec.stop_when(stop);
-    drive(sc, rec, dir, threads, progress)
+    drive(sc, rec, dir, workers, progress)
 }
 
 /// Resume the stopped run in `dir`: training the log records is loaded from its
 /// checkpoints, the rest of the run is done again (deterministically, checked against
 /// the log), and the folder ends with the uninterrupted run's bytes.
-pub fn resume(dir: &Path, threads: usize, progress: Progress) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
-    resume_until(dir, threads, progress, None)
+pub fn resume(dir: &Path, workers: &Workers, progress: Progress) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
+    resume_until(dir, workers, progress, None)
 }
 
 /// [`resume`], stopping like [`run_until`] when `stop` is set.
 pub fn resume_until(
     dir: &Path,
-    threads: usize,
+    workers: &Workers,
     progress: Progress,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
@@ -76,7 +76,7 @@ pub fn resume_until(
         )));
     }
     rec.stop_when(stop);
-    let report = drive(&sc, rec, dir, threads, progress)?;
+    let report = drive(&sc, rec, dir, workers, progress)?;
     Ok((sc, report))
 }
 
@@ -84,7 +84,7 @@ fn drive(
     sc: &SwarmScenario,
     mut rec: Record,
     dir: &Path,
-    threads: usize,
+    workers: &Workers,
     progress: Progress,
 ) -> Result<SwarmReport, SwarmError> {
     let seeds = seeds_of(sc);
@@ -94,7 +94,7 @@ fn drive(
     progress(&format!("pretraining {} base model(s), {} steps each", seeds.len(), sc.pretrain_steps));
     let pre = TrainPlan { model: sc.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps };
     let base_names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, "base".to_string())).collect();
-    let bases = train_logged(&mut rec, dir, sc.model, &base_names, threads, |_| {
+    let bases = train_logged(&mut rec, dir, sc.model, &base_names, workers, |_| {
         Ok(TrainingBatch {
             plan: pre,
             corpora: seeds.iter().map(|&s| mixture_corpus(sc, s)).collect(),
@@ -109,7 +109,7 @@ fn drive(
     let ft = TrainPlan { model: sc.model, optim: sc.finetune_optim, steps: sc.finetune_steps };
     let expert_names: Vec<(usize, String)> =
         (0..seeds.len()).flat_map(|i| sc.skills.iter().map(move |s| (i, format!("expert-{}", s.name())))).collect();
-    let tuned = train_logged(&mut rec, dir, sc.model, &expert_names, threads, |_| {
+    let tuned = train_logged(&mut rec, dir, sc.model, &expert_names, workers, |_| {
         let mut corpora = Vec::with_capacity(seeds.len() * k);
         let mut jobs = Vec::with_capacity(seeds.len() * k);
         for (s, &seed) in seeds.iter().enumerate() {
@@ -134,7 +134,7 @@ fn drive(
         if write {
             std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
         }
-        let ctx = SeedCtx { sc, index: i, seed, threads, dir: sub, progress, write };
+        let ctx = SeedCtx { sc, index: i, seed, workers, dir: sub, progress, write };
         let result = ctx.run(&bases[i], &experts)?;
         let swarm = result.methods.iter().find(|m| m.name == super::report::SWARM);
         rec.log(vec![SwarmEvent::Searched {
@@ -148,7 +148,7 @@ fn drive(
     }
     let mut report = SwarmReport::new(sc, results);
     if let Some(cfg) = &sc.routing {
-        report.routing = Some(super::routing::run(sc, cfg, &mut rec, dir, threads, progress)?);
+        report.routing = Some(super::routing::run(sc, cfg, &mut rec, dir, workers, progress)?);
     }
     let json = report.json();
     if !rec.read_only() {
@@ -175,9 +175,9 @@ pub fn write_report(dir: &Path, report: &SwarmReport) -> Result<(), SwarmError> 
 /// Replay the finished run in `dir` without writing to it: the recorded training is
 /// loaded, the searches, baselines and routing are redone and checked against the log
 /// event by event, and the report comes back (`outerloop analyze` writes it elsewhere).
-pub fn analyze(dir: &Path, threads: usize, progress: Progress) -> Result<SwarmReport, SwarmError> {
+pub fn analyze(dir: &Path, workers: &Workers, progress: Progress) -> Result<SwarmReport, SwarmError> {
     let (sc, rec) = Record::open_finished(dir)?;
-    drive(&sc, rec, dir, threads, progress)
+    drive(&sc, rec, dir, workers, progress)
 }
 
 /// Everything one seed's search needs.
@@ -185,7 +185,7 @@ struct SeedCtx<'a> {
     sc: &'a SwarmScenario,
     index: usize,
     seed: u64,
-    threads: usize,
+    workers: &'a Workers,
     dir: PathBuf,
     progress: Progress<'a>,
     /// Whether files are written (off when `analyze` replays a finished run).
@@ -200,7 +200,7 @@ impl SeedCtx<'_> {
             items: items.to_vec(),
             weights: weights.iter().map(|w| w.to_vec()).collect(),
         };
-        let scores = execute(&batch, self.threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
+        let scores = self.workers.execute(&batch).map_err(SwarmError::Executor)?;
         scores.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
     }
 

@@ -10,7 +10,7 @@ use super::scenario::SwarmScenario;
 use super::tasks::corpus;
 use super::weights::{self, digest};
 use super::work::TrainingBatch;
-use crate::exec::execute;
+use crate::exec::Workers;
 use crate::objective::gpt::{CorpusData, Skill};
 use crate::rng::derive;
 use crate::store::atomic::write_atomic;
@@ -32,7 +32,7 @@ pub fn train_logged(
     dir: &Path,
     shape: crate::objective::gpt::ModelConfig,
     names: &[(usize, String)],
-    threads: usize,
+    workers: &Workers,
     batch: impl FnOnce(&mut Record) -> Result<TrainingBatch, SwarmError>,
 ) -> Result<Vec<Vec<f32>>, SwarmError> {
     let file = |seed: usize, model: &str| dir.join(format!("seed-{seed}/{model}.safetensors"));
@@ -59,7 +59,7 @@ pub fn train_logged(
         loaded
     } else {
         let batch = batch(rec)?;
-        let trained = train_all(batch, threads)?;
+        let trained = train_all(batch, workers)?;
         for ((s, m), w) in names.iter().zip(&trained) {
             let path = file(*s, m);
             if let Some(parent) = path.parent() {
@@ -88,8 +88,8 @@ pub fn skill_corpus(sc: &SwarmScenario, seed: u64, skill: Skill) -> CorpusData {
 }
 
 /// Run the training runs of `batch` (here or on the installed executor), in job order.
-pub fn train_all(batch: TrainingBatch, threads: usize) -> Result<Vec<Vec<f32>>, SwarmError> {
-    let trained = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
+pub fn train_all(batch: TrainingBatch, workers: &Workers) -> Result<Vec<Vec<f32>>, SwarmError> {
+    let trained = workers.execute(&batch).map_err(SwarmError::Executor)?;
     trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
 }
 

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use outerloop::genome::{Limits, Program, load};
-use outerloop::inner::run::{Execution, run_inner, run_inner_with};
+use outerloop::inner::run::{FaultPolicy, run_inner, run_inner_with};
 use outerloop::inner::trace::HealKind;
 use outerloop::objective::registry::objective_by_name;
 
@@ -46,7 +46,7 @@ fn a_work_bomb_runs_to_a_recorded_healed_outcome_in_bounded_time() {
     assert!(trace.heals.iter().any(|h| h.trial > spent[0].trial), "later hook calls are healed");
     assert!(took < Duration::from_secs(60), "took {took:?}");
     // Without self-healing the spent bound ends the episode.
-    let crashed = run_inner_with(&prog, task.as_ref(), 1, 200.0, Execution::CrashOnFault);
+    let crashed = run_inner_with(&prog, task.as_ref(), 1, 200.0, FaultPolicy::CrashOnFault);
     assert!(crashed.crash.is_some());
 }
 

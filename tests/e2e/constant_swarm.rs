@@ -9,11 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use outerloop::driver::Run;
+use outerloop::exec::Executor;
 use outerloop::genome::constants::constants;
 use outerloop::genome::syntax::parse;
 use outerloop::scenario;
 use outerloop::store::crashpoint;
-use outerloop::store::run_dir::Run;
 use quick_xml::events::Event as Xml;
 
 use crate::outer_loop::{assert_same_outputs, run_to};
@@ -184,7 +185,8 @@ fn a_run_with_merges_resumes_to_the_same_bytes_after_a_crash_or_a_stop() {
     assert_same_outputs(&reference, &stopped);
     // Killed (a crash point) at every file-system step of the run, then resumed (or run
     // again when the kill came before the scenario was written).
-    let start = |dir: &Path| Run::start(scenario::load(&fixture()).unwrap(), Some(dir.to_path_buf()));
+    let start =
+        |dir: &Path| Run::start(scenario::load(&fixture()).unwrap(), Some(dir.to_path_buf()), Executor::local());
     let clean = tmp.path().join("clean");
     crashpoint::arm(u64::MAX);
     drive(start(&clean).unwrap()).unwrap();
@@ -198,7 +200,7 @@ fn a_run_with_merges_resumes_to_the_same_bytes_after_a_crash_or_a_stop() {
         assert!(start(&dir).and_then(drive).is_err(), "the run survived its crash at step {step}");
         crashpoint::disarm();
         if dir.join("scenario.toml").exists() {
-            drive(Run::resume(&dir).unwrap_or_else(|e| panic!("step {step}: resume: {e}"))).unwrap();
+            drive(Run::resume(&dir, Executor::local()).unwrap_or_else(|e| panic!("step {step}: resume: {e}"))).unwrap();
         } else {
             drive(start(&dir).unwrap()).unwrap();
         }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use outerloop::ancestry::Ancestry;
+use outerloop::driver::Run;
 use outerloop::sim::events::Event;
-use outerloop::store::run_dir::Run;
 use quick_xml::events::Event as Xml;
 
 fn bin() -> Command {

@@ -23,6 +23,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use outerloop::ancestry::{Ancestry, export};
+use outerloop::driver::{Run, Stops, drive};
+use outerloop::exec::Executor;
 use outerloop::genome::prim::Prim;
 use outerloop::genome::syntax::print;
 use outerloop::genome::{Limits, Program, load};
@@ -30,9 +32,9 @@ use outerloop::inner::run_inner;
 use outerloop::objective::registry::objective_by_name;
 use outerloop::scenario::{self, Scenario};
 use outerloop::sim::Simulation;
+use outerloop::store::checkpoint::{HEADER, MAGIC, decode, frame};
 use outerloop::store::event_log::{self, LogMark};
-use outerloop::store::run_dir::{Run, decode_lessons};
-use outerloop::store::snapshot::{HEADER, MAGIC, decode, frame};
+use outerloop::store::run_dir::decode_lessons;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -205,11 +207,8 @@ fn smoke_run() -> &'static SmokeRun {
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let scenario = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
-        let mut run = Run::start(scenario.clone(), Some(dir.path().join("run"))).unwrap();
-        while !run.finished() {
-            run.step().unwrap();
-        }
-        run.finish().unwrap();
+        let mut run = Run::start(scenario.clone(), Some(dir.path().join("run")), Executor::local()).unwrap();
+        drive(&mut run, Stops::default(), |_| {}).unwrap();
         let read = |f: &str| std::fs::read(dir.path().join("run").join(f)).unwrap();
         SmokeRun {
             checkpoint: read("checkpoint.bin"),
@@ -323,7 +322,7 @@ fn fuzz_checkpoint_decoder_and_restore() {
         let _ = decode(bytes, hash);
         let body = bytes.get(HEADER..).filter(|_| bytes.starts_with(MAGIC)).unwrap_or(bytes);
         match decode(&frame(body, hash), hash) {
-            Ok(snapshot) => Simulation::restore(&smoke.scenario, &snapshot).is_ok(),
+            Ok(snapshot) => Simulation::restore(&smoke.scenario, &snapshot, Executor::local()).is_ok(),
             Err(_) => false,
         }
     });
@@ -333,7 +332,7 @@ fn fuzz_checkpoint_decoder_and_restore() {
 fn fuzz_lessons_decoder_and_inherit() {
     let smoke = smoke_run();
     fuzz("lessons", vec![smoke.lessons.clone()], |bytes| match decode_lessons(Path::new("lessons.bin"), bytes) {
-        Ok(lessons) => Simulation::new(&smoke.scenario, Some(&lessons)).is_ok(),
+        Ok(lessons) => Simulation::new(&smoke.scenario, Some(&lessons), Executor::local()).is_ok(),
         Err(_) => false,
     });
 }

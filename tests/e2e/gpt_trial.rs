@@ -360,12 +360,12 @@ fn table_build_resumes_and_answers_with_seed_noise() {
     let out = dir.path().join("t.tsv");
     let plan = BuildPlan { spec, budget: 0.02, seeds: 2, jobs: 2, out: out.clone(), limit: None };
     let c = corpus();
-    let first = build(&plan, &c, &|_, _, _| {}).unwrap();
+    let first = build(&plan, &c, &outerloop::exec::Executor::local(), &|_, _, _| {}).unwrap();
     assert_eq!((first.existing, first.ran, first.total), (0, 4, 4));
     // Interrupt: cut the last line in half; the rebuild reruns only that trial.
     let text = std::fs::read_to_string(&out).unwrap();
     std::fs::write(&out, &text[..text.len() - 10]).unwrap();
-    let second = build(&plan, &c, &|_, _, _| {}).unwrap();
+    let second = build(&plan, &c, &outerloop::exec::Executor::local(), &|_, _, _| {}).unwrap();
     assert_eq!((second.existing, second.ran), (3, 1));
     let table = Table::load(&out).unwrap();
     assert_eq!(table.rows.len(), 4);

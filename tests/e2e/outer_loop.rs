@@ -7,13 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bevy_ecs::system::RunSystemOnce;
+use outerloop::exec::Executor;
 use outerloop::genome::{Limits, Program, library::library_text, load};
 use outerloop::objective::registry::objective_by_name;
 use outerloop::scenario;
 use outerloop::sim::Simulation;
 use outerloop::sim::agents::verifier::verify;
 use outerloop::sim::components::{Fitness, Status};
-use outerloop::sim::episodes::{gain, run_jobs};
+use outerloop::sim::evaluator::Evaluator;
 use outerloop::sim::events::Event;
 use outerloop::sim::spawn::prepare;
 
@@ -117,7 +118,7 @@ fn killed_runs_resume_to_identical_outputs() {
 }
 
 /// The smoke scenario's simulation, uniform random search (a real mechanism that is not
-/// the reference) compiled, the reference and the tasks: what the planted-population
+/// the reference) compiled, the reference and an evaluator of the tasks: what the planted-population
 /// tests start from.
 struct Smoke {
     sc: scenario::Scenario,
@@ -125,28 +126,29 @@ struct Smoke {
     uniform: outerloop::genome::Genome,
     program: Program,
     reference: Program,
-    tasks: Vec<Box<dyn outerloop::objective::Objective>>,
+    evaluator: Evaluator,
 }
 
 fn smoke_with_uniform_random() -> Smoke {
     let sc = scenario::load(&root().join("scenarios/smoke.toml")).unwrap();
-    let sim = Simulation::new(&sc, None).unwrap();
+    let sim = Simulation::new(&sc, None, Executor::local()).unwrap();
     let limits = Limits::default();
     let uniform = load(library_text("uniform-random").unwrap(), &limits).unwrap();
     let reference = Program::compile(&sc.reference.genome, limits).unwrap();
     let program = Program::compile(&uniform, limits).unwrap();
     let tasks = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
-    Smoke { sc, sim, uniform, program, reference, tasks }
+    let evaluator = Evaluator::new(tasks, sc.inner_budget, sc.execution, Executor::local());
+    Smoke { sc, sim, uniform, program, reference, evaluator }
 }
 
 #[test]
 fn the_verifier_demotes_a_claim_obtained_on_lucky_seeds() {
-    let Smoke { sc, mut sim, uniform, program, reference, tasks } = smoke_with_uniform_random();
+    let Smoke { mut sim, uniform, program, reference, evaluator, .. } = smoke_with_uniform_random();
     // Find lucky seeds: episodes where uniform random happened to beat the reference.
     let mut lucky = Vec::new();
     for seed in 1000..1200u64 {
-        let r = run_jobs(&[(&program, 0, seed), (&reference, 0, seed)], &tasks, sc.inner_budget, sc.execution);
-        let g = gain(r[0].regret, r[1].regret, tasks[0].resolution());
+        let r = evaluator.run(&[(&program, 0, seed), (&reference, 0, seed)]).unwrap();
+        let g = evaluator.paired_gains(&r[..1], &r[1..])[0];
         if g > 0.2 {
             lucky.push(g);
         }
@@ -254,7 +256,7 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predict
     fs::write(&path, text).unwrap();
     let second = tmp.path().join("second");
     run_to(&second, &path, 2);
-    let lessons: outerloop::store::snapshot::LessonsFile =
+    let lessons: outerloop::store::checkpoint::LessonsFile =
         rmp_serde::from_slice(&fs::read(first.join("lessons.bin")).unwrap()).unwrap();
     assert!(!lessons.hall_of_fame.is_empty());
     assert!(!lessons.operator_stats.is_empty());
@@ -262,7 +264,7 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predict
     let inherited = events.lines().filter(|l| l.contains("\"operator\":\"inherit\"")).count();
     // Hall-of-fame genomes identical to a library seed are deduplicated, the rest enter.
     assert!(inherited >= 1, "no inherited mechanism in {events}");
-    let snap = outerloop::store::snapshot::load(
+    let snap = outerloop::store::checkpoint::load(
         &second.join("checkpoint.bin"),
         outerloop::scenario::load(&path).unwrap().hash,
     )
@@ -283,11 +285,11 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predict
 /// fitness (estimated independently on many other episodes) within its interval.
 #[test]
 fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() {
-    let Smoke { sc, mut sim, uniform, program, reference, tasks } = smoke_with_uniform_random();
+    let Smoke { sc, mut sim, uniform, program, reference, evaluator } = smoke_with_uniform_random();
     let gains_on = |seeds: &[(usize, u64)]| -> Vec<f64> {
         let jobs: Vec<_> = seeds.iter().flat_map(|&(t, s)| [(&program, t, s), (&reference, t, s)]).collect();
-        let r = run_jobs(&jobs, &tasks, sc.inner_budget, sc.execution);
-        r.chunks(2).map(|p| gain(p[0].regret, p[1].regret, tasks[p[0].task].resolution())).collect()
+        let r = evaluator.run(&jobs).unwrap();
+        r.chunks(2).map(|p| evaluator.paired_gains(&p[..1], &p[1..])[0]).collect()
     };
     let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len() as f64;
     let mut best_verified = f64::NEG_INFINITY;
@@ -305,7 +307,7 @@ fn the_reported_champion_fitness_is_not_inflated_by_choosing_the_best_of_many() 
     }
     let truth: Vec<(usize, u64)> = (0..2).flat_map(|t| (0..200).map(move |k| (t, 900_000 + k))).collect();
     let mu = mean(&gains_on(&truth));
-    let report = sim.report().expect("a verified champion");
+    let report = sim.report().unwrap().expect("a verified champion");
     assert_eq!(report.chosen_from, 0, "planted mechanisms were not verified by this run");
     assert_eq!(report.champion.verified, Some(best_verified), "the champion is the best verified");
     let (m, sd) = outerloop::stats::mean_sd(&report.gains);

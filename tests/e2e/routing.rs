@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use outerloop::diagnostic::InputError;
+use outerloop::exec::{Executor, Workers};
 use outerloop::swarm::routing::{self, RoutingReport};
 use outerloop::swarm::scenario::parse;
 use outerloop::swarm::utility::score_flat;
@@ -24,7 +25,8 @@ fn tiny_routing() -> String {
 
 fn run(dir: &Path, threads: usize) -> RoutingReport {
     let sc = parse(Path::new("tiny.toml"), &tiny_routing()).expect("valid scenario");
-    let report = outerloop::swarm::run::run(&sc, dir, threads, &|_| {}).expect("the run succeeds");
+    let report = outerloop::swarm::run::run(&sc, dir, &Workers { executor: Executor::local(), threads }, &|_| {})
+        .expect("the run succeeds");
     report.routing.expect("the scenario has a routing stage")
 }
 

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::outer_loop::long_smoke;
+use outerloop::driver::{Run, Stops};
+use outerloop::exec::Executor;
 use outerloop::scenario;
 use outerloop::store::crashpoint;
-use outerloop::store::run_dir::{Run, RunError};
+use outerloop::store::run_dir::RunError;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_outerloop"))
@@ -35,14 +37,11 @@ pub(crate) fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Drive a run to its end in this thread (as `outerloop run` and `resume` do).
 pub(crate) fn drive(mut run: Run) -> Result<(), RunError> {
-    while !run.finished() {
-        run.step()?;
-    }
-    run.finish().map(|_| ())
+    outerloop::driver::drive(&mut run, Stops::default(), |_| {}).map(|_| ())
 }
 
 fn run_in(dir: &Path) -> Result<(), RunError> {
-    drive(Run::start(scenario::load(&smoke()).unwrap(), Some(dir.to_path_buf()))?)
+    drive(Run::start(scenario::load(&smoke()).unwrap(), Some(dir.to_path_buf()), Executor::local())?)
 }
 
 #[test]
@@ -64,7 +63,7 @@ fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
         // What a user does after a kill: resume a run folder, or run again when the kill
         // came before the scenario was written.
         if dir.join("scenario.toml").exists() {
-            drive(Run::resume(&dir).unwrap_or_else(|e| panic!("step {step}: resume: {e}"))).unwrap();
+            drive(Run::resume(&dir, Executor::local()).unwrap_or_else(|e| panic!("step {step}: resume: {e}"))).unwrap();
         } else {
             run_in(&dir).unwrap_or_else(|e| panic!("step {step}: run again: {e}"));
         }
@@ -136,7 +135,7 @@ fn a_second_writer_is_refused_and_the_folder_is_unchanged() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let before = folder(&dir);
-    let held = Run::resume(&dir).unwrap();
+    let held = Run::resume(&dir, Executor::local()).unwrap();
     let after_open = folder(&dir);
     let d = dir.to_str().unwrap();
     let err = bad_input(&["resume", d]);
@@ -197,7 +196,7 @@ fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let prior = tmp.path().join("prior");
     finished_smoke(&prior);
-    let mut lessons: outerloop::store::snapshot::LessonsFile =
+    let mut lessons: outerloop::store::checkpoint::LessonsFile =
         rmp_serde::from_slice(&fs::read(prior.join("lessons.bin")).unwrap()).unwrap();
     assert!(!lessons.hall_of_fame.is_empty());
     lessons.hall_of_fame[0].genome = "(mechanism broken (propose (+ 1 2)))".into();

@@ -11,7 +11,7 @@ use outerloop::scenario::file::{
     DebaterFile, InnerFile, PopulationFile, ProposerFile, RecombinerFile, ScenarioFile, SeedsFile, VerifierFile,
 };
 use outerloop::scenario::keys::{KEYS, SECTIONS, keys_markdown};
-use outerloop::store::snapshot;
+use outerloop::store::checkpoint;
 
 use crate::serde_keys::{dotted_keys, fields_of};
 
@@ -496,7 +496,7 @@ fn resume_checkpoint_with_wrong_magic() {
 
 #[test]
 fn resume_checkpoint_of_another_version() {
-    let other = snapshot::FORMAT_VERSION + 1;
+    let other = checkpoint::FORMAT_VERSION + 1;
     bad_resume(
         "other version",
         |run| patch(&run.join("checkpoint.bin"), |b| b[16..20].copy_from_slice(&other.to_le_bytes())),
@@ -801,7 +801,7 @@ fn readme_defaults_match_the_code() {
         ("proposer.children_per_tick", sc.children_per_tick.to_string()),
         ("proposer.tournament", sc.tournament.to_string()),
         ("proposer.operators", format!("\"{}\"", sc.operators.name())),
-        ("inner.self_heal", (sc.execution == outerloop::inner::Execution::SelfHealing).to_string()),
+        ("inner.self_heal", (sc.execution == outerloop::inner::FaultPolicy::SelfHealing).to_string()),
         ("debater.enabled", sc.debater_enabled.to_string()),
         ("debater.audit_rate", sc.audit_rate.to_string()),
         ("debater.novelty_threshold", sc.novelty_threshold.to_string()),

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use outerloop::exec::{Executor, Workers};
 use outerloop::swarm::report::SwarmReport;
 use outerloop::swarm::scenario::{
     BaselinesFile, ExpertsFile, KEYS, ModelFile, RoutingFile, SwarmFile, SwarmTable, TargetFile, keys_markdown, parse,
@@ -51,7 +52,8 @@ max_iters = 4
 
 fn run_tiny(dir: &Path, threads: usize) -> SwarmReport {
     let sc = parse(Path::new("tiny.toml"), TINY).expect("valid scenario");
-    outerloop::swarm::run::run(&sc, dir, threads, &|_| {}).expect("the run succeeds")
+    outerloop::swarm::run::run(&sc, dir, &Workers { executor: Executor::local(), threads }, &|_| {})
+        .expect("the run succeeds")
 }
 
 fn bin(cwd: &Path, args: &[&str]) -> Output {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use outerloop::exec::{Executor, Workers};
 use outerloop::store::crashpoint;
 use outerloop::swarm::scenario::parse;
 
@@ -43,7 +44,7 @@ fn assert_same(got: &BTreeMap<String, Vec<u8>>, expected: &BTreeMap<String, Vec<
 
 fn run_in(dir: &Path, text: &str) -> Result<(), outerloop::swarm::SwarmError> {
     let sc = parse(Path::new("tiny.toml"), text).unwrap();
-    outerloop::swarm::run::run(&sc, dir, 2, &|_| {}).map(|_| ())
+    outerloop::swarm::run::run(&sc, dir, &Workers { executor: Executor::local(), threads: 2 }, &|_| {}).map(|_| ())
 }
 
 #[test]
@@ -65,7 +66,7 @@ fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
         // What a user does after a kill: resume a folder that holds its scenario; a
         // folder killed before that holds nothing of value and is run again.
         if dir.join("scenario.toml").exists() {
-            match outerloop::swarm::run::resume(&dir, 2, &|_| {}) {
+            match outerloop::swarm::run::resume(&dir, &Workers { executor: Executor::local(), threads: 2 }, &|_| {}) {
                 Ok(_) => {}
                 // A kill after the last write: the run is complete.
                 Err(e) if e.to_string().contains("has finished") && step + 2 > steps => {}

@@ -33,7 +33,7 @@ fn small_design_table(dir: &std::path::Path) -> (Table, std::path::PathBuf) {
     let out = dir.join("d.tsv");
     let plan = BuildPlan { spec, budget: 0.02, seeds: 2, jobs: 2, out: out.clone(), limit: None };
     let corpus = Corpus::synthetic(outerloop::objective::gpt::Skill::ALL, 6000, 1);
-    let report = build(&plan, &corpus, &|_, _, _| {}).unwrap();
+    let report = build(&plan, &corpus, &outerloop::exec::Executor::local(), &|_, _, _| {}).unwrap();
     assert_eq!(report.total, 12);
     (Table::load(&out).unwrap(), out)
 }
@@ -73,7 +73,7 @@ fn design_tables_answer_with_the_nearest_config_and_true_means() {
     let spec = TableSpec::parse(&dir.path().join("d.toml"), DESIGN).unwrap();
     let plan = BuildPlan { spec, budget: 0.02, seeds: 2, jobs: 1, out, limit: None };
     let corpus = Corpus::synthetic(outerloop::objective::gpt::Skill::ALL, 6000, 1);
-    assert_eq!(build(&plan, &corpus, &|_, _, _| {}).unwrap().ran, 0);
+    assert_eq!(build(&plan, &corpus, &outerloop::exec::Executor::local(), &|_, _, _| {}).unwrap().ran, 0);
 }
 
 #[test]

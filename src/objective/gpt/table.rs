@@ -382,10 +382,12 @@ fn build_header(plan: &BuildPlan, corpus: &Corpus, settings: &TrainSettings) -> 
 }
 
 /// Build (or resume) a table: run every missing `(config, seed)` of the design and append
-/// each finished trial as one line. `progress` is called after each trial.
+/// each finished trial as one line, the trials running on `executor` (here: `plan.jobs`
+/// at a time). `progress` is called after each trial.
 pub fn build(
     plan: &BuildPlan,
     corpus: &Corpus,
+    executor: &crate::exec::Executor,
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<BuildReport, TableError> {
     let settings =
@@ -503,7 +505,7 @@ pub fn build(
         Ok(())
     };
     let specs = || prepared.iter().map(|(_, config)| spec_from_config(&full, config, plan.spec.context));
-    if crate::exec::remote().is_some() && !jobs.is_empty() {
+    if executor.is_remote() && !jobs.is_empty() {
         let batch = TrialBatch {
             corpus: CorpusData::of(corpus),
             settings: settings.clone(),
@@ -518,7 +520,7 @@ pub fn build(
                 }
             }
         };
-        crate::exec::execute(&batch, plan.jobs, &mut on_part).map_err(TableError::Executor)?;
+        executor.execute(&batch, plan.jobs, &mut on_part).map_err(TableError::Executor)?;
         written?;
     } else {
         let specs: Vec<TrialSpec> = specs().collect();

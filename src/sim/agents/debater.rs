@@ -68,7 +68,7 @@ fn panel(proposal: &Mechanism, lineage: &Lineage, cx: &Context) -> (Prediction, 
     }
     let novelty = 0.5 * (structural + behavioural);
     let diagnosis = lineage.diagnosis.unwrap_or(Diagnosis::Healthy);
-    let credit = cx.stats.0.get(&(diagnosis, lineage.operator.clone())).copied().unwrap_or_default();
+    let credit = cx.stats.0.get(&(diagnosis, lineage.operator.to_string())).copied().unwrap_or_default();
     let operator_credit = (credit.wins as f64 + 1.0) / (credit.trials as f64 + 2.0);
     let parent = lineage.parent_fitness.unwrap_or(0.0);
     let neighbour = nn_fitness.map(|f| 1.0 / (1.0 + (-4.0 * (f - parent)).exp())).unwrap_or(0.5);
@@ -213,5 +213,318 @@ pub fn debate(
             events.0.push(Event::Retired { tick: clock.tick, id, reason: RetireReason::Rejected });
             commands.entity(entity).despawn();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genome::library::library_text;
+    use crate::sim::components::{AgentKind, ParentInfo};
+    use crate::sim::predictor::{FEATURES, Predictor};
+    use crate::sim::spawn::prepare;
+    use bevy_ecs::system::RunSystemOnce;
+
+    /// A library mechanism, compiled and fingerprinted.
+    fn mechanism(name: &str) -> Mechanism {
+        let genome = crate::genome::load(library_text(name).unwrap(), &Limits::default()).unwrap();
+        prepare(genome).unwrap().mechanism
+    }
+
+    fn lineage(parent_fitness: f64) -> Lineage {
+        Lineage {
+            parents: vec![1],
+            agent: AgentKind::Proposer,
+            operator: "mutate-constant".parse().unwrap(),
+            diagnosis: None,
+            tick: 4,
+            parent_fitness: Some(parent_fitness),
+            parent: ParentInfo::default(),
+        }
+    }
+
+    fn logistic(z: f64) -> f64 {
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    /// A pragmatist that reads only the parent's fitness: a proposal's probability is the
+    /// logistic of its parent's fitness, so a test chooses the ranking. The feature is
+    /// found by varying the parent's fitness alone, not by its index.
+    fn parent_fitness_pragmatist() -> Pragmatist {
+        let s = Signals { operator_credit: 0.5, neighbour: 0.5, novelty: 0.5, risk: 0.0, parent_rank: 0.5 };
+        let (a, b) = (features(&lineage(0.0), s), features(&lineage(1.0), s));
+        let k = (0..FEATURES).find(|&k| a[k] != b[k]).unwrap();
+        let mut weights = vec![0.0; FEATURES];
+        weights[k] = 1.0;
+        Pragmatist(Predictor { weights, updates: 1 })
+    }
+
+    /// A world with the smoke scenario's settings, `children + crossover` evaluation
+    /// slots and the given audit rate, at tick 4, with nothing learned yet.
+    fn world(children: usize, crossover: usize, audit_rate: f64, pragmatist: Pragmatist) -> World {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+        let mut scenario = crate::scenario::load(&path).unwrap();
+        scenario.children_per_tick = children;
+        scenario.crossover_per_tick = crossover;
+        scenario.audit_rate = audit_rate;
+        let mut w = World::new();
+        w.insert_resource(Settings(scenario));
+        w.insert_resource(Clock { tick: 4, next_id: 100 });
+        w.insert_resource(EventQueue::default());
+        w.insert_resource(OperatorStats::default());
+        w.insert_resource(Lessons::default());
+        w.insert_resource(pragmatist);
+        w.insert_resource(DebateStats::default());
+        w
+    }
+
+    fn propose(w: &mut World, id: u64, parent_fitness: f64, m: &Mechanism) {
+        w.spawn((MechId(id), m.clone(), Status::Proposed, Fitness::default(), lineage(parent_fitness)));
+    }
+
+    fn member(w: &mut World, id: u64, claimed: f64, m: &Mechanism) {
+        let fitness = Fitness { claimed: Some(claimed), ..Default::default() };
+        w.spawn((MechId(id), m.clone(), Status::Evaluated, fitness, lineage(0.0)));
+    }
+
+    /// Every mechanism left, by id: its status and its prediction's probability.
+    fn left(w: &mut World) -> Vec<(u64, Status, Option<f64>)> {
+        let mut v: Vec<_> = w
+            .query::<(&MechId, &Status, Option<&Prediction>)>()
+            .iter(w)
+            .map(|(id, s, p)| (id.0, *s, p.map(|p| p.probability)))
+            .collect();
+        v.sort_by_key(|m| m.0);
+        v
+    }
+
+    /// The debate's verdicts in the order written: (id, verdict, audited).
+    fn verdicts(w: &World) -> Vec<(u64, Verdict, bool)> {
+        let events = &w.resource::<EventQueue>().0;
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Debated { tick: 4, id, verdict, audited, .. } => Some((*id, *verdict, *audited)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The ids retired as rejected, in the order written.
+    fn rejected(w: &World) -> Vec<u64> {
+        let events = &w.resource::<EventQueue>().0;
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Retired { tick: 4, id, reason: RetireReason::Rejected } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The votes written for one proposal.
+    fn votes(w: &World, of: u64) -> Vec<Vote> {
+        let events = &w.resource::<EventQueue>().0;
+        events
+            .iter()
+            .find_map(|e| match e {
+                Event::Debated { id, votes, .. } if *id == of => Some(votes.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// Five proposals (ids 1 to 5) whose parents' fitnesses rank them 2, 5, 4, 1, 3, and
+    /// an evaluated member (id 9) that is not debated.
+    fn five_proposals(w: &mut World) {
+        let m = mechanism("uniform-random");
+        for (id, parent) in [(1, 0.1), (2, 0.9), (3, -0.5), (4, 0.4), (5, 0.7)] {
+            propose(w, id, parent, &m);
+        }
+        member(w, 9, 0.3, &mechanism("tabu-search"));
+    }
+
+    /// The debate changes what is evaluated, never how much: the three slots (two
+    /// proposer, one recombiner) go to the three proposals the pragmatist ranks highest,
+    /// which keep their prediction for the credit step; the other two are retired as
+    /// rejected and leave the world.
+    #[test]
+    fn the_most_probable_proposals_fill_the_slots_and_the_rest_are_rejected() {
+        let mut w = world(2, 1, 0.0, parent_fitness_pragmatist());
+        five_proposals(&mut w);
+        w.run_system_once(debate).unwrap();
+        use Verdict::*;
+        assert_eq!(
+            verdicts(&w),
+            vec![(2, Accept, false), (5, Accept, false), (4, Accept, false), (1, Reject, false), (3, Reject, false)]
+        );
+        assert_eq!(rejected(&w), vec![1, 3]);
+        assert_eq!(
+            left(&mut w),
+            vec![
+                (2, Status::Accepted, Some(logistic(0.9))),
+                (4, Status::Accepted, Some(logistic(0.4))),
+                (5, Status::Accepted, Some(logistic(0.7))),
+                (9, Status::Evaluated, None),
+            ]
+        );
+    }
+
+    /// With `audit_rate` 1 every rejected proposal is audited, and each audit takes the
+    /// slot of the lowest-ranked accepted proposal: of the top three only the first stays
+    /// accepted, the next two are rejected and retired, and the two rejected at the
+    /// bottom are evaluated instead, so evaluations still equal the slots.
+    #[test]
+    fn audits_take_the_slots_of_the_lowest_ranked_accepted_proposals() {
+        let mut w = world(2, 1, 1.0, parent_fitness_pragmatist());
+        five_proposals(&mut w);
+        w.run_system_once(debate).unwrap();
+        use Verdict::*;
+        assert_eq!(
+            verdicts(&w),
+            vec![(2, Accept, false), (5, Reject, false), (4, Reject, false), (1, Reject, true), (3, Reject, true)]
+        );
+        assert_eq!(rejected(&w), vec![5, 4]);
+        assert_eq!(
+            left(&mut w),
+            vec![
+                (1, Status::Audited, Some(logistic(0.1))),
+                (2, Status::Accepted, Some(logistic(0.9))),
+                (3, Status::Audited, Some(logistic(-0.5))),
+                (9, Status::Evaluated, None),
+            ]
+        );
+    }
+
+    /// Equal probabilities (an untrained pragmatist says 0.5 for everything) are ranked
+    /// by accept votes, then by id: proposal 1 resembles a past failure, so the
+    /// contrarian rejects it and it ranks last despite the lowest id, while 2, 3 and 4,
+    /// with the same votes, keep their id order.
+    #[test]
+    fn ties_go_to_more_accept_votes_then_to_the_lower_id() {
+        let mut w = world(1, 1, 0.0, Pragmatist::default());
+        let (failed, plain) = (mechanism("tabu-search"), mechanism("uniform-random"));
+        w.resource_mut::<Lessons>().failures.insert(failed.hash);
+        propose(&mut w, 1, 0.0, &failed);
+        for id in [2, 3, 4] {
+            propose(&mut w, id, 0.0, &plain);
+        }
+        w.run_system_once(debate).unwrap();
+        assert_eq!(accepts(&votes(&w, 1)), 2);
+        assert_eq!(accepts(&votes(&w, 2)), 3);
+        use Verdict::*;
+        assert_eq!(verdicts(&w), vec![(2, Accept, false), (3, Accept, false), (4, Reject, false), (1, Reject, false)]);
+        assert_eq!(rejected(&w), vec![4, 1]);
+    }
+
+    /// The log keeps each role's vote and score: the innovator's novelty is the distance
+    /// (half structural, half behavioural) to the nearest evaluated member, so a copy of
+    /// a member scores 0 and is voted down; the pragmatist accepts at or above the base
+    /// rate (0.5 with nothing measured); the contrarian's risk is half the genome's share
+    /// of the node limit, plus 0.6 when its structure or its behaviour failed before, and
+    /// it rejects from CONTRARIAN_THRESHOLD up. Votes do not gate: with a slot for every
+    /// proposal, all are accepted whatever the votes.
+    #[test]
+    fn each_role_votes_with_its_score_and_the_contrarian_rejects_from_its_threshold() {
+        let mut w = world(3, 1, 0.0, parent_fitness_pragmatist());
+        let plain = mechanism("uniform-random");
+        let large = mechanism("dehb");
+        let (failed_structure, failed_behaviour) = (mechanism("greedy-keep-discard"), mechanism("one-plus-one-es"));
+        member(&mut w, 9, 0.2, &plain);
+        {
+            let mut lessons = w.resource_mut::<Lessons>();
+            lessons.failures.insert(failed_structure.hash);
+            lessons.failures.insert(failed_behaviour.fingerprint.hash);
+        }
+        propose(&mut w, 1, 1.0, &plain);
+        propose(&mut w, 2, -1.0, &large);
+        propose(&mut w, 3, 0.5, &failed_structure);
+        propose(&mut w, 4, 0.5, &failed_behaviour);
+        w.run_system_once(debate).unwrap();
+
+        let size_risk = |m: &Mechanism| 0.5 * (m.genome.size() as f64 / Limits::default().max_nodes as f64);
+        let novelty = |m: &Mechanism| {
+            0.5 * (m.bag.distance(&plain.bag) + behavioural_distance(&m.fingerprint, &plain.fingerprint))
+        };
+        let expected = [
+            (1, &plain, 1.0, size_risk(&plain)),
+            (2, &large, -1.0, size_risk(&large)),
+            (3, &failed_structure, 0.5, size_risk(&failed_structure) + 0.6),
+            (4, &failed_behaviour, 0.5, size_risk(&failed_behaviour) + 0.6),
+        ];
+        for (id, m, parent, risk) in expected {
+            let v = votes(&w, id);
+            assert_eq!(
+                v.iter().map(|v| v.role).collect::<Vec<_>>(),
+                [Role::Innovator, Role::Pragmatist, Role::Contrarian]
+            );
+            assert!((v[0].score - novelty(m)).abs() < 1e-12, "{id}: novelty {}", v[0].score);
+            assert!((v[1].score - logistic(parent)).abs() < 1e-12, "{id}: probability {}", v[1].score);
+            assert!((v[2].score - risk).abs() < 1e-12, "{id}: risk {}", v[2].score);
+            let ballot = |ok: bool| if ok { Ballot::Accept } else { Ballot::Reject };
+            assert_eq!(v[0].vote, ballot(v[0].score >= w.resource::<Settings>().0.novelty_threshold), "{id}");
+            assert_eq!(v[1].vote, ballot(parent >= 0.0), "{id}");
+            assert_eq!(v[2].vote, ballot(risk < CONTRARIAN_THRESHOLD), "{id}");
+        }
+        // The cases the rules are checked on: a copy of a member, a genome large enough
+        // to be risky by size alone, and both kinds of resemblance to a failure.
+        assert_eq!(votes(&w, 1)[0], Vote { role: Role::Innovator, vote: Ballot::Reject, score: 0.0 });
+        assert_eq!(votes(&w, 1)[2].vote, Ballot::Accept);
+        assert!(size_risk(&large) >= CONTRARIAN_THRESHOLD, "dehb is no longer large: pick another");
+        assert_eq!(votes(&w, 2)[2].vote, Ballot::Reject);
+        assert_eq!(votes(&w, 3)[2].vote, Ballot::Reject);
+        assert_eq!(votes(&w, 4)[2].vote, Ballot::Reject);
+        assert!(verdicts(&w).iter().all(|v| v.1 == Verdict::Accept && !v.2));
+        assert!(rejected(&w).is_empty());
+    }
+
+    /// The innovator's novelty of a tabu-search proposal among 69 uniform-random
+    /// members and one tabu-search member: the panel compares with the 32 fittest and
+    /// the 32 most recent of the rest only, so the tabu-search member counts (novelty 0)
+    /// when it is among the fittest or the most recent, and not when it is old and unfit.
+    fn novelty_beside(tabu_id: u64, tabu_fitness: f64) -> f64 {
+        let mut w = world(1, 0, 0.0, Pragmatist::default());
+        let (plain, tabu) = (mechanism("uniform-random"), mechanism("tabu-search"));
+        member(&mut w, tabu_id, tabu_fitness, &tabu);
+        // Ids 2 to 33 are the fittest plain members; 34 to 70 are the recent ones.
+        for id in 2..=70 {
+            member(&mut w, id, if id <= 33 { 1.0 } else { 0.0 }, &plain);
+        }
+        propose(&mut w, 100, 0.0, &tabu);
+        w.run_system_once(debate).unwrap();
+        votes(&w, 100)[0].score
+    }
+
+    /// A debate costs the same whatever the population: the reference set is the
+    /// fittest half and the most recent half of PANEL_REFERENCE members.
+    #[test]
+    fn the_panel_compares_with_the_fittest_and_the_most_recent_members_only() {
+        assert_eq!(novelty_beside(1, 2.0), 0.0, "the fittest member is compared with");
+        assert_eq!(novelty_beside(200, -1.0), 0.0, "the most recent member is compared with");
+        assert!(novelty_beside(1, -1.0) > 0.0, "an old, unfit member is not");
+    }
+
+    /// With the debater off every proposal is accepted, beyond the slots too, and
+    /// nothing is voted, predicted or retired (the ablation arm).
+    #[test]
+    fn a_disabled_debater_accepts_every_proposal_without_a_vote() {
+        let mut w = world(1, 0, 1.0, parent_fitness_pragmatist());
+        w.resource_mut::<Settings>().0.debater_enabled = false;
+        five_proposals(&mut w);
+        w.run_system_once(debate).unwrap();
+        assert!(w.resource::<EventQueue>().0.is_empty());
+        let mut expected: Vec<_> = (1..=5).map(|id| (id, Status::Accepted, None)).collect();
+        expected.push((9, Status::Evaluated, None));
+        assert_eq!(left(&mut w), expected);
+    }
+
+    /// An evaluated population with no proposals is left as it is.
+    #[test]
+    fn no_proposals_no_debate() {
+        let mut w = world(2, 1, 1.0, parent_fitness_pragmatist());
+        member(&mut w, 9, 0.3, &mechanism("tabu-search"));
+        w.run_system_once(debate).unwrap();
+        assert!(w.resource::<EventQueue>().0.is_empty());
+        assert_eq!(left(&mut w), vec![(9, Status::Evaluated, None)]);
     }
 }

@@ -10,7 +10,7 @@ use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::{Event, LessonKind};
-use crate::sim::operators::{Operator, rank_operators};
+use crate::sim::operators::{MadeBy, Operator, rank_operators};
 use crate::sim::resources::{DebateBudget, OperatorStats, Settings};
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare_batch};
 
@@ -132,7 +132,7 @@ pub fn propose(
                     c
                 }
                 Err(dup) => {
-                    births.events.0.push(dup.event(births.clock.tick, parent.id, op.name()));
+                    births.events.0.push(dup.event(births.clock.tick, parent.id, MadeBy::Operator(op)));
                     continue;
                 }
             };
@@ -144,7 +144,7 @@ pub fn propose(
             let birth = Birth {
                 parents,
                 agent: AgentKind::Proposer,
-                operator: op.name().to_string(),
+                operator: MadeBy::Operator(op),
                 diagnosis: Some(parent.diagnosis),
                 parent_fitness: Some(parent.fitness),
                 parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
@@ -170,6 +170,7 @@ mod tests {
     use crate::sim::Simulation;
     use crate::sim::components::AgentKind;
     use crate::sim::events::Event;
+    use crate::sim::operators::MadeBy;
 
     /// The genome with every numeric constant (and the init count) zeroed and no name:
     /// what is left is its structure.
@@ -199,23 +200,23 @@ mod tests {
         );
         let sc = crate::scenario::parse(Path::new("ops.toml"), &text).unwrap();
         assert_eq!(sc.operators.name(), set);
-        let mut sim = Simulation::new(&sc, None).unwrap();
+        let mut sim = Simulation::new(&sc, None, crate::exec::Executor::local()).unwrap();
         let mut events = sim.drain_events();
         for _ in 0..sc.ticks {
-            sim.tick();
+            sim.tick().unwrap();
             events.extend(sim.drain_events());
         }
         events
     }
 
     /// Every `Born` event: id -> (agent, operator, primary parent, genome).
-    fn births(events: &[Event]) -> HashMap<u64, (AgentKind, String, Option<u64>, Genome)> {
+    fn births(events: &[Event]) -> HashMap<u64, (AgentKind, MadeBy, Option<u64>, Genome)> {
         events
             .iter()
             .filter_map(|e| match e {
                 Event::Born { id, parents, agent, operator, genome, .. } => Some((
                     *id,
-                    (*agent, operator.clone(), parents.first().copied(), load(genome, &Limits::default()).unwrap()),
+                    (*agent, *operator, parents.first().copied(), load(genome, &Limits::default()).unwrap()),
                 )),
                 _ => None,
             })
@@ -228,7 +229,7 @@ mod tests {
         let children: Vec<_> = born.values().filter(|b| b.0 == AgentKind::Proposer).collect();
         assert!(children.len() >= 4, "the proposer wrote {} children", children.len());
         for (_, operator, parent, genome) in children {
-            assert_eq!(operator, "mutate-constant");
+            assert_eq!(operator.to_string(), "mutate-constant");
             let parent = &born[&parent.expect("a primary parent")].3;
             assert_ne!(genome, parent);
             assert_eq!(structure_of(genome), structure_of(parent), "only constants change");
@@ -244,7 +245,7 @@ mod tests {
         assert!(proposed >= 4, "the proposer wrote {proposed} children");
         for e in &events {
             let operator = match e {
-                Event::Born { operator, .. } | Event::Duplicate { operator, .. } => operator.as_str(),
+                Event::Born { operator, .. } | Event::Duplicate { operator, .. } => operator.to_string(),
                 _ => continue,
             };
             assert_ne!(operator, "mutate-constant", "{e:?}");

@@ -5,7 +5,7 @@
 //! The constant swarm ([`constant_swarm`], `[recombiner] constant_swarm`) groups the
 //! elites by structure (`genome::constants`: the canonical genome without its numeric
 //! constants); each group of two or more is a swarm whose particles are the members'
-//! constant vectors. A move uses the one update rule of [`crate::pso`] with the Model
+//! constant vectors. A move uses the one update rule of [`crate::pso_update`] with the Model
 //! Swarms defaults ([`WEIGHTS`], step 1). It is stateless: everything a particle needs
 //! is read from the living population each tick, so the checkpoint holds no swarm state
 //! and a resumed run moves exactly as an uninterrupted one.
@@ -18,7 +18,7 @@
 //! - global best `g` and worst `w`: the group's best and worst elite.
 //!
 //! The update is linear, so the child's constants are the affine combination of the
-//! sources `x, p, g, w` and the parent with the coefficients of [`pso::terms`], summed
+//! sources `x, p, g, w` and the parent with the coefficients of [`pso_update::terms`], summed
 //! per distinct source; the birth records the sources as parents (the particle first,
 //! the primary parent) and their coefficients, which rebuild the child's constants to
 //! rounding. No constant is snapped: every finite number is a valid literal, and the
@@ -36,15 +36,13 @@ use crate::genome::constants::{Constants, constants, rebuild};
 use crate::genome::hash::canonical;
 use crate::genome::ops::crossover;
 use crate::genome::syntax::print;
-use crate::pso::{self, Weights};
+use crate::pso_update::{self, Weights};
 use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
 use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
+use crate::sim::operators::{MadeBy, Operator};
 use crate::sim::resources::{AgentYield, Settings};
 use crate::sim::spawn::{Birth, Births, parent_info, prepare_novel};
-
-/// The operator name of constant-swarm merges (the ancestry's merge edges).
-pub const CONSTANT_SWARM: &str = "constant-swarm";
 
 /// Attempts (pairs tried) per wanted crossover child.
 const ATTEMPTS_PER_CHILD: usize = 4;
@@ -129,14 +127,14 @@ fn crossovers(births: &mut Births, sc: &crate::scenario::Scenario, rows: &[Row],
             None => continue,
             Some(Ok(c)) => c,
             Some(Err(dup)) => {
-                births.events.0.push(dup.event(births.clock.tick, a.0, "crossover"));
+                births.events.0.push(dup.event(births.clock.tick, a.0, MadeBy::Operator(Operator::Crossover)));
                 continue;
             }
         };
         let birth = Birth {
             parents: vec![a.0, b.0],
             agent: AgentKind::Recombiner,
-            operator: format!("crossover(d={distance:.2})"),
+            operator: MadeBy::Crossover { distance },
             diagnosis: None,
             parent_fitness: Some(a.1.max(b.1)),
             parent: parent_info(a.2, a.3, &a.4.0, &candidate.mechanism),
@@ -175,16 +173,16 @@ pub struct Particle<'a> {
     pub global_worst: (u64, &'a [f64]),
 }
 
-/// Move a particle with normalised coefficients `coef` ([`pso::coefficients`]) and step
-/// `s`: [`pso::step`] on the constants, [`pso::terms`] for the sources.
+/// Move a particle with normalised coefficients `coef` ([`pso_update::coefficients`]) and step
+/// `s`: [`pso_update::step`] on the constants, [`pso_update::terms`] for the sources.
 pub fn swarm_move(p: &Particle, coef: [f64; 4], s: f64) -> SwarmMove {
     let mut values = p.x.1.to_vec();
     let mut velocity: Vec<f64> = match p.previous {
         Some((_, prev)) => p.x.1.iter().zip(prev).map(|(a, b)| a - b).collect(),
         None => vec![0.0; values.len()],
     };
-    pso::step(coef, s, &mut values, &mut velocity, p.personal_best.1, p.global_best.1, p.global_worst.1);
-    let t = pso::terms(coef, s);
+    pso_update::step(coef, s, &mut values, &mut velocity, p.personal_best.1, p.global_best.1, p.global_worst.1);
+    let t = pso_update::terms(coef, s);
     let mut terms = vec![
         (p.x.0, t.position),
         (p.personal_best.0, t.personal_best),
@@ -251,7 +249,7 @@ fn constant_swarm(births: &mut Births, sc: &crate::scenario::Scenario, rows: &[R
             global_best: view(best),
             global_worst: view(worst),
         };
-        let coef = pso::coefficients(&WEIGHTS, pso::draw(&mut rng));
+        let coef = pso_update::coefficients(&WEIGHTS, pso_update::draw(&mut rng));
         let m = swarm_move(&particle, coef, STEP);
         if m.values == split[i].values {
             continue;
@@ -266,14 +264,14 @@ fn constant_swarm(births: &mut Births, sc: &crate::scenario::Scenario, rows: &[R
             None => continue,
             Some(Ok(c)) => c,
             Some(Err(dup)) => {
-                births.events.0.push(dup.event(births.clock.tick, id.0, CONSTANT_SWARM));
+                births.events.0.push(dup.event(births.clock.tick, id.0, MadeBy::ConstantSwarm));
                 continue;
             }
         };
         let birth = Birth {
             parents: m.sources.iter().map(|s| s.0).collect(),
             agent: AgentKind::Recombiner,
-            operator: CONSTANT_SWARM.to_string(),
+            operator: MadeBy::ConstantSwarm,
             diagnosis: None,
             parent_fitness: fit.best_known(),
             parent: parent_info(mech, fit, &traits.0, &candidate.mechanism),
@@ -303,7 +301,7 @@ mod tests {
                     global_best: (9, &best),
                     global_worst: (2, &worst),
                 };
-                let coef = pso::coefficients(&WEIGHTS, pso::draw(&mut rng));
+                let coef = pso_update::coefficients(&WEIGHTS, pso_update::draw(&mut rng));
                 let m = swarm_move(&p, coef, STEP);
                 assert_eq!(m.sources[0].0, 7, "the particle is the primary parent");
                 let total: f64 = m.sources.iter().map(|s| s.1).sum();

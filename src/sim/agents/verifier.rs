@@ -14,9 +14,11 @@ use crate::inner::trace::gene_report;
 use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 
 use crate::sim::credit::credit_child;
-use crate::sim::episodes::{SeedKind, claim_episodes, ensure_reference, episode_blocks, gains, run_jobs, sum_live};
+use crate::sim::evaluator::{Evaluator, sum_live};
 use crate::sim::events::{Event, LessonKind};
-use crate::sim::resources::{AgentYield, Metrics, OperatorStats, Reference, ReferenceCache, Settings, Tasks};
+use crate::sim::operators::MadeBy;
+use crate::sim::resources::{AgentYield, Metrics, OperatorStats, Settings};
+use crate::sim::seeds::{SeedKind, claim_episodes, episode_blocks};
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare};
 use crate::stats::mean_sd;
 
@@ -33,13 +35,10 @@ struct Plan {
 type VerifyRow<'a> = (Entity, &'a MechId, &'a mut Mechanism, &'a mut Status, &'a mut Fitness, &'a Lineage, &'a Traits);
 
 /// The verifier system.
-#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn verify(
     mut births: Births,
     cfg: Res<Settings>,
-    tasks: Res<Tasks>,
-    reference: Res<Reference>,
-    mut cache: ResMut<ReferenceCache>,
+    mut evaluator: ResMut<Evaluator>,
     mut metrics: ResMut<Metrics>,
     mut stats: ResMut<OperatorStats>,
     mut yields: ResMut<AgentYield>,
@@ -52,7 +51,7 @@ pub fn verify(
     }
     // The verified mechanisms, best first: the elite a candidate would displace, and the
     // elites whose verification may be extended.
-    let ntasks = tasks.0.len();
+    let ntasks = evaluator.tasks().len();
     let mut elites: Vec<(Entity, u64, f64, Option<f64>, u32)> = q
         .iter()
         .filter(|r| *r.3 == Status::Verified)
@@ -101,15 +100,20 @@ pub fn verify(
         return;
     }
     for plan in &plans {
-        metrics.compute +=
-            ensure_reference(&mut cache, &reference.0, &plan.episodes, &tasks.0, sc.inner_budget, sc.execution);
+        match evaluator.ensure_reference(&plan.episodes) {
+            Ok(spent) => metrics.compute += spent,
+            Err(failure) => return evaluator.fail(failure),
+        }
     }
     // Fresh episodes plus the first claim episode (integrity re-run) for each candidate.
     let jobs: Vec<(&Program, usize, u64)> = plans
         .iter()
         .flat_map(|p| p.episodes.iter().chain(claim.first()).map(move |&(t, s)| (&p.program, t, s)))
         .collect();
-    let results = run_jobs(&jobs, &tasks.0, sc.inner_budget, sc.execution);
+    let results = match evaluator.run(&jobs) {
+        Ok(results) => results,
+        Err(failure) => return evaluator.fail(failure),
+    };
     let mut offset = 0;
     for Plan { entity, id, blocks, episodes: fresh, .. } in plans {
         let chunk = &results[offset..offset + fresh.len()];
@@ -118,14 +122,14 @@ pub fn verify(
         metrics.compute += chunk.iter().chain(std::iter::once(rerun)).map(|r| r.spent).sum::<f64>();
         let Ok((_, _, mut mechanism, mut status, mut fitness, lineage, traits)) = q.get_mut(entity) else { continue };
         let extension = blocks.start > 0;
-        let mut g = gains(chunk, &cache, &tasks.0);
+        let mut g = evaluator.gains(chunk);
         if extension {
             g.splice(0..0, fitness.verified_episodes.iter().copied());
         }
         let spread = mean_sd(&g).1;
         let value = sc.aggregate.fitness(&g, ntasks);
         let claimed = fitness.claimed.unwrap_or(f64::NAN);
-        let rerun_gain = gains(std::slice::from_ref(rerun), &cache, &tasks.0)[0];
+        let rerun_gain = evaluator.gains(std::slice::from_ref(rerun))[0];
         let integrity = fitness.claimed_episodes.first().is_some_and(|c| c.to_bits() == rerun_gain.to_bits());
         fitness.verified = Some(value);
         fitness.verified_episodes = g;
@@ -179,7 +183,7 @@ pub fn verify(
         let birth = Birth {
             parents: vec![id],
             agent: AgentKind::Verifier,
-            operator: "prune-dead".into(),
+            operator: MadeBy::PruneDead,
             diagnosis: None,
             parent_fitness: Some(value),
             parent: parent_info(&mechanism, &fitness, &traits.0, &candidate.mechanism),

@@ -36,7 +36,7 @@ use super::train::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, 
 use super::utility::{Scores, UtilityKind};
 use super::weights;
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
-use crate::exec::execute;
+use crate::exec::Workers;
 use crate::objective::gpt::{ModelConfig, Skill};
 use crate::rng::{derive, stream};
 
@@ -97,7 +97,7 @@ pub fn run(
     cfg: &RoutingConfig,
     rec: &mut Record,
     dir: &Path,
-    threads: usize,
+    workers: &Workers,
     progress: Progress,
 ) -> Result<RoutingReport, SwarmError> {
     let seeds = seeds_of(sc);
@@ -113,7 +113,7 @@ pub fn run(
             seeds.len()
         ));
         let names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, format!("routing-{which}"))).collect();
-        let tuned = train_logged(rec, dir, spec.model, &names, threads, |_| {
+        let tuned = train_logged(rec, dir, spec.model, &names, workers, |_| {
             let pre = TrainingBatch {
                 plan: TrainPlan { model: spec.model, optim: sc.pretrain_optim, steps: sc.pretrain_steps },
                 corpora: seeds.iter().map(|&s| mixture_corpus(sc, s)).collect(),
@@ -129,7 +129,7 @@ pub fn run(
             Ok(TrainingBatch {
                 plan: TrainPlan { model: spec.model, optim: sc.finetune_optim, steps: sc.finetune_steps },
                 corpora: seeds.iter().map(|&s| skill_corpus(sc, s, spec.skill)).collect(),
-                inits: train_all(pre, threads)?,
+                inits: train_all(pre, workers)?,
                 jobs: (0..seeds.len())
                     .map(|i| TrainingJob {
                         corpus: i,
@@ -146,7 +146,7 @@ pub fn run(
     let steps = mixture_steps(sc, cfg);
     progress(&format!("routing: training the mixture model ({steps} steps from the base) for {} seed(s)", seeds.len()));
     let names: Vec<(usize, String)> = (0..seeds.len()).map(|i| (i, "routing-mixture".to_string())).collect();
-    let mixture_models = train_logged(rec, dir, sc.model, &names, threads, |_| {
+    let mixture_models = train_logged(rec, dir, sc.model, &names, workers, |_| {
         let mut bases = Vec::new();
         for i in 0..seeds.len() {
             bases.push(weights::load(sc.model, &dir.join(format!("seed-{i}/base.safetensors")))?);
@@ -193,7 +193,7 @@ pub fn run(
         let items: Vec<Item> = valid.iter().chain(&test).map(|(_, it)| it.clone()).collect();
         let mut all: Vec<&Candidate> = cands.iter().collect();
         all.push(&mixture);
-        let scores = score_candidates(&all, &items, threads)?;
+        let scores = score_candidates(&all, &items, workers)?;
         let split = |s: &Scores, range: std::ops::Range<usize>| Scores {
             bits: s.bits[range.clone()].to_vec(),
             bytes: s.bytes[range.clone()].to_vec(),
@@ -227,7 +227,7 @@ pub fn run(
 }
 
 /// Score candidates (grouped by shape, one batch per shape) on `items`, in order.
-fn score_candidates(cands: &[&Candidate], items: &[Item], threads: usize) -> Result<Vec<Scores>, SwarmError> {
+fn score_candidates(cands: &[&Candidate], items: &[Item], workers: &Workers) -> Result<Vec<Scores>, SwarmError> {
     let mut out: Vec<Option<Scores>> = vec![None; cands.len()];
     let mut shapes: Vec<ModelConfig> = Vec::new();
     for c in cands {
@@ -242,7 +242,7 @@ fn score_candidates(cands: &[&Candidate], items: &[Item], threads: usize) -> Res
             items: items.to_vec(),
             weights: members.iter().map(|&i| cands[i].weights.clone()).collect(),
         };
-        let scores = execute(&batch, threads, &mut |_, _| {}).map_err(SwarmError::Executor)?;
+        let scores = workers.execute(&batch).map_err(SwarmError::Executor)?;
         for (&i, s) in members.iter().zip(scores) {
             out[i] = Some(s.map_err(SwarmError::Job)?);
         }

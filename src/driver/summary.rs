@@ -1,20 +1,37 @@
 //! The final summary: champion, its verified fitness with spread, and where files went.
+//! Rendered from a [`RunReport`] the driver hands over (nothing here runs anything).
 //! Deterministic text (no timings), so resumed and uninterrupted runs write the same.
 
 use std::fmt::Write as _;
 
 use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
-use crate::sim::Simulation;
-use crate::sim::resources::DebateStats;
+use crate::sim::ChampionReport;
+use crate::sim::resources::{DebateStats, MetricsRow};
 use crate::stats::{mean_half_width, mean_sd, wilson};
 
+/// What a finished run's summary says, computed by the driver.
+pub struct RunReport<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// Completed ticks.
+    pub ticks_done: u32,
+    /// The champion measured on the report seeds (`None`: no mechanism was evaluated).
+    pub champion: Option<ChampionReport>,
+    /// The debate's record.
+    pub debate: DebateStats,
+    /// The metrics rows, one per tick.
+    pub metrics: &'a [MetricsRow],
+    /// The ancestry graph (the champion's lineage).
+    pub ancestry: &'a Ancestry,
+}
+
 /// Render the summary.
-pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> String {
+pub fn render(report: &RunReport) -> String {
+    let RunReport { scenario: sc, ticks_done, ancestry, metrics, .. } = *report;
     let mut s = String::new();
     let reference = sc.reference.origin.clone();
-    let _ =
-        writeln!(s, "run {} (seed {}), {} ticks, tasks: {}", sc.name, sc.seed, sim.ticks_done(), sc.tasks.join(", "));
+    let _ = writeln!(s, "run {} (seed {}), {} ticks, tasks: {}", sc.name, sc.seed, ticks_done, sc.tasks.join(", "));
     let _ = writeln!(
         s,
         "fitness = mean over episodes of log10(reference regret / mechanism regret); reference: {reference}; 0 = as good as the reference, 1 = ten times lower regret"
@@ -25,7 +42,7 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
             "selection (claims, verification) used the worst per-task mean (inner.aggregate = \"worst-task\")"
         );
     }
-    match sim.report() {
+    match &report.champion {
         Some(report) => {
             let c = &report.champion;
             let (mean, sd) = mean_sd(&report.gains);
@@ -103,11 +120,10 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
             let _ = writeln!(s, "\nno mechanism was evaluated");
         }
     }
-    let d = sim.debate_stats();
     if sc.debater_enabled {
-        let _ = writeln!(s, "\n{}", debate_line(&d, sim.metrics().last().map(|r| r.debate_extra)));
+        let _ = writeln!(s, "\n{}", debate_line(&report.debate, metrics.last().map(|r| r.debate_extra)));
     }
-    let gaps: Vec<f64> = sim.metrics().iter().filter(|r| r.verifier_gap.is_finite()).map(|r| r.verifier_gap).collect();
+    let gaps: Vec<f64> = metrics.iter().filter(|r| r.verifier_gap.is_finite()).map(|r| r.verifier_gap).collect();
     if !gaps.is_empty() {
         let _ = writeln!(
             s,
@@ -116,7 +132,7 @@ pub fn summary(sim: &mut Simulation, sc: &Scenario, ancestry: &Ancestry) -> Stri
             gaps.len()
         );
     }
-    if let Some(last) = sim.metrics().last() {
+    if let Some(last) = metrics.last() {
         let _ = writeln!(s, "inner compute spent: {:.0} units", last.compute);
     }
     s

@@ -1,7 +1,7 @@
 //! Episode batches as plain data (genome texts, task names, seeds): a worker anywhere
 //! turns one into the same results ([`run_batch`]). An [`EpisodeBatch`] is an
-//! `exec::Work`; where batches run is `exec`'s business, and
-//! [`super::episodes::run_jobs`] sends them there when a remote executor is installed.
+//! `exec::Work`; [`super::evaluator::Evaluator`] sends one to its executor when that
+//! runs remotely, and runs jobs here ([`run_jobs_locally`]) otherwise.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use super::diagnosis::{TraceStats, trace_stats};
 use crate::exec::Work;
 use crate::genome::interp::LiveCounts;
 use crate::genome::{Limits, Program, load};
-use crate::inner::{Execution, run_inner_with};
+use crate::inner::{FaultPolicy, run_inner_with};
 use crate::objective::Objective;
 use crate::objective::registry::objective_by_name;
 
@@ -33,12 +33,12 @@ pub struct EpisodeResult {
     pub spent: f64,
 }
 
-/// [`super::episodes::run_jobs`] in this process, on the rayon pool, whatever executor is installed.
+/// Run jobs in this process, on the rayon pool; results in job order.
 pub fn run_jobs_locally(
     jobs: &[(&Program, usize, u64)],
     tasks: &[Box<dyn Objective>],
     budget: f64,
-    execution: Execution,
+    execution: FaultPolicy,
 ) -> Vec<EpisodeResult> {
     jobs.par_iter()
         .map(|&(prog, task, seed)| {
@@ -133,7 +133,7 @@ pub fn run_batch(batch: &EpisodeBatch, range: std::ops::Range<usize>) -> Result<
     }
     let jobs: Vec<(&Program, usize, u64)> =
         range.clone().zip(&programs).map(|(j, p)| (p, batch.jobs[j].task, batch.jobs[j].seed)).collect();
-    let execution = Execution::from_self_heal(batch.self_heal);
+    let execution = FaultPolicy::from_self_heal(batch.self_heal);
     Ok(run_jobs_locally(&jobs, &tasks, batch.budget, execution))
 }
 
@@ -142,7 +142,7 @@ pub fn batch_of(
     jobs: &[(&Program, usize, u64)],
     tasks: &[Box<dyn Objective>],
     budget: f64,
-    execution: Execution,
+    execution: FaultPolicy,
 ) -> EpisodeBatch {
     EpisodeBatch {
         jobs: jobs
@@ -151,6 +151,6 @@ pub fn batch_of(
             .collect(),
         tasks: tasks.iter().map(|t| t.name().to_string()).collect(),
         budget,
-        self_heal: execution == Execution::SelfHealing,
+        self_heal: execution == FaultPolicy::SelfHealing,
     }
 }
