@@ -129,7 +129,7 @@ pub fn run_inner_with(
                 1.0
             }
         };
-        let grant = study.grant(requested);
+        let grant = study.ask(requested);
         if grant.lowered {
             heals.push(Heal { trial: trial_index, kind: HealKind::FidelityLowered });
         }

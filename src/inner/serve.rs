@@ -133,7 +133,7 @@ impl<'a> Server<'a> {
             ));
         }
         let o = study.objective();
-        let level = study.grant(fidelity).level;
+        let level = study.ask(fidelity).level;
         let index = study.history().len();
         let (trial, result) = study.evaluate(point, level, Source::Propose);
         let (score, cost, status) = (trial.score, trial.cost, trial.status);

@@ -3,10 +3,10 @@
 //! (`run_inner`) or an external optimizer over the ask/tell protocol (`task serve`), so
 //! both spend a budget the same way by construction.
 //!
-//! A step is: [`Study::can_afford`] (does the cheapest trial still fit?), [`Study::grant`]
+//! A step is: [`Study::can_afford`] (does the cheapest trial still fit?), [`Study::ask`]
 //! (the level a requested fidelity runs at, lowered until the budget left pays for it),
 //! then [`Study::evaluate`] (score the point on the objective with the seed of its trial
-//! index) or, for a trial scored elsewhere, [`Study::record`] with its result.
+//! index, and tell it) or, for a trial scored elsewhere, [`Study::tell`] with its result.
 
 use super::trace::{Outcome, outcome};
 use crate::genome::ast::Recommend;
@@ -111,7 +111,7 @@ impl<'a> Study<'a> {
     /// The level a trial requested at `fidelity` runs at: the level `fidelity` snaps up
     /// to, lowered while the budget left cannot pay for it (the lowest level always
     /// runs; check [`Study::can_afford`] first).
-    pub fn grant(&self, fidelity: f64) -> Grant {
+    pub fn ask(&self, fidelity: f64) -> Grant {
         let levels = self.objective.fidelities();
         let requested = fidelity_level(levels, fidelity);
         let mut level = requested;
@@ -129,7 +129,7 @@ impl<'a> Study<'a> {
         let config = o.space().decode(&point);
         let seed = rng::derive(self.seed, "trial", &[self.history.len() as u64]);
         let result = o.score(&config, o.fidelities()[level], seed);
-        let trial = self.record(point, level, &result, source);
+        let trial = self.tell(point, level, &result, source);
         (trial, result)
     }
 
@@ -137,7 +137,7 @@ impl<'a> Study<'a> {
     /// charge its cost. A non-positive or non-finite cost is charged as the level's
     /// nominal cost (a cost of zero would let a broken objective loop forever); a
     /// non-finite score is recorded as the worst score.
-    pub fn record(&mut self, point: Vec<f64>, level: usize, result: &TrialResult, source: Source) -> &Trial {
+    pub fn tell(&mut self, point: Vec<f64>, level: usize, result: &TrialResult, source: Source) -> &Trial {
         let nominal = self.objective.fidelities()[level] * self.objective.full_cost();
         let cost = if result.cost > 0.0 && result.cost.is_finite() { result.cost } else { nominal };
         let score = if result.score.is_finite() { result.score } else { f64::MAX };
@@ -169,11 +169,11 @@ mod tests {
         let mut study = Study::new(task.as_ref(), 7, budget);
         let point = vec![0.5; task.space().dim()];
         assert!(study.can_afford());
-        assert_eq!(study.grant(1.0), Grant { level: levels.len() - 1, lowered: false });
+        assert_eq!(study.ask(1.0), Grant { level: levels.len() - 1, lowered: false });
         let snapped = task.space().snap(&point);
         study.evaluate(snapped.clone(), levels.len() - 1, Source::Propose);
         assert!(study.can_afford());
-        assert_eq!(study.grant(1.0), Grant { level: 0, lowered: true });
+        assert_eq!(study.ask(1.0), Grant { level: 0, lowered: true });
         study.evaluate(snapped, 0, Source::Propose);
         assert!(!study.can_afford());
         assert!((study.spent() - budget).abs() < 1e-9 && study.remaining() < 1e-9);
@@ -198,7 +198,7 @@ mod tests {
         };
         let top = task.fidelities().len() - 1;
         for (cost, score) in [(0.0, 1.0), (f64::NAN, f64::NAN), (-3.0, f64::INFINITY)] {
-            let t = study.record(vec![0.5, 0.5], top, &result(cost, score), Source::Propose);
+            let t = study.tell(vec![0.5, 0.5], top, &result(cost, score), Source::Propose);
             assert_eq!(t.cost, task.full_cost());
             assert!(t.score.is_finite());
         }

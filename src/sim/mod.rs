@@ -252,7 +252,7 @@ impl Simulation {
                 Lineage {
                     parents: m.parents.clone(),
                     agent: m.agent,
-                    operator: m.operator.clone(),
+                    operator: m.operator,
                     diagnosis: m.diagnosis,
                     tick: m.tick,
                     parent_fitness: m.parent_fitness,
@@ -406,7 +406,7 @@ impl Simulation {
                 verified_episodes: f.verified_episodes.clone(),
                 parents: l.parents.clone(),
                 agent: l.agent,
-                operator: l.operator.clone(),
+                operator: l.operator,
                 diagnosis: l.diagnosis,
                 tick: l.tick,
                 parent_fitness: l.parent_fitness,

@@ -224,29 +224,29 @@ impl SeedCtx<'_> {
         Ok(())
     }
 
-    fn run(&self, base: &[f32], experts: &[Vec<f32>]) -> Result<SeedResult, SwarmError> {
+    /// The experts scored and recorded, then members grown from random pairs of them.
+    /// Each position carries its mixture over the experts as k extra coordinates, which
+    /// the (linear) swarm update moves exactly like the weights.
+    fn grow_pool(
+        &self,
+        experts: &[Vec<f32>],
+        valid: &[Item],
+        lin: &mut ModelLineage,
+        base_id: u64,
+    ) -> Result<Pool, SwarmError> {
         let sc = self.sc;
-        let (k, n) = (experts.len(), base.len());
-        let utility = sc.utility;
-        let valid = tasks::items(&sc.compose, sc.valid_items, self.seed, 0);
-        let test = tasks::items(&sc.compose, sc.test_items, self.seed, 1);
-        let mut lin = ModelLineage::default();
-        let base_id = lin.add(NodeKind::Base, None);
+        let (k, utility) = (experts.len(), sc.utility);
+        let n = experts.first().map_or(0, Vec::len);
         let expert_refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
-        let expert_valid = self.score_all(&expert_refs, &valid)?;
-        let mut evals = k;
-        let mut pool_ids = Vec::new();
+        let expert_valid = self.score_all(&expert_refs, valid)?;
+        let mut ids = Vec::new();
         for (e, s) in expert_valid.iter().enumerate() {
             let id = lin.add(NodeKind::Expert(sc.skills[e].name().into()), Some(s.loss(utility)));
             lin.link(base_id, id, "fine-tune", 1.0);
-            pool_ids.push(id);
+            ids.push(id);
         }
-
-        // The pool: the experts, then members grown from random pairs of them. Each
-        // position carries its mixture over the experts as k extra coordinates, which the
-        // (linear) swarm update moves exactly like the weights.
         let mut rng = stream(self.seed, "swarm-grow", &[]);
-        let mut pool: Vec<Vec<f32>> = (0..k)
+        let mut positions: Vec<Vec<f32>> = (0..k)
             .map(|e| {
                 let mut x = experts[e].clone();
                 x.extend((0..k).map(|j| if j == e { 1.0 } else { 0.0 }));
@@ -260,29 +260,33 @@ impl SeedCtx<'_> {
             let b = (a + rng.random_range(1..k)) % k;
             let t = lo + (hi - lo) * rng.random::<f64>();
             pairs.push((a, b, t));
-            pool.push(interpolate(&pool[a], &pool[b], t));
+            positions.push(interpolate(&positions[a], &positions[b], t));
         }
-        let grown_refs: Vec<&[f32]> = pool[k..].iter().map(|x| &x[..n]).collect();
-        let grown_valid = self.score_all(&grown_refs, &valid)?;
-        evals += sc.grow;
+        let grown_refs: Vec<&[f32]> = positions[k..].iter().map(|x| &x[..n]).collect();
+        let grown_valid = self.score_all(&grown_refs, valid)?;
         for (&(a, b, t), s) in pairs.iter().zip(&grown_valid) {
             let id = lin.add(NodeKind::Grown, Some(s.loss(utility)));
-            lin.link(pool_ids[a], id, "interpolate", 1.0 - t);
-            lin.link(pool_ids[b], id, "interpolate", t);
-            pool_ids.push(id);
+            lin.link(ids[a], id, "interpolate", 1.0 - t);
+            lin.link(ids[b], id, "interpolate", t);
+            ids.push(id);
         }
         let losses: Vec<f64> = expert_valid.iter().chain(&grown_valid).map(|s| s.loss(utility)).collect();
+        Ok(Pool { positions, losses, ids, expert_valid, evals: k + sc.grow })
+    }
 
-        // The search. Swarm position ids count evaluated positions; `node_of[id]` is the
-        // lineage node of each.
-        (self.progress)(&format!("seed {}: swarm of {} particles", self.index + 1, pool.len()));
-        let mut node_of = pool_ids.clone();
-        let mut swarm = Swarm::new(sc.pso, pool, &losses, stream(self.seed, "swarm-pso", &[]))?;
+    /// The swarm search from the pool, every move recorded in the lineage. Swarm
+    /// position ids count evaluated positions; `node_of[id]` is the lineage node of each.
+    fn search(&self, pool: Pool, n: usize, valid: &[Item], lin: &mut ModelLineage) -> Result<Searched, SwarmError> {
+        let utility = self.sc.utility;
+        (self.progress)(&format!("seed {}: swarm of {} particles", self.index + 1, pool.positions.len()));
+        let mut node_of = pool.ids.clone();
+        let mut evals = pool.evals;
+        let mut swarm = Swarm::new(self.sc.pso, pool.positions, &pool.losses, stream(self.seed, "swarm-pso", &[]))?;
         let mut failure = None;
         loop {
             let step = swarm.iterate(|xs| {
                 let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..n]).collect();
-                match self.score_all(&refs, &valid) {
+                match self.score_all(&refs, valid) {
                     Ok(s) => s.iter().map(|s| s.loss(utility)).collect(),
                     Err(e) => {
                         failure = Some(e);
@@ -319,52 +323,104 @@ impl SeedCtx<'_> {
             ));
         }
         let best = swarm.global_best().clone();
-        let best_w = best.x[..n].to_vec();
-        let mixture: Vec<f64> = best.x[n..].iter().map(|&a| a as f64).collect();
-        let best_node = node_of[best.id as usize];
-        let swarm_evals = evals;
-        let swarm_iterations = swarm.iterations();
+        Ok(Searched {
+            weights: best.x[..n].to_vec(),
+            mixture: best.x[n..].iter().map(|&a| a as f64).collect(),
+            score: best.score,
+            node: node_of[best.id as usize],
+            evals,
+            iterations: swarm.iterations(),
+        })
+    }
 
-        // Baselines on the same budget of utility evaluations.
-        let best_expert = argmin(&expert_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
-        let soup_w = soup(&expert_refs);
-        let soup_valid = self.score_all(&[&soup_w], &valid)?.remove(0);
+    /// The merge baselines on the swarm's budget of utility evaluations: the uniform
+    /// soup, task arithmetic on a scale grid, TIES on a density x scale grid.
+    fn baselines(
+        &self,
+        base: &[f32],
+        experts: &[&[f32]],
+        budget: usize,
+        valid: &[Item],
+        lin: &mut ModelLineage,
+        ids: &Ids,
+    ) -> Result<[Baseline; 3], SwarmError> {
+        let sc = self.sc;
+        let (k, utility) = (experts.len(), sc.utility);
+        let soup_w = soup(experts);
+        let soup_valid = self.score_all(&[&soup_w], valid)?.remove(0);
         let soup_node = lin.add(NodeKind::Baseline("soup".into()), Some(soup_valid.loss(utility)));
-        for &e in &pool_ids[..k] {
+        for &e in &ids.experts {
             lin.link(e, soup_node, "soup", 1.0 / k as f64);
         }
-        let tsum = task_sum(base, &expert_refs);
-        let scales = scale_grid(swarm_evals, sc.scale_max);
-        let ta_valid = self.score_made(scales.len(), &valid, |i| add_scaled(base, &tsum, scales[i]))?;
+        let soup = Baseline { weights: soup_w, valid: soup_valid, node: soup_node, evals: 1, detail: String::new() };
+        let tsum = task_sum(base, experts);
+        let scales = scale_grid(budget, sc.scale_max);
+        let mut ta_valid = self.score_made(scales.len(), valid, |i| add_scaled(base, &tsum, scales[i]))?;
         let ta_i = argmin(&ta_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
-        let ta_w = add_scaled(base, &tsum, scales[ta_i]);
         let ta_node = lin.add(NodeKind::Baseline("task-arithmetic".into()), Some(ta_valid[ta_i].loss(utility)));
-        lin.link(base_id, ta_node, "task-arithmetic", 1.0 - k as f64 * scales[ta_i]);
-        for &e in &pool_ids[..k] {
+        lin.link(ids.base, ta_node, "task-arithmetic", 1.0 - k as f64 * scales[ta_i]);
+        for &e in &ids.experts {
             lin.link(e, ta_node, "task-arithmetic", scales[ta_i]);
         }
-        let per_density = (swarm_evals / sc.ties_densities.len()).max(1);
+        let arithmetic = Baseline {
+            weights: add_scaled(base, &tsum, scales[ta_i]),
+            valid: ta_valid.swap_remove(ta_i),
+            node: ta_node,
+            evals: scales.len(),
+            detail: format!("scale {:.3}", scales[ta_i]),
+        };
+        let per_density = (budget / sc.ties_densities.len()).max(1);
         let ties_scales = scale_grid(per_density, sc.scale_max);
-        let directions: Vec<Vec<f32>> =
-            sc.ties_densities.iter().map(|&d| ties_direction(base, &expert_refs, d)).collect();
+        let directions: Vec<Vec<f32>> = sc.ties_densities.iter().map(|&d| ties_direction(base, experts, d)).collect();
         let grid: Vec<(usize, f64)> =
             (0..directions.len()).flat_map(|d| ties_scales.iter().map(move |&s| (d, s))).collect();
-        let ties_valid =
-            self.score_made(grid.len(), &valid, |i| add_scaled(base, &directions[grid[i].0], grid[i].1))?;
+        let mut ties_valid =
+            self.score_made(grid.len(), valid, |i| add_scaled(base, &directions[grid[i].0], grid[i].1))?;
         let ties_i = argmin(&ties_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
         let (ties_d, ties_s) = grid[ties_i];
-        let ties_w = add_scaled(base, &directions[ties_d], ties_s);
         let ties_node = lin.add(NodeKind::Baseline("ties".into()), Some(ties_valid[ties_i].loss(utility)));
-        lin.link(base_id, ties_node, "ties", 1.0);
-        for &e in &pool_ids[..k] {
+        lin.link(ids.base, ties_node, "ties", 1.0);
+        for &e in &ids.experts {
             lin.link(e, ties_node, "ties", ties_s);
         }
+        let ties = Baseline {
+            weights: add_scaled(base, &directions[ties_d], ties_s),
+            valid: ties_valid.swap_remove(ties_i),
+            node: ties_node,
+            evals: grid.len(),
+            detail: format!("density {} scale {:.3}", sc.ties_densities[ties_d], ties_s),
+        };
+        Ok([soup, arithmetic, ties])
+    }
+
+    /// One seed: the pool, the search, the baselines on the same budget, every method
+    /// scored on the test items, checkpoints and the lineage written.
+    fn run(&self, base: &[f32], experts: &[Vec<f32>]) -> Result<SeedResult, SwarmError> {
+        let sc = self.sc;
+        let (k, n) = (experts.len(), base.len());
+        let utility = sc.utility;
+        let valid = tasks::items(&sc.compose, sc.valid_items, self.seed, 0);
+        let test = tasks::items(&sc.compose, sc.test_items, self.seed, 1);
+        let mut lin = ModelLineage::default();
+        let base_id = lin.add(NodeKind::Base, None);
+        let pool = self.grow_pool(experts, &valid, &mut lin, base_id)?;
+        let ids = Ids { base: base_id, experts: pool.ids[..k].to_vec() };
+        let expert_valid = pool.expert_valid.clone();
+        let best = self.search(pool, n, &valid, &mut lin)?;
+        let expert_refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
+        let best_expert = argmin(&expert_valid.iter().map(|s| s.loss(utility)).collect::<Vec<_>>());
+        let [soup, arithmetic, ties] = self.baselines(base, &expert_refs, best.evals, &valid, &mut lin, &ids)?;
 
         // Test scores.
         (self.progress)(&format!("seed {}: test scores", self.index + 1));
         let mut all: Vec<&[f32]> = vec![base];
         all.extend(&expert_refs);
-        all.extend([soup_w.as_slice(), ta_w.as_slice(), ties_w.as_slice(), best_w.as_slice()]);
+        all.extend([
+            soup.weights.as_slice(),
+            arithmetic.weights.as_slice(),
+            ties.weights.as_slice(),
+            best.weights.as_slice(),
+        ]);
         let test_scores = self.score_all(&all, &test)?;
         let base_valid = self.score_all(&[base], &valid)?.remove(0);
         lin.set_valid(base_id, base_valid.loss(utility));
@@ -382,7 +438,7 @@ impl SeedCtx<'_> {
             test_exact: test.exact_match(),
             emergence: emergent(test),
         };
-        let ties_evals = grid.len();
+        let baseline = |name: &str, b: &Baseline, test: &Scores| row(name, b.detail.clone(), b.evals, &b.valid, test);
         let methods = vec![
             row("base (pretrained)", String::new(), 1, &base_valid, &test_scores[0]),
             row(
@@ -392,25 +448,13 @@ impl SeedCtx<'_> {
                 &expert_valid[best_expert],
                 &expert_test[best_expert],
             ),
-            row("uniform soup", String::new(), 1, &soup_valid, &test_scores[k + 1]),
-            row(
-                "task arithmetic",
-                format!("scale {:.3}", scales[ta_i]),
-                scales.len(),
-                &ta_valid[ta_i],
-                &test_scores[k + 2],
-            ),
-            row(
-                "TIES",
-                format!("density {} scale {:.3}", sc.ties_densities[ties_d], ties_s),
-                ties_evals,
-                &ties_valid[ties_i],
-                &test_scores[k + 3],
-            ),
+            baseline("uniform soup", &soup, &test_scores[k + 1]),
+            baseline("task arithmetic", &arithmetic, &test_scores[k + 2]),
+            baseline("TIES", &ties, &test_scores[k + 3]),
             MethodResult {
                 name: super::report::SWARM.into(),
-                detail: format!("{swarm_iterations} iterations"),
-                evals: swarm_evals,
+                detail: format!("{} iterations", best.iterations),
+                evals: best.evals,
                 valid: best.score,
                 test_bpb: test_scores[k + 4].bpb(),
                 test_exact: test_scores[k + 4].exact_match(),
@@ -423,19 +467,19 @@ impl SeedCtx<'_> {
         // Checkpoints and lineage.
         // The base and the experts were saved when they were trained.
         lin.set_checkpoint(base_id, "base.safetensors");
-        for (&id, skill) in pool_ids.iter().zip(&sc.skills) {
+        for (&id, skill) in ids.experts.iter().zip(&sc.skills) {
             lin.set_checkpoint(id, &format!("expert-{}.safetensors", skill.name()));
         }
-        self.save(&mut lin, soup_node, "soup.safetensors", &soup_w)?;
-        self.save(&mut lin, ta_node, "task-arithmetic.safetensors", &ta_w)?;
-        self.save(&mut lin, ties_node, "ties.safetensors", &ties_w)?;
-        self.save(&mut lin, best_node, "swarm-best.safetensors", &best_w)?;
+        self.save(&mut lin, soup.node, "soup.safetensors", &soup.weights)?;
+        self.save(&mut lin, arithmetic.node, "task-arithmetic.safetensors", &arithmetic.weights)?;
+        self.save(&mut lin, ties.node, "ties.safetensors", &ties.weights)?;
+        self.save(&mut lin, best.node, "swarm-best.safetensors", &best.weights)?;
         if self.write {
             write(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
             write(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
         }
-        let ancestors = lin.ancestors(best_node);
-        let experts_reached = pool_ids[..k].iter().filter(|e| ancestors.contains(e)).count();
+        let ancestors = lin.ancestors(best.node);
+        let experts_reached = ids.experts.iter().filter(|e| ancestors.contains(e)).count();
         Ok(SeedResult {
             index: self.index,
             seed: self.seed,
@@ -443,15 +487,52 @@ impl SeedCtx<'_> {
             experts: experts_rows,
             all_wrong: all_wrong.iter().filter(|&&w| w).count(),
             test_items: test.len(),
-            mixture: sc.skills.iter().map(|s| s.name().to_string()).zip(mixture).collect(),
-            best_digest: digest(&best_w),
-            best_node,
-            iterations: swarm_iterations,
+            mixture: sc.skills.iter().map(|s| s.name().to_string()).zip(best.mixture).collect(),
+            best_digest: digest(&best.weights),
+            best_node: best.node,
+            iterations: best.iterations,
             experts_reached,
-            best_weights: best_w,
+            best_weights: best.weights,
             lineage: lin,
         })
     }
+}
+
+/// The starting swarm of one seed: positions (weights and mixture), their validation
+/// losses and lineage nodes, the experts' validation scores and the evaluations spent.
+struct Pool {
+    positions: Vec<Vec<f32>>,
+    losses: Vec<f64>,
+    ids: Vec<u64>,
+    expert_valid: Vec<Scores>,
+    evals: usize,
+}
+
+/// What the search found: the global best's weights, mixture, validation score and
+/// lineage node, the evaluations spent (pool included) and the iterations run.
+struct Searched {
+    weights: Vec<f32>,
+    mixture: Vec<f64>,
+    score: f64,
+    node: u64,
+    evals: usize,
+    iterations: usize,
+}
+
+/// The lineage nodes the baselines link to: the base and the experts.
+struct Ids {
+    base: u64,
+    experts: Vec<u64>,
+}
+
+/// A merge baseline chosen on the validation items: its weights, its validation
+/// scores, its lineage node, the utility evaluations it used and what was chosen.
+struct Baseline {
+    weights: Vec<f32>,
+    valid: Scores,
+    node: u64,
+    evals: usize,
+    detail: String,
 }
 
 /// Index of the smallest value (the first on ties; NaN never wins).

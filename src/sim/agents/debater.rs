@@ -19,6 +19,7 @@
 //! value.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 use rand::RngExt;
 
 use crate::genome::Limits;
@@ -125,16 +126,26 @@ pub fn evaluation_slots(sc: &crate::scenario::Scenario) -> usize {
     sc.children_per_tick + sc.crossover_per_tick
 }
 
+/// What the run has learned that the panel reads: operator credit, failure
+/// signatures, the pragmatist's model and the debate's record (its base rate).
+#[derive(SystemParam)]
+pub struct Learned<'w> {
+    /// Operator credit per diagnosis.
+    pub stats: Res<'w, OperatorStats>,
+    /// The hall of fame and failure signatures.
+    pub lessons: Res<'w, Lessons>,
+    /// The pragmatist's model.
+    pub pragmatist: Res<'w, Pragmatist>,
+    /// The debate's record so far.
+    pub debate: Res<'w, DebateStats>,
+}
+
 /// The debater system.
-#[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn debate(
     mut commands: Commands,
     cfg: Res<Settings>,
     clock: Res<Clock>,
-    stats: Res<OperatorStats>,
-    lessons: Res<Lessons>,
-    pragmatist: Res<Pragmatist>,
-    debate_stats: Res<DebateStats>,
+    learned: Learned,
     mut events: ResMut<EventQueue>,
     mut q: Query<(Entity, &MechId, &Mechanism, &mut Status, &Fitness, &Lineage)>,
 ) {
@@ -177,11 +188,11 @@ pub fn debate(
         chosen.iter().filter_map(|m| Some(Peer { mechanism: q.get(m.2).ok()?.2, fitness: m.1 })).collect();
     let cx = Context {
         peers,
-        stats: &stats,
-        lessons: &lessons,
+        stats: &learned.stats,
+        lessons: &learned.lessons,
         novelty_threshold: sc.novelty_threshold,
-        pragmatist: &pragmatist,
-        base_rate: debate_stats.base_rate(),
+        pragmatist: &learned.pragmatist,
+        base_rate: learned.debate.base_rate(),
     };
     let mut scored: Vec<(Entity, u64, Prediction, Vec<Vote>)> = proposals
         .iter()

@@ -200,3 +200,167 @@ pub fn verify(
         births.spawn(candidate, birth, Status::Evaluated, inherited);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use bevy_ecs::system::RunSystemOnce;
+
+    use super::*;
+    use crate::exec::{Executor, OnEncodedPart, RemoteExecutor, WorkFile};
+    use crate::genome::library::library_text;
+    use crate::genome::{Limits, load};
+    use crate::objective::registry::objective_by_name;
+    use crate::sim::components::ParentInfo;
+    use crate::sim::resources::{Clock, EventQueue, Known};
+    use crate::sim::spawn::prepare;
+
+    /// An executor whose every batch fails.
+    struct Down;
+
+    impl RemoteExecutor for Down {
+        fn run(&self, _: &WorkFile, _: OnEncodedPart) -> Result<(), String> {
+            Err("the cluster is down".into())
+        }
+    }
+
+    fn uniform_random() -> Mechanism {
+        prepare(load(library_text("uniform-random").unwrap(), &Limits::default()).unwrap()).unwrap().mechanism
+    }
+
+    /// A world with the smoke scenario's settings (one verification block per task,
+    /// `per_tick` verifications, `elites` protected, up to `rounds` rounds) and an
+    /// evaluator of its tasks running on `executor`.
+    fn world(per_tick: usize, elites: usize, rounds: u32, executor: Executor) -> World {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+        let mut sc = crate::scenario::load(&path).unwrap();
+        (sc.verify_per_tick, sc.verify_seeds, sc.verify_rounds, sc.elites) = (per_tick, 1, rounds, elites);
+        let tasks = sc.tasks.iter().map(|t| objective_by_name(t).unwrap()).collect();
+        let reference = Program::compile(&sc.reference.genome, Limits::default()).unwrap();
+        let evaluator = Evaluator::new(tasks, sc.inner_budget, sc.execution, executor);
+        let mut w = World::new();
+        w.insert_resource(evaluator.with_reference(reference, BTreeMap::new()));
+        w.insert_resource(Settings(sc));
+        w.insert_resource(Clock { tick: 3, next_id: 50 });
+        w.insert_resource(Known::default());
+        w.insert_resource(EventQueue::default());
+        w.insert_resource(Metrics::default());
+        w.insert_resource(OperatorStats::default());
+        w.insert_resource(AgentYield::default());
+        w
+    }
+
+    /// The gain of uniform random search on the scenario's first claim episode, as the
+    /// evaluator measures it (what an honest claim starts with).
+    fn first_claim_gain(w: &mut World) -> f64 {
+        let sc = w.resource::<Settings>().0.clone();
+        let first = claim_episodes(sc.seed, sc.tasks.len(), sc.inner_seeds)[0];
+        let mut ev = w.resource_mut::<Evaluator>();
+        ev.ensure_reference(&[first]).unwrap();
+        let program = uniform_random().program;
+        let results = ev.run(&[(&program, first.0, first.1)]).unwrap();
+        ev.gains(&results)[0]
+    }
+
+    fn plant(w: &mut World, id: u64, status: Status, fitness: Fitness) {
+        let lineage = Lineage {
+            parents: vec![1],
+            agent: AgentKind::Proposer,
+            operator: "mutate-constant".parse().unwrap(),
+            diagnosis: None,
+            tick: 2,
+            parent_fitness: None,
+            parent: ParentInfo::default(),
+        };
+        w.spawn((MechId(id), uniform_random(), status, fitness, lineage, Traits::default()));
+    }
+
+    fn claim(value: f64, first_episode: f64) -> Fitness {
+        Fitness { claimed: Some(value), claimed_episodes: vec![first_episode, value], ..Fitness::default() }
+    }
+
+    /// `(id, status, verified, verified episodes)` of every mechanism, by id.
+    fn states(w: &mut World) -> Vec<(u64, Status, Option<f64>, usize)> {
+        let mut rows: Vec<_> = w
+            .query::<(&MechId, &Status, &Fitness)>()
+            .iter(w)
+            .map(|(id, s, f)| (id.0, *s, f.verified, f.verified_episodes.len()))
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        rows
+    }
+
+    /// `(id, integrity)` of each `Verified` event, in order.
+    fn verified_events(w: &World) -> Vec<(u64, bool)> {
+        let events = &w.resource::<EventQueue>().0;
+        events
+            .iter()
+            .filter_map(|e| if let Event::Verified { id, integrity, .. } = e { Some((*id, *integrity)) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn would_be_elites_are_verified_on_fresh_seeds_and_a_claim_that_does_not_rerun_is_flagged() {
+        let mut w = world(2, 2, 2, Executor::local());
+        let honest = first_claim_gain(&mut w);
+        plant(&mut w, 7, Status::Evaluated, claim(0.5, honest));
+        plant(&mut w, 8, Status::Evaluated, claim(0.2, honest + 1.0));
+        w.run_system_once(verify).unwrap();
+        let tasks = w.resource::<Settings>().0.tasks.len();
+        let rows = states(&mut w);
+        assert!(rows.iter().all(|r| r.1 == Status::Verified && r.2.is_some() && r.3 == tasks), "{rows:?}");
+        // Best claim first; the claim whose first episode does not re-run bit for bit is
+        // flagged, the honest one is not.
+        assert_eq!(verified_events(&w), vec![(7, true), (8, false)]);
+        let metrics = w.resource::<Metrics>();
+        assert_eq!((metrics.verified_mechanisms, metrics.tick_gaps.len()), (2, 2));
+        assert!(metrics.compute > 0.0, "the verification's episodes are charged");
+    }
+
+    #[test]
+    fn only_claims_above_the_displaced_elites_claim_are_verified_best_first_up_to_the_slots() {
+        let mut w = world(1, 1, 1, Executor::local());
+        let elite = Fitness { verified: Some(0.0), verified_episodes: vec![0.0; 2], ..claim(0.4, 0.4) };
+        plant(&mut w, 1, Status::Verified, elite);
+        plant(&mut w, 2, Status::Evaluated, claim(0.3, 0.3));
+        plant(&mut w, 3, Status::Evaluated, claim(0.6, 0.6));
+        plant(&mut w, 4, Status::Evaluated, claim(0.5, 0.5));
+        w.run_system_once(verify).unwrap();
+        // 0.3 is below the elite's claim of 0.4: never a candidate; of 0.6 and 0.5 the one
+        // slot goes to the better claim. The elite, at its round limit, is not extended.
+        let statuses: Vec<(u64, Status)> = states(&mut w).into_iter().map(|r| (r.0, r.1)).collect();
+        use Status::*;
+        assert_eq!(statuses, vec![(1, Verified), (2, Evaluated), (3, Verified), (4, Evaluated)]);
+        assert_eq!(verified_events(&w).iter().map(|e| e.0).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn spare_slots_extend_the_best_elites_verification_without_counting_it_again() {
+        let mut w = world(2, 1, 2, Executor::local());
+        let tasks = w.resource::<Settings>().0.tasks.len();
+        let first = Fitness { verified: Some(0.25), verified_episodes: vec![0.25; tasks], ..claim(0.3, 0.3) };
+        plant(&mut w, 1, Status::Verified, first);
+        w.run_system_once(verify).unwrap();
+        let rows = states(&mut w);
+        assert_eq!(rows[0].3, 2 * tasks, "a second block of verification seeds");
+        assert_eq!(w.resource::<Metrics>().verified_mechanisms, 0, "an extension is not a new verification");
+        // At the round limit the elite is left alone.
+        w.resource_mut::<EventQueue>().0.clear();
+        w.run_system_once(verify).unwrap();
+        assert!(verified_events(&w).is_empty());
+    }
+
+    #[test]
+    fn a_failed_batch_verifies_nothing_and_records_the_failure() {
+        let mut w = world(2, 2, 2, Executor::remote(Arc::new(Down)));
+        plant(&mut w, 7, Status::Evaluated, claim(0.5, 0.5));
+        w.run_system_once(verify).unwrap();
+        assert_eq!(states(&mut w), vec![(7, Status::Evaluated, None, 0)], "no made-up verification");
+        assert!(verified_events(&w).is_empty());
+        assert_eq!(w.resource::<Metrics>().verified_mechanisms, 0);
+        let failure = w.resource_mut::<Evaluator>().take_failure().expect("the failure is recorded");
+        assert!(failure.0.contains("the cluster is down"), "{failure}");
+    }
+}
