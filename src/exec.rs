@@ -168,6 +168,18 @@ impl Workers {
     }
 }
 
+/// A remote executor whose every batch fails with its message: the failure paths'
+/// tests.
+#[cfg(test)]
+pub(crate) struct FailingExecutor(pub &'static str);
+
+#[cfg(test)]
+impl RemoteExecutor for FailingExecutor {
+    fn run(&self, _: &WorkFile, _: OnEncodedPart) -> Result<(), String> {
+        Err(self.0.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

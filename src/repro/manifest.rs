@@ -29,6 +29,42 @@ pub enum ClaimKind {
     Novelty,
 }
 
+/// Most replicate runs per arm (as `run --replicates`).
+pub const MAX_RUN_SEEDS: u32 = 1000;
+
+/// Most held-out or live episodes per task.
+pub const MAX_EPISODES: u32 = 10_000;
+
+/// Whether `name` can only name a folder under the set's root: 1 to 64 ASCII letters,
+/// digits, `-`, `_`, `.`, not starting with `.` or `-` (no separators, no `..`, nothing
+/// absolute, nothing hidden).
+fn is_plain_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with(['.', '-'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The span of `name = ...` in `text`, in `[section]` when one is given (the top level
+/// otherwise); empty when not found.
+fn locate_key(text: &str, section: &str, name: &str) -> std::ops::Range<usize> {
+    let mut current = String::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            current = trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == section
+            && let Some((key, _)) = trimmed.split_once('=')
+            && key.trim() == name
+        {
+            let start = offset + line.find(name).unwrap_or(0);
+            return start..start + line.trim_end().len() - line.find(name).unwrap_or(0);
+        }
+        offset += line.len();
+    }
+    0..0
+}
+
 /// One arm: overrides of the base scenario.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +234,52 @@ impl ReproSet {
         if m.factors.iter().any(|f| f.key == "inherit") && m.prior.is_none() {
             return Err(bad("an `inherit` factor needs a `prior` scenario".into(), "add prior = \"prior.toml\""));
         }
+        let counts = [
+            ("run_seeds", Some(m.run_seeds), MAX_RUN_SEEDS),
+            ("quick.run_seeds", m.quick.run_seeds, MAX_RUN_SEEDS),
+            ("episodes", Some(m.episodes), MAX_EPISODES),
+            ("quick.episodes", m.quick.episodes, MAX_EPISODES),
+            ("live_episodes", Some(m.live_episodes), MAX_EPISODES),
+            ("quick.live_episodes", m.quick.live_episodes, MAX_EPISODES),
+        ];
+        for (key, value, max) in counts {
+            if let Some(v) = value.filter(|v| *v > max) {
+                let (section, name) = key.split_once('.').map_or(("", key), |(s, n)| (s, n));
+                let at = locate_key(text, section, name);
+                return Err(self.bad_at(text, at, format!("`{key}` is {v}; at most {max}"), "ask for fewer"));
+            }
+        }
+        let names = m.arms.iter().map(|a| ("arm", &a.name)).chain(m.factors.iter().map(|f| ("factor", &f.name)));
+        let mut seen = std::collections::BTreeSet::new();
+        for (what, name) in names {
+            let at = text.find(&format!("\"{name}\"")).map(|i| i + 1..i + 1 + name.len()).unwrap_or(0..0);
+            if !is_plain_name(name) {
+                return Err(self.bad_at(
+                    text,
+                    at,
+                    format!("{what} name `{}` is not a plain name", name.escape_debug()),
+                    "use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.` or `-` (it names a folder)",
+                ));
+            }
+            if what == "arm" && !seen.insert(name.as_str()) {
+                return Err(self.bad_at(
+                    text,
+                    at,
+                    format!("two arms are named `{name}`"),
+                    "give every arm its own name",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// A located error in this manifest's `text`.
+    fn bad_at(&self, text: &str, at: std::ops::Range<usize>, message: String, hint: &str) -> InputError {
+        InputError::Source {
+            path: self.path.clone(),
+            text: text.to_string(),
+            diagnostics: vec![Diagnostic::new(message, at).with_hint(hint.to_string())],
+        }
     }
 
     /// Replicate runs per arm in this variant.
@@ -364,5 +445,51 @@ levels = [false, true]
         let set = ReproSet { name: "x".into(), path: "x/reproduction.toml".into(), manifest, quick: false };
         let names: Vec<String> = set.arms().into_iter().map(|a| a.name).collect();
         assert_eq!(names, ["no-debate_no-verify", "debate_no-verify", "no-debate_verify", "debate_verify"]);
+    }
+
+    /// Validate a bilevel manifest whose arm is named `name` and with `extra` appended.
+    fn check(name: &str, extra: &str) -> Result<(), String> {
+        let text = format!(
+            "claim = \"bilevel\"\ntitle = \"t\"\nsource = \"s\"\nrule = \"r\"\nbase = \"b.toml\"\n{extra}\n[[arm]]\nname = {}\n",
+            toml::Value::String(name.to_string())
+        );
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| e.to_string())?;
+        let set = ReproSet { name: "x".into(), path: "x/reproduction.toml".into(), manifest, quick: false };
+        set.validate(&text).map_err(|e| match e {
+            InputError::Source { diagnostics, .. } => {
+                let d = &diagnostics[0];
+                format!("{} @{:?}", d.message, d.span)
+            }
+            other => other.to_string(),
+        })
+    }
+
+    #[test]
+    fn names_can_only_name_a_folder_under_the_root() {
+        assert_eq!(check("structure_b-2.1", ""), Ok(()));
+        let long = "a".repeat(5000);
+        for bad in ["../../../X", "/abs/X", "a/b", "a\\b", "a\0b", "", ".hidden", "-flag", long.as_str(), "ü"] {
+            let err = check(bad, "").unwrap_err();
+            assert!(err.contains("is not a plain name"), "{bad:?}: {err}");
+        }
+        // Located on the name itself.
+        let err = check("../X", "").unwrap_err();
+        assert!(err.ends_with(&format!("@{:?}", 87..91)), "{err}");
+    }
+
+    #[test]
+    fn two_arms_with_one_name_are_refused() {
+        let err = check("a", "[[arm]]\nname = \"a\"").unwrap_err();
+        assert!(err.contains("two arms are named `a`"), "{err}");
+    }
+
+    #[test]
+    fn counts_are_capped_where_they_are_written() {
+        let err = check("a", "run_seeds = 4294967295").unwrap_err();
+        assert!(err.contains("`run_seeds` is 4294967295; at most 1000"), "{err}");
+        assert!(err.ends_with(&format!("@{:?}", 70..92)), "{err}");
+        let err = check("a", "[quick]\nepisodes = 4294967295").unwrap_err();
+        assert!(err.contains("`quick.episodes` is 4294967295; at most 10000"), "{err}");
+        assert_eq!(check("a", "run_seeds = 1000\nepisodes = 10000"), Ok(()));
     }
 }

@@ -199,18 +199,9 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::exec::{OnEncodedPart, RemoteExecutor, WorkFile};
+    use crate::exec::FailingExecutor;
     use crate::genome::{Limits, load};
     use crate::objective::registry::objective_by_name;
-
-    /// An executor whose every batch fails.
-    struct Down;
-
-    impl RemoteExecutor for Down {
-        fn run(&self, _: &WorkFile, _: OnEncodedPart) -> Result<(), String> {
-            Err("the cluster is down".into())
-        }
-    }
 
     fn program(text: &str) -> Program {
         Program::compile(&load(text, &Limits::default()).unwrap(), Limits::default()).unwrap()
@@ -247,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_failed_batch_is_an_error_that_stops_later_runs_until_taken() {
-        let mut ev = evaluator(Executor::remote(Arc::new(Down)));
+        let mut ev = evaluator(Executor::remote(Arc::new(FailingExecutor("the cluster is down"))));
         let err = ev.ensure_reference(&[(0, 1)]).unwrap_err();
         assert!(err.0.contains("the cluster is down"), "{err}");
         assert_eq!(ev.reference_regrets().count(), 0, "no made-up regret is cached");

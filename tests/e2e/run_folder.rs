@@ -243,6 +243,36 @@ fn a_closed_output_pipe_ends_every_command_quietly() {
     }
 }
 
+/// Output that cannot be written (`>/dev/full`: every write fails with ENOSPC) ends
+/// every printing command with one line and exit 1, never a panic (exit 101).
+#[test]
+fn an_unwritable_standard_output_is_one_error_line_not_a_panic() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    let commands = [
+        format!("inspect {d}"),
+        format!("export {d} --format csv --out {d}/x"),
+        format!("resume {d}"),
+        "mech list".to_string(),
+        "task list".to_string(),
+        "trial --list".to_string(),
+    ];
+    for cmd in commands {
+        let script = format!("{} {cmd} >/dev/full", env!("CARGO_BIN_EXE_outerloop"));
+        let out = Command::new("bash").current_dir(env!("CARGO_MANIFEST_DIR")).args(["-c", &script]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(stderr.contains("cannot write to standard output: No space left on device"), "{cmd}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+}
+
 #[test]
 fn ctrl_c_saves_the_tick_says_how_to_resume_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();

@@ -209,22 +209,13 @@ mod tests {
     use bevy_ecs::system::RunSystemOnce;
 
     use super::*;
-    use crate::exec::{Executor, OnEncodedPart, RemoteExecutor, WorkFile};
+    use crate::exec::{Executor, FailingExecutor};
     use crate::genome::library::library_text;
     use crate::genome::{Limits, load};
     use crate::objective::registry::objective_by_name;
     use crate::sim::components::ParentInfo;
     use crate::sim::resources::{Clock, EventQueue, Known};
     use crate::sim::spawn::prepare;
-
-    /// An executor whose every batch fails.
-    struct Down;
-
-    impl RemoteExecutor for Down {
-        fn run(&self, _: &WorkFile, _: OnEncodedPart) -> Result<(), String> {
-            Err("the cluster is down".into())
-        }
-    }
 
     fn uniform_random() -> Mechanism {
         prepare(load(library_text("uniform-random").unwrap(), &Limits::default()).unwrap()).unwrap().mechanism
@@ -354,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_failed_batch_verifies_nothing_and_records_the_failure() {
-        let mut w = world(2, 2, 2, Executor::remote(Arc::new(Down)));
+        let mut w = world(2, 2, 2, Executor::remote(Arc::new(FailingExecutor("the cluster is down"))));
         plant(&mut w, 7, Status::Evaluated, claim(0.5, 0.5));
         w.run_system_once(verify).unwrap();
         assert_eq!(states(&mut w), vec![(7, Status::Evaluated, None, 0)], "no made-up verification");
