@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use crate::diagnostic::InputError;
 use crate::objective::gpt::design::TableSpec;
+use crate::objective::gpt::limits::{MAX_BUDGET_GFLOP, MAX_JOBS, MAX_SEEDS};
 use crate::objective::gpt::suite::shipped_table;
 use crate::objective::gpt::table::{BuildPlan, GptTable, Table, TableError, build};
 use crate::objective::gpt::table_stats::table_stats;
@@ -109,10 +110,17 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
         InputError::usage("no budget: the spec has no `budget` and --budget is missing", "e.g. --budget 20")
     })?;
     let seeds = a.seeds.or(spec.seeds).unwrap_or(3);
-    if !(budget.is_finite() && budget > 0.0) || seeds == 0 {
+    if !(budget.is_finite() && budget > 0.0 && budget <= MAX_BUDGET_GFLOP && (1..=MAX_SEEDS).contains(&seeds)) {
         return Err(InputError::usage(
-            "--budget must be positive and --seeds at least 1",
+            format!("--budget must be positive and at most {MAX_BUDGET_GFLOP}, --seeds from 1 to {MAX_SEEDS}"),
             "e.g. --budget 20 --seeds 3",
+        )
+        .into());
+    }
+    if !(1..=MAX_JOBS).contains(&a.jobs) {
+        return Err(InputError::usage(
+            format!("--jobs {} is not from 1 to {MAX_JOBS}", a.jobs),
+            "e.g. --jobs 2 (trials run in parallel, one thread each)",
         )
         .into());
     }

@@ -64,14 +64,7 @@ fn parse_device(s: &str) -> Result<gpt::DeviceChoice, String> {
     s.parse()
 }
 
-/// The largest `--budget` of one trial, in GFLOP (hours on one core).
-const MAX_BUDGET_GFLOP: f64 = 1e5;
-/// The most exact-match prompts per skill.
-const MAX_EXACT_MATCH: usize = 100_000;
-/// The longest context.
-const MAX_CONTEXT: usize = 4096;
-/// The most held-out bytes scored.
-const MAX_EVAL_TOKENS: usize = 1 << 24;
+use crate::objective::gpt::limits::{MAX_BUDGET_GFLOP, MAX_CONTEXT, MAX_EVAL_TOKENS, MAX_EXACT_MATCH};
 
 /// Load the corpus the flags name.
 pub fn load_corpus(corpus: Option<&PathBuf>, skills: Option<&str>) -> anyhow::Result<Corpus> {
@@ -142,6 +135,13 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         return Err(InputError::usage(
             format!("budget {} must be a positive number of GFLOP, at most {MAX_BUDGET_GFLOP}", args.budget),
             "e.g. --budget 50 (about a minute on one core)",
+        )
+        .into());
+    }
+    if !(args.fidelity.is_finite() && args.fidelity > 0.0 && args.fidelity <= 1.0) {
+        return Err(InputError::usage(
+            format!("--fidelity {} must be a fraction of the budget above 0 and at most 1", args.fidelity),
+            "e.g. --fidelity 0.25 (snapped up to 0.125, 0.25, 0.5 or 1)",
         )
         .into());
     }

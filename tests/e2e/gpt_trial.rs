@@ -417,6 +417,33 @@ fn cli_rejects_unknown_knobs_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Flags that used to be accepted (a NaN fidelity, zero jobs) or to abort on allocation
+/// (a billion seeds) are exit 2 before any trial starts, and nothing is written.
+#[test]
+fn out_of_range_trial_and_table_flags_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t.tsv");
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/tables/gpt-synthetic.grid.toml");
+    let o = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["trial", "--fidelity", "nan"], "--fidelity NaN must be a fraction"),
+        (&["trial", "--fidelity", "0"], "must be a fraction"),
+        (&["table", "build", "--spec", spec, "--out", o, "--budget", "1", "--jobs", "0"], "--jobs 0 is not from 1"),
+        (
+            &["table", "build", "--spec", spec, "--out", o, "--budget", "1", "--seeds", "1000000000"],
+            "--seeds from 1 to 1000",
+        ),
+        (&["table", "build", "--spec", spec, "--out", o, "--budget", "1e308"], "at most 100000"),
+    ];
+    for (args, needle) in cases {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_outerloop")).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote the table");
+    }
+}
+
 #[test]
 fn the_shipped_table_is_complete_and_answers() {
     let obj = shipped_table("synthetic").unwrap();

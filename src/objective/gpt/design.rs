@@ -26,6 +26,7 @@
 //! defaults. The space is written into the table header in a one-line form
 //! ([`space_to_header`]) so a table file describes itself.
 
+use super::limits::{MAX_BUDGET_GFLOP, MAX_CONFIGS, MAX_CONTEXT, MAX_EVAL_TOKENS, MAX_SEEDS};
 use std::path::{Path, PathBuf};
 
 use super::corpora::CorpusName;
@@ -121,16 +122,23 @@ impl TableSpec {
                     .ok_or_else(|| bad(format!("`{key}` must be a positive integer"))),
             }
         };
-        let context = uint("context", Some(super::DEFAULT_CONTEXT))?.unwrap_or(super::DEFAULT_CONTEXT);
-        let eval_tokens = uint("eval_tokens", Some(8192))?.unwrap_or(8192);
-        let seeds = uint("seeds", None)?.map(|s| s as u64);
+        let at_most = |key: &str, value: Option<usize>, max: usize| match value {
+            Some(v) if v > max => Err(bad(format!("`{key}` is {v}; at most {max}"))),
+            _ => Ok(value),
+        };
+        let context = at_most("context", uint("context", Some(super::DEFAULT_CONTEXT))?, MAX_CONTEXT)?
+            .unwrap_or(super::DEFAULT_CONTEXT);
+        let eval_tokens = at_most("eval_tokens", uint("eval_tokens", Some(8192))?, MAX_EVAL_TOKENS)?.unwrap_or(8192);
+        let seeds = at_most("seeds", uint("seeds", None)?, MAX_SEEDS as usize)?.map(|s| s as u64);
         let budget = match doc.get("budget") {
             None => None,
             Some(v) => Some(
                 v.as_float()
                     .or_else(|| v.as_integer().map(|i| i as f64))
-                    .filter(|b| b.is_finite() && *b > 0.0)
-                    .ok_or_else(|| bad("`budget` must be a positive number (GFLOP)".into()))?,
+                    .filter(|b| b.is_finite() && *b > 0.0 && *b <= MAX_BUDGET_GFLOP)
+                    .ok_or_else(|| {
+                        bad(format!("`budget` must be a positive number of GFLOP, at most {MAX_BUDGET_GFLOP}"))
+                    })?,
             ),
         };
         let corpus = match doc.get("corpus") {
@@ -147,6 +155,11 @@ impl TableSpec {
             (Some(grid), None) => {
                 let grid = grid.as_table().ok_or_else(|| bad("`grid` must be a table".into()))?;
                 let axes = grid_axes(grid).map_err(&bad)?;
+                let size = axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.1.len())).filter(|&n| n <= MAX_CONFIGS);
+                if size.is_none() {
+                    let lengths: Vec<String> = axes.iter().map(|a| a.1.len().to_string()).collect();
+                    return Err(bad(format!("the grid has {} configs; at most {MAX_CONFIGS}", lengths.join(" x "))));
+                }
                 let space = grid_space(&axes);
                 (space, DesignKind::Grid, grid_configs(&axes))
             }
@@ -155,8 +168,8 @@ impl TableSpec {
                 let configs = design
                     .get("configs")
                     .and_then(|v| v.as_integer())
-                    .filter(|&n| (1..=1 << 20).contains(&n))
-                    .ok_or_else(|| bad("[design] needs `configs`, a count from 1 to 1048576".into()))?
+                    .filter(|&n| (1..=MAX_CONFIGS as i64).contains(&n))
+                    .ok_or_else(|| bad(format!("[design] needs `configs`, a count from 1 to {MAX_CONFIGS}")))?
                     as usize;
                 let seed = match design.get("seed") {
                     None => 0,
@@ -496,6 +509,38 @@ warmup = { linear = [0, 0.3] }
             let e = TableSpec::parse(Path::new("s.toml"), text).unwrap_err();
             assert!(e.message.contains(needle), "{text:?}: {}", e.message);
         }
+    }
+
+    /// Counts and sizes that used to abort on allocation or start a trial that never
+    /// ends are refused at load, with the cap (`gpt::limits`).
+    #[test]
+    fn specs_cannot_ask_for_more_than_the_caps() {
+        let hundred =
+            |from: usize| format!("[{}]", (from..from + 100).map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+        let grid = format!(
+            "[grid]\nbatch_tokens = {}\nwarmup = {}\ndepth = {}\nwidth = {}\n",
+            hundred(1),
+            hundred(1),
+            hundred(1),
+            hundred(1)
+        );
+        let cases = [
+            (grid.as_str(), "the grid has 100 x 100 x 100 x 100 configs; at most 1048576"),
+            ("seeds = 1000000000\n[grid]\nlr = [0.1]\n", "`seeds` is 1000000000; at most 1000"),
+            ("budget = 1e308\n[grid]\nlr = [0.1]\n", "at most 100000"),
+            (
+                "eval_tokens = 4611686018427387904\n[grid]\nlr = [0.1]\n",
+                "`eval_tokens` is 4611686018427387904; at most 16777216",
+            ),
+            ("context = 100000\n[grid]\nlr = [0.1]\n", "`context` is 100000; at most 4096"),
+            ("[design]\nconfigs = 2000000\n[space]\nlr = { log = [1e-3, 1e-2] }\n", "from 1 to 1048576"),
+        ];
+        for (text, needle) in cases {
+            let e = TableSpec::parse(Path::new("s.toml"), text).unwrap_err();
+            assert!(e.message.contains(needle), "{text:.60}: {}", e.message);
+        }
+        let at_the_caps = "seeds = 1000\nbudget = 100000\ncontext = 4096\neval_tokens = 16777216\n[grid]\nlr = [0.1]\n";
+        TableSpec::parse(Path::new("s.toml"), at_the_caps).unwrap();
     }
 
     #[test]

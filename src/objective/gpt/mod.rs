@@ -27,6 +27,7 @@ pub mod design;
 pub mod device;
 pub mod fused;
 mod kernels;
+pub mod limits;
 pub mod live;
 pub mod model;
 pub mod ops;
