@@ -1,6 +1,6 @@
 //! `outerloop trial`: train one GPT trial and print its score, curve, cost and time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -137,6 +137,18 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
             "e.g. --budget 50 (about a minute on one core)",
         )
         .into());
+    }
+    if let Some(path) = &args.save {
+        // Checked before training, not discovered after it.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if path.is_dir() || !parent.is_dir() {
+            let what = if path.is_dir() { "is a folder" } else { "is in a folder that does not exist" };
+            return Err(InputError::usage(
+                format!("--save {} {what}", path.display()),
+                "give the path of a file to write, e.g. --save model.safetensors",
+            )
+            .into());
+        }
     }
     if !(args.fidelity.is_finite() && args.fidelity > 0.0 && args.fidelity <= 1.0) {
         return Err(InputError::usage(

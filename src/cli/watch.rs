@@ -72,7 +72,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     let server = tiny_http::Server::http(("127.0.0.1", args.port)).map_err(|e| {
         InputError::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "choose another --port")
     })?;
-    println!("watching {}: open http://127.0.0.1:{}/ (Ctrl-C stops)", args.dir.display(), args.port);
+    // The port actually bound: `--port 0` asks the system for a free one.
+    let port = server.server_addr().to_ip().map_or(args.port, |a| a.port());
+    println!("watching {}: open http://127.0.0.1:{port}/ (Ctrl-C stops)", args.dir.display());
     let started = std::time::Instant::now();
     loop {
         if args.stop_after.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {
@@ -88,6 +90,14 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             }
         }
         let header = |v: &str| tiny_http::Header::from_bytes("Content-Type", v).expect("a valid header");
+        if !matches!(request.method(), tiny_http::Method::Get | tiny_http::Method::Head) {
+            // The live view only reads: any other method is refused, saying what is allowed.
+            let allow = tiny_http::Header::from_bytes("Allow", "GET, HEAD").expect("a valid header");
+            let _ = request.respond(
+                tiny_http::Response::from_string("method not allowed").with_status_code(405).with_header(allow),
+            );
+            continue;
+        }
         let response = match request.url() {
             "/" | "/index.html" => {
                 tiny_http::Response::from_string(page.clone()).with_header(header("text/html; charset=utf-8"))

@@ -425,7 +425,11 @@ fn out_of_range_trial_and_table_flags_are_refused_before_any_work() {
     let out = tmp.path().join("t.tsv");
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/tables/gpt-synthetic.grid.toml");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let folder = tmp.path().to_str().unwrap();
+    let nowhere = tmp.path().join("no/such/model.safetensors");
+    let cases: [(&[&str], &str); 7] = [
+        (&["trial", "--save", folder], "is a folder"),
+        (&["trial", "--save", nowhere.to_str().unwrap()], "is in a folder that does not exist"),
         (&["trial", "--fidelity", "nan"], "--fidelity NaN must be a fraction"),
         (&["trial", "--fidelity", "0"], "must be a fraction"),
         (&["table", "build", "--spec", spec, "--out", o, "--budget", "1", "--jobs", "0"], "--jobs 0 is not from 1"),

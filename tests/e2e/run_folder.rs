@@ -77,7 +77,7 @@ fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
     }
 }
 
-fn finished_smoke(dir: &Path) {
+pub(crate) fn finished_smoke(dir: &Path) {
     let out = bin().args(["run", smoke().to_str().unwrap(), "--out", dir.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
