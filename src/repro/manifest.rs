@@ -197,14 +197,20 @@ impl ReproSet {
     pub fn load(path: &Path, quick: bool) -> Result<Self, InputError> {
         let path = if path.is_dir() { path.join("reproduction.toml") } else { path.to_path_buf() };
         let text = crate::input::read_text(&path)?;
-        let manifest: Manifest = parse_toml(&path, &text, HINTS)?;
+        ReproSet::parse(&path, &text, quick)
+    }
+
+    /// A manifest's `text` as read from `path` (named in messages; its folder names the
+    /// set), checked.
+    pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Self, InputError> {
+        let manifest: Manifest = parse_toml(path, text, HINTS)?;
         let name = path
             .parent()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "set".into());
-        let set = ReproSet { name, path, manifest, quick };
-        set.validate(&text)?;
+        let set = ReproSet { name, path: path.to_path_buf(), manifest, quick };
+        set.validate(text)?;
         Ok(set)
     }
 

@@ -29,7 +29,9 @@ use outerloop::genome::prim::Prim;
 use outerloop::genome::syntax::print;
 use outerloop::genome::{Limits, Program, load};
 use outerloop::inner::run_inner;
+use outerloop::objective::gpt::design::TableSpec;
 use outerloop::objective::registry::objective_by_name;
+use outerloop::repro::manifest::ReproSet;
 use outerloop::scenario::{self, Scenario};
 use outerloop::sim::Simulation;
 use outerloop::store::checkpoint::{HEADER, MAGIC, decode, frame};
@@ -395,4 +397,62 @@ fn strip_sum(line: &[u8]) -> Vec<u8> {
     } else {
         line.to_vec()
     }
+}
+
+/// Files named `name` (or, with `name` empty, every file with extension `ext`) in the
+/// folder `sub` of `scenarios/` and below.
+fn corpus_under(sub: &str, name: &str, ext: &str) -> Vec<Vec<u8>> {
+    fn walk(dir: &Path, name: &str, ext: &str, out: &mut Vec<Vec<u8>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, name, ext, out);
+            } else if (name.is_empty() && p.extension().is_some_and(|x| x == ext))
+                || p.file_name().is_some_and(|f| f == name)
+            {
+                out.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("scenarios").join(sub), name, ext, &mut out);
+    assert!(!out.is_empty(), "no seeds under scenarios/{sub}");
+    out
+}
+
+#[test]
+fn fuzz_table_spec_parser() {
+    fuzz("table spec", corpus_under("tables", "", "toml"), |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        match TableSpec::parse(Path::new("fuzz.toml"), &text) {
+            Ok(spec) => {
+                // What parses is within the caps a build relies on.
+                assert!(spec.configs.len() <= outerloop::objective::gpt::limits::MAX_CONFIGS);
+                assert!(spec.seeds.is_none_or(|s| s <= outerloop::objective::gpt::limits::MAX_SEEDS));
+                true
+            }
+            Err(e) => {
+                assert!(!e.message.is_empty());
+                false
+            }
+        }
+    });
+}
+
+#[test]
+fn fuzz_reproduction_manifest_loader() {
+    fuzz("reproduction manifest", corpus_under("reproductions", "reproduction.toml", ""), |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        match ReproSet::parse(Path::new("sets/fuzz/reproduction.toml"), &text, false) {
+            Ok(set) => {
+                // Every run folder it would write is a plain name under the root.
+                let arms = set.arms();
+                assert!(arms.iter().all(|a| !a.name.contains(['/', '\\', '\0']) && !a.name.starts_with('.')));
+                assert!(set.run_seeds() <= outerloop::repro::manifest::MAX_RUN_SEEDS);
+                true
+            }
+            Err(_) => false,
+        }
+    });
 }
