@@ -16,7 +16,7 @@ use crate::scenario::Scenario;
 use crate::sim::Simulation;
 use crate::sim::events::Event;
 use crate::sim::resources::MetricsRow;
-use crate::store::run_dir::{Opened, RunError, RunFolder, files, read_lessons};
+use crate::store::run_dir::{Opened, RunError, RunFolder, encode_lessons, files, read_lessons};
 
 /// A simulation bound to its folder.
 pub struct Run {
@@ -127,8 +127,7 @@ impl Run {
         let events = self.events()?;
         let ancestry = Ancestry::from_events(&events);
         self.folder.write_output(files::ANCESTRY, ancestry.to_dot().as_bytes())?;
-        let lessons = rmp_serde::to_vec_named(&self.sim.lessons()).unwrap_or_default();
-        self.folder.write_output(files::LESSONS, &lessons)?;
+        self.folder.write_output(files::LESSONS, &encode_lessons(&self.sim.lessons()))?;
         let champion = self.sim.report().map_err(|failure| RunError::ReportExecutor(failure.0))?;
         let report = summary::RunReport {
             scenario: &self.scenario,

@@ -148,7 +148,8 @@ pub struct FolderState {
     pub genome_base: String,
 }
 
-/// What a run leaves for later runs (`lessons.bin`, plain rmp-serde).
+/// What a run leaves for later runs (`lessons.bin`: rmp-serde in the checkpoint's frame,
+/// `store::run_dir::encode_lessons`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LessonsFile {
     /// Format version.

@@ -462,10 +462,30 @@ pub fn read_lessons(dir: &Path) -> Result<LessonsFile, RunError> {
     Ok(decode_lessons(&path, &bytes)?)
 }
 
-/// Decode and check a lessons file read from `path` (named in messages): its format
-/// version and every stored genome.
+/// What the lessons file's frame records in place of a scenario hash: lessons are
+/// inherited across scenarios, so the frame names the kind of file instead.
+pub const LESSONS_TAG: u64 = u64::from_le_bytes(*b"lessons\0");
+
+/// The bytes of `lessons.bin`: the lessons in the checkpoint's frame (magic, version,
+/// length, body hash), so damage is detected before anything is inherited.
+pub fn encode_lessons(lessons: &LessonsFile) -> Vec<u8> {
+    let body = rmp_serde::to_vec_named(lessons).unwrap_or_default();
+    checkpoint::frame(&body, LESSONS_TAG)
+}
+
+/// Decode and check a lessons file read from `path` (named in messages): its frame (a
+/// damaged file fails its hash), its format version and every stored genome.
 pub fn decode_lessons(path: &Path, bytes: &[u8]) -> Result<LessonsFile, InputError> {
-    let lessons: LessonsFile = rmp_serde::from_slice(bytes).map_err(|e| {
+    let body = checkpoint::unframe(bytes, LESSONS_TAG).map_err(|e| {
+        let hint = match e {
+            SnapshotError::NotACheckpoint => {
+                "inherit names a finished run folder; one finished by an older build gets a checked lessons.bin from `outerloop resume DIR`"
+            }
+            _ => "the lessons file is damaged; `outerloop resume DIR` on its finished run rewrites it",
+        };
+        InputError::file(path, format!("not a lessons file ({e})"), hint)
+    })?;
+    let lessons: LessonsFile = rmp_serde::from_slice(body).map_err(|e| {
         InputError::file(path, format!("not a lessons file ({e})"), "inherit names a finished run folder")
     })?;
     if lessons.version != checkpoint::FORMAT_VERSION {

@@ -36,7 +36,7 @@ use outerloop::scenario::{self, Scenario};
 use outerloop::sim::Simulation;
 use outerloop::store::checkpoint::{HEADER, MAGIC, decode, frame};
 use outerloop::store::event_log::{self, LogMark};
-use outerloop::store::run_dir::decode_lessons;
+use outerloop::store::run_dir::{LESSONS_TAG, decode_lessons};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -333,9 +333,16 @@ fn fuzz_checkpoint_decoder_and_restore() {
 #[test]
 fn fuzz_lessons_decoder_and_inherit() {
     let smoke = smoke_run();
-    fuzz("lessons", vec![smoke.lessons.clone()], |bytes| match decode_lessons(Path::new("lessons.bin"), bytes) {
-        Ok(lessons) => Simulation::new(&smoke.scenario, Some(&lessons), Executor::local()).is_ok(),
-        Err(_) => false,
+    // As found on disk (the frame's hash catches almost every change) and, for a bare
+    // body, re-framed so that the decoder and the genome checks behind the frame are
+    // fuzzed too.
+    let seeds = vec![smoke.lessons.clone(), smoke.lessons[HEADER..].to_vec()];
+    fuzz("lessons", seeds, |bytes| {
+        let framed = if bytes.starts_with(MAGIC) { bytes.to_vec() } else { frame(bytes, LESSONS_TAG) };
+        match decode_lessons(Path::new("lessons.bin"), &framed) {
+            Ok(lessons) => Simulation::new(&smoke.scenario, Some(&lessons), Executor::local()).is_ok(),
+            Err(_) => false,
+        }
     });
 }
 

@@ -256,8 +256,8 @@ fn inherit_seeds_a_new_run_with_the_hall_of_fame_operator_statistics_and_predict
     fs::write(&path, text).unwrap();
     let second = tmp.path().join("second");
     run_to(&second, &path, 2);
-    let lessons: outerloop::store::checkpoint::LessonsFile =
-        rmp_serde::from_slice(&fs::read(first.join("lessons.bin")).unwrap()).unwrap();
+    let lessons_path = first.join("lessons.bin");
+    let lessons = outerloop::store::run_dir::decode_lessons(&lessons_path, &fs::read(&lessons_path).unwrap()).unwrap();
     assert!(!lessons.hall_of_fame.is_empty());
     assert!(!lessons.operator_stats.is_empty());
     let events = fs::read_to_string(second.join("events.jsonl")).unwrap();

@@ -196,11 +196,11 @@ fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let prior = tmp.path().join("prior");
     finished_smoke(&prior);
-    let mut lessons: outerloop::store::checkpoint::LessonsFile =
-        rmp_serde::from_slice(&fs::read(prior.join("lessons.bin")).unwrap()).unwrap();
+    let path = prior.join("lessons.bin");
+    let mut lessons = outerloop::store::run_dir::decode_lessons(&path, &fs::read(&path).unwrap()).unwrap();
     assert!(!lessons.hall_of_fame.is_empty());
     lessons.hall_of_fame[0].genome = "(mechanism broken (propose (+ 1 2)))".into();
-    fs::write(prior.join("lessons.bin"), rmp_serde::to_vec_named(&lessons).unwrap()).unwrap();
+    fs::write(prior.join("lessons.bin"), outerloop::store::run_dir::encode_lessons(&lessons)).unwrap();
     let text = fs::read_to_string(smoke())
         .unwrap()
         .replace("reference = ", &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()));
@@ -209,6 +209,29 @@ fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     let out = tmp.path().join("next");
     let err = bad_input(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(err.contains("lessons.bin") && err.contains("invalid genome"), "{err}");
+}
+
+/// A lessons file damaged in a way that still decodes (one genome byte changed) is
+/// refused by its frame's hash instead of being inherited silently.
+#[test]
+fn a_damaged_lessons_file_is_refused_not_inherited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prior = tmp.path().join("prior");
+    finished_smoke(&prior);
+    let path = prior.join("lessons.bin");
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.windows(10).position(|w| w == b"(mechanism").expect("a stored genome") + 1;
+    bytes[at] = b'M';
+    fs::write(&path, &bytes).unwrap();
+    let text = fs::read_to_string(smoke())
+        .unwrap()
+        .replace("reference = ", &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()));
+    let scenario = tmp.path().join("inherit.toml");
+    fs::write(&scenario, text).unwrap();
+    let out = tmp.path().join("next");
+    let err = bad_input(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(err.contains("lessons.bin") && err.contains("body hash mismatch"), "{err}");
+    assert!(!out.exists(), "nothing written on bad input");
 }
 
 #[test]
