@@ -481,7 +481,7 @@ pub fn decode_lessons(path: &Path, bytes: &[u8]) -> Result<LessonsFile, InputErr
             SnapshotError::NotACheckpoint => {
                 "inherit names a finished run folder; one finished by an older build gets a checked lessons.bin from `outerloop resume DIR`"
             }
-            _ => "the lessons file is damaged; `outerloop resume DIR` on its finished run rewrites it",
+            _ => "the lessons file is damaged: inherit names a finished run folder, and `outerloop resume DIR` on that run rewrites it",
         };
         InputError::file(path, format!("not a lessons file ({e})"), hint)
     })?;
