@@ -201,14 +201,22 @@ fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     assert!(!lessons.hall_of_fame.is_empty());
     lessons.hall_of_fame[0].genome = "(mechanism broken (propose (+ 1 2)))".into();
     fs::write(prior.join("lessons.bin"), outerloop::store::run_dir::encode_lessons(&lessons)).unwrap();
+    let err = inheriting_run_fails(tmp.path(), &prior);
+    assert!(err.contains("lessons.bin") && err.contains("invalid genome"), "{err}");
+}
+
+/// Run the smoke scenario inheriting from `prior` into `tmp/next`: it must be refused as
+/// bad input without creating the folder. Returns the error text.
+fn inheriting_run_fails(tmp: &Path, prior: &Path) -> String {
     let text = fs::read_to_string(smoke())
         .unwrap()
         .replace("reference = ", &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()));
-    let scenario = tmp.path().join("inherit.toml");
+    let scenario = tmp.join("inherit.toml");
     fs::write(&scenario, text).unwrap();
-    let out = tmp.path().join("next");
+    let out = tmp.join("next");
     let err = bad_input(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(err.contains("lessons.bin") && err.contains("invalid genome"), "{err}");
+    assert!(!out.exists(), "nothing written on bad input");
+    err
 }
 
 /// A lessons file damaged in a way that still decodes (one genome byte changed) is
@@ -223,15 +231,8 @@ fn a_damaged_lessons_file_is_refused_not_inherited() {
     let at = bytes.windows(10).position(|w| w == b"(mechanism").expect("a stored genome") + 1;
     bytes[at] = b'M';
     fs::write(&path, &bytes).unwrap();
-    let text = fs::read_to_string(smoke())
-        .unwrap()
-        .replace("reference = ", &format!("inherit = {:?}\nreference = ", prior.to_str().unwrap()));
-    let scenario = tmp.path().join("inherit.toml");
-    fs::write(&scenario, text).unwrap();
-    let out = tmp.path().join("next");
-    let err = bad_input(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = inheriting_run_fails(tmp.path(), &prior);
     assert!(err.contains("lessons.bin") && err.contains("body hash mismatch"), "{err}");
-    assert!(!out.exists(), "nothing written on bad input");
 }
 
 #[test]
