@@ -9,6 +9,7 @@ pub mod executor;
 pub mod export;
 pub mod inspect;
 pub mod interrupt;
+pub mod live_server;
 pub mod load;
 pub mod mech;
 pub mod progress;

@@ -5,14 +5,18 @@
 //! scaling) need new inner runs: `outerloop analyze` makes them.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
+use hyper::StatusCode;
+use hyper::body::Bytes;
 
 use crate::analysis::doc::{Block, Doc};
 use crate::analysis::explore::Explorer;
 use crate::analysis::progress::progress;
 use crate::analysis::run_data::RunData;
+use crate::cli::live_server::{self, Limits, Reply, Site};
 use crate::diagnostic::InputError;
 
 /// Flags of `watch`.
@@ -64,48 +68,61 @@ pub fn live_page(dir: &Path, version: &str) -> anyhow::Result<String> {
     Ok(doc.html())
 }
 
+/// The live view of one run folder as a [`Site`]: `/` (or `/index.html`) is the page,
+/// `/version` the checkpoint's identity (the page polls it and reloads when it changes).
+/// The page is rebuilt when a request finds a new checkpoint.
+pub struct LiveSite {
+    dir: PathBuf,
+    /// The version the page was built at, and the page.
+    current: Mutex<(String, Bytes)>,
+}
+
+impl LiveSite {
+    /// The live view of `dir`; a folder that is not a run is bad input.
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+        let version = version(dir);
+        let page = live_page(dir, &version)?;
+        Ok(LiveSite { dir: dir.to_path_buf(), current: Mutex::new((version, Bytes::from(page))) })
+    }
+
+    /// The version and page now, rebuilt if the checkpoint changed.
+    fn now(&self) -> (String, Bytes) {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = version(&self.dir);
+        if now != current.0 {
+            // A checkpoint being replaced can be caught half-way: keep the last page.
+            if let Ok(page) = live_page(&self.dir, &now) {
+                *current = (now, Bytes::from(page));
+            }
+        }
+        current.clone()
+    }
+}
+
+impl Site for LiveSite {
+    fn reply(&self, path: &str) -> Reply {
+        match path {
+            "/" | "/index.html" => {
+                Reply { status: StatusCode::OK, content_type: "text/html; charset=utf-8", body: self.now().1 }
+            }
+            "/version" => Reply { status: StatusCode::OK, content_type: "text/plain", body: Bytes::from(self.now().0) },
+            _ => Reply::not_found(),
+        }
+    }
+}
+
 /// Run `outerloop watch`.
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
-    let mut current = version(&args.dir);
     // A folder that is not a run is bad input before anything listens.
-    let mut page = live_page(&args.dir, &current)?;
-    let server = tiny_http::Server::http(("127.0.0.1", args.port)).map_err(|e| {
+    let site = LiveSite::new(&args.dir)?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port)).map_err(|e| {
         InputError::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "choose another --port")
     })?;
     // The port actually bound: `--port 0` asks the system for a free one.
-    let port = server.server_addr().to_ip().map_or(args.port, |a| a.port());
+    let port = listener.local_addr()?.port();
     println!("watching {}: open http://127.0.0.1:{port}/ (Ctrl-C stops)", args.dir.display());
-    let started = std::time::Instant::now();
-    loop {
-        if args.stop_after.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {
-            return Ok(());
-        }
-        let Some(request) = server.recv_timeout(Duration::from_millis(500))? else { continue };
-        let now = version(&args.dir);
-        if now != current {
-            // A checkpoint being replaced can be caught half-way: keep the last page.
-            if let Ok(p) = live_page(&args.dir, &now) {
-                page = p;
-                current = now;
-            }
-        }
-        let header = |v: &str| tiny_http::Header::from_bytes("Content-Type", v).expect("a valid header");
-        if !matches!(request.method(), tiny_http::Method::Get | tiny_http::Method::Head) {
-            // The live view only reads: any other method is refused, saying what is allowed.
-            let allow = tiny_http::Header::from_bytes("Allow", "GET, HEAD").expect("a valid header");
-            let _ = request.respond(
-                tiny_http::Response::from_string("method not allowed").with_status_code(405).with_header(allow),
-            );
-            continue;
-        }
-        let response = match request.url() {
-            "/" | "/index.html" => {
-                tiny_http::Response::from_string(page.clone()).with_header(header("text/html; charset=utf-8"))
-            }
-            "/version" => tiny_http::Response::from_string(current.clone()).with_header(header("text/plain")),
-            _ => tiny_http::Response::from_string("not found").with_status_code(404),
-        };
-        // A browser that went away is not an error of the server.
-        let _ = request.respond(response);
-    }
+    // The line above is what scripts wait for: it must not sit in a buffer.
+    std::io::Write::flush(&mut std::io::stdout())?;
+    live_server::serve(listener, Arc::new(site), Limits::default(), args.stop_after.map(Duration::from_secs))?;
+    Ok(())
 }

@@ -16,7 +16,8 @@ use crate::scenario::Scenario;
 use crate::sim::Simulation;
 use crate::sim::events::Event;
 use crate::sim::resources::MetricsRow;
-use crate::store::run_dir::{Opened, RunError, RunFolder, encode_lessons, files, read_lessons};
+use crate::store::checkpoint::OutputHashes;
+use crate::store::run_dir::{Opened, RunError, RunFolder, encode_lessons, files, output_hash, read_lessons};
 
 /// A simulation bound to its folder.
 pub struct Run {
@@ -126,8 +127,10 @@ impl Run {
     pub fn finish(&mut self) -> Result<String, RunError> {
         let events = self.events()?;
         let ancestry = Ancestry::from_events(&events);
-        self.folder.write_output(files::ANCESTRY, ancestry.to_dot().as_bytes())?;
-        self.folder.write_output(files::LESSONS, &encode_lessons(&self.sim.lessons()))?;
+        let dot = ancestry.to_dot();
+        let lessons = encode_lessons(&self.sim.lessons());
+        self.folder.write_output(files::ANCESTRY, dot.as_bytes())?;
+        self.folder.write_output(files::LESSONS, &lessons)?;
         let champion = self.sim.report().map_err(|failure| RunError::ReportExecutor(failure.0))?;
         let report = summary::RunReport {
             scenario: &self.scenario,
@@ -139,6 +142,12 @@ impl Run {
         };
         let text = summary::render(&report);
         self.folder.write_output(files::SUMMARY, text.as_bytes())?;
+        let outputs = OutputHashes {
+            ancestry: output_hash(dot.as_bytes()),
+            lessons: output_hash(&lessons),
+            summary: output_hash(text.as_bytes()),
+        };
+        self.folder.record_outputs(outputs, self.scenario.hash)?;
         Ok(text)
     }
 

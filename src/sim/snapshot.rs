@@ -136,8 +136,9 @@ pub struct Snapshot {
 }
 
 /// The run folder's state a checkpoint records (filled in by the store, which owns the
-/// folder): the event log's extent and checksum, and the folder the scenario's relative
-/// paths resolve from (what `genome-base.txt` must say).
+/// folder): the event log's extent and checksum, the folder the scenario's relative
+/// paths resolve from (what `genome-base.txt` must say) and, once the run is finished,
+/// the hashes of the outputs written at its end.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FolderState {
     /// Length in bytes of the event log.
@@ -146,6 +147,23 @@ pub struct FolderState {
     pub events_sum: u64,
     /// The scenario's base folder.
     pub genome_base: String,
+    /// The finished run's outputs; absent before the end (and in checkpoints of builds
+    /// that did not record them, which still load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<OutputHashes>,
+}
+
+/// The xxh3 hashes of the files a finished run writes at its end, so a read-only
+/// command can tell a damaged one without recomputing it (the summary needs fresh
+/// episodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutputHashes {
+    /// `ancestry.dot`.
+    pub ancestry: u64,
+    /// `lessons.bin`.
+    pub lessons: u64,
+    /// `summary.txt`.
+    pub summary: u64,
 }
 
 /// What a run leaves for later runs (`lessons.bin`: rmp-serde in the checkpoint's frame,

@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use super::atomic::write_atomic;
-pub use crate::sim::snapshot::{FORMAT_VERSION, FolderState, LessonsFile, MechanismDto, Snapshot, StoredStatus};
+pub use crate::sim::snapshot::{
+    FORMAT_VERSION, FolderState, LessonsFile, MechanismDto, OutputHashes, Snapshot, StoredStatus,
+};
 
 /// Magic bytes at the start of every checkpoint.
 pub const MAGIC: &[u8; 16] = b"OUTERLOOP-CKPT\0\0";
@@ -134,7 +136,7 @@ mod tests {
             metrics: vec![],
             compute: 1.0,
             verified_mechanisms: 0,
-            folder: FolderState { events_len: 10, events_sum: 3, genome_base: "scenarios".into() },
+            folder: FolderState { events_len: 10, events_sum: 3, genome_base: "scenarios".into(), outputs: None },
         }
     }
 

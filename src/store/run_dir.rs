@@ -22,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::atomic::{append_synced, remove_stale_temps, truncate_synced, write_atomic};
-use super::checkpoint::{self, FolderState, LessonsFile, Snapshot, SnapshotError};
+use super::checkpoint::{self, FolderState, LessonsFile, OutputHashes, Snapshot, SnapshotError};
 use super::event_log::{self, LogMark};
 use crate::diagnostic::InputError;
 use crate::scenario::{self, Scenario};
@@ -277,7 +277,7 @@ impl RunFolder {
             }
             Err(e) => return Err(checkpoint_error(&checkpoint, e)),
         };
-        let FolderState { events_len, events_sum, genome_base } = snapshot.folder.clone();
+        let FolderState { events_len, events_sum, genome_base, .. } = snapshot.folder.clone();
         let scenario = scenario::parse_in(&scenario_path, &text, &resolve_base(dir, &genome_base))?;
         let log = LogMark { len: events_len, sum: events_sum };
         let events = event_log::read(&dir.join(files::EVENTS), log)?;
@@ -291,6 +291,7 @@ impl RunFolder {
                 )
                 .into());
             }
+            verify_derived(dir, &snapshot)?;
         }
         let folder = RunFolder { dir: dir.to_path_buf(), log, genome_base, _lock: lock };
         Ok(Opened::Checkpointed { folder, scenario, snapshot: Box::new(snapshot), events })
@@ -318,7 +319,12 @@ impl RunFolder {
     /// What the checkpoint records about the folder (the log's length and checksum, the
     /// genome base).
     pub fn state(&self) -> FolderState {
-        FolderState { events_len: self.log.len, events_sum: self.log.sum, genome_base: self.genome_base.clone() }
+        FolderState {
+            events_len: self.log.len,
+            events_sum: self.log.sum,
+            genome_base: self.genome_base.clone(),
+            outputs: None,
+        }
     }
 
     /// The event log up to the last append, verified.
@@ -351,6 +357,65 @@ impl RunFolder {
     pub fn write_output(&self, name: &str, bytes: &[u8]) -> Result<(), RunError> {
         write_output(&self.dir, name, bytes)
     }
+
+    /// Record in the checkpoint the hashes of the outputs written at the end of the run
+    /// (the rest of the checkpoint is kept as it is), so read-only commands can verify
+    /// them. Written after the outputs: a kill in between leaves a finished run whose
+    /// outputs are unrecorded, which `resume` writes and records again.
+    pub fn record_outputs(&self, outputs: OutputHashes, scenario_hash: u64) -> Result<(), RunError> {
+        let path = self.dir.join(files::CHECKPOINT);
+        let mut snapshot = checkpoint::load(&path, scenario_hash).map_err(|e| checkpoint_error(&path, e))?;
+        if snapshot.folder.outputs == Some(outputs) {
+            return Ok(());
+        }
+        snapshot.folder.outputs = Some(outputs);
+        self.save_checkpoint(&snapshot, scenario_hash)
+    }
+}
+
+/// The hash a run records for an output file's bytes.
+pub fn output_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// Check the derived files of a folder opened read-only against its record: `metrics.csv`
+/// must be the checkpoint's metrics, and a finished run's `ancestry.dot`, `lessons.bin`
+/// and `summary.txt` must have the hashes its checkpoint recorded. Skipped while another
+/// command writes the folder: a writer replaces the checkpoint before `metrics.csv`, so
+/// for an instant they disagree without damage.
+fn verify_derived(dir: &Path, snapshot: &Snapshot) -> Result<(), RunError> {
+    if being_written(dir) {
+        return Ok(());
+    }
+    let hint =
+        format!("`outerloop resume {}` rewrites it from the record (the checkpoint and event log)", dir.display());
+    let check = |name: &str, matches: &dyn Fn(&[u8]) -> bool| -> Result<(), RunError> {
+        let path = dir.join(name);
+        match crate::input::read_bytes(&path, crate::input::MAX_BINARY_BYTES) {
+            Ok(bytes) if matches(&bytes) => Ok(()),
+            Ok(_) => {
+                Err(InputError::file(&path, "does not match the run's record: the file was changed or damaged", &hint)
+                    .into())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(InputError::file(&path, "is missing from the run folder", &hint).into())
+            }
+            Err(e) => Err(InputError::file(&path, format!("cannot be read: {e}"), &hint).into()),
+        }
+    };
+    let metrics = metrics_csv(&snapshot.metrics);
+    check(files::METRICS, &|bytes| bytes == metrics.as_bytes())?;
+    if let Some(recorded) = snapshot.folder.outputs {
+        check(files::ANCESTRY, &|bytes| output_hash(bytes) == recorded.ancestry)?;
+        check(files::LESSONS, &|bytes| output_hash(bytes) == recorded.lessons)?;
+        check(files::SUMMARY, &|bytes| output_hash(bytes) == recorded.summary)?;
+    }
+    Ok(())
+}
+
+/// Whether another command holds the folder's lock (is writing it) right now.
+fn being_written(dir: &Path) -> bool {
+    File::open(dir).is_ok_and(|handle| matches!(handle.try_lock_shared(), Err(TryLockError::WouldBlock)))
 }
 
 /// Delete the run in `dir` (what `run --force` does before starting): every file a run

@@ -128,6 +128,12 @@ fn dictionary() -> &'static [String] {
             "null",
             "\u{feff}",
             "\u{0}",
+            "\r\n",
+            "GET ",
+            " HTTP/1.1\r\n",
+            "Content-Length: ",
+            "Transfer-Encoding: chunked\r\n",
+            "Connection: keep-alive\r\n",
         ] {
             w.push(s.to_string());
         }
@@ -197,7 +203,7 @@ fn corpus_files(extensions: &[&str]) -> Vec<Vec<u8>> {
 
 /// A finished smoke run made once per test process: the binary seeds.
 struct SmokeRun {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     scenario: Scenario,
     checkpoint: Vec<u8>,
     lessons: Vec<u8>,
@@ -217,7 +223,7 @@ fn smoke_run() -> &'static SmokeRun {
             lessons: read("lessons.bin"),
             events: read("events.jsonl"),
             scenario,
-            _dir: dir,
+            dir,
         }
     })
 }
@@ -461,5 +467,52 @@ fn fuzz_reproduction_manifest_loader() {
             }
             Err(_) => false,
         }
+    });
+}
+
+/// The live view's HTTP server (`outerloop watch`) on the smoke run, fed request bytes
+/// through an in-memory pipe: every connection ends (the client's end of input closes
+/// it) with well-formed replies only; accepted = at least one 200.
+#[test]
+fn fuzz_live_view_server() {
+    use outerloop::cli::live_server::{Limits, Site, connection};
+    use outerloop::cli::watch::LiveSite;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let site: Arc<dyn Site> = Arc::new(LiveSite::new(&smoke_run().dir.path().join("run")).unwrap());
+    let limits = Limits { connection_deadline: Duration::from_secs(5), ..Limits::default() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let seeds = [
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n",
+        "HEAD /index.html HTTP/1.0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        "GET /version HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "GET /version HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n",
+        "GET /version?x=1 HTTP/1.1\r\nContent-Length: 999999999999999999\r\n\r\n",
+    ];
+    fuzz("live-view server", seeds.iter().map(|s| s.as_bytes().to_vec()).collect(), |bytes| {
+        let reply = runtime.block_on(async {
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let served = tokio::spawn(connection(server, site.clone(), limits));
+            let (mut from_server, mut to_server) = tokio::io::split(client);
+            let input = bytes.to_vec();
+            let writer = tokio::spawn(async move {
+                // The server may close first (a malformed head): that is its right.
+                let _ = to_server.write_all(&input).await;
+                let _ = to_server.shutdown().await;
+            });
+            let mut reply = Vec::new();
+            from_server.read_to_end(&mut reply).await.unwrap();
+            writer.await.unwrap();
+            served.await.unwrap();
+            reply
+        });
+        assert!(
+            reply.is_empty() || reply.starts_with(b"HTTP/1."),
+            "{:?}",
+            String::from_utf8_lossy(&reply[..reply.len().min(200)])
+        );
+        reply.starts_with(b"HTTP/1.1 200") || reply.starts_with(b"HTTP/1.0 200")
     });
 }

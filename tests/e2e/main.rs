@@ -21,3 +21,4 @@ mod slurm;
 mod swarm;
 mod swarm_resume;
 mod task_suite;
+mod watch_server;

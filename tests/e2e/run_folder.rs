@@ -191,6 +191,59 @@ fn damaged_derived_files_are_bad_input_and_resume_rewrites_them() {
     fs::write(&log, &clean).unwrap();
 }
 
+/// Every derived file changed or deleted is named by each read-only command (exit 2,
+/// nothing written), and `resume` on the finished run rewrites the uninterrupted bytes.
+#[test]
+fn changed_or_missing_derived_files_are_named_by_read_only_commands_and_resume_rebuilds_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let d = dir.to_str().unwrap();
+    let expected = folder(&dir);
+    for name in ["metrics.csv", "summary.txt", "ancestry.dot", "lessons.bin"] {
+        let path = dir.join(name);
+        let clean = fs::read(&path).unwrap();
+        let mut changed = clean.clone();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 0x01;
+        for damage in [Some(changed), None] {
+            match &damage {
+                Some(bytes) => fs::write(&path, bytes).unwrap(),
+                None => fs::remove_file(&path).unwrap(),
+            }
+            let damaged = folder(&dir);
+            for args in [vec!["inspect", d], vec!["export", d, "--format", "json"], vec!["analyze", d]] {
+                let err = bad_input(&args);
+                let what = if damage.is_some() { "does not match the run's record" } else { "is missing" };
+                assert!(err.contains(name) && err.contains(what), "{args:?} after damaging {name}: {err}");
+                assert_eq!(folder(&dir), damaged, "{args:?} changed the folder");
+            }
+            let out = bin().args(["resume", d]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(folder(&dir), expected, "after resuming with {name} damaged");
+        }
+    }
+}
+
+/// While a writer holds the folder's lock, the derived files are not checked: it
+/// replaces the checkpoint a moment before `metrics.csv`.
+#[test]
+fn derived_files_are_not_judged_while_a_writer_holds_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    finished_smoke(&dir);
+    let metrics = dir.join("metrics.csv");
+    let clean = fs::read(&metrics).unwrap();
+    // A writer's window: the checkpoint is newer than metrics.csv.
+    fs::write(&metrics, &clean[..clean.len() / 2]).unwrap();
+    let writer = fs::File::open(&dir).unwrap();
+    writer.try_lock().unwrap();
+    let out = bin().args(["inspect", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    writer.unlock().unwrap();
+    bad_input(&["inspect", dir.to_str().unwrap()]);
+}
+
 #[test]
 fn inherit_from_lessons_with_an_invalid_genome_is_bad_input() {
     let tmp = tempfile::tempdir().unwrap();

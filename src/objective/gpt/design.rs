@@ -525,7 +525,7 @@ warmup = { linear = [0, 0.3] }
             hundred(1)
         );
         let cases = [
-            (grid.as_str(), "the grid has 100 x 100 x 100 x 100 configs; at most 1048576"),
+            (grid.as_str(), "the grid has 100 x 100 x 100 x 100 configs; at most 65536"),
             ("seeds = 1000000000\n[grid]\nlr = [0.1]\n", "`seeds` is 1000000000; at most 1000"),
             ("budget = 1e308\n[grid]\nlr = [0.1]\n", "at most 100000"),
             (
@@ -533,7 +533,7 @@ warmup = { linear = [0, 0.3] }
                 "`eval_tokens` is 4611686018427387904; at most 16777216",
             ),
             ("context = 100000\n[grid]\nlr = [0.1]\n", "`context` is 100000; at most 4096"),
-            ("[design]\nconfigs = 2000000\n[space]\nlr = { log = [1e-3, 1e-2] }\n", "from 1 to 1048576"),
+            ("[design]\nconfigs = 2000000\n[space]\nlr = { log = [1e-3, 1e-2] }\n", "from 1 to 65536"),
         ];
         for (text, needle) in cases {
             let e = TableSpec::parse(Path::new("s.toml"), text).unwrap_err();

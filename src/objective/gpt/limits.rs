@@ -11,8 +11,10 @@ pub const MAX_CONTEXT: usize = 4096;
 pub const MAX_EVAL_TOKENS: usize = 1 << 24;
 /// The most exact-match prompts per skill.
 pub const MAX_EXACT_MATCH: usize = 100_000;
-/// The most configs a table spec may describe (a grid's product or a design's count).
-pub const MAX_CONFIGS: usize = 1 << 20;
+/// The most configs a table spec may describe (a grid's product or a design's count):
+/// 65,536 trials per seed is far past any table one machine or cluster builds, and
+/// small enough that a spec's design is made in a fraction of a second.
+pub const MAX_CONFIGS: usize = 1 << 16;
 /// The most seeds per config of a table.
 pub const MAX_SEEDS: u64 = 1000;
 /// The most trials a table build runs at once here.
