@@ -111,7 +111,7 @@ fn swarm(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     let out = out.unwrap_or_else(|| dir.join("analysis"));
     crate::input::output_dir(&out)?;
     // The run's own writer: the replayed report is the run's, file for file.
-    crate::swarm::run::write_report(&out, &report)?;
+    crate::swarm::run::write_report(&out, &report, crate::swarm::outputs::Outputs::Write)?;
     println!("model-swarm report: {} (and report.md, report.json, lineage figures)", out.join("report.html").display());
     Ok(())
 }

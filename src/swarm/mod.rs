@@ -14,6 +14,7 @@
 //! - [`routing`]: the Avengers-Pro router across the run's models and two specialists
 //!   of other sizes (a `[routing]` table).
 //! - [`record`]: the run folder's event log and checkpoint (resume).
+//! - [`outputs`]: the derived files, written by a run and verified by `analyze`.
 //! - [`run`]: orchestration; [`report`]: the tables.
 //!
 //! `src/swarm/README.md` describes the method, the outputs and the measured results.
@@ -21,6 +22,7 @@
 pub mod experts;
 pub mod lineage;
 pub mod merge;
+pub mod outputs;
 pub mod pso;
 pub mod record;
 pub mod report;

@@ -19,15 +19,16 @@ use super::SwarmError;
 use super::experts::TrainPlan;
 use super::lineage::{ModelLineage, NodeKind};
 use super::merge::{add_scaled, interpolate, scale_grid, soup, task_sum, ties_direction};
+use super::outputs::Outputs;
 use super::pso::Swarm;
 use super::record::{Record, SwarmEvent};
 use super::report::{MethodResult, SeedResult, SwarmReport};
 use super::scenario::SwarmScenario;
 use super::tasks::{self, Item};
 pub use super::train::{Progress, seeds_of};
-use super::train::{mixture_corpus, skill_corpus, train_logged, write};
+use super::train::{mixture_corpus, skill_corpus, train_logged};
 use super::utility::Scores;
-use super::weights::{self, digest};
+use super::weights::digest;
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
 use crate::exec::Workers;
 use crate::rng::{derive, stream};
@@ -67,14 +68,9 @@ pub fn resume_until(
     progress: Progress,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<(SwarmScenario, SwarmReport), SwarmError> {
+    // A finished run is replayed from its record too (nothing is appended to its log):
+    // that rewrites its derived files, the repair for a damaged or deleted one.
     let (sc, mut rec) = Record::open(dir)?;
-    if rec.finished() {
-        return Err(SwarmError::Input(crate::diagnostic::InputError::file(
-            dir,
-            "this model-swarm run has finished; there is nothing to resume",
-            "its results are report.md and report.json; `outerloop analyze DIR` renders them again",
-        )));
-    }
     rec.stop_when(stop);
     let report = drive(&sc, rec, dir, workers, progress)?;
     Ok((sc, report))
@@ -130,11 +126,11 @@ fn drive(
     for (i, &seed) in seeds.iter().enumerate() {
         let experts: Vec<Vec<f32>> = tuned.by_ref().take(k).collect();
         let sub = dir.join(format!("seed-{i}"));
-        let write = !rec.read_only();
-        if write {
+        let outputs = Outputs::of(&rec);
+        if outputs == Outputs::Write {
             std::fs::create_dir_all(&sub).map_err(|e| SwarmError::io(&sub, e))?;
         }
-        let ctx = SeedCtx { sc, index: i, seed, workers, dir: sub, progress, write };
+        let ctx = SeedCtx { sc, index: i, seed, workers, dir: sub, progress, outputs };
         let result = ctx.run(&bases[i], &experts)?;
         let swarm = result.methods.iter().find(|m| m.name == super::report::SWARM);
         rec.log(vec![SwarmEvent::Searched {
@@ -151,25 +147,23 @@ fn drive(
         report.routing = Some(super::routing::run(sc, cfg, &mut rec, dir, workers, progress)?);
     }
     let json = report.json();
-    if !rec.read_only() {
-        write_report(dir, &report)?;
-    }
+    write_report(dir, &report, Outputs::of(&rec))?;
     rec.log(vec![SwarmEvent::Finished {
         report_xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())),
     }])?;
     Ok(report)
 }
 
-/// Write `report` into `dir`: `report.md` (figures linked), the figures, `report.html`
-/// (self-contained) and `report.json`.
-pub fn write_report(dir: &Path, report: &SwarmReport) -> Result<(), SwarmError> {
+/// Write `report` into `dir` (or check the files there, for `analyze`): `report.md`
+/// (figures linked), the figures, `report.html` (self-contained) and `report.json`.
+pub fn write_report(dir: &Path, report: &SwarmReport, outputs: Outputs) -> Result<(), SwarmError> {
     let doc = report.doc();
     for (file, svg) in doc.figures() {
-        write(&dir.join(file), svg.as_bytes())?;
+        outputs.file(&dir.join(file), svg.as_bytes())?;
     }
-    write(&dir.join("report.md"), doc.markdown().as_bytes())?;
-    write(&dir.join("report.html"), doc.html().as_bytes())?;
-    write(&dir.join("report.json"), report.json().as_bytes())
+    outputs.file(&dir.join("report.md"), doc.markdown().as_bytes())?;
+    outputs.file(&dir.join("report.html"), doc.html().as_bytes())?;
+    outputs.file(&dir.join("report.json"), report.json().as_bytes())
 }
 
 /// Replay the finished run in `dir` without writing to it: the recorded training is
@@ -188,8 +182,8 @@ struct SeedCtx<'a> {
     workers: &'a Workers,
     dir: PathBuf,
     progress: Progress<'a>,
-    /// Whether files are written (off when `analyze` replays a finished run).
-    write: bool,
+    /// Whether files are written, or checked (when `analyze` replays a finished run).
+    outputs: Outputs,
 }
 
 impl SeedCtx<'_> {
@@ -217,9 +211,7 @@ impl SeedCtx<'_> {
     }
 
     fn save(&self, lin: &mut ModelLineage, node: u64, file: &str, flat: &[f32]) -> Result<(), SwarmError> {
-        if self.write {
-            weights::save(self.sc.model, flat, &self.dir.join(file))?;
-        }
+        self.outputs.weights(self.sc.model, flat, &self.dir.join(file))?;
         lin.set_checkpoint(node, file);
         Ok(())
     }
@@ -474,10 +466,8 @@ impl SeedCtx<'_> {
         self.save(&mut lin, arithmetic.node, "task-arithmetic.safetensors", &arithmetic.weights)?;
         self.save(&mut lin, ties.node, "ties.safetensors", &ties.weights)?;
         self.save(&mut lin, best.node, "swarm-best.safetensors", &best.weights)?;
-        if self.write {
-            write(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
-            write(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
-        }
+        self.outputs.file(&self.dir.join("lineage.graphml"), lin.to_graphml().as_bytes())?;
+        self.outputs.file(&self.dir.join("lineage.dot"), lin.to_dot().as_bytes())?;
         let ancestors = lin.ancestors(best.node);
         let experts_reached = ids.experts.iter().filter(|e| ancestors.contains(e)).count();
         Ok(SeedResult {

@@ -1,6 +1,6 @@
 //! What every stage of a swarm run trains with: the run's seeds and corpora, training
 //! batches run here or on the installed executor, checkpoints saved and checked against
-//! the event log, atomic writes. Below both the run and its routing stage.
+//! the event log. Below both the run and its routing stage.
 
 use std::path::Path;
 
@@ -13,7 +13,6 @@ use super::work::TrainingBatch;
 use crate::exec::Workers;
 use crate::objective::gpt::{CorpusData, Skill};
 use crate::rng::derive;
-use crate::store::atomic::write_atomic;
 
 /// Progress messages for the caller to show (the library never prints).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
@@ -91,9 +90,4 @@ pub fn skill_corpus(sc: &SwarmScenario, seed: u64, skill: Skill) -> CorpusData {
 pub fn train_all(batch: TrainingBatch, workers: &Workers) -> Result<Vec<Vec<f32>>, SwarmError> {
     let trained = workers.execute(&batch).map_err(SwarmError::Executor)?;
     trained.into_iter().map(|r| r.map_err(SwarmError::Job)).collect()
-}
-
-/// Write `bytes` to `path` atomically (with the run folder's crash points).
-pub fn write(path: &Path, bytes: &[u8]) -> Result<(), SwarmError> {
-    write_atomic(path, bytes).map_err(|e| SwarmError::io(path, e))
 }

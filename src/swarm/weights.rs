@@ -56,8 +56,20 @@ pub fn save(cfg: ModelConfig, flat: &[f32], path: &Path) -> Result<(), SwarmErro
 }
 
 /// Load a checkpoint written by [`save`] (or [`Gpt::save`]) as flat weights.
+/// A file that is not such a checkpoint (truncated, headerless, another model's) is bad
+/// input naming the file.
 pub fn load(cfg: ModelConfig, path: &Path) -> Result<Vec<f32>, SwarmError> {
-    let model = Gpt::load(cfg, path, OpPath::Fused, &Device::Cpu)?;
+    let model = Gpt::load(cfg, path, OpPath::Fused, &Device::Cpu).map_err(|e| {
+        // candle's message repeats its source ("header too small: header too small").
+        let text = e.to_string();
+        let mut parts: Vec<&str> = text.split(": ").collect();
+        parts.dedup();
+        SwarmError::Input(crate::diagnostic::InputError::file(
+            path,
+            format!("cannot be read as model weights of this run's shape ({})", parts.join(": ")),
+            "the trained checkpoints are part of the run's record: restore the file from a backup, or start the run again",
+        ))
+    })?;
     flatten(&model)
 }
 

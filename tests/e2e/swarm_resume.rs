@@ -1,6 +1,7 @@
 //! A model-swarm run folder is a run folder like an evolution run's: a crash at any
 //! file-system step, or a `kill -9` of the process, resumes to the uninterrupted run's
-//! bytes; a finished run is not resumed; `analyze` renders a swarm folder.
+//! bytes; resuming a finished run rewrites its derived files (and only those); `analyze`
+//! renders a swarm folder and refuses one whose derived files were changed.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -68,8 +69,6 @@ fn a_crash_at_every_file_system_step_resumes_to_the_uninterrupted_bytes() {
         if dir.join("scenario.toml").exists() {
             match outerloop::swarm::run::resume(&dir, &Workers { executor: Executor::local(), threads: 2 }, &|_| {}) {
                 Ok(_) => {}
-                // A kill after the last write: the run is complete.
-                Err(e) if e.to_string().contains("has finished") && step + 2 > steps => {}
                 Err(e) => panic!("step {step}: resume: {e}"),
             }
         } else {
@@ -113,7 +112,7 @@ fn spawn_until_bases_recorded(cwd: &Path, out: &str) -> std::process::Child {
 }
 
 #[test]
-fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_is_not_resumed() {
+fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_resuming_a_finished_run_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("slow.toml"), slower()).unwrap();
     let out = outerloop(&["-q", "swarm", "slow.toml", "--out", "whole"], tmp.path());
@@ -188,10 +187,66 @@ fn kill_9_part_way_then_resume_equals_the_uninterrupted_run_and_a_finished_run_i
     let html = String::from_utf8_lossy(&analysis["report.html"]);
     assert!(html.contains("<svg") && html.contains("global best (columns: base, experts"), "no lineage figure");
 
-    // A finished run: exit 2, a hint, nothing changed.
-    let out = outerloop(&["resume", "killed"], tmp.path());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("has finished") && stderr.contains("hint:"), "{stderr}");
+    // A finished run is replayed from its record: the same bytes, nothing appended.
+    let out = outerloop(&["-q", "resume", "killed"], tmp.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_same(&files(&killed), &expected, "resuming a finished run");
+}
+
+/// Every derived file of a finished swarm run (merged weights, lineage, report) changed
+/// or deleted is named by `analyze` (exit 2, nothing written), and `resume` rewrites the
+/// uninterrupted bytes; a damaged trained checkpoint (part of the record) is named once,
+/// without candle's doubled message.
+#[test]
+fn damaged_derived_files_of_a_finished_swarm_are_named_by_analyze_and_rebuilt_by_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    run_in(&dir, TINY).unwrap();
+    let expected = files(&dir);
+    for name in [
+        "seed-0/swarm-best.safetensors",
+        "seed-0/soup.safetensors",
+        "seed-1/ties.safetensors",
+        "seed-0/task-arithmetic.safetensors",
+        "seed-1/lineage.dot",
+        "report.json",
+        "report.md",
+    ] {
+        let path = dir.join(name);
+        let clean = fs::read(&path).unwrap();
+        let mut changed = clean.clone();
+        let at = changed.len() - 3;
+        changed[at] ^= 0x40;
+        for damage in [Some(changed), None] {
+            match &damage {
+                Some(bytes) => fs::write(&path, bytes).unwrap(),
+                None => fs::remove_file(&path).unwrap(),
+            }
+            let damaged = files(&dir);
+            let out = outerloop(&["analyze", "run", "--out", "analysis"], tmp.path());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+            let what = if damage.is_some() { "does not match the run's record" } else { "is missing" };
+            assert!(stderr.contains(name) && stderr.contains(what) && stderr.contains("outerloop resume"), "{stderr}");
+            assert_same(&files(&dir), &damaged, &format!("analyze with {name} damaged"));
+            let out = outerloop(&["-q", "resume", "run"], tmp.path());
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_same(&files(&dir), &expected, &format!("resume with {name} damaged"));
+        }
+    }
+    // A trained expert cut short (no safetensors header): named once, by file.
+    let expert = fs::read_dir(dir.join("seed-0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("expert-"))
+        .unwrap();
+    fs::write(&expert, b"1234").unwrap();
+    for args in [vec!["analyze", "run", "--out", "analysis"], vec!["-q", "resume", "run"]] {
+        let out = outerloop(&args, tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&*expert.file_name().unwrap().to_string_lossy()), "{stderr}");
+        assert!(stderr.contains("cannot be read as model weights"), "{stderr}");
+        assert_eq!(stderr.matches("header too small").count(), 1, "{stderr}");
+    }
 }

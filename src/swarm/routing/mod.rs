@@ -32,7 +32,7 @@ use super::record::Record;
 use super::scenario::SwarmScenario;
 pub use super::scenario::{RoutingConfig, SizedExpert};
 use super::tasks::{self, Item};
-use super::train::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, train_logged, write};
+use super::train::{Progress, mixture_corpus, seeds_of, skill_corpus, train_all, train_logged};
 use super::utility::{Scores, UtilityKind};
 use super::weights;
 use super::work::{ScoringBatch, TrainingBatch, TrainingJob};
@@ -213,9 +213,8 @@ pub fn run(
             (&test, &test_scores),
             n,
         );
-        if !rec.read_only() {
-            write(&sub.join("routing.json"), seed_result.json_with_decisions().as_bytes())?;
-        }
+        crate::swarm::outputs::Outputs::of(rec)
+            .file(&sub.join("routing.json"), seed_result.json_with_decisions().as_bytes())?;
         results.push(seed_result);
     }
     Ok(RoutingReport {
