@@ -210,6 +210,11 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    let path = if args.reference || !args.device.is_cpu() { OpPath::Reference } else { OpPath::Fused };
+    if let Some(problem) = gpt::memory::too_large(&spec, path) {
+        // The same cap on every machine: a scenario fails the same trials everywhere.
+        return Err(InputError::usage(problem, "the cap is in objective::gpt::memory (README: Memory)").into());
+    }
     println!("config   {}", space.describe(&config));
     println!(
         "model    {} params, {} steps of {} tokens (budget {} GFLOP), corpus {} ({} bytes)",

@@ -418,7 +418,8 @@ fn cli_rejects_unknown_knobs_with_exit_code_2() {
 }
 
 /// Flags that used to be accepted (a NaN fidelity, zero jobs) or to abort on allocation
-/// (a billion seeds) are exit 2 before any trial starts, and nothing is written.
+/// (a billion seeds, a config too large for memory) are exit 2 before any trial starts,
+/// and nothing is written.
 #[test]
 fn out_of_range_trial_and_table_flags_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
@@ -427,7 +428,22 @@ fn out_of_range_trial_and_table_flags_are_refused_before_any_work() {
     let o = out.to_str().unwrap();
     let folder = tmp.path().to_str().unwrap();
     let nowhere = tmp.path().join("no/such/model.safetensors");
-    let cases: [(&[&str], &str); 7] = [
+    let largest = [
+        "trial",
+        "--context",
+        "4096",
+        "--set",
+        "depth=6",
+        "--set",
+        "width=256",
+        "--set",
+        "heads=8",
+        "--set",
+        "batch_tokens=4096",
+    ];
+    let cases: [(&[&str], &str); 8] = [
+        // The largest in-range config needs 3.9 GB: refused by its memory estimate.
+        (&largest, "needs about 4.2 GiB of memory"),
         (&["trial", "--save", folder], "is a folder"),
         (&["trial", "--save", nowhere.to_str().unwrap()], "is in a folder that does not exist"),
         (&["trial", "--fidelity", "nan"], "--fidelity NaN must be a fraction"),

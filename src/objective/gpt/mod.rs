@@ -29,6 +29,7 @@ pub mod fused;
 mod kernels;
 pub mod limits;
 pub mod live;
+pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod suite;

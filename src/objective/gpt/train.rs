@@ -258,6 +258,10 @@ impl<'a> Trainer<'a> {
         corpus.check_context(spec.model.context)?;
         let device = settings.device.open().map_err(TrainError::Device)?;
         let path = if device.is_cpu() { settings.path } else { OpPath::Reference };
+        // Before anything is allocated: an allocation that fails aborts the process.
+        if let Some(p) = super::memory::too_large(&spec, path) {
+            return Err(TrainError::Invalid(p));
+        }
         let model = Gpt::new(spec.model, seed, path, &device)?;
         let sizes: Vec<usize> = model.params().iter().map(|(_, v)| v.elem_count()).collect();
         let on_device = match tensor_optimizer {
