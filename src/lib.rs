@@ -298,6 +298,36 @@ mod layering {
         assert!(leaks.is_empty(), "files read without a size cap (use input::read_bytes):\n{}", leaks.join("\n"));
     }
 
+    /// `println!` panics when standard output fails; `cli::out` ends the command cleanly.
+    #[test]
+    fn every_write_to_standard_output_goes_through_cli_out() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut leaks = Vec::new();
+        for p in files {
+            let rel = p.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+            if rel == "lib.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (i, line) in code.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+                let direct = ["println!(", "print!(", "io::stdout()"]
+                    .iter()
+                    .any(|w| line.match_indices(w).any(|(at, _)| !line[..at].ends_with('e')));
+                if direct && rel != "cli/out.rs" {
+                    leaks.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "writes to standard output outside cli::out (use outln!/out!):\n{}",
+            leaks.join("\n")
+        );
+    }
+
     #[test]
     fn the_library_never_reaches_up_into_the_cli() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -9,6 +9,7 @@ use crate::analysis::doc::Doc;
 use crate::analysis::novelty::Thresholds;
 use crate::analysis::run_data::RunData;
 use crate::analysis::{Options, analyze, compare, render};
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::store::atomic::write_atomic;
 
@@ -112,7 +113,7 @@ fn swarm(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     crate::input::output_dir(&out)?;
     // The run's own writer: the replayed report is the run's, file for file.
     crate::swarm::run::write_report(&out, &report, crate::swarm::outputs::Outputs::Write)?;
-    println!("model-swarm report: {} (and report.md, report.json, lineage figures)", out.join("report.html").display());
+    outln!("model-swarm report: {} (and report.md, report.json, lineage figures)", out.join("report.html").display());
     Ok(())
 }
 
@@ -154,7 +155,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let out = args.out.unwrap_or_else(|| args.dir.join("analysis"));
     let html = write_doc(&out, "report", &doc, &report)?;
     if let Some(c) = &report.champion {
-        println!(
+        outln!(
             "champion #{} fitness {:+.3}{}",
             c.id,
             c.fitness.unwrap_or(f64::NAN),
@@ -162,7 +163,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(n) = report.novelty.as_ref().and_then(|n| n.rows.first()) {
-        println!(
+        outln!(
             "novelty: nearest library mechanism {} (structural {:.3}, behavioural {:.3}), versus it {}: {}",
             n.nearest,
             n.structural,
@@ -172,9 +173,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(g) = &report.genes {
-        println!("live genes: {} of {} fired", g.genes.len() - g.dead.len(), g.genes.len());
+        outln!("live genes: {} of {} fired", g.genes.len() - g.dead.len(), g.genes.len());
     }
-    println!("report: {}\n        {}", html.display(), out.join("report.md").display());
+    outln!("report: {}\n        {}", html.display(), out.join("report.md").display());
     Ok(())
 }
 
@@ -188,7 +189,7 @@ pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
     let doc = compare::render(&comparison)?;
     let html = write_doc(&args.out, "comparison", &doc, &comparison)?;
     for r in &comparison.runs {
-        println!(
+        outln!(
             "{:<24} champion {:>8}  common episodes {}",
             r.name,
             r.champion.map_or("-".into(), |i| format!("#{i}")),
@@ -198,7 +199,7 @@ pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
     if !comparison.group_pairs.is_empty() {
         // Replicates: the numbers that carry run-to-run variance.
         for g in &comparison.groups {
-            println!(
+            outln!(
                 "scenario {:<15} {} run(s)  mean over runs {}",
                 g.name,
                 g.runs.len(),
@@ -206,7 +207,7 @@ pub fn compare_runs(args: CompareArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("design: {}", comparison.design);
-    println!("comparison: {}", html.display());
+    outln!("design: {}", comparison.design);
+    outln!("comparison: {}", html.display());
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::ancestry::{Ancestry, export};
+use crate::cli::out::outln;
 use crate::driver::Run;
 use crate::store::atomic::write_atomic;
 
@@ -59,9 +60,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     for (name, text) in outputs {
         let path = out.join(name);
         write_atomic(&path, text.as_bytes())?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
-    println!(
+    outln!(
         "{} mechanisms, {} ancestry edges, {} events",
         ancestry.graph.node_count(),
         ancestry.graph.edge_count(),

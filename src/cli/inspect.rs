@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::ancestry::Ancestry;
+use crate::cli::out::{out, outln};
 use crate::driver::Run;
 
 /// Flags of `inspect`.
@@ -18,14 +19,20 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let mut run = Run::inspect(&args.dir)?;
     let ticks = run.sim().ticks_done();
-    println!("run {} in {}: {} of {} ticks done", run.scenario().name, args.dir.display(), ticks, run.scenario().ticks);
-    println!(
+    outln!("run {} in {}: {} of {} ticks done", run.scenario().name, args.dir.display(), ticks, run.scenario().ticks);
+    outln!(
         "\n{:>6} {:<10} {:>9} {:>9} {:>5} {:>5}  {:<24} parents",
-        "id", "status", "claimed", "verified", "tick", "size", "operator"
+        "id",
+        "status",
+        "claimed",
+        "verified",
+        "tick",
+        "size",
+        "operator"
     );
     let fmt = |x: Option<f64>| x.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into());
     for r in run.sim().population() {
-        println!(
+        outln!(
             "{:>6} {:<10} {:>9} {:>9} {:>5} {:>5}  {:<24} {:?}",
             r.id,
             r.status,
@@ -40,20 +47,20 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let events = run.events()?;
     let ancestry = Ancestry::from_events(&events);
     if let Some(c) = run.sim().champion() {
-        println!("\nchampion #{} lineage:", c.id);
+        outln!("\nchampion #{} lineage:", c.id);
         for (id, edge) in ancestry.first_parent_path(c.id) {
             match edge {
-                Some(e) => println!(
+                Some(e) => outln!(
                     "  #{id} <- {} by {} at tick {} ({})",
                     e.operator,
                     e.agent.name(),
                     e.tick,
                     e.diagnosis.unwrap_or_default()
                 ),
-                None => println!("  #{id} (seed)"),
+                None => outln!("  #{id} (seed)"),
             }
         }
-        print!("{}", c.genome);
+        out!("{}", c.genome);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::load::load_genome;
+use crate::cli::out::{out, outln};
 use crate::diagnostic::InputError;
 use crate::genome::hash::structural_hash;
 use crate::genome::library::LIBRARY;
@@ -107,7 +108,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
         MechCommand::Check { files } => {
             for f in &files {
                 let (g, _) = load_genome(f, &limits)?;
-                println!("{f}: ok ({} nodes, structural hash {:016x})", g.size(), structural_hash(&g));
+                outln!("{f}: ok ({} nodes, structural hash {:016x})", g.size(), structural_hash(&g));
             }
         }
         MechCommand::Fmt { file, write } => {
@@ -120,9 +121,9 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                     );
                 }
                 write_atomic(file.as_ref(), text.as_bytes())?;
-                println!("{file}: formatted");
+                outln!("{file}: formatted");
             } else {
-                print!("{text}");
+                out!("{text}");
             }
         }
         MechCommand::Run { file, task, budget, seed, trials } => {
@@ -130,7 +131,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                 .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
             if tasks.len() > 1 {
                 for t in tasks {
-                    println!("== {t}");
+                    outln!("== {t}");
                     run(MechArgs { command: MechCommand::Run { file: file.clone(), task: t, budget, seed, trials } })?;
                 }
                 return Ok(());
@@ -160,11 +161,11 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                 diagnostics: d,
             })?;
             let trace = run_inner(&prog, objective.as_ref(), seed, budget);
-            print!("{}", trace.summary());
+            out!("{}", trace.summary());
             if trials {
                 let space = objective.space();
                 for (i, t) in trace.trials.iter().enumerate() {
-                    println!(
+                    outln!(
                         "  #{i:<4} {:<8} level {} score {:.6e} {} {}{}",
                         t.source.as_str(),
                         t.level,
@@ -175,29 +176,29 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                     );
                 }
             }
-            print!("{}", render_gene_report(&g, &trace.live));
+            out!("{}", render_gene_report(&g, &trace.live));
         }
-        MechCommand::Prims => print!("{}", crate::genome::reference::markdown()),
+        MechCommand::Prims => out!("{}", crate::genome::reference::markdown()),
         MechCommand::List => {
             for (name, text) in LIBRARY {
                 let first = text.lines().find(|l| l.starts_with(';')).unwrap_or("").trim_start_matches(';').trim();
-                println!("lib:{name:<24} {first}");
+                outln!("lib:{name:<24} {first}");
             }
         }
         MechCommand::Table { tasks: Some(list), extra, tsv, budget, seeds, out, .. } => {
             let table = task_table(&list, &extra, budget, seeds, tsv.as_deref())?;
-            print!("{table}");
+            out!("{table}");
             if let Some(path) = out {
                 write_atomic(&path, table.as_bytes())?;
-                println!("\ntable written to {}", path.display());
+                outln!("\ntable written to {}", path.display());
             }
         }
         MechCommand::Table { dim, budget, seeds, instance, out, .. } => {
             let table = library_table(dim, budget, seeds, instance)?;
-            print!("{table}");
+            out!("{table}");
             if let Some(path) = out {
                 write_atomic(&path, table.as_bytes())?;
-                println!("\ntable written to {}", path.display());
+                outln!("\ntable written to {}", path.display());
             }
         }
     }

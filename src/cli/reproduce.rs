@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::repro::{self, JobOutcome, ReproError, ReproSet};
 
@@ -137,8 +138,8 @@ fn run_sets(args: RunSetArgs) -> anyhow::Result<()> {
         };
         repro::run_set(set, &out, threads, &progress).map_err(input_first)?;
     }
-    println!("runs in {}; finished in {:.1} s", root.display(), started.elapsed().as_secs_f64());
-    println!(
+    outln!("runs in {}; finished in {:.1} s", root.display(), started.elapsed().as_secs_f64());
+    outln!(
         "document: outerloop reproduce report{}{}",
         if args.variant.quick { " --quick" } else { "" },
         args.variant.root.as_ref().map_or(String::new(), |r| format!(" --root {}", r.display()))
@@ -164,8 +165,8 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let md = write("REPRODUCTIONS.md", &doc.markdown(provenance.as_deref()))?;
     write("REPRODUCTIONS.json", &doc.json())?;
     for c in &doc.claims {
-        println!("{:<12} {:<16} {}", c.set, c.verdict.words(), c.measurement);
+        outln!("{:<12} {:<16} {}", c.set, c.verdict.words(), c.measurement);
     }
-    println!("wrote {} and REPRODUCTIONS.json", md.display());
+    outln!("wrote {} and REPRODUCTIONS.json", md.display());
     Ok(())
 }

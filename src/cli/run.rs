@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::cli::out::{out, outln};
 use crate::diagnostic::InputError;
 use crate::driver::{Driven, Run, Stops};
 use crate::exec::Executor;
@@ -132,17 +133,17 @@ fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
         let scenario = load_with_overrides(&one)?;
         let executor = prepare_folder(&one, &dir)?;
         let run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
-            println!("replicate seed {seed}: finished earlier in {}", dir.display());
+            outln!("replicate seed {seed}: finished earlier in {}", dir.display());
             continue;
         } else if dir.join(crate::store::run_dir::files::CHECKPOINT).exists() {
             Run::resume(&dir, executor)?
         } else {
             Run::start(scenario, Some(dir), executor)?
         };
-        println!("\n== replicate seed {seed} ({} of {k})", seed - first + 1);
+        outln!("\n== replicate seed {seed} ({} of {k})", seed - first + 1);
         drive(run, args.stop_after)?;
     }
-    println!(
+    outln!(
         "\n{k} replicates in {}/seed-{first}..seed-{last}; compare them with `outerloop compare {}/seed-*`",
         root.display(),
         root.display()
@@ -216,7 +217,7 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
         Driven::Finished(summary) => summary,
         Driven::StoppedAfter(steps) => {
             bar.abandon();
-            println!("stopped after {steps} ticks; resume with `outerloop resume {}`", run.dir().display());
+            outln!("stopped after {steps} ticks; resume with `outerloop resume {}`", run.dir().display());
             return Ok(());
         }
         Driven::Interrupted => {
@@ -231,12 +232,12 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
         }
     };
     bar.finish_and_clear();
-    print!("{summary}");
-    println!(
+    out!("{summary}");
+    outln!(
         "\nresults in {}: summary.txt metrics.csv events.jsonl ancestry.dot checkpoint.bin lessons.bin scenario.toml",
         run.dir().display()
     );
-    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
-    println!("report (novelty, live genes, scaling): outerloop analyze {}", run.dir().display());
+    outln!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    outln!("report (novelty, live genes, scaling): outerloop analyze {}", run.dir().display());
     Ok(())
 }

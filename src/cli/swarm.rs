@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::cli::out::{out, outln};
 use crate::exec::Workers;
 use crate::swarm::{SwarmError, scenario};
 
@@ -93,11 +94,11 @@ fn drive(
         other => anyhow::Error::from(other),
     })?;
     bar.finish_and_clear();
-    print!("{}", report.markdown());
-    println!(
+    out!("{}", report.markdown());
+    outln!(
         "results in {}: report.md report.json events.jsonl scenario.toml seed-*/{{*.safetensors, lineage.graphml, lineage.dot}}",
         dir.display()
     );
-    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    outln!("finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

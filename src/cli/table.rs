@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::objective::gpt::design::TableSpec;
 use crate::objective::gpt::limits::{MAX_BUDGET_GFLOP, MAX_JOBS, MAX_SEEDS};
@@ -132,7 +133,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
     corpus
         .check_context(spec.context)
         .map_err(|e| InputError::usage(e.to_string(), "use a longer corpus or a shorter context"))?;
-    println!(
+    outln!(
         "table build: {} configs x {} seeds, budget {} GFLOP, context {}, corpus {} -> {}",
         a.limit.unwrap_or(usize::MAX).min(spec.configs.len()),
         seeds,
@@ -156,7 +157,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
     };
     let report = build(&plan, &corpus, &executor, &progress).map_err(table_error)?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "done: {} trials existed, {} run now, {} in the table ({:.0}s)",
         report.existing,
         report.ran,
@@ -177,10 +178,10 @@ fn run_show(a: ShowArgs) -> anyhow::Result<()> {
     };
     let table = objective.table();
     for (k, v) in &table.header {
-        println!("{k:<12} {v}");
+        outln!("{k:<12} {v}");
     }
     let stats = table_stats(&objective, a.top);
-    println!(
+    outln!(
         "rows         {} trials of {} configs ({} in the design), {} failed, {:.0} trial-seconds",
         stats.trials,
         stats.configs,
@@ -188,32 +189,36 @@ fn run_show(a: ShowArgs) -> anyhow::Result<()> {
         stats.failed,
         stats.seconds
     );
-    println!(
+    outln!(
         "noise        seed sd {:.4} bpb (median over configs); resolution {:.4} bpb (median standard error of a seed mean)",
-        stats.seed_sd, stats.resolution
+        stats.seed_sd,
+        stats.resolution
     );
-    println!(
+    outln!(
         "top spread   2nd best +{:.4}, 10th +{:.4}, 100th +{:.4} bpb behind the best",
-        stats.gaps[0], stats.gaps[1], stats.gaps[2]
+        stats.gaps[0],
+        stats.gaps[1],
+        stats.gaps[2]
     );
-    println!(
+    outln!(
         "answer error leave-one-out nearest-config answer: mean abs error {:.4} bpb, Spearman {:.3}",
-        stats.loo_mae, stats.loo_spearman
+        stats.loo_mae,
+        stats.loo_spearman
     );
-    println!(
+    outln!(
         "corners      best of all 2^{} all-bounds configs (nearest-config answers) ranks {} of {} (regret {:.4} bpb)",
         table.space.dim().min(16),
         stats.corner_rank,
         stats.configs,
         stats.corner_regret
     );
-    println!(
+    outln!(
         "             best of {k} random corners: expected regret {:.4} bpb; best of {k} random configs: {:.4} bpb",
         stats.corners_k_regret,
         stats.random_k_regret,
         k = crate::objective::gpt::table_stats::BUDGET_MATCHED
     );
-    println!("best configs (seed mean at full fidelity):");
+    outln!("best configs (seed mean at full fidelity):");
     let space = &table.space;
     for (id, mean) in &stats.top {
         let sd = {
@@ -222,7 +227,7 @@ fn run_show(a: ShowArgs) -> anyhow::Result<()> {
             (finals.iter().map(|f| (f - m).powi(2)).sum::<f64>() / finals.len().max(1) as f64).sqrt()
         };
         let config = table.config(*id).map(|c| space.describe(&c)).unwrap_or_default();
-        println!("  {mean:.4} ± {sd:.4}  #{id:<5} {config}");
+        outln!("  {mean:.4} ± {sd:.4}  #{id:<5} {config}");
     }
     Ok(())
 }

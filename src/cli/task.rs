@@ -1,10 +1,11 @@
 //! `outerloop task`: list the task suite, and serve a task to external optimizers over
 //! the ask/tell protocol ([`crate::inner::serve`]).
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::inner::serve::Server;
 use crate::objective::gpt::suite::{SHIPPED, Split, shipped_table};
@@ -50,8 +51,8 @@ pub fn run(args: TaskArgs) -> anyhow::Result<()> {
 }
 
 fn list() -> anyhow::Result<()> {
-    println!("| task | split | corpus | budget | context | configs | trials | best (bpb) | resolution |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    outln!("| task | split | corpus | budget | context | configs | trials | best (bpb) | resolution |");
+    outln!("|---|---|---|---|---|---|---|---|---|");
     for t in SHIPPED {
         let split = match t.split {
             Split::Quickstart => "quickstart",
@@ -63,7 +64,7 @@ fn list() -> anyhow::Result<()> {
                 use crate::objective::Objective;
                 let table = obj.table();
                 let corpus = table.header_value("corpus").and_then(|c| c.split(' ').next()).unwrap_or("?");
-                println!(
+                outln!(
                     "| gpt-table:{} | {split} | {corpus} | {} | {} | {} | {} | {:.4} | {:.4} |",
                     t.name,
                     table.budget,
@@ -74,17 +75,17 @@ fn list() -> anyhow::Result<()> {
                     obj.resolution()
                 );
             }
-            Err(_) => println!("| gpt-table:{} | {split} | - | - | - | 0 | 0 | not built | - |", t.name),
+            Err(_) => outln!("| gpt-table:{} | {split} | - | - | - | 0 | 0 | not built | - |", t.name),
         }
     }
-    println!();
+    outln!();
     for s in Suite::ALL {
-        println!("suite:{:<12} {}", s.as_str(), s.tasks().join(" "));
+        outln!("suite:{:<12} {}", s.as_str(), s.tasks().join(" "));
     }
-    println!(
+    outln!(
         "\nlive: gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>] (corpora: synthetic, shakespeare, records)"
     );
-    println!("trial cache for live tasks: {}", crate::objective::gpt::live::default_cache_dir().display());
+    outln!("trial cache for live tasks: {}", crate::objective::gpt::live::default_cache_dir().display());
     Ok(())
 }
 
@@ -95,10 +96,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let objective = objective_by_name(&a.task)
         .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
     let mut server = Server::new(objective.as_ref(), a.budget, a.seed);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    writeln!(out, "{}", server.hello())?;
-    out.flush()?;
+    // One reply per request line, flushed at once: the client waits for it.
+    outln!("{}", server.hello());
+    crate::cli::out::flush();
     let stdin = std::io::stdin();
     for line in stdin.lock().split(b'\n') {
         let line = line?;
@@ -108,8 +108,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         if text.is_empty() {
             continue;
         }
-        writeln!(out, "{}", server.handle(text))?;
-        out.flush()?;
+        outln!("{}", server.handle(text));
+        crate::cli::out::flush();
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::objective::gpt::{
     self, Corpus, OpPath, SetError, Skill, TrainSettings, TrialCache, apply_sets, default_config, gpt_space,
@@ -127,7 +128,7 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         for knob in space.knobs() {
             let default = default_config(&space);
             let i = space.index_of(&knob.name).unwrap_or(0);
-            println!("{:<14} {:<44} default {}", knob.name, knob.kind.to_string(), knob.display(default.values[i]));
+            outln!("{:<14} {:<44} default {}", knob.name, knob.kind.to_string(), knob.display(default.values[i]));
         }
         return Ok(());
     }
@@ -211,12 +212,12 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         .into());
     }
     let path = if args.reference || !args.device.is_cpu() { OpPath::Reference } else { OpPath::Fused };
-    if let Some(problem) = gpt::memory::too_large(&spec, path) {
+    if let Some(problem) = gpt::memory::too_large(&spec.model, spec.batch(), path) {
         // The same cap on every machine: a scenario fails the same trials everywhere.
         return Err(InputError::usage(problem, "the cap is in objective::gpt::memory (README: Memory)").into());
     }
-    println!("config   {}", space.describe(&config));
-    println!(
+    outln!("config   {}", space.describe(&config));
+    outln!(
         "model    {} params, {} steps of {} tokens (budget {} GFLOP), corpus {} ({} bytes)",
         spec.model.param_count(),
         spec.total_steps(args.budget),
@@ -248,14 +249,14 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     };
     let secs = start.elapsed().as_secs_f64();
     for (f, s) in &result.curve {
-        println!("curve    fidelity {f:<6} val_bpb {s:.4}");
+        outln!("curve    fidelity {f:<6} val_bpb {s:.4}");
     }
-    println!("status   {}", result.status.as_str());
-    println!("score    {:.4} val_bpb", result.score);
-    println!("cost     {:.3} GFLOP ({:.3} of a full trial)", result.cost, result.cost / objective.full_cost());
-    println!("time     {secs:.2} s");
+    outln!("status   {}", result.status.as_str());
+    outln!("score    {:.4} val_bpb", result.score);
+    outln!("cost     {:.3} GFLOP ({:.3} of a full trial)", result.cost, result.cost / objective.full_cost());
+    outln!("time     {secs:.2} s");
     for (skill, acc) in skill_scores {
-        println!("exact    {skill:<9} {:.1}% of {} prompts", acc * 100.0, args.exact_match);
+        outln!("exact    {skill:<9} {:.1}% of {} prompts", acc * 100.0, args.exact_match);
     }
     Ok(())
 }

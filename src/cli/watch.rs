@@ -17,6 +17,7 @@ use crate::analysis::explore::Explorer;
 use crate::analysis::progress::progress;
 use crate::analysis::run_data::RunData;
 use crate::cli::live_server::{self, Limits, Reply, Site};
+use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 
 /// Flags of `watch`.
@@ -120,9 +121,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     })?;
     // The port actually bound: `--port 0` asks the system for a free one.
     let port = listener.local_addr()?.port();
-    println!("watching {}: open http://127.0.0.1:{port}/ (Ctrl-C stops)", args.dir.display());
+    outln!("watching {}: open http://127.0.0.1:{port}/ (Ctrl-C stops)", args.dir.display());
     // The line above is what scripts wait for: it must not sit in a buffer.
-    std::io::Write::flush(&mut std::io::stdout())?;
+    crate::cli::out::flush();
     live_server::serve(listener, Arc::new(site), Limits::default(), args.stop_after.map(Duration::from_secs))?;
     Ok(())
 }

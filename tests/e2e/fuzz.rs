@@ -516,3 +516,66 @@ fn fuzz_live_view_server() {
         reply.starts_with(b"HTTP/1.1 200") || reply.starts_with(b"HTTP/1.0 200")
     });
 }
+
+/// A finished tiny model-swarm run, made once per test process.
+fn swarm_run() -> &'static tempfile::TempDir {
+    static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let sc = outerloop::swarm::scenario::parse(Path::new("tiny.toml"), crate::swarm::TINY).unwrap();
+        let workers = outerloop::exec::Workers { executor: Executor::local(), threads: 1 };
+        outerloop::swarm::run::run(&sc, &dir.path().join("run"), &workers, &|_| {}).unwrap();
+        dir
+    })
+}
+
+/// A model-swarm run folder's record (its scenario copy, checkpoint and event log), one
+/// file mutated at a time in a scratch copy of a finished run, read as `analyze` and
+/// `resume` read it (`read_events`, then `Record::open_finished`): a result or a clear
+/// error, and an accepted folder's events are the run's.
+#[test]
+fn fuzz_swarm_folder_record() {
+    use outerloop::swarm::record::{Record, read_events};
+    let run = swarm_run().path().join("run");
+    let names = ["scenario.toml", "checkpoint.bin", "events.jsonl"];
+    let clean: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(run.join(n)).unwrap()).collect();
+    let events = read_events(&run).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    // Each seed is one file of the record with a one-byte tag naming which (the tag is
+    // not mutated away often enough to matter: a missing tag picks the first file).
+    let seeds: Vec<Vec<u8>> = clean
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let mut s = vec![i as u8];
+            s.extend(bytes);
+            s
+        })
+        .collect();
+    fuzz("swarm folder record", seeds, |bytes| {
+        let (which, body) = match bytes.split_first() {
+            Some((&w, rest)) => ((w as usize) % names.len(), rest),
+            None => (0, &[][..]),
+        };
+        for (i, name) in names.iter().enumerate() {
+            std::fs::write(dir.join(name), if i == which { body } else { &clean[i] }).unwrap();
+        }
+        match read_events(&dir) {
+            Ok(read) => {
+                // What verifies is a prefix of the run's log (a checkpoint may mark less).
+                assert!(read.len() <= events.len() && read[..] == events[..read.len()], "a changed record was read");
+                let opened = Record::open_finished(&dir);
+                if let Err(e) = &opened {
+                    assert!(!e.to_string().is_empty());
+                }
+                opened.is_ok()
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                false
+            }
+        }
+    });
+}

@@ -4,9 +4,7 @@
 //! The cap is one constant ([`MAX_TRIAL_BYTES`]), the same on every machine, so a
 //! scenario fails the same trials everywhere.
 
-use super::model::OpPath;
-use super::model::VOCAB;
-use super::train::TrialSpec;
+use super::model::{ModelConfig, OpPath, VOCAB};
 
 /// The most memory one trial may need, by [`trial_bytes`]: 4 GiB. Every config of the
 /// GPT space at the shipped contexts (32-64 bytes) fits, on either op path (the largest,
@@ -18,15 +16,16 @@ pub const MAX_TRIAL_BYTES: u64 = 4 << 30;
 /// What the process needs besides the trial's own buffers (code, corpus, runtime).
 const PROCESS_BYTES: u64 = 64 << 20;
 
-/// The peak memory, in bytes, of training and scoring `spec` on `path`, estimated from
+/// The peak memory, in bytes, of training and scoring `model` on batches of `batch`
+/// sequences on `path`, estimated from
 /// its shape with a 10% margin. The fused path's f32 buffers are counted one by one;
 /// candle's reference path (autograd, used by `--reference` and on a GPU) keeps about
 /// twice the activations and ten copies of each attention matrix. Measured peaks on the
 /// CPU (resident set of `outerloop trial`) are 85-95% of the estimate on the fused path
 /// and 75-85% on the reference path.
-pub fn trial_bytes(spec: &TrialSpec, path: OpPath) -> u64 {
-    let m = &spec.model;
-    let (b, t, c, l, h) = (spec.batch() as u64, m.context as u64, m.width as u64, m.depth as u64, m.heads as u64);
+pub fn trial_bytes(model: &ModelConfig, batch: usize, path: OpPath) -> u64 {
+    let m = model;
+    let (b, t, c, l, h) = (batch as u64, m.context as u64, m.width as u64, m.depth as u64, m.heads as u64);
     let n = b * t;
     // Weights, gradients and AdamW's two moments, and the copy a finished trial returns.
     let state = 5 * m.param_count() as u64;
@@ -45,11 +44,12 @@ pub fn trial_bytes(spec: &TrialSpec, path: OpPath) -> u64 {
     4 * floats * 11 / 10 + PROCESS_BYTES
 }
 
-/// Why `spec` is refused for its memory on `path`, if it is.
-pub fn too_large(spec: &TrialSpec, path: OpPath) -> Option<String> {
-    let need = trial_bytes(spec, path);
+/// Why training `model` on batches of `batch` sequences on `path` is refused for its
+/// memory, if it is.
+pub fn too_large(model: &ModelConfig, batch: usize, path: OpPath) -> Option<String> {
+    let need = trial_bytes(model, batch, path);
     (need > MAX_TRIAL_BYTES).then(|| {
-        let m = &spec.model;
+        let m = model;
         format!(
             "this trial needs about {:.1} GiB of memory (context {}, depth {}, width {}, heads {}, batch {} sequences), more than the {} GiB a trial may use; lower the context, heads, width, depth or batch_tokens",
             need as f64 / (1u64 << 30) as f64,
@@ -57,7 +57,7 @@ pub fn too_large(spec: &TrialSpec, path: OpPath) -> Option<String> {
             m.depth,
             m.width,
             m.heads,
-            spec.batch(),
+            batch,
             MAX_TRIAL_BYTES >> 30
         )
     })
@@ -66,14 +66,10 @@ pub fn too_large(spec: &TrialSpec, path: OpPath) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objective::gpt::model::ModelConfig;
-    use crate::objective::gpt::train::OptimConfig;
 
-    fn spec(context: usize, depth: usize, width: usize, heads: usize, batch_tokens: usize) -> TrialSpec {
-        TrialSpec {
-            model: ModelConfig { context, depth, width, heads, init_scale: 1.0 },
-            optim: OptimConfig { batch_tokens, ..OptimConfig::default() },
-        }
+    /// A model and its batch in sequences, as a trial of `batch_tokens` makes it.
+    fn spec(context: usize, depth: usize, width: usize, heads: usize, batch_tokens: usize) -> (ModelConfig, usize) {
+        (ModelConfig { context, depth, width, heads, init_scale: 1.0 }, (batch_tokens / context).max(1))
     }
 
     /// Peaks measured on 2026-12-07 (AMD EPYC, `/usr/bin/time -f %M outerloop trial
@@ -90,15 +86,17 @@ mod tests {
             (spec(64, 6, 256, 8, 4096), OpPath::Fused, 712_580),
             (spec(64, 6, 256, 8, 4096), OpPath::Reference, 1_921_308),
         ];
-        for (s, path, kib) in measured {
-            let estimate = trial_bytes(&s, path);
+        for ((model, batch), path, kib) in measured {
+            let estimate = trial_bytes(&model, batch, path);
+            let s = (model, batch);
             assert!(estimate >= kib * 1024, "{s:?} {path:?}: {estimate} < {kib} KiB");
             assert!(estimate < kib * 1024 * 3 / 2, "{s:?} {path:?}: {estimate} far above {kib} KiB");
         }
         // The largest config the flags and the space allow (3.9 GB measured) is refused;
         // every config of the shipped contexts fits, on both paths.
-        assert!(too_large(&spec(4096, 6, 256, 8, 4096), OpPath::Fused).is_some());
-        assert!(too_large(&spec(64, 6, 256, 8, 4096), OpPath::Fused).is_none());
-        assert!(too_large(&spec(64, 6, 256, 8, 4096), OpPath::Reference).is_none());
+        let refused = |(model, batch): (ModelConfig, usize), path| too_large(&model, batch, path).is_some();
+        assert!(refused(spec(4096, 6, 256, 8, 4096), OpPath::Fused));
+        assert!(!refused(spec(64, 6, 256, 8, 4096), OpPath::Fused));
+        assert!(!refused(spec(64, 6, 256, 8, 4096), OpPath::Reference));
     }
 }

@@ -259,7 +259,7 @@ impl<'a> Trainer<'a> {
         let device = settings.device.open().map_err(TrainError::Device)?;
         let path = if device.is_cpu() { settings.path } else { OpPath::Reference };
         // Before anything is allocated: an allocation that fails aborts the process.
-        if let Some(p) = super::memory::too_large(&spec, path) {
+        if let Some(p) = super::memory::too_large(&spec.model, spec.batch(), path) {
             return Err(TrainError::Invalid(p));
         }
         let model = Gpt::new(spec.model, seed, path, &device)?;
