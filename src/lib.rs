@@ -276,51 +276,45 @@ mod layering {
     /// checksummed checkpoint records.
     const OWN_READERS: [&str; 4] = ["input.rs", "store/atomic.rs", "store/run_dir.rs", "store/event_log.rs"];
 
-    #[test]
-    fn every_file_is_read_through_the_capped_reader() {
+    /// Every non-comment line outside tests of the source files not in `skip` (paths
+    /// under `src/`) for which `hit` holds, as `file:line: text`.
+    fn code_lines_where(skip: &[&str], hit: impl Fn(&str) -> bool) -> Vec<String> {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
         rust_files(&src, &mut files);
-        let mut leaks = Vec::new();
+        let mut found = Vec::new();
         for p in files {
             let rel = p.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
-            if OWN_READERS.contains(&rel.as_str()) || rel == "lib.rs" {
+            if skip.contains(&rel.as_str()) || rel == "lib.rs" {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap_or("");
             for (i, line) in code.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
-                if ["fs::read(", "fs::read_to_string(", "File::open("].iter().any(|call| line.contains(call)) {
-                    leaks.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+                if hit(line) {
+                    found.push(format!("{rel}:{}: {}", i + 1, line.trim()));
                 }
             }
         }
+        found
+    }
+
+    #[test]
+    fn every_file_is_read_through_the_capped_reader() {
+        let leaks = code_lines_where(&OWN_READERS, |line| {
+            ["fs::read(", "fs::read_to_string(", "File::open("].iter().any(|call| line.contains(call))
+        });
         assert!(leaks.is_empty(), "files read without a size cap (use input::read_bytes):\n{}", leaks.join("\n"));
     }
 
     /// `println!` panics when standard output fails; `cli::out` ends the command cleanly.
     #[test]
     fn every_write_to_standard_output_goes_through_cli_out() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        let mut leaks = Vec::new();
-        for p in files {
-            let rel = p.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
-            if rel == "lib.rs" {
-                continue;
-            }
-            let text = std::fs::read_to_string(&p).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
-            for (i, line) in code.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
-                let direct = ["println!(", "print!(", "io::stdout()"]
-                    .iter()
-                    .any(|w| line.match_indices(w).any(|(at, _)| !line[..at].ends_with('e')));
-                if direct && rel != "cli/out.rs" {
-                    leaks.push(format!("{rel}:{}: {}", i + 1, line.trim()));
-                }
-            }
-        }
+        let leaks = code_lines_where(&["cli/out.rs"], |line| {
+            ["println!(", "print!(", "io::stdout()"]
+                .iter()
+                .any(|w| line.match_indices(w).any(|(at, _)| !line[..at].ends_with('e')))
+        });
         assert!(
             leaks.is_empty(),
             "writes to standard output outside cli::out (use outln!/out!):\n{}",
