@@ -211,8 +211,7 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let path = if args.reference || !args.device.is_cpu() { OpPath::Reference } else { OpPath::Fused };
-    if let Some(problem) = gpt::memory::too_large(&spec.model, spec.batch(), path) {
+    if let Some(problem) = gpt::memory::too_large(&spec.model, spec.batch(), settings.op_path()) {
         // The same cap on every machine: a scenario fails the same trials everywhere.
         return Err(InputError::usage(problem, "the cap is in objective::gpt::memory (README: Memory)").into());
     }

@@ -148,6 +148,13 @@ pub struct TrainSettings {
     pub device: DeviceChoice,
 }
 
+impl TrainSettings {
+    /// The ops a trial runs with: the chosen path on the CPU, the reference ops on a GPU.
+    pub fn op_path(&self) -> OpPath {
+        if self.device.is_cpu() { self.path } else { OpPath::Reference }
+    }
+}
+
 impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
@@ -257,7 +264,7 @@ impl<'a> Trainer<'a> {
         }
         corpus.check_context(spec.model.context)?;
         let device = settings.device.open().map_err(TrainError::Device)?;
-        let path = if device.is_cpu() { settings.path } else { OpPath::Reference };
+        let path = settings.op_path();
         // Before anything is allocated: an allocation that fails aborts the process.
         if let Some(p) = super::memory::too_large(&spec.model, spec.batch(), path) {
             return Err(TrainError::Invalid(p));
