@@ -5,7 +5,8 @@ same tasks, episodes and budget as `outerloop mech table`, scored the same way.
     pip install optuna cmaes            # + dehb for dehb, + torch scipy for optuna-gp
     python3 benches/peers.py --tasks suite:gpt-heldout --budget 15 --seeds 10 \\
         [--mech champion.mech ...] \\
-        [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha,dehb,optuna-gp] \\
+        [--optimizers random,tpe,cmaes,tpe-hyperband,tpe-sha,dehb,optuna-gp,random@lowest,...] \\
+        [--promotion-cost one-run|per-evaluation] \\
         [--budgets 5,15,45 [--force]] [--pair MECH=REF ...] \\
         [--out peers-out] [--binary target/release/outerloop]
 
@@ -14,11 +15,16 @@ same tasks, episodes and budget as `outerloop mech table`, scored the same way.
 2. For each task one `outerloop task serve TASK --budget B` process answers every
    optimizer on every episode (`reset` with the episode's seed, `eval` until the budget
    is spent, `finish`): the same trial seeds, the same budget accounting and the same
-   true-regret score as the mechanisms get.
+   true-regret score as the mechanisms get. `--promotion-cost` says what a promotion (a
+   config evaluated again at a higher level) pays: `one-run` (default) only the part of the
+   training run not yet paid, `per-evaluation` the new level in full, as the server (and
+   the inner loop) charges it. Under `one-run` the script keeps the episode's budget
+   itself and the server, started with a budget it cannot reach, only scores.
 3. OUT/episodes.tsv holds every (optimizer or mechanism, task, episode) row; OUT/peers.md
    the summary table (median regret per task, geometric mean, mean paired rank), which
    is also printed on stdout. Progress goes to stderr. An optimizer named like a library
-   mechanism (dehb) gets the rows `peer:NAME`.
+   mechanism (dehb) gets the rows `peer:NAME`. `NAME@lowest` is the trivial baseline of
+   optimizer NAME: every evaluation at the lowest fidelity level.
 4. With `--budgets B1,B2,...` steps 1-3 run once per budget into OUT/b<B>/ (with a
    run.json of the settings); a budget whose episodes.tsv exists is kept (unless --force).
 5. With `--pair MECH=REF` (repeatable), OUT/parity.md (also printed): per (task, budget)
@@ -48,19 +54,148 @@ from serve_client import Episode, Task, die, number  # benches/ is on sys.path
 OPTIMIZERS = ["random", "tpe", "cmaes", "tpe-hyperband", "tpe-sha", "dehb", "optuna-gp"]
 # Run only when named in --optimizers (they need packages the others do not: dehb; torch).
 EXTRA = ["dehb", "optuna-gp"]
+# NAME@lowest: optimizer NAME with every evaluation at the lowest fidelity level, the
+# trivial baseline (the Rust side names the library's lowest-fidelity variants the same way).
+LOWEST = "@lowest"
+# The trivial baselines run by default (the others only when named).
+DEFAULT_LOWEST = ["random@lowest"]
+
+# What a promotion (a config evaluated again at a higher level) pays.
+ONE_RUN = "one-run"  # the part of the run not yet paid: a config pays its highest level
+PER_EVALUATION = "per-evaluation"  # the new level in full (the server's own accounting)
+PROMOTION_COSTS = [ONE_RUN, PER_EVALUATION]
+# The rung schedule of the pruned TPE variants (kept in run.json; a kept budget must match):
+# 1 = Optuna steps 1..4 (Hyperband's rungs skipped the 0.5 level), 2 = resources in units of
+# the lowest level (1, 2, 4, 8: a rung on every level).
+RUNG_SCHEDULE = 2
+SLACK = 1e-9  # the server's slack on budget comparisons
 
 
+def base_name(name):
+    """`tpe@lowest` -> `tpe`."""
+    return name[: -len(LOWEST)] if name.endswith(LOWEST) else name
+
+
+def is_optimizer(name):
+    return base_name(name) in OPTIMIZERS
+
+
+# --- what an episode pays ----------------------------------------------------------
+
+
+class Run:
+    """One training run of one config: the highest level it reached and what it has paid.
+    A peer passes the same Run to every evaluation of a config it promotes."""
+
+    def __init__(self):
+        self.level = None  # index into the task's levels; None before the first evaluation
+        self.paid = 0.0  # the largest cost of its evaluations (= its one-run charge)
+
+
+class Ledger:
+    """The budget of one episode of one peer, under `--promotion-cost`.
+
+    per-evaluation: the server's accounting, unchanged (each evaluation pays its level in
+    full; the server lowers the level of a last trial that no longer fits and refuses a
+    trial once the cheapest level does not fit).
+
+    one-run: the server runs with a budget it cannot reach and only scores; this ledger
+    charges and stops. An evaluation of a new config pays its cost (as on the server). An
+    evaluation that continues a Run at a higher level (a promotion) pays only what that
+    run has not paid yet, max(0, cost - paid): in total a config pays its highest level, as
+    when a training run is resumed from its checkpoint (a table's curve is a prefix of one
+    run). The same rules as the server's decide what fits: a new config runs at the level
+    asked for, lowered while it does not fit the budget left; a promotion climbs as high as
+    it can pay, and not at all if even the next level does not fit; no new config starts once
+    the cheapest level does not fit. Peers that never promote pay the same in both modes.
+
+    With `lowest` (NAME@lowest) the peer sees only the lowest level and every evaluation,
+    whatever fidelity it asks for, runs there.
+    """
+
+    def __init__(self, task, seed, mode, budget, lowest=False):
+        self.episode = Episode(task, seed)
+        self.task, self.mode, self.budget = task, mode, budget
+        self.all_levels = list(task.levels)
+        self.levels = self.all_levels[:1] if lowest else list(self.all_levels)  # what the peer sees
+        self.lowest = lowest
+        self.full_cost = task.full_cost
+        self.spent = 0.0  # charged under `mode`
+        self.configs = 0  # evaluations that started a training run (not promotions)
+        self.exhausted = False
+
+    def _fits(self, cost):
+        return self.spent + cost <= self.budget + SLACK
+
+    def _base(self, level, run):
+        """What `run` has paid towards `level`: its paid cost if `level` continues it (one-run)."""
+        if self.mode == ONE_RUN and run is not None and run.level is not None and level > run.level:
+            return run.paid
+        return 0.0
+
+    def can_afford(self, level=0, run=None):
+        """Whether an evaluation at `level` (of the peer's levels) fits, as a continuation of
+        `run` if given."""
+        if self.mode == PER_EVALUATION:
+            return self.episode.can_afford(level)
+        return not self.exhausted and self._fits(self.levels[level] * self.full_cost - self._base(level, run))
+
+    def highest_affordable(self, run=None):
+        """The highest of the peer's levels an evaluation (continuing `run`) can pay; -1 if none."""
+        return max((i for i in range(len(self.levels)) if self.can_afford(i, run)), default=-1)
+
+    def eval(self, fidelity=1.0, config=None, unit=None, run=None):
+        """One evaluation; the server's reply with `charged` (what this ledger charged) added,
+        or None once the budget cannot pay it (for a promotion: not even the next level)."""
+        if self.lowest:
+            fidelity = self.levels[0]
+        if self.mode == PER_EVALUATION:
+            reply = self.episode.eval(fidelity, config=config, unit=unit)
+            if reply is None:
+                return None
+            charged = float(reply["cost"])
+            self.spent = reply["spent"]
+        else:
+            levels, full = self.all_levels, self.full_cost
+            want = min((i for i, f in enumerate(levels) if f >= fidelity - SLACK), default=len(levels) - 1)
+            resume = run is not None and run.level is not None and want > run.level
+            base = run.paid if resume else 0.0
+            floor = run.level + 1 if resume else 0  # a promotion never falls back below its next level
+            level = want
+            while level > floor and not self._fits(levels[level] * full - base):
+                level -= 1
+            if not self._fits(levels[level] * full - base):
+                if floor == 0:
+                    self.exhausted = True  # as the server: no new trial once the cheapest level does not fit
+                return None
+            reply = self.episode.eval(levels[level], config=config, unit=unit)
+            if reply is None or reply["level"] != level:
+                die(f"{self.task.name}: the server (budget {self.task.budget:g}) did not run level {level} "
+                    f"under one-run accounting: {reply}")
+            charged = max(0.0, float(reply["cost"]) - base)
+            self.spent += charged
+        resumed = run is not None and run.level is not None and reply["level"] > run.level
+        if run is not None:
+            run.paid = max(run.paid, float(reply["cost"])) if resumed else float(reply["cost"])
+            run.level = reply["level"]
+        if not resumed:
+            self.configs += 1
+        reply["charged"] = charged
+        return reply
+
+    def finish(self):
+        return self.episode.finish()
 
 
 # --- the optimizers ---------------------------------------------------------------
 
 
-def run_random(episode, seed):
+def run_random(ledger, seed):
     """Uniform points of the unit cube (the server snaps them to the grid), full fidelity."""
     rng = random.Random(seed)
-    dim = len(episode.task.space)
-    while episode.can_afford(0):
-        if episode.eval(1.0, unit=[rng.random() for _ in range(dim)]) is None:
+    dim = len(ledger.task.space)
+    while ledger.can_afford(0):
+        if ledger.eval(1.0, unit=[rng.random() for _ in range(dim)]) is None:
             break
 
 
@@ -102,23 +237,33 @@ def make_sampler(name, seed):
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def run_full_fidelity(episode, seed, sampler_name):
+def run_full_fidelity(ledger, seed, sampler_name):
     """TPE, CMA-ES or the GP sampler through ask/tell, every trial at full fidelity."""
     import optuna
 
     study = optuna.create_study(study_name=f"peers-{seed}", sampler=make_sampler(sampler_name, seed))
-    dists = distributions(episode.task.space)
-    while episode.can_afford(0):
+    dists = distributions(ledger.task.space)
+    while ledger.can_afford(0):
         trial = study.ask(dists)
-        reply = episode.eval(1.0, config=to_config(episode.task.space, trial.params))
+        reply = ledger.eval(1.0, config=to_config(ledger.task.space, trial.params))
         if reply is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
         study.tell(trial, number(reply["score"]))
 
 
+def resources(levels):
+    """The pruners' resource (Optuna's step) of each level: the level in units of the lowest
+    one, so 0.125, 0.25, 0.5, 1 are 1, 2, 4, 8 (a user reports training done, in the smallest
+    unit). Rounded, and strictly increasing for ladders that do not double."""
+    out = []
+    for f in levels:
+        out.append(max(round(f / levels[0]), out[-1] + 1 if out else 1))
+    return out
+
+
 def rung_steps(pruner, study, trial, top):
-    """Steps below `top` at which `pruner` can stop `trial`; None if unknown.
+    """Resources below `top` at which `pruner` can stop `trial`; None if unknown.
 
     Reads the (stable but private) successive-halving parameters, and for Hyperband the
     trial's bracket, so that levels where no pruning decision can happen are not paid for.
@@ -141,48 +286,52 @@ def rung_steps(pruner, study, trial, top):
         return None
 
 
-def run_pruned(episode, seed, pruner_name):
+def run_pruned(ledger, seed, pruner_name):
     """TPE with a Hyperband or successive-halving pruner over the fidelity levels.
 
-    Resource k is fidelity level k (0.125, 0.25, 0.5, 1 are steps 1, 2, 3, 4), so with
-    reduction factor 2 the rungs sit at steps 1, 2 and 4. A trial climbs only the levels
-    where its pruner can decide (its bracket's rungs), then full fidelity; each climb is a
-    new evaluation in the protocol, charged its level (no training is resumed: the inner
-    loop charges mechanisms the same way). An evaluation returns the learning curve up to
-    its level; the points not yet reported go to `trial.report`.
+    The resource of a level is the level in units of the lowest (0.125, 0.25, 0.5, 1 are
+    1, 2, 4, 8), so Hyperband with reduction factor 2 has four brackets whose rungs sit on
+    every level (1, 2, 4; 2, 4; 4; none), and successive halving (factor 4) at 1 and 4. A
+    trial climbs only the levels where its pruner can decide (its bracket's rungs), then full
+    fidelity. Each climb is an evaluation at the next level on the server, continuing the
+    trial's Run: under one-run accounting it pays the difference to the level already paid,
+    under per-evaluation the new level in full (see Ledger). An evaluation returns the
+    learning curve up to its level; the points not yet reported go to `trial.report`.
     """
     import optuna
 
-    levels = episode.task.levels
+    levels = ledger.levels
+    res = resources(levels)
 
-    def step_of(fidelity):  # the nearest level's number, from 1
-        return 1 + min(range(len(levels)), key=lambda i: abs(levels[i] - fidelity))
+    def step_of(fidelity):  # the nearest level's resource
+        return res[min(range(len(levels)), key=lambda i: abs(levels[i] - fidelity))]
 
-    top = len(levels)
+    top = res[-1]
     if pruner_name == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=2)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=res[0], max_resource=top, reduction_factor=2)
     else:
-        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=res[0])
     # A fixed study name: Hyperband assigns brackets by hashing it with the trial number.
     study = optuna.create_study(study_name=f"peers-{seed}", sampler=make_sampler("tpe", seed), pruner=pruner)
-    dists = distributions(episode.task.space)
+    dists = distributions(ledger.task.space)
     State = optuna.trial.TrialState
-    while episode.can_afford(0):
+    while ledger.can_afford(0):
         trial = study.ask(dists)
-        config = to_config(episode.task.space, trial.params)
+        config = to_config(ledger.task.space, trial.params)
         rungs = rung_steps(pruner, study, trial, top)
         if rungs is None:
             ladder = list(range(len(levels)))
         else:
             # For each rung the cheapest level at or past it, then full fidelity.
-            ladder = sorted({min(i for i, f in enumerate(levels) if step_of(f) >= s) for s in rungs})
+            ladder = sorted({min(i for i in range(len(levels)) if res[i] >= s) for s in rungs})
             ladder = [i for i in ladder if i < len(levels) - 1] + [len(levels) - 1]
+        run = Run()
         reported, value, state, last = 0, None, State.COMPLETE, -1
         for level in ladder:
             # Past a level this config has seen, the budget is spent on a new config instead;
-            # a shortfall below `level` lets the server lower it, as for a mechanism.
-            affordable = max((i for i in range(len(levels)) if episode.can_afford(i)), default=-1)
-            reply = episode.eval(levels[level], config=config) if affordable > last else None
+            # a shortfall below `level` lets the ledger (or the server) lower it, as for a mechanism.
+            affordable = ledger.highest_affordable(run)
+            reply = ledger.eval(levels[level], config=config, run=run) if affordable > last else None
             if reply is None:
                 state = State.PRUNED if value is not None else State.FAIL
                 break
@@ -228,48 +377,62 @@ def dehb_ladder(levels):
     return lo, hi, 2.0
 
 
-def run_dehb(episode, seed):
+def run_dehb(ledger, seed):
     """DEHB (the `dehb` package) over the unit cube, ask/tell, rungs on the fidelity levels.
 
-    Every evaluation is a new trial at its rung's level and pays that level (DEHB promotes a
-    config by evaluating it again at the next rung; the protocol resumes nothing, as for the
-    pruned TPE variants). DEHB is told the score at the level evaluated and its cost.
+    DEHB promotes a config (in its first brackets) by asking for it again, with the same
+    config_id, at the next rung: that evaluation continues the config's Run, charged as the
+    Ledger says (one-run: the difference; per-evaluation: the level in full). DEHB is told the
+    score at the level evaluated and what the evaluation was charged. A promotion the budget
+    left cannot pay (one-run only) is told as a failure (worst fitness, cost 0). dehb@lowest
+    keeps DEHB's brackets (the package refuses min_fidelity == max_fidelity) and runs every
+    evaluation at the lowest level: a promotion is then a repeat on another seed, a new run.
     """
     from dehb import DEHB
     from loguru import logger
 
-    levels = episode.task.levels
+    levels = ledger.all_levels
     if len(levels) < 2:
-        die(f"{episode.task.name}: dehb needs at least two fidelity levels (the task has {levels})")
+        die(f"{ledger.task.name}: dehb needs at least two fidelity levels (the task has {levels})")
     lo, hi, eta = dehb_ladder(levels)
+    runs = {}  # DEHB's config_id -> Run
+    unpaid = 0  # promotions in a row the budget could not pay
     with tempfile.TemporaryDirectory(prefix="peers-dehb-") as scratch:
         # DEHB writes a log (and, with save_freq "end", state files only in run(), not used here).
-        dehb = DEHB(f=None, dimensions=len(episode.task.space), min_fidelity=lo, max_fidelity=hi, eta=eta,
+        dehb = DEHB(f=None, dimensions=len(ledger.task.space), min_fidelity=lo, max_fidelity=hi, eta=eta,
                     n_workers=1, seed=seed % 2**32, output_path=scratch, save_freq="end", log_level="WARNING")
         logger.remove()  # DEHB points loguru at stdout (where the table goes) and at a file
         logger.add(sys.stderr, level="WARNING")
-        while episode.can_afford(0):
+        while ledger.can_afford(0) and unpaid < 1000:
             job = dehb.ask()
             wanted = float(job["fidelity"])
             level = min((i for i, f in enumerate(levels) if f >= wanted - 1e-9), default=len(levels) - 1)
-            reply = episode.eval(levels[level], unit=[float(u) for u in job["config"]])
+            run = runs.setdefault(int(job["config_id"]), Run())
+            promotion = run.level is not None
+            reply = ledger.eval(levels[level], unit=[float(u) for u in job["config"]], run=run)
             if reply is None:
+                if promotion and ledger.can_afford(0):
+                    unpaid += 1
+                    dehb.tell(job, {"fitness": number(None), "cost": 0.0})
+                    continue
                 break
-            dehb.tell(job, {"fitness": number(reply["score"]), "cost": float(reply["cost"])})
+            unpaid = 0
+            dehb.tell(job, {"fitness": number(reply["score"]), "cost": float(reply["charged"])})
         logger.remove()
 
 
-def run_optimizer(name, episode, seed):
+def run_optimizer(name, ledger, seed):
+    name = base_name(name)
     if name == "random":
-        run_random(episode, seed)
+        run_random(ledger, seed)
     elif name in ("tpe", "cmaes", "optuna-gp"):
-        run_full_fidelity(episode, seed, name)
+        run_full_fidelity(ledger, seed, name)
     elif name == "dehb":
-        run_dehb(episode, seed)
+        run_dehb(ledger, seed)
     elif name == "tpe-hyperband":
-        run_pruned(episode, seed, "hyperband")
+        run_pruned(ledger, seed, "hyperband")
     elif name == "tpe-sha":
-        run_pruned(episode, seed, "sha")
+        run_pruned(ledger, seed, "sha")
 
 
 # --- tables -----------------------------------------------------------------------
@@ -528,27 +691,44 @@ def run_budget(args, budget, out, optimizers, versions, binary, progress, rename
 
     rows = [dict(r, optimizer=r["mechanism"], trials="", spent="") for r in library]
     resolution = {}
+    mode = args.promotion_cost
     for task_name in tasks:
         task = Task(binary, task_name, budget)
         resolution[task_name] = task.resolution
+        episode_budget = float(task.hello["budget"])
+        if mode == ONE_RUN:
+            # The ledger keeps the budget; the server only scores. A config's evaluations climb
+            # strictly, so the server charges it at most len(levels) times its one-run charge:
+            # this budget is never reached, and the server never lowers a level on its own.
+            task.close()
+            task = Task(binary, task_name, budget * len(task.levels))
         for opt in optimizers:
             t0 = time.time()
-            trials = 0
-            # An optimizer named like a mechanism (dehb) gets its own rows: peer:dehb.
-            label = PEER + opt if rename and opt in mechanisms else opt
+            trials = configs = spent = served = 0
+            # An optimizer named like a mechanism (dehb) gets its own rows: peer:dehb (and
+            # peer:dehb@lowest, since the Rust side names the library's variant dehb@lowest).
+            label = PEER + opt if rename and (opt in mechanisms or base_name(opt) in mechanisms) else opt
             for episode_index, seed, budget_text in episodes[task_name]:
-                episode = Episode(task, seed)
-                run_optimizer(opt, episode, seed)
-                result = episode.finish()
+                ledger = Ledger(task, seed, mode, episode_budget, lowest=opt.endswith(LOWEST))
+                run_optimizer(opt, ledger, seed)
+                result = ledger.finish()
                 regret = result["regret"] if result["regret"] is not None else result["true_score"]
+                # Under per-evaluation the ledger's spend is the server's.
+                charged = float(result["spent"]) if mode == PER_EVALUATION else ledger.spent
                 trials += result["trials"]
+                configs += ledger.configs
+                spent += charged
+                served += float(result["spent"])
                 rows.append({
                     "optimizer": label, "task": task_name, "episode": episode_index, "seed": str(seed),
                     "budget": budget_text, "regret": repr(float(regret)),
-                    "trials": str(result["trials"]), "spent": repr(float(result["spent"])),
+                    "trials": str(result["trials"]), "spent": repr(charged),
+                    "configs": str(ledger.configs), "spent_per_evaluation": repr(float(result["spent"])),
                 })
             n = len(episodes[task_name])
-            progress(f"{task_name} {label}: {n} episodes, {trials / n:.1f} trials each, {time.time() - t0:.1f} s")
+            progress(f"{task_name} {label}: {n} episodes, {trials / n:.1f} evaluations ({configs / n:.1f} configs) "
+                     f"each, spent {spent / n:.3g} each ({mode}; {served / n:.3g} if every evaluation paid in full), "
+                     f"{time.time() - t0:.1f} s")
         task.close()
     table = write_budget(args, budget, out, rows, tasks, resolution, versions)
     return rows, tasks, resolution, table
@@ -557,16 +737,18 @@ def run_budget(args, budget, out, optimizers, versions, binary, progress, rename
 def write_budget(args, budget, out, rows, tasks, resolution, versions):
     """OUT/episodes.tsv.partial (moved into place by `finish_episodes`) and OUT/peers.md;
     returns the table."""
-    cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent"]
+    cols = ["optimizer", "task", "episode", "seed", "budget", "regret", "trials", "spent", "configs",
+            "spent_per_evaluation"]
     with open(os.path.join(out, "episodes.tsv.partial"), "w") as f:
         f.write("\t".join(cols) + "\n")
         for r in rows:
-            f.write("\t".join(r[c] for c in cols) + "\n")
+            f.write("\t".join(r.get(c, "") for c in cols) + "\n")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (
         f"`{shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n\n"
         f"{when}; {', '.join(versions) or 'no Optuna'}; tasks {', '.join(tasks)}; budget {budget:g} "
-        f"per episode, {args.seeds} episodes per task\n\n"
+        f"per episode, {args.seeds} episodes per task; promotion cost {args.promotion_cost} for the "
+        f"optimizers (the library's rows: as the binary's inner loop charges)\n\n"
     )
     table = head + summary(rows, tasks, resolution)
     with open(os.path.join(out, "peers.md"), "w") as f:
@@ -624,9 +806,15 @@ def main():
                     "into OUT/b<B>/, then OUT/parity.md compares the --pair columns across them")
     ap.add_argument("--seeds", type=int, default=10, help="episodes per task (default 10)")
     ap.add_argument("--mech", action="append", default=[], help="extra mechanism file for mech table (repeatable)")
-    default = [o for o in OPTIMIZERS if o not in EXTRA]
+    default = [o for o in OPTIMIZERS if o not in EXTRA] + DEFAULT_LOWEST
     ap.add_argument("--optimizers", default=",".join(default), help="comma-separated, of " + ",".join(OPTIMIZERS)
+                    + ", each also as NAME@lowest (every evaluation at the lowest fidelity: the trivial baseline)"
                     + " (default " + ",".join(default) + ")")
+    ap.add_argument("--promotion-cost", choices=PROMOTION_COSTS, default=ONE_RUN,
+                    help="what a config promoted to a higher fidelity pays: one-run (default) only the part of its "
+                    "training run not paid yet, so in total its highest level (a table's curve is a prefix of one "
+                    "run); per-evaluation the new level in full (the server's and the inner loop's accounting, "
+                    "as before)")
     ap.add_argument("--pair", action="append", default=[], help="MECH=REF: parity of a mechanism against a reference, "
                     "per (task, budget) (repeatable; writes OUT/parity.md)")
     ap.add_argument("--force", action="store_true", help="with --budgets: rerun budgets whose episodes.tsv exists")
@@ -652,23 +840,24 @@ def main():
 
     optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     for o in optimizers:
-        if o not in OPTIMIZERS:
-            die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)})")
+        if not is_optimizer(o):
+            die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)}, each also as NAME{LOWEST})")
+    bases = {base_name(o) for o in optimizers}
     versions = []
-    if any(o not in ("random", "dehb") for o in optimizers):
+    if any(o not in ("random", "dehb") for o in bases):
         try:
             import optuna
         except ImportError:
             die("Optuna is missing: pip install optuna cmaes")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         versions.append(f"optuna {optuna.__version__}")
-    if "cmaes" in optimizers:
+    if "cmaes" in bases:
         try:
             import cmaes
         except ImportError:
             die("cmaes (needed by Optuna's CmaEsSampler) is missing: pip install optuna cmaes")
         versions.append(f"cmaes {getattr(cmaes, '__version__', '?')}")
-    if "optuna-gp" in optimizers:
+    if "optuna-gp" in bases:
         try:
             import scipy
             import torch
@@ -679,7 +868,7 @@ def main():
         # default 2 threads made a 100-trial d=5 episode ~4x slower (31 s against 8 s).
         torch.set_num_threads(1)
         versions.append(f"torch {torch.__version__} (1 thread), scipy {scipy.__version__}")
-    if "dehb" in optimizers:
+    if "dehb" in bases:
         try:
             import importlib.metadata
 
@@ -702,9 +891,9 @@ def main():
         for side, name in zip(("MECH", "REF"), pair):
             bare = name[len(PEER):] if name.startswith(PEER) else name
             # Any known optimizer: a kept budget may have run one this invocation does not ask for.
-            if name not in names and bare not in OPTIMIZERS:
+            if name not in names and not is_optimizer(bare):
                 die(f"--pair {'='.join(pair)}: {side} `{name}` is neither a mechanism ({', '.join(names)}) "
-                    f"nor an optimizer ({', '.join(OPTIMIZERS)})")
+                    f"nor an optimizer ({', '.join(OPTIMIZERS)}, each also as NAME{LOWEST})")
 
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
@@ -723,7 +912,10 @@ def main():
         runs = {args.budget: {"seconds": time.time() - started}}
     else:
         per_budget, runs = {}, {}
-        settings = {"tasks": args.tasks, "seeds": args.seeds, "mech": args.mech}
+        settings = {"tasks": args.tasks, "seeds": args.seeds, "mech": args.mech,
+                    "promotion_cost": args.promotion_cost, "rung_schedule": RUNG_SCHEDULE}
+        # What a run.json written before these settings existed was run with.
+        before = {"promotion_cost": PER_EVALUATION, "rung_schedule": 1}
         for b in budgets:
             out = os.path.join(args.out, f"b{b:g}")
             episodes_tsv = os.path.join(out, "episodes.tsv")
@@ -734,8 +926,9 @@ def main():
                         run = json.load(f)
                 except (OSError, ValueError):
                     die(f"{episodes_tsv} exists without a readable {run_json}: --force to rerun budget {b:g}")
-                if {k: run.get(k) for k in settings} != settings or not set(optimizers) <= set(run["optimizers"]):
-                    die(f"{out} was run with other settings ({json.dumps({k: run.get(k) for k in settings})}, "
+                kept = {k: run.get(k, before.get(k)) for k in settings}
+                if kept != settings or not set(optimizers) <= set(run["optimizers"]):
+                    die(f"{out} was run with other settings ({json.dumps(kept)}, "
                         f"optimizers {','.join(run['optimizers'])}): --force to rerun, or another --out")
                 # Every optimizer the budget ran stays (a pair may need one not asked for now).
                 rows = read_tsv(episodes_tsv)
@@ -783,6 +976,10 @@ def main():
         f"`{(f'nice -n {nice} ' if nice else '') + shlex.join(['python3', 'benches/peers.py'] + sys.argv[1:])}`\n",
         f"{when}; {cpu}; {', '.join(env + versions)}; {binary_text}; checkout {commit}; "
         f"this invocation {time.time() - started:.0f} s wall.\n",
+        f"Promotion cost of the optimizers: {args.promotion_cost} "
+        + ("(a promoted config pays only the part of its training run not paid yet)"
+           if args.promotion_cost == ONE_RUN else "(every evaluation pays its level in full)")
+        + "; the library's mechanisms are charged as the binary's inner loop charges them.\n",
         f"Tasks {', '.join(per_budget[min(per_budget)][1])}; {args.seeds} episodes per task and budget; the "
         f"per-budget tables (all optimizers and mechanisms) are in "
         + (f"`{os.path.join(args.out, 'peers.md')}`." if budgets is None else

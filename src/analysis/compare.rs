@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use super::AnalysisError;
 use super::doc::{Block, Doc};
-use super::episodes::{Episodes, compile, compile_text};
 use super::plots::{Axes, Series, line_chart};
 use super::progress::progress;
 use super::run_data::RunData;
 use crate::rng;
+use crate::sim::episodes::{Episodes, compile, compile_text};
 use crate::stats::{BOOTSTRAP, Interval, bootstrap_mean, holm, mean, quantile_sorted, sign_flip_p};
 
 /// Keys that name or place a run rather than change what it does.
@@ -177,7 +177,7 @@ pub fn compare(
     let names = tasks.map(<[String]>::to_vec).unwrap_or_else(|| first.tasks.clone());
     // Each run's budget, in the units of the tasks it is scored on.
     let budget_of = |r: &RunData| match tasks {
-        Some(t) => super::held_out::held_out_budget(r.scenario.inner_budget, &r.scenario.tasks, t)
+        Some(t) => crate::objective::registry::budget_in_units_of(r.scenario.inner_budget, &r.scenario.tasks, t)
             .map_err(|detail| AnalysisError::Rebuild { what: "budget".into(), detail }),
         None => Ok(r.scenario.inner_budget),
     };

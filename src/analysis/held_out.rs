@@ -12,11 +12,12 @@
 
 use serde::Serialize;
 
-use super::episodes::{Episodes, held_out_task};
 use super::novelty::LibraryEntry;
 use crate::genome::interp::Program;
-use crate::objective::registry::{Suite, objective_by_name};
+use crate::objective::registry::Suite;
 use crate::sim::episode_batch::EpisodeResult;
+use crate::sim::episodes::{Episodes, held_out_task};
+use crate::sim::held_out::{Rival, rivals};
 use crate::stats::{Interval, bootstrap_mean, median};
 
 /// The champion on one held-out task.
@@ -40,6 +41,13 @@ pub struct HeldOutRow {
     pub best_library_regret: f64,
     /// Champion's mean gain over that library mechanism.
     pub champion_vs_best_library: Interval,
+    /// The trivial baseline compared with: a library mechanism pinned to the lowest
+    /// fidelity (`NAME@lowest`), the best of them on the held-out tables.
+    pub best_trivial: String,
+    /// Median true regret of that trivial baseline.
+    pub best_trivial_regret: f64,
+    /// Champion's mean gain over that trivial baseline.
+    pub champion_vs_best_trivial: Interval,
 }
 
 /// The held-out section.
@@ -66,43 +74,21 @@ pub fn default_held_out(tasks: &[String]) -> (Vec<String>, String) {
     (held, "BBOB: instance + 100; other tasks: same task, fresh seeds".into())
 }
 
-/// Budget on `held` equal in full trials to `budget` on the run's `tasks`.
-pub fn held_out_budget(budget: f64, tasks: &[String], held: &[String]) -> Result<f64, String> {
-    let full = |names: &[String]| -> Result<f64, String> {
-        let costs = names
-            .iter()
-            .map(|n| objective_by_name(n).map(|o| o.full_cost()).map_err(|e| e.to_string()))
-            .collect::<Result<Vec<f64>, String>>()?;
-        Ok(costs.iter().sum::<f64>() / costs.len().max(1) as f64)
-    };
-    let held_costs: Vec<f64> = held
-        .iter()
-        .map(|n| objective_by_name(n).map(|o| o.full_cost()).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    if held_costs.windows(2).any(|w| w[0] != w[1]) {
-        return Err("the held-out tasks count budgets in different units; analyse them separately".into());
-    }
-    Ok(budget / full(tasks)? * held_costs.first().copied().unwrap_or(1.0))
-}
-
 /// Results of a program on every episode of `eps`, split per task.
 fn per_task(results: &[EpisodeResult], task: usize) -> Vec<&EpisodeResult> {
     results.iter().filter(|r| r.task == task).collect()
 }
 
-/// One row per task of `eps` from the champion's (`c`), reference's (`r`) and best
-/// library mechanism's (`b`) results on the same episodes.
-fn task_rows(
-    eps: &Episodes,
-    (c, r, b): (&[EpisodeResult], &[EpisodeResult], &[EpisodeResult]),
-    best_library: &str,
-    live: bool,
-    seed: u64,
-) -> Vec<HeldOutRow> {
+/// The champion's (`c`), reference's (`r`), best library mechanism's (`b`) and best
+/// trivial baseline's (`z`) results on the same episodes.
+type Results<'a> = (&'a [EpisodeResult], &'a [EpisodeResult], &'a [EpisodeResult], &'a [EpisodeResult]);
+
+/// One row per task of `eps`; `names` = (best library, best trivial baseline).
+fn task_rows(eps: &Episodes, (c, r, b, z): Results, names: (&str, &str), live: bool, seed: u64) -> Vec<HeldOutRow> {
     (0..eps.names.len())
         .map(|t| {
             let owned = |v: &[EpisodeResult]| per_task(v, t).into_iter().cloned().collect::<Vec<_>>();
-            let (ct, rt, bt) = (owned(c), owned(r), owned(b));
+            let (ct, rt, bt, zt) = (owned(c), owned(r), owned(b), owned(z));
             HeldOutRow {
                 task: eps.names[t].clone(),
                 live,
@@ -110,9 +96,12 @@ fn task_rows(
                 champion_regret: median_regret(&ct),
                 reference_regret: median_regret(&rt),
                 champion_vs_reference: bootstrap_mean(&eps.gains(&ct, &rt), seed ^ t as u64),
-                best_library: best_library.to_string(),
+                best_library: names.0.to_string(),
                 best_library_regret: median_regret(&bt),
                 champion_vs_best_library: bootstrap_mean(&eps.gains(&ct, &bt), seed ^ 0x5a5a ^ t as u64),
+                best_trivial: names.1.to_string(),
+                best_trivial_regret: median_regret(&zt),
+                champion_vs_best_trivial: bootstrap_mean(&eps.gains(&ct, &zt), seed ^ 0x2e20 ^ t as u64),
             }
         })
         .collect()
@@ -124,8 +113,10 @@ fn median_regret(v: &[EpisodeResult]) -> f64 {
 
 /// Compute the section. `tables` are tabulated held-out episodes on which the caller
 /// already ran the champion (`champ`) and every library mechanism (`lib_results[i]` for
-/// `lib[i]`; the best of them is the comparison), `live` optional live episodes
-/// (champion, reference and that best library mechanism only: live trials are expensive).
+/// `lib[i]`; the best of them is the comparison); the trivial baselines (each library
+/// mechanism pinned to the lowest fidelity, `sim::held_out::rivals`) run here and the
+/// best of them is the second comparison. `live` optional live episodes (champion,
+/// reference and those two best only: live trials are expensive).
 #[expect(clippy::too_many_arguments, reason = "the section's inputs are all distinct")]
 pub fn held_out(
     (champion, champ): (&Program, &[EpisodeResult]),
@@ -139,10 +130,16 @@ pub fn held_out(
     seed: u64,
 ) -> HeldOut {
     let refr = tables.run(reference, budget);
-    let best = super::novelty::best_library(tables, lib_results);
+    let best = tables.lowest_mean_log_regret(lib_results);
     let best_name = lib.get(best).map(|l| l.name).unwrap_or_default();
     let best_results = lib_results.get(best).cloned().unwrap_or_default();
-    let mut rows = task_rows(tables, (champ, &refr, &best_results), best_name, false, seed);
+    let trivial: Vec<Rival> = rivals().into_iter().filter(|r| r.trivial).collect();
+    let trivial_results: Vec<Vec<EpisodeResult>> = trivial.iter().map(|r| tables.run(&r.program, budget)).collect();
+    let low = tables.lowest_mean_log_regret(&trivial_results);
+    let low_name = trivial.get(low).map(|r| r.name.as_str()).unwrap_or_default();
+    let low_results = trivial_results.get(low).cloned().unwrap_or_default();
+    let names = (best_name, low_name);
+    let mut rows = task_rows(tables, (champ, &refr, &best_results, &low_results), names, false, seed);
     if tables.names.len() > 1 {
         let regrets = median_regret;
         rows.push(HeldOutRow {
@@ -155,13 +152,17 @@ pub fn held_out(
             best_library: best_name.to_string(),
             best_library_regret: regrets(&best_results),
             champion_vs_best_library: bootstrap_mean(&tables.gains(champ, &best_results), seed ^ 0xa12),
+            best_trivial: low_name.to_string(),
+            best_trivial_regret: regrets(&low_results),
+            champion_vs_best_trivial: bootstrap_mean(&tables.gains(champ, &low_results), seed ^ 0xa13),
         });
     }
-    if let (Some(live), Some(best_prog)) = (live, lib.get(best)) {
+    if let (Some(live), Some(best_prog), Some(low_prog)) = (live, lib.get(best), trivial.get(low)) {
         let c = live.run(champion, budget);
         let r = live.run(reference, budget);
         let b = live.run(&best_prog.program, budget);
-        rows.extend(task_rows(live, (&c, &r, &b), best_name, true, seed ^ 0x11fe));
+        let z = live.run(&low_prog.program, budget);
+        rows.extend(task_rows(live, (&c, &r, &b, &z), names, true, seed ^ 0x11fe));
     }
     HeldOut { how, budget, rows }
 }

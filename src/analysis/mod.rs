@@ -12,7 +12,6 @@
 pub mod attribution;
 pub mod compare;
 pub mod doc;
-pub mod episodes;
 pub mod explore;
 pub mod genes;
 pub mod held_out;
@@ -27,14 +26,15 @@ pub mod scaling;
 use serde::Serialize;
 
 use self::attribution::Attribution;
-use self::episodes::{Episodes, analysis_root, compile, compile_text};
 use self::genes::Genes;
-use self::held_out::{HeldOut, default_held_out, held_out_budget};
+use self::held_out::{HeldOut, default_held_out};
 use self::lineage::ChampionLineage;
 use self::novelty::{Candidate, Novelty, Thresholds};
 use self::progress::Progress;
 use self::run_data::RunData;
 use self::scaling::Scaling;
+use crate::objective::registry::budget_in_units_of;
+use crate::sim::episodes::{Episodes, analysis_root, compile, compile_text};
 
 /// Knobs of an analysis.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +192,8 @@ pub fn analyze(data: &RunData, opts: &Options) -> Result<AnalysisReport, Analysi
         Some(names) => (names.clone(), "chosen with --held-out".to_string()),
         None => default_held_out(&sc.tasks),
     };
-    let held_budget = held_out_budget(sc.inner_budget, &sc.tasks, &held_names).map_err(rebuild("held-out budget"))?;
+    let held_budget =
+        budget_in_units_of(sc.inner_budget, &sc.tasks, &held_names).map_err(rebuild("held-out budget"))?;
     let held = Episodes::new(&held_names, root, "held-out", opts.episodes).map_err(rebuild("held-out tasks"))?;
     let live = if opts.live.is_empty() {
         None

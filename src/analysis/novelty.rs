@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::episodes::{Episodes, compile_text};
 use crate::genome::Genome;
 use crate::genome::ast::{Expr, Op};
 use crate::genome::hash::shape_distance;
@@ -14,6 +13,7 @@ use crate::genome::interp::Program;
 use crate::genome::library::LIBRARY;
 use crate::inner::fingerprint::{Fingerprint, behavioural_distance, fingerprint};
 use crate::sim::episode_batch::EpisodeResult;
+use crate::sim::episodes::{Episodes, compile_text};
 use crate::stats::{Interval, bootstrap_mean, sign_flip_p};
 
 /// Thresholds a mechanism must pass on both distances to count as new.
@@ -150,17 +150,6 @@ pub struct Candidate<'a> {
     pub results: &'a [EpisodeResult],
 }
 
-/// Index of the library mechanism with the lowest mean log regret on `episodes`
-/// (the first on ties).
-pub fn best_library(episodes: &Episodes, lib_results: &[Vec<EpisodeResult>]) -> usize {
-    (0..lib_results.len())
-        .min_by(|&a, &b| {
-            let m = |i: usize| crate::stats::mean(&episodes.log_regrets(&lib_results[i]));
-            m(a).total_cmp(&m(b)).then(a.cmp(&b))
-        })
-        .unwrap_or(0)
-}
-
 /// Compare candidates with the library on shared fresh episodes; `lib_results[i]` are
 /// `lib[i]`'s results on `episodes` (run once by the caller, shared with other sections).
 pub fn novelty(
@@ -171,7 +160,7 @@ pub fn novelty(
     thresholds: Thresholds,
     seed: u64,
 ) -> Novelty {
-    let best = best_library(episodes, lib_results);
+    let best = episodes.lowest_mean_log_regret(lib_results);
     let rows = candidates
         .iter()
         .map(|c| {

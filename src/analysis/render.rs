@@ -173,7 +173,7 @@ fn held_out(d: &mut Doc, r: &AnalysisReport) {
         return;
     };
     d.push(Block::Para(format!(
-        "The champion on tasks the run never saw: {}. Budget {} per episode (the run's budget in full-trial equivalents). Regret is the true regret of the recommended config (its seed mean on a table, a fresh re-evaluation on a live task). Gains are mean log10(other's regret / champion's regret) over paired episodes with 95% bootstrap intervals: above 0 means the champion is better. The library mechanism is the one best on the held-out tables, chosen on these same episodes, which favours it.",
+        "The champion on tasks the run never saw: {}. Budget {} per episode (the run's budget in full-trial equivalents). Regret is the true regret of the recommended config (its seed mean on a table, a fresh re-evaluation on a live task). Gains are mean log10(other's regret / champion's regret) over paired episodes with 95% bootstrap intervals: above 0 means the champion is better. The library mechanism is the one best on the held-out tables, and the trivial baseline the best library mechanism pinned to the lowest fidelity (`NAME@lowest`), each chosen on these same episodes, which favours them: a champion that a trivial baseline matches has found nothing but the cheap fidelity.",
         h.how, h.budget
     )));
     d.push(Block::Table {
@@ -186,6 +186,9 @@ fn held_out(d: &mut Doc, r: &AnalysisReport) {
             "best library",
             "its regret",
             "gain vs best library",
+            "best trivial baseline",
+            "its regret",
+            "gain vs best trivial",
         ]
         .map(String::from)
         .to_vec(),
@@ -202,6 +205,9 @@ fn held_out(d: &mut Doc, r: &AnalysisReport) {
                     row.best_library.clone(),
                     format!("{:.4}", row.best_library_regret),
                     row.champion_vs_best_library.signed(),
+                    row.best_trivial.clone(),
+                    format!("{:.4}", row.best_trivial_regret),
+                    row.champion_vs_best_trivial.signed(),
                 ]
             })
             .collect(),

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::episodes::Episodes;
 use super::novelty::LibraryEntry;
 use crate::genome::interp::Program;
+use crate::sim::episodes::Episodes;
 use crate::stats::{Interval, bootstrap, mean, mean_half_width};
 
 /// Budget multipliers of the curves (times the run's inner budget).

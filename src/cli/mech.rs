@@ -54,7 +54,7 @@ pub enum MechCommand {
         #[arg(long)]
         task: String,
         /// Compute budget (full-trial equivalents on BBOB and the suite's GPT tasks,
-        /// GFLOP on the quickstart's `gpt-table`).
+        /// GFLOP on the small grid `gpt-table`).
         #[arg(long, default_value_t = 100.0)]
         budget: f64,
         /// Episode seed.

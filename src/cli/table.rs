@@ -67,7 +67,7 @@ pub struct BuildArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// A shipped table's name (see `outerloop task list`) or a table file; omit for the
-    /// quickstart's embedded synthetic grid.
+    /// small embedded synthetic grid (`gpt-table`).
     pub table: Option<String>,
     /// How many of the best configs to list.
     #[arg(long, default_value_t = 10)]
@@ -218,6 +218,16 @@ fn run_show(a: ShowArgs) -> anyhow::Result<()> {
         stats.random_k_regret,
         k = crate::objective::gpt::table_stats::BUDGET_MATCHED
     );
+    for (i, r) in stats.fidelity_ranks.iter().enumerate() {
+        outln!(
+            "{:<13}at {}: rank correlation with full fidelity (Spearman over configs' seed means) {:.3}; its best config ranks {} at full fidelity (regret {:.4} bpb)",
+            if i == 0 { "fidelity" } else { "" },
+            r.fidelity,
+            r.spearman,
+            r.best_there_rank,
+            r.best_there_regret
+        );
+    }
     outln!("best configs (seed mean at full fidelity):");
     let space = &table.space;
     for (id, mean) in &stats.top {

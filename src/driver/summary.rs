@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use crate::ancestry::Ancestry;
 use crate::scenario::Scenario;
 use crate::sim::ChampionReport;
+use crate::sim::held_out::{HeldOutReport, Versus};
 use crate::sim::resources::{DebateStats, MetricsRow};
 use crate::stats::{mean_half_width, mean_sd, wilson};
 
@@ -59,23 +60,18 @@ pub fn render(report: &RunReport) -> String {
                 "\nchampion #{}, chosen on its {chosen_on} fitness as the best of {} {pool}",
                 c.id, report.chosen_from
             );
+            let quote = if report.held_out.is_some() { "" } else { ": the number to quote" };
             let _ = writeln!(
                 s,
-                "  report fitness {mean:+.3} ± {sd:.3} sd over {n} report episodes, 95% CI [{:+.3}, {:+.3}] (seeds that played no part in choosing it: the number to quote)",
+                "  report fitness {mean:+.3} ± {sd:.3} sd over {n} report episodes, 95% CI [{:+.3}, {:+.3}] (seeds that played no part in choosing it{quote})",
                 mean - half,
                 mean + half
             );
             let _ = writeln!(
                 s,
-                "  versus {reference}: regret {:.2}x lower on average (geometric), better on {wins} of {n} report episodes{}",
+                "  versus {reference}: regret {:.2}x lower on average (geometric), better on {wins} of {n} report episodes, {}",
                 10f64.powf(mean),
-                if mean - half > 0.0 {
-                    ", a clear win"
-                } else if mean + half < 0.0 {
-                    ", a clear loss"
-                } else {
-                    ", not significant"
-                }
+                verdict(mean - half, mean + half)
             );
             let biased = |v: f64, k: usize, what: &str| format!("{v:+.3} on {k} {what} episodes");
             let mut selection = Vec::new();
@@ -90,6 +86,9 @@ pub fn render(report: &RunReport) -> String {
                 "  selection-biased (the episodes it was chosen on, inflated by the choice): {}",
                 selection.join("; ")
             );
+            if let Some(h) = &report.held_out {
+                s += &held_out_lines(h);
+            }
             let _ = writeln!(s, "{}", c.genome.trim_end());
             let path = ancestry.first_parent_path(c.id);
             let _ = writeln!(s, "\nlineage ({} steps from a seed):", path.len().saturating_sub(1));
@@ -136,6 +135,78 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(s, "inner compute spent: {:.0} units", last.compute);
     }
     s
+}
+
+fn verdict(lo: f64, hi: f64) -> &'static str {
+    if lo > 0.0 {
+        "a clear win"
+    } else if hi < 0.0 {
+        "a clear loss"
+    } else {
+        "not significant"
+    }
+}
+
+/// The champion on the held-out tasks, against the best library mechanism (the number
+/// to quote) and the best trivial baseline.
+fn held_out_lines(h: &HeldOutReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "on tasks it never saw (verifier.held_out: {}; {} episodes each, budget {} per episode, the run's budget in full trials):",
+        h.tasks.join(", "),
+        h.per_task,
+        h.budget
+    );
+    let short = |t: &str| t.rsplit(':').next().unwrap_or(t).to_string();
+    let mut versus = |what: &str, v: &Versus, quote: &str| {
+        let g = &v.gain;
+        let _ = writeln!(
+            s,
+            "  versus {what}, {}: {} mean log10 regret ratio, regret {} (geometric), median regret {:.4} vs {:.4}; better on {}, tied on {}, worse on {} of {} episodes: {}{quote}",
+            v.rival,
+            g.signed(),
+            ratio(g.estimate),
+            v.champion_regret,
+            v.rival_regret,
+            v.wins,
+            v.ties,
+            v.episodes - v.wins - v.ties,
+            v.episodes,
+            verdict(g.lo, g.hi)
+        );
+        let per: Vec<String> =
+            h.tasks.iter().zip(&v.per_task).map(|(t, i)| format!("{} {}", short(t), i.signed())).collect();
+        let _ = writeln!(s, "    per task: {}", per.join(", "));
+    };
+    versus("the best library mechanism there", &h.library, " (the number to quote)");
+    versus("the best trivial baseline (a library mechanism with every trial at the lowest fidelity)", &h.trivial, "");
+    let _ = writeln!(
+        s,
+        "  each rival is the best of its kind ({} library mechanisms, as many trivial baselines) on these same episodes, which favours it",
+        h.rivals / 2
+    );
+    let (library, trivial) = (h.library.gain.lo > 0.0, h.trivial.gain.lo > 0.0);
+    let _ = writeln!(
+        s,
+        "  verdict: {}",
+        match (library, trivial) {
+            (true, true) => "the champion beats the library and every trivial baseline on tasks it never saw",
+            (true, false) => "the champion beats the library, but a trivial baseline matches it: not a discovery",
+            (false, true) => "the champion beats the trivial baselines but not the library on tasks it never saw",
+            (false, false) => "the champion beats neither the library nor the trivial baselines on tasks it never saw",
+        }
+    );
+    s
+}
+
+/// `1.49x lower` for a positive log10 gain, `1.20x higher` for a negative one.
+fn ratio(log10_gain: f64) -> String {
+    if log10_gain >= 0.0 {
+        format!("{:.2}x lower", 10f64.powf(log10_gain))
+    } else {
+        format!("{:.2}x higher", 10f64.powf(-log10_gain))
+    }
 }
 
 /// The debate's record: precision and the audited rejections' improvement rate with

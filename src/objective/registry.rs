@@ -3,7 +3,7 @@
 //!
 //! | form | objective |
 //! |---|---|
-//! | `gpt-table` | the quickstart's embedded grid (same as `gpt-table:synthetic`) |
+//! | `gpt-table` | the small embedded grid (same as `gpt-table:synthetic`) |
 //! | `gpt-table:<name>` | a shipped table ([`crate::objective::gpt::suite`]) |
 //! | `gpt-table:<file>.tsv` | a table built with `outerloop table build` |
 //! | `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]` | live GPT trials |
@@ -182,9 +182,41 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     Err(unknown(format!("expected {TASK_FORMS}")))
 }
 
+/// The budget on the tasks `to` worth as many full trials as `budget` on the tasks
+/// `from` (their mean full-trial cost): how a run's budget carries over to tasks it never
+/// saw. The tasks of `to` must count budgets in one unit.
+pub fn budget_in_units_of(budget: f64, from: &[String], to: &[String]) -> Result<f64, String> {
+    let costs = |names: &[String]| -> Result<Vec<f64>, String> {
+        names.iter().map(|n| objective_by_name(n).map(|o| o.full_cost()).map_err(|e| e.to_string())).collect()
+    };
+    let from_costs = costs(from)?;
+    let to_costs = costs(to)?;
+    if to_costs.windows(2).any(|w| w[0] != w[1]) {
+        return Err(format!(
+            "the tasks {} count budgets in different units (full trials cost {}); compare them separately",
+            to.join(", "),
+            to_costs.iter().map(|c| format!("{c}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let from_full = from_costs.iter().sum::<f64>() / from_costs.len().max(1) as f64;
+    Ok(budget / from_full * to_costs.first().copied().unwrap_or(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budgets_carry_over_in_full_trials_and_mixed_units_are_refused() {
+        let quick = ["gpt-table".to_string()];
+        let suite = expand_tasks("suite:gpt-heldout").unwrap();
+        let full = objective_by_name("gpt-table").unwrap().full_cost();
+        // 15 full trials of the quickstart's table are 15 full trials of the suite's.
+        let b = budget_in_units_of(15.0 * full, &quick, &suite).unwrap();
+        assert!((b - 15.0 * objective_by_name(&suite[0]).unwrap().full_cost()).abs() < 1e-9, "{b}");
+        let mixed = ["gpt-table".to_string(), "bbob-f1-i1-d5".to_string()];
+        assert!(budget_in_units_of(15.0, &quick, &mixed).unwrap_err().contains("different units"));
+    }
 
     #[test]
     fn names_parse_or_explain() {

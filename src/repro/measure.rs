@@ -11,17 +11,17 @@ use serde::Serialize;
 use super::manifest::{ClaimKind, Job, ReproSet};
 use super::runner::{ReproError, job_dir};
 use crate::analysis::compare::{Factor, design, effects};
-use crate::analysis::episodes::{Episodes, compile, compile_text};
-use crate::analysis::held_out::held_out_budget;
 use crate::analysis::lineage::lineage;
-use crate::analysis::novelty::{Candidate, LibraryEntry, Thresholds, best_library, library, novelty};
+use crate::analysis::novelty::{Candidate, LibraryEntry, Thresholds, library, novelty};
 use crate::analysis::run_data::RunData;
 use crate::analysis::scaling::MULTIPLIERS;
 use crate::genome::interp::Program;
 use crate::inner::FaultPolicy;
+use crate::objective::registry::budget_in_units_of;
 use crate::objective::registry::expand_tasks;
 use crate::rng;
 use crate::sim::episode_batch::EpisodeResult;
+use crate::sim::episodes::{Episodes, compile, compile_text};
 use crate::stats::mean_half_width;
 use crate::stats::{Interval, bootstrap, mean};
 
@@ -211,14 +211,14 @@ impl Evaluation {
         };
         let names = if m.held_out.is_empty() { sc.tasks.clone() } else { expand(&m.held_out)? };
         let live_names = expand(&m.live)?;
-        let held_budget = held_out_budget(sc.inner_budget, &sc.tasks, &names).map_err(rebuild("the budget"))?;
+        let held_budget = budget_in_units_of(sc.inner_budget, &sc.tasks, &names).map_err(rebuild("the budget"))?;
         let held = Episodes::new(&names, root(set), "held-out", set.episodes()).map_err(rebuild("held-out tasks"))?;
         let reference = compile(&sc.reference.genome).map_err(rebuild("the reference"))?;
         let reference_held = held.run(&reference, held_budget);
         let live = if live_names.is_empty() || set.live_episodes() == 0 {
             None
         } else {
-            let b = held_out_budget(sc.inner_budget, &sc.tasks, &live_names).map_err(rebuild("the live budget"))?;
+            let b = budget_in_units_of(sc.inner_budget, &sc.tasks, &live_names).map_err(rebuild("the live budget"))?;
             let e =
                 Episodes::new(&live_names, root(set), "live", set.live_episodes()).map_err(rebuild("live tasks"))?;
             let r = e.run(&reference, b);
@@ -546,7 +546,7 @@ fn scaling(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), R
     let eval = Evaluation::new(set, &first.data)?;
     let xs: Vec<f64> = MULTIPLIERS.iter().map(|m| (m * eval.held_budget).log10()).collect();
     let all: Vec<usize> = (0..eval.held.jobs.len()).collect();
-    let lib_best = best_library(&eval.held, &eval.lib_held);
+    let lib_best = eval.held.lowest_mean_log_regret(&eval.lib_held);
     let lib_curve = curve(
         &eval.held,
         &eval.lib[lib_best].program,

@@ -188,6 +188,11 @@ pub struct VerifierFile {
     pub report_seeds: Spanned<i64>,
     /// How far the best elites' verification may extend, in multiples of `seeds`.
     pub max_rounds: Spanned<i64>,
+    /// Tasks the run never sees on which the summary measures the champion against the
+    /// library and its lowest-fidelity variants (empty: no such section).
+    pub held_out: Spanned<Vec<Spanned<String>>>,
+    /// Episodes per held-out task.
+    pub held_out_seeds: Spanned<i64>,
 }
 
 impl Default for VerifierFile {
@@ -198,6 +203,8 @@ impl Default for VerifierFile {
             max_per_tick: Spanned::new(0..0, 2),
             report_seeds: Spanned::new(0..0, 10),
             max_rounds: Spanned::new(0..0, 4),
+            held_out: Spanned::new(0..0, Vec::new()),
+            held_out_seeds: Spanned::new(0..0, 20),
         }
     }
 }

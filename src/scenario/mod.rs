@@ -98,6 +98,11 @@ pub struct Scenario {
     pub report_seeds: u32,
     /// Verification rounds (of `verify_seeds` blocks) the best elites may reach.
     pub verify_rounds: u32,
+    /// Tasks the run never sees, on which the summary compares the champion with the
+    /// library (empty: no comparison).
+    pub held_out: Vec<String>,
+    /// Episodes per held-out task.
+    pub held_out_seeds: u32,
     /// Recombiner switch.
     pub recombiner_enabled: bool,
     /// Crossover children per tick (starting share of the slots).
@@ -178,6 +183,62 @@ pub fn declares_kind(text: &str) -> bool {
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     let text = crate::input::read_text(path)?;
     parse(path, &text)
+}
+
+/// Expand task and suite names, each error at its own name; the first occurrence of
+/// each task is kept.
+fn task_names(v: &mut Validator<'_>, names: &[Spanned<String>]) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for t in names {
+        match expand_tasks(t.get_ref()) {
+            Ok(expanded) => {
+                for name in expanded {
+                    if !tasks.contains(&name) {
+                        tasks.push(name);
+                    }
+                }
+            }
+            Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
+        }
+    }
+    tasks
+}
+
+/// Held-out tasks must be ones the run never sees, count budgets in one unit, and be
+/// able to pay for a trial at the run's budget carried over in full trials.
+fn check_held_out(v: &mut Validator<'_>, span: std::ops::Range<usize>, held: &[String], tasks: &[String], budget: f64) {
+    if held.is_empty() || tasks.is_empty() {
+        return;
+    }
+    if let Some(seen) = held.iter().find(|h| tasks.contains(h)) {
+        v.error(
+            span,
+            format!("`verifier.held_out` names `{seen}`, a task the run evolves on"),
+            "held-out tasks are tasks the run never sees: remove it from one of `verifier.held_out` and `inner.tasks`",
+        );
+        return;
+    }
+    match crate::objective::registry::budget_in_units_of(budget, tasks, held) {
+        Err(e) => v.error(
+            span,
+            format!("`verifier.held_out`: {e}"),
+            "list held-out tasks of one kind (GPT tables, or BBOB functions), or analyse the others with `outerloop analyze --held-out`",
+        ),
+        Ok(carried) => {
+            for task in held {
+                let Ok(objective) = crate::objective::registry::objective_by_name(task) else { continue };
+                let cheapest = crate::inner::run::cheapest_trial(objective.as_ref());
+                if carried + 1e-9 < cheapest {
+                    v.error(
+                        span.clone(),
+                        format!("the run's budget carried over to `{task}` ({carried:.4} in its units) is below its cheapest trial ({cheapest})"),
+                        "raise `inner.budget`, or hold out tasks whose trials cost less",
+                    );
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Refuse an inner budget that buys no trial of some task (every episode would be
@@ -270,22 +331,10 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             "keep elites below population.size (elites defaults to 4)",
         );
     }
-    let mut tasks = Vec::new();
     if raw.inner.tasks.get_ref().is_empty() {
         v.error(raw.inner.tasks.span(), "`inner.tasks` is empty", format!("name at least one task: {TASK_FORMS}"));
     }
-    for t in raw.inner.tasks.get_ref() {
-        match expand_tasks(t.get_ref()) {
-            Ok(expanded) => {
-                for name in expanded {
-                    if !tasks.contains(&name) {
-                        tasks.push(name);
-                    }
-                }
-            }
-            Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
-        }
-    }
+    let tasks = task_names(&mut v, raw.inner.tasks.get_ref());
     let inner_budget = v.real_within(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
     if inner_budget == *raw.inner.budget.get_ref() {
         // Only a budget that is a number in range can be compared with the tasks.
@@ -354,6 +403,9 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick") as usize;
     let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds") as u32;
     let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds") as u32;
+    let held_out = task_names(&mut v, raw.verifier.held_out.get_ref());
+    check_held_out(&mut v, raw.verifier.held_out.span(), &held_out, &tasks, inner_budget);
+    let held_out_seeds = v.int(&raw.verifier.held_out_seeds, "verifier.held_out_seeds") as u32;
     let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame") as usize;
     let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra") as usize;
     let debate_extra = v.int_within(&raw.debater.extra, "debater.extra", 1, debate_max_extra as i64) as usize;
@@ -409,6 +461,8 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         verify_per_tick,
         report_seeds,
         verify_rounds,
+        held_out,
+        held_out_seeds,
         recombiner_enabled: raw.recombiner.enabled,
         crossover_per_tick,
         recombiner_adaptive: raw.recombiner.adaptive,

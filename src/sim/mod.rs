@@ -11,9 +11,11 @@ pub mod components;
 pub mod credit;
 pub mod diagnosis;
 pub mod episode_batch;
+pub mod episodes;
 pub mod evaluate;
 pub mod evaluator;
 pub mod events;
+pub mod held_out;
 pub mod operators;
 pub mod predictor;
 pub mod record;
@@ -92,6 +94,8 @@ pub struct ChampionReport {
     pub gains: Vec<f64>,
     /// How many mechanisms were verified (the pool the champion is the best of).
     pub chosen_from: usize,
+    /// The champion on the scenario's held-out tasks (`None` when it names none).
+    pub held_out: Option<held_out::HeldOutReport>,
 }
 
 /// One row of the population table.
@@ -363,7 +367,8 @@ impl Simulation {
         } else {
             metrics.rows.iter().map(|r| r.evaluated).sum()
         };
-        Ok(Some(ChampionReport { champion, gains, chosen_from }))
+        let held_out = held_out::held_out_report(&program, sc).map_err(EvaluationError)?;
+        Ok(Some(ChampionReport { champion, gains, chosen_from, held_out }))
     }
 
     /// The live population, by id.

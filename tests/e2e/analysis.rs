@@ -416,3 +416,76 @@ fn analyze_rejects_a_folder_that_is_not_a_run() {
     let o = bin().args(["compare", tmp.path().to_str().unwrap(), tmp.path().to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A scenario with `verifier.held_out` prints the champion on those tasks in its summary:
+/// against the best library mechanism (the same numbers `analyze` reports on the same
+/// held-out episodes) and the best trivial baseline (a library mechanism pinned to the
+/// lowest fidelity), identically whatever the thread count.
+#[test]
+fn the_summary_measures_the_champion_on_held_out_tasks_as_analyze_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let smoke = fs::read_to_string(root.join("scenarios/smoke.toml")).unwrap();
+    // analyze's default held-out tasks of a BBOB run: the same functions, instance + 100.
+    let held = "[verifier]\nheld_out = [\"bbob-f1-i101-d3\", \"bbob-f15-i102-d3-mixed\"]\n";
+    let scenario = tmp.path().join("held.toml");
+    fs::write(&scenario, smoke.replace("[verifier]\n", held)).unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for (dir, threads) in [(&one, "1"), (&two, "2")] {
+        let out = bin()
+            .args(["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--threads", threads])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary = fs::read_to_string(one.join("summary.txt")).unwrap();
+    assert_eq!(summary, fs::read_to_string(two.join("summary.txt")).unwrap(), "thread count changed the summary");
+    assert!(
+        summary.contains(
+            "on tasks it never saw (verifier.held_out: bbob-f1-i101-d3, bbob-f15-i102-d3-mixed; 20 episodes each"
+        ),
+        "{summary}"
+    );
+    let line = |what: &str| -> String {
+        summary
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no `{what}` line in\n{summary}"))
+            .to_string()
+    };
+    let library = line("versus the best library mechanism there, ");
+    assert!(library.ends_with("(the number to quote)"), "{library}");
+    let trivial = line("versus the best trivial baseline");
+    let rival = |l: &str, after: &str| l.split(after).nth(1).unwrap().split(':').next().unwrap().to_string();
+    assert!(rival(&trivial, "lowest fidelity), ").ends_with("@lowest"), "{trivial}");
+    // `better on W, tied on T, worse on L of 40 episodes`
+    for l in [&library, &trivial] {
+        let counts: Vec<usize> = l
+            .split("better on ")
+            .nth(1)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .take(4)
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(counts[0] + counts[1] + counts[2], counts[3], "{l}");
+        assert_eq!(counts[3], 40, "{l}");
+    }
+    let report = analyze(&one, &tmp.path().join("analysis"), &[]);
+    let pooled = report["held_out"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["task"] == "all tables")
+        .expect("a pooled held-out row")
+        .clone();
+    let name = rival(&library, "there, ");
+    assert_eq!(pooled["best_library"].as_str().unwrap(), name, "{library}");
+    let medians = format!(
+        "median regret {:.4} vs {:.4}",
+        pooled["champion_regret"].as_f64().unwrap(),
+        pooled["best_library_regret"].as_f64().unwrap()
+    );
+    assert!(library.contains(&medians), "analyze says {medians}; the summary says\n{library}");
+}

@@ -261,6 +261,37 @@ fn unknown_task_name() {
 }
 
 #[test]
+fn held_out_tasks_are_checked_where_they_are_named() {
+    let at_list = |text: &str| {
+        let (line, col) = loc(text, "held_out = ", "held_out = ".len());
+        (line, Some(col))
+    };
+    let held =
+        |list: &str| base_with("[verifier]\nseeds = 1\n", &format!("[verifier]\nseeds = 1\nheld_out = {list}\n"));
+    let text = held("[\"bbob-f1-i101-d2\", \"sphere\"]");
+    bad_scenario("unknown held-out task", &text, loc_some(&text, "\"sphere\""), "unknown task `sphere`", "task names:");
+    let text = held("[\"bbob-f1-i1-d2\"]");
+    bad_scenario(
+        "a held-out task the run evolves on",
+        &text,
+        at_list(&text),
+        "names `bbob-f1-i1-d2`, a task the run evolves on",
+        "tasks the run never sees",
+    );
+    let text = held("[\"bbob-f1-i101-d2\", \"gpt-table\"]");
+    bad_scenario(
+        "held-out tasks in two units",
+        &text,
+        at_list(&text),
+        "count budgets in different units",
+        "of one kind",
+    );
+    let text = held("[\"bbob-f1-i101-d2\"]\nheld_out_seeds = 0");
+    let (line, col) = loc(&text, "held_out_seeds = 0", "held_out_seeds = ".len());
+    bad_scenario("no held-out episodes", &text, (line, Some(col)), "held_out_seeds", "1 to 10000");
+}
+
+#[test]
 fn bad_bbob_task_name() {
     let text = base_with("tasks = [\"bbob-f1-i1-d2\"]", "tasks = [\"bbob-f25-i1-d2\"]");
     bad_scenario("bbob f25", &text, loc_some(&text, "\"bbob-f25"), "out of range 1..=24", "task names:");
@@ -687,6 +718,8 @@ seeds = 4
 max_per_tick = 1
 report_seeds = 5
 max_rounds = 2
+held_out = ["bbob-f1-i101-d3"]
+held_out_seeds = 3
 
 [recombiner]
 enabled = false
@@ -808,6 +841,8 @@ fn readme_defaults_match_the_code() {
         ("verifier.enabled", sc.verifier_enabled.to_string()),
         ("verifier.seeds", sc.verify_seeds.to_string()),
         ("verifier.max_per_tick", sc.verify_per_tick.to_string()),
+        ("verifier.held_out", format!("{:?}", sc.held_out)),
+        ("verifier.held_out_seeds", sc.held_out_seeds.to_string()),
         ("recombiner.enabled", sc.recombiner_enabled.to_string()),
         ("recombiner.children_per_tick", sc.crossover_per_tick.to_string()),
         ("recombiner.constant_swarm", sc.constant_swarm.to_string()),

@@ -18,7 +18,7 @@
 //! error this costs is measured by leave-one-out prediction ([`super::table_stats`]).
 //! Seed `s` reads the config's `s mod K`-th seed, so repeats show real per-seed noise.
 //!
-//! **Budget units.** v1 tables count cost in GFLOP (the quickstart's `budget = 300` is
+//! **Budget units.** v1 tables count cost in GFLOP (`budget = 300` on `gpt-table` is
 //! 15 full trials of 20 GFLOP); v2 tables count it in full-trial equivalents, so the
 //! same budget buys the same number of trials on the 20 and the 80 GFLOP tables.
 //!

@@ -43,6 +43,24 @@ pub struct TableStats {
     /// Expected regret of the best of [`BUDGET_MATCHED`] tabulated configs drawn at
     /// random (random search at the same budget), for comparison.
     pub random_k_regret: f64,
+    /// How well each lower fidelity level ranks configs for the full one, lowest first.
+    pub fidelity_ranks: Vec<FidelityRank>,
+}
+
+/// One lower fidelity level as a guide to the full one: where "always use the cheapest
+/// fidelity" wins (a high correlation, a best config that is also best at full fidelity)
+/// and where it misleads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FidelityRank {
+    /// The level (a fraction of the full budget).
+    pub fidelity: f64,
+    /// Spearman rank correlation between configs' seed means at this level (as a
+    /// mechanism sees them, a diverged trial's value included) and at full fidelity.
+    pub spearman: f64,
+    /// Full-fidelity regret of the config whose seed mean is best at this level.
+    pub best_there_regret: f64,
+    /// Its rank (1 = best) at full fidelity.
+    pub best_there_rank: usize,
 }
 
 /// Trials of the budget-matched corner and random comparisons (an episode's budget).
@@ -137,7 +155,41 @@ pub fn table_stats(obj: &GptTable, top: usize) -> TableStats {
         corner_regret: best_corner - best,
         corners_k_regret: expected_min_of(&corners, BUDGET_MATCHED) - best,
         random_k_regret: expected_min_of(&all_means, BUDGET_MATCHED) - best,
+        fidelity_ranks: fidelity_ranks(obj, &means),
     }
+}
+
+/// [`FidelityRank`] of every level below the full one; `means` = the configs' seed means
+/// at full fidelity.
+fn fidelity_ranks(obj: &GptTable, means: &[(usize, f64)]) -> Vec<FidelityRank> {
+    let table = obj.table();
+    let levels = &table.fidelities;
+    let best = means.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
+    let finals: Vec<f64> = means.iter().map(|m| m.1).collect();
+    (0..levels.len().saturating_sub(1))
+        .map(|level| {
+            let at: Vec<f64> = means
+                .iter()
+                .map(|&(id, _)| {
+                    let rows = table.rows_of(id);
+                    let seen =
+                        |r: &&super::table::Row| r.curve.get(level).copied().unwrap_or(super::train::FAILURE_BPB);
+                    rows.iter().map(seen).sum::<f64>() / rows.len().max(1) as f64
+                })
+                .collect();
+            let pick = (0..at.len()).min_by(|&a, &b| at[a].total_cmp(&at[b]).then(a.cmp(&b)));
+            let (regret, rank) = match pick {
+                Some(i) => (finals[i] - best, finals.iter().filter(|&&f| f < finals[i]).count() + 1),
+                None => (f64::NAN, 0),
+            };
+            FidelityRank {
+                fidelity: levels[level],
+                spearman: spearman(&at, &finals),
+                best_there_regret: regret,
+                best_there_rank: rank,
+            }
+        })
+        .collect()
 }
 
 /// Ranks (1-based, ties averaged).
@@ -194,6 +246,23 @@ mod tests {
         assert!((expected_min_of(&v, 1) - 2.75).abs() < 1e-12);
         assert_eq!(expected_min_of(&v, 4), 1.0);
         assert_eq!(expected_min_of(&v, 9), 1.0);
+    }
+
+    #[test]
+    fn every_lower_fidelity_is_judged_against_the_full_one() {
+        let obj = crate::objective::gpt::suite::shipped_table("records-s").unwrap();
+        let s = table_stats(&obj, 3);
+        let levels = &obj.table().fidelities;
+        assert_eq!(s.fidelity_ranks.len(), levels.len() - 1);
+        for (r, level) in s.fidelity_ranks.iter().zip(levels) {
+            assert_eq!(r.fidelity, *level);
+            assert!(r.spearman > -1.0 && r.spearman < 1.0, "{r:?}");
+            assert!(r.best_there_regret >= 0.0 && r.best_there_rank >= 1 && r.best_there_rank <= s.configs, "{r:?}");
+        }
+        // Closer to the full budget, the ranking agrees more.
+        let first = s.fidelity_ranks.first().unwrap().spearman;
+        let last = s.fidelity_ranks.last().unwrap().spearman;
+        assert!(last > first, "{:?}", s.fidelity_ranks);
     }
 
     #[test]

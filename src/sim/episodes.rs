@@ -1,7 +1,10 @@
-//! Fresh episodes for the analysis: the run's tasks (or held-out variants of them) on
-//! seeds no claim or verification used, gains against the run's reference mechanism,
-//! and scores for budget curves.
+//! Fixed episodes for measuring mechanisms outside the evolution (the summary's held-out
+//! section, the analysis): the run's tasks (or held-out variants of them) on seeds no
+//! claim or verification used, gains against the run's reference mechanism, and scores
+//! for budget curves.
 
+use super::episode_batch::EpisodeResult;
+use super::evaluator::Evaluator;
 use crate::exec::Executor;
 use crate::genome::interp::Program;
 use crate::genome::{Genome, Limits, load};
@@ -10,8 +13,6 @@ use crate::objective::Objective;
 use crate::objective::registry::objective_by_name;
 use crate::rng;
 use crate::scenario::Scenario;
-use crate::sim::episode_batch::EpisodeResult;
-use crate::sim::evaluator::Evaluator;
 
 /// The held-out variant of a task: BBOB tasks move to another instance (a different
 /// optimum, rotation and conditioning), other tasks keep their name and differ only by
@@ -74,6 +75,13 @@ impl Episodes {
     /// Per-episode gains of `results` over `reference` results on the same episodes.
     pub fn gains(&self, results: &[EpisodeResult], reference: &[EpisodeResult]) -> Vec<f64> {
         self.evaluator.paired_gains(results, reference)
+    }
+
+    /// Index of the result set (one per mechanism, each on these episodes) with the
+    /// lowest mean log10 regret; the first on ties.
+    pub fn lowest_mean_log_regret(&self, results: &[Vec<EpisodeResult>]) -> usize {
+        let mean = |i: usize| crate::stats::mean(&self.log_regrets(&results[i]));
+        (0..results.len()).min_by(|&a, &b| mean(a).total_cmp(&mean(b)).then(a.cmp(&b))).unwrap_or(0)
     }
 
     /// Per-episode log10 regret, floored at each task's resolution (lower is better).
