@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::diagnostic::InputError;
-use crate::genome::library::{LIBRARY, library_text};
+use crate::genome::library::{library_names_hint, library_source};
 use crate::genome::{Genome, Limits, load};
 
 pub use crate::input::read_text;
@@ -11,14 +11,10 @@ pub use crate::input::read_text;
 /// Load and check a genome from a file path, or from the seed library as `lib:NAME`.
 pub fn load_genome(spec: &str, limits: &Limits) -> Result<(Genome, String), InputError> {
     let (path, text) = match spec.strip_prefix("lib:") {
-        Some(name) => match library_text(name) {
-            Some(t) => (format!("<library>/{name}.mech"), t.to_string()),
+        Some(name) => match library_source(name) {
+            Some(t) => (format!("<library>/{name}.mech"), t.into_owned()),
             None => {
-                let names: Vec<&str> = LIBRARY.iter().map(|(n, _)| *n).collect();
-                return Err(InputError::usage(
-                    format!("no library mechanism named `{name}`"),
-                    format!("library mechanisms: {}", names.join(", ")),
-                ));
+                return Err(InputError::usage(format!("no library mechanism named `{name}`"), library_names_hint()));
             }
         },
         None => (spec.to_string(), crate::input::read_text_limited(Path::new(spec), crate::input::MAX_GENOME_BYTES)?),

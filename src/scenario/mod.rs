@@ -18,7 +18,7 @@ use toml::Spanned;
 use self::choices::{Aggregate, OperatorSet};
 use self::validate::Validator;
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
-use crate::genome::library::{LIBRARY, library_text};
+use crate::genome::library::{LIBRARY, library_names_hint, library_source};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::FaultPolicy;
 use crate::objective::registry::{TASK_FORMS, expand_tasks};
@@ -129,10 +129,10 @@ fn genome_spec(v: &mut Validator<'_>, base_dir: &Path, spec: &Spanned<String>, o
     let span = spec.span();
     let limits = Limits::default();
     if let Some(name) = s.strip_prefix("lib:") {
-        return match library_text(name) {
-            Some(t) => load_genome(t, &limits).ok().map(|genome| SeedGenome { origin: s.to_string(), genome }),
+        return match library_source(name) {
+            Some(t) => load_genome(&t, &limits).ok().map(|genome| SeedGenome { origin: s.to_string(), genome }),
             None => {
-                v.error(span, format!("no library mechanism named `{name}`"), library_hint());
+                v.error(span, format!("no library mechanism named `{name}`"), library_names_hint());
                 None
             }
         };
@@ -166,11 +166,6 @@ fn genome_spec(v: &mut Validator<'_>, base_dir: &Path, spec: &Spanned<String>, o
             None
         }
     }
-}
-
-fn library_hint() -> String {
-    let names: Vec<&str> = LIBRARY.iter().map(|(n, _)| *n).collect();
-    format!("library mechanisms: {}", names.join(", "))
 }
 
 /// Whether scenario text declares a scenario kind of its own (a top-level `kind` key:

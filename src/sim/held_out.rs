@@ -10,9 +10,8 @@
 
 use super::episode_batch::EpisodeResult;
 use super::episodes::{Episodes, analysis_root, compile};
-use crate::genome::ast::Expr;
 use crate::genome::interp::Program;
-use crate::genome::library::LIBRARY;
+use crate::genome::library::{AT_LOWEST, LIBRARY, pin_to_lowest_fidelity};
 use crate::genome::{Limits, load};
 use crate::objective::registry::budget_in_units_of;
 use crate::scenario::Scenario;
@@ -28,19 +27,14 @@ pub struct Rival {
     pub trivial: bool,
 }
 
-/// The seed library, then every library mechanism with its fidelity rule replaced by
-/// the lowest level (`(fidelity 0)` snaps up to it): the trivial baselines that a
-/// discovery of "use the cheapest fidelity" must beat to count.
+/// The seed library, then every library mechanism pinned to the lowest fidelity
+/// (`lib:NAME@lowest`): the trivial baselines that a discovery of "use the cheapest
+/// fidelity" must beat to count.
 pub fn rivals() -> Vec<Rival> {
     let genomes: Vec<(&str, crate::genome::Genome)> =
         LIBRARY.iter().filter_map(|(name, text)| load(text, &Limits::default()).ok().map(|g| (*name, g))).collect();
     let library = genomes.iter().map(|(name, g)| (name.to_string(), g.clone(), false));
-    let pinned = genomes.iter().map(|(name, g)| {
-        let mut g = g.clone();
-        g.fidelity = Expr::num(0.0);
-        g.name = format!("{name}-lowest-fidelity");
-        (format!("{name}@lowest"), g, true)
-    });
+    let pinned = genomes.iter().map(|(name, g)| (format!("{name}{AT_LOWEST}"), pin_to_lowest_fidelity(g), true));
     library
         .chain(pinned)
         .filter_map(|(name, genome, trivial)| compile(&genome).ok().map(|program| Rival { name, program, trivial }))
