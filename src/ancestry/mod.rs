@@ -34,6 +34,9 @@ pub struct MechNode {
     pub verified: Option<f64>,
     /// Tick it left the population.
     pub retired: Option<u32>,
+    /// Its genome as born, when its constants were tuned before its claim (`genome`
+    /// is then the tuned one).
+    pub untuned: Option<String>,
 }
 
 impl MechNode {
@@ -289,6 +292,7 @@ impl Ancestry {
                         claimed: None,
                         verified: None,
                         retired: None,
+                        untuned: None,
                     };
                     a.add(*id, NodeKind::Mechanism(node));
                     let kind = EdgeKind::of_birth(*operator);
@@ -318,6 +322,14 @@ impl Ancestry {
                 Event::Retired { tick, id, .. } => {
                     if let Some(n) = a.mech_mut(*id) {
                         n.retired = Some(*tick);
+                    }
+                }
+                Event::Tuned { id, hash, genome, .. } => {
+                    if let Some(n) = a.mech_mut(*id)
+                        && n.genome != *genome
+                    {
+                        n.untuned = Some(std::mem::replace(&mut n.genome, genome.clone()));
+                        n.hash.clone_from(hash);
                     }
                 }
                 _ => {}

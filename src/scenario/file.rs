@@ -131,6 +131,8 @@ pub struct ProposerFile {
     /// The operators the proposer may use: `all`, `constants` (the constant mutation
     /// only) or `structure` (every operator but the constant mutation).
     pub operators: Option<Spanned<String>>,
+    /// Constant vectors a structurally new child tries before its claim (0 or 1: none).
+    pub tune_constants: Spanned<i64>,
 }
 
 impl Default for ProposerFile {
@@ -140,6 +142,7 @@ impl Default for ProposerFile {
             children_per_tick: Spanned::new(0..0, 4),
             tournament: Spanned::new(0..0, 3),
             operators: None,
+            tune_constants: Spanned::new(0..0, 0),
         }
     }
 }

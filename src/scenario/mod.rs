@@ -78,6 +78,9 @@ pub struct Scenario {
     pub tournament: usize,
     /// The operators the proposer may use (`[proposer] operators`).
     pub operators: OperatorSet,
+    /// Constant vectors a structurally new child tries on the first claim block before
+    /// its claim (`sim::tuning`; 0 or 1: off).
+    pub tune_constants: usize,
     /// Debate switch.
     pub debater_enabled: bool,
     /// Fraction of rejected proposals evaluated anyway.
@@ -392,6 +395,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             OperatorSet::All
         }),
     };
+    let tune_constants = v.int(&raw.proposer.tune_constants, "proposer.tune_constants") as usize;
     let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate");
     let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold");
     let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds") as u32;
@@ -446,6 +450,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         children_per_tick,
         tournament,
         operators,
+        tune_constants,
         debater_enabled: raw.debater.enabled,
         audit_rate,
         novelty_threshold,

@@ -18,11 +18,14 @@ use bevy_ecs::prelude::*;
 use super::components::{Cost, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 use super::credit::{Outcome, Outcomes};
 use super::diagnosis::{TraceStats, mean_stats};
+use super::evaluator::EvaluationError;
 use super::evaluator::Evaluator;
 use super::events::{Event, LessonKind, RetireReason};
 use super::predictor::Prediction;
-use super::resources::{Clock, EventQueue, Metrics, Settings};
+use super::resources::{Clock, EventQueue, Known, Metrics, Settings};
 use super::seeds::{SeedKind, episode_blocks};
+use super::spawn::prepare;
+use super::tuning::{best, tunes, variants};
 use crate::genome::Program;
 use crate::stats::{mean, mean_half_width, mean_sd};
 
@@ -30,7 +33,7 @@ use crate::stats::{mean, mean_half_width, mean_sd};
 type EvaluateRow<'a> = (
     Entity,
     &'a MechId,
-    &'a Mechanism,
+    &'a mut Mechanism,
     &'a mut Status,
     &'a mut Fitness,
     &'a mut Cost,
@@ -73,6 +76,84 @@ struct Racer {
     racing: bool,
 }
 
+/// One tick's constant tuning of structurally new children (`proposer.tune_constants`).
+struct Tuning {
+    tick: u32,
+    seed: u64,
+    k: usize,
+}
+
+impl Tuning {
+    /// Try `k` constant vectors of every structurally new racer on the first claim block
+    /// (one batch for all of them), and give each the best: its program for the race,
+    /// its mechanism (recompiled and fingerprinted) for the population. The compute is
+    /// charged to the run and the child; each tuning is a `Tuned` event.
+    fn run(
+        &self,
+        racers: &mut [Racer],
+        evaluator: &mut Evaluator,
+        metrics: &mut Metrics,
+        events: &mut EventQueue,
+        known: &mut Known,
+        q: &mut Query<EvaluateRow>,
+    ) -> Result<(), EvaluationError> {
+        let ntasks = evaluator.tasks().len();
+        let block = episode_blocks(self.seed, SeedKind::Claim, ntasks, 0..1);
+        let tuned: Vec<(usize, Vec<(crate::genome::Genome, Program)>)> = racers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let row = q.get(r.entity).ok()?;
+                tunes(row.7.operator).then(|| (i, variants(&row.2.genome, self.k, self.seed, r.id)))
+            })
+            .filter(|(_, v)| v.len() > 1)
+            .collect();
+        if tuned.is_empty() {
+            return Ok(());
+        }
+        metrics.compute += evaluator.ensure_reference(&block)?;
+        let jobs: Vec<(&Program, usize, u64)> = tuned
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().flat_map(|(_, p)| block.iter().map(move |&(t, s)| (p, t, s))))
+            .collect();
+        let results = evaluator.run(&jobs)?;
+        let mut at = 0;
+        for (i, vs) in tuned {
+            let per = block.len();
+            let chunks: Vec<&[super::episode_batch::EpisodeResult]> =
+                (0..vs.len()).map(|k| &results[at + k * per..at + (k + 1) * per]).collect();
+            at += vs.len() * per;
+            let means: Vec<f64> = chunks.iter().map(|c| mean(&evaluator.gains(c))).collect();
+            let spent: f64 = chunks.iter().flat_map(|c| c.iter().map(|e| e.spent)).sum();
+            let pick = best(&means);
+            let r = &mut racers[i];
+            let Ok(mut row) = q.get_mut(r.entity) else { continue };
+            row.5.0 += spent;
+            metrics.compute += spent;
+            let (genome, program) = vs.into_iter().nth(pick).expect("the pick is one of the variants");
+            if pick > 0
+                && let Some(candidate) = prepare(genome)
+            {
+                known.structures.entry(candidate.mechanism.hash).or_insert(r.id);
+                known.behaviours.entry(candidate.mechanism.fingerprint.hash).or_insert(r.id);
+                *row.2 = candidate.mechanism;
+                r.program = program;
+            }
+            events.0.push(Event::Tuned {
+                tick: self.tick,
+                id: r.id,
+                tried: means.len(),
+                spent,
+                before: means[0],
+                after: means[pick],
+                hash: format!("{:016x}", row.2.hash),
+                genome: crate::genome::syntax::print(&row.2.genome),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The evaluate system.
 #[expect(clippy::too_many_arguments, reason = "a system names each resource it touches")]
 pub fn evaluate(
@@ -83,6 +164,7 @@ pub fn evaluate(
     mut outcomes: ResMut<Outcomes>,
     mut metrics: ResMut<Metrics>,
     mut events: ResMut<EventQueue>,
+    mut known: ResMut<Known>,
     mut q: Query<EvaluateRow>,
 ) {
     let sc = &cfg.0;
@@ -101,6 +183,12 @@ pub fn evaluate(
         })
         .collect();
     let ntasks = evaluator.tasks().len();
+    if sc.tune_constants > 1 {
+        let tuning = Tuning { tick: clock.tick, seed: sc.seed, k: sc.tune_constants };
+        if let Err(failure) = tuning.run(&mut racers, &mut evaluator, &mut metrics, &mut events, &mut known, &mut q) {
+            return evaluator.fail(failure);
+        }
+    }
     let mut done = 0;
     while done < sc.inner_seeds && racers.iter().any(|r| r.racing) {
         let next = if done == 0 { sc.min_seeds } else { done + 1 };

@@ -204,6 +204,26 @@ pub enum Event {
         /// Details.
         detail: String,
     },
+    /// A structurally new child's constants were tuned before its claim
+    /// (`proposer.tune_constants`): it now has `genome`.
+    Tuned {
+        /// Tick.
+        tick: u32,
+        /// Mechanism id.
+        id: u64,
+        /// Constant vectors tried (its own included).
+        tried: usize,
+        /// Inner compute the tuning spent.
+        spent: f64,
+        /// Mean gain of its own constants on the tuning episodes.
+        before: f64,
+        /// Mean gain of the chosen constants there.
+        after: f64,
+        /// Canonical structural hash of the tuned genome (hex).
+        hash: String,
+        /// The tuned genome (canonical text); the birth's genome when no vector beat it.
+        genome: String,
+    },
     /// A mechanism left the population.
     Retired {
         /// Tick.
@@ -230,6 +250,9 @@ impl Event {
             Event::Verified { claimed, verified, spread, gap, .. } => {
                 first_bad(&[("claimed", *claimed), ("verified", *verified), ("spread", *spread), ("gap", *gap)])
             }
+            Event::Tuned { spent, before, after, .. } => {
+                first_bad(&[("spent", *spent), ("before", *before), ("after", *after)])
+            }
             _ => None,
         }
     }
@@ -244,6 +267,7 @@ impl Event {
             | Event::Verified { tick, .. }
             | Event::DeadGenes { tick, .. }
             | Event::Lesson { tick, .. }
+            | Event::Tuned { tick, .. }
             | Event::Retired { tick, .. } => *tick,
         }
     }

@@ -25,6 +25,7 @@ pub mod seeds;
 pub mod select;
 pub mod snapshot;
 pub mod spawn;
+pub mod tuning;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::world::CommandQueue;

@@ -413,3 +413,88 @@ fn run_overrides_equal_the_edited_file_and_are_checked_like_it() {
     }
     assert!(!tmp.path().join("x").exists(), "nothing written on bad input");
 }
+
+/// `proposer.tune_constants`: every structurally new child (and no other) tries that
+/// many constant vectors before its claim, keeps the best (never worse than its own on
+/// the tuning episodes), is charged for it, and lives on with the tuned genome; a
+/// resumed run equals an uninterrupted one, whatever the thread count.
+#[test]
+fn structurally_new_children_are_judged_with_tuned_constants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smoke = fs::read_to_string(root().join("scenarios/smoke.toml")).unwrap();
+    let scenario = tmp.path().join("tuned.toml");
+    fs::write(&scenario, smoke.replace("[proposer]\n", "[proposer]\ntune_constants = 4\n")).unwrap();
+    let whole = tmp.path().join("whole");
+    run_to(&whole, &scenario, 2);
+    let events: Vec<Event> = fs::read_to_string(whole.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut born = std::collections::BTreeMap::new();
+    let mut tuned = 0;
+    let mut changed = 0;
+    for e in &events {
+        match e {
+            Event::Born { id, operator, genome, .. } => {
+                born.insert(*id, (operator.name(), genome.clone()));
+            }
+            Event::Tuned { id, tried, spent, before, after, genome, .. } => {
+                let (operator, birth_genome) = &born[id];
+                assert!(
+                    !["mutate-constant", "constant-swarm", "seed", "prune-dead"].contains(operator),
+                    "#{id} made by {operator} was tuned"
+                );
+                assert!(*tried > 1 && *tried <= 4 && *spent > 0.0 && after >= before, "{e:?}");
+                tuned += 1;
+                if genome != birth_genome {
+                    changed += 1;
+                    assert!(after > before, "a changed genome must have won: {e:?}");
+                    let name = |g: &str| g.split_whitespace().nth(1).map(str::to_string);
+                    assert_eq!(name(genome), name(birth_genome), "tuning keeps the name");
+                }
+            }
+            _ => {}
+        }
+    }
+    let structural =
+        born.values().filter(|(op, _)| !["mutate-constant", "constant-swarm", "seed"].contains(op)).count();
+    assert!(tuned > 0 && changed > 0, "{tuned} tuned, {changed} changed of {structural} structural births");
+    // The ancestry holds the tuned genome and keeps the untuned one.
+    let ancestry = outerloop::ancestry::Ancestry::from_events(&events);
+    for e in &events {
+        if let Event::Tuned { id, genome, .. } = e {
+            let node = ancestry.mechanism(*id).unwrap();
+            assert_eq!(&node.genome, genome);
+            let birth = &born[id].1;
+            assert_eq!(node.untuned.as_ref(), (genome != birth).then_some(birth));
+        }
+    }
+    // Tuning costs compute: the same run without it spends less.
+    let plain = tmp.path().join("plain");
+    run_to(&plain, &root().join("scenarios/smoke.toml"), 2);
+    let compute = |dir: &Path| -> f64 {
+        let csv = fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        csv.lines().last().unwrap().rsplit(',').next().unwrap().parse().unwrap()
+    };
+    assert!(compute(&whole) > compute(&plain), "{} vs {}", compute(&whole), compute(&plain));
+    // Stopped after 3 ticks on one thread and resumed: the same bytes.
+    let parts = tmp.path().join("parts");
+    let out = bin()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            parts.to_str().unwrap(),
+            "--stop-after",
+            "3",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().args(["resume", parts.to_str().unwrap(), "--threads", "1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same_outputs(&whole, &parts);
+}

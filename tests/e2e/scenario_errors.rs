@@ -704,6 +704,7 @@ enabled = true
 children_per_tick = 3
 tournament = 2
 operators = "structure"
+tune_constants = 3
 
 [debater]
 enabled = true
@@ -834,6 +835,7 @@ fn readme_defaults_match_the_code() {
         ("proposer.children_per_tick", sc.children_per_tick.to_string()),
         ("proposer.tournament", sc.tournament.to_string()),
         ("proposer.operators", format!("\"{}\"", sc.operators.name())),
+        ("proposer.tune_constants", sc.tune_constants.to_string()),
         ("inner.self_heal", (sc.execution == outerloop::inner::FaultPolicy::SelfHealing).to_string()),
         ("debater.enabled", sc.debater_enabled.to_string()),
         ("debater.audit_rate", sc.audit_rate.to_string()),
