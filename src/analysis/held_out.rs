@@ -16,9 +16,9 @@ use super::novelty::LibraryEntry;
 use crate::genome::interp::Program;
 use crate::objective::registry::Suite;
 use crate::sim::episode_batch::EpisodeResult;
-use crate::sim::episodes::{Episodes, held_out_task};
-use crate::sim::held_out::{Rival, rivals};
-use crate::stats::{Interval, bootstrap_mean, median};
+use crate::sim::episodes::{Episodes, held_out_task, median_regret};
+use crate::sim::held_out::{best_rival, rivals};
+use crate::stats::{Interval, bootstrap_mean};
 
 /// The champion on one held-out task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,10 +107,6 @@ fn task_rows(eps: &Episodes, (c, r, b, z): Results, names: (&str, &str), live: b
         .collect()
 }
 
-fn median_regret(v: &[EpisodeResult]) -> f64 {
-    median(&v.iter().map(|x| x.regret).collect::<Vec<_>>())
-}
-
 /// Compute the section. `tables` are tabulated held-out episodes on which the caller
 /// already ran the champion (`champ`) and every library mechanism (`lib_results[i]` for
 /// `lib[i]`; the best of them is the comparison); the trivial baselines (each library
@@ -133,11 +129,9 @@ pub fn held_out(
     let best = tables.lowest_mean_log_regret(lib_results);
     let best_name = lib.get(best).map(|l| l.name).unwrap_or_default();
     let best_results = lib_results.get(best).cloned().unwrap_or_default();
-    let trivial: Vec<Rival> = rivals().into_iter().filter(|r| r.trivial).collect();
-    let trivial_results: Vec<Vec<EpisodeResult>> = trivial.iter().map(|r| tables.run(&r.program, budget)).collect();
-    let low = tables.lowest_mean_log_regret(&trivial_results);
-    let low_name = trivial.get(low).map(|r| r.name.as_str()).unwrap_or_default();
-    let low_results = trivial_results.get(low).cloned().unwrap_or_default();
+    let low = best_rival(tables, rivals().into_iter().filter(|r| r.trivial).collect(), budget);
+    let low_name = low.as_ref().map(|(r, _)| r.name.as_str()).unwrap_or_default();
+    let low_results = low.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
     let names = (best_name, low_name);
     let mut rows = task_rows(tables, (champ, &refr, &best_results, &low_results), names, false, seed);
     if tables.names.len() > 1 {
@@ -157,7 +151,7 @@ pub fn held_out(
             champion_vs_best_trivial: bootstrap_mean(&tables.gains(champ, &low_results), seed ^ 0xa13),
         });
     }
-    if let (Some(live), Some(best_prog), Some(low_prog)) = (live, lib.get(best), trivial.get(low)) {
+    if let (Some(live), Some(best_prog), Some((low_prog, _))) = (live, lib.get(best), &low) {
         let c = live.run(champion, budget);
         let r = live.run(reference, budget);
         let b = live.run(&best_prog.program, budget);

@@ -90,6 +90,11 @@ impl Episodes {
     }
 }
 
+/// Median true regret of a set of episode results.
+pub fn median_regret(results: &[EpisodeResult]) -> f64 {
+    crate::stats::median(&results.iter().map(|r| r.regret).collect::<Vec<_>>())
+}
+
 /// Parse and compile a genome text, with a readable error.
 pub fn compile_text(text: &str) -> Result<(Genome, Program), String> {
     let genome = load(text, &Limits::default()).map_err(|d| format!("{:?}", d.first().map(|d| &d.message)))?;

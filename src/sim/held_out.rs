@@ -9,13 +9,13 @@
 //! and purpose), so `outerloop analyze` reports the same numbers for the library.
 
 use super::episode_batch::EpisodeResult;
-use super::episodes::{Episodes, analysis_root, compile};
+use super::episodes::{Episodes, analysis_root, compile, median_regret};
 use crate::genome::interp::Program;
 use crate::genome::library::{AT_LOWEST, LIBRARY, pin_to_lowest_fidelity};
 use crate::genome::{Limits, load};
 use crate::objective::registry::budget_in_units_of;
 use crate::scenario::Scenario;
-use crate::stats::{Interval, bootstrap_mean, median};
+use crate::stats::{Interval, bootstrap_mean};
 
 /// A mechanism the champion is compared with.
 pub struct Rival {
@@ -90,27 +90,36 @@ pub fn held_out_report(champion: &Program, sc: &Scenario) -> Result<Option<HeldO
     let budget = budget_in_units_of(sc.inner_budget, &sc.tasks, &sc.held_out)?;
     let episodes = Episodes::new(&sc.held_out, root, "held-out", sc.held_out_seeds)?;
     let champ = episodes.run(champion, budget);
-    let rivals = rivals();
-    let results: Vec<Vec<EpisodeResult>> = rivals.iter().map(|r| episodes.run(&r.program, budget)).collect();
-    let best_of = |trivial: bool| -> Versus {
-        let idx: Vec<usize> = (0..rivals.len()).filter(|&i| rivals[i].trivial == trivial).collect();
-        let pool: Vec<Vec<EpisodeResult>> = idx.iter().map(|&i| results[i].clone()).collect();
-        let best = idx[episodes.lowest_mean_log_regret(&pool)];
-        versus(&episodes, &champ, &rivals[best].name, &results[best], root ^ u64::from(trivial))
+    let (library, trivial): (Vec<Rival>, Vec<Rival>) = rivals().into_iter().partition(|r| !r.trivial);
+    let count = library.len() + trivial.len();
+    let versus_best = |kind: Vec<Rival>, seed: u64| -> Result<Versus, String> {
+        let (rival, theirs) = best_rival(&episodes, kind, budget).ok_or("the library compiled to no rival")?;
+        Ok(versus(&episodes, &champ, &rival.name, &theirs, seed))
     };
     Ok(Some(HeldOutReport {
         tasks: sc.held_out.clone(),
         per_task: sc.held_out_seeds,
         budget,
-        rivals: rivals.len(),
-        library: best_of(false),
-        trivial: best_of(true),
+        rivals: count,
+        library: versus_best(library, root)?,
+        trivial: versus_best(trivial, root ^ 1)?,
     }))
+}
+
+/// The rival with the lowest mean log10 regret on `episodes` at `budget` (the first on
+/// ties), with its results; `None` when there is none.
+pub fn best_rival(episodes: &Episodes, rivals: Vec<Rival>, budget: f64) -> Option<(Rival, Vec<EpisodeResult>)> {
+    let mut results: Vec<Vec<EpisodeResult>> = rivals.iter().map(|r| episodes.run(&r.program, budget)).collect();
+    if results.is_empty() {
+        return None;
+    }
+    let best = episodes.lowest_mean_log_regret(&results);
+    let theirs = results.swap_remove(best);
+    rivals.into_iter().nth(best).map(|rival| (rival, theirs))
 }
 
 fn versus(episodes: &Episodes, champ: &[EpisodeResult], rival: &str, theirs: &[EpisodeResult], seed: u64) -> Versus {
     let gains = episodes.gains(champ, theirs);
-    let regrets = |v: &[EpisodeResult]| median(&v.iter().map(|r| r.regret).collect::<Vec<_>>());
     let per_task = (0..episodes.names.len())
         .map(|t| {
             let g: Vec<f64> = champ.iter().zip(&gains).filter(|(r, _)| r.task == t).map(|(_, g)| *g).collect();
@@ -119,8 +128,8 @@ fn versus(episodes: &Episodes, champ: &[EpisodeResult], rival: &str, theirs: &[E
         .collect();
     Versus {
         rival: rival.to_string(),
-        champion_regret: regrets(champ),
-        rival_regret: regrets(theirs),
+        champion_regret: median_regret(champ),
+        rival_regret: median_regret(theirs),
         gain: bootstrap_mean(&gains, seed),
         per_task,
         wins: gains.iter().filter(|g| **g > 0.0).count(),
