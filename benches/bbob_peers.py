@@ -5,7 +5,7 @@ the same way, with a parity check of library mechanisms against them.
 
     pip install cma optuna cmaes scipy torch greenlet
     python3 benches/bbob_peers.py [--dims 5,10] [--functions 1-24] [--instances 1-15] \\
-        [--budgets 100,500,2000] [--seeds 1] \\
+        [--budgets 100,500,2000 | --budgets 100d] [--seeds 1] [--full] [--versus MECH=REF ...] \\
         [--optimizers pycma,purecma,optuna-cmaes,optuna-gp,random] \\
         [--gp-dims 5] [--gp-budgets 50,100] [--gp-instances 1-15] [--gp-functions 1-24] \\
         [--mech FILE_OR_lib:NAME ...] [--pair MECH=REF ...] [--rerun-library | --report-only] \\
@@ -23,11 +23,16 @@ the same way, with a parity check of library mechanisms against them.
    server of budget B sees exactly the first B trials and is finished when it can pay no
    more, which is what a separate run at budget B would give (the replies are checked to
    agree). It only applies where the library TSVs give the same seed at every budget.
-3. OUT/episodes.tsv gets one row per (optimizer, task, budget, episode), appended as each
+3. With `--full` the tasks are `bbob-f<F>-i<I>-d<D>-full` (one exact fidelity level, the
+   setting of the BBOB suites `suite:bbob-*`); a budget `100d` is 100 times the dimension.
+   OUT/episodes.tsv gets one row per (optimizer, task, budget, episode), appended as each
    finishes; a row already there with the library's seed is not run again, so an
    interrupted run resumes. OUT/timings.tsv gets the wall time of each part.
 4. OUT/bbob_peers.md (also printed): per dimension and budget the median regret over
    instances per function and per BBOB function group, for the optimizers and the library;
+   then for each `--versus MECH=REF` (either side a mechanism or an optimizer) per function
+   group: the median regret of each, the mean AOCC (area over the convergence curve, as
+   `task serve` and `mech table` compute it) of each, and whether MECH wins the group in both;
    then for each `--pair MECH=REF` the ratio of the medians per (function, dim, budget) cell
    (regrets floored at the task's resolution first), the cells within 1.25x and the others.
    `--report-only` runs nothing and writes this report from what OUT holds, saying how
@@ -61,7 +66,8 @@ GROUPS = [
 ]
 WITHIN = 1.25  # a parity cell passes when median(MECH) / median(REF) <= this
 EPISODE_COLS = ["optimizer", "task", "dim", "function", "instance", "budget", "episode", "seed",
-                "regret", "trials", "spent", "restarts", "resolution", "seconds"]
+                "regret", "aocc", "trials", "spent", "restarts", "resolution", "seconds"]
+SUFFIX = ""  # "-full" with --full: the single-fidelity tasks of the BBOB suites
 
 
 
@@ -93,7 +99,30 @@ def seed32(seed):
 
 
 def task_name(f, i, d):
-    return f"bbob-f{f}-i{i}-d{d}"
+    return f"bbob-f{f}-i{i}-d{d}{SUFFIX}"
+
+
+def budget_list(text, what):
+    """`100,500` -> [(100, False), (500, False)]; `100d` -> [(100, True)]: 100 times the dimension."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        per_dim = part.endswith("d")
+        try:
+            value = int(part[:-1] if per_dim else part)
+        except ValueError:
+            die(f"--{what}: `{part}` is not a budget like 500 or 100d (100 times the dimension)")
+        if value < 1:
+            die(f"--{what}: budgets are at least 1")
+        out.append((value, per_dim))
+    if not out:
+        die(f"--{what} is empty")
+    return out
+
+
+def budgets_at(spec, d):
+    """The budgets of a `budget_list` at dimension d, sorted and distinct."""
+    return sorted({v * d if per_dim else v for v, per_dim in spec})
 
 
 # --- the protocol -------------------------------------------------------------------
@@ -352,11 +381,15 @@ def main():
     ap.add_argument("--dims", default="5,10", help="dimensions (default 5,10)")
     ap.add_argument("--functions", default="1-24", help="BBOB functions (default 1-24)")
     ap.add_argument("--instances", default="1-15", help="instances (default 1-15)")
-    ap.add_argument("--budgets", default="100,500,2000", help="evaluations per episode (default 100,500,2000)")
+    ap.add_argument("--budgets", default="100,500,2000", help="evaluations per episode (default 100,500,2000); "
+                    "`100d` is 100 times the dimension")
+    ap.add_argument("--full", action="store_true", help="the single-fidelity tasks (`-full`, as in suite:bbob-*)")
+    ap.add_argument("--versus", action="append", default=[], help="MECH=REF: per function group, median regret and "
+                    "mean AOCC of each and whether MECH wins both (repeatable)")
     ap.add_argument("--seeds", type=int, default=1, help="episodes per task (default 1)")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated, of " + ",".join(OPTIMIZERS))
     ap.add_argument("--gp-dims", default="5", help="optuna-gp's dimensions (default 5)")
-    ap.add_argument("--gp-budgets", default="50,100", help="optuna-gp's budgets (default 50,100)")
+    ap.add_argument("--gp-budgets", default="50,100", help="optuna-gp's budgets (default 50,100; `20d` allowed)")
     ap.add_argument("--gp-instances", default="1-15", help="optuna-gp's instances (default 1-15)")
     ap.add_argument("--gp-functions", default=None, help="optuna-gp's functions (default --functions)")
     ap.add_argument("--mech", action="append", default=[], help="extra mechanism for mech table (repeatable)")
@@ -373,6 +406,13 @@ def main():
     for o in optimizers:
         if o not in OPTIMIZERS:
             die(f"unknown optimizer `{o}` (optimizers: {', '.join(OPTIMIZERS)})")
+    global SUFFIX
+    SUFFIX = "-full" if args.full else ""
+    versus = []
+    for p in args.versus:
+        if p.count("=") != 1 or not all(p.split("=")):
+            die(f"--versus `{p}` is not MECH=REF")
+        versus.append(tuple(p.split("=")))
     pairs = []
     for p in args.pair:
         if p.count("=") != 1 or not all(p.split("=")):
@@ -383,13 +423,13 @@ def main():
     functions = int_list(args.functions, "functions")
     grid = {}  # optimizer -> (dims, functions, instances, budgets)
     main_grid = (int_list(args.dims, "dims"), functions, int_list(args.instances, "instances"),
-                 int_list(args.budgets, "budgets"))
+                 budget_list(args.budgets, "budgets"))
     gp_grid = (int_list(args.gp_dims, "gp-dims"), int_list(args.gp_functions, "gp-functions") if args.gp_functions
-               else functions, int_list(args.gp_instances, "gp-instances"), int_list(args.gp_budgets, "gp-budgets"))
+               else functions, int_list(args.gp_instances, "gp-instances"), budget_list(args.gp_budgets, "gp-budgets"))
     for o in optimizers:
         grid[o] = gp_grid if o == "optuna-gp" else main_grid
     for g in [main_grid] + list(grid.values()):
-        if not all(1 <= f <= 24 for f in g[1]) or min(g[2]) < 1 or min(g[0]) < 2 or min(g[3]) < 1:
+        if not all(1 <= f <= 24 for f in g[1]) or min(g[2]) < 1 or min(g[0]) < 2:
             die("functions are 1-24, instances and budgets at least 1, dimensions at least 2")
 
     versions = versions_of(optimizers)
@@ -417,7 +457,7 @@ def main():
     cells = defaultdict(lambda: (set(), set()))  # (dim, budget) -> (functions, instances)
     for g in [main_grid] + list(grid.values()):
         for d in g[0]:
-            for b in g[3]:
+            for b in budgets_at(g[3], d):
                 fs, is_ = cells[(d, b)]
                 fs.update(g[1])
                 is_.update(g[2])
@@ -478,8 +518,9 @@ def main():
     resolution = {}
     missing = defaultdict(int)  # optimizer -> episodes not run (with --report-only)
     for opt in optimizers:
-        dims, fs, is_, budgets = grid[opt]
+        dims, fs, is_, spec = grid[opt]
         for d in dims:
+            budgets = budgets_at(spec, d)
             for f in fs:
                 t_function = time.time()
                 evals = n_eps = 0
@@ -507,6 +548,7 @@ def main():
                                 append_row(episodes_tsv, EPISODE_COLS, {
                                     "optimizer": opt, "task": name, "dim": d, "function": f, "instance": i,
                                     "budget": b, "episode": e, "seed": s, "regret": repr(float(regret)),
+                                    "aocc": "" if reply.get("aocc") is None else repr(float(reply["aocc"])),
                                     "trials": reply["trials"], "spent": repr(float(reply["spent"])),
                                     "restarts": restarts if opt in ("pycma", "purecma") else "",
                                     "resolution": repr(servers[b].resolution),
@@ -532,7 +574,7 @@ def main():
 
     # --- 3. the report
     report = make_report(args, optimizers, grid, main_grid, cells, library, seeds, episodes_tsv, timings_tsv,
-                         pairs, resolution, binary, versions, started, missing)
+                         pairs, versus, resolution, binary, versions, started, missing)
     path = os.path.join(args.out, "bbob_peers.md")
     with open(path, "w") as f:
         f.write(report)
@@ -541,9 +583,10 @@ def main():
 
 
 def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episodes_tsv, timings_tsv, pairs,
-                resolution, binary, versions, started, missing):
+                versus, resolution, binary, versions, started, missing):
     # regret[(dim, budget)][column][(function, instance, episode)] = regret floored at the resolution
     regret = defaultdict(lambda: defaultdict(dict))
+    aocc = defaultdict(lambda: defaultdict(dict))  # the same keys: area over the convergence curve
     columns = defaultdict(list)  # (dim, budget) -> column names in order: optimizers, then mechanisms
 
     def floor(task, value):
@@ -567,6 +610,8 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
             if r["resolution"]:
                 resolution[r["task"]] = float(r["resolution"])
             regret[(d, b)][r["optimizer"]][(f, i, e)] = floor(r["task"], r["regret"])
+            if r.get("aocc"):
+                aocc[(d, b)][r["optimizer"]][(f, i, e)] = float(r["aocc"])
     for cell in sorted(cells):
         for o in optimizers:
             if regret[cell].get(o):
@@ -576,6 +621,8 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
             if r["mechanism"] not in columns[cell]:
                 columns[cell].append(r["mechanism"])
             regret[cell][r["mechanism"]][(f, i, int(r["episode"]))] = floor(r["task"], r["regret"])
+            if r.get("aocc") and r["aocc"] != "NaN":
+                aocc[cell][r["mechanism"]][(f, i, int(r["episode"]))] = float(r["aocc"])
 
     def med(cell, column, f, keys=None):
         vals = [v for (ff, i, e), v in regret[cell][column].items() if ff == f and (keys is None or (i, e) in keys)]
@@ -654,6 +701,41 @@ def make_report(args, optimizers, grid, main_grid, cells, library, seeds, episod
         if len(set(counts)) > 1:
             out.append("| episodes | " + " | ".join(map(str, counts)) + " |")
 
+    if versus:
+        out.append("\n## Versus\n")
+        out.append("For each MECH=REF, per dimension and budget and per BBOB function group, over the episodes both "
+                   "have: the median over the group's functions of each one's median final regret (lower is better), "
+                   "the mean AOCC over the episodes (area over the convergence curve of the best-so-far regret on a "
+                   "log scale clipped to [1e-8, 1e2], as IOHprofiler and LLaMEA report it; higher is better), and "
+                   "whether MECH wins the group in both.\n")
+    for mech, ref in versus:
+        for cell in sorted(cells):
+            if mech not in regret[cell] or ref not in regret[cell]:
+                continue
+            d, b = cell
+            out.append(f"\n### {mech} against {ref}, d={d}, budget {b}\n")
+            out.append(f"| group | functions | episodes | median regret {mech} | median regret {ref} | "
+                       f"mean AOCC {mech} | mean AOCC {ref} | {mech} wins both |")
+            out.append("|---|---|---|---|---|---|---|---|")
+            won = played = 0
+            for gname, gfs in GROUPS:
+                keys = {k for k in regret[cell][mech] if k[0] in gfs} & {k for k in regret[cell][ref] if k[0] in gfs}
+                if not keys:
+                    continue
+                fs = sorted({k[0] for k in keys})
+                mm = median([median([regret[cell][mech][k] for k in keys if k[0] == f]) for f in fs])
+                rm = median([median([regret[cell][ref][k] for k in keys if k[0] == f]) for f in fs])
+                ma = [aocc[cell][mech][k] for k in keys if k in aocc[cell][mech]]
+                ra = [aocc[cell][ref][k] for k in keys if k in aocc[cell][ref]]
+                both = len(ma) == len(ra) == len(keys)
+                ma_mean = sum(ma) / len(ma) if both else None
+                ra_mean = sum(ra) / len(ra) if both else None
+                wins = both and mm < rm and ma_mean > ra_mean
+                played += 1
+                won += wins
+                out.append(f"| {gname} | {' '.join(f'f{f}' for f in fs)} | {len(keys)} | {fmt(mm)} | {fmt(rm)} | "
+                           f"{fmt(ma_mean)} | {fmt(ra_mean)} | {'yes' if wins else 'no'} |")
+            out.append(f"\n{mech} wins {won} of {played} groups in both final regret and AOCC.")
     if pairs:
         out.append("\n## Parity\n")
         out.append(f"For each pair MECH=REF: median(MECH) / median(REF) per (function, dim, budget) cell, over the "

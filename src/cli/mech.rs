@@ -257,12 +257,12 @@ fn task_table(
     let league = league_with_progress(&mechanisms, &tasks, budget, seeds);
     let secs = started.elapsed().as_secs_f64();
     if let Some(path) = tsv {
-        let mut rows = String::from("mechanism\ttask\tepisode\tseed\tbudget\tregret\n");
+        let mut rows = String::from("mechanism\ttask\tepisode\tseed\tbudget\tregret\taocc\n");
         for (m, mech) in league.mechanisms.iter().enumerate() {
             for (t, task) in league.tasks.iter().enumerate() {
-                for (s, regret) in league.regrets[m][t].iter().enumerate() {
+                for (s, (regret, aocc)) in league.regrets[m][t].iter().zip(&league.aoccs[m][t]).enumerate() {
                     let seed = league_seed(0, t, s);
-                    let _ = writeln!(rows, "{mech}\t{task}\t{s}\t{seed}\t{budget}\t{regret}");
+                    let _ = writeln!(rows, "{mech}\t{task}\t{s}\t{seed}\t{budget}\t{regret}\t{aocc}");
                 }
             }
         }

@@ -80,7 +80,12 @@ fn list() -> anyhow::Result<()> {
     }
     outln!();
     for s in Suite::ALL {
-        outln!("suite:{:<12} {}", s.as_str(), s.tasks().join(" "));
+        let tasks = s.tasks();
+        if tasks.len() > 8 {
+            outln!("suite:{:<28} {} tasks: {} ... {}", s.name(), tasks.len(), tasks[0], tasks[tasks.len() - 1]);
+        } else {
+            outln!("suite:{:<28} {}", s.name(), tasks.join(" "));
+        }
     }
     outln!(
         "\nlive: gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>] (corpora: synthetic, shakespeare, records)"

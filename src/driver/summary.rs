@@ -60,7 +60,7 @@ pub fn render(report: &RunReport) -> String {
                 "\nchampion #{}, chosen on its {chosen_on} fitness as the best of {} {pool}",
                 c.id, report.chosen_from
             );
-            let quote = if report.held_out.is_some() { "" } else { ": the number to quote" };
+            let quote = if report.held_out.is_empty() { ": the number to quote" } else { "" };
             let _ = writeln!(
                 s,
                 "  report fitness {mean:+.3} ± {sd:.3} sd over {n} report episodes, 95% CI [{:+.3}, {:+.3}] (seeds that played no part in choosing it{quote})",
@@ -86,7 +86,7 @@ pub fn render(report: &RunReport) -> String {
                 "  selection-biased (the episodes it was chosen on, inflated by the choice): {}",
                 selection.join("; ")
             );
-            if let Some(h) = &report.held_out {
+            for h in &report.held_out {
                 s += &held_out_lines(h);
             }
             let _ = writeln!(s, "{}", c.genome.trim_end());
@@ -147,18 +147,23 @@ fn verdict(lo: f64, hi: f64) -> &'static str {
     }
 }
 
-/// The champion on the held-out tasks, against the best library mechanism (the number
-/// to quote) and the best trivial baseline.
+/// The champion on one held-out set, against the best library mechanism (the number to
+/// quote) and the best trivial baseline, per group of tasks, with the area over the
+/// convergence curve where the tasks know their optimum.
 fn held_out_lines(h: &HeldOutReport) -> String {
     let mut s = String::new();
+    let tasks = if h.tasks.len() > 6 {
+        format!("{} ({} tasks)", h.entry, h.tasks.len())
+    } else if h.entry.starts_with("suite:") {
+        format!("{}: {}", h.entry, h.tasks.join(", "))
+    } else {
+        h.entry.clone()
+    };
     let _ = writeln!(
         s,
-        "on tasks it never saw (verifier.held_out: {}; {} episodes each, budget {} per episode, the run's budget in full trials):",
-        h.tasks.join(", "),
-        h.per_task,
-        h.budget
+        "on tasks it never saw (verifier.held_out: {tasks}; {} episodes each, budget {} per episode, the run's budget carried over):",
+        h.per_task, h.budget
     );
-    let short = |t: &str| t.rsplit(':').next().unwrap_or(t).to_string();
     let mut versus = |what: &str, v: &Versus, quote: &str| {
         let g = &v.gain;
         let _ = writeln!(
@@ -175,28 +180,59 @@ fn held_out_lines(h: &HeldOutReport) -> String {
             v.episodes,
             verdict(g.lo, g.hi)
         );
-        let per: Vec<String> =
-            h.tasks.iter().zip(&v.per_task).map(|(t, i)| format!("{} {}", short(t), i.signed())).collect();
-        let _ = writeln!(s, "    per task: {}", per.join(", "));
+        if let Some(a) = &v.aocc {
+            let _ = writeln!(
+                s,
+                "    AOCC (area over the convergence curve, higher is better) {:.3} vs {:.3}, difference {}: {}",
+                a.champion,
+                a.rival,
+                a.difference.signed(),
+                verdict(a.difference.lo, a.difference.hi)
+            );
+        }
+        let per: Vec<String> = v
+            .per_group
+            .iter()
+            .map(|g| match &g.aocc {
+                Some(a) => format!("{} {} (AOCC {})", g.group, g.gain.signed(), a.signed()),
+                None => format!("{} {}", g.group, g.gain.signed()),
+            })
+            .collect();
+        let label = if v.per_group.len() < h.tasks.len() { "per group" } else { "per task" };
+        let _ = writeln!(s, "    {label}: {}", per.join(", "));
     };
     versus("the best library mechanism there", &h.library, " (the number to quote)");
-    versus("the best trivial baseline (a library mechanism with every trial at the lowest fidelity)", &h.trivial, "");
-    let _ = writeln!(
-        s,
-        "  each rival is the best of its kind ({} library mechanisms, as many trivial baselines) on these same episodes, which favours it",
-        h.rivals / 2
-    );
-    let (library, trivial) = (h.library.gain.lo > 0.0, h.trivial.gain.lo > 0.0);
-    let _ = writeln!(
-        s,
-        "  verdict: {}",
-        match (library, trivial) {
-            (true, true) => "the champion beats the library and every trivial baseline on tasks it never saw",
-            (true, false) => "the champion beats the library, but a trivial baseline matches it: not a discovery",
-            (false, true) => "the champion beats the trivial baselines but not the library on tasks it never saw",
-            (false, false) => "the champion beats neither the library nor the trivial baselines on tasks it never saw",
+    match &h.trivial {
+        Some(t) => {
+            versus(
+                "the best trivial baseline (a library mechanism with every trial at the lowest fidelity)",
+                t,
+                "",
+            );
+            let _ = writeln!(
+                s,
+                "  each rival is the best of its kind ({} library mechanisms, as many trivial baselines) on these same episodes, which favours it",
+                h.rivals
+            );
         }
-    );
+        None => {
+            let _ = writeln!(
+                s,
+                "  the rival is the best of {} library mechanisms on these same episodes, which favours it; no trivial baselines: these tasks have one fidelity level",
+                h.rivals
+            );
+        }
+    }
+    let library = h.library.gain.lo > 0.0;
+    let verdict = match (library, h.trivial.as_ref().map(|t| t.gain.lo > 0.0)) {
+        (true, Some(true)) => "the champion beats the library and every trivial baseline on tasks it never saw",
+        (true, Some(false)) => "the champion beats the library, but a trivial baseline matches it: not a discovery",
+        (false, Some(true)) => "the champion beats the trivial baselines but not the library on tasks it never saw",
+        (false, Some(false)) => "the champion beats neither the library nor the trivial baselines on tasks it never saw",
+        (true, None) => "the champion beats the library on tasks it never saw",
+        (false, None) => "the champion does not beat the library on tasks it never saw",
+    };
+    let _ = writeln!(s, "  verdict: {verdict}");
     s
 }
 

@@ -17,6 +17,9 @@ pub struct League {
     pub tasks: Vec<String>,
     /// Final regret per mechanism, task and seed (final score when no optimum is known).
     pub regrets: Vec<Vec<Vec<f64>>>,
+    /// Area over the convergence curve, indexed like `regrets` (NaN where the task does
+    /// not know its optimum).
+    pub aoccs: Vec<Vec<Vec<f64>>>,
 }
 
 /// Run every mechanism on every task with `seeds` seeds. Seeds are shared across
@@ -32,7 +35,7 @@ pub fn run_league(
     done: &(dyn Fn() + Sync),
 ) -> League {
     let (m, t, s) = (mechanisms.len(), tasks.len(), seeds as usize);
-    let flat: Vec<f64> = (0..m * t * s)
+    let flat: Vec<(f64, f64)> = (0..m * t * s)
         .into_par_iter()
         .map(|i| {
             let (mi, rest) = (i / (t * s), i % (t * s));
@@ -40,15 +43,20 @@ pub fn run_league(
             let seed = league_seed(root_seed, ti, si);
             let trace = run_inner(&mechanisms[mi].1, tasks[ti].as_ref(), seed, budget);
             done();
-            trace.outcome.regret.unwrap_or(trace.outcome.final_score)
+            (trace.outcome.regret.unwrap_or(trace.outcome.final_score), trace.outcome.aocc.unwrap_or(f64::NAN))
         })
         .collect();
-    let regrets =
-        (0..m).map(|mi| (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].to_vec()).collect()).collect();
+    let cells = |pick: fn(&(f64, f64)) -> f64| -> Vec<Vec<Vec<f64>>> {
+        (0..m)
+            .map(|mi| (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].iter().map(pick).collect()).collect())
+            .collect()
+    };
+    let (regrets, aoccs) = (cells(|c| c.0), cells(|c| c.1));
     League {
         mechanisms: mechanisms.iter().map(|(n, _)| n.clone()).collect(),
         tasks: tasks.iter().map(|o| o.name().to_string()).collect(),
         regrets,
+        aoccs,
     }
 }
 

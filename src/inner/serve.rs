@@ -179,6 +179,7 @@ impl<'a> Server<'a> {
             "true_score": true_score,
             "regret": regret,
             "observed_score": out.observed_score,
+            "aocc": out.aocc,
             "trials": out.trials,
             "spent": out.spent,
             "seed": self.study.seed(),

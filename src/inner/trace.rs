@@ -69,10 +69,51 @@ pub struct Outcome {
     /// Mean of the best-so-far observed score at 20 evenly spaced budget points
     /// (area under the best-so-far curve, normalised by the budget).
     pub auc: f64,
+    /// Area over the convergence curve ([`aocc`]), when the objective knows its optimum.
+    pub aocc: Option<f64>,
     /// Compute spent.
     pub spent: f64,
     /// Number of trials.
     pub trials: usize,
+}
+
+/// Lower bound of the regret scale of [`aocc`] (a regret at or below it counts as solved).
+pub const AOCC_LOWER: f64 = 1e-8;
+/// Upper bound of the regret scale of [`aocc`] (a regret at or above it counts as nothing).
+pub const AOCC_UPPER: f64 = 1e2;
+
+/// Area over the convergence curve, as IOHprofiler and LLaMEA report it: the mean over
+/// the budget of `1 - (log10 r - log10 lower) / (log10 upper - log10 lower)`, where `r` is
+/// the best-so-far regret (the lowest observed score so far minus `optimum`) clipped to
+/// `[AOCC_LOWER, AOCC_UPPER]`. In `[0, 1]`, higher is better.
+///
+/// The curve is a step function of the compute spent: a trial's score counts from the
+/// start of its cost (as "after evaluation i" counts evaluation i), budget left unspent
+/// holds the last value. With every trial costing 1 this is IOHprofiler's sum over
+/// evaluations divided by the budget. A low-fidelity score is an observed score like any
+/// other: where low fidelities are biased upwards (BBOB here), a cheap trial is credited
+/// with what it showed, never with the true value it did not pay for.
+pub fn aocc(trials: &[Trial], budget: f64, optimum: f64) -> f64 {
+    if !(budget > 0.0) {
+        return 0.0;
+    }
+    let (lo, hi) = (AOCC_LOWER.log10(), AOCC_UPPER.log10());
+    let quality = |regret: f64| {
+        let log = if regret > 0.0 { regret.log10() } else { lo };
+        1.0 - (log.clamp(lo, hi) - lo) / (hi - lo)
+    };
+    let (mut area, mut spent, mut best) = (0.0, 0.0, f64::INFINITY);
+    for t in trials {
+        best = best.min(t.score - optimum);
+        let width = t.cost.min(budget - spent).max(0.0);
+        // NaN-safe: a NaN best (never, scores are finite) would count as nothing.
+        area += width * if best.is_nan() { 0.0 } else { quality(best) };
+        spent += t.cost;
+    }
+    if spent < budget && best.is_finite() {
+        area += (budget - spent) * quality(best);
+    }
+    area / budget
 }
 
 /// Index of the best observed trial at the highest fidelity level reached (so cheap
@@ -166,6 +207,7 @@ pub fn outcome(
         observed_score,
         recommended: pick,
         regret: optimum.map(|o| final_score - o),
+        aocc: optimum.map(|o| aocc(trials, budget, o)),
         auc,
         spent,
         trials: trials.len(),
@@ -333,5 +375,25 @@ mod tests {
         // A true score replaces the observed one.
         let truth = outcome(&ts, 6.0, Some(0.5), Recommend::Best, |t| Some(t.point[0] * 10.0));
         assert_eq!((truth.final_score, truth.regret), (1.0, Some(0.5)));
+    }
+
+    #[test]
+    fn aocc_is_iohprofilers_sum_over_unit_cost_evaluations() {
+        // Regrets 1e2 (counts 0), 1e-3 (counts 0.5), 1e-9 (solved, counts 1), budget 4:
+        // the last value holds for the unspent unit. (0 + 0.5 + 1 + 1) / 4.
+        let ts = vec![trial(0.1, 0, 1e2), trial(0.2, 0, 1e-3), trial(0.3, 0, 1e-9)];
+        assert!((aocc(&ts, 4.0, 0.0) - 0.625).abs() < 1e-12);
+        // Worse values later never lower the best-so-far curve; an offset optimum shifts.
+        let later = [ts.clone(), vec![Trial { score: 5.0, ..ts[0].clone() }]].concat();
+        assert!((aocc(&later, 4.0, 0.0) - 0.625).abs() < 1e-12);
+        // Regret 1 (the optimum moved to -1) counts 0.2 for every unit.
+        assert!((aocc(&ts[1..], 4.0, -1.0) - 0.2).abs() < 1e-3);
+        // A half-cost trial counts for half a unit; no trial, or no budget, is 0.
+        let half: Vec<Trial> = ts.iter().map(|t| Trial { cost: 0.5, ..t.clone() }).collect();
+        assert!((aocc(&half, 2.0, 0.0) - (0.0 + 0.25 + 0.5 + 0.5) / 2.0).abs() < 1e-12);
+        assert_eq!(aocc(&[], 4.0, 0.0), 0.0);
+        assert_eq!(aocc(&ts, 0.0, 0.0), 0.0);
+        // Spending past the budget is clipped to it.
+        assert!((aocc(&ts, 2.0, 0.0) - 0.25).abs() < 1e-12);
     }
 }

@@ -63,6 +63,10 @@ impl Objective for Diverging {
         self.inner.fidelities()
     }
 
+    fn budget_unit(&self) -> f64 {
+        self.inner.budget_unit()
+    }
+
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
         let result = self.inner.score(config, fidelity, seed);
         if !self.diverges(config) {

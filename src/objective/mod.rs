@@ -43,6 +43,12 @@ pub trait Objective: Send + Sync {
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult;
     /// Cost of one full-fidelity trial in budget units.
     fn full_cost(&self) -> f64;
+    /// What one unit of budget carried over between tasks buys, in this task's budget
+    /// units (how a held-out report sizes its budget): a full trial by default; BBOB
+    /// counts `d` full evaluations, as the field scales budgets with the dimension.
+    fn budget_unit(&self) -> f64 {
+        self.full_cost()
+    }
     /// The best score attainable, when known (used for regret).
     fn optimum(&self) -> Option<f64>;
     /// The true score of a recommended config: what the config is worth, not what one

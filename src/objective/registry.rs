@@ -7,12 +7,16 @@
 //! | `gpt-table:<name>` | a shipped table ([`crate::objective::gpt::suite`]) |
 //! | `gpt-table:<file>.tsv` | a table built with `outerloop table build` |
 //! | `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]` | live GPT trials |
-//! | `bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>]` | BBOB |
+//! | `bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full]` | BBOB (`-full`: one exact level) |
 //! | `probe` | the behavioural-fingerprint task |
 //! | `<task>+diverge<P>` | any of the above, diverging where the first knob's unit coordinate is above `1 - P` ([`super::faults`]) |
 //!
 //! Suites: `suite:gpt-train` (the tables evolution may see), `suite:gpt-heldout` (the
-//! tables only evaluation sees), `suite:gpt-all` (both).
+//! tables only evaluation sees), `suite:gpt-all` (both); the BBOB splits in the field's
+//! single-fidelity setting, `suite:bbob-train-d<D>` (19 functions on instances 1-3),
+//! `suite:bbob-heldout-instances-d<D>` (the same functions on instances 6-10) and
+//! `suite:bbob-heldout-functions-d<D>` (f2, f7, f11, f16, f21 on instances 1-5), for
+//! `D` in 5, 10, 20.
 
 use std::path::Path;
 
@@ -35,7 +39,31 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>] (e.g. bbob-f8-i1-d5), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all";
+pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
+
+/// The BBOB functions every BBOB suite holds out of training: the second of each of
+/// the five function groups (separable ellipsoid, step ellipsoid, discus, Weierstrass,
+/// Gallagher 101 peaks), so every group keeps training functions and has a held-out one.
+pub const BBOB_HELD_OUT_FUNCTIONS: [u8; 5] = [2, 7, 11, 16, 21];
+/// The instances training sees.
+pub const BBOB_TRAIN_INSTANCES: std::ops::RangeInclusive<u32> = 1..=3;
+/// The instances only evaluation sees, on the training functions.
+pub const BBOB_HELD_OUT_INSTANCES: std::ops::RangeInclusive<u32> = 6..=10;
+/// The instances of the held-out functions.
+pub const BBOB_HELD_OUT_FUNCTION_INSTANCES: std::ops::RangeInclusive<u32> = 1..=5;
+/// The dimensions the BBOB suites come in.
+pub const BBOB_SUITE_DIMS: [u8; 3] = [5, 10, 20];
+
+/// A split of the BBOB suites (all in the single-fidelity `-full` setting of the field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BbobSplit {
+    /// The training functions on the training instances.
+    Train,
+    /// The training functions on instances training never sees.
+    HeldOutInstances,
+    /// The held-out functions ([`BBOB_HELD_OUT_FUNCTIONS`]).
+    HeldOutFunctions,
+}
 
 /// A named list of tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,34 +74,71 @@ pub enum Suite {
     GptHeldOut,
     /// Both.
     GptAll,
+    /// A BBOB split at a dimension (5, 10 or 20).
+    Bbob(BbobSplit, u8),
 }
 
 impl Suite {
     /// Every suite.
-    pub const ALL: &'static [Suite] = &[Suite::GptTrain, Suite::GptHeldOut, Suite::GptAll];
+    pub const ALL: &'static [Suite] = &[
+        Suite::GptTrain,
+        Suite::GptHeldOut,
+        Suite::GptAll,
+        Suite::Bbob(BbobSplit::Train, 5),
+        Suite::Bbob(BbobSplit::HeldOutInstances, 5),
+        Suite::Bbob(BbobSplit::HeldOutFunctions, 5),
+        Suite::Bbob(BbobSplit::Train, 10),
+        Suite::Bbob(BbobSplit::HeldOutInstances, 10),
+        Suite::Bbob(BbobSplit::HeldOutFunctions, 10),
+        Suite::Bbob(BbobSplit::Train, 20),
+        Suite::Bbob(BbobSplit::HeldOutInstances, 20),
+        Suite::Bbob(BbobSplit::HeldOutFunctions, 20),
+    ];
 
-    /// The name after `suite:`.
-    pub fn as_str(self) -> &'static str {
+    /// The name after `suite:`, e.g. `gpt-train` or `bbob-heldout-instances-d10`.
+    pub fn name(self) -> String {
         match self {
-            Suite::GptTrain => "gpt-train",
-            Suite::GptHeldOut => "gpt-heldout",
-            Suite::GptAll => "gpt-all",
+            Suite::GptTrain => "gpt-train".into(),
+            Suite::GptHeldOut => "gpt-heldout".into(),
+            Suite::GptAll => "gpt-all".into(),
+            Suite::Bbob(split, dim) => {
+                let split = match split {
+                    BbobSplit::Train => "train",
+                    BbobSplit::HeldOutInstances => "heldout-instances",
+                    BbobSplit::HeldOutFunctions => "heldout-functions",
+                };
+                format!("bbob-{split}-d{dim}")
+            }
         }
     }
 
     /// Parse `suite:<name>`.
     pub fn parse(name: &str) -> Option<Suite> {
         let rest = name.strip_prefix("suite:")?;
-        Suite::ALL.iter().copied().find(|s| s.as_str() == rest)
+        Suite::ALL.iter().copied().find(|s| s.name() == rest)
     }
 
-    /// The task names of the suite, in a fixed order.
+    /// The task names of the suite, in a fixed order (BBOB: functions outer, instances
+    /// inner).
     pub fn tasks(self) -> Vec<String> {
         let keep = |split: Split| match self {
             Suite::GptTrain => split == Split::Train,
             Suite::GptHeldOut => split == Split::HeldOut,
             Suite::GptAll => split != Split::Quickstart,
+            Suite::Bbob(..) => false,
         };
+        if let Suite::Bbob(split, dim) = self {
+            let trained = (1..=24u8).filter(|f| !BBOB_HELD_OUT_FUNCTIONS.contains(f));
+            let (functions, instances): (Vec<u8>, _) = match split {
+                BbobSplit::Train => (trained.collect(), BBOB_TRAIN_INSTANCES),
+                BbobSplit::HeldOutInstances => (trained.collect(), BBOB_HELD_OUT_INSTANCES),
+                BbobSplit::HeldOutFunctions => (BBOB_HELD_OUT_FUNCTIONS.to_vec(), BBOB_HELD_OUT_FUNCTION_INSTANCES),
+            };
+            return functions
+                .iter()
+                .flat_map(|f| instances.clone().map(move |i| format!("bbob-f{f}-i{i}-d{dim}-full")))
+                .collect();
+        }
         SHIPPED.iter().filter(|t| keep(t.split)).map(|t| format!("gpt-table:{}", t.name)).collect()
     }
 }
@@ -88,7 +153,7 @@ pub fn expand_tasks(name: &str) -> Result<Vec<String>, UnknownTask> {
             name: name.to_string(),
             reason: format!(
                 "no such suite (suites: {})",
-                Suite::ALL.iter().map(|s| format!("suite:{}", s.as_str())).collect::<Vec<_>>().join(", ")
+                Suite::ALL.iter().map(|s| format!("suite:{}", s.name())).collect::<Vec<_>>().join(", ")
             ),
         })?;
         let tasks = suite.tasks();
@@ -182,18 +247,19 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     Err(unknown(format!("expected {TASK_FORMS}")))
 }
 
-/// The budget on the tasks `to` worth as many full trials as `budget` on the tasks
-/// `from` (their mean full-trial cost): how a run's budget carries over to tasks it never
-/// saw. The tasks of `to` must count budgets in one unit.
+/// The budget on the tasks `to` worth as many budget units ([`Objective::budget_unit`]:
+/// full trials, or `d` evaluations on BBOB) as `budget` on the tasks `from` (their mean
+/// unit): how a run's budget carries over to tasks it never saw. The tasks of `to` must
+/// count budgets in one unit.
 pub fn budget_in_units_of(budget: f64, from: &[String], to: &[String]) -> Result<f64, String> {
     let costs = |names: &[String]| -> Result<Vec<f64>, String> {
-        names.iter().map(|n| objective_by_name(n).map(|o| o.full_cost()).map_err(|e| e.to_string())).collect()
+        names.iter().map(|n| objective_by_name(n).map(|o| o.budget_unit()).map_err(|e| e.to_string())).collect()
     };
     let from_costs = costs(from)?;
     let to_costs = costs(to)?;
     if to_costs.windows(2).any(|w| w[0] != w[1]) {
         return Err(format!(
-            "the tasks {} count budgets in different units (full trials cost {}); compare them separately",
+            "the tasks {} count budgets in different units (a unit of budget is {}); compare them separately",
             to.join(", "),
             to_costs.iter().map(|c| format!("{c}")).collect::<Vec<_>>().join(", ")
         ));

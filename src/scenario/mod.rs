@@ -101,9 +101,9 @@ pub struct Scenario {
     pub report_seeds: u32,
     /// Verification rounds (of `verify_seeds` blocks) the best elites may reach.
     pub verify_rounds: u32,
-    /// Tasks the run never sees, on which the summary compares the champion with the
-    /// library (empty: no comparison).
-    pub held_out: Vec<String>,
+    /// Tasks the run never sees, one set per `verifier.held_out` entry, on which the
+    /// summary compares the champion with the library (empty: no comparison).
+    pub held_out: Vec<HeldOutSet>,
     /// Episodes per held-out task.
     pub held_out_seeds: u32,
     /// Recombiner switch.
@@ -177,6 +177,56 @@ pub fn declares_kind(text: &str) -> bool {
     toml::from_str::<toml::Table>(text).is_ok_and(|table| table.contains_key("kind"))
 }
 
+/// A set of held-out tasks compared on its own (its own budget and summary section):
+/// each suite named in `verifier.held_out`, and the tasks named directly, together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldOutSet {
+    /// The suite's name (`suite:gpt-heldout`), or the directly named tasks joined by `, `.
+    pub entry: String,
+    /// Its tasks.
+    pub tasks: Vec<String>,
+}
+
+/// Group `verifier.held_out` into sets: one per suite, one for the tasks named directly
+/// (placed where the first of them is), each checked on its own.
+fn held_out_sets(
+    v: &mut Validator<'_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+    tasks: &[String],
+    budget: f64,
+) -> Vec<HeldOutSet> {
+    let mut sets: Vec<HeldOutSet> = Vec::new();
+    let mut direct: Option<usize> = None;
+    for entry in list.get_ref() {
+        let expanded = task_names(v, std::slice::from_ref(entry));
+        if expanded.is_empty() {
+            continue;
+        }
+        if entry.get_ref().starts_with("suite:") {
+            if !sets.iter().any(|s| &s.entry == entry.get_ref()) {
+                check_held_out(v, entry.span(), &expanded, tasks, budget);
+                sets.push(HeldOutSet { entry: entry.get_ref().clone(), tasks: expanded });
+            }
+            continue;
+        }
+        let slot = *direct.get_or_insert_with(|| {
+            sets.push(HeldOutSet { entry: String::new(), tasks: Vec::new() });
+            sets.len() - 1
+        });
+        for t in expanded {
+            if !sets[slot].tasks.contains(&t) {
+                sets[slot].tasks.push(t);
+            }
+        }
+    }
+    if let Some(slot) = direct {
+        let set = &mut sets[slot];
+        set.entry = set.tasks.join(", ");
+        check_held_out(v, list.span(), &set.tasks, tasks, budget);
+    }
+    sets
+}
+
 /// Read, parse and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     let text = crate::input::read_text(path)?;
@@ -202,8 +252,8 @@ fn task_names(v: &mut Validator<'_>, names: &[Spanned<String>]) -> Vec<String> {
     tasks
 }
 
-/// Held-out tasks must be ones the run never sees, count budgets in one unit, and be
-/// able to pay for a trial at the run's budget carried over in full trials.
+/// The tasks of one held-out entry must be ones the run never sees, count budgets in one
+/// unit, and be able to pay for a trial at the run's budget carried over.
 fn check_held_out(v: &mut Validator<'_>, span: std::ops::Range<usize>, held: &[String], tasks: &[String], budget: f64) {
     if held.is_empty() || tasks.is_empty() {
         return;
@@ -220,7 +270,7 @@ fn check_held_out(v: &mut Validator<'_>, span: std::ops::Range<usize>, held: &[S
         Err(e) => v.error(
             span,
             format!("`verifier.held_out`: {e}"),
-            "list held-out tasks of one kind (GPT tables, or BBOB functions), or analyse the others with `outerloop analyze --held-out`",
+            "make each entry of `verifier.held_out` tasks of one kind (GPT tables, or BBOB functions of one dimension), one entry per kind",
         ),
         Ok(carried) => {
             for task in held {
@@ -402,8 +452,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick") as usize;
     let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds") as u32;
     let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds") as u32;
-    let held_out = task_names(&mut v, raw.verifier.held_out.get_ref());
-    check_held_out(&mut v, raw.verifier.held_out.span(), &held_out, &tasks, inner_budget);
+    let held_out = held_out_sets(&mut v, &raw.verifier.held_out, &tasks, inner_budget);
     let held_out_seeds = v.int(&raw.verifier.held_out_seeds, "verifier.held_out_seeds") as u32;
     let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame") as usize;
     let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra") as usize;

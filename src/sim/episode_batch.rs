@@ -25,6 +25,8 @@ pub struct EpisodeResult {
     pub regret: f64,
     /// Final score.
     pub final_score: f64,
+    /// Area over the convergence curve, when the task knows its optimum.
+    pub aocc: Option<f64>,
     /// Trace statistics for diagnosis.
     pub stats: TraceStats,
     /// Live-gene counts.
@@ -49,6 +51,7 @@ pub fn run_jobs_locally(
                 seed,
                 regret: trace.outcome.regret.unwrap_or(trace.outcome.final_score),
                 final_score: trace.outcome.final_score,
+                aocc: trace.outcome.aocc,
                 stats: trace_stats(&trace),
                 live: trace.live,
                 spent: trace.outcome.spent,

@@ -1,6 +1,8 @@
 //! The champion on tasks the run never saw, for the run's own summary: against the best
 //! library mechanism and against the best trivial baseline (a library mechanism pinned
-//! to the lowest fidelity), on `verifier.held_out` at the run's budget in full trials.
+//! to the lowest fidelity), on each `verifier.held_out` entry at the run's budget carried
+//! over ([`budget_in_units_of`]), with per-group intervals (BBOB function groups) and the
+//! area over the convergence curve where the tasks know their optimum.
 //!
 //! A champion that only beats the reference on the tasks it evolved on has not answered
 //! the user's question; this does, in the summary the main job prints. The rivals are
@@ -13,6 +15,7 @@ use super::episodes::{Episodes, analysis_root, compile, median_regret};
 use crate::genome::interp::Program;
 use crate::genome::library::{AT_LOWEST, LIBRARY, pin_to_lowest_fidelity};
 use crate::genome::{Limits, load};
+use crate::objective::bbob::group_of;
 use crate::objective::registry::budget_in_units_of;
 use crate::scenario::Scenario;
 use crate::stats::{Interval, bootstrap_mean};
@@ -41,6 +44,34 @@ pub fn rivals() -> Vec<Rival> {
         .collect()
 }
 
+/// The champion's area over the convergence curve against a rival's, on tasks that know
+/// their optimum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AoccVersus {
+    /// The champion's mean AOCC over the episodes.
+    pub champion: f64,
+    /// The rival's mean AOCC.
+    pub rival: f64,
+    /// Mean paired difference (champion minus rival) with its 95% bootstrap interval:
+    /// above 0, the champion converges better.
+    pub difference: Interval,
+}
+
+/// The champion against a rival on one group of held-out tasks: a BBOB function group,
+/// or one task elsewhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupVersus {
+    /// `separable`, ... for BBOB (see [`FunctionGroup::name`]); the task's short name
+    /// otherwise.
+    pub group: String,
+    /// Mean log10 regret ratio (rival over champion) with its interval.
+    pub gain: Interval,
+    /// Mean AOCC difference (champion minus rival) with its interval, where known.
+    pub aocc: Option<Interval>,
+    /// Episodes in the group.
+    pub episodes: usize,
+}
+
 /// The champion against one rival on the held-out episodes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versus {
@@ -53,57 +84,75 @@ pub struct Versus {
     /// Mean log10(rival regret / champion regret) over every episode, with its 95%
     /// bootstrap interval: above 0, the champion is better.
     pub gain: Interval,
-    /// The same per held-out task, in task order.
-    pub per_task: Vec<Interval>,
+    /// The same per group of tasks, in order of first appearance.
+    pub per_group: Vec<GroupVersus>,
     /// Episodes the champion wins, ties and loses.
     pub wins: usize,
     /// Episodes with equal regret.
     pub ties: usize,
     /// Episodes in all.
     pub episodes: usize,
+    /// Area over the convergence curve, when every held-out task knows its optimum.
+    pub aocc: Option<AoccVersus>,
 }
 
-/// The summary's held-out section.
+/// One section of the summary's held-out part: one `verifier.held_out` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldOutReport {
-    /// Held-out task names.
+    /// The entry as written (a task or a suite).
+    pub entry: String,
+    /// Its task names.
     pub tasks: Vec<String>,
     /// Episodes per task.
     pub per_task: u32,
     /// Budget per episode on the held-out tasks (their units).
     pub budget: f64,
-    /// How many rivals were compared (library and trivial baselines).
+    /// How many library mechanisms were compared.
     pub rivals: usize,
     /// Against the best library mechanism on these episodes.
     pub library: Versus,
-    /// Against the best trivial baseline on these episodes.
-    pub trivial: Versus,
+    /// Against the best trivial baseline on these episodes; `None` where every task has
+    /// one fidelity level (a pinned mechanism is then the mechanism itself).
+    pub trivial: Option<Versus>,
 }
 
-/// Run the champion and every rival on the scenario's held-out episodes; `None` when
-/// the scenario names no held-out tasks.
-pub fn held_out_report(champion: &Program, sc: &Scenario) -> Result<Option<HeldOutReport>, String> {
-    if sc.held_out.is_empty() {
-        return Ok(None);
-    }
+/// Run the champion and every rival on each of the scenario's held-out sets; empty when
+/// the scenario names none.
+pub fn held_out_reports(champion: &Program, sc: &Scenario) -> Result<Vec<HeldOutReport>, String> {
     let root = analysis_root(sc);
-    let budget = budget_in_units_of(sc.inner_budget, &sc.tasks, &sc.held_out)?;
-    let episodes = Episodes::new(&sc.held_out, root, "held-out", sc.held_out_seeds)?;
-    let champ = episodes.run(champion, budget);
-    let (library, trivial): (Vec<Rival>, Vec<Rival>) = rivals().into_iter().partition(|r| !r.trivial);
-    let count = library.len() + trivial.len();
-    let versus_best = |kind: Vec<Rival>, seed: u64| -> Result<Versus, String> {
-        let (rival, theirs) = best_rival(&episodes, kind, budget).ok_or("the library compiled to no rival")?;
-        Ok(versus(&episodes, &champ, &rival.name, &theirs, seed))
-    };
-    Ok(Some(HeldOutReport {
-        tasks: sc.held_out.clone(),
-        per_task: sc.held_out_seeds,
-        budget,
-        rivals: count,
-        library: versus_best(library, root)?,
-        trivial: versus_best(trivial, root ^ 1)?,
-    }))
+    let mut reports = Vec::with_capacity(sc.held_out.len());
+    for (k, set) in sc.held_out.iter().enumerate() {
+        let seed = root ^ ((k as u64) << 8);
+        let budget = budget_in_units_of(sc.inner_budget, &sc.tasks, &set.tasks)?;
+        let episodes = Episodes::new(&set.tasks, root, "held-out", sc.held_out_seeds)?;
+        let champ = episodes.run(champion, budget);
+        let (library, trivial): (Vec<Rival>, Vec<Rival>) = rivals().into_iter().partition(|r| !r.trivial);
+        let one_level = episodes.tasks().iter().all(|t| t.fidelities().len() == 1);
+        let rivals = library.len();
+        let versus_best = |kind: Vec<Rival>, seed: u64| -> Result<Versus, String> {
+            let (rival, theirs) = best_rival(&episodes, kind, budget).ok_or("the library compiled to no rival")?;
+            Ok(versus(&episodes, &champ, &rival.name, &theirs, seed))
+        };
+        reports.push(HeldOutReport {
+            entry: set.entry.clone(),
+            tasks: set.tasks.clone(),
+            per_task: sc.held_out_seeds,
+            budget,
+            rivals,
+            library: versus_best(library, seed)?,
+            trivial: if one_level { None } else { Some(versus_best(trivial, seed ^ 1)?) },
+        });
+    }
+    Ok(reports)
+}
+
+/// The group a task is reported in: its BBOB function group, or its own short name.
+pub fn group_label(task: &str) -> String {
+    let function = task.strip_prefix("bbob-f").and_then(|rest| rest.split('-').next()).and_then(|f| f.parse().ok());
+    match function {
+        Some(f) => group_of(f).name().to_string(),
+        None => task.rsplit(':').next().unwrap_or(task).to_string(),
+    }
 }
 
 /// The rival with the lowest mean log10 regret on `episodes` at `budget` (the first on
@@ -120,21 +169,44 @@ pub fn best_rival(episodes: &Episodes, rivals: Vec<Rival>, budget: f64) -> Optio
 
 fn versus(episodes: &Episodes, champ: &[EpisodeResult], rival: &str, theirs: &[EpisodeResult], seed: u64) -> Versus {
     let gains = episodes.gains(champ, theirs);
-    let per_task = (0..episodes.names.len())
-        .map(|t| {
-            let g: Vec<f64> = champ.iter().zip(&gains).filter(|(r, _)| r.task == t).map(|(_, g)| *g).collect();
-            bootstrap_mean(&g, seed ^ (t as u64 + 1))
+    let aocc_differences: Option<Vec<f64>> = champ.iter().zip(theirs).map(|(c, r)| Some(c.aocc? - r.aocc?)).collect();
+    let labels: Vec<String> = episodes.names.iter().map(|n| group_label(n)).collect();
+    let mut groups: Vec<&String> = Vec::new();
+    for label in &labels {
+        if !groups.contains(&label) {
+            groups.push(label);
+        }
+    }
+    let per_group = groups
+        .iter()
+        .enumerate()
+        .map(|(g, &label)| {
+            let members: Vec<usize> = (0..champ.len()).filter(|&i| &labels[champ[i].task] == label).collect();
+            let pick = |xs: &[f64]| members.iter().map(|&i| xs[i]).collect::<Vec<f64>>();
+            let group_seed = seed ^ (g as u64 + 1);
+            GroupVersus {
+                group: label.clone(),
+                gain: bootstrap_mean(&pick(&gains), group_seed),
+                aocc: aocc_differences.as_ref().map(|d| bootstrap_mean(&pick(d), group_seed ^ 0xA0CC)),
+                episodes: members.len(),
+            }
         })
         .collect();
+    let mean_aocc = |rs: &[EpisodeResult]| crate::stats::mean(&rs.iter().filter_map(|r| r.aocc).collect::<Vec<_>>());
     Versus {
         rival: rival.to_string(),
         champion_regret: median_regret(champ),
         rival_regret: median_regret(theirs),
         gain: bootstrap_mean(&gains, seed),
-        per_task,
+        per_group,
         wins: gains.iter().filter(|g| **g > 0.0).count(),
         ties: gains.iter().filter(|g| **g == 0.0).count(),
         episodes: gains.len(),
+        aocc: aocc_differences.map(|d| AoccVersus {
+            champion: mean_aocc(champ),
+            rival: mean_aocc(theirs),
+            difference: bootstrap_mean(&d, seed ^ 0xA0CC),
+        }),
     }
 }
 
@@ -151,5 +223,13 @@ mod tests {
         let sha = rivals.iter().find(|r| r.name == "successive-halving@lowest").unwrap();
         assert!(sha.trivial);
         assert!(matches!(sha.program.genome().fidelity.op, crate::genome::ast::Op::Num(v) if v == 0.0));
+    }
+
+    #[test]
+    fn bbob_tasks_group_by_function_group_and_others_by_name() {
+        assert_eq!(group_label("bbob-f7-i6-d5-full"), "moderate");
+        assert_eq!(group_label("bbob-f21-i1-d20"), "weak-structure");
+        assert_eq!(group_label("gpt-table:records-l"), "records-l");
+        assert_eq!(group_label("gpt-live:records"), "records");
     }
 }

@@ -95,8 +95,8 @@ pub struct ChampionReport {
     pub gains: Vec<f64>,
     /// How many mechanisms were verified (the pool the champion is the best of).
     pub chosen_from: usize,
-    /// The champion on the scenario's held-out tasks (`None` when it names none).
-    pub held_out: Option<held_out::HeldOutReport>,
+    /// The champion on each of the scenario's held-out sets (empty when it names none).
+    pub held_out: Vec<held_out::HeldOutReport>,
 }
 
 /// One row of the population table.
@@ -368,7 +368,7 @@ impl Simulation {
         } else {
             metrics.rows.iter().map(|r| r.evaluated).sum()
         };
-        let held_out = held_out::held_out_report(&program, sc).map_err(EvaluationError)?;
+        let held_out = held_out::held_out_reports(&program, sc).map_err(EvaluationError)?;
         Ok(Some(ChampionReport { champion, gains, chosen_from, held_out }))
     }
 

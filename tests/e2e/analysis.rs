@@ -489,3 +489,73 @@ fn the_summary_measures_the_champion_on_held_out_tasks_as_analyze_does() {
     );
     assert!(library.contains(&medians), "analyze says {medians}; the summary says\n{library}");
 }
+
+/// The field's BBOB setting: a held-out BBOB suite in the single-fidelity setting gets its
+/// own section, per function group, with the AOCC beside the final regret and no trivial
+/// baselines (one fidelity level); the budget carries over per dimension; `task serve` and
+/// `mech table` report the same AOCC for the same episode.
+#[test]
+fn a_bbob_held_out_suite_is_reported_per_group_with_aocc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let smoke = fs::read_to_string(root.join("scenarios/smoke.toml")).unwrap();
+    let held = "[verifier]\nheld_out = [\"suite:bbob-heldout-functions-d5\", \"bbob-f1-i101-d3\"]\nheld_out_seeds = 1\n";
+    let scenario = tmp.path().join("bbob.toml");
+    fs::write(&scenario, smoke.replace("[verifier]\n", held)).unwrap();
+    let run = tmp.path().join("run");
+    run_scenario(&scenario, &run);
+    let summary = fs::read_to_string(run.join("summary.txt")).unwrap();
+    // Budget 40 at d=3 is 40/3 units of d evaluations: 66.67 at d=5.
+    assert!(
+        summary.contains("on tasks it never saw (verifier.held_out: suite:bbob-heldout-functions-d5 (25 tasks); 1 episodes each, budget 66.66"),
+        "{summary}"
+    );
+    assert!(summary.contains("verifier.held_out: bbob-f1-i101-d3; 1 episodes each, budget 40 per episode"), "{summary}");
+    let sections: Vec<&str> = summary.split("\non tasks it never saw (").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{summary}");
+    let suite = sections[0];
+    assert!(suite.contains("AOCC (area over the convergence curve, higher is better)"), "{suite}");
+    assert!(suite.contains("no trivial baselines: these tasks have one fidelity level"), "{suite}");
+    assert!(!suite.contains("versus the best trivial baseline"), "{suite}");
+    let groups = suite.lines().find(|l| l.trim_start().starts_with("per group:")).expect("a per-group line");
+    for g in ["separable", "moderate", "ill-conditioned", "multimodal", "weak-structure"] {
+        assert!(groups.contains(&format!("{g} ")) && groups.contains("(AOCC "), "{groups}");
+    }
+    // The multi-fidelity task keeps its trivial baselines.
+    assert!(sections[1].contains("versus the best trivial baseline"), "{}", sections[1]);
+
+    // One episode, two ways: mech table's TSV and task serve's finish agree on the AOCC.
+    let tsv = tmp.path().join("t.tsv");
+    let o = bin()
+        .args(["mech", "table", "-q", "--tasks", "bbob-f7-i1-d5-full", "--budget", "30", "--seeds", "1"])
+        .args(["--tsv", tsv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = fs::read_to_string(&tsv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "mechanism\ttask\tepisode\tseed\tbudget\tregret\taocc");
+    let row: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    let aocc: f64 = row[6].parse().unwrap();
+    assert!((0.0..=1.0).contains(&aocc), "{row:?}");
+    // task serve's finish: two evaluations, the better first, budget 4 (two units unspent
+    // hold the last value): every unit counts 1 - (log10 r + 8) / 10 for the first regret r.
+    let mut serve = bin()
+        .args(["task", "serve", "bbob-f7-i1-d5-full", "--budget", "4"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    let requests = "{\"op\":\"eval\",\"unit\":[0.5,0.5,0.5,0.5,0.5]}\n{\"op\":\"eval\",\"unit\":[0.1,0.2,0.3,0.4,0.5]}\n{\"op\":\"finish\"}\n";
+    serve.stdin.take().unwrap().write_all(requests.as_bytes()).unwrap();
+    let out = serve.wait_with_output().unwrap();
+    let replies: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let optimum = replies[0]["optimum"].as_f64().unwrap();
+    let (first, second) = (replies[1]["score"].as_f64().unwrap(), replies[2]["score"].as_f64().unwrap());
+    assert!(first < second, "the test wants the better point first: {first} {second}");
+    let expected = 1.0 - ((first - optimum).log10() + 8.0) / 10.0;
+    let aocc = replies[3]["aocc"].as_f64().unwrap();
+    assert!((aocc - expected).abs() < 1e-12, "{aocc} vs {expected}");
+}

@@ -10,8 +10,12 @@ use crate::objective::{Objective, TrialResult, TrialStatus, fidelity_level};
 use crate::rng;
 use crate::space::{Config, Knob, SearchSpace};
 
-/// The fidelity levels of every BBOB objective; the cost of a trial is its level.
+/// The fidelity levels of a BBOB objective; the cost of a trial is its level.
 pub const FIDELITY_LEVELS: [f64; 4] = [0.125, 0.25, 0.5, 1.0];
+
+/// The one level of a `-full` BBOB objective (the COCO setting: every evaluation exact,
+/// at cost 1).
+pub const FULL_ONLY: [f64; 1] = [1.0];
 
 /// The finite score reported for a trial that produced no finite value.
 pub const FAILURE_SCORE: f64 = 1e30;
@@ -39,6 +43,7 @@ pub struct BbobObjective {
     function: BbobFunction,
     kind: SpaceKind,
     noise: f64,
+    levels: &'static [f64],
     space: SearchSpace,
     bias_centre: Vec<f64>,
 }
@@ -78,11 +83,23 @@ impl BbobObjective {
         if noise > 0.0 {
             name.push_str(&format!("-noise{noise}"));
         }
-        Ok(BbobObjective { name, function, kind, noise, space, bias_centre })
+        Ok(BbobObjective { name, function, kind, noise, levels: &FIDELITY_LEVELS, space, bias_centre })
+    }
+
+    /// The same objective with one fidelity level, the full one (task-name suffix
+    /// `-full`): the single-fidelity setting of COCO, IOHprofiler and LLaMEA, where every
+    /// evaluation is exact and costs 1, so a mechanism's fidelity rule has no choice.
+    pub fn full_fidelity_only(mut self) -> Self {
+        if self.levels.len() > 1 {
+            self.levels = &FULL_ONLY;
+            self.name.push_str("-full");
+        }
+        self
     }
 
     /// Parse a task name: `bbob-f<id>-i<instance>-d<dim>`, optionally followed by
-    /// `-mixed` and `-noise<sigma>` (in either order), e.g. `bbob-f21-i3-d10-noise0.05`.
+    /// `-mixed`, `-noise<sigma>` and `-full` (in any order), e.g.
+    /// `bbob-f21-i3-d10-noise0.05` or `bbob-f8-i6-d5-full`.
     pub fn from_name(name: &str) -> Result<Self, BbobError> {
         let bad = |problem: String| BbobError::BadName { name: name.to_string(), problem };
         let mut parts = name.split('-');
@@ -101,8 +118,13 @@ impl BbobObjective {
         let dim = field('d', "dimension")?;
         let mut kind = None;
         let mut noise = None;
+        let mut full = false;
         for part in parts {
-            if part == "mixed" {
+            if part == "full" {
+                if std::mem::replace(&mut full, true) {
+                    return Err(bad("`full` is given twice".to_string()));
+                }
+            } else if part == "mixed" {
                 if kind.replace(SpaceKind::Mixed).is_some() {
                     return Err(bad("`mixed` is given twice".to_string()));
                 }
@@ -116,7 +138,7 @@ impl BbobObjective {
                     return Err(bad("the noise level is given twice".to_string()));
                 }
             } else {
-                return Err(bad(format!("unknown suffix `{part}` (expected `mixed` or `noise<sigma>`)")));
+                return Err(bad(format!("unknown suffix `{part}` (expected `mixed`, `noise<sigma>` or `full`)")));
             }
         }
         let function = u8::try_from(function)
@@ -132,7 +154,8 @@ impl BbobObjective {
             .filter(|d| (super::MIN_DIM..=super::MAX_DIM).contains(d))
             .ok_or_else(|| bad(format!("dimension {dim} is out of range {}..={}", super::MIN_DIM, super::MAX_DIM)))?;
         let function = BbobFunction::new(function, instance, dim)?;
-        Self::new(function, kind.unwrap_or(SpaceKind::Continuous), noise.unwrap_or(0.0))
+        let objective = Self::new(function, kind.unwrap_or(SpaceKind::Continuous), noise.unwrap_or(0.0))?;
+        Ok(if full { objective.full_fidelity_only() } else { objective })
     }
 
     /// The underlying function.
@@ -177,8 +200,8 @@ impl BbobObjective {
     fn failure(&self, level: usize) -> TrialResult {
         TrialResult {
             score: FAILURE_SCORE,
-            curve: FIDELITY_LEVELS[..=level].iter().map(|&l| (l, FAILURE_SCORE)).collect(),
-            cost: FIDELITY_LEVELS[level],
+            curve: self.levels[..=level].iter().map(|&l| (l, FAILURE_SCORE)).collect(),
+            cost: self.levels[level],
             status: TrialStatus::Invalid,
         }
     }
@@ -194,11 +217,11 @@ impl Objective for BbobObjective {
     }
 
     fn fidelities(&self) -> &[f64] {
-        &FIDELITY_LEVELS
+        self.levels
     }
 
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
-        let level = fidelity_level(&FIDELITY_LEVELS, fidelity);
+        let level = fidelity_level(self.levels, fidelity);
         if config.values.len() != self.space.dim() {
             return self.failure(level);
         }
@@ -210,12 +233,16 @@ impl Objective for BbobObjective {
             return self.failure(level);
         }
         let curve: Vec<(f64, f64)> =
-            FIDELITY_LEVELS[..=level].iter().map(|&phi| (phi, observed + (1.0 - phi) * bias)).collect();
-        TrialResult { score: curve[level].1, curve, cost: FIDELITY_LEVELS[level], status: TrialStatus::Ok }
+            self.levels[..=level].iter().map(|&phi| (phi, observed + (1.0 - phi) * bias)).collect();
+        TrialResult { score: curve[level].1, curve, cost: self.levels[level], status: TrialStatus::Ok }
     }
 
     fn full_cost(&self) -> f64 {
         1.0
+    }
+
+    fn budget_unit(&self) -> f64 {
+        self.function.dim() as f64
     }
 
     fn optimum(&self) -> Option<f64> {
@@ -330,6 +357,23 @@ mod tests {
         assert_eq!(o.point(&unit_config(&o, 0.0)), vec![-5.0, -5.0]);
         assert_eq!(o.point(&unit_config(&o, 1.0)), vec![5.0, 5.0]);
         assert_eq!(o.point(&unit_config(&o, 0.5)), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_full_suffix_leaves_one_exact_level() {
+        let multi = objective("bbob-f10-i1-d5");
+        let full = objective("bbob-f10-i1-d5-full");
+        assert_eq!(full.name(), "bbob-f10-i1-d5-full");
+        assert_eq!(objective("bbob-f10-i1-d5-full-noise0.1").name(), "bbob-f10-i1-d5-noise0.1-full");
+        assert_eq!(full.fidelities(), &FULL_ONLY);
+        assert_eq!((full.budget_unit(), objective("bbob-f1-i1-d20-full").budget_unit()), (5.0, 20.0));
+        let c = unit_config(&full, 0.3);
+        // Any requested fidelity is the full one: exact value, cost 1, one curve point.
+        for request in [0.0, 0.125, 1.0] {
+            let r = full.score(&c, request, 7);
+            assert_eq!((r.cost, r.curve.len(), r.score), (1.0, 1, multi.score(&c, 1.0, 7).score));
+        }
+        assert!(BbobObjective::from_name("bbob-f1-i1-d5-full-full").unwrap_err().to_string().contains("twice"));
     }
 
     #[test]
