@@ -204,11 +204,7 @@ fn held_out_lines(h: &HeldOutReport) -> String {
     versus("the best library mechanism there", &h.library, " (the number to quote)");
     match &h.trivial {
         Some(t) => {
-            versus(
-                "the best trivial baseline (a library mechanism with every trial at the lowest fidelity)",
-                t,
-                "",
-            );
+            versus("the best trivial baseline (a library mechanism with every trial at the lowest fidelity)", t, "");
             let _ = writeln!(
                 s,
                 "  each rival is the best of its kind ({} library mechanisms, as many trivial baselines) on these same episodes, which favours it",
@@ -228,7 +224,9 @@ fn held_out_lines(h: &HeldOutReport) -> String {
         (true, Some(true)) => "the champion beats the library and every trivial baseline on tasks it never saw",
         (true, Some(false)) => "the champion beats the library, but a trivial baseline matches it: not a discovery",
         (false, Some(true)) => "the champion beats the trivial baselines but not the library on tasks it never saw",
-        (false, Some(false)) => "the champion beats neither the library nor the trivial baselines on tasks it never saw",
+        (false, Some(false)) => {
+            "the champion beats neither the library nor the trivial baselines on tasks it never saw"
+        }
         (true, None) => "the champion beats the library on tasks it never saw",
         (false, None) => "the champion does not beat the library on tasks it never saw",
     };

@@ -48,7 +48,9 @@ pub fn run_league(
         .collect();
     let cells = |pick: fn(&(f64, f64)) -> f64| -> Vec<Vec<Vec<f64>>> {
         (0..m)
-            .map(|mi| (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].iter().map(pick).collect()).collect())
+            .map(|mi| {
+                (0..t).map(|ti| flat[(mi * t + ti) * s..(mi * t + ti + 1) * s].iter().map(pick).collect()).collect()
+            })
             .collect()
     };
     let (regrets, aoccs) = (cells(|c| c.0), cells(|c| c.1));

@@ -94,7 +94,7 @@ pub const AOCC_UPPER: f64 = 1e2;
 /// other: where low fidelities are biased upwards (BBOB here), a cheap trial is credited
 /// with what it showed, never with the true value it did not pay for.
 pub fn aocc(trials: &[Trial], budget: f64, optimum: f64) -> f64 {
-    if !(budget > 0.0) {
+    if budget.is_nan() || budget <= 0.0 {
         return 0.0;
     }
     let (lo, hi) = (AOCC_LOWER.log10(), AOCC_UPPER.log10());
@@ -247,6 +247,9 @@ impl Trace {
             let _ = write!(s, "  regret {r:.6e}");
         }
         let _ = write!(s, "\n  best-so-far AUC {:.6e}", o.auc);
+        if let Some(a) = o.aocc {
+            let _ = write!(s, "  AOCC {a:.4} (area over the convergence curve, higher is better)");
+        }
         let mut by_source = std::collections::BTreeMap::new();
         for t in &self.trials {
             *by_source.entry(t.source.as_str()).or_insert(0usize) += 1;

@@ -499,7 +499,8 @@ fn a_bbob_held_out_suite_is_reported_per_group_with_aocc() {
     let tmp = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let smoke = fs::read_to_string(root.join("scenarios/smoke.toml")).unwrap();
-    let held = "[verifier]\nheld_out = [\"suite:bbob-heldout-functions-d5\", \"bbob-f1-i101-d3\"]\nheld_out_seeds = 1\n";
+    let held =
+        "[verifier]\nheld_out = [\"suite:bbob-heldout-functions-d5\", \"bbob-f1-i101-d3\"]\nheld_out_seeds = 1\n";
     let scenario = tmp.path().join("bbob.toml");
     fs::write(&scenario, smoke.replace("[verifier]\n", held)).unwrap();
     let run = tmp.path().join("run");
@@ -510,7 +511,10 @@ fn a_bbob_held_out_suite_is_reported_per_group_with_aocc() {
         summary.contains("on tasks it never saw (verifier.held_out: suite:bbob-heldout-functions-d5 (25 tasks); 1 episodes each, budget 66.66"),
         "{summary}"
     );
-    assert!(summary.contains("verifier.held_out: bbob-f1-i101-d3; 1 episodes each, budget 40 per episode"), "{summary}");
+    assert!(
+        summary.contains("verifier.held_out: bbob-f1-i101-d3; 1 episodes each, budget 40 per episode"),
+        "{summary}"
+    );
     let sections: Vec<&str> = summary.split("\non tasks it never saw (").skip(1).collect();
     assert_eq!(sections.len(), 2, "{summary}");
     let suite = sections[0];

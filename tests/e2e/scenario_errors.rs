@@ -288,16 +288,13 @@ fn held_out_tasks_are_checked_where_they_are_named() {
     );
     // A suite is its own set, checked where it is named; the tasks named directly are one
     // set, wherever the first of them is.
-    let text = held("[\"suite:gpt-heldout\", \"bbob-f1-i101-d2\", \"suite:bbob-heldout-functions-d5\", \"bbob-f3-i101-d2\"]");
+    let text =
+        held("[\"suite:gpt-heldout\", \"bbob-f1-i101-d2\", \"suite:bbob-heldout-functions-d5\", \"bbob-f3-i101-d2\"]");
     let sc = outerloop::scenario::parse(std::path::Path::new("sets.toml"), &text).unwrap();
     let sets: Vec<(&str, usize)> = sc.held_out.iter().map(|h| (h.entry.as_str(), h.tasks.len())).collect();
     assert_eq!(
         sets,
-        [
-            ("suite:gpt-heldout", 3),
-            ("bbob-f1-i101-d2, bbob-f3-i101-d2", 2),
-            ("suite:bbob-heldout-functions-d5", 25)
-        ]
+        [("suite:gpt-heldout", 3), ("bbob-f1-i101-d2, bbob-f3-i101-d2", 2), ("suite:bbob-heldout-functions-d5", 25)]
     );
     let text = held("[\"bbob-f1-i101-d2\", \"suite:bbob-train-d2\"]");
     bad_scenario("an unknown suite", &text, loc_some(&text, "\"suite:bbob-train-d2\""), "no such suite", "task names:");
