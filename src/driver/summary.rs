@@ -37,6 +37,12 @@ pub fn render(report: &RunReport) -> String {
         s,
         "fitness = mean over episodes of log10(reference regret / mechanism regret); reference: {reference}; 0 = as good as the reference, 1 = ten times lower regret"
     );
+    if sc.score == crate::scenario::choices::EpisodeScore::Aocc {
+        let _ = writeln!(
+            s,
+            "an episode's regret is its AOCC's (inner.score = \"aocc\"): the geometric mean of the best-so-far regret over the budget, clipped to [1e-8, 1e2]"
+        );
+    }
     if sc.aggregate == crate::scenario::choices::Aggregate::WorstTask {
         let _ = writeln!(
             s,

@@ -116,6 +116,14 @@ pub fn aocc(trials: &[Trial], budget: f64, optimum: f64) -> f64 {
     area / budget
 }
 
+/// The regret an AOCC stands for: `10^(2 - 10 aocc)`, the geometric mean over the budget
+/// of the best-so-far regret clipped to `[AOCC_LOWER, AOCC_UPPER]` (the AOCC is the mean
+/// of `(2 - log10 r) / 10`). Ratios of these are the anytime analogue of final-regret
+/// ratios: a log10 ratio of 1 is a curve ten times lower on average, in decades.
+pub fn aocc_regret(aocc: f64) -> f64 {
+    10f64.powf(AOCC_UPPER.log10() - (AOCC_UPPER.log10() - AOCC_LOWER.log10()) * aocc)
+}
+
 /// Index of the best observed trial at the highest fidelity level reached (so cheap
 /// low-fidelity scores never stand in for full ones; first on ties).
 pub fn best_observed(trials: &[Trial]) -> Option<usize> {
@@ -396,6 +404,10 @@ mod tests {
         assert!((aocc(&half, 2.0, 0.0) - (0.0 + 0.25 + 0.5 + 0.5) / 2.0).abs() < 1e-12);
         assert_eq!(aocc(&[], 4.0, 0.0), 0.0);
         assert_eq!(aocc(&ts, 0.0, 0.0), 0.0);
+        // The regret an AOCC stands for: 0 is the upper bound, 1 the lower, 0.5 their
+        // geometric mean.
+        assert!((aocc_regret(0.0) - 1e2).abs() < 1e-9 && (aocc_regret(1.0) - 1e-8).abs() < 1e-20);
+        assert!((aocc_regret(0.5) - 1e-3).abs() < 1e-15);
         // Spending past the budget is clipped to it.
         assert!((aocc(&ts, 2.0, 0.0) - 0.25).abs() < 1e-12);
     }

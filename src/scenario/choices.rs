@@ -32,6 +32,34 @@ impl Aggregate {
     }
 }
 
+/// What an episode's regret is, for fitness (`[inner] score`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EpisodeScore {
+    /// The true regret of the config recommended at the end.
+    #[default]
+    FinalRegret,
+    /// The whole convergence curve: the regret equivalent of the AOCC
+    /// ([`crate::inner::trace::aocc_regret`], the geometric mean of the clipped best-so-far
+    /// regret over the budget), as LLaMEA scores BBOB. Tasks without a known optimum keep
+    /// their final regret.
+    Aocc,
+}
+
+impl EpisodeScore {
+    /// The scenario value: `final-regret` or `aocc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EpisodeScore::FinalRegret => "final-regret",
+            EpisodeScore::Aocc => "aocc",
+        }
+    }
+
+    /// Parse a scenario value.
+    pub fn parse(text: &str) -> Option<Self> {
+        [EpisodeScore::FinalRegret, EpisodeScore::Aocc].into_iter().find(|s| s.name() == text)
+    }
+}
+
 /// The operators the proposer may use (`[proposer] operators`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum OperatorSet {

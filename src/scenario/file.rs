@@ -89,6 +89,8 @@ pub struct InnerFile {
     pub min_seeds: Option<Spanned<i64>>,
     /// How gains over several tasks become one fitness: `mean` or `worst-task`.
     pub aggregate: Option<Spanned<String>>,
+    /// What an episode's regret is for fitness: `final-regret` or `aocc`.
+    pub score: Option<Spanned<String>>,
     /// Whether the inner loop heals genome faults and failed trials (default `true`);
     /// `false`: the first one crashes the episode.
     #[serde(default = "default_true")]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use self::choices::{Aggregate, OperatorSet};
+use self::choices::{Aggregate, EpisodeScore, OperatorSet};
 use self::validate::Validator;
 use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::genome::library::{LIBRARY, library_names_hint, library_source};
@@ -64,6 +64,8 @@ pub struct Scenario {
     pub min_seeds: u32,
     /// How per-task gains become one fitness.
     pub aggregate: Aggregate,
+    /// What an episode's regret is for fitness (`inner.score`).
+    pub score: EpisodeScore,
     /// How episodes meet genome faults and failed trials (`[inner] self_heal`).
     pub execution: FaultPolicy,
     /// Initial mechanisms.
@@ -393,6 +395,17 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         Some(m) => v.int_within(m, "inner.min_seeds", 1, i64::from(inner_seeds)) as u32,
         None => inner_seeds,
     };
+    let score = match raw.inner.score.as_ref() {
+        None => EpisodeScore::FinalRegret,
+        Some(s) => EpisodeScore::parse(s.get_ref()).unwrap_or_else(|| {
+            v.error(
+                s.span(),
+                format!("`inner.score` = \"{}\" is not an episode score", s.get_ref()),
+                "use \"final-regret\" or \"aocc\"",
+            );
+            EpisodeScore::FinalRegret
+        }),
+    };
     let aggregate = match raw.inner.aggregate.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
         None | Some(("mean", _)) => Aggregate::Mean,
         Some(("worst-task", _)) => Aggregate::WorstTask,
@@ -492,6 +505,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         inner_seeds,
         min_seeds,
         aggregate,
+        score,
         execution: FaultPolicy::from_self_heal(raw.inner.self_heal),
         seed_genomes,
         reference,

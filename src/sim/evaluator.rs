@@ -18,7 +18,9 @@ use super::episode_batch::{EpisodeResult, batch_of, run_jobs_locally};
 use crate::exec::Executor;
 use crate::genome::interp::{LiveCounts, Program};
 use crate::inner::FaultPolicy;
+use crate::inner::trace::aocc_regret;
 use crate::objective::Objective;
+use crate::scenario::choices::EpisodeScore;
 
 /// A batch of episodes that could not be run: the executor's final error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,13 +54,23 @@ pub struct Evaluator {
     executor: Executor,
     reference: Option<Reference>,
     failure: Option<EvaluationError>,
+    score: EpisodeScore,
 }
 
 impl Evaluator {
     /// An evaluator of `tasks` at `budget` per episode under `policy`, running its
     /// batches on `executor`.
     pub fn new(tasks: Vec<Box<dyn Objective>>, budget: f64, policy: FaultPolicy, executor: Executor) -> Self {
-        Evaluator { tasks, budget, policy, executor, reference: None, failure: None }
+        Evaluator { tasks, budget, policy, executor, reference: None, failure: None, score: EpisodeScore::FinalRegret }
+    }
+
+    /// The same evaluator scoring each episode by `score` (`inner.score`): with
+    /// [`EpisodeScore::Aocc`] every result's `regret` is the regret equivalent of its AOCC
+    /// where the task knows its optimum, so fitness, claims, verification and the
+    /// reference's cache all measure whole convergence curves.
+    pub fn scored_by(mut self, score: EpisodeScore) -> Self {
+        self.score = score;
+        self
     }
 
     /// The same evaluator measuring gains against `reference`, whose regrets start from
@@ -118,7 +130,16 @@ impl Evaluator {
         };
         EPISODE_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         EPISODES_DONE.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-        Ok(out)
+        Ok(match self.score {
+            EpisodeScore::FinalRegret => out,
+            EpisodeScore::Aocc => out
+                .into_iter()
+                .map(|r| match r.aocc {
+                    Some(a) => EpisodeResult { regret: aocc_regret(a), ..r },
+                    None => r,
+                })
+                .collect(),
+        })
     }
 
     /// Make sure the reference's regret is cached for every episode (run under the same
@@ -234,6 +255,21 @@ mod tests {
         let jobs: Vec<(&Program, usize, u64)> = episodes.iter().map(|&(t, s)| (&reference, t, s)).collect();
         let results = ev.run(&jobs).unwrap();
         assert_eq!(ev.gains(&results), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn aocc_scoring_replaces_each_regret_by_its_aocc_equivalent() {
+        let final_regret = evaluator(Executor::local());
+        let aocc = evaluator(Executor::local()).scored_by(EpisodeScore::Aocc);
+        let reference = final_regret.reference().unwrap().clone();
+        let jobs: Vec<(&Program, usize, u64)> = (0..3).map(|s| (&reference, 0, s)).collect();
+        let (plain, curve) = (final_regret.run(&jobs).unwrap(), aocc.run(&jobs).unwrap());
+        for (p, c) in plain.iter().zip(&curve) {
+            let a = p.aocc.expect("BBOB knows its optimum");
+            assert_eq!((c.aocc, c.regret), (Some(a), aocc_regret(a)));
+            // The curve's geometric mean is never below the final best-so-far regret.
+            assert!(c.regret >= p.regret.clamp(1e-8, 1e2) * (1.0 - 1e-9), "{} vs {}", c.regret, p.regret);
+        }
     }
 
     #[test]

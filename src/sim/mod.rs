@@ -133,7 +133,7 @@ fn base_world(
     let mut world = World::new();
     let reference = Program::compile(&sc.reference.genome, Limits::default())
         .map_err(|d| SimError::Genome { id: 0, message: d.first().map(|x| x.message.clone()).unwrap_or_default() })?;
-    let evaluator = Evaluator::new(build_tasks(sc)?, sc.inner_budget, sc.execution, executor);
+    let evaluator = Evaluator::new(build_tasks(sc)?, sc.inner_budget, sc.execution, executor).scored_by(sc.score);
     world.insert_resource(evaluator.with_reference(reference, cached));
     world.insert_resource(Settings(sc.clone()));
     world.insert_resource(Clock::default());

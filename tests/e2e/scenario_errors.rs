@@ -261,6 +261,18 @@ fn unknown_task_name() {
 }
 
 #[test]
+fn an_unknown_episode_score_is_located() {
+    let text = base_with("budget = 20\n", "budget = 20\nscore = \"auc\"\n");
+    bad_scenario(
+        "unknown score",
+        &text,
+        loc_some(&text, "\"auc\""),
+        "`inner.score` = \"auc\"",
+        "\"final-regret\" or \"aocc\"",
+    );
+}
+
+#[test]
 fn held_out_tasks_are_checked_where_they_are_named() {
     let at_list = |text: &str| {
         let (line, col) = loc(text, "held_out = ", "held_out = ".len());
@@ -704,6 +716,7 @@ budget = 50
 seeds = 2
 min_seeds = 1
 aggregate = "worst-task"
+score = "aocc"
 self_heal = false
 
 [seeds]
@@ -844,6 +857,7 @@ fn readme_defaults_match_the_code() {
         ("verifier.max_rounds", sc.verify_rounds.to_string()),
         ("inner.seeds", sc.inner_seeds.to_string()),
         ("proposer.enabled", sc.proposer_enabled.to_string()),
+        ("inner.score", format!("\"{}\"", sc.score.name())),
         ("proposer.children_per_tick", sc.children_per_tick.to_string()),
         ("proposer.tournament", sc.tournament.to_string()),
         ("proposer.operators", format!("\"{}\"", sc.operators.name())),
