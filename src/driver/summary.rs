@@ -155,7 +155,7 @@ fn verdict(lo: f64, hi: f64) -> &'static str {
 
 /// The champion on one held-out set, against the best library mechanism (the number to
 /// quote) and the best trivial baseline, per group of tasks, with the area over the
-/// convergence curve where the tasks know their optimum.
+/// convergence curve on BBOB tasks.
 fn held_out_lines(h: &HeldOutReport) -> String {
     let mut s = String::new();
     let tasks = if h.tasks.len() > 6 {

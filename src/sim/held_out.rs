@@ -2,7 +2,7 @@
 //! library mechanism and against the best trivial baseline (a library mechanism pinned
 //! to the lowest fidelity), on each `verifier.held_out` entry at the run's budget carried
 //! over ([`budget_in_units_of`]), with per-group intervals (BBOB function groups) and the
-//! area over the convergence curve where the tasks know their optimum.
+//! area over the convergence curve (BBOB's anytime measure) on BBOB tasks.
 //!
 //! A champion that only beats the reference on the tasks it evolved on has not answered
 //! the user's question; this does, in the summary the main job prints. The rivals are
@@ -92,7 +92,7 @@ pub struct Versus {
     pub ties: usize,
     /// Episodes in all.
     pub episodes: usize,
-    /// Area over the convergence curve, when every held-out task knows its optimum.
+    /// Area over the convergence curve, when every held-out task is a BBOB task.
     pub aocc: Option<AoccVersus>,
 }
 
@@ -169,7 +169,11 @@ pub fn best_rival(episodes: &Episodes, rivals: Vec<Rival>, budget: f64) -> Optio
 
 fn versus(episodes: &Episodes, champ: &[EpisodeResult], rival: &str, theirs: &[EpisodeResult], seed: u64) -> Versus {
     let gains = episodes.gains(champ, theirs);
-    let aocc_differences: Option<Vec<f64>> = champ.iter().zip(theirs).map(|(c, r)| Some(c.aocc? - r.aocc?)).collect();
+    // The AOCC is BBOB's anytime measure (its clipping bounds are BBOB's); on GPT tables
+    // its curve of observed low-fidelity scores would answer another question.
+    let bbob = episodes.names.iter().all(|n| n.starts_with("bbob-"));
+    let aocc_differences: Option<Vec<f64>> =
+        champ.iter().zip(theirs).map(|(c, r)| if bbob { Some(c.aocc? - r.aocc?) } else { None }).collect();
     let labels: Vec<String> = episodes.names.iter().map(|n| group_label(n)).collect();
     let mut groups: Vec<&String> = Vec::new();
     for label in &labels {
@@ -223,6 +227,21 @@ mod tests {
         let sha = rivals.iter().find(|r| r.name == "successive-halving@lowest").unwrap();
         assert!(sha.trivial);
         assert!(matches!(sha.program.genome().fidelity.op, crate::genome::ast::Op::Num(v) if v == 0.0));
+    }
+
+    #[test]
+    fn the_aocc_is_reported_on_bbob_tasks_only() {
+        let rivals = rivals();
+        let (one, two) = (&rivals[0], &rivals[1]);
+        for (task, expect_aocc) in [("bbob-f1-i1-d2", true), ("gpt-table", false)] {
+            let episodes = Episodes::new(&[task.to_string()], 3, "test", 2).unwrap();
+            let budget = 4.0 * episodes.tasks()[0].full_cost();
+            let (a, b) = (episodes.run(&one.program, budget), episodes.run(&two.program, budget));
+            assert!(a.iter().all(|r| r.aocc.is_some()), "both tasks know their optimum");
+            let v = versus(&episodes, &a, &two.name, &b, 1);
+            assert_eq!(v.aocc.is_some(), expect_aocc, "{task}");
+            assert_eq!(v.per_group.iter().all(|g| g.aocc.is_some()), expect_aocc, "{task}");
+        }
     }
 
     #[test]
