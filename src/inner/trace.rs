@@ -103,16 +103,14 @@ pub fn aocc(trials: &[Trial], budget: f64, optimum: f64) -> f64 {
         1.0 - (log.clamp(lo, hi) - lo) / (hi - lo)
     };
     let (mut area, mut spent, mut best) = (0.0, 0.0, f64::INFINITY);
+    // `f64::min` skips a NaN score, so `best` is never NaN; before any trial it is +inf,
+    // which counts as nothing.
     for t in trials {
         best = best.min(t.score - optimum);
-        let width = t.cost.min(budget - spent).max(0.0);
-        // NaN-safe: a NaN best (never, scores are finite) would count as nothing.
-        area += width * if best.is_nan() { 0.0 } else { quality(best) };
+        area += t.cost.min(budget - spent).max(0.0) * quality(best);
         spent += t.cost;
     }
-    if spent < budget && best.is_finite() {
-        area += (budget - spent) * quality(best);
-    }
+    area += (budget - spent).max(0.0) * quality(best);
     area / budget
 }
 

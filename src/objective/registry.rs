@@ -51,8 +51,6 @@ pub const BBOB_TRAIN_INSTANCES: std::ops::RangeInclusive<u32> = 1..=3;
 pub const BBOB_HELD_OUT_INSTANCES: std::ops::RangeInclusive<u32> = 6..=10;
 /// The instances of the held-out functions.
 pub const BBOB_HELD_OUT_FUNCTION_INSTANCES: std::ops::RangeInclusive<u32> = 1..=5;
-/// The dimensions the BBOB suites come in.
-pub const BBOB_SUITE_DIMS: [u8; 3] = [5, 10, 20];
 
 /// A split of the BBOB suites (all in the single-fidelity `-full` setting of the field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,26 +119,25 @@ impl Suite {
     /// The task names of the suite, in a fixed order (BBOB: functions outer, instances
     /// inner).
     pub fn tasks(self) -> Vec<String> {
-        let keep = |split: Split| match self {
-            Suite::GptTrain => split == Split::Train,
-            Suite::GptHeldOut => split == Split::HeldOut,
-            Suite::GptAll => split != Split::Quickstart,
-            Suite::Bbob(..) => false,
+        let keep: fn(Split) -> bool = match self {
+            Suite::GptTrain => |split| split == Split::Train,
+            Suite::GptHeldOut => |split| split == Split::HeldOut,
+            Suite::GptAll => |split| split != Split::Quickstart,
+            Suite::Bbob(split, dim) => return bbob_suite_tasks(split, dim),
         };
-        if let Suite::Bbob(split, dim) = self {
-            let trained = (1..=24u8).filter(|f| !BBOB_HELD_OUT_FUNCTIONS.contains(f));
-            let (functions, instances): (Vec<u8>, _) = match split {
-                BbobSplit::Train => (trained.collect(), BBOB_TRAIN_INSTANCES),
-                BbobSplit::HeldOutInstances => (trained.collect(), BBOB_HELD_OUT_INSTANCES),
-                BbobSplit::HeldOutFunctions => (BBOB_HELD_OUT_FUNCTIONS.to_vec(), BBOB_HELD_OUT_FUNCTION_INSTANCES),
-            };
-            return functions
-                .iter()
-                .flat_map(|f| instances.clone().map(move |i| format!("bbob-f{f}-i{i}-d{dim}-full")))
-                .collect();
-        }
         SHIPPED.iter().filter(|t| keep(t.split)).map(|t| format!("gpt-table:{}", t.name)).collect()
     }
+}
+
+/// The `-full` BBOB tasks of a split at a dimension, functions outer, instances inner.
+fn bbob_suite_tasks(split: BbobSplit, dim: u8) -> Vec<String> {
+    let trained = (1..=24u8).filter(|f| !BBOB_HELD_OUT_FUNCTIONS.contains(f));
+    let (functions, instances): (Vec<u8>, _) = match split {
+        BbobSplit::Train => (trained.collect(), BBOB_TRAIN_INSTANCES),
+        BbobSplit::HeldOutInstances => (trained.collect(), BBOB_HELD_OUT_INSTANCES),
+        BbobSplit::HeldOutFunctions => (BBOB_HELD_OUT_FUNCTIONS.to_vec(), BBOB_HELD_OUT_FUNCTION_INSTANCES),
+    };
+    functions.iter().flat_map(|f| instances.clone().map(move |i| format!("bbob-f{f}-i{i}-d{dim}-full"))).collect()
 }
 
 /// Expand a task name or suite name into task names, checking each names an objective.

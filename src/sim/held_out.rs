@@ -173,7 +173,7 @@ fn versus(episodes: &Episodes, champ: &[EpisodeResult], rival: &str, theirs: &[E
     // its curve of observed low-fidelity scores would answer another question.
     let bbob = episodes.names.iter().all(|n| n.starts_with("bbob-"));
     let aocc_differences: Option<Vec<f64>> =
-        champ.iter().zip(theirs).map(|(c, r)| if bbob { Some(c.aocc? - r.aocc?) } else { None }).collect();
+        if bbob { champ.iter().zip(theirs).map(|(c, r)| Some(c.aocc? - r.aocc?)).collect() } else { None };
     let labels: Vec<String> = episodes.names.iter().map(|n| group_label(n)).collect();
     let mut groups: Vec<&String> = Vec::new();
     for label in &labels {
