@@ -13,6 +13,8 @@ pub enum TrialStatus {
     Diverged,
     /// The config could not be run (for example a width not divisible by heads).
     Invalid,
+    /// The user's program crashed, timed out or printed no result (command objectives).
+    Crashed,
 }
 
 impl TrialStatus {
@@ -22,6 +24,7 @@ impl TrialStatus {
             TrialStatus::Ok => "ok",
             TrialStatus::Diverged => "diverged",
             TrialStatus::Invalid => "invalid",
+            TrialStatus::Crashed => "crashed",
         }
     }
 }

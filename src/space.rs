@@ -254,6 +254,22 @@ impl Knob {
     }
 }
 
+/// A config as a JSON object of knob values (categories by name).
+pub fn config_json(space: &SearchSpace, config: &Config) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in space.knobs().iter().zip(&config.values) {
+        let value = match &k.kind {
+            KnobKind::Categorical { choices } => {
+                serde_json::json!(choices.get(v.as_f64() as usize).cloned().unwrap_or_default())
+            }
+            KnobKind::Integer { .. } => serde_json::json!(v.as_f64() as i64),
+            _ => serde_json::json!(v.as_f64()),
+        };
+        map.insert(k.name.clone(), value);
+    }
+    serde_json::Value::Object(map)
+}
+
 fn clamp_unit(u: f64) -> f64 {
     if u.is_nan() { 0.5 } else { u.clamp(0.0, 1.0) }
 }

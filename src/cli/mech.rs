@@ -177,6 +177,9 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                 }
             }
             out!("{}", render_gene_report(&g, &trace.live));
+            if let Some(note) = objective.failure_note() {
+                outln!("note: {note}");
+            }
         }
         MechCommand::Prims => out!("{}", crate::genome::reference::markdown()),
         MechCommand::List => {

@@ -37,7 +37,7 @@ use super::study::Study;
 use crate::genome::ast::Recommend;
 use crate::history::Source;
 use crate::objective::Objective;
-use crate::space::{Config, KnobKind, SearchSpace};
+use crate::space::{Config, KnobKind, SearchSpace, config_json};
 
 /// Protocol name in the hello line.
 pub const PROTOCOL: &str = "outerloop-task/1";
@@ -205,20 +205,6 @@ pub fn space_json(space: &SearchSpace) -> Value {
             })
             .collect(),
     )
-}
-
-/// A config as a JSON object of knob values (categories by name).
-fn config_json(space: &SearchSpace, config: &Config) -> Value {
-    let mut map = serde_json::Map::new();
-    for (k, v) in space.knobs().iter().zip(&config.values) {
-        let value = match &k.kind {
-            KnobKind::Categorical { choices } => json!(choices.get(v.as_f64() as usize).cloned().unwrap_or_default()),
-            KnobKind::Integer { .. } => json!(v.as_f64() as i64),
-            _ => json!(v.as_f64()),
-        };
-        map.insert(k.name.clone(), value);
-    }
-    Value::Object(map)
 }
 
 /// Parse a JSON object of knob values; every knob must be given.

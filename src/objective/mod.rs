@@ -6,6 +6,7 @@
 //! less than a full trial.
 
 pub mod bbob;
+pub mod command;
 pub mod faults;
 pub mod gpt;
 pub mod probe;
@@ -66,5 +67,10 @@ pub trait Objective: Send + Sync {
     /// The score a failed (diverged or invalid) trial gets.
     fn failure_score(&self) -> f64 {
         f64::MAX
+    }
+    /// What went wrong with this objective's failed trials, in words, when it knows more
+    /// than their status (a command objective keeps its program's first error).
+    fn failure_note(&self) -> Option<String> {
+        None
     }
 }

@@ -8,6 +8,7 @@
 //! | `gpt-table:<file>.tsv` | a table built with `outerloop table build` |
 //! | `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]` | live GPT trials |
 //! | `bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full]` | BBOB (`-full`: one exact level) |
+//! | `cmd:<spec.toml>` | the user's program, one run per trial ([`super::command`]) |
 //! | `probe` | the behavioural-fingerprint task |
 //! | `<task>+diverge<P>` | any of the above, diverging where the first knob's unit coordinate is above `1 - P` ([`super::faults`]) |
 //!
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use super::Objective;
 use super::bbob::BbobObjective;
+use super::command::{self, CommandObjective};
 use super::faults::{DIVERGE_PREFIX, Diverging, parse_diverge_fraction};
 use super::gpt::live::LiveTask;
 use super::gpt::suite::{SHIPPED, Split, shipped_table};
@@ -39,7 +41,7 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
+pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), cmd:<spec.toml> (your program, one run per trial), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
 
 /// The BBOB functions every BBOB suite holds out of training: the second of each of
 /// the five function groups (separable ellipsoid, step ellipsoid, discus, Weierstrass,
@@ -229,6 +231,11 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     if name.starts_with("gpt-live:") {
         let task = LiveTask::parse(name).map_err(unknown)?;
         return Ok(Box::new(task.objective()));
+    }
+    if let Some(path) = name.strip_prefix(command::PREFIX) {
+        return CommandObjective::load(name, Path::new(path))
+            .map(|o| Box::new(o) as Box<dyn Objective>)
+            .map_err(|e| unknown(e.to_string()));
     }
     if name == "probe" {
         return Ok(Box::new(Probe::default()));

@@ -193,6 +193,7 @@ pub struct HeldOutSet {
 /// (placed where the first of them is), each checked on its own.
 fn held_out_sets(
     v: &mut Validator<'_>,
+    base_dir: &Path,
     list: &Spanned<Vec<Spanned<String>>>,
     tasks: &[String],
     budget: f64,
@@ -200,7 +201,7 @@ fn held_out_sets(
     let mut sets: Vec<HeldOutSet> = Vec::new();
     let mut direct: Option<usize> = None;
     for entry in list.get_ref() {
-        let expanded = task_names(v, std::slice::from_ref(entry));
+        let expanded = task_names(v, base_dir, std::slice::from_ref(entry));
         if expanded.is_empty() {
             continue;
         }
@@ -229,6 +230,25 @@ fn held_out_sets(
     sets
 }
 
+/// A task naming a file (`cmd:<spec.toml>`, `gpt-table:<file.tsv>`) with a relative path
+/// names it from the scenario's folder `base_dir`; the task's name is then that file's
+/// path from the working directory, the same whether the scenario is loaded from its
+/// own folder or, on resume, through a run folder's record of that folder.
+fn task_file_from(base_dir: &Path, name: &str) -> String {
+    let file_of = |prefix: &'static str| {
+        let rest = name.strip_prefix(prefix)?;
+        let names_file = prefix == crate::objective::command::PREFIX || rest.contains('/') || rest.contains(".tsv");
+        (names_file && Path::new(rest).is_relative()).then_some((prefix, rest))
+    };
+    let Some((prefix, rest)) = file_of(crate::objective::command::PREFIX).or_else(|| file_of("gpt-table:")) else {
+        return name.to_string();
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let file = canonical(base_dir).join(rest);
+    let from_here = std::env::current_dir().ok().and_then(|cwd| pathdiff::diff_paths(&file, canonical(&cwd)));
+    format!("{prefix}{}", from_here.unwrap_or(file).display())
+}
+
 /// Read, parse and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     let text = crate::input::read_text(path)?;
@@ -237,10 +257,10 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
 
 /// Expand task and suite names, each error at its own name; the first occurrence of
 /// each task is kept.
-fn task_names(v: &mut Validator<'_>, names: &[Spanned<String>]) -> Vec<String> {
+fn task_names(v: &mut Validator<'_>, base_dir: &Path, names: &[Spanned<String>]) -> Vec<String> {
     let mut tasks = Vec::new();
     for t in names {
-        match expand_tasks(t.get_ref()) {
+        match expand_tasks(&task_file_from(base_dir, t.get_ref())) {
             Ok(expanded) => {
                 for name in expanded {
                     if !tasks.contains(&name) {
@@ -384,7 +404,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     if raw.inner.tasks.get_ref().is_empty() {
         v.error(raw.inner.tasks.span(), "`inner.tasks` is empty", format!("name at least one task: {TASK_FORMS}"));
     }
-    let tasks = task_names(&mut v, raw.inner.tasks.get_ref());
+    let tasks = task_names(&mut v, base_dir, raw.inner.tasks.get_ref());
     let inner_budget = v.real_within(&raw.inner.budget, "inner.budget", 1e-9, 1e9);
     if inner_budget == *raw.inner.budget.get_ref() {
         // Only a budget that is a number in range can be compared with the tasks.
@@ -465,7 +485,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
     let verify_per_tick = v.int(&raw.verifier.max_per_tick, "verifier.max_per_tick") as usize;
     let report_seeds = v.int(&raw.verifier.report_seeds, "verifier.report_seeds") as u32;
     let verify_rounds = v.int(&raw.verifier.max_rounds, "verifier.max_rounds") as u32;
-    let held_out = held_out_sets(&mut v, &raw.verifier.held_out, &tasks, inner_budget);
+    let held_out = held_out_sets(&mut v, base_dir, &raw.verifier.held_out, &tasks, inner_budget);
     let held_out_seeds = v.int(&raw.verifier.held_out_seeds, "verifier.held_out_seeds") as u32;
     let hall_of_fame = v.int(&raw.population.hall_of_fame, "population.hall_of_fame") as usize;
     let debate_max_extra = v.int(&raw.debater.max_extra, "debater.max_extra") as usize;

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use super::corpora::CorpusName;
 use super::{gpt_space, parse_value};
 use crate::space::{Knob, KnobKind, SearchSpace};
+use crate::space_spec::knob_from_toml;
 
 /// A problem with a spec or header (the message names the key).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -288,7 +289,8 @@ fn knob_names() -> String {
     gpt_space().knobs().iter().map(|k| k.name.clone()).collect::<Vec<_>>().join(", ")
 }
 
-/// A search space from a `[space]` table (see the module doc), in GPT-space knob order.
+/// A search space from a `[space]` table (see the module doc), in GPT-space knob order:
+/// the user's knob syntax ([`crate::space_spec`]), then checked against each GPT knob.
 fn space_from_toml(table: &toml::Table) -> Result<SearchSpace, String> {
     let full = gpt_space();
     for key in table.keys() {
@@ -296,54 +298,23 @@ fn space_from_toml(table: &toml::Table) -> Result<SearchSpace, String> {
             return Err(format!("unknown knob `{key}` in [space] (knobs: {})", knob_names()));
         }
     }
-    let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     let mut knobs = Vec::new();
     for base in full.knobs() {
         let Some(value) = table.get(&base.name) else { continue };
         let name = &base.name;
-        let knob = match value {
-            toml::Value::Array(items) if items.iter().all(|i| i.is_str()) => {
-                let KnobKind::Categorical { choices } = &base.kind else {
-                    return Err(format!("`{name}` is numeric: give a list of numbers or a range"));
-                };
-                let picked: Vec<&str> = items.iter().filter_map(|i| i.as_str()).collect();
-                if let Some(bad) = picked.iter().find(|p| !choices.iter().any(|c| c == *p)) {
+        let knob = knob_from_toml(name, value).map_err(|e| e.to_string())?;
+        match (&base.kind, &knob.kind) {
+            (KnobKind::Categorical { choices }, KnobKind::Categorical { choices: picked }) => {
+                if let Some(bad) = picked.iter().find(|p| !choices.contains(p)) {
                     return Err(format!("`{name}`: unknown choice `{bad}` (choices: {})", choices.join(", ")));
                 }
-                Knob::categorical(name, &picked)
             }
-            toml::Value::Array(items) => {
-                if matches!(base.kind, KnobKind::Categorical { .. }) {
-                    return Err(format!("`{name}` is categorical: give a list of names"));
-                }
-                let mut nums = items.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(|| {
-                    format!("`{name}`: a list must hold only numbers (ordinal) or only names (categorical)")
-                })?;
-                nums.sort_by(f64::total_cmp);
-                nums.dedup();
-                Knob::ordinal(name, &nums)
+            (KnobKind::Categorical { .. }, _) => return Err(format!("`{name}` is categorical: give a list of names")),
+            (_, KnobKind::Categorical { .. }) => {
+                return Err(format!("`{name}` is numeric: give a list of numbers or a range"));
             }
-            toml::Value::Table(range) => {
-                let (form, bounds) = range.iter().next().filter(|_| range.len() == 1).ok_or_else(|| {
-                    format!("`{name}`: write {{ log = [lo, hi] }}, {{ linear = [lo, hi] }} or {{ integer = [lo, hi] }}")
-                })?;
-                let pair = bounds
-                    .as_array()
-                    .filter(|a| a.len() == 2)
-                    .and_then(|a| Some((number(&a[0])?, number(&a[1])?)))
-                    .ok_or_else(|| format!("`{name}.{form}` must be [lo, hi]"))?;
-                match (form.as_str(), &base.kind) {
-                    (_, KnobKind::Categorical { .. }) => {
-                        return Err(format!("`{name}` is categorical: give a list of names"));
-                    }
-                    ("log", _) => Knob::log(name, pair.0, pair.1),
-                    ("linear", _) => Knob::linear(name, pair.0, pair.1),
-                    ("integer", _) => Knob::integer(name, pair.0 as i64, pair.1 as i64),
-                    (other, _) => return Err(format!("`{name}`: unknown range kind `{other}` (log, linear, integer)")),
-                }
-            }
-            other => return Err(format!("`{name}`: unsupported value {other}")),
-        };
+            _ => {}
+        }
         knobs.push(knob);
     }
     if knobs.is_empty() {

@@ -1,0 +1,278 @@
+//! A command objective's spec file: the user's program, how a trial is handed to it, its
+//! fidelity levels and its search space. Every problem is reported as `file:line:column`
+//! with the fix.
+//!
+//! ```toml
+//! command = ["python3", "train.py"]   # run in this file's folder
+//! input = "json"                      # the trial as one JSON line on stdin, or "args"
+//! fidelities = [0.25, 0.5, 1.0]       # budget fractions a trial may run at (default [1.0])
+//! timeout = 600                       # seconds per trial (default 3600)
+//! failure_score = 10.0                # a failed trial's score (default: the largest f64)
+//! optimum = 0.0                       # the best attainable score, when known
+//! files = ["data.csv"]                # more files whose content makes the trial's identity
+//! cache = true                        # remember results in .outerloop-cache/ beside this file
+//! [space]
+//! lr = { log = [1e-4, 1e-1] }
+//! layers = { integer = [1, 4] }
+//! act = ["relu", "tanh"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::line_col;
+use crate::space::SearchSpace;
+use crate::space_spec::{SpaceSpecError, knob_from_toml};
+
+/// The most bytes a spec file may hold.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+/// The longest timeout a spec may ask for: a week.
+pub const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
+
+/// A problem in a spec file, located.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct SpecError {
+    /// The spec file.
+    pub path: PathBuf,
+    /// Line and column (from 1), when the problem is at a place in the file.
+    pub at: Option<(usize, usize)>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// How a trial reaches the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// One JSON line on stdin: `{"config":{...},"fidelity":f,"seed":s}`.
+    Json,
+    /// Arguments after the command: `--<knob>=<value> ... --fidelity=f --seed=s`.
+    Args,
+}
+
+/// The spec, checked.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    /// The folder the spec is in: the trials' working directory and the base of relative
+    /// paths.
+    pub dir: PathBuf,
+    /// The program to run, found (a path, or a name on `PATH`).
+    pub program: PathBuf,
+    /// Its arguments as written.
+    pub args: Vec<String>,
+    /// How a trial is handed over.
+    pub input: InputMode,
+    /// Fidelity levels, increasing, ending at 1.
+    pub fidelities: Vec<f64>,
+    /// Seconds a trial may run before it is killed and counted as failed.
+    pub timeout_s: f64,
+    /// A failed trial's score.
+    pub failure_score: f64,
+    /// The best attainable score, when known.
+    pub optimum: Option<f64>,
+    /// Whether results are remembered between runs.
+    pub cache: bool,
+    /// The files whose content is the trial's identity besides the spec: the program
+    /// when it is a file, every argument naming a file, and `files`.
+    pub identity_files: Vec<PathBuf>,
+    /// The search space.
+    pub space: SearchSpace,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    command: Spanned<Vec<String>>,
+    input: Option<Spanned<String>>,
+    fidelities: Option<Spanned<Vec<f64>>>,
+    timeout: Option<Spanned<f64>>,
+    failure_score: Option<Spanned<f64>>,
+    optimum: Option<Spanned<f64>>,
+    #[serde(default)]
+    files: Vec<Spanned<String>>,
+    cache: Option<bool>,
+    space: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
+}
+
+impl CommandSpec {
+    /// Read and check the spec at `path`.
+    pub fn load(path: &Path) -> Result<CommandSpec, SpecError> {
+        let whole = |message: String| SpecError { path: path.to_path_buf(), at: None, message };
+        let size = std::fs::metadata(path)
+            .map_err(|e| whole(format!("cannot read the command spec: {e} (write one as in `outerloop task list`)")))?
+            .len();
+        if size > MAX_SPEC_BYTES {
+            return Err(whole(format!("{size} bytes: a command spec holds at most {MAX_SPEC_BYTES}")));
+        }
+        let text = crate::input::read_text(path).map_err(|e| whole(e.to_string()))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        Self::parse(path, &dir, &text)
+    }
+
+    /// Check the spec `text` of `path`, relative paths taken from `dir`.
+    pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<CommandSpec, SpecError> {
+        let at = |span: std::ops::Range<usize>, message: String| SpecError {
+            path: path.to_path_buf(),
+            at: Some(line_col(text, span.start)),
+            message,
+        };
+        let file: SpecFile = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            match e.span() {
+                Some(span) => at(span, message),
+                None => SpecError { path: path.to_path_buf(), at: None, message },
+            }
+        })?;
+        let command = file.command.get_ref();
+        let Some((program, args)) = command.split_first() else {
+            return Err(at(
+                file.command.span(),
+                "the command is empty: e.g. command = [\"python3\", \"train.py\"]".into(),
+            ));
+        };
+        let program = find_program(dir, program).map_err(|m| at(file.command.span(), m))?;
+        let input = match file.input.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("json") => InputMode::Json,
+            Some("args") => InputMode::Args,
+            Some(other) => {
+                let span = file.input.as_ref().map(|s| s.span()).unwrap_or_default();
+                return Err(at(span, format!("unknown input `{other}`: \"json\" (one line on stdin) or \"args\"")));
+            }
+        };
+        let fidelities = match &file.fidelities {
+            None => vec![1.0],
+            Some(f) => {
+                let levels = f.get_ref().clone();
+                let increasing = levels.windows(2).all(|w| w[0] < w[1]);
+                if levels.is_empty() || !increasing || levels[0] <= 0.0 || levels.last() != Some(&1.0) {
+                    return Err(at(
+                        f.span(),
+                        "fidelities are increasing budget fractions in (0, 1] ending at 1, e.g. [0.25, 0.5, 1.0]"
+                            .into(),
+                    ));
+                }
+                levels
+            }
+        };
+        let timeout_s = match &file.timeout {
+            None => 3600.0,
+            Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= MAX_TIMEOUT_S => *t.get_ref(),
+            Some(t) => {
+                return Err(at(t.span(), format!("timeout is seconds per trial, above 0 and at most {MAX_TIMEOUT_S}")));
+            }
+        };
+        let finite = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, SpecError> {
+            match v {
+                Some(x) if !x.get_ref().is_finite() => Err(at(x.span(), format!("`{key}` must be a finite number"))),
+                other => Ok(other.as_ref().map(|x| *x.get_ref())),
+            }
+        };
+        let failure_score = finite(&file.failure_score, "failure_score")?.unwrap_or(f64::MAX);
+        let optimum = finite(&file.optimum, "optimum")?;
+        let mut identity_files = Vec::new();
+        if program.is_absolute() || command[0].contains('/') {
+            identity_files.push(program.clone());
+        }
+        // An argument naming a file here (a script) is part of what a trial runs.
+        identity_files.extend(args.iter().map(|a| dir.join(a)).filter(|p| p.is_file()));
+        for f in &file.files {
+            let p = dir.join(f.get_ref());
+            if !p.is_file() {
+                return Err(at(f.span(), format!("`{}` is not a file here ({})", f.get_ref(), p.display())));
+            }
+            identity_files.push(p);
+        }
+        let mut knobs = Vec::new();
+        for (name, value) in file.space.get_ref() {
+            let knob = knob_from_toml(name, value.get_ref()).map_err(|e| at(value.span(), e.to_string()))?;
+            knobs.push(knob);
+        }
+        if knobs.is_empty() {
+            return Err(at(file.space.span(), "the [space] has no knobs: e.g. lr = { log = [1e-4, 1e-1] }".into()));
+        }
+        let space = SearchSpace::new(knobs).map_err(|e| at(file.space.span(), SpaceSpecError::from(e).message))?;
+        Ok(CommandSpec {
+            dir: dir.to_path_buf(),
+            program,
+            args: args.to_vec(),
+            input,
+            fidelities,
+            timeout_s,
+            failure_score,
+            optimum,
+            cache: file.cache.unwrap_or(true),
+            identity_files,
+            space,
+        })
+    }
+}
+
+impl From<crate::space::SpaceError> for SpaceSpecError {
+    fn from(e: crate::space::SpaceError) -> Self {
+        SpaceSpecError { knob: String::new(), message: e.to_string() }
+    }
+}
+
+/// The program a command names: a path (relative to the spec's folder) or a name on
+/// `PATH`.
+fn find_program(dir: &Path, program: &str) -> Result<PathBuf, String> {
+    if program.contains('/') {
+        let path = dir.join(program);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("the program `{program}` is not a file ({})", path.display()))
+        };
+    }
+    which::which(program).map_err(|_| {
+        format!(
+            "command `{program}` not found on PATH: install it, or give its path (e.g. \"./{program}\" beside the spec)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CommandSpec, SpecError> {
+        CommandSpec::parse(Path::new("obj.toml"), Path::new("."), text)
+    }
+
+    #[test]
+    fn a_spec_parses_with_defaults() {
+        let s = parse("command = [\"sh\", \"-c\", \"true\"]\n[space]\nx = { linear = [0, 1] }\n").unwrap();
+        assert_eq!((s.input, s.fidelities.clone(), s.timeout_s, s.cache), (InputMode::Json, vec![1.0], 3600.0, true));
+        assert_eq!(s.failure_score, f64::MAX);
+        assert_eq!(s.space.dim(), 1);
+    }
+
+    #[test]
+    fn problems_are_located_with_the_fix() {
+        for (text, needle) in [
+            ("command = []\n[space]\nx = [1, 2]", "obj.toml:1:11: the command is empty"),
+            (
+                "command = [\"no-such-program-xyz\"]\n[space]\nx = [1, 2]",
+                "obj.toml:1:11: command `no-such-program-xyz` not found",
+            ),
+            ("command = [\"sh\"]\ninput = \"xml\"\n[space]\nx = [1, 2]", "obj.toml:2:9: unknown input `xml`"),
+            ("command = [\"sh\"]\nfidelities = [0.5, 0.25, 1.0]\n[space]\nx = [1, 2]", "obj.toml:2:14: fidelities"),
+            ("command = [\"sh\"]\nfidelities = [0.5]\n[space]\nx = [1, 2]", "ending at 1"),
+            ("command = [\"sh\"]\ntimeout = 0\n[space]\nx = [1, 2]", "obj.toml:2:11: timeout"),
+            (
+                "command = [\"sh\"]\n[space]\nx = { linear = [2, 1] }",
+                "obj.toml:3:5: knob `x`: bounds must be finite with lo < hi",
+            ),
+            ("command = [\"sh\"]\n[space]\n", "has no knobs"),
+            ("command = [\"sh\"]\nfiles = [\"nope.csv\"]\n[space]\nx = [1]", "obj.toml:2:10: `nope.csv` is not a file"),
+            ("command = [\"sh\"]\ncolour = 3\n[space]\nx = [1]", "obj.toml:2:1: unknown field `colour`"),
+            ("command = [\"./nope.sh\"]\n[space]\nx = [1]", "the program `./nope.sh` is not a file"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+}
