@@ -39,8 +39,12 @@ def dataset(problem):
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
-def train(config, fidelity, seed, problem=0):
-    """Train at `fidelity` (a share of the epochs) and return the result line's fields."""
+def train(config, fidelity, seed, problem=0, report=None):
+    """Train at `fidelity` (a share of the epochs) and return the result line's fields.
+
+    `report(epoch, validation_mse)`, when given, is called after every epoch; if it
+    returns True training stops there (an optimizer pruned the trial) and the result is
+    that epoch's score."""
     xt, yt, xv, yv = dataset(problem)
     rng = np.random.default_rng(seed % (2**63))
     hidden, batch = int(config["hidden"]), int(config["batch"])
@@ -73,6 +77,8 @@ def train(config, fidelity, seed, problem=0):
             val = float(np.mean((f(xv @ w1 + b1) @ w2 + b2 - yv) ** 2))
             if not np.isfinite(val) or val > 1e6:
                 return {"status": "diverged"}
+            if report is not None and report(epoch, val):
+                return {"score": val, "curve": curve, "pruned_at": epoch}
             share = epoch / EPOCHS
             if epoch < epochs and any(abs(share - level) < 1e-9 for level in (0.25, 0.5)):
                 curve.append([share, val])
@@ -86,7 +92,13 @@ def main():
             problem = int(arg.split("=", 1)[1])
     request = json.loads(sys.stdin.readline())
     print(f"training problem {problem} at fidelity {request['fidelity']}", file=sys.stderr)
-    print(json.dumps(train(request["config"], request["fidelity"], request["seed"], problem)))
+    result = train(request["config"], request["fidelity"], request["seed"], problem)
+    log = os.environ.get("NUMPY_MLP_LOG")
+    if log:
+        # Tests compare the trials a command run saw with those a Python optimizer ran.
+        with open(log, "a") as f:
+            f.write(json.dumps({"request": request, "result": result}) + "\n")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

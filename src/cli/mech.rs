@@ -13,11 +13,13 @@ use crate::genome::hash::structural_hash;
 use crate::genome::library::LIBRARY;
 use crate::genome::{Limits, Program, syntax};
 use crate::inner::league::{League, league_seed, run_league};
+use crate::inner::mech_serve::MechServer;
 use crate::inner::run_inner;
 use crate::inner::trace::render_gene_report;
 use crate::objective::Objective;
 use crate::objective::bbob::{BbobObjective, FunctionGroup, group_of};
-use crate::objective::registry::{TASK_FORMS, expand_task_list, expand_tasks, objective_by_name};
+use crate::objective::command::spec::TrialSpace;
+use crate::objective::registry::{expand_task_list, expand_tasks, objective_by_name, task_hint};
 use crate::store::atomic::write_atomic;
 
 /// Work with mechanism genomes.
@@ -64,6 +66,32 @@ pub enum MechCommand {
         #[arg(long)]
         trials: bool,
     },
+    /// Serve a mechanism as an optimizer for your own objective: ask for a trial, run it
+    /// anywhere, tell its result (JSON lines on stdin/stdout; the Python package's
+    /// transport). Same trials as `mech run` on a task with that space and levels.
+    Serve {
+        /// Genome file (or `lib:NAME`).
+        file: String,
+        /// The search space: a TOML file with a `[space]` table (a command spec `cmd:`
+        /// tasks use will do: its space, fidelities and failure score are taken).
+        #[arg(long, value_name = "FILE", conflicts_with = "space_json", required_unless_present = "space_json")]
+        space: Option<PathBuf>,
+        /// The search space as JSON, e.g. '{"lr": {"log": [1e-4, 0.1]}, "act": ["relu", "tanh"]}'.
+        #[arg(long, value_name = "JSON")]
+        space_json: Option<String>,
+        /// Fidelity levels with --space-json: increasing budget fractions ending at 1.
+        #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1")]
+        fidelities: Vec<f64>,
+        /// The score of a failed trial with --space-json.
+        #[arg(long, default_value_t = f64::MAX)]
+        failure_score: f64,
+        /// Budget of the episode in full trials.
+        #[arg(long)]
+        budget: f64,
+        /// Episode seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// List the seed library.
     List,
     /// Print the language reference: every primitive with its signature and meaning
@@ -101,6 +129,10 @@ pub enum MechCommand {
     },
 }
 
+fn space_hint() -> String {
+    format!("write each knob as {}", crate::space_spec::KNOB_FORMS)
+}
+
 /// Run a `mech` subcommand.
 pub fn run(args: MechArgs) -> anyhow::Result<()> {
     let limits = Limits::default();
@@ -127,8 +159,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             }
         }
         MechCommand::Run { file, task, budget, seed, trials } => {
-            let tasks = expand_tasks(&task)
-                .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            let tasks = expand_tasks(&task).map_err(|e| InputError::usage(e.to_string(), task_hint(&e)))?;
             if tasks.len() > 1 {
                 for t in tasks {
                     outln!("== {t}");
@@ -144,8 +175,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let objective = objective_by_name(&task)
-                .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+            let objective = objective_by_name(&task).map_err(|e| InputError::usage(e.to_string(), task_hint(&e)))?;
             let cheapest = crate::inner::run::cheapest_trial(objective.as_ref());
             let most = crate::inner::run::max_budget(objective.as_ref());
             if budget + 1e-9 < cheapest || budget > most {
@@ -180,6 +210,50 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
             if let Some(note) = objective.failure_note() {
                 outln!("note: {note}");
             }
+        }
+        MechCommand::Serve { file, space, space_json, fidelities, failure_score, budget, seed } => {
+            let (g, _) = load_genome(&file, &limits)?;
+            let prog = Program::compile(&g, limits).map_err(|d| InputError::Source {
+                path: file.clone().into(),
+                text: syntax::print(&g),
+                diagnostics: d,
+            })?;
+            let (space, levels, failure_score) = match (space, space_json) {
+                (Some(path), _) => {
+                    let t = TrialSpace::load(&path).map_err(|e| {
+                        InputError::file(
+                            &path,
+                            format!("{}{}", e.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default(), e.message),
+                            space_hint(),
+                        )
+                    })?;
+                    (t.space, t.fidelities, t.failure_score)
+                }
+                (None, Some(text)) => {
+                    let bad = |m: String| InputError::usage(format!("--space-json: {m}"), space_hint());
+                    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+                    let space = crate::space_spec::space_from_json(&value).map_err(|e| bad(e.to_string()))?;
+                    let increasing = fidelities.windows(2).all(|w| w[0] < w[1]);
+                    if fidelities.first().is_none_or(|f| *f <= 0.0) || !increasing || fidelities.last() != Some(&1.0) {
+                        return Err(InputError::usage(
+                            format!("--fidelities {fidelities:?} are not increasing budget fractions ending at 1"),
+                            "e.g. --fidelities 0.25,0.5,1",
+                        )
+                        .into());
+                    }
+                    (space, fidelities, failure_score)
+                }
+                (None, None) => unreachable!("clap requires --space or --space-json"),
+            };
+            if !(budget.is_finite() && budget >= levels[0] && budget <= 1e6) {
+                return Err(InputError::usage(
+                    format!("--budget {budget} is not a number of full trials from the cheapest level to 1e6"),
+                    "e.g. --budget 50",
+                )
+                .into());
+            }
+            let mut server = MechServer::new(&file, prog, space, levels, failure_score, seed, budget);
+            super::task::serve_lines(&server.hello(), |line| server.handle(line))?;
         }
         MechCommand::Prims => out!("{}", crate::genome::reference::markdown()),
         MechCommand::List => {
@@ -237,13 +311,10 @@ fn task_table(
         )
         .into());
     }
-    let names =
-        expand_task_list(&[list]).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+    let names = expand_task_list(&[list]).map_err(|e| InputError::usage(e.to_string(), task_hint(&e)))?;
     let tasks: Vec<Box<dyn Objective>> = names
         .iter()
-        .map(|n| {
-            objective_by_name(n).map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))
-        })
+        .map(|n| objective_by_name(n).map_err(|e| InputError::usage(e.to_string(), task_hint(&e))))
         .collect::<Result<_, _>>()?;
     let mut mechanisms = library_programs()?;
     let limits = Limits::default();

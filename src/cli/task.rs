@@ -9,7 +9,7 @@ use crate::cli::out::outln;
 use crate::diagnostic::InputError;
 use crate::inner::serve::Server;
 use crate::objective::gpt::suite::{SHIPPED, Split, shipped_table};
-use crate::objective::registry::{Suite, TASK_FORMS, objective_by_name};
+use crate::objective::registry::{Suite, objective_by_name, task_hint};
 
 /// Flags of `outerloop task`.
 #[derive(Debug, Args)]
@@ -98,11 +98,16 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if !(a.budget.is_finite() && a.budget > 0.0) {
         return Err(InputError::usage(format!("--budget {} must be positive", a.budget), "e.g. --budget 300").into());
     }
-    let objective = objective_by_name(&a.task)
-        .map_err(|e| InputError::usage(e.to_string(), format!("task names: {TASK_FORMS}")))?;
+    let objective = objective_by_name(&a.task).map_err(|e| InputError::usage(e.to_string(), task_hint(&e)))?;
     let mut server = Server::new(objective.as_ref(), a.budget, a.seed);
     // One reply per request line, flushed at once: the client waits for it.
-    outln!("{}", server.hello());
+    serve_lines(&server.hello(), |line| server.handle(line))
+}
+
+/// A line protocol on stdin/stdout: print `hello`, then one reply per non-empty request
+/// line, each flushed at once (the client waits for it), until stdin ends.
+pub(crate) fn serve_lines(hello: &str, mut handle: impl FnMut(&str) -> String) -> anyhow::Result<()> {
+    outln!("{hello}");
     crate::cli::out::flush();
     let stdin = std::io::stdin();
     for line in stdin.lock().split(b'\n') {
@@ -113,7 +118,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         if text.is_empty() {
             continue;
         }
-        outln!("{}", server.handle(text));
+        outln!("{}", handle(text));
         crate::cli::out::flush();
     }
     Ok(())

@@ -3,8 +3,10 @@
 //! same accounting to external optimizers. Search spaces (`crate::space`) and the trial
 //! history (`crate::history`) sit below it, so the language can read them.
 
+pub mod ask_tell;
 pub mod fingerprint;
 pub mod league;
+pub mod mech_serve;
 pub mod run;
 pub mod serve;
 pub mod study;

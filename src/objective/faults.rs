@@ -100,6 +100,14 @@ impl Objective for Diverging {
     fn failure_score(&self) -> f64 {
         self.inner.failure_score()
     }
+
+    fn failure_note(&self) -> Option<String> {
+        self.inner.failure_note()
+    }
+
+    fn input_identity(&self) -> Option<u64> {
+        self.inner.input_identity()
+    }
 }
 
 #[cfg(test)]

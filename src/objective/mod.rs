@@ -73,4 +73,9 @@ pub trait Objective: Send + Sync {
     fn failure_note(&self) -> Option<String> {
         None
     }
+    /// A hash of the user's files this task reads (a command's spec, program and data),
+    /// when it reads any: a run records it and refuses to resume on changed files.
+    fn input_identity(&self) -> Option<u64> {
+        None
+    }
 }

@@ -43,6 +43,15 @@ pub struct UnknownTask {
 /// Task-name forms, for help texts and error hints.
 pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), cmd:<spec.toml> (your program, one run per trial), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
 
+/// How to fix an unknown task: for a command spec, how a spec is written; else the forms.
+pub fn task_hint(error: &UnknownTask) -> String {
+    if error.name.starts_with(command::PREFIX) {
+        "a command spec names its program and [space]: see scenarios/own/problem0.toml and README \"Bring your own problem\"".into()
+    } else {
+        format!("task names: {TASK_FORMS}")
+    }
+}
+
 /// The BBOB functions every BBOB suite holds out of training: the second of each of
 /// the five function groups (separable ellipsoid, step ellipsoid, discus, Weierstrass,
 /// Gallagher 101 peaks), so every group keeps training functions and has a held-out one.

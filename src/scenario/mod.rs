@@ -21,7 +21,7 @@ use crate::diagnostic::{Diagnostic, InputError, TomlHints, parse_toml};
 use crate::genome::library::{LIBRARY, library_names_hint, library_source};
 use crate::genome::{Genome, Limits, load as load_genome};
 use crate::inner::FaultPolicy;
-use crate::objective::registry::{TASK_FORMS, expand_tasks};
+use crate::objective::registry::{TASK_FORMS, expand_tasks, task_hint};
 use file::ScenarioFile;
 
 /// A genome the run starts from, with where it came from.
@@ -268,7 +268,7 @@ fn task_names(v: &mut Validator<'_>, base_dir: &Path, names: &[Spanned<String>])
                     }
                 }
             }
-            Err(e) => v.error(t.span(), e.to_string(), format!("task names: {TASK_FORMS}")),
+            Err(e) => v.error(t.span(), e.to_string(), task_hint(&e)),
         }
     }
     tasks

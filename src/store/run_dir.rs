@@ -48,6 +48,8 @@ pub mod files {
     pub const LESSONS: &str = "lessons.bin";
     /// Final summary.
     pub const SUMMARY: &str = "summary.txt";
+    /// The identities of the user's files the tasks read (only when some task reads any).
+    pub const INPUTS: &str = "inputs.txt";
 }
 
 /// Failures while running: bad input (exit 2) or I/O and internal errors.
@@ -219,6 +221,13 @@ impl RunFolder {
         }
         self.log = LogMark::default();
         write_output(&self.dir, files::GENOME_BASE, self.genome_base.as_bytes())?;
+        match inputs_record(scenario) {
+            Some(record) => write_output(&self.dir, files::INPUTS, record.as_bytes())?,
+            None if self.dir.join(files::INPUTS).exists() => {
+                fs::remove_file(self.dir.join(files::INPUTS)).map_err(io_ctx("removing inputs.txt"))?;
+            }
+            None => {}
+        }
         write_output(&self.dir, files::SCENARIO, scenario.text.as_bytes())
     }
 
@@ -292,6 +301,9 @@ impl RunFolder {
                 .into());
             }
             verify_derived(dir, &snapshot)?;
+        }
+        if lock.is_some() {
+            check_inputs(dir, &scenario)?;
         }
         let folder = RunFolder { dir: dir.to_path_buf(), log, genome_base, _lock: lock };
         Ok(Opened::Checkpointed { folder, scenario, snapshot: Box::new(snapshot), events })
@@ -501,6 +513,60 @@ fn read_genome_base(path: &Path) -> Result<String, RunError> {
         return Err(InputError::file(path, "missing or not a file", hint).into());
     }
     Ok(crate::input::read_text(path)?.trim().to_string())
+}
+
+/// One line per task that reads the user's files, `<task>\t<identity>`, or `None` when
+/// no task does (the folder then has no `inputs.txt`).
+fn inputs_record(scenario: &Scenario) -> Option<String> {
+    let held_out = scenario.held_out.iter().flat_map(|set| set.tasks.iter());
+    let mut lines = String::new();
+    let mut seen = Vec::new();
+    for task in scenario.tasks.iter().chain(held_out) {
+        if seen.contains(&task) {
+            continue;
+        }
+        seen.push(task);
+        // Every task was checked by the scenario loader; one that no longer loads is
+        // reported when the run reaches it.
+        let identity = crate::objective::registry::objective_by_name(task).ok().and_then(|o| o.input_identity());
+        if let Some(identity) = identity {
+            lines.push_str(&format!("{task}\t{identity:016x}\n"));
+        }
+    }
+    (!lines.is_empty()).then_some(lines)
+}
+
+/// Continuing a run on changed inputs would silently mix two problems: refuse it.
+fn check_inputs(dir: &Path, scenario: &Scenario) -> Result<(), RunError> {
+    let path = dir.join(files::INPUTS);
+    let recorded = match crate::input::read_text(&path) {
+        Ok(text) => Some(text),
+        Err(InputError::File { .. }) if !path.exists() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let now = inputs_record(scenario);
+    if recorded == now {
+        return Ok(());
+    }
+    let lines = |t: &Option<String>| t.as_deref().unwrap_or("").lines().map(str::to_string).collect::<Vec<_>>();
+    let (was, is) = (lines(&recorded), lines(&now));
+    let changed: Vec<String> = is
+        .iter()
+        .filter(|l| !was.contains(l))
+        .chain(was.iter().filter(|l| !is.contains(l)))
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .fold(Vec::new(), |mut acc, t| {
+            if !acc.contains(&t) {
+                acc.push(t);
+            }
+            acc
+        });
+    Err(InputError::file(
+        &path,
+        format!("the files behind {} changed since the run started (their identity differs)", changed.join(", ")),
+        "restore the spec, program and data files as they were, or start a new run (`outerloop run ... --force`)",
+    )
+    .into())
 }
 
 fn checkpoint_error(path: &Path, e: SnapshotError) -> RunError {

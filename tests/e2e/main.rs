@@ -11,6 +11,7 @@ mod genome_errors;
 mod genome_props;
 mod gpt_trial;
 mod outer_loop;
+mod own_problem;
 mod report_browser;
 mod reproductions;
 mod routing;

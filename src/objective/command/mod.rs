@@ -183,6 +183,10 @@ impl Objective for CommandObjective {
         self.spec.failure_score
     }
 
+    fn input_identity(&self) -> Option<u64> {
+        Some(self.identity)
+    }
+
     fn failure_note(&self) -> Option<String> {
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         f.first.as_ref().map(|first| format!("{} trial(s) of {} failed; the first: {first}", f.count, self.name))

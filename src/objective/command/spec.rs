@@ -85,7 +85,7 @@ pub struct CommandSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SpecFile {
-    command: Spanned<Vec<String>>,
+    command: Option<Spanned<Vec<String>>>,
     input: Option<Spanned<String>>,
     fidelities: Option<Spanned<Vec<f64>>>,
     timeout: Option<Spanned<f64>>,
@@ -100,14 +100,7 @@ struct SpecFile {
 impl CommandSpec {
     /// Read and check the spec at `path`.
     pub fn load(path: &Path) -> Result<CommandSpec, SpecError> {
-        let whole = |message: String| SpecError { path: path.to_path_buf(), at: None, message };
-        let size = std::fs::metadata(path)
-            .map_err(|e| whole(format!("cannot read the command spec: {e} (write one as in `outerloop task list`)")))?
-            .len();
-        if size > MAX_SPEC_BYTES {
-            return Err(whole(format!("{size} bytes: a command spec holds at most {MAX_SPEC_BYTES}")));
-        }
-        let text = crate::input::read_text(path).map_err(|e| whole(e.to_string()))?;
+        let text = read_spec(path)?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
         Self::parse(path, &dir, &text)
     }
@@ -119,42 +112,29 @@ impl CommandSpec {
             at: Some(line_col(text, span.start)),
             message,
         };
-        let file: SpecFile = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_string();
-            match e.span() {
-                Some(span) => at(span, message),
-                None => SpecError { path: path.to_path_buf(), at: None, message },
-            }
-        })?;
-        let command = file.command.get_ref();
+        let (file, trials) = parse_trials(path, text)?;
+        let Some(command_entry) = &file.command else {
+            return Err(SpecError {
+                path: path.to_path_buf(),
+                at: None,
+                message: "no `command`: add the program a trial runs, e.g. command = [\"python3\", \"train.py\"]"
+                    .into(),
+            });
+        };
+        let command = command_entry.get_ref();
         let Some((program, args)) = command.split_first() else {
             return Err(at(
-                file.command.span(),
+                command_entry.span(),
                 "the command is empty: e.g. command = [\"python3\", \"train.py\"]".into(),
             ));
         };
-        let program = find_program(dir, program).map_err(|m| at(file.command.span(), m))?;
+        let program = find_program(dir, program).map_err(|m| at(command_entry.span(), m))?;
         let input = match file.input.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("json") => InputMode::Json,
             Some("args") => InputMode::Args,
             Some(other) => {
                 let span = file.input.as_ref().map(|s| s.span()).unwrap_or_default();
                 return Err(at(span, format!("unknown input `{other}`: \"json\" (one line on stdin) or \"args\"")));
-            }
-        };
-        let fidelities = match &file.fidelities {
-            None => vec![1.0],
-            Some(f) => {
-                let levels = f.get_ref().clone();
-                let increasing = levels.windows(2).all(|w| w[0] < w[1]);
-                if levels.is_empty() || !increasing || levels[0] <= 0.0 || levels.last() != Some(&1.0) {
-                    return Err(at(
-                        f.span(),
-                        "fidelities are increasing budget fractions in (0, 1] ending at 1, e.g. [0.25, 0.5, 1.0]"
-                            .into(),
-                    ));
-                }
-                levels
             }
         };
         let timeout_s = match &file.timeout {
@@ -164,14 +144,7 @@ impl CommandSpec {
                 return Err(at(t.span(), format!("timeout is seconds per trial, above 0 and at most {MAX_TIMEOUT_S}")));
             }
         };
-        let finite = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, SpecError> {
-            match v {
-                Some(x) if !x.get_ref().is_finite() => Err(at(x.span(), format!("`{key}` must be a finite number"))),
-                other => Ok(other.as_ref().map(|x| *x.get_ref())),
-            }
-        };
-        let failure_score = finite(&file.failure_score, "failure_score")?.unwrap_or(f64::MAX);
-        let optimum = finite(&file.optimum, "optimum")?;
+        let optimum = finite(path, text, &file.optimum, "optimum")?;
         let mut identity_files = Vec::new();
         if program.is_absolute() || command[0].contains('/') {
             identity_files.push(program.clone());
@@ -185,29 +158,102 @@ impl CommandSpec {
             }
             identity_files.push(p);
         }
-        let mut knobs = Vec::new();
-        for (name, value) in file.space.get_ref() {
-            let knob = knob_from_toml(name, value.get_ref()).map_err(|e| at(value.span(), e.to_string()))?;
-            knobs.push(knob);
-        }
-        if knobs.is_empty() {
-            return Err(at(file.space.span(), "the [space] has no knobs: e.g. lr = { log = [1e-4, 1e-1] }".into()));
-        }
-        let space = SearchSpace::new(knobs).map_err(|e| at(file.space.span(), SpaceSpecError::from(e).message))?;
         Ok(CommandSpec {
             dir: dir.to_path_buf(),
             program,
             args: args.to_vec(),
             input,
-            fidelities,
+            fidelities: trials.fidelities,
             timeout_s,
-            failure_score,
+            failure_score: trials.failure_score,
             optimum,
             cache: file.cache.unwrap_or(true),
             identity_files,
-            space,
+            space: trials.space,
         })
     }
+}
+
+/// What trials are, from a spec or any TOML file with the same `[space]`, `fidelities`
+/// and `failure_score` keys (its `command` may be absent): what `mech serve --space`
+/// reads.
+#[derive(Debug, Clone)]
+pub struct TrialSpace {
+    /// The search space.
+    pub space: SearchSpace,
+    /// Fidelity levels, increasing, ending at 1.
+    pub fidelities: Vec<f64>,
+    /// A failed trial's score.
+    pub failure_score: f64,
+}
+
+impl TrialSpace {
+    /// Read and check the trial space of the file at `path`.
+    pub fn load(path: &Path) -> Result<TrialSpace, SpecError> {
+        let text = read_spec(path)?;
+        parse_trials(path, &text).map(|(_, t)| t)
+    }
+}
+
+fn read_spec(path: &Path) -> Result<String, SpecError> {
+    let whole = |message: String| SpecError { path: path.to_path_buf(), at: None, message };
+    let size = std::fs::metadata(path).map_err(|e| whole(format!("cannot read the file: {e}")))?.len();
+    if size > MAX_SPEC_BYTES {
+        return Err(whole(format!("{size} bytes: a spec holds at most {MAX_SPEC_BYTES}")));
+    }
+    crate::input::read_text(path).map_err(|e| whole(e.to_string()))
+}
+
+/// A finite number's value, or its located error.
+fn finite(path: &Path, text: &str, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, SpecError> {
+    match v {
+        Some(x) if !x.get_ref().is_finite() => Err(SpecError {
+            path: path.to_path_buf(),
+            at: Some(line_col(text, x.span().start)),
+            message: format!("`{key}` must be a finite number"),
+        }),
+        other => Ok(other.as_ref().map(|x| *x.get_ref())),
+    }
+}
+
+/// Deserialize a spec and check its trial space: levels, failure score, knobs.
+fn parse_trials(path: &Path, text: &str) -> Result<(SpecFile, TrialSpace), SpecError> {
+    let at = |span: std::ops::Range<usize>, message: String| SpecError {
+        path: path.to_path_buf(),
+        at: Some(line_col(text, span.start)),
+        message,
+    };
+    let file: SpecFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().to_string();
+        match e.span() {
+            Some(span) => at(span, message),
+            None => SpecError { path: path.to_path_buf(), at: None, message },
+        }
+    })?;
+    let fidelities = match &file.fidelities {
+        None => vec![1.0],
+        Some(f) => {
+            let levels = f.get_ref().clone();
+            let increasing = levels.windows(2).all(|w| w[0] < w[1]);
+            if levels.is_empty() || !increasing || levels[0] <= 0.0 || levels.last() != Some(&1.0) {
+                return Err(at(
+                    f.span(),
+                    "fidelities are increasing budget fractions in (0, 1] ending at 1, e.g. [0.25, 0.5, 1.0]".into(),
+                ));
+            }
+            levels
+        }
+    };
+    let failure_score = finite(path, text, &file.failure_score, "failure_score")?.unwrap_or(f64::MAX);
+    let mut knobs = Vec::new();
+    for (name, value) in file.space.get_ref() {
+        knobs.push(knob_from_toml(name, value.get_ref()).map_err(|e| at(value.span(), e.to_string()))?);
+    }
+    if knobs.is_empty() {
+        return Err(at(file.space.span(), "the [space] has no knobs: e.g. lr = { log = [1e-4, 1e-1] }".into()));
+    }
+    let space = SearchSpace::new(knobs).map_err(|e| at(file.space.span(), SpaceSpecError::from(e).message))?;
+    Ok((file, TrialSpace { space, fidelities, failure_score }))
 }
 
 impl From<crate::space::SpaceError> for SpaceSpecError {
