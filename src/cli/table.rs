@@ -125,9 +125,11 @@ fn run_build(a: BuildArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let corpus = match (&a.corpus, spec.corpus) {
+    let corpus = match (&a.corpus, &spec.corpus) {
         (Some(name), _) => super::trial::load_corpus_named(name)?,
-        (None, Some(named)) if a.skills.is_none() => named.load(),
+        (None, Some(source)) if a.skills.is_none() => source.load().map_err(|e| {
+            InputError::file(&a.spec, e, "the spec's `corpus` names a corpus or a readable file from the spec's folder")
+        })?,
         (None, _) => super::trial::load_corpus(None, a.skills.as_deref())?,
     };
     corpus

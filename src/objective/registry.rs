@@ -239,7 +239,7 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     }
     if name.starts_with("gpt-live:") {
         let task = LiveTask::parse(name).map_err(unknown)?;
-        return Ok(Box::new(task.objective()));
+        return task.objective().map(|o| Box::new(o) as Box<dyn Objective>).map_err(unknown);
     }
     if let Some(path) = name.strip_prefix(command::PREFIX) {
         return CommandObjective::load(name, Path::new(path))

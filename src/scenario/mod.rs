@@ -230,23 +230,35 @@ fn held_out_sets(
     sets
 }
 
-/// A task naming a file (`cmd:<spec.toml>`, `gpt-table:<file.tsv>`) with a relative path
+/// A task naming a file (`cmd:<spec.toml>`, `gpt-table:<file.tsv>`, `gpt-live:<corpus file>`)
+/// with a relative path
 /// names it from the scenario's folder `base_dir`; the task's name is then that file's
 /// path from the working directory, the same whether the scenario is loaded from its
 /// own folder or, on resume, through a run folder's record of that folder.
 fn task_file_from(base_dir: &Path, name: &str) -> String {
-    let file_of = |prefix: &'static str| {
-        let rest = name.strip_prefix(prefix)?;
-        let names_file = prefix == crate::objective::command::PREFIX || rest.contains('/') || rest.contains(".tsv");
-        (names_file && Path::new(rest).is_relative()).then_some((prefix, rest))
-    };
-    let Some((prefix, rest)) = file_of(crate::objective::command::PREFIX).or_else(|| file_of("gpt-table:")) else {
+    use crate::objective::gpt::corpora::CorpusSource;
+    let relative = |path: &str| Path::new(path).is_relative();
+    // (prefix, the relative path, what follows it)
+    let (prefix, path, tail) = if let Some(rest) = name.strip_prefix(crate::objective::command::PREFIX) {
+        (crate::objective::command::PREFIX, rest, "")
+    } else if let Some(rest) = name.strip_prefix("gpt-table:").filter(|r| r.contains('/') || r.contains(".tsv")) {
+        ("gpt-table:", rest, "")
+    } else if let Some(rest) = name.strip_prefix("gpt-live:") {
+        let (corpus, tail) = rest.split_at(rest.find(':').unwrap_or(rest.len()));
+        if !matches!(CorpusSource::parse(corpus), Ok(CorpusSource::File(_))) {
+            return name.to_string();
+        }
+        ("gpt-live:", corpus, tail)
+    } else {
         return name.to_string();
     };
+    if !relative(path) {
+        return name.to_string();
+    }
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let file = canonical(base_dir).join(rest);
+    let file = canonical(base_dir).join(path);
     let from_here = std::env::current_dir().ok().and_then(|cwd| pathdiff::diff_paths(&file, canonical(&cwd)));
-    format!("{prefix}{}", from_here.unwrap_or(file).display())
+    format!("{prefix}{}{tail}", from_here.unwrap_or(file).display())
 }
 
 /// Read, parse and validate a scenario file.

@@ -254,3 +254,71 @@ fn the_python_package_and_its_optuna_sampler_give_the_trials_of_mech_run() {
         .unwrap();
     assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
 }
+
+/// Some text of the user's: a few kilobytes of repeated, varied lines.
+fn my_corpus(seed: u32) -> String {
+    (0..400)
+        .map(|i| format!("entry {i}: the {} fox saw {} hens\n", ["red", "grey", "old"][(i + seed as usize) % 3], i % 7))
+        .collect()
+}
+
+#[test]
+fn tables_and_live_tasks_train_on_the_users_corpus_files_and_refuse_changed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::create_dir(d.join("specs")).unwrap();
+    fs::write(d.join("specs/mine.txt"), my_corpus(0)).unwrap();
+    // A table spec names its corpus file from its own folder.
+    fs::write(
+        d.join("specs/mine.toml"),
+        "corpus = \"mine.txt\"\ncontext = 16\neval_tokens = 128\n[grid]\nlr = [0.003, 0.01]\nwidth = [16]\ndepth = [1]\n",
+    )
+    .unwrap();
+    let build =
+        ["table", "build", "--spec", "specs/mine.toml", "--out", "mine.tsv", "--budget", "0.02", "--seeds", "1"];
+    ok(&run_in(d, &build));
+    let table = fs::read_to_string(d.join("mine.tsv")).unwrap();
+    let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(my_corpus(0).as_bytes()));
+    assert!(table.contains(&format!("corpus mine {hash}")), "the header names the file's content: {table}");
+    let out = ok(&run_in(d, &["mech", "run", "lib:uniform-random", "--task", "gpt-table:mine.tsv", "--budget", "2"]));
+    assert!(out.contains("task gpt-table:mine.tsv"), "{out}");
+    // Another file under the same name is another corpus: resuming the build says so.
+    fs::write(d.join("specs/mine.txt"), my_corpus(1)).unwrap();
+    let err = bad_input(&run_in(d, &build));
+    assert!(err.contains("corpus"), "{err}");
+    fs::write(d.join("specs/mine.txt"), my_corpus(0)).unwrap();
+
+    // A live task on the file, in `mech run` and in a scenario beside it.
+    let cache = d.join("cache");
+    let live = "gpt-live:specs/mine.txt:b0.02:c16:e128";
+    let o = bin()
+        .current_dir(d)
+        .env("OUTERLOOP_CACHE", &cache)
+        .args(["mech", "run", "lib:uniform-random", "--task", live, "--budget", "2"])
+        .output()
+        .unwrap();
+    assert!(ok(&o).contains(&format!("task {live}")));
+    let missing =
+        run_in(d, &["mech", "run", "lib:uniform-random", "--task", "gpt-live:specs/nope.txt", "--budget", "2"]);
+    assert!(bad_input(&missing).contains("specs/nope.txt"));
+    let scenario = SCENARIO
+        .replace("tasks = [\"cmd:a.toml\", \"cmd:b.toml\"]", "tasks = [\"gpt-live:mine.txt:b0.02:c16:e128\"]")
+        .replace("held_out = [\"cmd:held.toml\"]\n", "")
+        .replace("budget = 3", "budget = 2");
+    fs::write(d.join("specs/live.toml"), scenario).unwrap();
+    let run = |out: &str| {
+        bin()
+            .current_dir(d)
+            .env("OUTERLOOP_CACHE", &cache)
+            .args(["-q", "run", "specs/live.toml", "--out", out, "--stop-after", "1"])
+            .output()
+            .unwrap()
+    };
+    ok(&run("live"));
+    let inputs = fs::read_to_string(d.join("live/inputs.txt")).unwrap();
+    assert!(inputs.starts_with("gpt-live:specs/mine.txt:b0.02:c16:e128\t") && inputs.contains(&hash), "{inputs}");
+    fs::write(d.join("specs/mine.txt"), my_corpus(2)).unwrap();
+    let err =
+        bad_input(&bin().current_dir(d).env("OUTERLOOP_CACHE", &cache).args(["resume", "live"]).output().unwrap());
+    assert!(err.contains("changed since the run started"), "{err}");
+}

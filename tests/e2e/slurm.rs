@@ -228,3 +228,60 @@ fn a_model_swarm_on_slurm_equals_the_local_swarm() {
         assert!(b[name] == *bytes, "{name} differs between the local and the Slurm swarm");
     }
 }
+
+/// A command objective on Slurm: every trial of the numpy script runs inside an array
+/// task's worker, and the run equals the local one byte for byte. Needs the Python with
+/// numpy that `.ci/python-setup.sh` makes (`OUTERLOOP_PYTHON`).
+#[test]
+fn a_command_objective_on_slurm_equals_the_local_run() {
+    let Some(python) = std::env::var_os("OUTERLOOP_PYTHON") else {
+        assert!(std::env::var_os("OUTERLOOP_REQUIRE_PYTHON").is_none(), "OUTERLOOP_PYTHON is not set");
+        eprintln!("skipped: set OUTERLOOP_PYTHON to a Python with numpy (.ci/python-setup.sh)");
+        return;
+    };
+    if !slurm_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/own");
+    for p in [0, 1] {
+        // No cache: the Slurm run must run the script itself, not read the local run's answers.
+        let text = fs::read_to_string(own.join(format!("problem{p}.toml"))).unwrap().replace(
+            "[\"python3\", \"numpy_mlp.py\"",
+            &format!("[{:?}, {:?}", python.to_string_lossy(), own.join("numpy_mlp.py").to_string_lossy()),
+        );
+        fs::write(tmp.path().join(format!("problem{p}.toml")), format!("cache = false\n{text}")).unwrap();
+    }
+    let scenario = tmp.path().join("own.toml");
+    fs::write(
+        &scenario,
+        r#"name = "own-slurm"
+seed = 1
+ticks = 1
+reference = "lib:uniform-random"
+[population]
+size = 4
+elites = 1
+[inner]
+tasks = ["cmd:problem0.toml", "cmd:problem1.toml"]
+budget = 1.5
+seeds = 1
+[seeds]
+library = ["uniform-random", "successive-halving"]
+[proposer]
+children_per_tick = 1
+[verifier]
+seeds = 1
+report_seeds = 1
+[recombiner]
+children_per_tick = 0
+"#,
+    )
+    .unwrap();
+    let local = tmp.path().join("local");
+    run(&scenario, &local, &[]);
+    let on_slurm = tmp.path().join("slurm");
+    run(&scenario, &on_slurm, &["--executor", "slurm", "--array-size", "4"]);
+    assert_eq!(folder(&on_slurm), folder(&local), "a command objective's run on Slurm differs from the local run");
+    assert!(fs::read_to_string(local.join("inputs.txt")).unwrap().contains("cmd:"));
+}

@@ -209,7 +209,7 @@ fn a_live_task_runs_through_mech_run_and_the_cache_answers_identically() {
 #[test]
 fn live_true_scores_are_fresh_reevaluations() {
     let task = outerloop::objective::gpt::live::LiveTask::parse("gpt-live:synthetic:b0.02:c16:e128").unwrap();
-    let obj = task.objective_with_cache(None);
+    let obj = task.objective_with_cache(None).unwrap();
     let space = obj.space().clone();
     let config: Config = space.decode(&vec![0.5; space.dim()]);
     let t = obj.true_score(&config).unwrap();

@@ -11,6 +11,7 @@
 //! agree on what was trained on.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 
@@ -70,6 +71,57 @@ impl CorpusName {
 impl std::fmt::Display for CorpusName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where a table or live task's corpus comes from: a named corpus, or a file of the
+/// user's (text or any bytes, at most [`crate::input::MAX_CORPUS_BYTES`]) whose content
+/// hash goes into the table header, the trial cache key and a run's `inputs.txt`, so a
+/// changed file is another corpus, never silently other data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorpusSource {
+    /// A corpus the program produces.
+    Named(CorpusName),
+    /// A file (a path holding `/` or `.` that names no corpus).
+    File(PathBuf),
+}
+
+impl CorpusSource {
+    /// A named corpus, else a file path (it must contain `/` or `.`: `my.txt`,
+    /// `data/corpus`).
+    pub fn parse(text: &str) -> Result<CorpusSource, String> {
+        if let Some(named) = CorpusName::parse(text) {
+            return Ok(CorpusSource::Named(named));
+        }
+        if text.contains('/') || text.contains('.') {
+            return Ok(CorpusSource::File(PathBuf::from(text)));
+        }
+        Err(format!("unknown corpus `{text}`: name one of {} or a file (a path with `/` or `.`)", CorpusName::list()))
+    }
+
+    /// The corpus (a file is read and hashed here; its errors name it).
+    pub fn load(&self) -> Result<Corpus, String> {
+        match self {
+            CorpusSource::Named(name) => Ok(name.load()),
+            CorpusSource::File(path) => Corpus::from_file(path).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The file, when the corpus is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            CorpusSource::Named(_) => None,
+            CorpusSource::File(path) => Some(path),
+        }
+    }
+}
+
+impl std::fmt::Display for CorpusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CorpusSource::Named(name) => f.write_str(name.as_str()),
+            CorpusSource::File(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! standard low-discrepancy design; a full grid is impossible at 8+ knobs):
 //!
 //! ```toml
-//! corpus = "shakespeare"   # optional: a named corpus (default: the synthetic one)
+//! corpus = "shakespeare"   # optional: a named corpus or a file, from the spec's folder (default: synthetic)
 //! budget = 20              # optional: GFLOP per full trial (else --budget)
 //! seeds = 3                # optional (else --seeds)
 //! context = 32             # optional, default 64
@@ -29,7 +29,7 @@
 use super::limits::{MAX_BUDGET_GFLOP, MAX_CONFIGS, MAX_CONTEXT, MAX_EVAL_TOKENS, MAX_SEEDS};
 use std::path::{Path, PathBuf};
 
-use super::corpora::CorpusName;
+use super::corpora::CorpusSource;
 use super::{gpt_space, parse_value};
 use crate::space::{Knob, KnobKind, SearchSpace};
 use crate::space_spec::knob_from_toml;
@@ -91,8 +91,8 @@ pub struct TableSpec {
     pub context: usize,
     /// Held-out bytes scored per checkpoint.
     pub eval_tokens: usize,
-    /// Named corpus, when the spec gives one.
-    pub corpus: Option<CorpusName>,
+    /// The corpus, when the spec gives one (a file path relative to the spec's folder).
+    pub corpus: Option<CorpusSource>,
     /// Budget per full trial in GFLOP, when the spec gives one.
     pub budget: Option<f64>,
     /// Seeds per config, when the spec gives them.
@@ -146,10 +146,20 @@ impl TableSpec {
             None => None,
             Some(v) => {
                 let name = v.as_str().ok_or_else(|| bad("`corpus` must be a string".into()))?;
-                Some(
-                    CorpusName::parse(name)
-                        .ok_or_else(|| bad(format!("unknown corpus `{name}` (corpora: {})", CorpusName::list())))?,
-                )
+                match CorpusSource::parse(name).map_err(&bad)? {
+                    CorpusSource::File(file) => {
+                        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                        let file = if file.is_absolute() { file } else { dir.join(file) };
+                        if !file.is_file() {
+                            return Err(bad(format!(
+                                "`corpus`: no file {} (paths are from the spec's folder)",
+                                file.display()
+                            )));
+                        }
+                        Some(CorpusSource::File(file))
+                    }
+                    named => Some(named),
+                }
             }
         };
         let (space, design, configs) = match (doc.get("grid"), doc.get("design")) {
@@ -428,7 +438,7 @@ warmup = { linear = [0, 0.3] }
     #[test]
     fn design_specs_parse_and_fill_the_space() {
         let spec = TableSpec::parse(Path::new("s.toml"), SPEC).unwrap();
-        assert_eq!(spec.corpus, Some(CorpusName::Records));
+        assert_eq!(spec.corpus, Some(CorpusSource::Named(super::super::corpora::CorpusName::Records)));
         assert_eq!(spec.configs.len(), 64);
         assert_eq!(spec.space.dim(), 5);
         // Every width and every schedule appears: the design covers each axis.

@@ -1,7 +1,8 @@
 //! Live GPT trials as tasks: `gpt-live:<corpus>[:b<gflop>][:c<context>][:e<eval bytes>]`.
 //!
 //! A live task trains a real model for every trial (one core each) over the suite's
-//! 11-knob space ([`suite_space`]), on a named corpus. Defaults: 20 GFLOP, context 32,
+//! 11-knob space ([`suite_space`]), on a named corpus or a file (`gpt-live:data/my.txt`:
+//! a path with `/` or `.`, no `:`). Defaults: 20 GFLOP, context 32,
 //! 2048 evaluation bytes: the small tables' settings, so `gpt-live:records` is the live
 //! version of `gpt-table:records-s`.
 //!
@@ -19,7 +20,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::corpora::CorpusName;
+use super::corpora::CorpusSource;
 use super::design::TableSpec;
 use super::suite::{SHIPPED, shipped_table};
 use super::table::GptTable;
@@ -61,8 +62,8 @@ pub fn default_cache_dir() -> PathBuf {
 /// A parsed live task name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTask {
-    /// The corpus.
-    pub corpus: CorpusName,
+    /// The corpus: named, or a file (its path as the task names it).
+    pub corpus: CorpusSource,
     /// GFLOP per full trial.
     pub budget: f64,
     /// Context length.
@@ -77,8 +78,7 @@ impl LiveTask {
         let rest = name.strip_prefix("gpt-live:").ok_or("a live task starts with `gpt-live:`")?;
         let mut parts = rest.split(':');
         let corpus_name = parts.next().unwrap_or("");
-        let corpus = CorpusName::parse(corpus_name)
-            .ok_or_else(|| format!("unknown corpus `{corpus_name}` (corpora: {})", CorpusName::list()))?;
+        let corpus = CorpusSource::parse(corpus_name)?;
         let mut task = LiveTask { corpus, budget: 20.0, context: 32, eval_tokens: 2048 };
         for part in parts {
             let (tag, value) = part.split_at(part.len().min(1));
@@ -116,11 +116,12 @@ impl LiveTask {
 
     /// The shipped table tabulating this very task, if any.
     pub fn matching_table(&self) -> Option<GptTable> {
+        let CorpusSource::Named(named) = &self.corpus else { return None };
         let space = suite_space();
         SHIPPED.iter().filter_map(|t| shipped_table(t.name).ok()).find(|obj| {
             let t = obj.table();
             let corpus = t.header_value("corpus").and_then(|c| c.split(' ').next()).unwrap_or("");
-            corpus == self.corpus.as_str()
+            corpus == named.as_str()
                 && t.budget == self.budget
                 && t.context == self.context
                 && t.eval_tokens == self.eval_tokens
@@ -129,46 +130,58 @@ impl LiveTask {
     }
 
     /// The objective: live trials with the default cache (when it can be opened), the
-    /// matching table's best seed mean as the best-known value, and fresh truth seeds.
-    pub fn objective(&self) -> GptObjective {
+    /// matching table's best seed mean as the best-known value, and fresh truth seeds; an
+    /// error when a file corpus cannot be read.
+    pub fn objective(&self) -> Result<GptObjective, String> {
         // No writable cache: trials still run, they are only not remembered.
         self.objective_with_cache(TrialCache::open(&default_cache_dir()).ok())
     }
 
     /// [`LiveTask::objective`] with an explicit cache (or none).
-    pub fn objective_with_cache(&self, cache: Option<TrialCache>) -> GptObjective {
+    pub fn objective_with_cache(&self, cache: Option<TrialCache>) -> Result<GptObjective, String> {
         let settings =
             TrainSettings { budget_gflop: self.budget, eval_tokens: self.eval_tokens, ..TrainSettings::default() };
         let (optimum, resolution) = match self.matching_table() {
             Some(t) => (t.optimum(), t.resolution()),
             None => (None, 0.01),
         };
-        let objective = GptObjective::new(Arc::new(self.corpus.load()), settings, self.context)
+        let corpus = self.corpus.load()?;
+        let identity = self.corpus.file().map(|_| corpus.hash());
+        let objective = GptObjective::new(Arc::new(corpus), settings, self.context)
             .with_space(suite_space())
             .with_name(&self.name())
             .with_reference(optimum, resolution)
             .with_truth_seeds(TRUTH_SEEDS.to_vec())
-            .in_trial_units();
-        match cache {
+            .in_trial_units()
+            .with_input_identity(identity);
+        Ok(match cache {
             Some(cache) => objective.with_cache(cache),
             None => objective,
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::corpora::CorpusName;
     use super::*;
 
     #[test]
     fn live_names_parse_with_defaults() {
         let t = LiveTask::parse("gpt-live:records").unwrap();
-        assert_eq!(t, LiveTask { corpus: CorpusName::Records, budget: 20.0, context: 32, eval_tokens: 2048 });
+        let records = CorpusSource::Named(CorpusName::Records);
+        assert_eq!(t, LiveTask { corpus: records, budget: 20.0, context: 32, eval_tokens: 2048 });
         let t = LiveTask::parse("gpt-live:shakespeare:b80:c64:e4096").unwrap();
         assert_eq!((t.budget, t.context, t.eval_tokens), (80.0, 64, 4096));
         assert_eq!(LiveTask::parse(&t.name()).unwrap(), t);
         assert!(LiveTask::parse("gpt-live:records:c1").unwrap_err().contains("context"));
         assert!(LiveTask::parse("gpt-live:records:bx").unwrap_err().contains("budget"));
+        assert!(LiveTask::parse("gpt-live:moon").unwrap_err().contains("unknown corpus `moon`"));
+        // A file: named by its path, read when the objective is built.
+        let t = LiveTask::parse("gpt-live:data/mine.txt:b5").unwrap();
+        assert_eq!(t.corpus, CorpusSource::File("data/mine.txt".into()));
+        assert_eq!(t.name(), "gpt-live:data/mine.txt:b5:c32:e2048");
+        assert!(t.objective_with_cache(None).err().is_some_and(|e| e.contains("data/mine.txt")));
     }
 
     #[test]

@@ -284,6 +284,7 @@ pub struct GptObjective {
     resolution: f64,
     truth_seeds: Vec<u64>,
     gflop_per_unit: f64,
+    input_identity: Option<u64>,
 }
 
 impl GptObjective {
@@ -301,12 +302,20 @@ impl GptObjective {
             resolution: 1e-8,
             truth_seeds: Vec::new(),
             gflop_per_unit: 1.0,
+            input_identity: None,
         }
     }
 
     /// Count cost in full-trial equivalents instead of GFLOP (as the suite's tasks do).
     pub fn in_trial_units(mut self) -> Self {
         self.gflop_per_unit = self.settings.budget_gflop;
+        self
+    }
+
+    /// The identity of the user's file this objective trains on (its content hash), which
+    /// a run records ([`Objective::input_identity`]).
+    pub fn with_input_identity(mut self, identity: Option<u64>) -> Self {
+        self.input_identity = identity;
         self
     }
 
@@ -393,6 +402,10 @@ fn failed(status: TrialStatus, levels: &[f64]) -> TrialResult {
 impl Objective for GptObjective {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn input_identity(&self) -> Option<u64> {
+        self.input_identity
     }
 
     fn space(&self) -> &SearchSpace {
