@@ -13,6 +13,10 @@ use crate::driver::Run;
 pub struct InspectArgs {
     /// A run folder.
     pub dir: PathBuf,
+    /// Also write the champion's genome to this file (atomically), to run it elsewhere:
+    /// `mech run`, `mech serve`, the Python package.
+    #[arg(long, value_name = "FILE")]
+    pub champion: Option<PathBuf>,
 }
 
 /// Run `outerloop inspect`.
@@ -61,6 +65,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             }
         }
         out!("{}", c.genome);
+        if let Some(path) = &args.champion {
+            crate::store::atomic::write_atomic(path, c.genome.as_bytes())?;
+            outln!("\nchampion genome written to {}", path.display());
+        }
+    } else if args.champion.is_some() {
+        return Err(crate::diagnostic::InputError::usage(
+            "the run has no verified champion yet",
+            "resume the run until the verifier confirms one",
+        )
+        .into());
     }
     Ok(())
 }

@@ -242,7 +242,7 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
         return task.objective().map(|o| Box::new(o) as Box<dyn Objective>).map_err(unknown);
     }
     if let Some(path) = name.strip_prefix(command::PREFIX) {
-        return CommandObjective::load(name, Path::new(path))
+        return CommandObjective::load(name, path)
             .map(|o| Box::new(o) as Box<dyn Objective>)
             .map_err(|e| unknown(e.to_string()));
     }

@@ -40,6 +40,9 @@ pub struct ScenarioFile {
     /// Recombiner settings.
     #[serde(default)]
     pub recombiner: RecombinerFile,
+    /// Command objectives written here, `[objectives.<name>]`, named by tasks as
+    /// `cmd:<this file>#<name>` (each checked by the command spec's own parser).
+    pub objectives: Option<Spanned<toml::Table>>,
 }
 
 /// `[population]`.

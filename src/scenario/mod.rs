@@ -240,7 +240,8 @@ fn task_file_from(base_dir: &Path, name: &str) -> String {
     let relative = |path: &str| Path::new(path).is_relative();
     // (prefix, the relative path, what follows it)
     let (prefix, path, tail) = if let Some(rest) = name.strip_prefix(crate::objective::command::PREFIX) {
-        (crate::objective::command::PREFIX, rest, "")
+        let (path, entry) = rest.split_at(rest.rfind('#').unwrap_or(rest.len()));
+        (crate::objective::command::PREFIX, path, entry)
     } else if let Some(rest) = name.strip_prefix("gpt-table:").filter(|r| r.contains('/') || r.contains(".tsv")) {
         ("gpt-table:", rest, "")
     } else if let Some(rest) = name.strip_prefix("gpt-live:") {
@@ -412,6 +413,17 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
             format!("`population.elites` = {elites} leaves no room in `population.size` = {population_size}"),
             "keep elites below population.size (elites defaults to 4)",
         );
+    }
+    if let Some(objectives) = &raw.objectives {
+        for name in objectives.get_ref().keys() {
+            if let Err(e) = crate::objective::command::spec::CommandSpec::parse_entry(path, base_dir, text, name) {
+                v.error(
+                    e.span.clone().unwrap_or(objectives.span()),
+                    format!("[objectives.{name}]: {}", e.message),
+                    "a command objective has the keys of a command spec (command, input, fidelities, timeout, failure_score, optimum, files, cache, [space]): see scenarios/README.md",
+                );
+            }
+        }
     }
     if raw.inner.tasks.get_ref().is_empty() {
         v.error(raw.inner.tasks.span(), "`inner.tasks` is empty", format!("name at least one task: {TASK_FORMS}"));

@@ -322,3 +322,34 @@ fn tables_and_live_tasks_train_on_the_users_corpus_files_and_refuse_changed_ones
         bad_input(&bin().current_dir(d).env("OUTERLOOP_CACHE", &cache).args(["resume", "live"]).output().unwrap());
     assert!(err.contains("changed since the run started"), "{err}");
 }
+
+#[test]
+fn a_scenario_holds_its_own_objectives_and_spaces_checked_where_they_are_written() {
+    let tmp = problem_dir();
+    let d = tmp.path();
+    let inline = "\n[objectives.quad]\ncommand = [\"sh\", \"score.sh\"]\nfidelities = [0.25, 1.0]\n\
+                  [objectives.quad.space]\nx = { linear = [0, 1] }\ny = { linear = [0, 1] }\n";
+    let scenario = SCENARIO
+        .replace("tasks = [\"cmd:a.toml\", \"cmd:b.toml\"]", "tasks = [\"cmd:own.toml#quad\"]")
+        .replace("held_out = [\"cmd:held.toml\"]\n", "")
+        .replace("ticks = 2", "ticks = 1");
+    fs::write(d.join("own.toml"), format!("{scenario}{inline}")).unwrap();
+    ok(&run_in(d, &["-q", "run", "own.toml", "--out", "run"]));
+    assert!(fs::read_to_string(d.join("run/inputs.txt")).unwrap().starts_with("cmd:own.toml#quad\t"));
+    // The same entry from the command line, with the scores the spec file gives.
+    let entry = ok(&run_in(d, &["mech", "run", "lib:cma-es", "--task", "cmd:own.toml#quad", "--budget", "3"]));
+    let file = ok(&run_in(d, &["mech", "run", "lib:cma-es", "--task", "cmd:a.toml", "--budget", "3"]));
+    let scores = |t: &str| t.lines().skip(1).take(2).collect::<Vec<_>>().join("\n");
+    assert_eq!(scores(&entry), scores(&file));
+    // A bad knob is reported in the scenario, at its line and column.
+    let bad = format!("{scenario}{}", inline.replace("y = { linear = [0, 1] }", "y = { log = [0, 1] }"));
+    fs::write(d.join("bad.toml"), bad).unwrap();
+    let err = bad_input(&run_in(d, &["run", "bad.toml", "--out", "never"]));
+    assert!(
+        err.contains("bad.toml:") && err.contains("[objectives.quad]: knob `y`: a log-scale knob needs lo > 0"),
+        "{err}"
+    );
+    assert!(!d.join("never").exists());
+    let missing = bad_input(&run_in(d, &["mech", "run", "lib:cma-es", "--task", "cmd:own.toml#nope", "--budget", "3"]));
+    assert!(missing.contains("no [objectives.nope] table here (it has quad)"), "{missing}");
+}

@@ -752,6 +752,12 @@ enabled = false
 children_per_tick = 2
 adaptive = false
 constant_swarm = 1
+
+[objectives.toy]
+command = ["sh", "-c", "echo '{\"score\": 1}'"]
+fidelities = [0.5, 1.0]
+[objectives.toy.space]
+x = { linear = [0, 1] }
 "#;
 
 /// The keys `ScenarioFile` accepts, from its derived `Deserialize` impls.
@@ -774,6 +780,10 @@ fn keys_in_toml(text: &str) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for (k, v) in &table {
         match v {
+            // Its tables are named by the user, not keys of the format.
+            toml::Value::Table(_) if k == "objectives" => {
+                keys.insert(k.clone());
+            }
             toml::Value::Table(t) => keys.extend(t.keys().map(|f| format!("{k}.{f}"))),
             _ => {
                 keys.insert(k.clone());

@@ -1,4 +1,5 @@
-//! Objectives that run the user's program: `cmd:<spec.toml>`.
+//! Objectives that run the user's program: `cmd:<spec.toml>`, or `cmd:<file.toml>#<name>`
+//! for a spec written as the table `[objectives.<name>]` of a scenario.
 //!
 //! A spec file ([`spec`]) names a command, how a trial reaches it, its fidelity levels and
 //! its search space. Each trial starts the program once ([`process`]) with the config,
@@ -57,10 +58,15 @@ struct Cached {
 }
 
 impl CommandObjective {
-    /// Load the objective named `cmd:<path>`.
-    pub fn load(name: &str, path: &Path) -> Result<CommandObjective, spec::SpecError> {
-        let spec = CommandSpec::load(path)?;
-        let identity = identity_of(path, &spec)?;
+    /// Load the objective named `cmd:<target>`: a spec file, or `<file>#<entry>` for the
+    /// table `[objectives.<entry>]` of a file holding several (a scenario).
+    pub fn load(name: &str, target: &str) -> Result<CommandObjective, spec::SpecError> {
+        let (path, entry) = match target.rsplit_once('#') {
+            Some((path, entry)) => (Path::new(path), Some(entry)),
+            None => (Path::new(target), None),
+        };
+        let spec = CommandSpec::load(path, entry)?;
+        let identity = identity_of(path, entry, &spec)?;
         let cache = spec.cache.then(|| spec.dir.join(CACHE_DIR));
         Ok(CommandObjective { name: name.to_string(), spec, identity, cache, failures: Mutex::default() })
     }
@@ -120,15 +126,20 @@ impl CommandObjective {
     }
 }
 
-/// The identity hash of a spec at `path`: its bytes and those of every file it names.
-fn identity_of(path: &Path, spec: &CommandSpec) -> Result<u64, spec::SpecError> {
+/// The identity hash of a spec: its text (a whole file's bytes, or an entry's canonical
+/// text) and the bytes of every file it names.
+fn identity_of(path: &Path, entry: Option<&str>, spec: &CommandSpec) -> Result<u64, spec::SpecError> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for file in std::iter::once(&path.to_path_buf()).chain(&spec.identity_files) {
-        let bytes = crate::input::read_bytes(file, crate::input::MAX_CORPUS_BYTES).map_err(|e| spec::SpecError {
-            path: path.to_path_buf(),
-            at: None,
-            message: format!("cannot read {}: {e}", file.display()),
-        })?;
+    let own = match entry {
+        None => crate::input::read_bytes(path, spec::MAX_SPEC_BYTES)
+            .map_err(|e| spec::SpecError::whole(path, format!("cannot read it: {e}")))?,
+        Some(name) => spec::entry_text(path, name)?.into_bytes(),
+    };
+    hasher.update(&(own.len() as u64).to_le_bytes());
+    hasher.update(&own);
+    for file in &spec.identity_files {
+        let bytes = crate::input::read_bytes(file, crate::input::MAX_CORPUS_BYTES)
+            .map_err(|e| spec::SpecError::whole(path, format!("cannot read {}: {e}", file.display())))?;
         hasher.update(&(bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
@@ -221,7 +232,7 @@ mod tests {
                       echo \"training...\"\n\
                       awk -v x=\"$x\" 'BEGIN { printf \"{\\\"score\\\": %.17g}\\n\", (x - 0.3)^2 }'\n";
         let spec = write_spec(&dir, script, "fidelities = [0.5, 1.0]");
-        let o = CommandObjective::load("cmd:obj.toml", &spec).unwrap();
+        let o = CommandObjective::load("cmd:obj.toml", spec.to_str().unwrap()).unwrap();
         let c = o.space().decode(&[0.5]);
         let r = o.score(&c, 0.3, 1);
         assert_eq!(r.status, TrialStatus::Ok, "{:?}", o.failure_note());
@@ -233,7 +244,7 @@ mod tests {
         assert_eq!(runs(), 2, "another seed is another trial");
         // Editing the script is a new identity: no stale answer.
         std::fs::write(dir.join("f.sh"), format!("{script}\n# edited\n")).unwrap();
-        let edited = CommandObjective::load("cmd:obj.toml", &spec).unwrap();
+        let edited = CommandObjective::load("cmd:obj.toml", spec.to_str().unwrap()).unwrap();
         assert_ne!(edited.identity(), o.identity());
         edited.score(&c, 0.3, 1);
         assert_eq!(runs(), 3);
@@ -249,7 +260,7 @@ mod tests {
         ] {
             let dir = tmp("fail");
             let spec = write_spec(&dir, script, extra);
-            let o = CommandObjective::load("cmd:obj.toml", &spec).unwrap();
+            let o = CommandObjective::load("cmd:obj.toml", spec.to_str().unwrap()).unwrap();
             let started = std::time::Instant::now();
             let r = o.score(&o.space().decode(&[0.5]), 1.0, 1);
             assert!(started.elapsed().as_secs() < 20, "{script}: a hang is killed");

@@ -40,8 +40,55 @@ pub struct SpecError {
     pub path: PathBuf,
     /// Line and column (from 1), when the problem is at a place in the file.
     pub at: Option<(usize, usize)>,
+    /// The byte range of that place (a scenario holding the spec points at it).
+    pub span: Option<std::ops::Range<usize>>,
     /// What is wrong and how to fix it.
     pub message: String,
+}
+
+impl SpecError {
+    /// A problem with the whole file.
+    pub fn whole(path: &Path, message: String) -> Self {
+        SpecError { path: path.to_path_buf(), at: None, span: None, message }
+    }
+
+    fn located(path: &Path, text: &str, span: std::ops::Range<usize>, message: String) -> Self {
+        SpecError { path: path.to_path_buf(), at: Some(line_col(text, span.start)), span: Some(span), message }
+    }
+}
+
+/// The entries of a file holding specs as tables `[objectives.<name>]` (a scenario).
+#[derive(Deserialize)]
+struct Entries {
+    #[serde(default)]
+    objectives: BTreeMap<String, Spanned<SpecFile>>,
+}
+
+/// The same entries as plain values: an entry's identity is its canonical text.
+#[derive(Deserialize)]
+struct EntryValues {
+    #[serde(default)]
+    objectives: BTreeMap<String, toml::Value>,
+}
+
+/// The canonical text of entry `name` of a spec-holding file (what its identity hashes
+/// instead of the whole file, so editing the rest of a scenario changes nothing).
+pub fn entry_text(path: &Path, name: &str) -> Result<String, SpecError> {
+    let text = read_spec(path)?;
+    let values: EntryValues = toml::from_str(&text).map_err(|e| SpecError::whole(path, e.message().to_string()))?;
+    let value = values.objectives.get(name).ok_or_else(|| missing_entry(path, name, values.objectives.keys()))?;
+    toml::to_string(value).map_err(|e| SpecError::whole(path, e.to_string()))
+}
+
+fn missing_entry<'a>(path: &Path, name: &str, names: impl Iterator<Item = &'a String>) -> SpecError {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    SpecError::whole(
+        path,
+        format!(
+            "no [objectives.{name}] table here ({}): write the spec there, or name a spec file `cmd:<file.toml>`",
+            if names.is_empty() { "it has none".to_string() } else { format!("it has {}", names.join(", ")) }
+        ),
+    )
 }
 
 /// How a trial reaches the program.
@@ -98,28 +145,39 @@ struct SpecFile {
 }
 
 impl CommandSpec {
-    /// Read and check the spec at `path`.
-    pub fn load(path: &Path) -> Result<CommandSpec, SpecError> {
+    /// Read and check the spec at `path`: a whole file, or with `entry` the table
+    /// `[objectives.<entry>]` of a file holding several (a scenario).
+    pub fn load(path: &Path, entry: Option<&str>) -> Result<CommandSpec, SpecError> {
         let text = read_spec(path)?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        Self::parse(path, &dir, &text)
+        match entry {
+            None => Self::parse(path, &dir, &text),
+            Some(name) => Self::parse_entry(path, &dir, &text, name),
+        }
     }
 
-    /// Check the spec `text` of `path`, relative paths taken from `dir`.
+    /// Check the whole-file spec `text` of `path`, relative paths taken from `dir`.
     pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<CommandSpec, SpecError> {
-        let at = |span: std::ops::Range<usize>, message: String| SpecError {
-            path: path.to_path_buf(),
-            at: Some(line_col(text, span.start)),
-            message,
-        };
-        let (file, trials) = parse_trials(path, text)?;
+        let file: SpecFile = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+        Self::check(path, dir, text, file)
+    }
+
+    /// Check the table `[objectives.<name>]` of `text` (a scenario's own objective).
+    pub fn parse_entry(path: &Path, dir: &Path, text: &str, name: &str) -> Result<CommandSpec, SpecError> {
+        let mut entries: Entries = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+        let names: Vec<String> = entries.objectives.keys().cloned().collect();
+        let file = entries.objectives.remove(name).ok_or_else(|| missing_entry(path, name, names.iter()))?;
+        Self::check(path, dir, text, file.into_inner())
+    }
+
+    fn check(path: &Path, dir: &Path, text: &str, file: SpecFile) -> Result<CommandSpec, SpecError> {
+        let at = |span: std::ops::Range<usize>, message: String| SpecError::located(path, text, span, message);
+        let trials = check_trials(path, text, &file)?;
         let Some(command_entry) = &file.command else {
-            return Err(SpecError {
-                path: path.to_path_buf(),
-                at: None,
-                message: "no `command`: add the program a trial runs, e.g. command = [\"python3\", \"train.py\"]"
-                    .into(),
-            });
+            return Err(SpecError::whole(
+                path,
+                "no `command`: add the program a trial runs, e.g. command = [\"python3\", \"train.py\"]".into(),
+            ));
         };
         let command = command_entry.get_ref();
         let Some((program, args)) = command.split_first() else {
@@ -191,12 +249,21 @@ impl TrialSpace {
     /// Read and check the trial space of the file at `path`.
     pub fn load(path: &Path) -> Result<TrialSpace, SpecError> {
         let text = read_spec(path)?;
-        parse_trials(path, &text).map(|(_, t)| t)
+        let file: SpecFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, e))?;
+        check_trials(path, &text, &file)
+    }
+}
+
+fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> SpecError {
+    let message = e.message().to_string();
+    match e.span() {
+        Some(span) => SpecError::located(path, text, span, message),
+        None => SpecError::whole(path, message),
     }
 }
 
 fn read_spec(path: &Path) -> Result<String, SpecError> {
-    let whole = |message: String| SpecError { path: path.to_path_buf(), at: None, message };
+    let whole = |message: String| SpecError::whole(path, message);
     let size = std::fs::metadata(path).map_err(|e| whole(format!("cannot read the file: {e}")))?.len();
     if size > MAX_SPEC_BYTES {
         return Err(whole(format!("{size} bytes: a spec holds at most {MAX_SPEC_BYTES}")));
@@ -207,29 +274,16 @@ fn read_spec(path: &Path) -> Result<String, SpecError> {
 /// A finite number's value, or its located error.
 fn finite(path: &Path, text: &str, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, SpecError> {
     match v {
-        Some(x) if !x.get_ref().is_finite() => Err(SpecError {
-            path: path.to_path_buf(),
-            at: Some(line_col(text, x.span().start)),
-            message: format!("`{key}` must be a finite number"),
-        }),
+        Some(x) if !x.get_ref().is_finite() => {
+            Err(SpecError::located(path, text, x.span(), format!("`{key}` must be a finite number")))
+        }
         other => Ok(other.as_ref().map(|x| *x.get_ref())),
     }
 }
 
-/// Deserialize a spec and check its trial space: levels, failure score, knobs.
-fn parse_trials(path: &Path, text: &str) -> Result<(SpecFile, TrialSpace), SpecError> {
-    let at = |span: std::ops::Range<usize>, message: String| SpecError {
-        path: path.to_path_buf(),
-        at: Some(line_col(text, span.start)),
-        message,
-    };
-    let file: SpecFile = toml::from_str(text).map_err(|e| {
-        let message = e.message().to_string();
-        match e.span() {
-            Some(span) => at(span, message),
-            None => SpecError { path: path.to_path_buf(), at: None, message },
-        }
-    })?;
+/// Check a spec's trial space: levels, failure score, knobs.
+fn check_trials(path: &Path, text: &str, file: &SpecFile) -> Result<TrialSpace, SpecError> {
+    let at = |span: std::ops::Range<usize>, message: String| SpecError::located(path, text, span, message);
     let fidelities = match &file.fidelities {
         None => vec![1.0],
         Some(f) => {
@@ -253,7 +307,7 @@ fn parse_trials(path: &Path, text: &str) -> Result<(SpecFile, TrialSpace), SpecE
         return Err(at(file.space.span(), "the [space] has no knobs: e.g. lr = { log = [1e-4, 1e-1] }".into()));
     }
     let space = SearchSpace::new(knobs).map_err(|e| at(file.space.span(), SpaceSpecError::from(e).message))?;
-    Ok((file, TrialSpace { space, fidelities, failure_score }))
+    Ok(TrialSpace { space, fidelities, failure_score })
 }
 
 impl From<crate::space::SpaceError> for SpaceSpecError {
