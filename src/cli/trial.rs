@@ -59,6 +59,42 @@ pub struct TrialArgs {
     /// List the knobs with their ranges and defaults, and exit.
     #[arg(long)]
     pub list: bool,
+    /// Also print the result as one JSON line, last: `{"score":..,"curve":..,"cost":..,
+    /// "status":..}` (cost as a fraction of a full trial), the line command objectives read.
+    #[arg(long)]
+    pub json: bool,
+    /// Read the trial from one JSON line on stdin, `{"config":{...},"fidelity":f,"seed":s}`,
+    /// as a command objective sends it (its knobs are applied after `--set`; implies
+    /// `--json`): `outerloop trial --request` is itself a command objective.
+    #[arg(long)]
+    pub request: bool,
+}
+
+/// A command objective's request: its knobs as `name=value` settings, fidelity and seed.
+fn read_request() -> anyhow::Result<(Vec<String>, f64, u64)> {
+    let bad = |m: String| {
+        InputError::usage(format!("--request: {m}"), "send {\"config\":{...},\"fidelity\":f,\"seed\":s} on stdin")
+    };
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let value: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| bad(e.to_string()))?;
+    let config = value.get("config").and_then(|c| c.as_object()).ok_or_else(|| bad("no \"config\" object".into()))?;
+    let sets = config
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            // A whole number reads as an integer knob's value too (an ordinal 32.0 is 32).
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{k}={}", x as i64),
+                _ => format!("{k}={n}"),
+            },
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    let fidelity =
+        value.get("fidelity").and_then(|f| f.as_f64()).ok_or_else(|| bad("no \"fidelity\" number".into()))?;
+    let seed = value.get("seed").and_then(|s| s.as_u64()).ok_or_else(|| bad("no \"seed\" integer".into()))?;
+    Ok((sets, fidelity, seed))
 }
 
 fn parse_device(s: &str) -> Result<gpt::DeviceChoice, String> {
@@ -121,8 +157,13 @@ pub fn set_error(e: SetError) -> anyhow::Error {
 }
 
 /// Run `outerloop trial`.
-pub fn run(args: TrialArgs) -> anyhow::Result<()> {
+pub fn run(mut args: TrialArgs) -> anyhow::Result<()> {
     gpt::init_process_threads();
+    if args.request {
+        let (sets, fidelity, seed) = read_request()?;
+        args.sets.extend(sets);
+        (args.fidelity, args.seed, args.json) = (fidelity, seed, true);
+    }
     let space = gpt_space();
     if args.list {
         for knob in space.knobs() {
@@ -256,6 +297,15 @@ pub fn run(args: TrialArgs) -> anyhow::Result<()> {
     outln!("time     {secs:.2} s");
     for (skill, acc) in skill_scores {
         outln!("exact    {skill:<9} {:.1}% of {} prompts", acc * 100.0, args.exact_match);
+    }
+    if args.json {
+        let line = serde_json::json!({
+            "score": result.score,
+            "curve": result.curve,
+            "cost": result.cost / objective.full_cost(),
+            "status": result.status.as_str(),
+        });
+        outln!("{line}");
     }
     Ok(())
 }

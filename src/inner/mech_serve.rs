@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::ask_tell::{AskTell, Tell};
 use super::serve::space_json;
 use crate::genome::Program;
-use crate::objective::TrialStatus;
+use crate::objective::command::process::{Reply, reply_from_json};
 use crate::space::{SearchSpace, config_json};
 
 /// Protocol name in the hello line.
@@ -112,38 +112,7 @@ impl MechServer {
 
     fn tell(&mut self, req: &Value) -> Result<Value, String> {
         let trial = req.get("trial").and_then(Value::as_u64).ok_or("tell needs \"trial\": the index ask gave")?;
-        let status = match req.get("status").map(|s| s.as_str()) {
-            None | Some(Some("ok")) => TrialStatus::Ok,
-            Some(Some("diverged")) => TrialStatus::Diverged,
-            Some(Some("invalid")) => TrialStatus::Invalid,
-            Some(Some("crashed")) => TrialStatus::Crashed,
-            Some(_) => return Err("\"status\" must be \"ok\", \"diverged\", \"invalid\" or \"crashed\"".into()),
-        };
-        let score = match (req.get("score").and_then(Value::as_f64), status) {
-            (Some(s), _) => s,
-            (None, TrialStatus::Ok) => return Err("tell needs \"score\": a finite number".into()),
-            (None, _) => f64::NAN,
-        };
-        let curve = match req.get("curve") {
-            None => Vec::new(),
-            Some(c) => c
-                .as_array()
-                .and_then(|ps| {
-                    ps.iter()
-                        .map(|p| {
-                            let p = p.as_array().filter(|p| p.len() == 2)?;
-                            Some((p[0].as_f64()?, p[1].as_f64()?))
-                        })
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or("\"curve\" must be a list of [fidelity, score] pairs")?,
-        };
-        let cost = match req.get("cost") {
-            None => None,
-            Some(c) => {
-                Some(c.as_f64().filter(|c| c.is_finite() && *c > 0.0).ok_or("\"cost\" must be a positive number")?)
-            }
-        };
+        let Reply { score, curve, cost, status } = reply_from_json(req, true)?;
         self.episode.tell(trial as usize, Tell { score, curve, cost, status }).map_err(|e| e.to_string())?;
         Ok(json!({"ok": true}))
     }

@@ -353,3 +353,75 @@ fn a_scenario_holds_its_own_objectives_and_spaces_checked_where_they_are_written
     let missing = bad_input(&run_in(d, &["mech", "run", "lib:cma-es", "--task", "cmd:own.toml#nope", "--budget", "3"]));
     assert!(missing.contains("no [objectives.nope] table here (it has quad)"), "{missing}");
 }
+
+#[test]
+fn outerloop_trial_on_a_users_corpus_is_itself_a_command_objective() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("mine.txt"), my_corpus(0)).unwrap();
+    // The binary by name on PATH, as a user's installed `outerloop` would be.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_outerloop")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    fs::write(
+        d.join("trial.toml"),
+        "command = [\"outerloop\", \"trial\", \"--request\", \"--corpus\", \"mine.txt\", \"--budget\", \"0.02\", \
+         \"--context\", \"16\", \"--eval-tokens\", \"128\"]\nfidelities = [0.25, 1.0]\nfailure_score = 8.0\n\
+         [space]\nlr = { log = [1e-3, 3e-2] }\nwidth = [16, 32]\ndepth = { integer = [1, 2] }\n",
+    )
+    .unwrap();
+    let o = bin()
+        .current_dir(d)
+        .env("PATH", &path)
+        .args(["mech", "run", "lib:successive-halving", "--task", "cmd:trial.toml", "--budget", "2", "--trials"])
+        .output()
+        .unwrap();
+    let out = ok(&o);
+    assert!(out.contains("failed trials 0") && !out.contains("note:"), "{out}");
+    // The request line and the printed result agree with a trial run by hand.
+    let by_hand = bin()
+        .current_dir(d)
+        .args(["trial", "--corpus", "mine.txt", "--budget", "0.02", "--context", "16", "--eval-tokens", "128"])
+        .args([
+            "--set",
+            "lr=0.01",
+            "--set",
+            "width=32",
+            "--set",
+            "depth=2",
+            "--fidelity",
+            "0.25",
+            "--seed",
+            "9",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let hand = ok(&by_hand);
+    let mut child = bin()
+        .current_dir(d)
+        .args([
+            "trial",
+            "--request",
+            "--corpus",
+            "mine.txt",
+            "--budget",
+            "0.02",
+            "--context",
+            "16",
+            "--eval-tokens",
+            "128",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{{\"config\":{{\"lr\":0.01,\"width\":32.0,\"depth\":2}},\"fidelity\":0.25,\"seed\":9}}"
+    )
+    .unwrap();
+    let asked = ok(&child.wait_with_output().unwrap());
+    assert_eq!(asked.lines().last(), hand.lines().last(), "{asked}\n{hand}");
+    assert!(hand.lines().last().unwrap().starts_with("{\"cost\":0.25,"), "{hand}");
+}

@@ -180,17 +180,27 @@ pub fn parse_reply(stdout: &str) -> Result<Reply, TrialFailure> {
     };
     let no = |why: String| TrialFailure::NoResult(format!("{why} in {}", clip(line)));
     let value: Value = serde_json::from_str(line).map_err(|e| no(format!("not JSON ({e})")))?;
+    reply_from_json(&value, false).map_err(no)
+}
+
+/// A result's fields from a JSON object: `score`, and the optional `curve`, `cost` and
+/// `status` (`"crashed"` too where the caller may report it: `mech serve`'s tell). A
+/// failed trial needs no score.
+pub fn reply_from_json(value: &Value, crashed_allowed: bool) -> Result<Reply, String> {
     let status = match value.get("status").map(|s| s.as_str()) {
         None | Some(Some("ok")) => TrialStatus::Ok,
         Some(Some("diverged")) => TrialStatus::Diverged,
         Some(Some("invalid")) => TrialStatus::Invalid,
-        Some(_) => return Err(no("\"status\" must be \"ok\", \"diverged\" or \"invalid\"".into())),
+        Some(Some("crashed")) if crashed_allowed => TrialStatus::Crashed,
+        Some(_) if crashed_allowed => {
+            return Err("\"status\" must be \"ok\", \"diverged\", \"invalid\" or \"crashed\"".into());
+        }
+        Some(_) => return Err("\"status\" must be \"ok\", \"diverged\" or \"invalid\"".into()),
     };
     let score = match value.get("score").and_then(Value::as_f64) {
         Some(s) if s.is_finite() => s,
-        // A trial that says it failed needs no score.
         _ if status != TrialStatus::Ok => f64::NAN,
-        _ => return Err(no("\"score\" must be a finite number".into())),
+        _ => return Err("\"score\" must be a finite number".into()),
     };
     let curve = match value.get("curve") {
         None => Vec::new(),
@@ -206,14 +216,14 @@ pub fn parse_reply(stdout: &str) -> Result<Reply, TrialFailure> {
                     .collect::<Option<Vec<(f64, f64)>>>()
             })
             .filter(|points| points.iter().all(|(f, s)| (0.0..=1.0).contains(f) && *f > 0.0 && s.is_finite()))
-            .ok_or_else(|| no("\"curve\" must be a list of [fidelity in (0, 1], finite score] pairs".into()))?,
+            .ok_or("\"curve\" must be a list of [fidelity in (0, 1], finite score] pairs")?,
     };
     let cost = match value.get("cost") {
         None => None,
         Some(c) => Some(
             c.as_f64()
                 .filter(|c| c.is_finite() && *c > 0.0)
-                .ok_or_else(|| no("\"cost\" must be a positive number (a fraction of a full trial)".into()))?,
+                .ok_or("\"cost\" must be a positive number (a fraction of a full trial)")?,
         ),
     };
     Ok(Reply { score, curve, cost, status })
