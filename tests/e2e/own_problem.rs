@@ -176,6 +176,11 @@ fn an_evolution_on_command_tasks_resumes_exactly_and_refuses_changed_files() {
     ok(&run_in(d, &["-q", "run", "scenarios/own.toml", "--out", "cut", "--stop-after", "1"]));
     ok(&run_in(d, &["-q", "resume", "cut"]));
     assert_eq!(folder(&d.join("cut")), folder(&d.join("whole")), "a resumed run equals the uninterrupted one");
+    // Analysed like a built-in run (fresh episodes on the command tasks).
+    let analysis = ["-q", "analyze", "whole", "--episodes", "2", "--scaling-episodes", "2", "--out", "report"];
+    ok(&run_in(d, &analysis));
+    let report = fs::read_to_string(d.join("report/report.md")).unwrap();
+    assert!(report.contains("cmd:scenarios/a.toml"), "{report}");
 
     // An edited script is another problem: resume refuses and changes nothing.
     ok(&run_in(d, &["-q", "run", "scenarios/own.toml", "--out", "edited", "--stop-after", "1"]));
