@@ -124,6 +124,37 @@ class OptunaSampler(unittest.TestCase):
             self.assertTrue(any(t.state == optuna.trial.TrialState.PRUNED for t in study.trials))
             self.assertIsNotNone(sampler.best)
 
+    def test_a_space_of_optuna_distributions_is_the_mechanisms_space(self):
+        import optuna
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from outerloop.optuna_sampler import OuterloopSampler, space_from_distributions
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        dists = {
+            "x": FloatDistribution(-2.0, 2.0),
+            "lr": FloatDistribution(1e-4, 1e-1, log=True),
+            "n": IntDistribution(1, 5),
+            "act": CategoricalDistribution(["relu", "tanh"]),
+            "width": CategoricalDistribution([16, 32, 64]),
+        }
+        self.assertEqual(space_from_distributions(dists)["width"], [16.0, 32.0, 64.0])
+        with self.assertRaises(ValueError):
+            space_from_distributions({"s": FloatDistribution(0, 1, step=0.1)})
+        sampler = OuterloopSampler("lib:tpe-density-ratio", dists, budget=12, seed=4)
+        study = optuna.create_study(sampler=sampler)
+
+        def objective(trial):
+            p = {name: trial.suggest_float(name, d.low, d.high, log=d.log) if isinstance(d, FloatDistribution)
+                 else trial.suggest_int(name, d.low, d.high) if isinstance(d, IntDistribution)
+                 else trial.suggest_categorical(name, d.choices) for name, d in dists.items()}
+            self.assertIn(p["width"], (16, 32, 64))
+            self.assertIsInstance(p["width"], int, "ordinal choices come back as the user's own values")
+            return (p["x"] - 0.5) ** 2 + abs(p["n"] - 3) + (p["act"] == "tanh") + p["width"] / 64
+
+        study.optimize(objective, n_trials=1000)
+        self.assertEqual(len(study.trials), 12)
+        self.assertLess(study.best_value, 2.0)
+
 
 if __name__ == "__main__":
     unittest.main()
