@@ -114,11 +114,13 @@ def main():
     parser.add_argument("--budget", type=float, default=6, help="full trials per study (default 6)")
     parser.add_argument("--replicates", type=int, default=10)
     parser.add_argument("--problem", type=int, default=3)
+    parser.add_argument("--library", nargs="*", default=["lib:successive-halving", "lib:cma-es", "lib:greedy-keep-discard"],
+                        help="library mechanisms to compare through the same sampler")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = {
         f"champion ({args.champion})": lambda s: run_outerloop(args.champion, args.problem, args.budget, s),
-        "lib:successive-halving": lambda s: run_outerloop("lib:successive-halving", args.problem, args.budget, s),
+        **{name: (lambda s, name=name: run_outerloop(name, args.problem, args.budget, s)) for name in args.library},
         "optuna TPE": lambda s: run_optuna(optuna.samplers.TPESampler(seed=s), optuna.pruners.NopPruner(), args.problem, args.budget),
         "optuna TPE + Hyperband": lambda s: run_optuna(
             optuna.samplers.TPESampler(seed=s),
@@ -133,11 +135,17 @@ def main():
     print(f"problem {args.problem}, budget {args.budget} full trials ({args.budget * numpy_mlp.EPOCHS:.0f} epochs), "
           f"{args.replicates} replicate studies each; true score = validation MSE of the recommendation retrained "
           f"on {len(TRUTH_SEEDS)} fresh seeds (lower is better)\n")
-    print("| optimizer | mean | sd | median |")
-    print("|---|---|---|---|")
+    print("| optimizer | mean | sd | median | champion better / worse (paired by seed) |")
+    print("|---|---|---|---|---|")
+    champion = None
     for name, run in rows.items():
         scores = [run(seed) for seed in range(args.replicates)]
-        print(f"| {name} | {statistics.mean(scores):.4f} | {statistics.stdev(scores):.4f} | {statistics.median(scores):.4f} |")
+        champion = champion or scores
+        better = sum(c < s for c, s in zip(champion, scores))
+        worse = sum(c > s for c, s in zip(champion, scores))
+        paired = "-" if scores is champion else f"{better} / {worse}"
+        print(f"| {name} | {statistics.mean(scores):.4f} | {statistics.stdev(scores):.4f} | "
+              f"{statistics.median(scores):.4f} | {paired} |")
 
 
 if __name__ == "__main__":
