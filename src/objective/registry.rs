@@ -233,7 +233,10 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
             if loaded.rows.is_empty() {
                 return Err(unknown("the table holds no trials".into()));
             }
-            return Ok(Box::new(GptTable::new(name, loaded)));
+            let bytes =
+                crate::input::read_bytes(path, crate::input::MAX_TEXT_BYTES).map_err(|e| unknown(e.to_string()))?;
+            let identity = xxhash_rust::xxh3::xxh3_64(&bytes);
+            return Ok(Box::new(GptTable::new(name, loaded).with_input_identity(identity)));
         }
         return shipped_table(table).map(|o| Box::new(o) as Box<dyn Objective>).map_err(|e| unknown(e.to_string()));
     }

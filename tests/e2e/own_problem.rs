@@ -287,6 +287,18 @@ fn tables_and_live_tasks_train_on_the_users_corpus_files_and_refuse_changed_ones
     assert!(table.contains(&format!("corpus mine {hash}")), "the header names the file's content: {table}");
     let out = ok(&run_in(d, &["mech", "run", "lib:uniform-random", "--task", "gpt-table:mine.tsv", "--budget", "2"]));
     assert!(out.contains("task gpt-table:mine.tsv"), "{out}");
+    // A scenario on the user's table records the table file's content.
+    let on_table = SCENARIO
+        .replace("tasks = [\"cmd:a.toml\", \"cmd:b.toml\"]", "tasks = [\"gpt-table:mine.tsv\"]")
+        .replace("held_out = [\"cmd:held.toml\"]\n", "")
+        .replace("ticks = 2", "ticks = 1");
+    fs::write(d.join("table.toml"), on_table).unwrap();
+    ok(&run_in(d, &["-q", "run", "table.toml", "--out", "on-table"]));
+    let table_hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(table.as_bytes()));
+    assert_eq!(
+        fs::read_to_string(d.join("on-table/inputs.txt")).unwrap(),
+        format!("gpt-table:mine.tsv\t{table_hash}\n")
+    );
     // Another file under the same name is another corpus: resuming the build says so.
     fs::write(d.join("specs/mine.txt"), my_corpus(1)).unwrap();
     let err = bad_input(&run_in(d, &build));

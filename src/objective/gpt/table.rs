@@ -592,6 +592,8 @@ pub struct GptTable {
     /// has always counted), the trial budget for v2 tables (budgets in full-trial
     /// equivalents, so one budget means the same on every scale of the suite).
     gflop_per_unit: f64,
+    /// The content hash of the user's table file it was loaded from (none for shipped ones).
+    input_identity: Option<u64>,
 }
 
 /// Bit pattern of an encoded point, for exact lookups.
@@ -600,6 +602,13 @@ fn point_bits(point: &[f64]) -> Vec<u64> {
 }
 
 impl GptTable {
+    /// The table as loaded from the user's file with content hash `identity` (what a run
+    /// records in `inputs.txt`).
+    pub fn with_input_identity(mut self, identity: u64) -> Self {
+        self.input_identity = Some(identity);
+        self
+    }
+
     /// Wrap a loaded table.
     pub fn new(name: &str, table: Table) -> Self {
         let top = table.fidelities.len().saturating_sub(1);
@@ -620,7 +629,16 @@ impl GptTable {
         let optimum = entries.iter().map(|e| e.mean).min_by(f64::total_cmp);
         let resolution = seed_mean_resolution(&table, &entries);
         let gflop_per_unit = if table.header_value("design").is_some() { table.budget } else { 1.0 };
-        GptTable { name: name.to_string(), table, entries, exact, optimum, resolution, gflop_per_unit }
+        GptTable {
+            name: name.to_string(),
+            table,
+            entries,
+            exact,
+            optimum,
+            resolution,
+            gflop_per_unit,
+            input_identity: None,
+        }
     }
 
     /// The underlying table.
@@ -711,6 +729,10 @@ fn seed_mean_resolution(table: &Table, entries: &[Entry]) -> f64 {
 impl Objective for GptTable {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn input_identity(&self) -> Option<u64> {
+        self.input_identity
     }
 
     fn space(&self) -> &SearchSpace {
