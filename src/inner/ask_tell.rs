@@ -31,18 +31,11 @@ pub struct Ask {
     pub seed: u64,
 }
 
-/// What the caller reports for a trial.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tell {
-    /// The score, lower is better (ignored for a failed trial).
-    pub score: f64,
-    /// Scores at lower levels on the way, `(fidelity, score)`.
-    pub curve: Vec<(f64, f64)>,
-    /// Compute spent as a fraction of a full trial (default: the fidelity asked).
-    pub cost: Option<f64>,
-    /// How the trial went.
-    pub status: TrialStatus,
-}
+/// What the caller reports for a trial: the score (ignored for a failed trial), scores
+/// at lower levels on the way, the compute spent as a fraction of a full trial (default:
+/// the fidelity asked) and how it went; the same fields a command objective's program
+/// reports.
+pub use crate::objective::command::process::Reply as Tell;
 
 /// Misuse of the ask/tell order.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

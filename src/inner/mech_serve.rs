@@ -22,10 +22,10 @@
 
 use serde_json::{Value, json};
 
-use super::ask_tell::{AskTell, Tell};
+use super::ask_tell::AskTell;
 use super::serve::space_json;
 use crate::genome::Program;
-use crate::objective::command::process::{Reply, reply_from_json};
+use crate::objective::command::process::reply_from_json;
 use crate::space::{SearchSpace, config_json};
 
 /// Protocol name in the hello line.
@@ -112,8 +112,7 @@ impl MechServer {
 
     fn tell(&mut self, req: &Value) -> Result<Value, String> {
         let trial = req.get("trial").and_then(Value::as_u64).ok_or("tell needs \"trial\": the index ask gave")?;
-        let Reply { score, curve, cost, status } = reply_from_json(req, true)?;
-        self.episode.tell(trial as usize, Tell { score, curve, cost, status }).map_err(|e| e.to_string())?;
+        self.episode.tell(trial as usize, reply_from_json(req, true)?).map_err(|e| e.to_string())?;
         Ok(json!({"ok": true}))
     }
 }

@@ -23,10 +23,10 @@ const MAX_STDOUT_BYTES: usize = 4 << 20;
 /// The most bytes of a failed trial's stderr quoted back to the user.
 const STDERR_TAIL_BYTES: usize = 600;
 
-/// What the program reported.
+/// A trial's result as whoever ran it reports it (a command's result line, a `tell`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    /// Its score.
+    /// Its score (ignored for a failed trial).
     pub score: f64,
     /// Scores at lower levels along the way, `(fidelity, score)`.
     pub curve: Vec<(f64, f64)>,
