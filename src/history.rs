@@ -18,6 +18,15 @@ pub enum TrialStatus {
 }
 
 impl TrialStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [TrialStatus; 4] =
+        [TrialStatus::Ok, TrialStatus::Diverged, TrialStatus::Invalid, TrialStatus::Crashed];
+
+    /// The status named `name` ([`TrialStatus::as_str`]'s inverse).
+    pub fn parse(name: &str) -> Option<TrialStatus> {
+        TrialStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Lower-case name used in traces and reports.
     pub fn as_str(self) -> &'static str {
         match self {

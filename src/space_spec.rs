@@ -24,6 +24,12 @@ pub struct SpaceSpecError {
     pub message: String,
 }
 
+impl From<crate::space::SpaceError> for SpaceSpecError {
+    fn from(e: crate::space::SpaceError) -> Self {
+        SpaceSpecError { knob: String::new(), message: e.to_string() }
+    }
+}
+
 /// How a knob is written, for hints.
 pub const KNOB_FORMS: &str = "{ log = [lo, hi] }, { linear = [lo, hi] }, { integer = [lo, hi] }, a list of numbers (ordinal) or a list of names (categorical)";
 
@@ -112,7 +118,7 @@ pub fn space_from_toml(table: &toml::Table) -> Result<SearchSpace, SpaceSpecErro
         }
         knobs.push(knob_from_toml(name, &table[name])?);
     }
-    SearchSpace::new(knobs).map_err(|e| SpaceSpecError { knob: String::new(), message: e.to_string() })
+    Ok(SearchSpace::new(knobs)?)
 }
 
 /// A whole space from a JSON object of the same shape (`{"lr": {"log": [1e-4, 0.1]},

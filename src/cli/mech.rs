@@ -233,8 +233,7 @@ pub fn run(args: MechArgs) -> anyhow::Result<()> {
                     let bad = |m: String| InputError::usage(format!("--space-json: {m}"), space_hint());
                     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
                     let space = crate::space_spec::space_from_json(&value).map_err(|e| bad(e.to_string()))?;
-                    let increasing = fidelities.windows(2).all(|w| w[0] < w[1]);
-                    if fidelities.first().is_none_or(|f| *f <= 0.0) || !increasing || fidelities.last() != Some(&1.0) {
+                    if !crate::objective::command::spec::valid_levels(&fidelities) {
                         return Err(InputError::usage(
                             format!("--fidelities {fidelities:?} are not increasing budget fractions ending at 1"),
                             "e.g. --fidelities 0.25,0.5,1",

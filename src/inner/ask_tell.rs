@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use super::run::run_inner;
 use super::trace::Trace;
 use crate::genome::Program;
+use crate::objective::command::process::crashed;
 use crate::objective::{Objective, TrialResult, TrialStatus};
 use crate::space::{Config, SearchSpace};
 
@@ -72,22 +73,15 @@ impl Objective for Remote {
     }
     fn score(&self, config: &Config, fidelity: f64, seed: u64) -> TrialResult {
         let level = self.fidelities[crate::space::fidelity_level(&self.fidelities, fidelity)];
-        let failed = || TrialResult {
-            score: self.failure_score,
-            curve: vec![(level, self.failure_score)],
-            cost: level,
-            status: TrialStatus::Crashed,
-        };
         let sent = self.asks.lock().map(|s| s.send((config.clone(), level, seed)).is_ok()).unwrap_or(false);
         let told = if sent { self.tells.lock().ok().and_then(|r| r.recv().ok()) } else { None };
         // The caller went away: the episode winds down on failed trials nobody reads.
-        let Some(tell) = told else { return failed() };
+        let Some(tell) = told else { return crashed(level, self.failure_score) };
         if tell.status != TrialStatus::Ok {
-            return TrialResult { status: tell.status, ..failed() };
+            // A failed tell is charged the level, whatever cost it names.
+            return TrialResult { status: tell.status, ..crashed(level, self.failure_score) };
         }
-        let mut curve: Vec<(f64, f64)> = tell.curve.into_iter().filter(|(f, _)| *f < level).collect();
-        curve.push((level, tell.score));
-        TrialResult { score: tell.score, curve, cost: tell.cost.unwrap_or(level), status: TrialStatus::Ok }
+        tell.into_result(level, self.failure_score)
     }
     fn full_cost(&self) -> f64 {
         1.0

@@ -23,7 +23,7 @@
 use serde_json::{Value, json};
 
 use super::ask_tell::AskTell;
-use super::serve::space_json;
+use super::serve::{answer_line, space_json};
 use crate::genome::Program;
 use crate::objective::command::process::reply_from_json;
 use crate::space::{SearchSpace, config_json};
@@ -67,17 +67,13 @@ impl MechServer {
 
     /// Answer one request line.
     pub fn handle(&mut self, line: &str) -> String {
-        match self.dispatch(line) {
-            Ok(v) => v.to_string(),
-            Err(e) => json!({"ok": false, "error": e}).to_string(),
-        }
+        answer_line(line, |req| self.dispatch(req))
     }
 
-    fn dispatch(&mut self, line: &str) -> Result<Value, String> {
-        let req: Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    fn dispatch(&mut self, req: &Value) -> Result<Value, String> {
         match req.get("op").and_then(Value::as_str).ok_or("missing \"op\" (ask, tell)")? {
             "ask" => self.ask(),
-            "tell" => self.tell(&req),
+            "tell" => self.tell(req),
             other => Err(format!("unknown op `{other}` (ask, tell)")),
         }
     }

@@ -72,14 +72,10 @@ impl<'a> Server<'a> {
 
     /// Answer one request line (without its newline).
     pub fn handle(&mut self, line: &str) -> String {
-        match self.dispatch(line) {
-            Ok(v) => v.to_string(),
-            Err(e) => json!({"ok": false, "error": e}).to_string(),
-        }
+        answer_line(line, |req| self.dispatch(req))
     }
 
-    fn dispatch(&mut self, line: &str) -> Result<Value, String> {
-        let req: Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    fn dispatch(&mut self, req: &Value) -> Result<Value, String> {
         let op = req.get("op").and_then(Value::as_str).ok_or("missing \"op\" (reset, eval, finish)")?;
         match op {
             "reset" => {
@@ -88,8 +84,8 @@ impl<'a> Server<'a> {
                 self.study.reset(seed);
                 Ok(json!({"ok": true, "seed": seed, "budget": self.study.budget()}))
             }
-            "eval" => self.eval(&req),
-            "finish" => self.finish(&req),
+            "eval" => self.eval(req),
+            "finish" => self.finish(req),
             other => Err(format!("unknown op `{other}` (reset, eval, finish)")),
         }
     }
@@ -186,6 +182,18 @@ impl<'a> Server<'a> {
         });
         self.study.reset(self.study.seed());
         Ok(reply)
+    }
+}
+
+/// Answer one request line of a JSON-lines protocol with `dispatch`: a line that is not
+/// JSON, and every error, become `{"ok":false,"error":"..."}` (the server goes on).
+pub fn answer_line(line: &str, dispatch: impl FnOnce(&Value) -> Result<Value, String>) -> String {
+    let reply = serde_json::from_str::<Value>(line)
+        .map_err(|e| format!("not a JSON object: {e}"))
+        .and_then(|req| dispatch(&req));
+    match reply {
+        Ok(v) => v.to_string(),
+        Err(e) => json!({"ok": false, "error": e}).to_string(),
     }
 }
 

@@ -229,13 +229,10 @@ pub fn objective_by_name(name: &str) -> Result<Box<dyn Objective>, UnknownTask> 
     if let Some(table) = name.strip_prefix("gpt-table:") {
         if table.contains('/') || table.ends_with(".tsv") {
             let path = Path::new(table);
-            let loaded = Table::load(path).map_err(|e| unknown(e.to_string()))?;
+            let (loaded, identity) = Table::load_hashed(path).map_err(|e| unknown(e.to_string()))?;
             if loaded.rows.is_empty() {
                 return Err(unknown("the table holds no trials".into()));
             }
-            let bytes =
-                crate::input::read_bytes(path, crate::input::MAX_TEXT_BYTES).map_err(|e| unknown(e.to_string()))?;
-            let identity = xxhash_rust::xxh3::xxh3_64(&bytes);
             return Ok(Box::new(GptTable::new(name, loaded).with_input_identity(identity)));
         }
         return shipped_table(table).map(|o| Box::new(o) as Box<dyn Objective>).map_err(|e| unknown(e.to_string()));

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use self::process::{run_trial, trial_input};
+use self::process::{crashed, run_trial, trial_input};
 use self::spec::CommandSpec;
 use super::{Objective, TrialResult, TrialStatus};
 use crate::space::{Config, SearchSpace, config_json};
@@ -66,7 +66,7 @@ impl CommandObjective {
             None => (Path::new(target), None),
         };
         let spec = CommandSpec::load(path, entry)?;
-        let identity = identity_of(path, entry, &spec)?;
+        let identity = identity_of(path, &spec)?;
         let cache = spec.cache.then(|| spec.dir.join(CACHE_DIR));
         Ok(CommandObjective { name: name.to_string(), spec, identity, cache, failures: Mutex::default() })
     }
@@ -86,9 +86,8 @@ impl CommandObjective {
     fn cached(&self, input: &str) -> Option<TrialResult> {
         let bytes = crate::input::read_bytes(&self.cache_path(input)?, 1 << 20).ok()?;
         let c: Cached = rmp_serde::from_slice(&bytes).ok()?;
-        let status = [TrialStatus::Ok, TrialStatus::Diverged, TrialStatus::Invalid]
-            .into_iter()
-            .find(|s| s.as_str() == c.status)?;
+        // Failed runs are never stored.
+        let status = TrialStatus::parse(&c.status).filter(|s| *s != TrialStatus::Crashed)?;
         Some(TrialResult { score: c.score, curve: c.curve, cost: c.cost, status })
     }
 
@@ -115,28 +114,15 @@ impl CommandObjective {
         f.count += 1;
         f.first.get_or_insert(message);
     }
-
-    fn failed(&self, fidelity: f64) -> TrialResult {
-        TrialResult {
-            score: self.spec.failure_score,
-            curve: vec![(fidelity, self.spec.failure_score)],
-            cost: fidelity,
-            status: TrialStatus::Crashed,
-        }
-    }
 }
 
-/// The identity hash of a spec: its text (a whole file's bytes, or an entry's canonical
-/// text) and the bytes of every file it names.
-fn identity_of(path: &Path, entry: Option<&str>, spec: &CommandSpec) -> Result<u64, spec::SpecError> {
+/// The identity hash of the spec read from `path`: its own text (the whole file, or an
+/// entry's canonical text) and the bytes of every file it names.
+fn identity_of(path: &Path, spec: &CommandSpec) -> Result<u64, spec::SpecError> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let own = match entry {
-        None => crate::input::read_bytes(path, spec::MAX_SPEC_BYTES)
-            .map_err(|e| spec::SpecError::whole(path, format!("cannot read it: {e}")))?,
-        Some(name) => spec::entry_text(path, name)?.into_bytes(),
-    };
+    let own = spec.identity_text.as_bytes();
     hasher.update(&(own.len() as u64).to_le_bytes());
-    hasher.update(&own);
+    hasher.update(own);
     for file in &spec.identity_files {
         let bytes = crate::input::read_bytes(file, crate::input::MAX_CORPUS_BYTES)
             .map_err(|e| spec::SpecError::whole(path, format!("cannot read {}: {e}", file.display())))?;
@@ -168,16 +154,13 @@ impl Objective for CommandObjective {
         }
         match run_trial(&self.spec, &config, level, seed) {
             Ok(reply) => {
-                let score = if reply.status == TrialStatus::Ok { reply.score } else { self.spec.failure_score };
-                let mut curve: Vec<(f64, f64)> = reply.curve.into_iter().filter(|(f, _)| *f < level).collect();
-                curve.push((level, score));
-                let result = TrialResult { score, curve, cost: reply.cost.unwrap_or(level), status: reply.status };
+                let result = reply.into_result(level, self.spec.failure_score);
                 self.remember(&input, &result);
                 result
             }
             Err(failure) => {
                 self.record_failure(format!("{input}: {failure}"));
-                self.failed(level)
+                crashed(level, self.spec.failure_score)
             }
         }
     }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use wait_timeout::ChildExt;
 
 use super::spec::{CommandSpec, InputMode};
-use crate::objective::TrialStatus;
+use crate::objective::{TrialResult, TrialStatus};
 
 /// The most bytes of a trial's stdout kept (the result line is its last).
 const MAX_STDOUT_BYTES: usize = 4 << 20;
@@ -34,6 +34,24 @@ pub struct Reply {
     pub cost: Option<f64>,
     /// How the trial went, by its own account.
     pub status: TrialStatus,
+}
+
+impl Reply {
+    /// The result a trial run at fidelity `level` records: a failed trial scores
+    /// `failure_score`; reported scores below the level stay on the curve, the level's own
+    /// score ends it; the cost is the reported one, else the level.
+    pub fn into_result(self, level: f64, failure_score: f64) -> TrialResult {
+        let score = if self.status == TrialStatus::Ok { self.score } else { failure_score };
+        let mut curve: Vec<(f64, f64)> = self.curve.into_iter().filter(|(f, _)| *f < level).collect();
+        curve.push((level, score));
+        TrialResult { score, curve, cost: self.cost.unwrap_or(level), status: self.status }
+    }
+}
+
+/// A trial at fidelity `level` that produced no result (crashed, timed out, or its
+/// caller went away): the failure score, the level's cost.
+pub fn crashed(level: f64, failure_score: f64) -> TrialResult {
+    TrialResult { score: failure_score, curve: vec![(level, failure_score)], cost: level, status: TrialStatus::Crashed }
 }
 
 /// Why a trial produced no reply.
@@ -187,15 +205,17 @@ pub fn parse_reply(stdout: &str) -> Result<Reply, TrialFailure> {
 /// `status` (`"crashed"` too where the caller may report it: `mech serve`'s tell). A
 /// failed trial needs no score.
 pub fn reply_from_json(value: &Value, crashed_allowed: bool) -> Result<Reply, String> {
-    let status = match value.get("status").map(|s| s.as_str()) {
-        None | Some(Some("ok")) => TrialStatus::Ok,
-        Some(Some("diverged")) => TrialStatus::Diverged,
-        Some(Some("invalid")) => TrialStatus::Invalid,
-        Some(Some("crashed")) if crashed_allowed => TrialStatus::Crashed,
-        Some(_) if crashed_allowed => {
-            return Err("\"status\" must be \"ok\", \"diverged\", \"invalid\" or \"crashed\"".into());
+    let status = match value.get("status") {
+        None => TrialStatus::Ok,
+        Some(s) => {
+            s.as_str().and_then(TrialStatus::parse).filter(|s| crashed_allowed || *s != TrialStatus::Crashed).ok_or(
+                if crashed_allowed {
+                    "\"status\" must be \"ok\", \"diverged\", \"invalid\" or \"crashed\""
+                } else {
+                    "\"status\" must be \"ok\", \"diverged\" or \"invalid\""
+                },
+            )?
         }
-        Some(_) => return Err("\"status\" must be \"ok\", \"diverged\" or \"invalid\"".into()),
     };
     let score = match value.get("score").and_then(Value::as_f64) {
         Some(s) if s.is_finite() => s,

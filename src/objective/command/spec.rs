@@ -71,11 +71,10 @@ struct EntryValues {
     objectives: BTreeMap<String, toml::Value>,
 }
 
-/// The canonical text of entry `name` of a spec-holding file (what its identity hashes
-/// instead of the whole file, so editing the rest of a scenario changes nothing).
-pub fn entry_text(path: &Path, name: &str) -> Result<String, SpecError> {
-    let text = read_spec(path)?;
-    let values: EntryValues = toml::from_str(&text).map_err(|e| SpecError::whole(path, e.message().to_string()))?;
+/// The canonical text of entry `name` of `text` (what its identity hashes instead of the
+/// whole file, so editing the rest of a scenario changes nothing).
+fn entry_text(path: &Path, text: &str, name: &str) -> Result<String, SpecError> {
+    let values: EntryValues = toml::from_str(text).map_err(|e| SpecError::whole(path, e.message().to_string()))?;
     let value = values.objectives.get(name).ok_or_else(|| missing_entry(path, name, values.objectives.keys()))?;
     toml::to_string(value).map_err(|e| SpecError::whole(path, e.to_string()))
 }
@@ -125,6 +124,9 @@ pub struct CommandSpec {
     /// The files whose content is the trial's identity besides the spec: the program
     /// when it is a file, every argument naming a file, and `files`.
     pub identity_files: Vec<PathBuf>,
+    /// The spec's own part of the identity: the whole file's text, or an entry's
+    /// canonical text.
+    pub identity_text: String,
     /// The search space.
     pub space: SearchSpace,
 }
@@ -159,7 +161,7 @@ impl CommandSpec {
     /// Check the whole-file spec `text` of `path`, relative paths taken from `dir`.
     pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<CommandSpec, SpecError> {
         let file: SpecFile = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-        Self::check(path, dir, text, file)
+        Self::check(path, dir, text, file, text.to_string())
     }
 
     /// Check the table `[objectives.<name>]` of `text` (a scenario's own objective).
@@ -167,10 +169,17 @@ impl CommandSpec {
         let mut entries: Entries = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
         let names: Vec<String> = entries.objectives.keys().cloned().collect();
         let file = entries.objectives.remove(name).ok_or_else(|| missing_entry(path, name, names.iter()))?;
-        Self::check(path, dir, text, file.into_inner())
+        let identity_text = entry_text(path, text, name)?;
+        Self::check(path, dir, text, file.into_inner(), identity_text)
     }
 
-    fn check(path: &Path, dir: &Path, text: &str, file: SpecFile) -> Result<CommandSpec, SpecError> {
+    fn check(
+        path: &Path,
+        dir: &Path,
+        text: &str,
+        file: SpecFile,
+        identity_text: String,
+    ) -> Result<CommandSpec, SpecError> {
         let at = |span: std::ops::Range<usize>, message: String| SpecError::located(path, text, span, message);
         let trials = check_trials(path, text, &file)?;
         let Some(command_entry) = &file.command else {
@@ -227,6 +236,7 @@ impl CommandSpec {
             optimum,
             cache: file.cache.unwrap_or(true),
             identity_files,
+            identity_text,
             space: trials.space,
         })
     }
@@ -271,6 +281,11 @@ fn read_spec(path: &Path) -> Result<String, SpecError> {
     crate::input::read_text(path).map_err(|e| whole(e.to_string()))
 }
 
+/// Whether `levels` are fidelity levels: increasing budget fractions in (0, 1] ending at 1.
+pub fn valid_levels(levels: &[f64]) -> bool {
+    levels.first().is_some_and(|f| *f > 0.0) && levels.windows(2).all(|w| w[0] < w[1]) && levels.last() == Some(&1.0)
+}
+
 /// A finite number's value, or its located error.
 fn finite(path: &Path, text: &str, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, SpecError> {
     match v {
@@ -288,8 +303,7 @@ fn check_trials(path: &Path, text: &str, file: &SpecFile) -> Result<TrialSpace, 
         None => vec![1.0],
         Some(f) => {
             let levels = f.get_ref().clone();
-            let increasing = levels.windows(2).all(|w| w[0] < w[1]);
-            if levels.is_empty() || !increasing || levels[0] <= 0.0 || levels.last() != Some(&1.0) {
+            if !valid_levels(&levels) {
                 return Err(at(
                     f.span(),
                     "fidelities are increasing budget fractions in (0, 1] ending at 1, e.g. [0.25, 0.5, 1.0]".into(),
@@ -308,12 +322,6 @@ fn check_trials(path: &Path, text: &str, file: &SpecFile) -> Result<TrialSpace, 
     }
     let space = SearchSpace::new(knobs).map_err(|e| at(file.space.span(), SpaceSpecError::from(e).message))?;
     Ok(TrialSpace { space, fidelities, failure_score })
-}
-
-impl From<crate::space::SpaceError> for SpaceSpecError {
-    fn from(e: crate::space::SpaceError) -> Self {
-        SpaceSpecError { knob: String::new(), message: e.to_string() }
-    }
 }
 
 /// The program a command names: a path (relative to the spec's folder) or a name on

@@ -123,13 +123,9 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
+/// A table row's status: a table is trained by this program, never by a user's command.
 fn status_from(s: &str) -> Option<TrialStatus> {
-    match s {
-        "ok" => Some(TrialStatus::Ok),
-        "diverged" => Some(TrialStatus::Diverged),
-        "invalid" => Some(TrialStatus::Invalid),
-        _ => None,
-    }
+    TrialStatus::parse(s).filter(|s| *s != TrialStatus::Crashed)
 }
 
 impl Table {
@@ -264,13 +260,19 @@ impl Table {
 
     /// Read a table file.
     pub fn load(path: &Path) -> Result<Table, TableError> {
+        Table::load_hashed(path).map(|(table, _)| table)
+    }
+
+    /// [`Table::load`], with the file's content hash (a user's table in a run's record).
+    pub fn load_hashed(path: &Path) -> Result<(Table, u64), TableError> {
         let bytes = crate::input::read_bytes(path, crate::input::MAX_TEXT_BYTES)
             .map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
         let text = String::from_utf8(bytes).map_err(|e| TableError::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")),
         })?;
-        Table::parse(path, &text)
+        Ok((Table::parse(path, &text)?, hash))
     }
 
     /// A header value.
