@@ -11,6 +11,8 @@ pub mod genome;
 pub mod history;
 pub mod inner;
 pub mod input;
+pub mod llm;
+pub mod lm;
 pub mod objective;
 pub mod pso_update;
 pub mod repro;
@@ -45,7 +47,7 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 22] = [
+    const LAYERS: [&str; 24] = [
         "rng",
         "stats",
         "pso_update",
@@ -62,8 +64,10 @@ mod layering {
         "sim",
         "ancestry",
         "store",
+        "llm",
         "driver",
         "analysis",
+        "lm",
         "swarm",
         "cluster",
         "repro",
