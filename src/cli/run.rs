@@ -48,6 +48,11 @@ pub struct RunArgs {
     /// Stop after this many ticks (the run stays resumable), for testing.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
+    /// Read the language-model proposer's replies from this record of an earlier run's
+    /// exchanges (its run folder, or the `llm/` folder in it) before asking the
+    /// endpoint (repeatable): a rerun that needs no endpoint.
+    #[arg(long, value_name = "FOLDER")]
+    pub llm_replay: Vec<PathBuf>,
 }
 
 /// Flags of `resume`.
@@ -61,6 +66,31 @@ pub struct ResumeArgs {
     /// Where episode batches run.
     #[command(flatten)]
     pub executor: super::executor::ExecutorArgs,
+    /// Read the language-model proposer's replies from this record of another run's
+    /// exchanges too (its run folder, or the `llm/` folder in it; repeatable).
+    #[arg(long, value_name = "FOLDER")]
+    pub llm_replay: Vec<PathBuf>,
+}
+
+/// The `llm/` records named by `--llm-replay` (a run folder names the record in it).
+fn replay_records(folders: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    folders
+        .iter()
+        .map(|f| {
+            let inner = f.join(crate::llm::record::FOLDER);
+            if inner.is_dir() {
+                Ok(inner)
+            } else if f.is_dir() {
+                Ok(f.clone())
+            } else {
+                Err(InputError::file(
+                    f,
+                    "--llm-replay names no folder",
+                    "name a run folder (or the `llm/` folder in it) holding recorded exchanges",
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Run `outerloop run`.
@@ -75,6 +105,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             (args.replicates.is_some(), "--replicates"),
             (args.force, "--force"),
             (args.stop_after.is_some(), "--stop-after"),
+            (!args.llm_replay.is_empty(), "--llm-replay"),
         ];
         if let Some((_, flag)) = outer_loop_only.iter().find(|(given, _)| *given) {
             return Err(crate::diagnostic::InputError::usage(
@@ -94,8 +125,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let scenario = load_with_overrides(&args)?;
     let dir = args.out.clone().unwrap_or_else(|| scenario.out.clone());
+    let records = replay_records(&args.llm_replay)?;
     let executor = prepare_folder(&args, &dir)?;
-    let run = Run::start(scenario, Some(dir), executor)?;
+    let mut run = Run::start(scenario, Some(dir), executor)?;
+    run.replay_from(&records);
     drive(run, args.stop_after)
 }
 
@@ -132,7 +165,7 @@ fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
         let one = RunArgs { seed: Some(seed), out: Some(dir.clone()), replicates: None, ..args.clone() };
         let scenario = load_with_overrides(&one)?;
         let executor = prepare_folder(&one, &dir)?;
-        let run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
+        let mut run = if dir.join(crate::store::run_dir::files::SUMMARY).exists() {
             outln!("replicate seed {seed}: finished earlier in {}", dir.display());
             continue;
         } else if dir.join(crate::store::run_dir::files::CHECKPOINT).exists() {
@@ -140,6 +173,7 @@ fn run_replicates(args: RunArgs, k: u32) -> anyhow::Result<()> {
         } else {
             Run::start(scenario, Some(dir), executor)?
         };
+        run.replay_from(&replay_records(&args.llm_replay)?);
         outln!("\n== replicate seed {seed} ({} of {k})", seed - first + 1);
         drive(run, args.stop_after)?;
     }
@@ -185,8 +219,10 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<()> {
         return super::swarm::resume_dir(&args.dir, args.threads, &args.executor);
     }
     args.threads.configure_pool()?;
+    let records = replay_records(&args.llm_replay)?;
     let executor = args.executor.build(&args.dir.join("batches"))?;
-    let run = Run::resume(&args.dir, executor)?;
+    let mut run = Run::resume(&args.dir, executor)?;
+    run.replay_from(&records);
     drive(run, None)
 }
 
@@ -199,7 +235,11 @@ fn drive(mut run: Run, stop_after: Option<u32>) -> anyhow::Result<()> {
     bar.set_position(run.sim().ticks_done() as u64);
     let interrupted = super::interrupt::on_ctrl_c();
     let stops = Stops { after: stop_after, flag: Some(interrupted.as_ref()) };
+    let oracle = run.oracle();
     let driven = crate::driver::drive(&mut run, stops, |r| {
+        for notice in oracle.iter().flat_map(|o| o.notices()) {
+            bar.suspend(|| eprintln!("warning: {notice}"));
+        }
         bar.inc(1);
         bar.set_message(format!("population {} best verified {:+.3}", r.population, r.best_verified));
         super::progress::step_line(|| {

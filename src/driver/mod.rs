@@ -8,14 +8,18 @@
 pub mod summary;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::ancestry::Ancestry;
+use crate::diagnostic::InputError;
 use crate::exec::Executor;
+use crate::llm::RunOracle;
 use crate::scenario::Scenario;
-use crate::sim::Simulation;
 use crate::sim::events::Event;
 use crate::sim::resources::MetricsRow;
+use crate::sim::writer::WriterTally;
+use crate::sim::{Simulation, TickError};
 use crate::store::checkpoint::OutputHashes;
 use crate::store::run_dir::{Opened, RunError, RunFolder, encode_lessons, files, output_hash, read_lessons};
 
@@ -24,6 +28,8 @@ pub struct Run {
     folder: RunFolder,
     scenario: Scenario,
     sim: Simulation,
+    /// The language-model proposer's oracle (`[proposer.llm]` only).
+    oracle: Option<Arc<RunOracle>>,
     /// The verified events up to the checkpoint, kept when opened read-only.
     events: Option<Vec<Event>>,
 }
@@ -55,7 +61,9 @@ impl Run {
             Opened::Checkpointed { mut folder, scenario, snapshot, .. } => {
                 let sim = Simulation::restore(&scenario, &snapshot, executor)?;
                 folder.rewind(sim.metrics())?;
-                Ok(Run { folder, scenario, sim, events: None })
+                let mut run = Run { folder, scenario, sim, oracle: None, events: None };
+                run.replay_from(&[]);
+                Ok(run)
             }
         }
     }
@@ -66,7 +74,7 @@ impl Run {
         match RunFolder::open(dir, false)? {
             Opened::Checkpointed { folder, scenario, snapshot, events } => {
                 let sim = Simulation::restore(&scenario, &snapshot, Executor::local())?;
-                Ok(Run { folder, scenario, sim, events: Some(events) })
+                Ok(Run { folder, scenario, sim, oracle: None, events: Some(events) })
             }
             Opened::Unstarted { .. } => unreachable!("an unlocked open refuses a folder without a checkpoint"),
         }
@@ -75,10 +83,28 @@ impl Run {
     /// The seeding events and the first checkpoint of a new (or restarted) run.
     fn begin(folder: RunFolder, scenario: Scenario, mut sim: Simulation) -> Result<Run, RunError> {
         let seeding = sim.drain_events();
-        let mut run = Run { folder, scenario, sim, events: None };
+        let mut run = Run { folder, scenario, sim, oracle: None, events: None };
+        run.replay_from(&[]);
         run.folder.append_events(&seeding)?;
         run.persist()?;
         Ok(run)
+    }
+
+    /// Have the language-model proposer (if the scenario has one) read replies from
+    /// these records of earlier runs' exchanges (`llm/` folders) after the run's own and
+    /// before it asks the endpoint.
+    pub fn replay_from(&mut self, records: &[PathBuf]) {
+        if let Some(settings) = &self.scenario.llm {
+            let oracle = Arc::new(RunOracle::new(self.folder.dir(), settings, records));
+            self.sim.set_oracle(oracle.clone());
+            self.oracle = Some(oracle);
+        }
+    }
+
+    /// The language-model proposer's oracle, if the scenario has one (its
+    /// `notices` are what the user should hear: an endpoint that fails, once).
+    pub fn oracle(&self) -> Option<Arc<RunOracle>> {
+        self.oracle.clone()
     }
 
     /// The run folder.
@@ -115,7 +141,14 @@ impl Run {
     /// runs it again.
     pub fn step(&mut self) -> Result<Option<MetricsRow>, RunError> {
         let tick = self.sim.ticks_done();
-        self.sim.tick().map_err(|failure| RunError::Executor { tick, message: failure.0 })?;
+        self.sim.tick().map_err(|failure| match failure {
+            TickError::Executor(message) => RunError::Executor { tick, message },
+            TickError::MissingReply(message) => RunError::Input(InputError::usage(
+                format!("tick {tick} was not saved: {message}"),
+                "set `[proposer.llm] endpoint` to a running server, or pass `--llm-replay FOLDER` naming the \
+                 `llm/` record of the run this one repeats",
+            )),
+        })?;
         let events = self.sim.drain_events();
         self.folder.append_events(&events)?;
         self.persist()?;
@@ -139,6 +172,7 @@ impl Run {
             debate: self.sim.debate_stats(),
             metrics: self.sim.metrics(),
             ancestry: &ancestry,
+            writer: WriterTally::of(&events),
         };
         let text = summary::render(&report);
         self.folder.write_output(files::SUMMARY, text.as_bytes())?;

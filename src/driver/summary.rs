@@ -9,6 +9,7 @@ use crate::scenario::Scenario;
 use crate::sim::ChampionReport;
 use crate::sim::held_out::{HeldOutReport, Versus};
 use crate::sim::resources::{DebateStats, MetricsRow};
+use crate::sim::writer::WriterTally;
 use crate::stats::{mean_half_width, mean_sd, wilson};
 
 /// What a finished run's summary says, computed by the driver.
@@ -25,6 +26,8 @@ pub struct RunReport<'a> {
     pub metrics: &'a [MetricsRow],
     /// The ancestry graph (the champion's lineage).
     pub ancestry: &'a Ancestry,
+    /// The language-model proposer's record (`None`: it wrote no draft).
+    pub writer: Option<WriterTally>,
 }
 
 /// Render the summary.
@@ -124,6 +127,9 @@ pub fn render(report: &RunReport) -> String {
         None => {
             let _ = writeln!(s, "\nno mechanism was evaluated");
         }
+    }
+    if let Some(w) = &report.writer {
+        let _ = writeln!(s, "\n{}", w.describe());
     }
     if sc.debater_enabled {
         let _ = writeln!(s, "\n{}", debate_line(&report.debate, metrics.last().map(|r| r.debate_extra)));

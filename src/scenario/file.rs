@@ -138,6 +138,30 @@ pub struct ProposerFile {
     pub operators: Option<Spanned<String>>,
     /// Constant vectors a structurally new child tries before its claim (0 or 1: none).
     pub tune_constants: Spanned<i64>,
+    /// A language model writes a share of the children (`[proposer.llm]`).
+    pub llm: Option<Spanned<LlmFile>>,
+}
+
+/// `[proposer.llm]`: an OpenAI-compatible chat-completions endpoint that writes a share
+/// of the proposer's children.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmFile {
+    /// Base URL of the API (`http://127.0.0.1:8080/v1`); absent: replies come only from
+    /// the run's record of earlier exchanges.
+    pub endpoint: Option<Spanned<String>>,
+    /// Model name sent with each request.
+    pub model: Option<Spanned<String>>,
+    /// Sampling temperature.
+    pub temperature: Option<Spanned<f64>>,
+    /// Most tokens per reply.
+    pub max_tokens: Option<Spanned<i64>>,
+    /// Seconds to wait for one reply.
+    pub timeout: Option<Spanned<f64>>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: Option<Spanned<String>>,
+    /// Share of the proposer's children the model writes.
+    pub share: Option<Spanned<f64>>,
 }
 
 impl Default for ProposerFile {
@@ -148,6 +172,7 @@ impl Default for ProposerFile {
             tournament: Spanned::new(0..0, 3),
             operators: None,
             tune_constants: Spanned::new(0..0, 0),
+            llm: None,
         }
     }
 }

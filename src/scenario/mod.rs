@@ -8,6 +8,7 @@
 pub mod choices;
 pub mod file;
 pub mod keys;
+pub mod llm;
 pub mod overrides;
 pub mod validate;
 
@@ -83,6 +84,8 @@ pub struct Scenario {
     /// Constant vectors a structurally new child tries on the first claim block before
     /// its claim (`sim::tuning`; 0 or 1: off).
     pub tune_constants: usize,
+    /// The language-model proposer (`[proposer.llm]`; `None`: typed operators only).
+    pub llm: Option<llm::LlmSettings>,
     /// Debate switch.
     pub debater_enabled: bool,
     /// Fraction of rejected proposals evaluated anyway.
@@ -503,6 +506,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         }),
     };
     let tune_constants = v.int(&raw.proposer.tune_constants, "proposer.tune_constants") as usize;
+    let llm = raw.proposer.llm.as_ref().map(|l| llm::validate(&mut v, l));
     let audit_rate = v.real(&raw.debater.audit_rate, "debater.audit_rate");
     let novelty_threshold = v.real(&raw.debater.novelty_threshold, "debater.novelty_threshold");
     let verify_seeds = v.int(&raw.verifier.seeds, "verifier.seeds") as u32;
@@ -558,6 +562,7 @@ pub fn parse_in(path: &Path, text: &str, base_dir: &Path) -> Result<Scenario, In
         tournament,
         operators,
         tune_constants,
+        llm,
         debater_enabled: raw.debater.enabled,
         audit_rate,
         novelty_threshold,

@@ -190,9 +190,11 @@ impl Evaluator {
     }
 }
 
-/// Run condition: the tick's systems run only while no batch has failed.
-pub fn healthy(evaluator: Res<Evaluator>) -> bool {
-    evaluator.failure.is_none()
+impl Evaluator {
+    /// Whether no batch has failed since the last [`Evaluator::take_failure`].
+    pub fn is_healthy(&self) -> bool {
+        self.failure.is_none()
+    }
 }
 
 /// Relative gain of a mechanism over the reference on one episode: log10 of the ratio

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::components::AgentKind;
 use super::diagnosis::Diagnosis;
 use super::operators::MadeBy;
+use super::writer::WriteResult;
 
 /// A debate panel role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +225,28 @@ pub enum Event {
         /// The tuned genome (canonical text); the birth's genome when no vector beat it.
         genome: String,
     },
+    /// The language-model proposer wrote a draft (`[proposer.llm]`): its exchanges
+    /// with the model and how it ended. A valid or repaired draft's child is the next
+    /// `born` (or `duplicate`) with operator `llm` from this parent; a fallback's child is
+    /// written by a typed operator.
+    Written {
+        /// Tick.
+        tick: u32,
+        /// The parent the model was shown.
+        parent: u64,
+        /// The exchanges' addresses in the run's record (`llm/<address>.json`): the
+        /// first request, then the repair round's.
+        exchanges: Vec<String>,
+        /// How it ended.
+        result: WriteResult,
+        /// Why a fallback had no child from the model.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Tokens of its exchanges, prompt and completion, as the endpoint counted them.
+        tokens: u64,
+        /// Wall time of its exchanges when they were made, milliseconds.
+        wall_ms: u64,
+    },
     /// A mechanism left the population.
     Retired {
         /// Tick.
@@ -268,6 +291,7 @@ impl Event {
             | Event::DeadGenes { tick, .. }
             | Event::Lesson { tick, .. }
             | Event::Tuned { tick, .. }
+            | Event::Written { tick, .. }
             | Event::Retired { tick, .. } => *tick,
         }
     }

@@ -26,6 +26,7 @@ pub mod select;
 pub mod snapshot;
 pub mod spawn;
 pub mod tuning;
+pub mod writer;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::world::CommandQueue;
@@ -99,6 +100,18 @@ pub struct ChampionReport {
     pub held_out: Vec<held_out::HeldOutReport>,
 }
 
+/// Why a tick could not be run (it was not persisted; resuming redoes it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TickError {
+    /// The executor could not run a batch of episodes.
+    #[error("{0}")]
+    Executor(String),
+    /// The language-model proposer needed a reply that is not recorded and could not be
+    /// asked for.
+    #[error("{0}")]
+    MissingReply(String),
+}
+
 /// One row of the population table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PopulationRow {
@@ -147,6 +160,7 @@ fn base_world(
     world.insert_resource(AgentYield::default());
     world.insert_resource(Metrics::default());
     world.insert_resource(credit::Outcomes::default());
+    world.insert_resource(writer::Writer::default());
     Ok(world)
 }
 
@@ -285,14 +299,25 @@ impl Simulation {
         std::mem::take(&mut self.world.resource_mut::<EventQueue>().0)
     }
 
-    /// Run one tick. When a batch of episodes fails the rest of the tick is skipped and
-    /// the failure returned: the world is then mid-tick, and the simulation must be
-    /// dropped without being persisted (resuming from the last checkpoint redoes it).
-    pub fn tick(&mut self) -> Result<(), EvaluationError> {
+    /// Have the language-model proposer ask `oracle` (the run's record of exchanges and
+    /// the endpoint; a scenario with `[proposer.llm]` cannot tick without one).
+    pub fn set_oracle(&mut self, oracle: std::sync::Arc<dyn writer::Oracle>) {
+        self.world.resource_mut::<writer::Writer>().oracle = Some(oracle);
+    }
+
+    /// Run one tick. When a batch of episodes fails, or a language-model reply the
+    /// proposer needs is neither recorded nor can be asked for, the rest of the tick is
+    /// skipped and the failure returned: the world is then mid-tick, and the simulation
+    /// must be dropped without being persisted (resuming from the last checkpoint redoes
+    /// it).
+    pub fn tick(&mut self) -> Result<(), TickError> {
         self.world.resource_mut::<Clock>().tick = self.ticks_done;
         self.schedule.run(&mut self.world);
         if let Some(failure) = self.world.resource_mut::<Evaluator>().take_failure() {
-            return Err(failure);
+            return Err(TickError::Executor(failure.0));
+        }
+        if let Some(missing) = self.world.resource_mut::<writer::Writer>().failure.take() {
+            return Err(TickError::MissingReply(missing));
         }
         self.ticks_done += 1;
         self.world.resource_mut::<Clock>().tick = self.ticks_done;

@@ -131,6 +131,8 @@ pub enum MadeBy {
     ConstantSwarm,
     /// The verifier's pruning of genes that never fired (`prune-dead`).
     PruneDead,
+    /// Written by the language-model proposer (`llm`, `[proposer.llm]`).
+    Llm,
 }
 
 impl MadeBy {
@@ -145,6 +147,7 @@ impl MadeBy {
             MadeBy::Crossover { .. } => "crossover",
             MadeBy::ConstantSwarm => "constant-swarm",
             MadeBy::PruneDead => "prune-dead",
+            MadeBy::Llm => "llm",
         }
     }
 }
@@ -166,7 +169,8 @@ impl std::str::FromStr for MadeBy {
             let distance = d.parse().map_err(|_| format!("`{text}`: the distance is not a number"))?;
             return Ok(MadeBy::Crossover { distance });
         }
-        let fixed = [MadeBy::Seed, MadeBy::Inherited, MadeBy::Planted, MadeBy::ConstantSwarm, MadeBy::PruneDead];
+        let fixed =
+            [MadeBy::Seed, MadeBy::Inherited, MadeBy::Planted, MadeBy::ConstantSwarm, MadeBy::PruneDead, MadeBy::Llm];
         fixed
             .into_iter()
             .chain(Operator::all().into_iter().map(MadeBy::Operator))
@@ -233,6 +237,7 @@ mod tests {
             MadeBy::Planted,
             MadeBy::ConstantSwarm,
             MadeBy::PruneDead,
+            MadeBy::Llm,
             MadeBy::Crossover { distance: 0.5 },
         ];
         all.extend(Operator::all().into_iter().map(MadeBy::Operator));

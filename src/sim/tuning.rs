@@ -24,7 +24,7 @@ use crate::rng;
 pub fn tunes(made_by: MadeBy) -> bool {
     match made_by {
         MadeBy::Operator(Operator::Mutate(Mutation::Constant)) => false,
-        MadeBy::Operator(_) | MadeBy::Crossover { .. } => true,
+        MadeBy::Operator(_) | MadeBy::Crossover { .. } | MadeBy::Llm => true,
         MadeBy::Seed | MadeBy::Inherited | MadeBy::Planted | MadeBy::ConstantSwarm | MadeBy::PruneDead => false,
     }
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use outerloop::scenario::file::{
-    DebaterFile, InnerFile, PopulationFile, ProposerFile, RecombinerFile, ScenarioFile, SeedsFile, VerifierFile,
+    DebaterFile, InnerFile, LlmFile, PopulationFile, ProposerFile, RecombinerFile, ScenarioFile, SeedsFile,
+    VerifierFile,
 };
 use outerloop::scenario::keys::{KEYS, SECTIONS, keys_markdown};
 use outerloop::store::checkpoint;
@@ -731,6 +732,15 @@ tournament = 2
 operators = "structure"
 tune_constants = 3
 
+[proposer.llm]
+endpoint = "http://127.0.0.1:8080/v1"
+model = "mechanism-writer"
+temperature = 0.7
+max_tokens = 2048
+timeout = 30
+api_key_env = "OUTERLOOP_TEST_KEY"
+share = 0.25
+
 [debater]
 enabled = true
 audit_rate = 0.5
@@ -771,7 +781,10 @@ fn keys_of_scenario_file() -> BTreeSet<String> {
         ("verifier", fields_of::<VerifierFile>()),
         ("recombiner", fields_of::<RecombinerFile>()),
     ];
-    dotted_keys(fields_of::<ScenarioFile>(), &tables)
+    let mut keys = dotted_keys(fields_of::<ScenarioFile>(), &tables);
+    // `[proposer.llm]` is a table within a section.
+    keys.extend(fields_of::<LlmFile>().iter().map(|f| format!("proposer.llm.{f}")));
+    keys
 }
 
 /// Dotted keys set in a TOML text.
@@ -784,7 +797,15 @@ fn keys_in_toml(text: &str) -> BTreeSet<String> {
             toml::Value::Table(_) if k == "objectives" => {
                 keys.insert(k.clone());
             }
-            toml::Value::Table(t) => keys.extend(t.keys().map(|f| format!("{k}.{f}"))),
+            toml::Value::Table(t) => {
+                for (f, inner) in t {
+                    keys.insert(format!("{k}.{f}"));
+                    // A table within a section (`[proposer.llm]`): its keys too.
+                    if let toml::Value::Table(sub) = inner {
+                        keys.extend(sub.keys().map(|g| format!("{k}.{f}.{g}")));
+                    }
+                }
+            }
             _ => {
                 keys.insert(k.clone());
             }

@@ -4,15 +4,17 @@
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 
-use crate::genome::Limits;
+use crate::genome::syntax::print;
+use crate::genome::{Genome, Limits};
 use crate::rng;
 use crate::sim::agents::debater::evaluation_slots;
-use crate::sim::components::{AgentKind, Fitness, MechId, Mechanism, Status, Traits};
+use crate::sim::components::{AgentKind, Fitness, Lineage, MechId, Mechanism, Status, Traits};
 use crate::sim::diagnosis::{Diagnosis, TraceStats, diagnose};
 use crate::sim::events::{Event, LessonKind};
 use crate::sim::operators::{MadeBy, Operator, rank_operators};
-use crate::sim::resources::{DebateBudget, OperatorStats, Settings};
+use crate::sim::resources::{DebateBudget, Lessons, OperatorStats, Settings};
 use crate::sim::spawn::{Birth, Births, novelty, parent_info, prepare_batch};
+use crate::sim::writer::{DraftPrompt, MissingReply, Writer, prompt, write_children};
 
 /// Attempts per wanted child before the proposer gives up for the tick.
 const ATTEMPTS_PER_CHILD: usize = 4;
@@ -57,7 +59,9 @@ pub fn propose(
     cfg: Res<Settings>,
     stats: Res<OperatorStats>,
     budget: Res<DebateBudget>,
-    population: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits)>,
+    lessons: Res<Lessons>,
+    mut writer: ResMut<Writer>,
+    population: Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits, &Lineage)>,
 ) {
     let sc = &cfg.0;
     if !sc.proposer_enabled || sc.children_per_tick == 0 {
@@ -65,7 +69,7 @@ pub fn propose(
     }
     let mut pending = 0;
     let mut pool: Vec<ParentView> = Vec::new();
-    for (id, m, s, f, t) in population.iter() {
+    for (id, m, s, f, t, _) in population.iter() {
         match s {
             Status::Proposed => pending += 1,
             Status::Evaluated | Status::Verified => {
@@ -83,45 +87,88 @@ pub fn propose(
         }
     }
     pool.sort_by_key(|p| p.id);
-    let mut rng = rng::stream(sc.seed, "propose", &[births.clock.tick as u64]);
+    let tick = births.clock.tick;
+    let mut rng = rng::stream(sc.seed, "propose", &[tick as u64]);
     let limits = Limits::default();
     let target = proposals_this_tick(sc, pending, &budget);
-    let (mut made, mut attempts) = (0, 0);
+    let llm = sc.llm.as_ref().filter(|l| l.share > 0.0);
+    let (mut made, mut attempts, mut draft_index) = (0, 0, 0);
     // Duplicates and failed operators do not use up the tick's proposals: try again,
     // up to a bounded number of attempts, so the slots are filled with new children.
-    // Each round drafts the children still wanted, then fingerprints the structurally
-    // new ones in parallel (the fingerprint, an inner run on the probe task, is the
-    // outer loop's largest cost), then admits them in draft order.
+    // Each round drafts the children still wanted (the model's share of them in one
+    // batch of requests after the typed ones), then fingerprints the structurally new
+    // ones in parallel (the fingerprint, an inner run on the probe task, is the outer
+    // loop's largest cost), then admits them in draft order.
     while made < target && attempts < ATTEMPTS_PER_CHILD * target {
         let want = (target - made).min(ATTEMPTS_PER_CHILD * target - attempts);
         attempts += want;
-        let mut drafts = Vec::new();
+        let mut drafts: Vec<(&ParentView, &ParentView, MadeBy, Genome)> = Vec::new();
+        let mut for_model: Vec<(&ParentView, &ParentView, u64)> = Vec::new();
         for _ in 0..want {
             let Some(parent) = tournament(&pool, sc.tournament, &mut rng) else { return };
             let donor = &pool[rng.random_range(0..pool.len())];
-            let child = rank_operators(&stats, parent.diagnosis, sc.operators, &mut rng).into_iter().find_map(|op| {
-                op.apply(&parent.mechanism.genome, &donor.mechanism.genome, &mut rng, &limits).map(|g| (op, g))
-            });
-            match child {
-                Some((op, genome)) => drafts.push((parent, donor, op, genome)),
-                None => births.events.0.push(Event::Lesson {
-                    tick: births.clock.tick,
-                    id: parent.id,
-                    kind: LessonKind::OperatorFailed,
-                    detail: "no operator produced a valid child".into(),
-                }),
+            let index = draft_index as u64;
+            draft_index += 1;
+            if llm.is_some_and(|l| l.writes(index as usize)) {
+                for_model.push((parent, donor, index));
+                continue;
+            }
+            match typed_child(parent, donor, &stats, sc, &mut rng, &limits) {
+                Some((op, genome)) => drafts.push((parent, donor, MadeBy::Operator(op), genome)),
+                None => births.events.0.push(operator_failed(tick, parent.id)),
+            }
+        }
+        if let (Some(settings), false) = (llm, for_model.is_empty()) {
+            let Some(oracle) = writer.oracle.clone() else {
+                writer.failure =
+                    Some("the scenario's proposer asks a language model, but no oracle is installed".into());
+                return;
+            };
+            let prompts: Vec<DraftPrompt> = for_model
+                .iter()
+                .map(|&(parent, _, index)| DraftPrompt {
+                    messages: prompt::conversation(&facts(sc, parent, &lessons, &population)),
+                    seed: rng::derive(sc.seed, "llm-request", &[tick as u64, index, 0]),
+                    repair_seed: rng::derive(sc.seed, "llm-request", &[tick as u64, index, 1]),
+                })
+                .collect();
+            let written = match write_children(oracle.as_ref(), settings, &prompts, &limits) {
+                Ok(w) => w,
+                Err(MissingReply(why)) => {
+                    writer.failure = Some(why);
+                    return;
+                }
+            };
+            for ((parent, donor, _), w) in for_model.into_iter().zip(written) {
+                births.events.0.push(Event::Written {
+                    tick,
+                    parent: parent.id,
+                    exchanges: w.exchanges,
+                    result: w.result,
+                    reason: w.genome.as_ref().err().cloned(),
+                    tokens: w.tokens,
+                    wall_ms: w.wall_ms,
+                });
+                match w.genome {
+                    Ok(genome) => drafts.push((parent, donor, MadeBy::Llm, genome)),
+                    // The model wrote nothing usable: a typed operator writes the child.
+                    Err(_) => match typed_child(parent, donor, &stats, sc, &mut rng, &limits) {
+                        Some((op, genome)) => drafts.push((parent, donor, MadeBy::Operator(op), genome)),
+                        None => births.events.0.push(operator_failed(tick, parent.id)),
+                    },
+                }
             }
         }
         let prepared = prepare_batch(&births.known, drafts.iter().map(|d| d.3.clone()).collect());
-        for ((parent, donor, op, _), prepared) in drafts.into_iter().zip(prepared) {
+        for ((parent, donor, made_by, _), prepared) in drafts.into_iter().zip(prepared) {
             // Operators return checked genomes, so a compile failure here means a limit
             // was hit; pivot to the parent's behaviour by skipping.
             let Some(prepared) = prepared else {
                 births.events.0.push(Event::Lesson {
-                    tick: births.clock.tick,
+                    tick,
                     id: parent.id,
                     kind: LessonKind::Pivot,
-                    detail: op.name().into(),
+                    detail: made_by.name().into(),
                 });
                 continue;
             };
@@ -132,11 +179,11 @@ pub fn propose(
                     c
                 }
                 Err(dup) => {
-                    births.events.0.push(dup.event(births.clock.tick, parent.id, MadeBy::Operator(op)));
+                    births.events.0.push(dup.event(tick, parent.id, made_by));
                     continue;
                 }
             };
-            let parents = if matches!(op, Operator::Graft | Operator::Crossover) {
+            let parents = if matches!(made_by, MadeBy::Operator(Operator::Graft | Operator::Crossover)) {
                 vec![parent.id, donor.id]
             } else {
                 vec![parent.id]
@@ -144,7 +191,7 @@ pub fn propose(
             let birth = Birth {
                 parents,
                 agent: AgentKind::Proposer,
-                operator: MadeBy::Operator(op),
+                operator: made_by,
                 diagnosis: Some(parent.diagnosis),
                 parent_fitness: Some(parent.fitness),
                 parent: parent_info(parent.mechanism, parent.record, parent.traits, &candidate.mechanism),
@@ -156,6 +203,74 @@ pub fn propose(
                 break;
             }
         }
+    }
+}
+
+/// The first operator, in the credit's ranking for the parent's diagnosis, that
+/// writes a valid child.
+fn typed_child(
+    parent: &ParentView,
+    donor: &ParentView,
+    stats: &OperatorStats,
+    sc: &crate::scenario::Scenario,
+    rng: &mut rng::Rng,
+    limits: &Limits,
+) -> Option<(Operator, Genome)> {
+    rank_operators(stats, parent.diagnosis, sc.operators, rng)
+        .into_iter()
+        .find_map(|op| op.apply(&parent.mechanism.genome, &donor.mechanism.genome, rng, limits).map(|g| (op, g)))
+}
+
+fn operator_failed(tick: u32, parent: u64) -> Event {
+    Event::Lesson {
+        tick,
+        id: parent,
+        kind: LessonKind::OperatorFailed,
+        detail: "no operator produced a valid child".into(),
+    }
+}
+
+/// What the model is told about `parent`: its record and line of descent, the hall of
+/// fame, and its children that did worse.
+fn facts<'a>(
+    sc: &'a crate::scenario::Scenario,
+    parent: &'a ParentView<'a>,
+    lessons: &'a Lessons,
+    population: &Query<(&MechId, &Mechanism, &Status, &Fitness, &Traits, &Lineage)>,
+) -> prompt::Facts<'a> {
+    let by_id: std::collections::BTreeMap<u64, (&Fitness, &Lineage)> =
+        population.iter().map(|(id, _, _, f, _, l)| (id.0, (f, l))).collect();
+    let mut lineage = Vec::new();
+    let mut at = Some(parent.id);
+    // Up to the oldest ancestor still alive (a bounded walk: ids only decrease).
+    while let Some(id) = at {
+        let Some((f, l)) = by_id.get(&id) else { break };
+        lineage.push(prompt::Ancestor { id, made_by: l.operator.to_string(), fitness: f.best_known() });
+        at = l.parents.first().copied().filter(|&p| p < id);
+    }
+    lineage.reverse();
+    let mut worse_children: Vec<(u64, String, f64)> = population
+        .iter()
+        .filter(|(_, _, _, _, _, l)| l.parents.first() == Some(&parent.id))
+        .filter_map(|(id, m, _, f, _, _)| {
+            let fitness = f.best_known()?;
+            (fitness < parent.fitness).then(|| (id.0, print(&m.genome), fitness))
+        })
+        .collect();
+    // The most recent first.
+    worse_children.sort_by_key(|c| std::cmp::Reverse(c.0));
+    prompt::Facts {
+        scenario: sc,
+        parent_id: parent.id,
+        parent: &parent.mechanism.genome,
+        claimed: parent.record.claimed,
+        verified: parent.record.verified,
+        diagnosis: parent.diagnosis,
+        traits: parent.traits,
+        lineage,
+        hall_of_fame: &lessons.hall_of_fame,
+        worse_children: worse_children.into_iter().map(|(_, g, f)| (g, f)).collect(),
+        failure_signatures: lessons.failures.len() / 2,
     }
 }
 
