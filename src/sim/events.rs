@@ -246,6 +246,10 @@ pub enum Event {
         tokens: u64,
         /// Wall time of its exchanges when they were made, milliseconds.
         wall_ms: u64,
+        /// The model that answered, as the endpoint named it (`outerloop lm serve` names
+        /// its model file's hash); absent when no exchange was answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
     },
     /// A mechanism left the population.
     Retired {

@@ -148,6 +148,7 @@ pub fn propose(
                     reason: w.genome.as_ref().err().cloned(),
                     tokens: w.tokens,
                     wall_ms: w.wall_ms,
+                    model: w.model.clone(),
                 });
                 match w.genome {
                     Ok(genome) => drafts.push((parent, donor, MadeBy::Llm, genome)),

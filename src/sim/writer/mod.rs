@@ -163,6 +163,8 @@ pub struct Written {
     pub tokens: u64,
     /// Recorded wall time of every exchange, milliseconds.
     pub wall_ms: u64,
+    /// The model that answered last, as the endpoint named it.
+    pub model: Option<String>,
 }
 
 /// One draft the model writes: its conversation and the seeds of its two rounds.
@@ -203,6 +205,7 @@ pub fn write_children(
             exchanges: vec![exchange.address.clone()],
             tokens: tokens_of(&exchange),
             wall_ms: exchange.wall_ms,
+            model: model_of(&exchange),
         };
         match &exchange.answer {
             Answer::Failed(why) => w.genome = Err(format!("the endpoint failed: {why}")),
@@ -231,6 +234,7 @@ pub fn write_children(
         w.exchanges.push(exchange.address.clone());
         w.tokens += tokens_of(&exchange);
         w.wall_ms += exchange.wall_ms;
+        w.model = model_of(&exchange).or(w.model.take());
         match &exchange.answer {
             Answer::Failed(why) => w.genome = Err(format!("the endpoint failed in the repair round: {why}")),
             Answer::Replied(r) => match reply::parse(&r.content, limits) {
@@ -243,6 +247,13 @@ pub fn write_children(
         }
     }
     Ok(written)
+}
+
+fn model_of(exchange: &Exchange) -> Option<String> {
+    match &exchange.answer {
+        Answer::Replied(r) if !r.model.is_empty() => Some(r.model.clone()),
+        _ => None,
+    }
 }
 
 fn tokens_of(exchange: &Exchange) -> u64 {
@@ -365,6 +376,8 @@ pub struct WriterTally {
     pub tokens: u64,
     /// Recorded wall time of every exchange, milliseconds.
     pub wall_ms: u64,
+    /// The models that answered, with their drafts.
+    pub models: std::collections::BTreeMap<String, usize>,
 }
 
 impl WriterTally {
@@ -376,7 +389,10 @@ impl WriterTally {
         let mut children = std::collections::BTreeSet::new();
         for e in events {
             match e {
-                Event::Written { result, reason, tokens, wall_ms, .. } => {
+                Event::Written { result, reason, tokens, wall_ms, model, .. } => {
+                    if let Some(m) = model {
+                        *t.models.entry(m.clone()).or_default() += 1;
+                    }
                     t.drafts += 1;
                     t.results[*result as usize] += 1;
                     if reason.as_deref().is_some_and(|r| r.starts_with("the endpoint failed")) {
@@ -404,10 +420,15 @@ impl WriterTally {
     pub fn describe(&self) -> String {
         let [valid, repaired, fallback] = self.results;
         let share = |n: usize| 100.0 * n as f64 / self.drafts.max(1) as f64;
+        let models: Vec<String> = self.models.iter().map(|(m, n)| format!("{m} ({n} drafts)")).collect();
+        let answered = match models.is_empty() {
+            true => String::new(),
+            false => format!("; answered by {}", models.join(", ")),
+        };
         format!(
             "language model: {} drafts, valid {valid} ({:.0}%), repaired {repaired} ({:.0}%), fallback to typed \
              operators {fallback} ({:.0}%; {} because the endpoint failed); {} children born, {} duplicates of known \
-             mechanisms; {} evaluated, {} beat their parent's claim; {} tokens, {:.1} s of exchanges (as recorded)",
+             mechanisms; {} evaluated, {} beat their parent's claim; {} tokens, {:.1} s of exchanges (as recorded){answered}",
             self.drafts,
             share(valid),
             share(repaired),
