@@ -2,10 +2,12 @@
 //! project's own trainer on genome text (`outerloop lm train`) and served over the
 //! OpenAI-compatible chat-completions API on 127.0.0.1 (`outerloop lm serve`).
 
+pub mod chat;
 pub mod corpus;
 pub mod document;
 pub mod model_file;
 pub mod sample;
+pub mod server;
 pub mod train;
 
 use crate::diagnostic::InputError;
