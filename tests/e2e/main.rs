@@ -10,6 +10,7 @@ mod fuzz;
 mod genome_errors;
 mod genome_props;
 mod gpt_trial;
+mod lm;
 mod outer_loop;
 mod own_problem;
 mod report_browser;
