@@ -224,11 +224,8 @@ fn last_mechanism_form(text: &str) -> Option<&str> {
 /// The parent genome the messages name (see the module doc), canonical when it checks.
 pub fn conditioning(messages: &[Message]) -> Option<String> {
     let users: Vec<&str> = messages.iter().filter(|m| m.role == "user").map(|m| m.content.as_str()).collect();
-    let fenced = users
-        .iter()
-        .flat_map(|text| fenced_blocks(text))
-        .filter(|block| block.trim_start().starts_with("(mechanism"))
-        .next_back();
+    let fenced =
+        users.iter().flat_map(|text| fenced_blocks(text)).rfind(|block| block.trim_start().starts_with("(mechanism"));
     let raw = fenced.or_else(|| users.iter().rev().find_map(|text| last_mechanism_form(text)).map(str::to_string))?;
     Some(match load(&raw, &Limits::default()) {
         Ok(genome) => syntax::print(&genome),
