@@ -181,42 +181,40 @@ fn fenced_blocks(text: &str) -> Vec<String> {
     blocks
 }
 
-/// The last balanced `(mechanism ...)` form of `text` (`;` comments skipped).
+/// The last balanced `(mechanism ...)` form of `text` (the one closing last), `;`
+/// comments skipped inside forms. One pass with a stack of open parentheses, so no
+/// text, however many unclosed forms it holds, costs more than its length.
 fn last_mechanism_form(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
+    // Each open parenthesis: where it is and whether it opens a mechanism form.
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut inside = 0usize;
     let mut found = None;
-    let mut from = 0;
-    while let Some(at) = text[from..].find("(mechanism").map(|i| i + from) {
-        let mut depth = 0usize;
-        let mut i = at;
-        let mut end = None;
-        while i < bytes.len() {
-            match bytes[i] {
-                b';' => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
-                        i += 1;
-                    }
-                    continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b';' if inside > 0 => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
                 }
-                b'(' => depth += 1,
-                b')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i + 1);
-                        break;
-                    }
+                continue;
+            }
+            b'(' => {
+                let mechanism = text[i..].starts_with("(mechanism");
+                inside += usize::from(mechanism);
+                open.push((i, mechanism));
+            }
+            b')' => {
+                if let Some((start, mechanism)) = open.pop()
+                    && mechanism
+                {
+                    inside -= 1;
+                    found = Some(&text[start..=i]);
                 }
-                _ => {}
             }
-            i += 1;
+            _ => {}
         }
-        match end {
-            Some(end) => {
-                found = Some(&text[at..end]);
-                from = end;
-            }
-            None => from = at + 1,
-        }
+        i += 1;
     }
     found
 }
@@ -320,6 +318,9 @@ mod tests {
         let text = "parent: (mechanism a (propose (uniform))) ; and (mechanism b (propose ; ) comment\n (frob))) then (mechanism c";
         assert_eq!(conditioning(&[user(text)]).unwrap(), "(mechanism b (propose ; ) comment\n (frob)))");
         assert_eq!(conditioning(&[user("write me a new search mechanism")]), None);
+        // Many unclosed forms cost one pass.
+        let unclosed = "(mechanism ".repeat(100_000);
+        assert_eq!(last_mechanism_form(&unclosed), None);
         let system = Message { role: "system".into(), content: "(mechanism s (propose (uniform)))".into() };
         assert_eq!(conditioning(&[system, user("go")]), None);
     }
