@@ -9,6 +9,7 @@ pub mod export;
 pub mod inspect;
 pub mod interrupt;
 pub mod live_server;
+pub mod lm;
 pub mod load;
 pub mod mech;
 pub mod out;
@@ -115,6 +116,8 @@ pub enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Serve a live view of a run (ancestry, history, progress) on 127.0.0.1.
     Watch(watch::WatchArgs),
+    /// Train and serve the mechanism language model (an OpenAI-compatible endpoint for the LLM proposer).
+    Lm(lm::LmArgs),
     /// Run one array task of an episode batch (what the Slurm executor submits).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Swarm(args) => swarm::run(args),
         Command::Reproduce(args) => reproduce::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Lm(args) => lm::run(args),
         Command::Worker(args) => worker::run(args),
     }
 }

@@ -11,6 +11,7 @@ mod genome_errors;
 mod genome_props;
 mod gpt_trial;
 mod llm_proposer;
+mod lm;
 mod outer_loop;
 mod own_problem;
 mod report_browser;
