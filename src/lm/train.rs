@@ -33,7 +33,7 @@ pub struct TrainOptions {
 
 impl TrainOptions {
     /// The default shape: 4 blocks of width 128 with 4 heads over 256 bytes of context,
-    /// about 0.8 M parameters.
+    /// about 0.9 M parameters.
     pub const DEFAULT_MODEL: ModelConfig =
         ModelConfig { context: 256, depth: 4, width: 128, heads: 4, init_scale: 1.0 };
 
