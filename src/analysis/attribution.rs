@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::sim::events::{Event, Verdict};
+use crate::sim::writer::WriterTally;
 use crate::stats::mean;
 
 /// Credit of one agent and operator family.
@@ -89,6 +90,9 @@ pub struct Attribution {
     pub debate: Debate,
     /// The verifier.
     pub verifier: Verifier,
+    /// The language-model proposer's drafts (`None`: it wrote none).
+    #[serde(skip)]
+    pub writer: Option<WriterTally>,
 }
 
 type Made = BTreeMap<u64, (String, String, Option<u64>)>;
@@ -189,7 +193,7 @@ pub fn attribution(events: &[Event]) -> Attribution {
     debate.precision = tally.precision();
     debate.false_rejection_rate = tally.false_rejection_rate();
     ver.mean_gap = (!gaps.is_empty()).then(|| mean(&gaps));
-    Attribution { credits: credits.into_values().collect(), debate, verifier: ver }
+    Attribution { credits: credits.into_values().collect(), debate, verifier: ver, writer: WriterTally::of(events) }
 }
 
 #[cfg(test)]

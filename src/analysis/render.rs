@@ -394,6 +394,9 @@ fn attribution(d: &mut Doc, r: &AnalysisReport) {
             v.dead_gene_reports
         ),
     ]));
+    if let Some(w) = &a.writer {
+        d.push(Block::Para(format!("The {} (its children are the `llm` rows above).", w.describe())));
+    }
 }
 
 fn scaling(d: &mut Doc, r: &AnalysisReport) -> Result<(), AnalysisError> {
