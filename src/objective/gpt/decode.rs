@@ -8,18 +8,15 @@
 //! [`Gpt::forward`] runs, on host copies of the weights, on the calling thread. Appended
 //! rows see exactly the rows before them, so the logits equal the last row of
 //! [`Gpt::forward`] over the same window up to the order of the matrix multiplies'
-//! sums (a fraction of a millionth, relative). Positions are absolute (learned position
+//! sums (within 1e-4 of the largest logit, tested). Positions are absolute (learned position
 //! embeddings), so the window cannot slide one byte at a time: a full decoder is
 //! refilled with a shorter window by [`Decoder::prefill`] (one pass over it).
 
 use candle_core::{Error, Result};
 
 use super::fused::{BlockWeights, Index, POSITION, TOKEN};
-use super::kernels::{self as kern, AttnShape, Dst, Mat};
+use super::kernels::{self as kern, AttnShape, Dst, Mat, QUERY_BLOCK};
 use super::model::{Gpt, ModelConfig, VOCAB};
-
-/// Query rows the attention handles at once (the kernels' query block).
-const QUERY_BLOCK: usize = 32;
 
 /// A model's weights on the host and the cache of one window.
 #[derive(Debug, Clone)]

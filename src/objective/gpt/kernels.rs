@@ -496,7 +496,7 @@ impl AttnShape {
 /// Query rows per block of the causal attention: a block of queries `[i0, i1)` only
 /// needs keys `[0, i1)`, so the matmuls skip most of the masked upper triangle (62.5 %
 /// of the full work at context 128).
-const QUERY_BLOCK: usize = 32;
+pub(super) const QUERY_BLOCK: usize = 32;
 
 /// The query blocks `[i0, i1)` of a sequence of `t`.
 fn query_blocks(t: usize) -> impl DoubleEndedIterator<Item = (usize, usize)> {
@@ -524,7 +524,7 @@ pub(super) fn attention_fwd(qkv: &[f32], s: AttnShape, y: &mut [f32], probs: &mu
 /// only, so rows after `rows.end` are never read and a decoder that appends rows to a
 /// cached `qkv` computes just the new ones, through the same query blocks (starting
 /// at `rows.start`) and arithmetic. `y` is `(rows.len(), c)`; `probs` is scratch of at
-/// least `min(rows.len(), 32) * rows.end`.
+/// least `min(rows.len(), QUERY_BLOCK) * rows.end`.
 pub(super) fn attention_rows_fwd(
     qkv: &[f32],
     s: AttnShape,
