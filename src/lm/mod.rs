@@ -32,7 +32,14 @@
 //! `outerloop-mech-lm-<identity>`.
 //!
 //! **Sampling** ([`sample`]). Temperature (0 = greedy), optional top-k and top-p, one
-//! draw per byte from a ChaCha stream of the seed, the window the last `context` bytes.
+//! draw per byte from a ChaCha stream of the seed. The model reads the text through a
+//! key/value-cached decoder ([`crate::objective::gpt::decode`]), computing only the new
+//! position per byte; the window slides by half its length when full (it is the last
+//! `context / 2` to `context` bytes, recomputed in one pass when it slides). Speed on
+//! the default shape, one thread of a two-core AMD EPYC VM, through `lm serve`
+//! (temperature 1, children of 240 to 490 bytes): about 6,000 bytes/s (measured 5,600
+//! to 6,200; a 400-byte child in about 70 ms), against 50 to 65 bytes/s when every byte
+//! re-ran the whole window (6 to 8 s per child).
 //!
 //! **Server** ([`server`], [`chat`]). `POST /v1/chat/completions` (OpenAI's request and
 //! reply shapes; the reply's content is the genome in a ```` ```mechanism ```` block),

@@ -33,30 +33,35 @@ const NORM2_BIAS: usize = 5;
 const FC: usize = 6;
 const PROJ: usize = 7;
 /// Leading parameters: token and position embeddings.
-const TOKEN: usize = 0;
-const POSITION: usize = 1;
+pub(super) const TOKEN: usize = 0;
+pub(super) const POSITION: usize = 1;
 const FIRST_BLOCK: usize = 2;
 
-/// Where each parameter sits in [`Gpt::params`].
+/// Where each parameter sits in [`Gpt::params`] (shared with [`super::decode`]).
 #[derive(Debug, Clone, Copy)]
-struct Index {
-    depth: usize,
+pub(super) struct Index {
+    /// Blocks of the model.
+    pub(super) depth: usize,
 }
 
 impl Index {
-    fn block(&self, l: usize, part: usize) -> usize {
+    /// Parameter `part` of block `l`.
+    pub(super) fn block(&self, l: usize, part: usize) -> usize {
         FIRST_BLOCK + l * PER_BLOCK + part
     }
 
-    fn norm_gain(&self) -> usize {
+    /// The final layer norm's gain.
+    pub(super) fn norm_gain(&self) -> usize {
         FIRST_BLOCK + self.depth * PER_BLOCK
     }
 
-    fn norm_bias(&self) -> usize {
+    /// The final layer norm's bias.
+    pub(super) fn norm_bias(&self) -> usize {
         self.norm_gain() + 1
     }
 
-    fn head(&self) -> usize {
+    /// The output head.
+    pub(super) fn head(&self) -> usize {
         self.norm_gain() + 2
     }
 
@@ -65,7 +70,7 @@ impl Index {
     }
 
     /// The parameter names in [`Gpt::params`] order, to check the layout against.
-    fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         let mut names = vec!["token".to_string(), "position".to_string()];
         for l in 0..self.depth {
             for part in ["norm1.gain", "norm1.bias", "qkv.weight", "out.weight", "norm2.gain", "norm2.bias"] {
@@ -157,20 +162,26 @@ impl Scratch {
     }
 }
 
-/// The weights of one block, in [`Gpt::params`] order.
-struct BlockWeights<'a> {
-    norm1_gain: &'a [f32],
-    norm1_bias: &'a [f32],
-    qkv: &'a [f32],
-    out: &'a [f32],
-    norm2_gain: &'a [f32],
-    norm2_bias: &'a [f32],
-    fc: &'a [f32],
-    proj: &'a [f32],
+/// The weights of one block, in [`Gpt::params`] order (shared with [`super::decode`]).
+pub(super) struct BlockWeights<'a> {
+    /// First layer norm.
+    pub(super) norm1_gain: &'a [f32],
+    pub(super) norm1_bias: &'a [f32],
+    /// Packed q, k, v projection `(c + 1, 3c)`.
+    pub(super) qkv: &'a [f32],
+    /// Attention output projection `(c + 1, c)`.
+    pub(super) out: &'a [f32],
+    /// Second layer norm.
+    pub(super) norm2_gain: &'a [f32],
+    pub(super) norm2_bias: &'a [f32],
+    /// MLP up `(c + 1, 4c)` and down `(4c + 1, c)` projections.
+    pub(super) fc: &'a [f32],
+    pub(super) proj: &'a [f32],
 }
 
 impl<'a> BlockWeights<'a> {
-    fn of(p: &[&'a [f32]], first: usize) -> Self {
+    /// The block whose first parameter is `p[first]`.
+    pub(super) fn of(p: &[&'a [f32]], first: usize) -> Self {
         BlockWeights {
             norm1_gain: p[first + NORM1_GAIN],
             norm1_bias: p[first + NORM1_BIAS],

@@ -1,9 +1,10 @@
 //! Host `f32` kernels: the arithmetic of every fused GPT op, forward and backward, on
 //! plain slices.
 //!
-//! Both users of this arithmetic call these functions: the candle custom ops of
-//! [`super::ops`] (one graph node per op) and the whole-model training step of
-//! [`super::fused`] (no graph at all). Outputs are written into caller-provided buffers
+//! Every user of this arithmetic calls these functions: the candle custom ops of
+//! [`super::ops`] (one graph node per op), the whole-model training step of
+//! [`super::fused`] (no graph at all) and the key/value-cached inference of
+//! [`super::decode`]. Outputs are written into caller-provided buffers
 //! so the training step can reuse its buffers from one step to the next.
 //!
 //! Matrix multiplies go to the `gemm` crate (AVX-512 kernels through its `x86-v4`
@@ -495,7 +496,7 @@ impl AttnShape {
 /// Query rows per block of the causal attention: a block of queries `[i0, i1)` only
 /// needs keys `[0, i1)`, so the matmuls skip most of the masked upper triangle (62.5 %
 /// of the full work at context 128).
-const QUERY_BLOCK: usize = 32;
+pub(super) const QUERY_BLOCK: usize = 32;
 
 /// The query blocks `[i0, i1)` of a sequence of `t`.
 fn query_blocks(t: usize) -> impl DoubleEndedIterator<Item = (usize, usize)> {
@@ -506,33 +507,76 @@ fn query_blocks(t: usize) -> impl DoubleEndedIterator<Item = (usize, usize)> {
 /// probabilities (zero above the diagonal). `y` is `(batch * t, c)`.
 pub(super) fn attention_fwd(qkv: &[f32], s: AttnShape, y: &mut [f32], probs: &mut [f32]) {
     let (t, c, d, c3) = (s.t, s.c, s.head_dim(), 3 * s.c);
-    let scale = s.scale();
     for b in 0..s.batch {
         for h in 0..s.heads {
             let base = b * t * c3 + h * d;
             let pbase = (b * s.heads + h) * t * t;
             for (i0, i1) in query_blocks(t) {
-                let q = Mat::strided(qkv, base + i0 * c3, i1 - i0, d, c3);
-                let k = Mat::strided(qkv, base + c, i1, d, c3);
-                let v = Mat::strided(qkv, base + 2 * c, i1, d, c3);
-                matmul_into(probs, pbase + i0 * t, t, q, k.t(), scale, Dst::Set);
-                let rows = &mut probs[pbase + i0 * t..pbase + i1 * t];
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (r, row) in rows.chunks_exact_mut(t).enumerate() {
-                            let i = i0 + r;
-                            let len = padded(i + 1, i1);
-                            softmax_causal(&mut row[..len], i + 1);
-                            row[len..].fill(0.0);
-                        }
-                    },
-                );
-                let p = Mat::strided(probs, pbase + i0 * t, i1 - i0, i1, t);
-                matmul_into(y, (b * t + i0) * c + h * d, c, p, v, 1.0, Dst::Set);
+                let yoff = (b * t + i0) * c + h * d;
+                attention_block_fwd(qkv, base, s, (i0, i1), y, yoff, probs, (pbase + i0 * t, t));
             }
         }
     }
+}
+
+/// Rows `rows` of [`attention_fwd`]'s output for one sequence (`s.batch == 1`, `s.t`
+/// at least `rows.end`): each query `i` attends to the keys and values of rows `0..=i`
+/// only, so rows after `rows.end` are never read and a decoder that appends rows to a
+/// cached `qkv` computes just the new ones, through the same query blocks (starting
+/// at `rows.start`) and arithmetic. `y` is `(rows.len(), c)`; `probs` is scratch of at
+/// least `min(rows.len(), QUERY_BLOCK) * rows.end`.
+pub(super) fn attention_rows_fwd(
+    qkv: &[f32],
+    s: AttnShape,
+    rows: std::ops::Range<usize>,
+    y: &mut [f32],
+    probs: &mut [f32],
+) {
+    let (c, d) = (s.c, s.head_dim());
+    assert!(s.batch == 1 && rows.end <= s.t, "attention rows: one sequence, rows inside it");
+    for h in 0..s.heads {
+        for (i0, i1) in query_blocks(rows.len()) {
+            let (i0, i1) = (rows.start + i0, rows.start + i1);
+            attention_block_fwd(qkv, h * d, s, (i0, i1), y, (i0 - rows.start) * c + h * d, probs, (0, i1));
+        }
+    }
+}
+
+/// One query block `[i0, i1)` of one sequence and head (its q, k, v columns start at
+/// `base` in `qkv`): the scores against keys `[0, i1)` scaled, the causal softmax into
+/// the probability rows at `probs.0`, `probs.1` apart (at least `i1`), and their
+/// product with the values into `y` at `yoff` (rows `c` apart).
+#[expect(clippy::too_many_arguments, reason = "one block: operands, shape, range and two strided destinations")]
+#[inline(always)]
+fn attention_block_fwd(
+    qkv: &[f32],
+    base: usize,
+    s: AttnShape,
+    (i0, i1): (usize, usize),
+    y: &mut [f32],
+    yoff: usize,
+    probs: &mut [f32],
+    (poff, prs): (usize, usize),
+) {
+    let (c, d, c3) = (s.c, s.head_dim(), 3 * s.c);
+    let q = Mat::strided(qkv, base + i0 * c3, i1 - i0, d, c3);
+    let k = Mat::strided(qkv, base + c, i1, d, c3);
+    let v = Mat::strided(qkv, base + 2 * c, i1, d, c3);
+    matmul_into(probs, poff, prs, q, k.t(), s.scale(), Dst::Set);
+    let rows = &mut probs[poff..poff + (i1 - i0) * prs];
+    simd(
+        #[inline(always)]
+        || {
+            for (r, row) in rows.chunks_exact_mut(prs).enumerate() {
+                let i = i0 + r;
+                let len = padded(i + 1, i1);
+                softmax_causal(&mut row[..len], i + 1);
+                row[len..].fill(0.0);
+            }
+        },
+    );
+    let p = Mat::strided(probs, poff, i1 - i0, i1, prs);
+    matmul_into(y, yoff, c, p, v, 1.0, Dst::Set);
 }
 
 /// Backward of [`attention_fwd`]: `dqkv` (overwritten) from the output gradient `dy`.

@@ -4,7 +4,8 @@
 //! - [`ops`]: fused custom ops with hand-written backward passes and `*_slow` twins.
 //! - [`fused`]: the whole-model training step (loss and every gradient, no graph).
 //! - [`adamw`]: AdamW, in place on the parameters.
-//! - `kernels` (private): the host arithmetic shared by [`ops`] and [`fused`].
+//! - [`decode`]: incremental (key/value-cached) inference for sampling.
+//! - `kernels` (private): the host arithmetic shared by [`ops`], [`fused`] and [`decode`].
 //! - [`data`]: the synthetic multi-skill corpus and text-file corpora.
 //! - [`corpora`]: the named corpora (synthetic, shakespeare, records), all offline.
 //! - [`design`]: table specs: grids and space-filling designs over the knobs.
@@ -23,6 +24,7 @@ pub mod adamw;
 pub mod cache;
 pub mod corpora;
 pub mod data;
+pub mod decode;
 pub mod design;
 pub mod device;
 pub mod fused;
