@@ -9,6 +9,7 @@ pub mod driver;
 pub mod exec;
 pub mod genome;
 pub mod history;
+pub mod http_server;
 pub mod inner;
 pub mod input;
 pub mod llm;
@@ -47,12 +48,13 @@ mod layering {
 
     /// The layers, bottom first: a module may import its own layer and those below it,
     /// never one above (ARCHITECTURE.md, "Architecture invariant: layering").
-    const LAYERS: [&str; 24] = [
+    const LAYERS: [&str; 25] = [
         "rng",
         "stats",
         "pso_update",
         "diagnostic",
         "input",
+        "http_server",
         "exec",
         "space",
         "space_spec",

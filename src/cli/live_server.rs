@@ -1,12 +1,12 @@
 //! The HTTP server behind `outerloop watch`: hyper's HTTP/1 on a one-thread tokio
-//! runtime. Each connection is a task, not a thread, so idle, stalled or pipelining
-//! clients cost memory only and never stop the server answering others; the number of
-//! open connections is capped (the rest wait in the listen backlog), headers have a size
-//! limit and a read timeout, every connection has a deadline, and no request body is
-//! ever read (a declared `Content-Length` allocates nothing). Only GET and HEAD are
+//! runtime through [`crate::http_server`]. Each connection is a task, not a thread, so
+//! idle, stalled or pipelining clients cost memory only and never stop the server
+//! answering others; the number of open connections is capped (the rest wait in the
+//! listen backlog), headers have a size limit and a read timeout, every connection has a
+//! deadline ([`Limits::default`] are the live view's), and no request body is ever read
+//! (a declared `Content-Length` allocates nothing). Only GET and HEAD are
 //! answered; any other method gets 405 with `Allow: GET, HEAD`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +14,10 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::http_server;
+pub use crate::http_server::Limits;
 
 /// What one path of the site answers.
 #[derive(Debug, Clone)]
@@ -41,33 +43,6 @@ pub trait Site: Send + Sync + 'static {
     fn reply(&self, path: &str) -> Reply;
 }
 
-/// The bounds every client is held to.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections served at once; further clients wait in the listen backlog.
-    pub max_connections: usize,
-    /// A connection is closed this long after it was accepted, whatever it is doing (a
-    /// browser simply reconnects).
-    pub connection_deadline: Duration,
-    /// The longest a client may take to send a request's headers.
-    pub header_timeout: Duration,
-    /// The largest request head (request line and headers), in bytes.
-    pub max_header_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            // A task and a small buffer each: enough that idle clients do not lock others
-            // out, few enough to stay under the usual limit of 1,024 open files.
-            max_connections: 512,
-            connection_deadline: Duration::from_secs(30),
-            header_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 << 10,
-        }
-    }
-}
-
 /// Serve `site` on `listener` until `stop_after` has passed (forever without one).
 /// Runs on the calling thread only.
 pub fn serve(
@@ -76,40 +51,8 @@ pub fn serve(
     limits: Limits,
     stop_after: Option<Duration>,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-        let end = stop_after.map(|d| tokio::time::Instant::now() + d);
-        loop {
-            let next = async {
-                let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-                (slot, listener.accept().await)
-            };
-            let (slot, accepted) = match end {
-                Some(end) => match tokio::time::timeout_at(end, next).await {
-                    Ok(got) => got,
-                    Err(_) => return Ok(()),
-                },
-                None => next.await,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                // A client gone before it was accepted, or no file descriptor left: not the
-                // server's end. Pause so a persistent error does not spin the thread.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let site = site.clone();
-            tokio::spawn(async move {
-                connection(stream, site, limits).await;
-                drop(slot);
-            });
-        }
-    })
+    // The live view never hands work to the blocking pool.
+    http_server::serve(listener, limits, 1, stop_after, handler(site))
 }
 
 /// Serve one connection (a TCP stream, or any byte stream: the fuzz target feeds an
@@ -119,19 +62,14 @@ pub async fn connection<IO>(io: IO, site: Arc<dyn Site>, limits: Limits)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = respond(site.as_ref(), request.method(), request.uri().path());
-        async move { Ok::<_, Infallible>(response) }
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // A client that closes its sending side after its requests still gets the replies.
-    http.half_close(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
-    let served = http.serve_connection(TokioIo::new(io), service);
-    // Protocol errors, resets and the deadline all end this connection only.
-    let _ = tokio::time::timeout(limits.connection_deadline, served).await;
+    http_server::connection(io, limits, handler(site)).await;
+}
+
+/// Each request's response, answered at once (no request body is ever read).
+fn handler(
+    site: Arc<dyn Site>,
+) -> impl Fn(Request<Incoming>) -> std::future::Ready<Response<Full<Bytes>>> + Clone + Send + 'static {
+    move |request| std::future::ready(respond(site.as_ref(), request.method(), request.uri().path()))
 }
 
 /// The response to `method path`.
@@ -157,8 +95,6 @@ fn respond(site: &dyn Site, method: &Method, path: &str) -> Response<Full<Bytes>
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
 
     struct Echo;
@@ -173,20 +109,9 @@ mod tests {
         }
     }
 
-    /// Send `request` down an in-memory pipe, close it, return everything answered.
+    /// Everything the `Echo` site answers to `request` down an in-memory pipe.
     fn exchange(request: &[u8]) -> String {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let (mut client, server) = tokio::io::duplex(1 << 16);
-            let served = tokio::spawn(connection(server, Arc::new(Echo), Limits::default()));
-            // The server may close first (an oversized head): what it answered still counts.
-            let _ = client.write_all(request).await;
-            let _ = client.shutdown().await;
-            let mut reply = Vec::new();
-            client.read_to_end(&mut reply).await.unwrap();
-            served.await.unwrap();
-            String::from_utf8_lossy(&reply).into_owned()
-        })
+        http_server::exchange(request, |io| connection(io, Arc::new(Echo), Limits::default()))
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `outerloop lm serve`: the OpenAI-compatible HTTP server of the model on 127.0.0.1.
-//! hyper's HTTP/1 on a one-thread tokio runtime, each connection a task (as the live
-//! view's server in `cli/live_server.rs`, whose habits it keeps: a cap on open
-//! connections, a header size limit and read timeout, a deadline per connection), plus
-//! what a POST needs: a cap on the body (413 above it, before any byte is read when
+//! hyper's HTTP/1 on a one-thread tokio runtime, each connection a task, through
+//! [`crate::http_server`] as the live view's server in `cli/live_server.rs` (a cap on
+//! open connections, a header size limit and read timeout, a deadline per
+//! connection), plus what a POST needs: a cap on the body (413 above it, before any byte is read when
 //! `Content-Length` says so) and a time limit on reading it. Generation is CPU-bound and
 //! runs on tokio's blocking pool of `threads` threads, so the runtime keeps answering
 //! `/health` and queues completions beyond `threads`. Every reply is a pure function of
@@ -12,7 +12,6 @@
 //! `GET /v1/models/{name}`, `GET /health`; errors in OpenAI's shape (400, 404, 405,
 //! 413, 500).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +19,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::chat::{self, ApiError};
+use crate::http_server;
 use crate::objective::gpt::model::Gpt;
 
 /// The model a server answers with, and the name it answers under.
@@ -44,15 +43,9 @@ pub fn served_name(identity_hex: &str) -> String {
 /// The bounds every client is held to.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
-    /// Connections served at once; further clients wait in the listen backlog.
-    pub max_connections: usize,
-    /// A connection is closed this long after it was accepted, whatever it is doing
-    /// (long enough for a queued completion of the largest size).
-    pub connection_deadline: Duration,
-    /// The longest a client may take to send a request's headers.
-    pub header_timeout: Duration,
-    /// The largest request head, in bytes.
-    pub max_header_bytes: usize,
+    /// Open connections, request heads and the deadline per connection, as the live
+    /// view's server.
+    pub http: http_server::Limits,
     /// The longest a client may take to send a request's body.
     pub body_timeout: Duration,
     /// The largest request body, in bytes.
@@ -64,10 +57,13 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
-            max_connections: 256,
-            connection_deadline: Duration::from_secs(900),
-            header_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 << 10,
+            http: http_server::Limits {
+                max_connections: 256,
+                // Long enough for a queued completion of the largest size.
+                connection_deadline: Duration::from_secs(900),
+                header_timeout: Duration::from_secs(10),
+                max_header_bytes: 16 << 10,
+            },
             body_timeout: Duration::from_secs(30),
             max_body_bytes: chat::MAX_BODY_BYTES,
             threads: 1,
@@ -78,32 +74,8 @@ impl Default for ServerLimits {
 /// Serve `served` on `listener` until the process is stopped. Runs the runtime on the
 /// calling thread and generation on `limits.threads` more.
 pub fn serve(listener: std::net::TcpListener, served: Arc<Served>, limits: ServerLimits) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .max_blocking_threads(limits.threads.max(1))
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-        loop {
-            let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                // A client gone before it was accepted, or no file descriptor left: pause
-                // so a persistent error does not spin the thread.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let served = served.clone();
-            tokio::spawn(async move {
-                connection(stream, served, limits).await;
-                drop(slot);
-            });
-        }
+    http_server::serve(listener, limits.http, limits.threads, None, move |request| {
+        respond(served.clone(), request, limits)
     })
 }
 
@@ -113,18 +85,7 @@ pub async fn connection<IO>(io: IO, served: Arc<Served>, limits: ServerLimits)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let served = served.clone();
-        async move { Ok::<_, Infallible>(respond(served, request, limits).await) }
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.half_close(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
-    let served = http.serve_connection(TokioIo::new(io), service);
-    // Protocol errors, resets and the deadline all end this connection only.
-    let _ = tokio::time::timeout(limits.connection_deadline, served).await;
+    http_server::connection(io, limits.http, move |request| respond(served.clone(), request, limits)).await;
 }
 
 /// The response to one request.
@@ -201,7 +162,6 @@ fn error(e: &ApiError) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use candle_core::Device;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
     use crate::objective::gpt::model::{ModelConfig, OpPath};
@@ -210,17 +170,7 @@ mod tests {
     fn exchange(request: &[u8]) -> String {
         let model = Gpt::new(ModelConfig::tiny(), 1, OpPath::Fused, &Device::Cpu).unwrap();
         let served = Arc::new(Served { model, name: served_name("0123456789abcdef") });
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let (mut client, server) = tokio::io::duplex(1 << 16);
-            let task = tokio::spawn(connection(server, served, ServerLimits::default()));
-            let _ = client.write_all(request).await;
-            let _ = client.shutdown().await;
-            let mut reply = Vec::new();
-            client.read_to_end(&mut reply).await.unwrap();
-            task.await.unwrap();
-            String::from_utf8_lossy(&reply).into_owned()
-        })
+        http_server::exchange(request, |io| connection(io, served, ServerLimits::default()))
     }
 
     fn post(body: &str) -> String {
