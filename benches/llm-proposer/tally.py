@@ -7,6 +7,7 @@ For each replicate run it reads `events.jsonl` and `summary.txt` and prints, per
 the mean and the spread over replicates of:
   - drafts the model was asked for, and the shares valid / repaired / fallback;
   - per operator family of the proposer's children (`llm`, `typed`): children born,
+    valid children rejected as duplicates of a known structure or behaviour,
     the share structurally new (a structure, the genome with its numbers and name
     replaced, that no earlier mechanism of the run had), claimed improvements per
     birth (its claim beat its parent's, paired), verified improvements per birth (its
@@ -32,7 +33,7 @@ def run_stats(run: Path) -> dict:
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     seen, born, parent_of = set(), {}, {}
     claimed, verified = {}, {}
-    fams = {f: {"born": 0, "new": 0, "claimed_wins": 0, "verified_wins": 0} for f in ("llm", "typed")}
+    fams = {f: {"born": 0, "new": 0, "claimed_wins": 0, "verified_wins": 0, "duplicates": 0} for f in ("llm", "typed")}
     drafts = {"valid": 0, "repaired": 0, "fallback": 0}
     for e in events:
         kind = e["event"]
@@ -45,6 +46,11 @@ def run_stats(run: Path) -> dict:
                 fams[fam]["born"] += 1
                 fams[fam]["new"] += s not in seen
             seen.add(s)
+        elif kind == "duplicate":
+            if e["operator"] == "llm":
+                fams["llm"]["duplicates"] += 1
+            elif e["operator"] not in ("crossover", "constant-swarm") and not e["operator"].startswith("crossover("):
+                fams["typed"]["duplicates"] += 1
         elif kind == "tuned":
             seen.add(structure(e["genome"]))
         elif kind == "written":
@@ -90,8 +96,8 @@ def main(args):
         runs = sorted(p for p in Path(folder).glob("seed-*") if (p / "summary.txt").exists())
         stats = [run_stats(r) for r in runs]
         rows.append((arm, runs, stats))
-    print("| arm | runs | drafts/run | valid | repaired | fallback | family | born/run | structurally new | claimed wins/birth | verified wins/birth | held-out vs best library | held-out vs best trivial baseline |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| arm | runs | drafts/run | valid | repaired | fallback | family | born/run | duplicates/run | structurally new | claimed wins/birth | verified wins/birth | held-out vs best library | held-out vs best trivial baseline |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for arm, runs, stats in rows:
         n = len(stats)
         total = [sum(s["drafts"].values()) for s in stats]
@@ -103,7 +109,8 @@ def main(args):
             per = lambda k: sum(s["fams"][fam][k] for s in stats) / max(1, born)
             print(
                 f"| {arm} | {n} | {statistics.mean(total) if total else 0:.0f} | {share('valid'):.2f} | {share('repaired'):.2f} | "
-                f"{share('fallback'):.2f} | {fam} | {born / max(1, n):.0f} | {per('new'):.2f} | {per('claimed_wins'):.3f} | "
+                f"{share('fallback'):.2f} | {fam} | {born / max(1, n):.0f} | "
+                f"{sum(s['fams'][fam]['duplicates'] for s in stats) / max(1, n):.0f} | {per('new'):.2f} | {per('claimed_wins'):.3f} | "
                 f"{per('verified_wins'):.3f} | {spread([s['held_out_library'] for s in stats])} | "
                 f"{spread([s['held_out_trivial'] for s in stats])} |"
             )
