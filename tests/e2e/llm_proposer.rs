@@ -10,10 +10,12 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use super::lm::{Server, serve, train_tiny};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_outerloop"))
@@ -211,34 +213,11 @@ fn a_missing_reply_without_an_endpoint_is_exit_2_and_saves_no_tick() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--llm-replay names no folder"));
 }
 
-/// `outerloop lm serve` on a model trained here in seconds, killed when dropped.
-struct Served {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn train_and_serve(dir: &Path) -> Served {
+/// `outerloop lm serve` on a model trained here in seconds (killed when dropped).
+fn train_and_serve(dir: &Path) -> Server {
     let model = dir.join("mech.lm");
-    let tiny =
-        ["--steps", "30", "--batch-tokens", "256", "--context", "64", "--depth", "1", "--width", "32", "--heads", "2"];
-    ok(&bin().args(["lm", "train", "--out", model.to_str().unwrap(), "-q"]).args(tiny).output().unwrap());
-    let mut child =
-        bin().args(["lm", "serve", model.to_str().unwrap(), "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line
-        .strip_prefix("listening on http://127.0.0.1:")
-        .and_then(|rest| rest.trim_end().strip_suffix("/v1"))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("not the listening line: {line:?}"));
-    Served { child, port }
+    train_tiny(&model);
+    serve(&model)
 }
 
 #[test]

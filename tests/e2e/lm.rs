@@ -14,7 +14,7 @@ fn outerloop(args: &[&str]) -> Output {
 }
 
 /// Train the tiny model into `out`; its stdout.
-fn train_tiny(out: &Path) -> String {
+pub fn train_tiny(out: &Path) -> String {
     let o = outerloop(&[
         "lm",
         "train",
@@ -39,9 +39,10 @@ fn train_tiny(out: &Path) -> String {
 }
 
 /// A server process, killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    port: u16,
+    /// The port it listens on.
+    pub port: u16,
 }
 
 impl Drop for Server {
@@ -51,7 +52,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(model: &Path) -> Server {
+pub fn serve(model: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_outerloop"))
         .args(["lm", "serve", model.to_str().unwrap(), "--port", "0", "--threads", "2"])
         .stdout(Stdio::piped())
