@@ -36,6 +36,45 @@ pub fn read_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The largest file hashed for an identity (a command objective's program and the
+/// files it names): streamed, never held whole, so a large binary costs no memory.
+pub const MAX_HASHED_BYTES: u64 = 64 << 30;
+
+/// Hand every byte of `path` to `each`, in order, in chunks (never the whole file in
+/// memory), after its length; a file longer than `max` fails like [`read_bytes`].
+/// Returns the length.
+pub fn stream_bytes(path: &Path, max: u64, mut each: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder, not a file"));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than the limit of {max} bytes"),
+        ));
+    }
+    let mut reader = file.take(max + 1);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("larger than the limit of {max} bytes"),
+            ));
+        }
+        each(&chunk[..n]);
+    }
+    Ok(total)
+}
+
 /// Read a text file, or explain why it cannot be read.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
     read_text_limited(path, MAX_TEXT_BYTES)

@@ -6,10 +6,11 @@
 //! given (`OUTERLOOP_PYTHON`; CI's `.ci/python-setup.sh` makes a fresh venv and sets
 //! `OUTERLOOP_REQUIRE_PYTHON=1`).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use super::slurm::folder;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_outerloop"))
@@ -121,15 +122,6 @@ fn serve_with_script_scores(dir: &Path, mech: &str, budget: f64, seed: u64) -> V
     drop(stdin);
     assert!(child.wait().unwrap().success());
     scores
-}
-
-fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
-        .collect()
 }
 
 const SCENARIO: &str = r#"name = "own"

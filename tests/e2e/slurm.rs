@@ -43,7 +43,8 @@ fn scenario(dir: &Path) -> PathBuf {
     path
 }
 
-fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// Every file directly in `dir`, by name, with its bytes.
+pub fn folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())

@@ -123,11 +123,18 @@ fn identity_of(path: &Path, spec: &CommandSpec) -> Result<u64, spec::SpecError> 
     let own = spec.identity_text.as_bytes();
     hasher.update(&(own.len() as u64).to_le_bytes());
     hasher.update(own);
+    let unreadable =
+        |file: &Path, e: String| spec::SpecError::whole(path, format!("cannot read {}: {e}", file.display()));
     for file in &spec.identity_files {
-        let bytes = crate::input::read_bytes(file, crate::input::MAX_CORPUS_BYTES)
-            .map_err(|e| spec::SpecError::whole(path, format!("cannot read {}: {e}", file.display())))?;
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        // Each file's length, then its bytes (as when files were read whole: identities
+        // and cache keys are unchanged), streamed so that a large program costs no memory.
+        let len = std::fs::metadata(file).map_err(|e| unreadable(file, e.to_string()))?.len();
+        hasher.update(&len.to_le_bytes());
+        let read = crate::input::stream_bytes(file, crate::input::MAX_HASHED_BYTES, |chunk| hasher.update(chunk))
+            .map_err(|e| unreadable(file, e.to_string()))?;
+        if read != len {
+            return Err(unreadable(file, "it changed while it was read".into()));
+        }
     }
     Ok(hasher.digest())
 }
