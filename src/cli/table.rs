@@ -196,11 +196,13 @@ fn run_show(a: ShowArgs) -> anyhow::Result<()> {
         stats.seed_sd,
         stats.resolution
     );
+    // A partly built table may hold fewer than 100 configs: "-" rather than NaN.
+    let gap = |g: f64| if g.is_nan() { "-".to_string() } else { format!("+{g:.4}") };
     outln!(
-        "top spread   2nd best +{:.4}, 10th +{:.4}, 100th +{:.4} bpb behind the best",
-        stats.gaps[0],
-        stats.gaps[1],
-        stats.gaps[2]
+        "top spread   2nd best {}, 10th {}, 100th {} bpb behind the best",
+        gap(stats.gaps[0]),
+        gap(stats.gaps[1]),
+        gap(stats.gaps[2])
     );
     outln!(
         "answer error leave-one-out nearest-config answer: mean abs error {:.4} bpb, Spearman {:.3}",

@@ -58,6 +58,7 @@ fn list() -> anyhow::Result<()> {
             Split::Quickstart => "quickstart",
             Split::Train => "train",
             Split::HeldOut => "held-out",
+            Split::HeldOutXl => "held-out-xl",
         };
         match shipped_table(t.name) {
             Ok(obj) => {

@@ -13,7 +13,9 @@
 //! | `<task>+diverge<P>` | any of the above, diverging where the first knob's unit coordinate is above `1 - P` ([`super::faults`]) |
 //!
 //! Suites: `suite:gpt-train` (the tables evolution may see), `suite:gpt-heldout` (the
-//! tables only evaluation sees), `suite:gpt-all` (both); the BBOB splits in the field's
+//! tables only evaluation sees), `suite:gpt-heldout-xl` (the extra-large held-out tables,
+//! scored from 1/32 of the budget, where the cheapest fidelity misleads), `suite:gpt-all`
+//! (all three); the BBOB splits in the field's
 //! single-fidelity setting, `suite:bbob-train-d<D>` (19 functions on instances 1-3),
 //! `suite:bbob-heldout-instances-d<D>` (the same functions on instances 6-10) and
 //! `suite:bbob-heldout-functions-d<D>` (f2, f7, f11, f16, f21 on instances 1-5), for
@@ -41,7 +43,7 @@ pub struct UnknownTask {
 }
 
 /// Task-name forms, for help texts and error hints.
-pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), cmd:<spec.toml> (your program, one run per trial), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
+pub const TASK_FORMS: &str = "gpt-table, gpt-table:<table> (see `outerloop task list`), gpt-table:<file.tsv>, gpt-live:<corpus>[:b<gflop>][:c<context>] (e.g. gpt-live:records:b20:c32), bbob-f<1..24>-i<instance>-d<dim>[-mixed][-noise<sd>][-full] (e.g. bbob-f8-i1-d5; -full: one exact fidelity level), cmd:<spec.toml> (your program, one run per trial), probe, any of these with +diverge<P> (configs whose first knob is in the top fraction P of its range diverge, e.g. bbob-f8-i1-d5+diverge0.2), or a suite: suite:gpt-train, suite:gpt-heldout, suite:gpt-heldout-xl, suite:gpt-all, suite:bbob-train-d<5|10|20>, suite:bbob-heldout-instances-d<5|10|20>, suite:bbob-heldout-functions-d<5|10|20>";
 
 /// How to fix an unknown task: for a command spec, how a spec is written; else the forms.
 pub fn task_hint(error: &UnknownTask) -> String {
@@ -81,6 +83,8 @@ pub enum Suite {
     GptTrain,
     /// The tables only evaluation sees.
     GptHeldOut,
+    /// The extra-large held-out tables, where the cheapest fidelity misleads.
+    GptHeldOutXl,
     /// Both.
     GptAll,
     /// A BBOB split at a dimension (5, 10 or 20).
@@ -92,6 +96,7 @@ impl Suite {
     pub const ALL: &'static [Suite] = &[
         Suite::GptTrain,
         Suite::GptHeldOut,
+        Suite::GptHeldOutXl,
         Suite::GptAll,
         Suite::Bbob(BbobSplit::Train, 5),
         Suite::Bbob(BbobSplit::HeldOutInstances, 5),
@@ -109,6 +114,7 @@ impl Suite {
         match self {
             Suite::GptTrain => "gpt-train".into(),
             Suite::GptHeldOut => "gpt-heldout".into(),
+            Suite::GptHeldOutXl => "gpt-heldout-xl".into(),
             Suite::GptAll => "gpt-all".into(),
             Suite::Bbob(split, dim) => {
                 let split = match split {
@@ -133,6 +139,7 @@ impl Suite {
         let keep: fn(Split) -> bool = match self {
             Suite::GptTrain => |split| split == Split::Train,
             Suite::GptHeldOut => |split| split == Split::HeldOut,
+            Suite::GptHeldOutXl => |split| split == Split::HeldOutXl,
             Suite::GptAll => |split| split != Split::Quickstart,
             Suite::Bbob(split, dim) => return bbob_suite_tasks(split, dim),
         };
@@ -327,10 +334,12 @@ mod tests {
     fn suites_split_the_tables() {
         let train = Suite::GptTrain.tasks();
         let held = Suite::GptHeldOut.tasks();
-        assert!(train.len() >= 3 && held.len() >= 3);
-        assert!(train.iter().all(|t| !held.contains(t)), "train and held-out are disjoint");
+        let xl = Suite::GptHeldOutXl.tasks();
+        assert!(train.len() >= 3 && held.len() >= 3 && xl.len() >= 2);
+        assert!(train.iter().all(|t| !held.contains(t) && !xl.contains(t)), "train and held-out are disjoint");
+        assert!(held.iter().all(|t| !xl.contains(t)));
         let all = Suite::GptAll.tasks();
-        assert_eq!(all.len(), train.len() + held.len());
+        assert_eq!(all.len(), train.len() + held.len() + xl.len());
         assert!(!all.contains(&"gpt-table:synthetic".to_string()), "the quickstart grid is in no suite");
         assert!(expand_tasks("suite:nope").unwrap_err().reason.contains("suite:gpt-train"));
         assert_eq!(expand_task_list(&["gpt-table, gpt-table", "bbob-f1-i1-d2"]).unwrap().len(), 2);

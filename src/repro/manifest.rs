@@ -77,6 +77,10 @@ pub struct ArmSpec {
     /// Dotted keys and their values (`"proposer.operators" = "constants"`).
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// Overrides applied after `set` in the quick variant only (an arm whose `set`
+    /// changes what `[quick]` shrinks, e.g. a longer run, shrinks it here too).
+    #[serde(default)]
+    pub quick_set: BTreeMap<String, toml::Value>,
 }
 
 /// A two-level factor of a factorial set.
@@ -328,7 +332,7 @@ impl ReproSet {
                     set.insert(f.key.clone(), f.levels[usize::from(high)].clone());
                     parts.push(if high { f.name.clone() } else { format!("no-{}", f.name) });
                 }
-                ArmSpec { name: parts.join("_"), label: String::new(), set }
+                ArmSpec { name: parts.join("_"), label: String::new(), set, quick_set: BTreeMap::new() }
             })
             .collect()
     }
@@ -358,7 +362,11 @@ impl ReproSet {
         }
         for arm in self.arms() {
             for seed in 1..=u64::from(self.run_seeds()) {
-                let text = self.arm_text(&base_path, &base_text, &arm.name, seed, &arm.set, out)?;
+                let mut set = arm.set.clone();
+                if self.quick {
+                    set.extend(arm.quick_set.clone());
+                }
+                let text = self.arm_text(&base_path, &base_text, &arm.name, seed, &set, out)?;
                 jobs.push(Job { arm: arm.name.clone(), seed, dir: format!("{}-s{seed}", arm.name), text });
             }
         }

@@ -104,6 +104,9 @@ pub struct RunRecord {
     pub live_score: Option<f64>,
     /// Novelty against the seed library.
     pub novelty: Option<NoveltyRecord>,
+    /// Inner compute the run spent (its last checkpoint's metrics), so arms compare at
+    /// equal compute and not only at equal ticks.
+    pub compute: Option<f64>,
 }
 
 /// Everything measured for one claim.
@@ -245,6 +248,7 @@ impl Evaluation {
             live: None,
             live_score: None,
             novelty: None,
+            compute: run.data.compute.last().copied(),
         };
         let Some((genome, program)) = &run.program else { return (rec, None) };
         let execution = run.data.scenario.execution;
@@ -334,6 +338,12 @@ fn paired(records: &[RunRecord], a: &str, b: &str, f: impl Fn(&RunRecord) -> Opt
         .collect()
 }
 
+/// The arm's mean inner compute per run, in the tasks' units ("-" when no run recorded it).
+fn show_compute(runs: &[&RunRecord]) -> String {
+    let spent: Vec<f64> = runs.iter().filter_map(|r| r.compute).collect();
+    if spent.is_empty() { "-".into() } else { format!("{:.0}", spent.iter().sum::<f64>() / spent.len() as f64) }
+}
+
 fn bilevel(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), ReproError> {
     let runs = load_runs(set, out)?;
     let Some(first) = runs.first() else { return Ok(()) };
@@ -358,6 +368,7 @@ fn bilevel(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), R
             if eval.live.is_some() { show(&col(&|r| r.live)) } else { "-".into() },
             if eval.live.is_some() { show(&col(&|r| r.live_score)) } else { "-".into() },
             format!("{new} of {}", rs.len()),
+            show_compute(&rs),
         ]);
     }
     result.tables.push(Table {
@@ -377,6 +388,7 @@ fn bilevel(set: &ReproSet, out: &Path, result: &mut ClaimResult) -> Result<(), R
             "live gain",
             "live Δ score (val bpb)",
             "new by the rule",
+            "inner compute (mean per run)",
         ]
         .map(String::from)
         .to_vec(),

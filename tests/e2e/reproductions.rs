@@ -74,14 +74,14 @@ fn quick_reproductions_run_report_replay_and_rerun_identically() {
     let root_s = root.to_str().unwrap();
     outerloop(&cache, &["reproduce", "run", "--quick", "--root", root_s, "--threads", "2"]);
     let text = outerloop(&cache, &["reproduce", "report", "--quick", "--root", root_s]);
-    for set in ["1-bilevel", "2-claw", "3-scaling", "4-swarm", "5-novelty"] {
+    for set in ["1-bilevel", "1b-bilevel-tuned", "2-claw", "3-scaling", "4-swarm", "5-novelty"] {
         assert!(text.contains(set), "{set} missing from:\n{text}");
     }
     let md = fs::read_to_string(root.join("REPRODUCTIONS.md")).unwrap();
     let json = fs::read_to_string(root.join("REPRODUCTIONS.json")).unwrap();
     let doc: Value = serde_json::from_str(&json).unwrap();
     let claims = doc["claims"].as_array().unwrap();
-    assert_eq!(claims.len(), 5);
+    assert_eq!(claims.len(), 6);
     for c in claims {
         let verdict = c["verdict"].as_str().unwrap();
         assert!(["reproduced", "not-reproduced", "inconclusive"].contains(&verdict), "{verdict}");
@@ -104,8 +104,12 @@ fn quick_reproductions_run_report_replay_and_rerun_identically() {
             replayed += 1;
         }
     }
-    // 8 bilevel + 16 factorial + 2 scaling runs (the swarm has no event log).
-    assert_eq!(replayed, 26);
+    // 8 + 10 bilevel + 16 factorial + 2 scaling runs (the swarm has no event log).
+    assert_eq!(replayed, 36);
+    // An arm's `quick_set` applies after its `set` in the quick variant (120 ticks -> 5).
+    let equal_compute: toml::Table =
+        fs::read_to_string(root.join("1b-bilevel-tuned/B-equal-compute-s1/scenario.toml")).unwrap().parse().unwrap();
+    assert_eq!(equal_compute["ticks"].as_integer(), Some(5));
 
     // The document is a pure function of the run folders.
     let again = tmp.path().join("again");

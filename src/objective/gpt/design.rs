@@ -11,6 +11,7 @@
 //! seeds = 3                # optional (else --seeds)
 //! context = 32             # optional, default 64
 //! eval_tokens = 2048       # optional, default 8192
+//! fidelities = [0.03125, 0.0625, 0.125, 0.25, 0.5, 1]  # optional, default [0.125, 0.25, 0.5, 1]
 //! [design]
 //! configs = 1024
 //! seed = 1
@@ -97,7 +98,13 @@ pub struct TableSpec {
     pub budget: Option<f64>,
     /// Seeds per config, when the spec gives them.
     pub seeds: Option<u64>,
+    /// The fidelity levels scored along each trial (fractions of its budget, increasing,
+    /// the last 1): each is a prefix of the one training run.
+    pub fidelities: Vec<f64>,
 }
+
+/// The lowest fidelity level a table may score: below it a prefix is a handful of steps.
+pub const MIN_TABLE_FIDELITY: f64 = 1.0 / 256.0;
 
 impl TableSpec {
     /// Parse a spec file's text.
@@ -105,11 +112,11 @@ impl TableSpec {
         let bad = |message: String| SpecError { path: path.to_path_buf(), message };
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
         for key in doc.keys() {
-            if !["corpus", "budget", "seeds", "context", "eval_tokens", "grid", "design", "space"]
+            if !["corpus", "budget", "seeds", "context", "eval_tokens", "fidelities", "grid", "design", "space"]
                 .contains(&key.as_str())
             {
                 return Err(bad(format!(
-                    "unknown key `{key}` (keys: corpus, budget, seeds, context, eval_tokens, [grid] or [design] with [space])"
+                    "unknown key `{key}` (keys: corpus, budget, seeds, context, eval_tokens, fidelities, [grid] or [design] with [space])"
                 )));
             }
         }
@@ -141,6 +148,22 @@ impl TableSpec {
                         bad(format!("`budget` must be a positive number of GFLOP, at most {MAX_BUDGET_GFLOP}"))
                     })?,
             ),
+        };
+        let fidelities = match doc.get("fidelities") {
+            None => super::train::FIDELITIES.to_vec(),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| {
+                    a.iter().map(|x| x.as_float().or_else(|| x.as_integer().map(|i| i as f64))).collect::<Option<Vec<f64>>>()
+                })
+                .filter(|levels| {
+                    crate::objective::command::spec::valid_levels(levels)
+                        && levels.len() <= 16
+                        && levels[0] >= MIN_TABLE_FIDELITY
+                })
+                .ok_or_else(|| {
+                    bad("`fidelities` must be at most 16 increasing budget fractions from 1/256 up, ending at 1 (e.g. [0.03125, 0.0625, 0.125, 0.25, 0.5, 1])".into())
+                })?,
         };
         let corpus = match doc.get("corpus") {
             None => None,
@@ -204,7 +227,7 @@ impl TableSpec {
             (Some(_), Some(_)) => return Err(bad("give either [grid] or [design], not both".into())),
             (None, None) => return Err(bad("missing [grid] or [design] table".into())),
         };
-        Ok(TableSpec { space, design, configs, context, eval_tokens, corpus, budget, seeds })
+        Ok(TableSpec { space, design, configs, context, eval_tokens, corpus, budget, seeds, fidelities })
     }
 }
 
@@ -462,6 +485,10 @@ warmup = { linear = [0, 0.3] }
             assert!((14..=18).contains(&inside), "quarter {q}: {inside}");
         }
         assert_eq!(TableSpec::parse(Path::new("s.toml"), SPEC).unwrap(), spec, "deterministic");
+        assert_eq!(spec.fidelities, super::super::train::FIDELITIES.to_vec(), "the default levels");
+        let deep = format!("fidelities = [0.03125, 0.0625, 0.125, 0.25, 0.5, 1]\n{SPEC}");
+        let deep = TableSpec::parse(Path::new("s.toml"), &deep).unwrap();
+        assert_eq!(deep.fidelities, vec![0.03125, 0.0625, 0.125, 0.25, 0.5, 1.0]);
     }
 
     #[test]
@@ -485,6 +512,10 @@ warmup = { linear = [0, 0.3] }
             ("corpus = \"moon\"\n[grid]\nlr = [0.1]\n", "unknown corpus"),
             ("colour = 1\n[grid]\nlr = [0.1]\n", "unknown key `colour`"),
             ("", "missing [grid] or [design]"),
+            ("fidelities = [0.5, 0.25, 1]\n[grid]\nlr = [0.1]\n", "fidelities"),
+            ("fidelities = [0.25, 0.5]\n[grid]\nlr = [0.1]\n", "fidelities"),
+            ("fidelities = [0.001, 1]\n[grid]\nlr = [0.1]\n", "1/256"),
+            ("fidelities = \"low\"\n[grid]\nlr = [0.1]\n", "fidelities"),
         ];
         for (text, needle) in cases {
             let e = TableSpec::parse(Path::new("s.toml"), text).unwrap_err();

@@ -392,8 +392,12 @@ pub fn build(
     executor: &crate::exec::Executor,
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<BuildReport, TableError> {
-    let settings =
-        TrainSettings { budget_gflop: plan.budget, eval_tokens: plan.spec.eval_tokens, ..TrainSettings::default() };
+    let settings = TrainSettings {
+        budget_gflop: plan.budget,
+        eval_tokens: plan.spec.eval_tokens,
+        fidelities: plan.spec.fidelities.clone(),
+        ..TrainSettings::default()
+    };
     let header = build_header(plan, corpus, &settings);
     let path = &plan.out;
     let io = |source| TableError::Io { path: path.clone(), source };
