@@ -361,11 +361,12 @@ impl ReproSet {
             }
         }
         for arm in self.arms() {
+            // The quick variant's own overrides of this arm come after its `set`.
+            let mut set = arm.set.clone();
+            if self.quick {
+                set.extend(arm.quick_set.clone());
+            }
             for seed in 1..=u64::from(self.run_seeds()) {
-                let mut set = arm.set.clone();
-                if self.quick {
-                    set.extend(arm.quick_set.clone());
-                }
                 let text = self.arm_text(&base_path, &base_text, &arm.name, seed, &set, out)?;
                 jobs.push(Job { arm: arm.name.clone(), seed, dir: format!("{}-s{seed}", arm.name), text });
             }
