@@ -22,6 +22,7 @@ pub const LIBRARY: &[(&str, &str)] = &[
     ("successive-halving", include_str!("../../scenarios/mechanisms/successive-halving.mech")),
     ("cross-entropy", include_str!("../../scenarios/mechanisms/cross-entropy.mech")),
     ("cma-es", include_str!("../../scenarios/mechanisms/cma-es.mech")),
+    ("active-cma-es", include_str!("../../scenarios/mechanisms/active-cma-es.mech")),
     ("gp-ei", include_str!("../../scenarios/mechanisms/gp-ei.mech")),
     ("knn-ei", include_str!("../../scenarios/mechanisms/knn-ei.mech")),
     ("bohb", include_str!("../../scenarios/mechanisms/bohb.mech")),

@@ -16,8 +16,14 @@
 //! repaired instead of raising.
 //!
 //! Coordinates are *genotypes*: the distribution lives in unbounded space and the
-//! interpreter reflects a sample into the unit cube, as pycma's boundary transformation
-//! does, so the updates never see the boundary.
+//! interpreter maps a sample into the unit cube (by reflection, or by pycma's
+//! linear-quadratic boundary transformation, [`box_transform`]), so the updates never see
+//! the boundary.
+//!
+//! Beyond purecma: the *active* covariance update of pycma's production CMA-ES
+//! ([`Mvn::active`]: negative recombination weights on the worst half of a generation,
+//! Hansen 2016, "The CMA Evolution Strategy: A Tutorial", eq. 46-53), a separate piece so
+//! that a genome can weigh it.
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
@@ -43,6 +49,11 @@ pub struct Strategy {
     pub mu: usize,
     /// Recombination weights by rank: positive for the best `mu`, zero after; sum 1.
     pub weights: Vec<f64>,
+    /// The active update's weights by rank: zero where `weights` is positive, negative
+    /// for the worst ranks, scaled as pycma's `finalize_negative_weights` does with these
+    /// learning rates (zero decay, bounded by the negative selection mass, and small
+    /// enough to keep the covariance positive definite).
+    pub negative_weights: Vec<f64>,
     /// Variance-effective selection mass.
     pub mueff: f64,
     /// Cumulation constant of the covariance path.
@@ -77,7 +88,52 @@ impl Strategy {
         let cmu = (1.0 - c1).min(2.0 * (mueff - 2.0 + 1.0 / mueff) / ((n + 2.0).powi(2) + mueff));
         let damps = 2.0 * mueff / lambda as f64 + 0.3 + cs;
         let lazy_gap_evals = 0.5 * n * lambda as f64 / (c1 + cmu) / (n * n);
-        Strategy { lambda, mu, weights, mueff, cc, cs, c1, cmu, damps, lazy_gap_evals }
+        let negative_weights = negative_weights(lambda, n, mueff, c1, cmu);
+        Strategy { lambda, mu, weights, mueff, cc, cs, c1, cmu, damps, negative_weights, lazy_gap_evals }
+    }
+}
+
+/// The active update's weights (Hansen 2016, eq. 49-53): the log-rank weights
+/// `ln((lambda + 1) / 2) - ln(i)` where they are negative, scaled so that their absolute
+/// sum is the smallest of `1 + c1 / cmu` (no net decay of the covariance), `1 + 2
+/// mueff^- / (mueff + 2)` and `(1 - c1 - cmu) / (n cmu)` (positive definiteness).
+fn negative_weights(lambda: usize, n: f64, mueff: f64, c1: f64, cmu: f64) -> Vec<f64> {
+    let raw: Vec<f64> =
+        (1..=lambda).map(|i| ((lambda as f64 + 1.0) / 2.0).ln() - (i as f64).ln()).map(|w| w.min(0.0)).collect();
+    let sum: f64 = raw.iter().map(|w| w.abs()).sum();
+    if sum == 0.0 || cmu <= 0.0 {
+        return vec![0.0; lambda];
+    }
+    let mueff_minus = sum * sum / raw.iter().map(|w| w * w).sum::<f64>();
+    let target =
+        (1.0 + c1 / cmu).min((1.0 - c1 - cmu) / (n * cmu)).min(1.0 + 2.0 * mueff_minus / (mueff + 2.0)).max(0.0);
+    raw.iter().map(|w| w * target / sum).collect()
+}
+
+/// The half-width of the quadratic margins of [`box_transform`] at each face of the unit
+/// interval (pycma's `max(1, |bound|) / 20`).
+const BOX_MARGIN: f64 = 0.05;
+
+/// pycma's linear-quadratic boundary transformation (`BoundTransform`) of a genotype
+/// coordinate into [0, 1]: the identity on [m, 1 - m], a quadratic on the margins that
+/// reaches each face with zero slope (so a face is an attractor a distribution can sit
+/// on, unlike under reflection), mirrored and periodic beyond [-m, 1 + m]. Non-finite
+/// coordinates map to the centre.
+pub fn box_transform(x: f64) -> f64 {
+    if !x.is_finite() {
+        return 0.5;
+    }
+    let m = BOX_MARGIN;
+    // Fold into the invertible domain [-m, 1 + m]: mirrored at its ends, so periodic.
+    let span = 1.0 + 2.0 * m;
+    let t = (x + m).rem_euclid(2.0 * span);
+    let y = if t > span { 2.0 * span - t } else { t } - m;
+    if y < m {
+        (y + m).powi(2) / (4.0 * m)
+    } else if y < 1.0 - m {
+        y
+    } else {
+        1.0 - (y - 1.0 - m).powi(2) / (4.0 * m)
     }
 }
 
@@ -284,6 +340,33 @@ impl Mvn {
             }
         }
         let weight_sum: f64 = s.weights.iter().sum();
+        self.change(rate * s.cmu * weight_sum, add * rate);
+    }
+
+    /// Active covariance update (pycma's default, off in purecma): the worst-ranked steps
+    /// of the closed generation, each normalised to squared Mahalanobis length `d`, are
+    /// subtracted with [`Strategy::negative_weights`], learning rate `rate` times CMA's
+    /// `cmu`; the decay they cancel is given back, so with the rank-mu update at the same
+    /// rate the covariance shrinks only along bad directions. Only after a recentring in
+    /// the same update call.
+    pub fn active(&mut self, rate: f64) {
+        let Some(closed) = &self.closed else { return };
+        let s = &closed.strategy;
+        let rate = clamp_rate(rate);
+        let d = self.dims();
+        let mut add = DMatrix::zeros(d, d);
+        let mut weight_sum = 0.0;
+        for (step, &w) in closed.steps.iter().zip(&s.negative_weights) {
+            if w == 0.0 {
+                continue;
+            }
+            let y = step / closed.sigma;
+            let norm2 = (&self.invsqrt * &y).norm_squared();
+            if norm2 > 0.0 && norm2.is_finite() {
+                add += &y * y.transpose() * (w * d as f64 / norm2 * s.cmu);
+            }
+            weight_sum += w;
+        }
         self.change(rate * s.cmu * weight_sum, add * rate);
     }
 
@@ -505,6 +588,103 @@ mod tests {
         }
     }
 
+    /// The active weights agree with pycma's `RecombinationWeights(lambda)
+    /// .finalize_negative_weights(d, c1, cmu)` given purecma's learning rates (values
+    /// printed by pycma 4.5.0): the odd generation keeps a zero weight in the middle, the
+    /// 20-D one is limited by positive definiteness.
+    #[test]
+    fn negative_weights_match_pycma() {
+        let cases: [(usize, usize, &[f64]); 3] = [
+            (5, 8, &[-0.16727950680988085, -0.4567490477558585, -0.701492057363521, -0.913498095511717]),
+            (3, 9, &[0.0, -0.2421998541198896, -0.4469769129777027, -0.6243628698705269, -0.780828372663556]),
+            (
+                20,
+                12,
+                &[
+                    -0.052208086804735876,
+                    -0.1462791878576368,
+                    -0.22925577959217336,
+                    -0.3034808701916774,
+                    -0.3706256320302223,
+                    -0.43192399698144895,
+                ],
+            ),
+        ];
+        for (d, lambda, expected) in cases {
+            let s = Strategy::new(d, lambda);
+            let tail = &s.negative_weights[lambda - expected.len()..];
+            for (a, b) in tail.iter().zip(expected) {
+                assert!((a - b).abs() < 1e-12, "d={d} lambda={lambda}: {a} vs {b}");
+            }
+            assert!(s.negative_weights[..lambda - expected.len()].iter().all(|&w| w == 0.0));
+            assert!(s.weights.iter().zip(&s.negative_weights).all(|(p, n)| *p == 0.0 || *n == 0.0));
+        }
+    }
+
+    /// Points printed by pycma 4.5.0's `BoxConstraintsLinQuadTransformation([[0, 1]])`.
+    #[test]
+    fn box_transform_matches_pycma() {
+        let pycma = [
+            (-3.3, 0.9874999999999997),
+            (-0.2, 0.10000000000000003),
+            (-0.05, 0.0),
+            (0.0, 0.012500000000000002),
+            (0.02, 0.0245),
+            (0.05, 0.05),
+            (0.5, 0.5),
+            (0.96, 0.9594999999999999),
+            (1.0, 0.9874999999999999),
+            (1.05, 1.0),
+            (1.2, 0.9),
+            (2.7, 0.5),
+            (7.1, 0.4999999999999991),
+        ];
+        for (x, y) in pycma {
+            assert!((box_transform(x) - y).abs() < 1e-12, "{x}: {} vs {y}", box_transform(x));
+        }
+        assert_eq!(box_transform(f64::NAN), 0.5);
+        for i in -4000..4000 {
+            let y = box_transform(i as f64 * 0.0037);
+            assert!((0.0..=1.0).contains(&y));
+        }
+    }
+
+    /// With the rank-mu update at the same rate, the active update shrinks the variance
+    /// along the direction the worst trials lie in and keeps the covariance positive
+    /// definite.
+    #[test]
+    fn the_active_update_shrinks_bad_directions() {
+        let run = |active: bool| {
+            let mut m = Mvn::new(&[0.5, 0.5], 0.2);
+            // The worst trials lie along the first axis, the best along the second.
+            let told = [
+                ([0.5, 0.7], 0.0),
+                ([0.5, 0.3], 0.1),
+                ([0.52, 0.6], 0.2),
+                ([0.48, 0.45], 0.3),
+                ([0.55, 0.5], 0.4),
+                ([0.6, 0.52], 5.0),
+                ([0.3, 0.5], 6.0),
+                ([0.75, 0.5], 7.0),
+            ];
+            for (x, f) in told {
+                m.tell(None, &x, f);
+            }
+            assert!(m.recenter(8));
+            m.rank_mu(1.0);
+            if active {
+                m.active(1.0);
+            }
+            m.finish_update();
+            m.covariance().clone()
+        };
+        let (plain, active) = (run(false), run(true));
+        assert!(active[(0, 0)] < plain[(0, 0)], "{active} vs {plain}");
+        assert!((active[(1, 1)] - plain[(1, 1)]).abs() < 0.3 * plain[(1, 1)]);
+        let eig = SymmetricEigen::new(active);
+        assert!(eig.eigenvalues.iter().all(|&v| v > 0.0));
+    }
+
     #[test]
     fn absurd_rates_never_break_the_covariance() {
         let mut m = Mvn::new(&[0.5; 3], 0.3);
@@ -516,6 +696,7 @@ mod tests {
             m.recenter(6);
             m.rank_one(f64::INFINITY);
             m.rank_mu(1e9);
+            m.active(1e9);
             m.csa(-3.0);
             m.finish_update();
             let (x, _) = m.sample(&[1.0, -1.0, 0.5]);

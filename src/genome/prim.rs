@@ -121,6 +121,11 @@ prims! {
     /// centre of the cube before any trial), step size S, identity covariance. Every
     /// trial joins its current generation (one it did not sample is injected).
     MvnSample = "mvn-sample": Fixed(&[R]) => Some(P);
+    /// As `mvn-sample`, but the sample is mapped into the unit cube by pycma's
+    /// linear-quadratic boundary transformation instead of reflection: the identity away
+    /// from the faces, quadratic within 0.05 of them, so a face can be reached and held
+    /// (an optimum on the boundary).
+    MvnSampleBox = "mvn-sample-box": Fixed(&[R]) => Some(P);
     /// The search distribution's mean, reflected into the unit cube.
     MvnMean = "mvn-mean": Fixed(&[]) => Some(P);
     /// The rank-weighted mean of the K best points (CMA-ES's log-rank weights).
@@ -226,6 +231,10 @@ prims! {
     MvnRankOne = "mvn-rank-one": Fixed(&[R]) => Some(A);
     /// Rank-mu covariance update from the closed generation, learning rate R times CMA-ES's.
     MvnRankMu = "mvn-rank-mu": Fixed(&[R]) => Some(A);
+    /// Active covariance update (pycma's default): subtract the worst-ranked steps of the
+    /// closed generation with negative weights, learning rate R times CMA-ES's rank-mu
+    /// rate (applies only after `mvn-recenter` in the same update).
+    MvnActive = "mvn-active": Fixed(&[R]) => Some(A);
     /// Cumulative step-size adaptation, its exponent scaled by R.
     MvnCsa = "mvn-csa": Fixed(&[R]) => Some(A);
     /// Restart the search distribution at point P with step size S (identity covariance).
@@ -278,6 +287,7 @@ impl Prim {
                 | Prim::Rand
                 | Prim::Chance
                 | Prim::MvnSample
+                | Prim::MvnSampleBox
                 | Prim::RungPick
                 | Prim::Thompson
         )

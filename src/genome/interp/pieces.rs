@@ -29,7 +29,7 @@ impl Machine {
         let h = env.history;
         let d = env.dims;
         let v = match p {
-            Prim::MvnSample => {
+            Prim::MvnSample | Prim::MvnSampleBox => {
                 let step = self.real(prog, id, 0, env)?;
                 self.burn((d * d) as u64 / FLOPS_PER_FUEL + d as u64 / 8)?;
                 self.ensure_mvn(h, d, step);
@@ -37,7 +37,8 @@ impl Machine {
                 let Some(dist) = &mut self.mvn else { return Ok(Value::P(vec![0.5; d])) };
                 let (genotype, work) = dist.sample(&z);
                 self.burn(work / FLOPS_PER_FUEL)?;
-                let point: Vec<f64> = genotype.iter().map(|&g| reflect(g)).collect();
+                let into_cube = if p == Prim::MvnSample { reflect } else { mvn::box_transform };
+                let point: Vec<f64> = genotype.iter().map(|&g| into_cube(g)).collect();
                 self.pending_draws.push(super::Draw { genotype, point: point.clone() });
                 Value::P(point)
             }
@@ -60,16 +61,20 @@ impl Machine {
                 }
                 Value::Unit
             }
-            Prim::MvnRankOne | Prim::MvnRankMu | Prim::MvnCsa => {
+            Prim::MvnRankOne | Prim::MvnRankMu | Prim::MvnActive | Prim::MvnCsa => {
                 let rate = self.real(prog, id, 0, env)?;
                 self.ensure_mvn(h, d, mvn::DEFAULT_STEP);
                 let n = self.mvn.as_ref().map_or(0, |m| m.generation_size().max(mvn::default_popsize(d))) as u64;
-                let work = if p == Prim::MvnRankMu { n * (d * d) as u64 } else { (d * d) as u64 };
+                let work = match p {
+                    Prim::MvnRankMu | Prim::MvnActive => n * (d * d) as u64,
+                    _ => (d * d) as u64,
+                };
                 self.burn(work / FLOPS_PER_FUEL)?;
                 if let Some(m) = &mut self.mvn {
                     match p {
                         Prim::MvnRankOne => m.rank_one(rate),
                         Prim::MvnRankMu => m.rank_mu(rate),
+                        Prim::MvnActive => m.active(rate),
                         _ => m.csa(rate),
                     }
                 }
