@@ -10,7 +10,9 @@ same episodes as `benches/bbob_peers.py` plays them (through `outerloop task ser
 Variants: `purecma` (x0 = centre, sigma0 = 0.2, genotypes reflected into [0,1]^d, as the
 mechanism does), `pycma` (bounds [0,1]: BoundTransform, active covariance update),
 `pycma-noactive` (CMA_active off), `pycma-nobounds` (no bounds, genotypes reflected as
-purecma's). One episode per instance, seed 1000 + instance; only complete generations are
+purecma's), `pycma-noactive-nobounds` (both: what is left against purecma is pycma's
+strategy constants and step-size rule), `pycma-squared` (CSA_squared: purecma's
+squared-norm step-size rule). One episode per instance, seed 1000 + instance; only complete generations are
 told; no restarts (the budgets are below the first termination). Prints a Markdown table.
 """
 
@@ -25,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bbob_peers  # noqa: E402  (`reflect`, `int_list`)
 from serve_client import Episode, Task  # noqa: E402
 
-VARIANTS = ["purecma", "pycma", "pycma-noactive", "pycma-nobounds"]
+VARIANTS = ["purecma", "pycma", "pycma-noactive", "pycma-nobounds", "pycma-noactive-nobounds", "pycma-squared"]
 
 
 def run(binary, variant, f, d, budget, instance):
@@ -40,17 +42,19 @@ def run(binary, variant, f, d, budget, instance):
         stop = es.stop
     else:
         opts = {"seed": instance, "verbose": -9}
-        if variant != "pycma-nobounds":
+        if "nobounds" not in variant:
             opts["bounds"] = [0, 1]
-        if variant == "pycma-noactive":
+        if "noactive" in variant:
             opts["CMA_active"] = False
+        if variant == "pycma-squared":
+            opts["CSA_squared"] = True
         es = cma.CMAEvolutionStrategy([0.5] * d, 0.2, opts)
         stop = es.stop
     while episode.can_afford() and not stop():
         xs = es.ask()
         fits = []
         for x in xs:
-            unit = [reflect(v) for v in x] if variant in ("purecma", "pycma-nobounds") else list(x)
+            unit = [reflect(v) for v in x] if variant == "purecma" or "nobounds" in variant else list(x)
             reply = episode.eval(1.0, unit=unit)
             if reply is None:
                 break

@@ -66,6 +66,12 @@ pub struct Strategy {
     pub cmu: f64,
     /// Damping of the step-size update.
     pub damps: f64,
+    /// Cumulation constant of pycma's step-size path (`(mueff + 2) / (n + mueff + 3)`,
+    /// larger than purecma's `cs`), for [`Mvn::csa_norm`].
+    pub cs_norm: f64,
+    /// Damping of pycma's step-size update (`1 + cs_norm`, plus Hansen's term for large
+    /// `mueff`).
+    pub damps_norm: f64,
     /// Evaluations between two eigendecompositions (keeps sampling O(d^2) per trial).
     pub lazy_gap_evals: f64,
 }
@@ -89,7 +95,23 @@ impl Strategy {
         let damps = 2.0 * mueff / lambda as f64 + 0.3 + cs;
         let lazy_gap_evals = 0.5 * n * lambda as f64 / (c1 + cmu) / (n * n);
         let negative_weights = negative_weights(lambda, n, mueff, c1, cmu);
-        Strategy { lambda, mu, weights, mueff, cc, cs, c1, cmu, damps, negative_weights, lazy_gap_evals }
+        let cs_norm = (mueff + 2.0) / (n + mueff + 3.0);
+        let damps_norm = 1.0 + cs_norm + 2.0 * (((mueff - 1.0) / (n + 1.0)).sqrt() - 1.0).max(0.0);
+        Strategy {
+            lambda,
+            mu,
+            weights,
+            mueff,
+            cc,
+            cs,
+            c1,
+            cmu,
+            damps,
+            cs_norm,
+            damps_norm,
+            negative_weights,
+            lazy_gap_evals,
+        }
     }
 }
 
@@ -108,6 +130,20 @@ fn negative_weights(lambda: usize, n: f64, mueff: f64, c1: f64, cmu: f64) -> Vec
     let target =
         (1.0 + c1 / cmu).min((1.0 - c1 - cmu) / (n * cmu)).min(1.0 + 2.0 * mueff_minus / (mueff + 2.0)).max(0.0);
     raw.iter().map(|w| w * target / sum).collect()
+}
+
+/// The expected length of a standard normal vector in `d` dimensions, exactly
+/// (`sqrt(2) Gamma((d+1)/2) / Gamma(d/2)`, pycma's `chiN`), by the recurrence
+/// `E_(d+2) = E_d (d + 1) / d` from `E_1 = sqrt(2 / pi)` and `E_2 = sqrt(pi / 2)`.
+pub fn expected_norm(d: usize) -> f64 {
+    let d = d.max(1);
+    let (mut e, mut k) =
+        if d % 2 == 1 { ((2.0 / std::f64::consts::PI).sqrt(), 1) } else { ((std::f64::consts::PI / 2.0).sqrt(), 2) };
+    while k < d {
+        e *= (k + 1) as f64 / k as f64;
+        k += 2;
+    }
+    e
 }
 
 /// The half-width of the quadratic margins of [`box_transform`] at each face of the unit
@@ -173,6 +209,8 @@ pub struct Mvn {
     cov: DMatrix<f64>,
     pc: DVector<f64>,
     ps: DVector<f64>,
+    /// pycma's step-size path (its own cumulation constant), for [`Mvn::csa_norm`].
+    ps_norm: DVector<f64>,
     basis: DMatrix<f64>,
     eigenvalues: DVector<f64>,
     invsqrt: DMatrix<f64>,
@@ -197,6 +235,7 @@ impl Mvn {
             cov: DMatrix::identity(d, d),
             pc: DVector::zeros(d),
             ps: DVector::zeros(d),
+            ps_norm: DVector::zeros(d),
             basis: DMatrix::identity(d, d),
             eigenvalues: DVector::from_element(d, 1.0),
             invsqrt: DMatrix::identity(d, d),
@@ -303,6 +342,8 @@ impl Mvn {
         let y = &self.mean - &old;
         let z = &self.invsqrt * &y;
         let csn = (strategy.cs * (2.0 - strategy.cs) * strategy.mueff).sqrt() / self.sigma;
+        let csn_norm = (strategy.cs_norm * (2.0 - strategy.cs_norm) * strategy.mueff).sqrt() / self.sigma;
+        self.ps_norm = &self.ps_norm * (1.0 - strategy.cs_norm) + &z * csn_norm;
         self.ps = &self.ps * (1.0 - strategy.cs) + z * csn;
         let generations = 2.0 * self.counteval as f64 / strategy.lambda as f64;
         let hsig = self.ps.norm_squared() / n / (1.0 - (1.0 - strategy.cs).powf(generations)) < 2.0 + 4.0 / (n + 1.0);
@@ -341,6 +382,18 @@ impl Mvn {
         }
         let weight_sum: f64 = s.weights.iter().sum();
         self.change(rate * s.cmu * weight_sum, add * rate);
+    }
+
+    /// Cumulative step-size adaptation as pycma runs it by default: the length of its own
+    /// path (cumulation `cs_norm`) against a standard normal vector's expected length,
+    /// `sigma *= exp(clip(cs_norm / damps_norm (|p| / E|N(0, I)| - 1), -1, 1))`, the exponent
+    /// scaled by `rate`. Only after a recentring in the same call.
+    pub fn csa_norm(&mut self, rate: f64) {
+        let Some(closed) = &self.closed else { return };
+        let s = &closed.strategy;
+        let ratio = self.ps_norm.norm() / expected_norm(self.dims());
+        let exponent = (s.cs_norm / s.damps_norm * (ratio - 1.0)).clamp(-1.0, 1.0);
+        self.sigma = clamp_step(self.sigma * (clamp_rate(rate) * exponent).exp());
     }
 
     /// Active covariance update (pycma's default, off in purecma): the worst-ranked steps
@@ -621,6 +674,20 @@ mod tests {
         }
     }
 
+    /// pycma 4.5.0's `chiN` and its default `cs` and `damps` at d = 5, 10, 20.
+    #[test]
+    fn pycma_step_size_constants() {
+        for (d, chi, cs, damps) in [
+            (5, 2.1276921621409746, 0.43397181326609285, 1.4339718132660928),
+            (10, 3.084327759799864, 0.3196142529106334, 1.3196142529106334),
+            (20, 4.416605124547244, 0.21434997799189287, 1.214349977991893),
+        ] {
+            assert!((expected_norm(d) - chi).abs() < 1e-12, "{d}: {}", expected_norm(d));
+            let s = Strategy::new(d, default_popsize(d));
+            assert!((s.cs_norm - cs).abs() < 1e-12 && (s.damps_norm - damps).abs() < 1e-12, "{d}: {s:?}");
+        }
+    }
+
     /// Points printed by pycma 4.5.0's `BoxConstraintsLinQuadTransformation([[0, 1]])`.
     #[test]
     fn box_transform_matches_pycma() {
@@ -698,6 +765,7 @@ mod tests {
             m.rank_mu(1e9);
             m.active(1e9);
             m.csa(-3.0);
+            m.csa_norm(f64::NAN);
             m.finish_update();
             let (x, _) = m.sample(&[1.0, -1.0, 0.5]);
             assert!(x.iter().all(|v| v.is_finite()));

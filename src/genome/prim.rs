@@ -237,6 +237,9 @@ prims! {
     MvnActive = "mvn-active": Fixed(&[R]) => Some(A);
     /// Cumulative step-size adaptation, its exponent scaled by R.
     MvnCsa = "mvn-csa": Fixed(&[R]) => Some(A);
+    /// Step-size adaptation as pycma runs it: the path's length (not its square) against
+    /// its expectation, with pycma's faster path and damping; exponent scaled by R.
+    MvnCsaNorm = "mvn-csa-norm": Fixed(&[R]) => Some(A);
     /// Restart the search distribution at point P with step size S (identity covariance).
     MvnRestart = "mvn-restart": Fixed(&[P, R]) => Some(A);
     /// Do nothing.

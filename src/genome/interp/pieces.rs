@@ -61,7 +61,7 @@ impl Machine {
                 }
                 Value::Unit
             }
-            Prim::MvnRankOne | Prim::MvnRankMu | Prim::MvnActive | Prim::MvnCsa => {
+            Prim::MvnRankOne | Prim::MvnRankMu | Prim::MvnActive | Prim::MvnCsa | Prim::MvnCsaNorm => {
                 let rate = self.real(prog, id, 0, env)?;
                 self.ensure_mvn(h, d, mvn::DEFAULT_STEP);
                 let n = self.mvn.as_ref().map_or(0, |m| m.generation_size().max(mvn::default_popsize(d))) as u64;
@@ -75,6 +75,7 @@ impl Machine {
                         Prim::MvnRankOne => m.rank_one(rate),
                         Prim::MvnRankMu => m.rank_mu(rate),
                         Prim::MvnActive => m.active(rate),
+                        Prim::MvnCsaNorm => m.csa_norm(rate),
                         _ => m.csa(rate),
                     }
                 }
