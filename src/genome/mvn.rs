@@ -218,8 +218,9 @@ pub struct Mvn {
     updated_eval: f64,
     /// Trials recentred on so far (pycma's `counteval`).
     counteval: usize,
-    /// Generation size of the last recentring (the default population size before one).
-    lambda: usize,
+    /// The lazy eigendecomposition gap of the last recentring's strategy (of the default
+    /// population size before one), kept so that sampling need not rebuild the strategy.
+    lazy_gap_evals: f64,
     generation: Vec<Member>,
     closed: Option<Closed>,
     change: Option<CovarianceChange>,
@@ -241,7 +242,7 @@ impl Mvn {
             invsqrt: DMatrix::identity(d, d),
             updated_eval: 0.0,
             counteval: 0,
-            lambda: default_popsize(d),
+            lazy_gap_evals: Strategy::new(d, default_popsize(d)).lazy_gap_evals,
             generation: Vec::new(),
             closed: None,
             change: None,
@@ -329,7 +330,7 @@ impl Mvn {
         let n = d as f64;
         let strategy = Strategy::new(d, lambda);
         self.counteval += lambda;
-        self.lambda = lambda;
+        self.lazy_gap_evals = strategy.lazy_gap_evals;
         let mut members = std::mem::take(&mut self.generation);
         // Stable: ties keep their told order, as Python's sorted argsort does.
         members.sort_by(|a, b| a.score.total_cmp(&b.score));
@@ -495,8 +496,7 @@ impl Mvn {
     /// `ask` does): decompose the covariance when more than the lazy gap of evaluations
     /// passed since the last decomposition. Returns the flops spent.
     pub fn refresh_eigen(&mut self) -> u64 {
-        let gap = Strategy::new(self.dims(), self.lambda).lazy_gap_evals;
-        if self.counteval as f64 <= self.updated_eval + gap {
+        if self.counteval as f64 <= self.updated_eval + self.lazy_gap_evals {
             return 0;
         }
         let d = self.dims();
